@@ -1,0 +1,5 @@
+"""``python -m audioflow``."""
+
+from audioflow.cli import main
+
+main()

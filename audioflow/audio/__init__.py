@@ -1,0 +1,59 @@
+"""Audio for audioflow: decode/encode (ffmpeg via imageio-ffmpeg), the numpy mix engine, loudness
+(ITU-R BS.1770-4), true peak, mastering and small DSP helpers.
+
+Audio is an immutable :class:`Audio` value: float32 samples shaped (frames, channels) plus a rate
+in Hz. Every failure is an :class:`audioflow.errors.AudioError`. Importing this package has no side
+effects: ffmpeg is looked up on first use.
+"""
+
+from __future__ import annotations
+
+from audioflow.audio.dsp import (
+    PLACEHOLDER_TEXTURES,
+    db_to_gain,
+    gain_to_db,
+    placeholder_bed,
+    shelf_eq,
+    shift_pitch_by_resampling,
+)
+from audioflow.audio.io import (
+    SUPPORTED_FORMATS,
+    decode_bytes,
+    decode_file,
+    encode,
+    ffmpeg_exe,
+    read_wav,
+    write_wav,
+)
+from audioflow.audio.loudness import integrated_lufs, sample_peak_dbfs, true_peak_dbtp
+from audioflow.audio.master import LOUDNESS_PRESETS, MasterResult, limit, master, master_encoded
+from audioflow.audio.mix import Clip, Duck, render_mix
+from audioflow.audio.types import Audio
+
+__all__ = [
+    "LOUDNESS_PRESETS",
+    "PLACEHOLDER_TEXTURES",
+    "SUPPORTED_FORMATS",
+    "Audio",
+    "Clip",
+    "Duck",
+    "MasterResult",
+    "db_to_gain",
+    "decode_bytes",
+    "decode_file",
+    "encode",
+    "ffmpeg_exe",
+    "gain_to_db",
+    "integrated_lufs",
+    "limit",
+    "master",
+    "master_encoded",
+    "placeholder_bed",
+    "read_wav",
+    "render_mix",
+    "sample_peak_dbfs",
+    "shelf_eq",
+    "shift_pitch_by_resampling",
+    "true_peak_dbtp",
+    "write_wav",
+]

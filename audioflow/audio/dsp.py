@@ -1,0 +1,151 @@
+"""Small signal-processing helpers: gain conversions, tape-style pitch shift, shelf EQ, draft beds."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+from scipy import signal
+
+from audioflow.audio.types import Audio
+from audioflow.errors import AudioError
+
+__all__ = ["db_to_gain", "gain_to_db", "placeholder_bed", "shelf_eq", "shift_pitch_by_resampling"]
+
+PLACEHOLDER_TEXTURES: tuple[str, ...] = ("noise", "tone")
+_PLACEHOLDER_RMS_DBFS = -30.0
+_PLACEHOLDER_FADE_MS = 50.0
+# Pinking filter (-3 dB/octave within ~0.5 dB above 10 Hz at 44.1/48 kHz), J. O. Smith,
+# "Spectral Audio Signal Processing", Example: synthesis of 1/f noise.
+_PINK_B = (0.049922035, -0.095993537, 0.050612699, -0.004408786)
+_PINK_A = (1.0, -2.494956002, 2.017265875, -0.522189400)
+
+
+def db_to_gain(db: float) -> float:
+    """Linear amplitude factor for ``db`` decibels: 10^(db/20) (-inf dB gives 0.0)."""
+    return 10.0 ** (db / 20.0) if db != -math.inf else 0.0
+
+
+def gain_to_db(gain: float) -> float:
+    """Decibels of a linear amplitude factor: 20·log10(|gain|); 0 gives -inf."""
+    return 20.0 * math.log10(abs(gain)) if gain != 0 else -math.inf
+
+
+def shift_pitch_by_resampling(audio: Audio, semitones: float) -> Audio:
+    """Tape-style pitch shift: every frequency scales by 2^(semitones/12), duration by 2^(-semitones/12).
+
+    The audio is resampled by the inverse ratio (``scipy.signal.resample_poly``, ratio approximated
+    by ``Fraction.limit_denominator(1000)``, error < 0.1 cent for |semitones| <= 24) and kept at the
+    same sample rate. Formants move with the pitch: intended, it changes apparent size and timbre.
+    Raises ``AudioError`` for a non-finite or out-of-range (|semitones| > 48) shift.
+    """
+    if not math.isfinite(semitones) or abs(semitones) > 48:
+        raise AudioError(f"pitch shift must be a finite number of semitones within ±48, got {semitones!r}")
+    if semitones == 0 or audio.frames == 0:
+        return audio
+    ratio = Fraction(2.0 ** (-semitones / 12.0)).limit_denominator(1000)
+    out = signal.resample_poly(audio.samples, ratio.numerator, ratio.denominator, axis=0)
+    return Audio(out.astype(np.float32, copy=False), audio.sample_rate_hz)
+
+
+def _shelf_sos(gain_db: float, corner_hz: float, rate_hz: int, *, high: bool) -> np.ndarray:
+    """One RBJ Audio EQ Cookbook shelf (slope S = 1) as a second-order section (1 × 6)."""
+    a = 10.0 ** (gain_db / 40.0)
+    w0 = 2.0 * math.pi * corner_hz / rate_hz
+    cos_w0 = math.cos(w0)
+    alpha = math.sin(w0) / 2.0 * math.sqrt(2.0)  # S = 1: alpha = sin(w0)/2 * sqrt((A + 1/A)(1/S - 1) + 2)
+    root = 2.0 * math.sqrt(a) * alpha
+    sign = -1.0 if high else 1.0  # the high shelf is the low shelf with cos(w0) negated
+    b0 = a * ((a + 1) - sign * (a - 1) * cos_w0 + root)
+    b1 = sign * 2 * a * ((a - 1) - sign * (a + 1) * cos_w0)
+    b2 = a * ((a + 1) - sign * (a - 1) * cos_w0 - root)
+    a0 = (a + 1) + sign * (a - 1) * cos_w0 + root
+    a1 = -sign * 2 * ((a - 1) + sign * (a + 1) * cos_w0)
+    a2 = (a + 1) + sign * (a - 1) * cos_w0 - root
+    return np.array([[b0 / a0, b1 / a0, b2 / a0, 1.0, a1 / a0, a2 / a0]])
+
+
+def shelf_eq(
+    audio: Audio,
+    *,
+    low_shelf_db: float = 0.0,
+    high_shelf_db: float = 0.0,
+    low_hz: float = 250.0,
+    high_hz: float = 4000.0,
+) -> Audio:
+    """Low and high shelving EQ (RBJ Audio EQ Cookbook biquads, slope 1) for colouring a voice.
+
+    ``low_shelf_db`` is the gain well below ``low_hz``, ``high_shelf_db`` well above ``high_hz``
+    (each corner is the shelf's midpoint, half the gain in dB). Filters with
+    ``scipy.signal.sosfilt`` along frames. Raises ``AudioError`` for a corner outside (0, Nyquist).
+    """
+    nyquist_hz = audio.sample_rate_hz / 2.0
+    sections = []
+    for gain_db, corner_hz, high in ((low_shelf_db, low_hz, False), (high_shelf_db, high_hz, True)):
+        if gain_db == 0:
+            continue
+        if not (math.isfinite(gain_db) and 0 < corner_hz < nyquist_hz):
+            raise AudioError(f"shelf at {corner_hz!r} Hz / {gain_db!r} dB is outside (0, {nyquist_hz:g}) Hz")
+        sections.append(_shelf_sos(gain_db, corner_hz, audio.sample_rate_hz, high=high))
+    if not sections or audio.frames == 0:
+        return audio
+    out = signal.sosfilt(np.vstack(sections), audio.samples.astype(np.float64), axis=0)
+    return Audio(out.astype(np.float32), audio.sample_rate_hz)
+
+
+def _noise_texture(frames: int, rate_hz: int, rng: np.random.Generator) -> np.ndarray:
+    """Pink-ish stereo noise, low-passed at 3 kHz, with slow (0.05-0.2 Hz) amplitude drift."""
+    white = rng.standard_normal((frames, 2))
+    pink = signal.lfilter(_PINK_B, _PINK_A, white, axis=0)
+    lowpass = signal.butter(2, min(3000.0, rate_hz * 0.45), fs=rate_hz, output="sos")
+    soft = signal.sosfilt(lowpass, pink, axis=0)
+    seconds = np.arange(frames) / rate_hz
+    drift = np.zeros(frames)
+    for _ in range(3):
+        drift += np.sin(2 * np.pi * rng.uniform(0.05, 0.2) * seconds + rng.uniform(0, 2 * np.pi))
+    return soft * (10.0 ** (2.0 * drift / 3.0 / 20.0))[:, None]  # about ±2 dB
+
+
+def _tone_texture(frames: int, rate_hz: int, rng: np.random.Generator) -> np.ndarray:
+    """A soft A-minor-ish drone (A2, E3, A3, C4), slightly detuned between channels, slow tremolo."""
+    seconds = np.arange(frames) / rate_hz
+    out = np.zeros((frames, 2))
+    for frequency_hz, level in ((110.0, 1.0), (164.81, 0.6), (220.0, 0.45), (261.63, 0.3)):
+        for channel in range(2):
+            detuned_hz = frequency_hz * (1.0 + rng.uniform(-0.002, 0.002))
+            out[:, channel] += level * np.sin(2 * np.pi * detuned_hz * seconds + rng.uniform(0, 2 * np.pi))
+    tremolo = 1.0 + 0.3 * np.sin(2 * np.pi * rng.uniform(0.15, 0.35) * seconds + rng.uniform(0, 2 * np.pi))
+    return out * tremolo[:, None]
+
+
+def placeholder_bed(duration_ms: float, *, sample_rate_hz: int, seed: int, texture: str = "noise") -> Audio:
+    """A soft procedural stereo bed for drafts: a labelled stand-in for a generated sound.
+
+    ``texture`` "noise": pink-ish noise, low-passed, with slow amplitude drift (rain/room-like);
+    "tone": a soft low drone chord with slow tremolo. Exactly ``round(duration_ms * rate / 1000)``
+    frames × 2 channels, float32, -30 dBFS RMS (over both channels), 50 ms linear fades at both ends;
+    the same ``seed`` gives the same samples. Raises ``AudioError`` for an unknown texture or a
+    negative / non-finite duration.
+    """
+    if texture not in PLACEHOLDER_TEXTURES:
+        raise AudioError(
+            f"unknown placeholder texture {texture!r}: use one of {', '.join(PLACEHOLDER_TEXTURES)}"
+        )
+    if not math.isfinite(duration_ms) or duration_ms < 0:
+        raise AudioError(f"placeholder duration must be a finite number >= 0 ms, got {duration_ms!r}")
+    frames = round(duration_ms * sample_rate_hz / 1000.0)
+    if frames == 0:
+        return Audio(np.zeros((0, 2), np.float32), sample_rate_hz)
+    rng = np.random.default_rng(seed)
+    make = _noise_texture if texture == "noise" else _tone_texture
+    samples = make(frames, sample_rate_hz, rng)
+    fade = min(round(_PLACEHOLDER_FADE_MS * sample_rate_hz / 1000.0), frames // 2)
+    if fade > 0:
+        ramp = np.arange(fade) / fade
+        samples[:fade] *= ramp[:, None]
+        samples[frames - fade :] *= ramp[::-1, None]
+    rms = float(np.sqrt(np.mean(samples**2)))
+    if rms > 0:
+        samples *= 10.0 ** (_PLACEHOLDER_RMS_DBFS / 20.0) / rms
+    return Audio(samples.astype(np.float32), sample_rate_hz)

@@ -1,0 +1,9 @@
+"""Canonical JSON, input digests and the content-addressed artifact store."""
+
+from __future__ import annotations
+
+from .digest import FORMAT_VERSION, canonical_json, input_digest, sha256_hex
+from .store import Artifact, ArtifactStore, StepRecord
+
+__all__ = ["FORMAT_VERSION", "Artifact", "ArtifactStore", "StepRecord", "canonical_json", "input_digest",
+           "sha256_hex"]

@@ -1,0 +1,68 @@
+"""Canonical JSON and input digests.
+
+The input digest of a step is the sha256 of the canonical JSON of everything that decides its
+output: kind, canonical params, provider and model, the upstream artifacts' content digests, the
+take number and :data:`FORMAT_VERSION`. Canonical JSON sorts keys, has no insignificant whitespace,
+writes integral floats as integers (``1.0`` and ``1`` digest alike) and refuses NaN and infinity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["FORMAT_VERSION", "canonical_json", "input_digest", "sha256_hex"]
+
+#: Bump when a change to rendering makes old artifacts wrong: every digest changes with it.
+FORMAT_VERSION = 1
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} has no canonical JSON form")
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if isinstance(value, Mapping):
+        return {str(k): _normalise(v) for k, v in value.items()}
+    if isinstance(value, Sequence):
+        return [_normalise(v) for v in value]
+    raise TypeError(f"{type(value).__name__} has no canonical JSON form")
+
+
+def canonical_json(value: Any) -> bytes:
+    """UTF-8 canonical JSON of ``value`` (dicts, lists, str, int, float, bool, None).
+
+    Raises ``ValueError`` for NaN/infinity and ``TypeError`` for other types.
+    """
+    text = json.dumps(_normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+    return text.encode("utf-8")
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def input_digest(
+    *,
+    kind: str,
+    params: Mapping[str, Any],
+    provider: str | None,
+    model: str | None,
+    upstream: Sequence[str],
+    take: int,
+) -> str:
+    """The input digest of a step (hex sha256). ``upstream`` is the ordered list of the content
+    digests of the artifacts the step reads. Secrets and absolute paths never belong in ``params``."""
+    return sha256_hex(canonical_json({
+        "format_version": FORMAT_VERSION, "kind": kind, "params": params, "provider": provider,
+        "model": model, "upstream": list(upstream), "take": take,
+    }))

@@ -1,0 +1,170 @@
+"""Rendering of the steps audioflow does itself: ``file`` (import), ``dialogue`` (join lines),
+``mix`` (place tracks on one timeline) and ``master`` (loudness, true peak, encode).
+
+Each function takes the step's canonical params plus its upstream artifacts (bytes + metadata) and
+returns ``(encoded bytes, extension, metadata)``. Metadata is JSON: ``duration_ms``, ``speech_ms``
+(speech intervals, ms from the start: what beds duck under), ``segments`` (who says what when: the
+transcript), ``placeholders`` (ids of placeholder steps inside).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..audio import Audio, Clip, Duck, decode_file, master_encoded, read_wav, render_mix, write_wav
+from ..errors import AudioflowError
+
+__all__ = ["Upstream", "assemble_dialogue", "assemble_mix", "import_file", "master_mix", "speech_meta"]
+
+Rendered = tuple[bytes, str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """An upstream artifact as a downstream step sees it."""
+
+    step_id: str
+    kind: str
+    path: Path
+    meta: dict[str, Any]
+
+    def audio(self) -> Audio:
+        return read_wav(self.path)
+
+
+def speech_meta(audio: Audio, *, voice: str | None = None, text: str | None = None) -> dict[str, Any]:
+    """Metadata of a spoken take: it is all speech, one transcript segment."""
+    duration = audio.duration_ms
+    meta: dict[str, Any] = {"duration_ms": duration, "sample_rate_hz": audio.sample_rate_hz,
+                            "channels": audio.channels, "speech_ms": [[0.0, duration]]}
+    if text is not None:
+        meta["segments"] = [{"start_ms": 0.0, "end_ms": duration, "voice": voice, "text": text}]
+    return meta
+
+
+def import_file(source: Path) -> Rendered:
+    """Decode any audio file into the store's float32 WAV."""
+    audio = decode_file(source)
+    meta = {"duration_ms": audio.duration_ms, "sample_rate_hz": audio.sample_rate_hz, "channels": audio.channels}
+    return write_wav(audio), "wav", meta
+
+
+def _shifted(meta: dict[str, Any], key: str, start_ms: float, end_ms: float) -> list[Any]:
+    out = []
+    for item in meta.get(key, []):
+        if key == "speech_ms":
+            s, e = item[0] + start_ms, min(item[1] + start_ms, end_ms)
+            if e > s:
+                out.append([s, e])
+        elif item["start_ms"] + start_ms < end_ms:
+            out.append({**item, "start_ms": item["start_ms"] + start_ms,
+                        "end_ms": min(item["end_ms"] + start_ms, end_ms)})
+    return out
+
+
+def _placeholders(inputs: list[Upstream]) -> list[str]:
+    found: list[str] = []
+    for up in inputs:
+        found += up.meta.get("placeholders", []) or ([up.step_id] if up.meta.get("placeholder") else [])
+    return list(dict.fromkeys(found))
+
+
+def assemble_dialogue(params: dict[str, Any], lines: list[Upstream]) -> Rendered:
+    """Join the line takes in order, ``gap_ms`` apart (a line's own ``gap_ms`` wins; negative
+    overlaps). Output rate and channels are the first line's."""
+    first = lines[0].audio()
+    clips, segments, speech, cursor = [], [], [], 0.0
+    for i, (line, up) in enumerate(zip(params["lines"], lines, strict=True)):
+        audio = first if i == 0 else up.audio()
+        gap = line["gap_ms"] if line["gap_ms"] is not None else params["gap_ms"]
+        start = max(0.0, cursor + gap) if i else 0.0
+        clips.append(Clip(audio, start_ms=start))
+        end = start + audio.duration_ms
+        speech += _shifted(up.meta, "speech_ms", start, end)
+        segments.append({"start_ms": start, "end_ms": end, "voice": line["voice"], "text": line["text"]})
+        cursor = end
+    mixed = render_mix(clips, sample_rate_hz=first.sample_rate_hz, channels=first.channels)
+    meta = {"duration_ms": mixed.duration_ms, "sample_rate_hz": mixed.sample_rate_hz, "channels": mixed.channels,
+            "speech_ms": speech, "segments": segments, "placeholders": _placeholders(lines)}
+    return write_wav(mixed), "wav", meta
+
+
+def _layout(tracks: list[dict[str, Any]], durations: dict[str, float]) -> list[tuple[float, float]]:
+    """(start_ms, length_ms) of each track. A track with no placement follows the previous non-bed
+    track (the first starts at 0); a bed ``under`` a track takes its start and length."""
+    placed: dict[str, tuple[float, float]] = {}
+    result: list[tuple[float, float]] = []
+    programme_end = 0.0
+    for track in tracks:
+        own = durations[track["track"]]
+        length = track["duration_ms"]
+        if track["at_ms"] is not None:
+            start = track["at_ms"]
+        elif track["after"]:
+            start = sum(placed[track["after"]])
+        elif track["with"] or track["under"]:
+            ref = placed[track["with"] or track["under"]]
+            start = ref[0]
+            if track["under"] and length is None:
+                length = ref[1]
+        else:
+            start = programme_end
+        start += track["offset_ms"]
+        if start < 0:
+            raise AudioflowError(f"track {track['track']} would start {-start:.0f} ms before the programme")
+        if length is None or (length > own and not track["loop"]):
+            length = own if length is None else min(length, own)
+        placed[track["track"]] = (start, length)
+        result.append((start, length))
+        if not track["under"]:
+            programme_end = start + length
+    return result
+
+
+def assemble_mix(params: dict[str, Any], inputs: dict[str, Upstream]) -> Rendered:
+    """Place the tracks (gain, fades, loops, ducking) in one float32 timeline (``audio.render_mix``)."""
+    tracks = params["tracks"]
+    audio = {name: up.audio() for name, up in inputs.items()}
+    spans = _layout(tracks, {name: a.duration_ms for name, a in audio.items()})
+    speech: dict[int, list[list[float]]] = {}
+    segments: list[dict[str, Any]] = []
+    for i, (track, (start, length)) in enumerate(zip(tracks, spans, strict=True)):
+        if not track["under"] and track["duck_db"] is None:
+            meta = inputs[track["track"]].meta
+            speech[i] = _shifted(meta, "speech_ms", start, start + length)
+            segments += _shifted(meta, "segments", start, start + length)
+    clips = []
+    for i, (track, (start, length)) in enumerate(zip(tracks, spans, strict=True)):
+        duck = None
+        if track["duck_db"] is not None:
+            if track["under"]:
+                index = max(j for j, t in enumerate(tracks[:i]) if t["track"] == track["under"])
+                intervals = speech.get(index, [])
+            else:
+                intervals = [iv for ivs in speech.values() for iv in ivs]
+            duck = Duck(depth_db=track["duck_db"], intervals_ms=tuple((s, e) for s, e in intervals),
+                        attack_ms=track["duck_attack_ms"], release_ms=track["duck_release_ms"])
+        clips.append(Clip(audio[track["track"]], start_ms=start, gain_db=track["gain_db"],
+                          fade_in_ms=min(track["fade_in_ms"], length), fade_out_ms=min(track["fade_out_ms"], length),
+                          length_ms=length, loop=track["loop"], duck=duck,
+                          loop_crossfade_ms=50.0 if track["loop"] else 0.0))
+    mixed = render_mix(clips, sample_rate_hz=params["sample_rate_hz"], channels=params["channels"])
+    meta = {"duration_ms": mixed.duration_ms, "sample_rate_hz": mixed.sample_rate_hz, "channels": mixed.channels,
+            "speech_ms": sorted(iv for ivs in speech.values() for iv in ivs),
+            "segments": sorted(segments, key=lambda s: s["start_ms"]),
+            "placeholders": _placeholders(list(inputs.values()))}
+    return write_wav(mixed), "wav", meta
+
+
+def master_mix(params: dict[str, Any], mix: Upstream) -> Rendered:
+    """Master the mix to the loudness target and true-peak ceiling and encode it."""
+    data, result = master_encoded(
+        mix.audio(), target_lufs=params["target_lufs"], true_peak_dbtp=params["true_peak_dbtp"],
+        format=params["format"], bitrate_kbps=params["bitrate_kbps"], sample_rate_hz=params["sample_rate_hz"])
+    meta = {"duration_ms": result.audio.duration_ms, "sample_rate_hz": params["sample_rate_hz"],
+            "channels": result.audio.channels, "input_lufs": result.input_lufs, "gain_db": result.gain_db,
+            "lufs": result.lufs, "true_peak_dbtp": result.true_peak_dbtp, "limited": result.limited,
+            "segments": mix.meta.get("segments", []), "placeholders": mix.meta.get("placeholders", [])}
+    return data, params["format"], meta

@@ -1,0 +1,162 @@
+"""A recipe opened for work: load → expand → plan → run → bounce (output, manifest, transcripts).
+
+This is the engine's front door; ``cli.py`` only parses arguments, calls these and prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..cache import ArtifactStore
+from ..errors import CacheError
+from ..providers import PROVIDERS, Provider
+from ..recipe import StepGraph, expand, load_recipe
+from .events import StepEvent
+from .plan import Plan, make_plan, recipe_key
+from .runner import RunResult, run_plan
+from .transcript import to_srt, to_vtt
+
+__all__ = ["Project", "RunReport", "open_project"]
+
+CACHE_ENV = "AUDIOFLOW_CACHE_DIR"
+
+
+@dataclass
+class RunReport:
+    """A finished run: per-step outcomes, the bounced output and its manifest (None if it failed)."""
+
+    result: RunResult
+    output: Path | None
+    manifest_path: Path | None
+    manifest: dict[str, Any] | None
+
+
+@dataclass
+class Project:
+    """A loaded recipe with its step graph, store and providers."""
+
+    graph: StepGraph
+    store: ArtifactStore
+    providers: Mapping[str, Provider]
+
+    def plan(self) -> Plan:
+        """Up-to-date/stale for every step. Raises :class:`RecipeError` before any spending."""
+        return make_plan(self.graph, self.store, self.providers)
+
+    def run(self, *, jobs: int = 4, keep_going: bool = False,
+            on_event: Callable[[StepEvent], None] | None = None) -> RunReport:
+        """Render what is stale, then bounce the master to the recipe's output."""
+        plan = self.plan()
+        result = run_plan(plan, self.store, self.providers, jobs=jobs, keep_going=keep_going, on_event=on_event)
+        self._save_state(plan, result)
+        master = result.outcomes.get("master")
+        if master is None or master.record is None:
+            return RunReport(result, None, None, None)
+        output, manifest_path, manifest = self._bounce(plan, result)
+        return RunReport(result, output, manifest_path, manifest)
+
+    def _save_state(self, plan: Plan, result: RunResult) -> None:
+        key = recipe_key(self.graph)
+        state = self.store.read_state(key)
+        steps = dict(state.get("steps", {}))
+        for step_id, outcome in result.outcomes.items():
+            if outcome.record is None:
+                continue
+            step = outcome.step
+            steps[step_id] = {"input_digest": outcome.digest, "params": step.params, "provider": step.provider,
+                              "model": plan.steps[step_id].model, "take": step.take,
+                              "upstream": [result.outcomes[d].record.artifact.digest  # type: ignore[union-attr]
+                                           for d in step.deps]}
+        steps = {k: v for k, v in steps.items() if k in self.graph.steps}
+        self.store.write_state(key, {"steps": steps})
+
+    def _bounce(self, plan: Plan, result: RunResult) -> tuple[Path, Path, dict[str, Any]]:
+        recipe = self.graph.recipe
+        master = result.outcomes["master"].record
+        assert master is not None
+        output = recipe.output
+        _copy_atomic(master.artifact.path, output)
+        manifest = _manifest(self.graph, plan, result, output)
+        segments = master.meta.get("segments", [])
+        if segments:
+            _write_atomic(output.with_suffix(".srt"), to_srt(segments).encode())
+            _write_atomic(output.with_suffix(".vtt"), to_vtt(segments).encode())
+            manifest["transcripts"] = [output.with_suffix(".srt").name, output.with_suffix(".vtt").name]
+        manifest_path = output.with_name(output.stem + ".manifest.json")
+        _write_atomic(manifest_path, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
+        return output, manifest_path, manifest
+
+
+def _manifest(graph: StepGraph, plan: Plan, result: RunResult, output: Path) -> dict[str, Any]:
+    recipe = graph.recipe
+    master = result.outcomes["master"].record
+    assert master is not None
+    steps = []
+    for step_id, outcome in result.outcomes.items():
+        meta = outcome.record.meta if outcome.record else {}
+        steps.append({
+            "id": step_id, "kind": outcome.step.kind, "provider": outcome.step.provider,
+            "model": plan.steps[step_id].model, "take": outcome.step.take, "input_digest": outcome.digest,
+            "artifact": outcome.record.artifact.digest if outcome.record else None,
+            "duration_ms": round(meta.get("duration_ms", 0.0), 1), "cached": outcome.status == "cached",
+            "placeholder": bool(meta.get("placeholder")), "approximate": bool(meta.get("approximate")),
+            "notes": meta.get("notes", []),
+        })
+    m = master.meta
+    return {
+        "audioflow": __version__, "title": recipe.title, "recipe": recipe.path.name,
+        "output": output.name, "format": graph.steps["master"].params["format"],
+        "duration_ms": round(m["duration_ms"], 1), "sample_rate_hz": m["sample_rate_hz"],
+        "loudness": {"target_lufs": graph.steps["master"].params["target_lufs"], "measured_lufs": round(m["lufs"], 2),
+                     "target_true_peak_dbtp": graph.steps["master"].params["true_peak_dbtp"],
+                     "measured_true_peak_dbtp": round(m["true_peak_dbtp"], 2), "gain_db": round(m["gain_db"], 2),
+                     "limited": m["limited"], "meter": "ITU-R BS.1770-4 (pyloudnorm), true peak 4x oversampled"},
+        "placeholders": m.get("placeholders", []),
+        "rendered": result.count("rendered"), "cached": result.count("cached"),
+        "steps": steps,
+    }
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise CacheError(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        os.close(fd)
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise CacheError(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+
+def open_project(recipe_path: Path, *, provider: str | None = None, cache_dir: Path | None = None,
+                 providers: Mapping[str, Provider] | None = None) -> Project:
+    """Load and expand the recipe at ``recipe_path``. The store is ``cache_dir``, else
+    ``$AUDIOFLOW_CACHE_DIR``, else ``.audioflow/`` beside the recipe. Raises :class:`RecipeError`."""
+    recipe = load_recipe(recipe_path)
+    graph = expand(recipe, provider=provider)
+    root = cache_dir or (Path(os.environ[CACHE_ENV]) if os.environ.get(CACHE_ENV) else recipe.root / ".audioflow")
+    if providers is None:
+        wanted = {s.provider for s in graph.steps.values() if s.provider}
+        providers = {name: factory() for name, factory in PROVIDERS.items() if name in wanted}
+    return Project(graph, ArtifactStore(root), providers)

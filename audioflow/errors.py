@@ -1,0 +1,107 @@
+"""The one error tree of audioflow.
+
+Every error audioflow raises on purpose derives from :class:`AudioflowError`. Library code never
+prints or exits; ``cli.py`` turns these into output and exit codes (``exit_code`` on each class).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "AudioError",
+    "AudioflowError",
+    "CacheError",
+    "ProviderError",
+    "RecipeError",
+    "SourceLocation",
+    "StepError",
+]
+
+
+class AudioflowError(Exception):
+    """Root of audioflow's errors. ``exit_code`` is what the CLI exits with (1: a run failed)."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """A place in a recipe file: 1-based ``line`` and ``col`` as editors count them."""
+
+    path: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+class RecipeError(AudioflowError):
+    """A recipe is invalid. Prints as ``path:line:col: message`` (plus ``hint`` when there is one).
+
+    Exit code 2, like click's usage errors: the input is wrong, not the machine.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, location: SourceLocation | None = None, hint: str | None = None):
+        self.message = message
+        self.location = location
+        self.hint = hint
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        text = f"{self.location}: {self.message}" if self.location else self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class CacheError(AudioflowError):
+    """The artifact store cannot be read or written (permissions, disk full, corrupt record)."""
+
+
+class AudioError(AudioflowError):
+    """Audio could not be decoded, encoded or processed (ffmpeg failure, unsupported format)."""
+
+
+class ProviderError(AudioflowError):
+    """A provider failed to render a take.
+
+    Carries the provider name, the HTTP status and request id when there is one, the vendor's
+    message, and whether retrying may help. Never carries an API key.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
+        retryable: bool = False,
+    ):
+        self.provider = provider
+        self.message = message
+        self.status = status
+        self.request_id = request_id
+        self.retryable = retryable
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        parts = [self.provider]
+        if self.status is not None:
+            parts.append(f"HTTP {self.status}")
+        if self.request_id:
+            parts.append(f"request {self.request_id}")
+        return f"{' '.join(parts)}: {self.message}"
+
+
+class StepError(AudioflowError):
+    """A step failed at render time; ``step_id`` names it and ``__cause__`` holds the reason."""
+
+    def __init__(self, step_id: str, message: str):
+        self.step_id = step_id
+        self.message = message
+        super().__init__(f"step {step_id}: {message}")

@@ -1,0 +1,40 @@
+"""Recipes: YAML with locations → schema validation → :class:`Recipe` → the step graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .graph import Step, StepGraph, expand, to_dot, to_mermaid
+from .loader import Document, load_document, parse_document
+from .model import LOUDNESS_PRESETS, Line, Master, Recipe, StepSpec, Track, Voice, build_recipe
+from .schema import load_schema, schema_text, validate_document
+
+__all__ = [
+    "LOUDNESS_PRESETS",
+    "Document",
+    "Line",
+    "Master",
+    "Recipe",
+    "Step",
+    "StepGraph",
+    "StepSpec",
+    "Track",
+    "Voice",
+    "build_recipe",
+    "expand",
+    "load_document",
+    "load_recipe",
+    "load_schema",
+    "parse_document",
+    "schema_text",
+    "to_dot",
+    "to_mermaid",
+    "validate_document",
+]
+
+
+def load_recipe(path: Path) -> Recipe:
+    """Read, validate and build the recipe at ``path``. Raises :class:`~audioflow.errors.RecipeError`."""
+    document = load_document(path)
+    validate_document(document)
+    return build_recipe(document, path)

@@ -1,0 +1,324 @@
+"""The validated recipe as typed values: :class:`Recipe` and its parts, each keeping its location.
+
+:func:`build_recipe` turns a schema-valid :class:`Document` into a :class:`Recipe`, parsing units
+(``"350ms"`` → 350.0 ms) and checking what the schema cannot: one kind key per step, the voices a
+line names, the fields each kind needs, and that the output stays inside the recipe's folder.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import RecipeError, SourceLocation
+from ..units import parse_bitrate_kbps, parse_db, parse_duration_ms, parse_level
+from .loader import Document, JsonPath
+from .schema import did_you_mean
+
+__all__ = [
+    "KINDS",
+    "LOUDNESS_PRESETS",
+    "Line",
+    "Master",
+    "Recipe",
+    "StepSpec",
+    "Track",
+    "Voice",
+    "build_recipe",
+]
+
+KINDS = ("speak", "dialogue", "file", "generate", "mix")
+RESERVED_NAMES = ("mix", "master")
+DEFAULT_GAP_MS = 350.0
+#: (LUFS, dBTP): Apple Podcasts (-16 ±1 LU), streaming (-14), EBU R128 (-23), ATSC A/85 (-24/-2).
+LOUDNESS_PRESETS = {"podcast": (-16.0, -1.0), "streaming": (-14.0, -1.0), "ebu-r128": (-23.0, -1.0),
+                    "atsc-a85": (-24.0, -2.0)}
+_KIND_KEYS = {
+    "speak": {"speak", "voice", "direction"},
+    "dialogue": {"dialogue", "gap"},
+    "file": {"file"},
+    "generate": {"generate", "duration", "texture"},
+    "mix": {"mix"},
+}
+_COMMON_KEYS = {"provider", "take"}
+_DIRECTION = re.compile(r"^\s*\(([^()]{1,80})\)\s*(.*)$", re.S)
+_LINE_KEYS = {"voice", "text", "direction", "gap", "take"}
+
+
+@dataclass(frozen=True)
+class Voice:
+    """A cast voice. ``preset`` maps provider name → that provider's voice id (a plain string preset
+    applies to every provider); ``model`` is a Piper ``.onnx`` file for the local provider."""
+
+    name: str
+    index: int
+    location: SourceLocation
+    preset: dict[str, str] | str | None = None
+    model: Path | None = None
+    speaker: int | None = None
+    speed: float = 1.0
+    pitch_semitones: float = 0.0
+    gain_db: float = 0.0
+
+
+@dataclass(frozen=True)
+class Line:
+    """One spoken line: ``text`` by cast voice ``voice``, read with ``direction`` (or None)."""
+
+    voice: str
+    text: str
+    location: SourceLocation
+    direction: str | None = None
+    gap_ms: float | None = None
+    take: int | None = None
+
+
+@dataclass(frozen=True)
+class Track:
+    """One placement in a mix. Times are milliseconds; references name other tracks of the same mix."""
+
+    step: str
+    location: SourceLocation
+    at_ms: float | None = None
+    after: str | None = None
+    with_: str | None = None
+    under: str | None = None
+    offset_ms: float = 0.0
+    duration_ms: float | None = None
+    gain_db: float = 0.0
+    fade_in_ms: float = 0.0
+    fade_out_ms: float = 0.0
+    loop: bool = False
+    duck_db: float | None = None
+    duck_attack_ms: float = 80.0
+    duck_release_ms: float = 400.0
+    reference_locations: dict[str, SourceLocation] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """A step as written. Which fields are set depends on ``kind`` (speak, dialogue, file, generate, mix)."""
+
+    name: str
+    kind: str
+    location: SourceLocation
+    provider: str | None = None
+    take: int = 1
+    lines: tuple[Line, ...] = ()
+    gap_ms: float = DEFAULT_GAP_MS
+    file: Path | None = None
+    prompt: str | None = None
+    duration_ms: float | None = None
+    texture: str = "noise"
+    tracks: tuple[Track, ...] = ()
+
+
+@dataclass(frozen=True)
+class Master:
+    """Loudness target (LUFS, ITU-R BS.1770), true-peak ceiling (dBTP) and the bounce format."""
+
+    location: SourceLocation
+    target_lufs: float = -16.0
+    true_peak_dbtp: float = -1.0
+    format: str = "mp3"
+    bitrate_kbps: int = 192
+    sample_rate_hz: int = 44100
+    channels: int = 2
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A whole recipe. ``root`` is the recipe's folder: relative paths resolve against it."""
+
+    path: Path
+    root: Path
+    document: Document
+    title: str
+    provider: str
+    cast: dict[str, Voice]
+    steps: dict[str, StepSpec]
+    mix: StepSpec
+    master: Master
+    output: Path
+
+
+class _Reader:
+    """Helpers that parse a value at a path and raise a located error when it is wrong."""
+
+    def __init__(self, doc: Document):
+        self.doc = doc
+
+    def at(self, path: JsonPath) -> SourceLocation:
+        return self.doc.locate(path)
+
+    def unit(self, path: JsonPath, value: Any, parse: Callable[[Any], float]) -> float:
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise self.doc.error(path, str(exc)) from None
+
+    def duration(self, path: JsonPath, value: Any, *, signed: bool = False) -> float:
+        return self.unit(path, value, lambda v: parse_duration_ms(v, allow_negative=signed))
+
+
+def _split_direction(text: str, direction: str | None) -> tuple[str, str | None]:
+    match = _DIRECTION.match(text)
+    if match and match.group(2).strip():
+        return match.group(2).strip(), direction or match.group(1).strip()
+    return text.strip(), direction
+
+
+def _voice(r: _Reader, name: str, index: int, spec: dict[str, Any]) -> Voice:
+    path: JsonPath = ("cast", name)
+    model = Path(spec["model"]) if "model" in spec else None
+    return Voice(
+        name=name, index=index, location=r.doc.locate(path, key=True), preset=spec.get("preset"),
+        model=model, speaker=spec.get("speaker"), speed=float(spec.get("speed", 1.0)),
+        pitch_semitones=float(spec.get("pitch_semitones", 0.0)),
+        gain_db=r.unit((*path, "gain_db"), spec.get("gain_db", 0), parse_db),
+    )
+
+
+def _line(r: _Reader, path: JsonPath, item: dict[str, Any], cast: dict[str, Voice]) -> Line:
+    if "voice" in item or "text" in item:
+        extra = sorted(set(item) - _LINE_KEYS)
+        if extra:
+            raise r.doc.error((*path, extra[0]), f"unknown key {extra[0]!r} in a dialogue line", key=True,
+                              hint=did_you_mean(extra[0], _LINE_KEYS))
+        for needed in ("voice", "text"):
+            if needed not in item:
+                raise r.doc.error(path, f"a dialogue line with `{next(iter(item))}:` also needs `{needed}:`")
+        voice, voice_path, text = item["voice"], (*path, "voice"), item["text"]
+    else:
+        names = [k for k in item if k not in _LINE_KEYS]
+        if len(names) != 1:
+            raise r.doc.error((*path, names[-1]) if names else path,
+                              "a dialogue line is one `voice: text` pair", key=True,
+                              hint="write `- mara: Did you hear that?`")
+        voice, voice_path, text = names[0], (*path, names[0]), item[names[0]]
+    if not isinstance(voice, str) or voice not in cast:
+        raise r.doc.error(voice_path, f"unknown voice {voice!r}", key=voice_path[-1] != "voice",
+                          hint=did_you_mean(str(voice), cast) or f"the cast has: {', '.join(cast) or 'no voices'}")
+    if not isinstance(text, str) or not text.strip():
+        raise r.doc.error(voice_path, "a dialogue line needs text")
+    spoken, direction = _split_direction(text, item.get("direction"))
+    if not spoken:
+        raise r.doc.error(voice_path, "a dialogue line needs words besides its (direction)")
+    gap = r.duration((*path, "gap"), item["gap"], signed=True) if "gap" in item else None
+    return Line(voice=voice, text=spoken, location=r.doc.locate(path), direction=direction, gap_ms=gap,
+                take=item.get("take"))
+
+
+def _track(r: _Reader, path: JsonPath, spec: dict[str, Any]) -> Track:
+    def dur(key: str, default: float | None = None, *, signed: bool = False) -> float | None:
+        return r.duration((*path, key), spec[key], signed=signed) if key in spec else default
+
+    placements = [k for k in ("at", "after", "with", "under") if k in spec]
+    if len(placements) > 1:
+        raise r.doc.error((*path, placements[1]), f"a track is placed once: `{placements[0]}` and "
+                          f"`{placements[1]}` both set its start", key=True)
+    refs = {k: r.at((*path, k)) for k in ("after", "with", "under") if k in spec}
+    return Track(
+        step=spec["track"], location=r.at((*path, "track")), at_ms=dur("at"), after=spec.get("after"),
+        with_=spec.get("with"), under=spec.get("under"), offset_ms=dur("offset", 0.0, signed=True) or 0.0,
+        duration_ms=dur("duration"), gain_db=r.unit((*path, "gain_db"), spec.get("gain_db", 0), parse_db),
+        fade_in_ms=dur("fade_in", 0.0) or 0.0, fade_out_ms=dur("fade_out", 0.0) or 0.0,
+        loop=bool(spec.get("loop", False)),
+        duck_db=r.unit((*path, "duck_db"), spec["duck_db"], parse_db) if "duck_db" in spec else None,
+        duck_attack_ms=dur("duck_attack", 80.0) or 0.0, duck_release_ms=dur("duck_release", 400.0) or 0.0,
+        reference_locations=refs,
+    )
+
+
+def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice]) -> StepSpec:
+    path: JsonPath = ("steps", name)
+    kinds = [k for k in KINDS if k in spec]
+    if not kinds:
+        raise r.doc.error(path, f"step {name!r} has no kind", key=True,
+                          hint=f"give it one of: {', '.join(KINDS)}")
+    if len(kinds) > 1:
+        raise r.doc.error((*path, kinds[1]), f"step {name!r} has two kinds, {kinds[0]} and {kinds[1]}", key=True)
+    kind = kinds[0]
+    stray = sorted(set(spec) - _KIND_KEYS[kind] - _COMMON_KEYS)
+    if stray:
+        raise r.doc.error((*path, stray[0]), f"{stray[0]!r} does not apply to a {kind} step", key=True)
+    common: dict[str, Any] = {"name": name, "kind": kind, "location": r.doc.locate(path, key=True),
+                              "provider": spec.get("provider"), "take": spec.get("take", 1)}
+    if kind == "speak":
+        if "voice" not in spec:
+            raise r.doc.error(path, f"speak step {name!r} needs `voice:`", key=True)
+        line = _line(r, path, {"voice": spec["voice"], "text": spec["speak"],
+                               **({"direction": spec["direction"]} if "direction" in spec else {})}, cast)
+        return StepSpec(**common, lines=(line,))
+    if kind == "dialogue":
+        lines = tuple(_line(r, (*path, "dialogue", i), item, cast) for i, item in enumerate(spec["dialogue"]))
+        gap = r.duration((*path, "gap"), spec["gap"], signed=True) if "gap" in spec else DEFAULT_GAP_MS
+        return StepSpec(**common, lines=lines, gap_ms=gap)
+    if kind == "file":
+        return StepSpec(**common, file=Path(spec["file"]))
+    if kind == "generate":
+        if "duration" not in spec:
+            raise r.doc.error(path, f"generate step {name!r} needs `duration:` (like 20s)", key=True)
+        duration = r.duration((*path, "duration"), spec["duration"])
+        if not 0 < duration <= 3_600_000:
+            raise r.doc.error((*path, "duration"), "a generated sound lasts more than 0 s and at most 1 h")
+        return StepSpec(**common, prompt=spec["generate"], duration_ms=duration,
+                        texture=spec.get("texture", "noise"))
+    tracks = tuple(_track(r, (*path, "mix", i), t) for i, t in enumerate(spec["mix"]))
+    return StepSpec(**common, tracks=tracks)
+
+
+def _master(r: _Reader, spec: dict[str, Any], output: Path) -> Master:
+    lufs, peak = LOUDNESS_PRESETS[spec.get("preset", "podcast")]
+    if "loudness_lufs" in spec:
+        lufs = r.unit(("master", "loudness_lufs"), spec["loudness_lufs"], lambda v: parse_level(v, "LUFS"))
+    if "true_peak_dbtp" in spec:
+        peak = r.unit(("master", "true_peak_dbtp"), spec["true_peak_dbtp"], lambda v: parse_level(v, "dBTP"))
+    fmt = spec.get("format") or {".mp3": "mp3", ".wav": "wav", ".ogg": "ogg", ".opus": "opus",
+                                 ".flac": "flac"}.get(output.suffix.lower())
+    if fmt is None:
+        raise r.doc.error(("output",), f"cannot tell the format from {output.name!r}",
+                          hint="use .mp3, .wav, .ogg, .opus or .flac, or set master.format")
+    bitrate = r.unit(("master", "bitrate"), spec.get("bitrate", 192), parse_bitrate_kbps)
+    rate = spec.get("sample_rate_hz", 48000 if fmt in ("ogg", "opus") else 44100)
+    return Master(location=r.at(("master",)), target_lufs=lufs, true_peak_dbtp=peak, format=fmt,
+                  bitrate_kbps=int(bitrate), sample_rate_hz=rate, channels=spec.get("channels", 2))
+
+
+def _output(r: _Reader, root: Path, data: dict[str, Any], stem: str) -> Path:
+    written = data.get("output")
+    if written is None:
+        fmt = data.get("master", {}).get("format", "mp3")
+        return root / "out" / f"{stem}.{fmt}"
+    candidate = Path(written)
+    resolved = (root / candidate).resolve()
+    if candidate.is_absolute() or not resolved.is_relative_to(root.resolve()):
+        raise r.doc.error(("output",), f"output {written!r} is outside the recipe's folder",
+                          hint="write a relative path like out/episode.mp3")
+    return root / candidate
+
+
+def build_recipe(doc: Document, path: Path) -> Recipe:
+    """Build the typed :class:`Recipe` from a schema-valid document. Raises :class:`RecipeError`."""
+    r, data = _Reader(doc), doc.data
+    root = path.parent
+    cast = {name: _voice(r, name, i, spec) for i, (name, spec) in enumerate(data.get("cast", {}).items())}
+    steps: dict[str, StepSpec] = {}
+    for name, spec in data["steps"].items():
+        if name in RESERVED_NAMES:
+            raise doc.error(("steps", name), f"{name!r} is the name of the recipe's own {name} step", key=True,
+                            hint="choose another name")
+        steps[name] = _step(r, name, spec, cast)
+    if "mix" not in data:
+        raise doc.error((), "missing key 'mix'", hint="the mix places steps on the programme's timeline")
+    mix = StepSpec(name="mix", kind="mix", location=doc.locate(("mix",), key=True),
+                   tracks=tuple(_track(r, ("mix", i), t) for i, t in enumerate(data["mix"])))
+    output = _output(r, root, data, path.stem)
+    return Recipe(
+        path=path, root=root, document=doc, title=data.get("title", path.stem),
+        provider=data.get("provider", "local"), cast=cast, steps=steps, mix=mix,
+        master=_master(r, data.get("master", {}), output), output=output,
+    )

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from audioflow.audio import (
+    Audio,
+    db_to_gain,
+    gain_to_db,
+    placeholder_bed,
+    shelf_eq,
+    shift_pitch_by_resampling,
+)
+from audioflow.errors import AudioError
+
+RATE_HZ = 48000
+
+
+def sine(frequency_hz: float, duration_s: float = 1.0) -> Audio:
+    t = np.arange(round(duration_s * RATE_HZ)) / RATE_HZ
+    return Audio(0.5 * np.sin(2 * np.pi * frequency_hz * t), RATE_HZ)
+
+
+def peak_frequency_hz(audio: Audio) -> float:
+    spectrum = np.abs(np.fft.rfft(audio.samples[:, 0] * np.hanning(audio.frames)))
+    return float(np.argmax(spectrum)) * audio.sample_rate_hz / audio.frames
+
+
+def test_db_gain_conversions() -> None:
+    assert db_to_gain(-6.0206) == pytest.approx(0.5, abs=1e-4)
+    assert gain_to_db(2.0) == pytest.approx(6.0206, abs=1e-4)
+    assert gain_to_db(0.0) == -math.inf
+    assert db_to_gain(-math.inf) == 0.0
+
+
+def test_pitch_up_an_octave_halves_duration_and_doubles_frequency() -> None:
+    shifted = shift_pitch_by_resampling(sine(440), 12)
+    assert shifted.sample_rate_hz == RATE_HZ
+    assert shifted.frames == RATE_HZ // 2
+    assert peak_frequency_hz(shifted) == pytest.approx(880, abs=3)
+
+
+def test_pitch_down_three_semitones() -> None:
+    shifted = shift_pitch_by_resampling(sine(440), -3)
+    assert shifted.duration_ms == pytest.approx(1000 * 2 ** (3 / 12), abs=1)
+    assert peak_frequency_hz(shifted) == pytest.approx(440 * 2 ** (-3 / 12), abs=2)
+    with pytest.raises(AudioError):
+        shift_pitch_by_resampling(sine(440), float("nan"))
+
+
+def steady_level_db(audio: Audio) -> float:
+    middle = audio.samples[audio.frames // 2 :, 0]
+    return 20 * math.log10(float(np.abs(middle).max()) / 0.5)
+
+
+def test_shelves_boost_their_band_only() -> None:
+    assert steady_level_db(shelf_eq(sine(50), low_shelf_db=6)) == pytest.approx(6, abs=0.3)
+    assert steady_level_db(shelf_eq(sine(15000), low_shelf_db=6)) == pytest.approx(0, abs=0.1)
+    assert steady_level_db(shelf_eq(sine(15000), high_shelf_db=-6)) == pytest.approx(-6, abs=0.3)
+    assert steady_level_db(shelf_eq(sine(250), low_shelf_db=6)) == pytest.approx(3, abs=0.2)
+    audio = sine(440)
+    assert shelf_eq(audio) is audio
+    with pytest.raises(AudioError):
+        shelf_eq(audio, high_shelf_db=3, high_hz=30000)
+
+
+@pytest.mark.parametrize("texture", ["noise", "tone"])
+def test_placeholder_bed(texture: str) -> None:
+    bed = placeholder_bed(2500.0, sample_rate_hz=RATE_HZ, seed=7, texture=texture)
+    assert bed.frames == 120000
+    assert bed.channels == 2
+    rms_db = 10 * math.log10(float(np.mean(bed.samples.astype(np.float64) ** 2)))
+    assert rms_db == pytest.approx(-30, abs=1)
+    assert bed.samples[0].tolist() == [0.0, 0.0]
+    again = placeholder_bed(2500.0, sample_rate_hz=RATE_HZ, seed=7, texture=texture)
+    np.testing.assert_array_equal(bed.samples, again.samples)
+    other = placeholder_bed(2500.0, sample_rate_hz=RATE_HZ, seed=8, texture=texture)
+    assert not np.array_equal(bed.samples, other.samples)
+
+
+def test_placeholder_bed_refuses_unknown_texture() -> None:
+    with pytest.raises(AudioError, match="texture"):
+        placeholder_bed(1000.0, sample_rate_hz=RATE_HZ, seed=1, texture="choir")

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from audioflow.audio import Audio, integrated_lufs, loudness, sample_peak_dbfs, true_peak_dbtp
+from audioflow.errors import AudioError
+
+RATE_HZ = 48000
+
+
+def sine(frequency_hz: float, duration_s: float, peak: float = 1.0, phase: float = 0.0) -> np.ndarray:
+    t = np.arange(round(duration_s * RATE_HZ)) / RATE_HZ
+    return peak * np.sin(2 * np.pi * frequency_hz * t + phase)
+
+
+def test_full_scale_997_hz_sine_mono_reads_minus_3_01_lufs() -> None:
+    # ITU-R BS.1770-4 §2.1: a 0 dBFS 997 Hz sine in one channel (left, centre...) reads -3.01 LUFS.
+    assert integrated_lufs(Audio(sine(997, 5), RATE_HZ)) == pytest.approx(-3.01, abs=0.1)
+
+
+def test_stereo_sums_channel_powers() -> None:
+    tone = sine(997, 5)
+    assert integrated_lufs(Audio(np.stack([tone, tone], axis=1), RATE_HZ)) == pytest.approx(0.0, abs=0.1)
+
+
+def test_loudness_follows_gain() -> None:
+    tone = sine(997, 5)
+    assert integrated_lufs(Audio(tone * 0.1, RATE_HZ)) == pytest.approx(-23.01, abs=0.1)
+
+
+def test_silence_and_short_audio_are_minus_infinity() -> None:
+    assert integrated_lufs(Audio.silence(2000, RATE_HZ)) == -math.inf
+    assert integrated_lufs(Audio(sine(997, 0.3), RATE_HZ)) == -math.inf
+    assert true_peak_dbtp(Audio.silence(100, RATE_HZ)) == -math.inf
+    assert sample_peak_dbfs(Audio.silence(100, RATE_HZ)) == -math.inf
+
+
+def faded(samples: np.ndarray, fade_frames: int = 4800) -> np.ndarray:
+    window = np.ones(samples.size)
+    ramp = np.sin(np.linspace(0, np.pi / 2, fade_frames)) ** 2
+    window[:fade_frames] = ramp
+    window[-fade_frames:] = ramp[::-1]
+    return samples * window
+
+
+def test_true_peak_finds_inter_sample_peaks() -> None:
+    # A sine at fs/4 with a 45° phase: every sample is ±0.7071 (-3.01 dBFS), the wave peaks at 1.0.
+    audio = Audio(faded(sine(RATE_HZ / 4, 2, phase=math.pi / 4)), RATE_HZ)
+    assert sample_peak_dbfs(audio) == pytest.approx(-3.01, abs=0.01)
+    assert true_peak_dbtp(audio) == pytest.approx(0.0, abs=0.2)
+
+
+def test_true_peak_of_a_low_sine_equals_its_peak() -> None:
+    audio = Audio(faded(sine(1000, 1, peak=0.5)), RATE_HZ)
+    assert true_peak_dbtp(audio) == pytest.approx(-6.02, abs=0.05)
+
+
+def test_true_peak_chunks_join_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    audio = Audio(rng.normal(0, 0.1, (RATE_HZ * 3, 2)), RATE_HZ)
+    whole = true_peak_dbtp(audio)
+    monkeypatch.setattr(loudness, "_TRUE_PEAK_CHUNK_S", 0.1)
+    assert true_peak_dbtp(audio) == pytest.approx(whole, abs=1e-9)
+
+
+def test_true_peak_refuses_bad_oversampling() -> None:
+    with pytest.raises(AudioError):
+        true_peak_dbtp(Audio(sine(1000, 0.1), RATE_HZ), oversample=0)
