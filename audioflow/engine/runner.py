@@ -65,7 +65,7 @@ def _upstream(step: Step, outcomes: Mapping[str, StepOutcome], graph_steps: Mapp
 
 def _take_meta(data: bytes, take: Any, step: Step) -> dict[str, Any]:
     audio = read_wav(data)
-    meta = assemble.speech_meta(audio, voice=None, text=step.params.get("text")) if step.kind == "speak" else {
+    meta = assemble.speech_meta(audio, voice=step.voice, text=step.params.get("text")) if step.kind == "speak" else {
         "duration_ms": audio.duration_ms, "sample_rate_hz": audio.sample_rate_hz, "channels": audio.channels}
     meta.update(placeholder=take.placeholder, approximate=take.approximate, notes=list(take.notes),
                 request_id=take.request_id, cost_usd=take.cost_usd)

@@ -165,7 +165,7 @@ class LocalProvider:
         seed = int.from_bytes(hashlib.sha256(f"{params['prompt']}#{request.take}".encode()).digest()[:4], "big")
         bed = placeholder_bed(float(params["duration_ms"]), sample_rate_hz=PLACEHOLDER_RATE_HZ, seed=seed,
                               texture=params.get("texture", "noise"))
-        note = (f"placeholder: no local model generates sound; a procedural {params.get('texture', 'noise')} "
+        note = (f"no local model generates sound; a procedural {params.get('texture', 'noise')} "
                 f"texture stands in for \"{params['prompt']}\" (render with a remote provider for the real sound)")
         return Take(write_wav(bed), "wav", placeholder=True, notes=(note,))
 

@@ -38,6 +38,7 @@ class Step:
     provider: str | None = None
     take: int = 1
     files: dict[str, Path] = field(default_factory=dict)
+    voice: str | None = None  # the cast name of a speak step: for transcripts, not the digest
 
 
 @dataclass
@@ -94,7 +95,7 @@ def _voice_params(recipe: Recipe, voice: Voice) -> tuple[dict[str, Any], dict[st
 def _speak(recipe: Recipe, step_id: str, line: Line, provider: str, take: int) -> Step:
     voice_params, files = _voice_params(recipe, recipe.cast[line.voice])
     params = {"text": line.text, "direction": line.direction, "voice": voice_params}
-    return Step(step_id, "speak", line.location, params, (), provider, line.take or take, files)
+    return Step(step_id, "speak", line.location, params, (), provider, line.take or take, files, line.voice)
 
 
 def _mix_params(recipe: Recipe, tracks: tuple[Track, ...]) -> dict[str, Any]:

@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audioflow.audio import Audio, Clip, Duck, render_mix
 from audioflow.errors import AudioError
@@ -160,3 +162,29 @@ def test_clip_beyond_given_length_is_cut() -> None:
     out = render_mix([Clip(constant(100), 2000.0)], sample_rate_hz=RATE_HZ, length_ms=1000)
     assert out.frames == 48000
     assert not out.samples.any()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    placements=st.lists(
+        st.tuples(
+            st.floats(0, 50, allow_nan=False),  # start_ms
+            st.integers(1, 400),  # frames
+            st.floats(-20, 6, allow_nan=False),  # gain_db
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_mix_equals_a_naive_sum(placements: list[tuple[float, int, float]]) -> None:
+    rng = np.random.default_rng(len(placements))
+    clips = [
+        Clip(Audio(rng.uniform(-1, 1, (frames, 2)), 8000), start_ms, gain_db=gain_db)
+        for start_ms, frames, gain_db in placements
+    ]
+    mixed = render_mix(clips, sample_rate_hz=8000).samples
+    expected = np.zeros_like(mixed, dtype=np.float64)
+    for clip in clips:
+        first = math.floor(clip.start_ms * 8 + 0.5)
+        expected[first : first + clip.audio.frames] += clip.audio.samples * 10 ** (clip.gain_db / 20)
+    np.testing.assert_allclose(mixed, expected, atol=1e-5)

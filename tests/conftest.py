@@ -1,0 +1,114 @@
+"""Shared fixtures: recipe files in a temporary folder and a fake provider for engine tests."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from audioflow.audio import Audio, write_wav
+from audioflow.errors import ProviderError
+from audioflow.providers import RenderRequest, Take
+
+#: A small valid recipe: two voices, one dialogue of three lines, one generated bed, a mix, a wav output.
+BASIC_RECIPE = """\
+audioflow: 1
+title: Test
+cast:
+  mara: {preset: {local: joe}}
+  ben: {preset: {local: deep}}
+steps:
+  scene:
+    dialogue:
+      - mara: Hello there.
+      - ben: Hi, Mara.
+      - mara: Bye.
+  rain: {generate: steady rain, duration: 1s}
+mix:
+  - {track: scene}
+  - {track: rain, under: scene, gain_db: -20}
+output: out/test.wav
+"""
+
+
+def write_recipe_file(folder: Path, text: str, name: str = "recipe.yaml") -> Path:
+    """Write ``text`` as ``folder/name`` and return the path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def write_recipe(tmp_path: Path) -> Callable[..., Path]:
+    """``write_recipe(text)`` writes ``tmp_path/recipe.yaml`` and returns its path."""
+
+    def write(text: str, name: str = "recipe.yaml") -> Path:
+        return write_recipe_file(tmp_path, text, name)
+
+    return write
+
+
+class FakeProvider:
+    """A provider that renders a short sine per request (no Piper, no network) and records what it did.
+
+    ``fail`` holds step ids whose render raises :class:`ProviderError`. ``max_in_flight`` is the most
+    renders seen at once; ``events`` lists ("start"|"end", step_id) in order.
+    """
+
+    def __init__(self, name: str = "local", max_concurrency: int = 4, *, fail: Iterable[str] = (),
+                 delay_s: float = 0.01, duration_ms: float = 300.0, model: str = "fake-model-1"):
+        self.name = name
+        self.max_concurrency = max_concurrency
+        self.fail = set(fail)
+        self.delay_s = delay_s
+        self.duration_ms = duration_ms
+        self.model = model
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.events: list[tuple[str, str]] = []
+        self.rendered: list[str] = []
+        self.checked: list[str] = []
+
+    def model_id(self, request: RenderRequest) -> str:
+        return self.model
+
+    def check(self, request: RenderRequest) -> None:
+        self.checked.append(request.step_id)
+        if request.kind not in ("speak", "generate"):
+            raise ProviderError(self.name, f"cannot render {request.kind}")
+
+    async def render(self, request: RenderRequest) -> Take:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        self.events.append(("start", request.step_id))
+        try:
+            await asyncio.sleep(self.delay_s)
+            if request.step_id in self.fail:
+                raise ProviderError(self.name, f"refused {request.step_id}", status=500, request_id="req-1")
+            self.rendered.append(request.step_id)
+            return Take(data=write_wav(self.audio_for(request)), format="wav",
+                        placeholder=request.kind == "generate",
+                        notes=("placeholder: fake",) if request.kind == "generate" else ())
+        finally:
+            self.in_flight -= 1
+            self.events.append(("end", request.step_id))
+
+    def audio_for(self, request: RenderRequest) -> Audio:
+        params: dict[str, Any] = request.params
+        seed = f"{request.step_id}|{params.get('text') or params.get('prompt')}|{request.take}"
+        freq_hz = 200 + int(hashlib.sha256(seed.encode()).hexdigest()[:4], 16) % 600
+        duration_ms = float(params.get("duration_ms") or self.duration_ms)
+        rate = 22050
+        t = np.arange(int(rate * duration_ms / 1000)) / rate
+        return Audio((0.3 * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32), rate)
+
+
+@pytest.fixture
+def fake_provider() -> FakeProvider:
+    return FakeProvider()
