@@ -65,10 +65,14 @@ def cli() -> None:
 @RECIPE
 def validate(recipe: Path) -> None:
     """Check RECIPE (syntax, schema, names, voices, files) without rendering."""
+    from .engine.plan import check_requests
+    from .providers import PROVIDERS
     from .recipe import expand, load_recipe
 
     with _errors_to_exit_codes():
         graph = expand(load_recipe(recipe))
+        wanted = {s.provider for s in graph.steps.values() if s.provider}
+        check_requests(graph, {name: PROVIDERS[name]() for name in wanted if name in PROVIDERS})
         click.echo(f"{recipe}: ok ({len(graph.steps)} steps)")
 
 

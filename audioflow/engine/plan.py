@@ -14,10 +14,10 @@ from typing import Any
 
 from ..cache import ArtifactStore, StepRecord, input_digest
 from ..errors import AudioflowError, RecipeError
-from ..providers import Provider, RenderRequest
+from ..providers import PROVIDERS, Provider, RenderRequest
 from ..recipe import Step, StepGraph
 
-__all__ = ["Plan", "StepPlan", "changed_keys", "make_plan", "recipe_key", "request_for", "resolve_digest"]
+__all__ = ["Plan", "StepPlan", "changed_keys", "check_requests", "make_plan", "recipe_key", "request_for", "resolve_digest"]
 
 
 @dataclass
@@ -89,21 +89,34 @@ def _reason(step: Step, prev: dict[str, Any] | None, model: str | None, upstream
     return "; ".join(parts) or "not in the cache"
 
 
+def check_requests(graph: StepGraph, providers: Mapping[str, Provider]) -> None:
+    """Run every provider's checks on every request it would get; spends nothing. Raises
+    :class:`RecipeError` located at the step (or at the cast voice a speak step uses)."""
+    for step in graph.steps.values():
+        if step.provider is None:
+            continue
+        if step.provider not in providers:
+            doc, base = graph.recipe.document, step.id.split("[")[0]
+            path = next((p for p in (("steps", base, "provider"), ("provider",)) if p in doc.locations), None)
+            raise RecipeError(f"unknown provider {step.provider!r}",
+                              doc.locate(path) if path else step.location,
+                              f"available: {', '.join(PROVIDERS)}; remote providers are not built yet")
+        try:
+            providers[step.provider].check(request_for(step))
+        except AudioflowError as exc:
+            voice = graph.recipe.cast.get(step.voice) if step.voice else None
+            where = voice.location if voice is not None and "voice" in str(exc) else step.location
+            raise RecipeError(f"step {step.id}: {exc}", where) from exc
+
+
 def make_plan(graph: StepGraph, store: ArtifactStore, providers: Mapping[str, Provider]) -> Plan:
     """Plan every step of ``graph`` against ``store``. Raises :class:`RecipeError` (located at the
     step) for an unknown provider or a request a provider refuses, before anything is rendered."""
+    check_requests(graph, providers)
     state = store.read_state(recipe_key(graph)).get("steps", {})
     plans: dict[str, StepPlan] = {}
     for step_id in graph.order():
         step = graph.steps[step_id]
-        if step.provider is not None:
-            if step.provider not in providers:
-                raise RecipeError(f"unknown provider {step.provider!r}", step.location,
-                                  f"available here: {', '.join(providers)}")
-            try:
-                providers[step.provider].check(request_for(step))
-            except AudioflowError as exc:
-                raise RecipeError(f"step {step.id}: {exc}", step.location) from exc
         model = _model(step, providers)
         upstream_stale = [d for d in step.deps if plans[d].record is None]
         prev = state.get(step_id)

@@ -16,6 +16,7 @@ then around again. ``model: voices/x.onnx`` uses that Piper voice instead.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import hashlib
 import os
 import threading
@@ -81,7 +82,9 @@ def resolve_local_voice(voice: dict[str, Any]) -> str:
     if isinstance(preset, dict) and "local" in preset:
         name = preset["local"]
         if name not in LOCAL_VOICES:
-            raise ProviderError("local", f"unknown local voice {name!r}; local voices: {', '.join(LOCAL_VOICES)}")
+            close = difflib.get_close_matches(str(name), LOCAL_VOICES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ProviderError("local", f"unknown local voice {name!r}{hint}; local voices: {', '.join(LOCAL_VOICES)}")
         return str(name)
     if isinstance(preset, str) and preset in LOCAL_VOICES:
         return preset
