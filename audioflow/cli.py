@@ -100,10 +100,11 @@ def plan(recipe: Path, cache_dir: Path | None, provider: str | None, as_json: bo
 def _progress(total: int, enabled: bool) -> tuple[Callable[[Any], None], Callable[[], None]]:
     if not enabled:
         return (lambda event: None), (lambda: None)
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(TextColumn("[bold]rendering"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("{task.description}"), transient=True, stderr=True)
+                        TextColumn("{task.description}"), transient=True, console=Console(stderr=True))
     task = progress.add_task("", total=total)
     progress.start()
 
