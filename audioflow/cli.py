@@ -24,8 +24,11 @@ from .errors import AudioflowError, RecipeError
 __all__ = ["cli", "main"]
 
 RECIPE = click.argument("recipe", type=click.Path(path_type=Path, dir_okay=False))
-CACHE_DIR = click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
-                         help="Artifact store (default: .audioflow/ beside the recipe, or $AUDIOFLOW_CACHE_DIR).")
+CACHE_DIR = click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Artifact store (default: .audioflow/ beside the recipe, or $AUDIOFLOW_CACHE_DIR).",
+)
 PROVIDER = click.option("--provider", help="Render every provider step on this provider (e.g. local).")
 
 
@@ -85,14 +88,18 @@ def plan(recipe: Path, cache_dir: Path | None, provider: str | None, as_json: bo
     """List every step of RECIPE as up-to-date or stale, with the reason."""
     with _errors_to_exit_codes():
         result = _open(recipe, provider, cache_dir).plan()
-        rows = [{"id": p.step.id, "kind": p.step.kind, "provider": p.step.provider, "status": p.status,
-                 "reason": p.reason} for p in result.steps.values()]
+        rows = [
+            {"id": p.step.id, "kind": p.step.kind, "provider": p.step.provider, "status": p.status, "reason": p.reason}
+            for p in result.steps.values()
+        ]
         if as_json:
             click.echo(json.dumps({"steps": rows}, indent=2))
             return
         width = max(len(r["id"]) for r in rows)
         for r in rows:
-            click.echo(f"{r['status']:<10}  {r['id']:<{width}}  {r['kind']:<8}  {r['provider'] or '-':<6}  {r['reason']}")
+            click.echo(
+                f"{r['status']:<10}  {r['id']:<{width}}  {r['kind']:<8}  {r['provider'] or '-':<6}  {r['reason']}"
+            )
         stale = sum(1 for r in rows if r["status"] == "stale")
         click.echo(f"{stale} stale, {len(rows) - stale} up-to-date")
 
@@ -103,8 +110,15 @@ def _progress(total: int, enabled: bool) -> tuple[Callable[[Any], None], Callabl
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    progress = Progress(TextColumn("[bold]rendering"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TextColumn("{task.description}"), transient=True, console=Console(stderr=True))
+    progress = Progress(
+        TextColumn("[bold]rendering"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        transient=True,
+        console=Console(stderr=True),
+    )
     task = progress.add_task("", total=total)
     progress.start()
 
@@ -129,15 +143,22 @@ def _summary(report: Any, recipe: Path) -> list[str]:
             lines.append(f"placeholder: {outcome.step.id}: {meta['notes'][0] if meta.get('notes') else ''}")
         for note in meta.get("notes", []) if not meta.get("placeholder") else []:
             lines.append(f"note: {outcome.step.id}: {note}")
-    counts = (f"{result.count('rendered')} rendered, {result.count('cached')} cached, {result.count('failed')} failed"
-              + (f", {result.count('blocked') + result.count('skipped')} not run"
-                 if result.count("blocked") + result.count("skipped") else ""))
+    counts = (
+        f"{result.count('rendered')} rendered, {result.count('cached')} cached, {result.count('failed')} failed"
+        + (
+            f", {result.count('blocked') + result.count('skipped')} not run"
+            if result.count("blocked") + result.count("skipped")
+            else ""
+        )
+    )
     if report.output is not None:
         m = report.manifest
         lines.append(counts + (" (everything was cached)" if result.count("rendered") == 0 else ""))
-        lines.append(f"wrote {os.path.relpath(report.output)}: {m['duration_ms'] / 1000:.1f} s, "
-                     f"{m['loudness']['measured_lufs']:.1f} LUFS, {m['loudness']['measured_true_peak_dbtp']:.1f} dBTP"
-                     + (f", {len(m['placeholders'])} placeholder(s)" if m["placeholders"] else ""))
+        lines.append(
+            f"wrote {os.path.relpath(report.output)}: {m['duration_ms'] / 1000:.1f} s, "
+            f"{m['loudness']['measured_lufs']:.1f} LUFS, {m['loudness']['measured_true_peak_dbtp']:.1f} dBTP"
+            + (f", {len(m['placeholders'])} placeholder(s)" if m["placeholders"] else "")
+        )
     else:
         lines.append(counts + " — no output written")
     return lines
@@ -147,9 +168,17 @@ def _summary(report: Any, recipe: Path) -> list[str]:
 @RECIPE
 @CACHE_DIR
 @PROVIDER
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=os.cpu_count() or 2, show_default="cores",
-              help="Steps rendered at once (each provider also has its own limit).")
-@click.option("-k", "--keep-going", is_flag=True, help="After a failure, still render the steps that do not depend on it.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=os.cpu_count() or 2,
+    show_default="cores",
+    help="Steps rendered at once (each provider also has its own limit).",
+)
+@click.option(
+    "-k", "--keep-going", is_flag=True, help="After a failure, still render the steps that do not depend on it."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run's result as JSON.")
 def run(recipe: Path, cache_dir: Path | None, provider: str | None, jobs: int, keep_going: bool, as_json: bool) -> None:
     """Render RECIPE's stale steps and bounce the mastered output."""
@@ -162,13 +191,28 @@ def run(recipe: Path, cache_dir: Path | None, provider: str | None, jobs: int, k
             stop()
         result = report.result
         if as_json:
-            click.echo(json.dumps({
-                "output": str(report.output) if report.output else None,
-                "rendered": result.count("rendered"), "cached": result.count("cached"),
-                "failed": result.count("failed"),
-                "steps": [{"id": o.step.id, "kind": o.step.kind, "provider": o.step.provider, "status": o.status,
-                           "input_digest": o.digest, "error": o.error} for o in result.outcomes.values()],
-            }, indent=2))
+            click.echo(
+                json.dumps(
+                    {
+                        "output": str(report.output) if report.output else None,
+                        "rendered": result.count("rendered"),
+                        "cached": result.count("cached"),
+                        "failed": result.count("failed"),
+                        "steps": [
+                            {
+                                "id": o.step.id,
+                                "kind": o.step.kind,
+                                "provider": o.step.provider,
+                                "status": o.status,
+                                "input_digest": o.digest,
+                                "error": o.error,
+                            }
+                            for o in result.outcomes.values()
+                        ],
+                    },
+                    indent=2,
+                )
+            )
         else:
             for line in _summary(report, recipe):
                 click.echo(line, err=line.startswith("failed:"))
@@ -202,7 +246,9 @@ def voices() -> None:
     from .providers.local import LOCAL_VOICES
 
     for i, (name, voice) in enumerate(LOCAL_VOICES.items(), start=1):
-        click.echo(f"{name:<7} #{i}  pitch {voice.pitch_semitones:+.0f} st, speed ×{voice.speed:.2f}  {voice.description}")
+        click.echo(
+            f"{name:<7} #{i}  pitch {voice.pitch_semitones:+.0f} st, speed ×{voice.speed:.2f}  {voice.description}"
+        )
 
 
 def main() -> None:

@@ -41,8 +41,7 @@ def canonical_json(value: Any) -> bytes:
 
     Raises ``ValueError`` for NaN/infinity and ``TypeError`` for other types.
     """
-    text = json.dumps(_normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    text = json.dumps(_normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return text.encode("utf-8")
 
 
@@ -62,7 +61,16 @@ def input_digest(
 ) -> str:
     """The input digest of a step (hex sha256). ``upstream`` is the ordered list of the content
     digests of the artifacts the step reads. Secrets and absolute paths never belong in ``params``."""
-    return sha256_hex(canonical_json({
-        "format_version": FORMAT_VERSION, "kind": kind, "params": params, "provider": provider,
-        "model": model, "upstream": list(upstream), "take": take,
-    }))
+    return sha256_hex(
+        canonical_json(
+            {
+                "format_version": FORMAT_VERSION,
+                "kind": kind,
+                "params": params,
+                "provider": provider,
+                "model": model,
+                "upstream": list(upstream),
+                "take": take,
+            }
+        )
+    )

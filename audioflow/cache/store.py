@@ -114,8 +114,12 @@ class ArtifactStore:
 
     def put_step(self, input_digest: str, artifact: Artifact, meta: dict[str, Any]) -> StepRecord:
         """Record that ``input_digest`` produced ``artifact``, with JSON-able ``meta``."""
-        record = {"digest": artifact.digest, "object": str(artifact.path.relative_to(self.root)),
-                  "size": artifact.size, "meta": meta}
+        record = {
+            "digest": artifact.digest,
+            "object": str(artifact.path.relative_to(self.root)),
+            "size": artifact.size,
+            "meta": meta,
+        }
         self._write_atomic(self._record_path(input_digest), canonical_json(record))
         return StepRecord(input_digest, artifact, meta)
 

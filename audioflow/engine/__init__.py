@@ -7,5 +7,15 @@ from .plan import Plan, StepPlan, make_plan
 from .project import Project, RunReport, open_project
 from .runner import RunResult, StepOutcome, run_plan
 
-__all__ = ["Plan", "Project", "RunReport", "RunResult", "StepEvent", "StepOutcome", "StepPlan", "make_plan",
-           "open_project", "run_plan"]
+__all__ = [
+    "Plan",
+    "Project",
+    "RunReport",
+    "RunResult",
+    "StepEvent",
+    "StepOutcome",
+    "StepPlan",
+    "make_plan",
+    "open_project",
+    "run_plan",
+]

@@ -37,8 +37,12 @@ class Upstream:
 def speech_meta(audio: Audio, *, voice: str | None = None, text: str | None = None) -> dict[str, Any]:
     """Metadata of a spoken take: it is all speech, one transcript segment."""
     duration = audio.duration_ms
-    meta: dict[str, Any] = {"duration_ms": duration, "sample_rate_hz": audio.sample_rate_hz,
-                            "channels": audio.channels, "speech_ms": [[0.0, duration]]}
+    meta: dict[str, Any] = {
+        "duration_ms": duration,
+        "sample_rate_hz": audio.sample_rate_hz,
+        "channels": audio.channels,
+        "speech_ms": [[0.0, duration]],
+    }
     if text is not None:
         meta["segments"] = [{"start_ms": 0.0, "end_ms": duration, "voice": voice, "text": text}]
     return meta
@@ -59,8 +63,9 @@ def _shifted(meta: dict[str, Any], key: str, start_ms: float, end_ms: float) -> 
             if e > s:
                 out.append([s, e])
         elif item["start_ms"] + start_ms < end_ms:
-            out.append({**item, "start_ms": item["start_ms"] + start_ms,
-                        "end_ms": min(item["end_ms"] + start_ms, end_ms)})
+            out.append(
+                {**item, "start_ms": item["start_ms"] + start_ms, "end_ms": min(item["end_ms"] + start_ms, end_ms)}
+            )
     return out
 
 
@@ -86,8 +91,14 @@ def assemble_dialogue(params: dict[str, Any], lines: list[Upstream]) -> Rendered
         segments.append({"start_ms": start, "end_ms": end, "voice": line["voice"], "text": line["text"]})
         cursor = end
     mixed = render_mix(clips, sample_rate_hz=first.sample_rate_hz, channels=first.channels)
-    meta = {"duration_ms": mixed.duration_ms, "sample_rate_hz": mixed.sample_rate_hz, "channels": mixed.channels,
-            "speech_ms": speech, "segments": segments, "placeholders": _placeholders(lines)}
+    meta = {
+        "duration_ms": mixed.duration_ms,
+        "sample_rate_hz": mixed.sample_rate_hz,
+        "channels": mixed.channels,
+        "speech_ms": speech,
+        "segments": segments,
+        "placeholders": _placeholders(lines),
+    }
     return write_wav(mixed), "wav", meta
 
 
@@ -144,27 +155,57 @@ def assemble_mix(params: dict[str, Any], inputs: dict[str, Upstream]) -> Rendere
                 intervals = speech.get(index, [])
             else:
                 intervals = [iv for ivs in speech.values() for iv in ivs]
-            duck = Duck(depth_db=track["duck_db"], intervals_ms=tuple((s, e) for s, e in intervals),
-                        attack_ms=track["duck_attack_ms"], release_ms=track["duck_release_ms"])
-        clips.append(Clip(audio[track["track"]], start_ms=start, gain_db=track["gain_db"],
-                          fade_in_ms=min(track["fade_in_ms"], length), fade_out_ms=min(track["fade_out_ms"], length),
-                          length_ms=length, loop=track["loop"], duck=duck,
-                          loop_crossfade_ms=50.0 if track["loop"] else 0.0))
+            duck = Duck(
+                depth_db=track["duck_db"],
+                intervals_ms=tuple((s, e) for s, e in intervals),
+                attack_ms=track["duck_attack_ms"],
+                release_ms=track["duck_release_ms"],
+            )
+        clips.append(
+            Clip(
+                audio[track["track"]],
+                start_ms=start,
+                gain_db=track["gain_db"],
+                fade_in_ms=min(track["fade_in_ms"], length),
+                fade_out_ms=min(track["fade_out_ms"], length),
+                length_ms=length,
+                loop=track["loop"],
+                duck=duck,
+                loop_crossfade_ms=50.0 if track["loop"] else 0.0,
+            )
+        )
     mixed = render_mix(clips, sample_rate_hz=params["sample_rate_hz"], channels=params["channels"])
-    meta = {"duration_ms": mixed.duration_ms, "sample_rate_hz": mixed.sample_rate_hz, "channels": mixed.channels,
-            "speech_ms": sorted(iv for ivs in speech.values() for iv in ivs),
-            "segments": sorted(segments, key=lambda s: s["start_ms"]),
-            "placeholders": _placeholders(list(inputs.values()))}
+    meta = {
+        "duration_ms": mixed.duration_ms,
+        "sample_rate_hz": mixed.sample_rate_hz,
+        "channels": mixed.channels,
+        "speech_ms": sorted(iv for ivs in speech.values() for iv in ivs),
+        "segments": sorted(segments, key=lambda s: s["start_ms"]),
+        "placeholders": _placeholders(list(inputs.values())),
+    }
     return write_wav(mixed), "wav", meta
 
 
 def master_mix(params: dict[str, Any], mix: Upstream) -> Rendered:
     """Master the mix to the loudness target and true-peak ceiling and encode it."""
     data, result = master_encoded(
-        mix.audio(), target_lufs=params["target_lufs"], true_peak_dbtp=params["true_peak_dbtp"],
-        format=params["format"], bitrate_kbps=params["bitrate_kbps"], sample_rate_hz=params["sample_rate_hz"])
-    meta = {"duration_ms": result.audio.duration_ms, "sample_rate_hz": params["sample_rate_hz"],
-            "channels": result.audio.channels, "input_lufs": result.input_lufs, "gain_db": result.gain_db,
-            "lufs": result.lufs, "true_peak_dbtp": result.true_peak_dbtp, "limited": result.limited,
-            "segments": mix.meta.get("segments", []), "placeholders": mix.meta.get("placeholders", [])}
+        mix.audio(),
+        target_lufs=params["target_lufs"],
+        true_peak_dbtp=params["true_peak_dbtp"],
+        format=params["format"],
+        bitrate_kbps=params["bitrate_kbps"],
+        sample_rate_hz=params["sample_rate_hz"],
+    )
+    meta = {
+        "duration_ms": result.audio.duration_ms,
+        "sample_rate_hz": params["sample_rate_hz"],
+        "channels": result.audio.channels,
+        "input_lufs": result.input_lufs,
+        "gain_db": result.gain_db,
+        "lufs": result.lufs,
+        "true_peak_dbtp": result.true_peak_dbtp,
+        "limited": result.limited,
+        "segments": mix.meta.get("segments", []),
+        "placeholders": mix.meta.get("placeholders", []),
+    }
     return data, params["format"], meta

@@ -17,7 +17,16 @@ from ..errors import AudioflowError, RecipeError
 from ..providers import PROVIDERS, Provider, RenderRequest
 from ..recipe import Step, StepGraph
 
-__all__ = ["Plan", "StepPlan", "changed_keys", "check_requests", "make_plan", "recipe_key", "request_for", "resolve_digest"]
+__all__ = [
+    "Plan",
+    "StepPlan",
+    "changed_keys",
+    "check_requests",
+    "make_plan",
+    "recipe_key",
+    "request_for",
+    "resolve_digest",
+]
 
 
 @dataclass
@@ -72,8 +81,9 @@ def _model(step: Step, providers: Mapping[str, Provider]) -> str | None:
 
 def resolve_digest(step: Step, model: str | None, upstream: list[str]) -> str:
     """The input digest of ``step`` given its model id and upstream artifact digests (in dep order)."""
-    return input_digest(kind=step.kind, params=step.params, provider=step.provider, model=model,
-                        upstream=upstream, take=step.take)
+    return input_digest(
+        kind=step.kind, params=step.params, provider=step.provider, model=model, upstream=upstream, take=step.take
+    )
 
 
 def _reason(step: Step, prev: dict[str, Any] | None, model: str | None, upstream_stale: list[str]) -> str:
@@ -98,9 +108,11 @@ def check_requests(graph: StepGraph, providers: Mapping[str, Provider]) -> None:
         if step.provider not in providers:
             doc, base = graph.recipe.document, step.id.split("[")[0]
             path = next((p for p in (("steps", base, "provider"), ("provider",)) if p in doc.locations), None)
-            raise RecipeError(f"unknown provider {step.provider!r}",
-                              doc.locate(path) if path else step.location,
-                              f"available: {', '.join(PROVIDERS)}; remote providers are not built yet")
+            raise RecipeError(
+                f"unknown provider {step.provider!r}",
+                doc.locate(path) if path else step.location,
+                f"available: {', '.join(PROVIDERS)}; remote providers are not built yet",
+            )
         try:
             providers[step.provider].check(request_for(step))
         except AudioflowError as exc:
@@ -131,8 +143,12 @@ def make_plan(graph: StepGraph, store: ArtifactStore, providers: Mapping[str, Pr
             plans[step_id] = StepPlan(step, "up-to-date", label, digest, record, model)
         else:
             reason = "artifact missing from the cache" if prev and prev.get("input_digest") == digest else None
-            if reason is None and prev and prev.get("upstream") != upstream and not changed_keys(
-                    prev.get("params"), step.params):
+            if (
+                reason is None
+                and prev
+                and prev.get("upstream") != upstream
+                and not changed_keys(prev.get("params"), step.params)
+            ):
                 changed = [d for d, a in zip(step.deps, upstream, strict=True) if a not in (prev.get("upstream") or [])]
                 reason = f"upstream changed: {', '.join(changed[:3]) or 'order'}"
             plans[step_id] = StepPlan(step, "stale", reason or _reason(step, prev, model, []), digest, None, model)

@@ -51,8 +51,9 @@ class Project:
         """Up-to-date/stale for every step. Raises :class:`RecipeError` before any spending."""
         return make_plan(self.graph, self.store, self.providers)
 
-    def run(self, *, jobs: int = 4, keep_going: bool = False,
-            on_event: Callable[[StepEvent], None] | None = None) -> RunReport:
+    def run(
+        self, *, jobs: int = 4, keep_going: bool = False, on_event: Callable[[StepEvent], None] | None = None
+    ) -> RunReport:
         """Render what is stale, then bounce the master to the recipe's output."""
         plan = self.plan()
         result = run_plan(plan, self.store, self.providers, jobs=jobs, keep_going=keep_going, on_event=on_event)
@@ -71,10 +72,17 @@ class Project:
             if outcome.record is None:
                 continue
             step = outcome.step
-            steps[step_id] = {"input_digest": outcome.digest, "params": step.params, "provider": step.provider,
-                              "model": plan.steps[step_id].model, "take": step.take,
-                              "upstream": [result.outcomes[d].record.artifact.digest  # type: ignore[union-attr]
-                                           for d in step.deps]}
+            steps[step_id] = {
+                "input_digest": outcome.digest,
+                "params": step.params,
+                "provider": step.provider,
+                "model": plan.steps[step_id].model,
+                "take": step.take,
+                "upstream": [
+                    result.outcomes[d].record.artifact.digest  # type: ignore[union-attr]
+                    for d in step.deps
+                ],
+            }
         steps = {k: v for k, v in steps.items() if k in self.graph.steps}
         self.store.write_state(key, {"steps": steps})
 
@@ -102,25 +110,43 @@ def _manifest(graph: StepGraph, plan: Plan, result: RunResult, output: Path) -> 
     steps = []
     for step_id, outcome in result.outcomes.items():
         meta = outcome.record.meta if outcome.record else {}
-        steps.append({
-            "id": step_id, "kind": outcome.step.kind, "provider": outcome.step.provider,
-            "model": plan.steps[step_id].model, "take": outcome.step.take, "input_digest": outcome.digest,
-            "artifact": outcome.record.artifact.digest if outcome.record else None,
-            "duration_ms": round(meta.get("duration_ms", 0.0), 1), "cached": outcome.status == "cached",
-            "placeholder": bool(meta.get("placeholder")), "approximate": bool(meta.get("approximate")),
-            "notes": meta.get("notes", []),
-        })
+        steps.append(
+            {
+                "id": step_id,
+                "kind": outcome.step.kind,
+                "provider": outcome.step.provider,
+                "model": plan.steps[step_id].model,
+                "take": outcome.step.take,
+                "input_digest": outcome.digest,
+                "artifact": outcome.record.artifact.digest if outcome.record else None,
+                "duration_ms": round(meta.get("duration_ms", 0.0), 1),
+                "cached": outcome.status == "cached",
+                "placeholder": bool(meta.get("placeholder")),
+                "approximate": bool(meta.get("approximate")),
+                "notes": meta.get("notes", []),
+            }
+        )
     m = master.meta
     return {
-        "audioflow": __version__, "title": recipe.title, "recipe": recipe.path.name,
-        "output": output.name, "format": graph.steps["master"].params["format"],
-        "duration_ms": round(m["duration_ms"], 1), "sample_rate_hz": m["sample_rate_hz"],
-        "loudness": {"target_lufs": graph.steps["master"].params["target_lufs"], "measured_lufs": round(m["lufs"], 2),
-                     "target_true_peak_dbtp": graph.steps["master"].params["true_peak_dbtp"],
-                     "measured_true_peak_dbtp": round(m["true_peak_dbtp"], 2), "gain_db": round(m["gain_db"], 2),
-                     "limited": m["limited"], "meter": "ITU-R BS.1770-4 (pyloudnorm), true peak 4x oversampled"},
+        "audioflow": __version__,
+        "title": recipe.title,
+        "recipe": recipe.path.name,
+        "output": output.name,
+        "format": graph.steps["master"].params["format"],
+        "duration_ms": round(m["duration_ms"], 1),
+        "sample_rate_hz": m["sample_rate_hz"],
+        "loudness": {
+            "target_lufs": graph.steps["master"].params["target_lufs"],
+            "measured_lufs": round(m["lufs"], 2),
+            "target_true_peak_dbtp": graph.steps["master"].params["true_peak_dbtp"],
+            "measured_true_peak_dbtp": round(m["true_peak_dbtp"], 2),
+            "gain_db": round(m["gain_db"], 2),
+            "limited": m["limited"],
+            "meter": "ITU-R BS.1770-4 (pyloudnorm), true peak 4x oversampled",
+        },
         "placeholders": m.get("placeholders", []),
-        "rendered": result.count("rendered"), "cached": result.count("cached"),
+        "rendered": result.count("rendered"),
+        "cached": result.count("cached"),
         "steps": steps,
     }
 
@@ -149,8 +175,13 @@ def _copy_atomic(source: Path, target: Path) -> None:
         raise CacheError(f"cannot write {target}: {exc.strerror or exc}") from exc
 
 
-def open_project(recipe_path: Path, *, provider: str | None = None, cache_dir: Path | None = None,
-                 providers: Mapping[str, Provider] | None = None) -> Project:
+def open_project(
+    recipe_path: Path,
+    *,
+    provider: str | None = None,
+    cache_dir: Path | None = None,
+    providers: Mapping[str, Provider] | None = None,
+) -> Project:
     """Load and expand the recipe at ``recipe_path``. The store is ``cache_dir``, else
     ``$AUDIOFLOW_CACHE_DIR``, else ``.audioflow/`` beside the recipe. Raises :class:`RecipeError`."""
     recipe = load_recipe(recipe_path)

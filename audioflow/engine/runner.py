@@ -53,8 +53,9 @@ class RunResult:
         return all(o.status in ("rendered", "cached") for o in self.outcomes.values())
 
 
-def _upstream(step: Step, outcomes: Mapping[str, StepOutcome], graph_steps: Mapping[str, Step]) -> list[
-        assemble.Upstream]:
+def _upstream(
+    step: Step, outcomes: Mapping[str, StepOutcome], graph_steps: Mapping[str, Step]
+) -> list[assemble.Upstream]:
     out = []
     for dep in step.deps:
         record = outcomes[dep].record
@@ -65,15 +66,24 @@ def _upstream(step: Step, outcomes: Mapping[str, StepOutcome], graph_steps: Mapp
 
 def _take_meta(data: bytes, take: Any, step: Step) -> dict[str, Any]:
     audio = read_wav(data)
-    meta = assemble.speech_meta(audio, voice=step.voice, text=step.params.get("text")) if step.kind == "speak" else {
-        "duration_ms": audio.duration_ms, "sample_rate_hz": audio.sample_rate_hz, "channels": audio.channels}
-    meta.update(placeholder=take.placeholder, approximate=take.approximate, notes=list(take.notes),
-                request_id=take.request_id, cost_usd=take.cost_usd)
+    meta = (
+        assemble.speech_meta(audio, voice=step.voice, text=step.params.get("text"))
+        if step.kind == "speak"
+        else {"duration_ms": audio.duration_ms, "sample_rate_hz": audio.sample_rate_hz, "channels": audio.channels}
+    )
+    meta.update(
+        placeholder=take.placeholder,
+        approximate=take.approximate,
+        notes=list(take.notes),
+        request_id=take.request_id,
+        cost_usd=take.cost_usd,
+    )
     return meta
 
 
-async def _render(step: Step, plan: Plan, outcomes: Mapping[str, StepOutcome],
-                  providers: Mapping[str, Provider]) -> tuple[bytes, str, dict[str, Any]]:
+async def _render(
+    step: Step, plan: Plan, outcomes: Mapping[str, StepOutcome], providers: Mapping[str, Provider]
+) -> tuple[bytes, str, dict[str, Any]]:
     steps = plan.graph.steps
     if step.provider is not None:
         take = await providers[step.provider].render(request_for(step))
@@ -93,9 +103,15 @@ async def _render(step: Step, plan: Plan, outcomes: Mapping[str, StepOutcome],
     raise AudioflowError(f"no renderer for {step.kind} steps")
 
 
-async def _run_step(step: Step, plan: Plan, store: ArtifactStore, outcomes: dict[str, StepOutcome],
-                    providers: Mapping[str, Provider], limits: dict[str | None, asyncio.Semaphore],
-                    emit: Callable[[StepEvent], None]) -> StepOutcome:
+async def _run_step(
+    step: Step,
+    plan: Plan,
+    store: ArtifactStore,
+    outcomes: dict[str, StepOutcome],
+    providers: Mapping[str, Provider],
+    limits: dict[str | None, asyncio.Semaphore],
+    emit: Callable[[StepEvent], None],
+) -> StepOutcome:
     model = plan.steps[step.id].model
     upstream = [outcomes[d].record.artifact.digest for d in step.deps]  # type: ignore[union-attr]
     digest = resolve_digest(step, model, upstream)
@@ -120,8 +136,14 @@ async def _run_step(step: Step, plan: Plan, store: ArtifactStore, outcomes: dict
     return StepOutcome(step, "rendered", digest, record)
 
 
-async def _run(plan: Plan, store: ArtifactStore, providers: Mapping[str, Provider], jobs: int, keep_going: bool,
-               emit: Callable[[StepEvent], None]) -> RunResult:
+async def _run(
+    plan: Plan,
+    store: ArtifactStore,
+    providers: Mapping[str, Provider],
+    jobs: int,
+    keep_going: bool,
+    emit: Callable[[StepEvent], None],
+) -> RunResult:
     result = RunResult()
     order = list(plan.steps)
     limits: dict[str | None, asyncio.Semaphore] = {None: asyncio.Semaphore(max(1, jobs))}
@@ -159,8 +181,15 @@ async def _run(plan: Plan, store: ArtifactStore, providers: Mapping[str, Provide
     return result
 
 
-def run_plan(plan: Plan, store: ArtifactStore, providers: Mapping[str, Provider], *, jobs: int = 4,
-             keep_going: bool = False, on_event: Callable[[StepEvent], None] | None = None) -> RunResult:
+def run_plan(
+    plan: Plan,
+    store: ArtifactStore,
+    providers: Mapping[str, Provider],
+    *,
+    jobs: int = 4,
+    keep_going: bool = False,
+    on_event: Callable[[StepEvent], None] | None = None,
+) -> RunResult:
     """Render ``plan``'s stale steps (up-to-date ones are looked up). Never raises for a step's
     failure: see :class:`RunResult`. ``jobs`` caps steps in flight."""
     return asyncio.run(_run(plan, store, providers, jobs, keep_going, on_event or (lambda event: None)))

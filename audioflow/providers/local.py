@@ -54,22 +54,60 @@ class LocalVoice:
 #: The local voices, in the order voices without a local preset receive them.
 LOCAL_VOICES: dict[str, LocalVoice] = {
     "joe": LocalVoice(description="the bundled voice as recorded: an adult male, neutral"),
-    "bright": LocalVoice(pitch_semitones=4.0, speed=1.06, low_shelf_db=-4.0, high_shelf_db=2.0,
-                         noise_scale=0.75, description="higher and lighter, quicker: a younger speaker"),
-    "deep": LocalVoice(pitch_semitones=-3.0, speed=0.94, low_shelf_db=3.0, high_shelf_db=-2.0,
-                       noise_scale=0.6, description="lower and larger, unhurried: an older, heavier speaker"),
-    "crisp": LocalVoice(pitch_semitones=2.0, speed=1.12, low_shelf_db=-2.0, high_shelf_db=4.0,
-                        noise_scale=0.5, noise_w_scale=0.6, description="slightly higher, clipped and fast"),
-    "gruff": LocalVoice(pitch_semitones=-5.0, speed=0.9, low_shelf_db=4.0, high_shelf_db=-4.0,
-                        noise_scale=0.85, noise_w_scale=1.0, description="low, dark and slow"),
+    "bright": LocalVoice(
+        pitch_semitones=4.0,
+        speed=1.06,
+        low_shelf_db=-4.0,
+        high_shelf_db=2.0,
+        noise_scale=0.75,
+        description="higher and lighter, quicker: a younger speaker",
+    ),
+    "deep": LocalVoice(
+        pitch_semitones=-3.0,
+        speed=0.94,
+        low_shelf_db=3.0,
+        high_shelf_db=-2.0,
+        noise_scale=0.6,
+        description="lower and larger, unhurried: an older, heavier speaker",
+    ),
+    "crisp": LocalVoice(
+        pitch_semitones=2.0,
+        speed=1.12,
+        low_shelf_db=-2.0,
+        high_shelf_db=4.0,
+        noise_scale=0.5,
+        noise_w_scale=0.6,
+        description="slightly higher, clipped and fast",
+    ),
+    "gruff": LocalVoice(
+        pitch_semitones=-5.0,
+        speed=0.9,
+        low_shelf_db=4.0,
+        high_shelf_db=-4.0,
+        noise_scale=0.85,
+        noise_w_scale=1.0,
+        description="low, dark and slow",
+    ),
 }
 
 #: Directions the local voices can act, matched as words in the direction: (gain dB, speed ×).
 _DIRECTIONS: dict[str, tuple[float, float]] = {
-    "whisper": (-9.0, 0.92), "quiet": (-5.0, 0.95), "soft": (-4.0, 0.96), "murmur": (-7.0, 0.93),
-    "shout": (4.0, 1.06), "yell": (4.0, 1.06), "loud": (3.0, 1.0), "angr": (2.0, 1.05),
-    "excited": (2.0, 1.1), "hurried": (0.0, 1.15), "fast": (0.0, 1.15), "quick": (0.0, 1.12),
-    "slow": (0.0, 0.85), "sad": (-2.0, 0.9), "tired": (-2.0, 0.88), "lazily": (0.0, 0.9),
+    "whisper": (-9.0, 0.92),
+    "quiet": (-5.0, 0.95),
+    "soft": (-4.0, 0.96),
+    "murmur": (-7.0, 0.93),
+    "shout": (4.0, 1.06),
+    "yell": (4.0, 1.06),
+    "loud": (3.0, 1.0),
+    "angr": (2.0, 1.05),
+    "excited": (2.0, 1.1),
+    "hurried": (0.0, 1.15),
+    "fast": (0.0, 1.15),
+    "quick": (0.0, 1.12),
+    "slow": (0.0, 0.85),
+    "sad": (-2.0, 0.9),
+    "tired": (-2.0, 0.88),
+    "lazily": (0.0, 0.9),
 }
 
 
@@ -166,10 +204,16 @@ class LocalProvider:
     def _placeholder(self, request: RenderRequest) -> Take:
         params = request.params
         seed = int.from_bytes(hashlib.sha256(f"{params['prompt']}#{request.take}".encode()).digest()[:4], "big")
-        bed = placeholder_bed(float(params["duration_ms"]), sample_rate_hz=PLACEHOLDER_RATE_HZ, seed=seed,
-                              texture=params.get("texture", "noise"))
-        note = (f"no local model generates sound; a procedural {params.get('texture', 'noise')} "
-                f"texture stands in for \"{params['prompt']}\" (render with a remote provider for the real sound)")
+        bed = placeholder_bed(
+            float(params["duration_ms"]),
+            sample_rate_hz=PLACEHOLDER_RATE_HZ,
+            seed=seed,
+            texture=params.get("texture", "noise"),
+        )
+        note = (
+            f"no local model generates sound; a procedural {params.get('texture', 'noise')} "
+            f'texture stands in for "{params["prompt"]}" (render with a remote provider for the real sound)'
+        )
         return Take(write_wav(bed), "wav", placeholder=True, notes=(note,))
 
     def _speak(self, request: RenderRequest) -> Take:
@@ -186,7 +230,8 @@ class LocalProvider:
         config = SynthesisConfig(
             speaker_id=voice.get("speaker") if custom else None,
             length_scale=(2.0 ** (pitch / 12.0)) / speed,
-            noise_scale=style.noise_scale, noise_w_scale=style.noise_w_scale,
+            noise_scale=style.noise_scale,
+            noise_w_scale=style.noise_w_scale,
         )
         try:
             chunks = [c.audio_float_array for c in piper_voice.synthesize(request.params["text"], config)]

@@ -71,21 +71,30 @@ def file_sha256(path: Path) -> str:
 def _existing_file(recipe: Recipe, written: Path, location: SourceLocation, what: str) -> Path:
     path = written if written.is_absolute() else recipe.root / written
     if not path.is_file():
-        raise RecipeError(f"{what} {str(written)!r} not found", location,
-                          f"paths are relative to the recipe's folder {recipe.root}")
+        raise RecipeError(
+            f"{what} {str(written)!r} not found", location, f"paths are relative to the recipe's folder {recipe.root}"
+        )
     return path
 
 
 def _voice_params(recipe: Recipe, voice: Voice) -> tuple[dict[str, Any], dict[str, Path]]:
-    params: dict[str, Any] = {"cast_index": voice.index, "preset": voice.preset, "speed": voice.speed,
-                              "pitch_semitones": voice.pitch_semitones, "gain_db": voice.gain_db}
+    params: dict[str, Any] = {
+        "cast_index": voice.index,
+        "preset": voice.preset,
+        "speed": voice.speed,
+        "pitch_semitones": voice.pitch_semitones,
+        "gain_db": voice.gain_db,
+    }
     files: dict[str, Path] = {}
     if voice.model is not None:
         model = _existing_file(recipe, voice.model, voice.location, "voice model")
         config = model.with_name(model.name + ".json")
         if not config.is_file():
-            raise RecipeError(f"voice model {str(voice.model)!r} has no {config.name} beside it", voice.location,
-                              "Piper voices come as a .onnx file and a .onnx.json config")
+            raise RecipeError(
+                f"voice model {str(voice.model)!r} has no {config.name} beside it",
+                voice.location,
+                "Piper voices come as a .onnx file and a .onnx.json config",
+            )
         params["model_sha256"] = file_sha256(model)
         params["speaker"] = voice.speaker
         files["model"] = model
@@ -104,10 +113,22 @@ def _mix_params(recipe: Recipe, tracks: tuple[Track, ...]) -> dict[str, Any]:
         "sample_rate_hz": master.sample_rate_hz,
         "channels": master.channels,
         "tracks": [
-            {"track": t.step, "at_ms": t.at_ms, "after": t.after, "with": t.with_, "under": t.under,
-             "offset_ms": t.offset_ms, "duration_ms": t.duration_ms, "gain_db": t.gain_db,
-             "fade_in_ms": t.fade_in_ms, "fade_out_ms": t.fade_out_ms, "loop": t.loop, "duck_db": t.duck_db,
-             "duck_attack_ms": t.duck_attack_ms, "duck_release_ms": t.duck_release_ms}
+            {
+                "track": t.step,
+                "at_ms": t.at_ms,
+                "after": t.after,
+                "with": t.with_,
+                "under": t.under,
+                "offset_ms": t.offset_ms,
+                "duration_ms": t.duration_ms,
+                "gain_db": t.gain_db,
+                "fade_in_ms": t.fade_in_ms,
+                "fade_out_ms": t.fade_out_ms,
+                "loop": t.loop,
+                "duck_db": t.duck_db,
+                "duck_attack_ms": t.duck_attack_ms,
+                "duck_release_ms": t.duck_release_ms,
+            }
             for t in tracks
         ],
     }
@@ -123,8 +144,9 @@ def _check_tracks(spec: StepSpec, known: set[str]) -> None:
         for key, ref in (("after", track.after), ("with", track.with_), ("under", track.under)):
             if ref is not None and ref not in placed:
                 hint = did_you_mean(ref, placed) or "refer to a track placed earlier in this mix"
-                raise RecipeError(f"`{key}: {ref}` names no earlier track of this mix", track.reference_locations[key],
-                                  hint)
+                raise RecipeError(
+                    f"`{key}: {ref}` names no earlier track of this mix", track.reference_locations[key], hint
+                )
         placed.add(track.step)
 
 
@@ -132,16 +154,26 @@ def _expand_step(recipe: Recipe, spec: StepSpec, provider: str) -> list[Step]:
     if spec.kind == "speak":
         return [_speak(recipe, spec.name, spec.lines[0], provider, spec.take)]
     if spec.kind == "dialogue":
-        lines = [_speak(recipe, f"{spec.name}[{i}]", line, provider, spec.take)
-                 for i, line in enumerate(spec.lines, start=1)]
-        params = {"gap_ms": spec.gap_ms, "lines": [
-            {"voice": line.voice, "text": line.text, "gap_ms": line.gap_ms} for line in spec.lines]}
+        lines = [
+            _speak(recipe, f"{spec.name}[{i}]", line, provider, spec.take) for i, line in enumerate(spec.lines, start=1)
+        ]
+        params = {
+            "gap_ms": spec.gap_ms,
+            "lines": [{"voice": line.voice, "text": line.text, "gap_ms": line.gap_ms} for line in spec.lines],
+        }
         return [*lines, Step(spec.name, "dialogue", spec.location, params, tuple(s.id for s in lines))]
     if spec.kind == "file":
         assert spec.file is not None
         source = _existing_file(recipe, spec.file, spec.location, "audio file")
-        return [Step(spec.name, "file", spec.location, {"sha256": file_sha256(source), "name": spec.file.name},
-                     files={"source": source})]
+        return [
+            Step(
+                spec.name,
+                "file",
+                spec.location,
+                {"sha256": file_sha256(source), "name": spec.file.name},
+                files={"source": source},
+            )
+        ]
     if spec.kind == "generate":
         params = {"prompt": spec.prompt, "duration_ms": spec.duration_ms, "texture": spec.texture}
         return [Step(spec.name, "generate", spec.location, params, (), provider, spec.take)]
@@ -160,10 +192,20 @@ def expand(recipe: Recipe, *, provider: str | None = None) -> StepGraph:
         for step in _expand_step(recipe, spec, provider or spec.provider or recipe.provider):
             steps[step.id] = step
     master = recipe.master
-    steps["master"] = Step("master", "master", master.location, {
-        "target_lufs": master.target_lufs, "true_peak_dbtp": master.true_peak_dbtp, "format": master.format,
-        "bitrate_kbps": master.bitrate_kbps, "sample_rate_hz": master.sample_rate_hz,
-        "channels": master.channels}, ("mix",))
+    steps["master"] = Step(
+        "master",
+        "master",
+        master.location,
+        {
+            "target_lufs": master.target_lufs,
+            "true_peak_dbtp": master.true_peak_dbtp,
+            "format": master.format,
+            "bitrate_kbps": master.bitrate_kbps,
+            "sample_rate_hz": master.sample_rate_hz,
+            "channels": master.channels,
+        },
+        ("mix",),
+    )
     graph = nx.DiGraph()
     graph.add_nodes_from(steps)
     graph.add_edges_from((dep, step.id) for step in steps.values() for dep in step.deps)

@@ -76,7 +76,8 @@ class _Builder:
         self.count += 1
         if self.count > MAX_VALUES:
             raise RecipeError(
-                f"the recipe expands to more than {MAX_VALUES} values", _where(self.doc.path, node.start_mark),
+                f"the recipe expands to more than {MAX_VALUES} values",
+                _where(self.doc.path, node.start_mark),
                 "aliases that expand exponentially (an alias bomb) are refused",
             )
         self.doc.locations[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
@@ -96,7 +97,8 @@ class _Builder:
     def _check_tag(self, node: yaml.Node, expected: str) -> None:
         if node.tag != _TAG_PREFIX + expected:
             raise RecipeError(
-                f"the YAML tag {node.tag!r} is not allowed in a recipe", _where(self.doc.path, node.start_mark),
+                f"the YAML tag {node.tag!r} is not allowed in a recipe",
+                _where(self.doc.path, node.start_mark),
                 "recipes use plain YAML: mappings, lists, strings, numbers, true/false",
             )
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import RecipeError, SourceLocation
+from ..errors import SourceLocation
 from ..units import parse_bitrate_kbps, parse_db, parse_duration_ms, parse_level
 from .loader import Document, JsonPath
 from .schema import did_you_mean
@@ -34,8 +34,12 @@ KINDS = ("speak", "dialogue", "file", "generate", "mix")
 RESERVED_NAMES = ("mix", "master")
 DEFAULT_GAP_MS = 350.0
 #: (LUFS, dBTP): Apple Podcasts (-16 ±1 LU), streaming (-14), EBU R128 (-23), ATSC A/85 (-24/-2).
-LOUDNESS_PRESETS = {"podcast": (-16.0, -1.0), "streaming": (-14.0, -1.0), "ebu-r128": (-23.0, -1.0),
-                    "atsc-a85": (-24.0, -2.0)}
+LOUDNESS_PRESETS = {
+    "podcast": (-16.0, -1.0),
+    "streaming": (-14.0, -1.0),
+    "ebu-r128": (-23.0, -1.0),
+    "atsc-a85": (-24.0, -2.0),
+}
 _KIND_KEYS = {
     "speak": {"speak", "voice", "direction"},
     "dialogue": {"dialogue", "gap"},
@@ -175,8 +179,13 @@ def _voice(r: _Reader, name: str, index: int, spec: dict[str, Any]) -> Voice:
     path: JsonPath = ("cast", name)
     model = Path(spec["model"]) if "model" in spec else None
     return Voice(
-        name=name, index=index, location=r.doc.locate(path, key=True), preset=spec.get("preset"),
-        model=model, speaker=spec.get("speaker"), speed=float(spec.get("speed", 1.0)),
+        name=name,
+        index=index,
+        location=r.doc.locate(path, key=True),
+        preset=spec.get("preset"),
+        model=model,
+        speaker=spec.get("speaker"),
+        speed=float(spec.get("speed", 1.0)),
         pitch_semitones=float(spec.get("pitch_semitones", 0.0)),
         gain_db=r.unit((*path, "gain_db"), spec.get("gain_db", 0), parse_db),
     )
@@ -186,8 +195,12 @@ def _line(r: _Reader, path: JsonPath, item: dict[str, Any], cast: dict[str, Voic
     if "voice" in item or "text" in item:
         extra = sorted(set(item) - _LINE_KEYS)
         if extra:
-            raise r.doc.error((*path, extra[0]), f"unknown key {extra[0]!r} in a dialogue line", key=True,
-                              hint=did_you_mean(extra[0], _LINE_KEYS))
+            raise r.doc.error(
+                (*path, extra[0]),
+                f"unknown key {extra[0]!r} in a dialogue line",
+                key=True,
+                hint=did_you_mean(extra[0], _LINE_KEYS),
+            )
         for needed in ("voice", "text"):
             if needed not in item:
                 raise r.doc.error(path, f"a dialogue line with `{next(iter(item))}:` also needs `{needed}:`")
@@ -195,21 +208,29 @@ def _line(r: _Reader, path: JsonPath, item: dict[str, Any], cast: dict[str, Voic
     else:
         names = [k for k in item if k not in _LINE_KEYS]
         if len(names) != 1:
-            raise r.doc.error((*path, names[-1]) if names else path,
-                              "a dialogue line is one `voice: text` pair", key=True,
-                              hint="write `- mara: Did you hear that?`")
+            raise r.doc.error(
+                (*path, names[-1]) if names else path,
+                "a dialogue line is one `voice: text` pair",
+                key=True,
+                hint="write `- mara: Did you hear that?`",
+            )
         voice, voice_path, text = names[0], (*path, names[0]), item[names[0]]
     if not isinstance(voice, str) or voice not in cast:
-        raise r.doc.error(voice_path, f"unknown voice {voice!r}", key=voice_path[-1] != "voice",
-                          hint=did_you_mean(str(voice), cast) or f"the cast has: {', '.join(cast) or 'no voices'}")
+        raise r.doc.error(
+            voice_path,
+            f"unknown voice {voice!r}",
+            key=voice_path[-1] != "voice",
+            hint=did_you_mean(str(voice), cast) or f"the cast has: {', '.join(cast) or 'no voices'}",
+        )
     if not isinstance(text, str) or not text.strip():
         raise r.doc.error(voice_path, "a dialogue line needs text")
     spoken, direction = _split_direction(text, item.get("direction"))
     if not spoken:
         raise r.doc.error(voice_path, "a dialogue line needs words besides its (direction)")
     gap = r.duration((*path, "gap"), item["gap"], signed=True) if "gap" in item else None
-    return Line(voice=voice, text=spoken, location=r.doc.locate(path), direction=direction, gap_ms=gap,
-                take=item.get("take"))
+    return Line(
+        voice=voice, text=spoken, location=r.doc.locate(path), direction=direction, gap_ms=gap, take=item.get("take")
+    )
 
 
 def _track(r: _Reader, path: JsonPath, spec: dict[str, Any]) -> Track:
@@ -218,17 +239,28 @@ def _track(r: _Reader, path: JsonPath, spec: dict[str, Any]) -> Track:
 
     placements = [k for k in ("at", "after", "with", "under") if k in spec]
     if len(placements) > 1:
-        raise r.doc.error((*path, placements[1]), f"a track is placed once: `{placements[0]}` and "
-                          f"`{placements[1]}` both set its start", key=True)
+        raise r.doc.error(
+            (*path, placements[1]),
+            f"a track is placed once: `{placements[0]}` and `{placements[1]}` both set its start",
+            key=True,
+        )
     refs = {k: r.at((*path, k)) for k in ("after", "with", "under") if k in spec}
     return Track(
-        step=spec["track"], location=r.at((*path, "track")), at_ms=dur("at"), after=spec.get("after"),
-        with_=spec.get("with"), under=spec.get("under"), offset_ms=dur("offset", 0.0, signed=True) or 0.0,
-        duration_ms=dur("duration"), gain_db=r.unit((*path, "gain_db"), spec.get("gain_db", 0), parse_db),
-        fade_in_ms=dur("fade_in", 0.0) or 0.0, fade_out_ms=dur("fade_out", 0.0) or 0.0,
+        step=spec["track"],
+        location=r.at((*path, "track")),
+        at_ms=dur("at"),
+        after=spec.get("after"),
+        with_=spec.get("with"),
+        under=spec.get("under"),
+        offset_ms=dur("offset", 0.0, signed=True) or 0.0,
+        duration_ms=dur("duration"),
+        gain_db=r.unit((*path, "gain_db"), spec.get("gain_db", 0), parse_db),
+        fade_in_ms=dur("fade_in", 0.0) or 0.0,
+        fade_out_ms=dur("fade_out", 0.0) or 0.0,
         loop=bool(spec.get("loop", False)),
         duck_db=r.unit((*path, "duck_db"), spec["duck_db"], parse_db) if "duck_db" in spec else None,
-        duck_attack_ms=dur("duck_attack", 80.0) or 0.0, duck_release_ms=dur("duck_release", 400.0) or 0.0,
+        duck_attack_ms=dur("duck_attack", 80.0) or 0.0,
+        duck_release_ms=dur("duck_release", 400.0) or 0.0,
         reference_locations=refs,
     )
 
@@ -237,21 +269,33 @@ def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice]) -
     path: JsonPath = ("steps", name)
     kinds = [k for k in KINDS if k in spec]
     if not kinds:
-        raise r.doc.error(path, f"step {name!r} has no kind", key=True,
-                          hint=f"give it one of: {', '.join(KINDS)}")
+        raise r.doc.error(path, f"step {name!r} has no kind", key=True, hint=f"give it one of: {', '.join(KINDS)}")
     if len(kinds) > 1:
         raise r.doc.error((*path, kinds[1]), f"step {name!r} has two kinds, {kinds[0]} and {kinds[1]}", key=True)
     kind = kinds[0]
     stray = sorted(set(spec) - _KIND_KEYS[kind] - _COMMON_KEYS)
     if stray:
         raise r.doc.error((*path, stray[0]), f"{stray[0]!r} does not apply to a {kind} step", key=True)
-    common: dict[str, Any] = {"name": name, "kind": kind, "location": r.doc.locate(path, key=True),
-                              "provider": spec.get("provider"), "take": spec.get("take", 1)}
+    common: dict[str, Any] = {
+        "name": name,
+        "kind": kind,
+        "location": r.doc.locate(path, key=True),
+        "provider": spec.get("provider"),
+        "take": spec.get("take", 1),
+    }
     if kind == "speak":
         if "voice" not in spec:
             raise r.doc.error(path, f"speak step {name!r} needs `voice:`", key=True)
-        line = _line(r, path, {"voice": spec["voice"], "text": spec["speak"],
-                               **({"direction": spec["direction"]} if "direction" in spec else {})}, cast)
+        line = _line(
+            r,
+            path,
+            {
+                "voice": spec["voice"],
+                "text": spec["speak"],
+                **({"direction": spec["direction"]} if "direction" in spec else {}),
+            },
+            cast,
+        )
         return StepSpec(**common, lines=(line,))
     if kind == "dialogue":
         lines = tuple(_line(r, (*path, "dialogue", i), item, cast) for i, item in enumerate(spec["dialogue"]))
@@ -265,8 +309,7 @@ def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice]) -
         duration = r.duration((*path, "duration"), spec["duration"])
         if not 0 < duration <= 3_600_000:
             raise r.doc.error((*path, "duration"), "a generated sound lasts more than 0 s and at most 1 h")
-        return StepSpec(**common, prompt=spec["generate"], duration_ms=duration,
-                        texture=spec.get("texture", "noise"))
+        return StepSpec(**common, prompt=spec["generate"], duration_ms=duration, texture=spec.get("texture", "noise"))
     tracks = tuple(_track(r, (*path, "mix", i), t) for i, t in enumerate(spec["mix"]))
     return StepSpec(**common, tracks=tracks)
 
@@ -277,15 +320,26 @@ def _master(r: _Reader, spec: dict[str, Any], output: Path) -> Master:
         lufs = r.unit(("master", "loudness_lufs"), spec["loudness_lufs"], lambda v: parse_level(v, "LUFS"))
     if "true_peak_dbtp" in spec:
         peak = r.unit(("master", "true_peak_dbtp"), spec["true_peak_dbtp"], lambda v: parse_level(v, "dBTP"))
-    fmt = spec.get("format") or {".mp3": "mp3", ".wav": "wav", ".ogg": "ogg", ".opus": "opus",
-                                 ".flac": "flac"}.get(output.suffix.lower())
+    fmt = spec.get("format") or {".mp3": "mp3", ".wav": "wav", ".ogg": "ogg", ".opus": "opus", ".flac": "flac"}.get(
+        output.suffix.lower()
+    )
     if fmt is None:
-        raise r.doc.error(("output",), f"cannot tell the format from {output.name!r}",
-                          hint="use .mp3, .wav, .ogg, .opus or .flac, or set master.format")
+        raise r.doc.error(
+            ("output",),
+            f"cannot tell the format from {output.name!r}",
+            hint="use .mp3, .wav, .ogg, .opus or .flac, or set master.format",
+        )
     bitrate = r.unit(("master", "bitrate"), spec.get("bitrate", 192), parse_bitrate_kbps)
     rate = spec.get("sample_rate_hz", 48000 if fmt in ("ogg", "opus") else 44100)
-    return Master(location=r.at(("master",)), target_lufs=lufs, true_peak_dbtp=peak, format=fmt,
-                  bitrate_kbps=int(bitrate), sample_rate_hz=rate, channels=spec.get("channels", 2))
+    return Master(
+        location=r.at(("master",)),
+        target_lufs=lufs,
+        true_peak_dbtp=peak,
+        format=fmt,
+        bitrate_kbps=int(bitrate),
+        sample_rate_hz=rate,
+        channels=spec.get("channels", 2),
+    )
 
 
 def _output(r: _Reader, root: Path, data: dict[str, Any], stem: str) -> Path:
@@ -296,8 +350,11 @@ def _output(r: _Reader, root: Path, data: dict[str, Any], stem: str) -> Path:
     candidate = Path(written)
     resolved = (root / candidate).resolve()
     if candidate.is_absolute() or not resolved.is_relative_to(root.resolve()):
-        raise r.doc.error(("output",), f"output {written!r} is outside the recipe's folder",
-                          hint="write a relative path like out/episode.mp3")
+        raise r.doc.error(
+            ("output",),
+            f"output {written!r} is outside the recipe's folder",
+            hint="write a relative path like out/episode.mp3",
+        )
     return root / candidate
 
 
@@ -309,16 +366,31 @@ def build_recipe(doc: Document, path: Path) -> Recipe:
     steps: dict[str, StepSpec] = {}
     for name, spec in data["steps"].items():
         if name in RESERVED_NAMES:
-            raise doc.error(("steps", name), f"{name!r} is the name of the recipe's own {name} step", key=True,
-                            hint="choose another name")
+            raise doc.error(
+                ("steps", name),
+                f"{name!r} is the name of the recipe's own {name} step",
+                key=True,
+                hint="choose another name",
+            )
         steps[name] = _step(r, name, spec, cast)
     if "mix" not in data:
         raise doc.error((), "missing key 'mix'", hint="the mix places steps on the programme's timeline")
-    mix = StepSpec(name="mix", kind="mix", location=doc.locate(("mix",), key=True),
-                   tracks=tuple(_track(r, ("mix", i), t) for i, t in enumerate(data["mix"])))
+    mix = StepSpec(
+        name="mix",
+        kind="mix",
+        location=doc.locate(("mix",), key=True),
+        tracks=tuple(_track(r, ("mix", i), t) for i, t in enumerate(data["mix"])),
+    )
     output = _output(r, root, data, path.stem)
     return Recipe(
-        path=path, root=root, document=doc, title=data.get("title", path.stem),
-        provider=data.get("provider", "local"), cast=cast, steps=steps, mix=mix,
-        master=_master(r, data.get("master", {}), output), output=output,
+        path=path,
+        root=root,
+        document=doc,
+        title=data.get("title", path.stem),
+        provider=data.get("provider", "local"),
+        cast=cast,
+        steps=steps,
+        mix=mix,
+        master=_master(r, data.get("master", {}), output),
+        output=output,
     )

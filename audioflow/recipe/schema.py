@@ -61,16 +61,24 @@ def _describe(error: ValidationError, doc: Document) -> RecipeError:
         extra = sorted(set(value) - set(allowed)) if isinstance(value, dict) else []
         key = extra[0] if extra else ""
         if path == ():
-            allowed = allowed + ["audioflow"]
-        return doc.error((*path, key), f"unknown key {key!r}", key=True,
-                         hint=did_you_mean(key, allowed) or f"expected one of: {', '.join(allowed)}")
+            allowed = [*allowed, "audioflow"]
+        return doc.error(
+            (*path, key),
+            f"unknown key {key!r}",
+            key=True,
+            hint=did_you_mean(key, allowed) or f"expected one of: {', '.join(allowed)}",
+        )
     if validator == "required":
         missing = [k for k in error.validator_value if k not in value]
         return doc.error(path, f"missing key {missing[0]!r}", key=True)
     if validator == "propertyNames":
         bad = error.instance if isinstance(error.instance, str) else ""
-        return doc.error((*path, bad), f"{bad!r} is not a valid name", key=True,
-                         hint="names start with a letter or _ and use letters, digits, _ and -")
+        return doc.error(
+            (*path, bad),
+            f"{bad!r} is not a valid name",
+            key=True,
+            hint="names start with a letter or _ and use letters, digits, _ and -",
+        )
     if validator == "const" and path == ("audioflow",):
         return doc.error(path, f"unsupported recipe version {value!r}", hint="this audioflow reads `audioflow: 1`")
     if validator == "type":
@@ -97,12 +105,14 @@ def validate_document(doc: Document) -> None:
     """Validate ``doc.data`` against the recipe schema. Raises :class:`RecipeError` at the first
     problem (in file order) with its location."""
     if not isinstance(doc.data, dict):
-        raise doc.error((), f"a recipe is a mapping of keys, got {_type_name(doc.data)}",
-                        hint="start with `audioflow: 1`")
+        raise doc.error(
+            (), f"a recipe is a mapping of keys, got {_type_name(doc.data)}", hint="start with `audioflow: 1`"
+        )
     validator = jsonschema.Draft202012Validator(load_schema())
     errors = list(validator.iter_errors(doc.data))
     if not errors:
         return
+
     # Report the problem that comes first in the file; among several at one place, jsonschema's best.
     def position(err: ValidationError) -> tuple[int, int, int]:
         loc = doc.locate(tuple(err.absolute_path))
