@@ -129,9 +129,7 @@ def placeholder_bed(duration_ms: float, *, sample_rate_hz: int, seed: int, textu
     negative / non-finite duration.
     """
     if texture not in PLACEHOLDER_TEXTURES:
-        raise AudioError(
-            f"unknown placeholder texture {texture!r}: use one of {', '.join(PLACEHOLDER_TEXTURES)}"
-        )
+        raise AudioError(f"unknown placeholder texture {texture!r}: use one of {', '.join(PLACEHOLDER_TEXTURES)}")
     if not math.isfinite(duration_ms) or duration_ms < 0:
         raise AudioError(f"placeholder duration must be a finite number >= 0 ms, got {duration_ms!r}")
     frames = round(duration_ms * sample_rate_hz / 1000.0)

@@ -88,9 +88,7 @@ def _run_ffmpeg(args: list[str], *, stdin_data: bytes | None = None, what: str) 
         raise AudioError(f"{what}: could not run ffmpeg: {exc}") from exc
     if done.returncode != 0:
         cause = subprocess.CalledProcessError(done.returncode, command[:1], done.stdout, done.stderr)
-        raise AudioError(
-            f"{what}: ffmpeg exited with {done.returncode}: {_stderr_tail(done.stderr)}"
-        ) from cause
+        raise AudioError(f"{what}: ffmpeg exited with {done.returncode}: {_stderr_tail(done.stderr)}") from cause
     return done.stdout
 
 

@@ -20,9 +20,7 @@ __all__ = ["integrated_lufs", "sample_peak_dbfs", "true_peak_dbtp"]
 
 _GATING_BLOCK_MS = 400.0  # BS.1770-4 gating block length
 _TRUE_PEAK_CHUNK_S = 10.0
-_TRUE_PEAK_OVERLAP_FRAMES = (
-    256  # >> resample_poly's half filter length (10 * oversample taps at the high rate)
-)
+_TRUE_PEAK_OVERLAP_FRAMES = 256  # >> resample_poly's half filter length (10 * oversample taps at the high rate)
 
 
 def _amplitude_to_db(amplitude: float) -> float:

@@ -198,9 +198,7 @@ def master_encoded(
     checked: MasterResult | None = None
     for _ in range(_ENCODE_TRIES):
         mastered = master(audio, target_lufs=aim_lufs, true_peak_dbtp=true_peak_dbtp, margin_db=margin_db)
-        encoded = audio_io.encode(
-            mastered.audio, format, bitrate_kbps=bitrate_kbps, sample_rate_hz=sample_rate_hz
-        )
+        encoded = audio_io.encode(mastered.audio, format, bitrate_kbps=bitrate_kbps, sample_rate_hz=sample_rate_hz)
         decoded = audio_io.decode_bytes(encoded, "ogg" if format == "opus" else format)
         checked = MasterResult(
             audio=decoded,

@@ -172,9 +172,7 @@ class _ClipSource:
             raise AudioError(f"clip {index}: audio contains NaN or infinite samples")
         self.samples = audio.samples
         source_frames = audio.frames
-        self.frames = (
-            min(_span_frames(clip, rate_hz), source_frames) if not clip.loop else _span_frames(clip, rate_hz)
-        )
+        self.frames = min(_span_frames(clip, rate_hz), source_frames) if not clip.loop else _span_frames(clip, rate_hz)
         self.looping = clip.loop and self.frames > source_frames and source_frames > 0
         self.unit = self.samples
         if self.looping:
@@ -272,9 +270,7 @@ def render_mix(
         total = _ms_to_frames(length_ms, sample_rate_hz)
     else:
         starts = (_ms_to_frames(clip.start_ms, sample_rate_hz) for clip in clips)
-        total = max(
-            (s + _span_frames(c, sample_rate_hz) for s, c in zip(starts, clips, strict=True)), default=0
-        )
+        total = max((s + _span_frames(c, sample_rate_hz) for s, c in zip(starts, clips, strict=True)), default=0)
     timeline = np.zeros((total, channels), dtype=np.float32)
     for index, clip in enumerate(clips):
         _add_clip(timeline, clip, index, sample_rate_hz)

@@ -40,9 +40,7 @@ def test_pcm16_wav_round_trip(tmp_path: Path) -> None:
 
 def test_pcm16_clips() -> None:
     loud = Audio(np.array([2.0, -2.0, 0.0]), 8000)
-    np.testing.assert_allclose(
-        read_wav(write_wav(loud, pcm16=True)).samples[:, 0], [32767 / 32768, -32767 / 32768, 0]
-    )
+    np.testing.assert_allclose(read_wav(write_wav(loud, pcm16=True)).samples[:, 0], [32767 / 32768, -32767 / 32768, 0])
 
 
 @pytest.mark.parametrize("fmt", SUPPORTED_FORMATS)

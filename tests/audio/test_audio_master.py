@@ -35,9 +35,7 @@ def speech_like(duration_s: float = 8.0, seed: int = 2) -> Audio:
         burst = int(rng.uniform(0.2, 0.9) * RATE_HZ)
         level = 10 ** (rng.uniform(-12, 0) / 20) * 0.1
         end = min(frames, position + burst)
-        samples[position:end] = (
-            rng.normal(0, level, (end - position, 1)) * np.hanning(end - position)[:, None]
-        )
+        samples[position:end] = rng.normal(0, level, (end - position, 1)) * np.hanning(end - position)[:, None]
         position = end + int(rng.uniform(0.1, 0.5) * RATE_HZ)
     samples[::12345] = 0.4  # transient peaks the limiter must catch
     return Audio(samples, RATE_HZ)

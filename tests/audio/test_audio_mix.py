@@ -104,9 +104,7 @@ def test_ducking_depth_and_ramps() -> None:
 
 
 def test_duck_intervals_are_timeline_absolute_and_merge() -> None:
-    duck = Duck(
-        depth_db=-10.0, intervals_ms=((1500.0, 1800.0), (1000.0, 1500.0)), attack_ms=50, release_ms=50
-    )
+    duck = Duck(depth_db=-10.0, intervals_ms=((1500.0, 1800.0), (1000.0, 1500.0)), attack_ms=50, release_ms=50)
     bed = Clip(constant(2000, 0.5), 500.0, duck=duck)  # clip starts at 500 ms
     out = render_mix([bed], sample_rate_hz=RATE_HZ).samples[:, 0]
     frame = RATE_HZ // 1000
