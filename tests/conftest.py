@@ -61,8 +61,16 @@ class FakeProvider:
     renders seen at once; ``events`` lists ("start"|"end", step_id) in order.
     """
 
-    def __init__(self, name: str = "local", max_concurrency: int = 4, *, fail: Iterable[str] = (),
-                 delay_s: float = 0.01, duration_ms: float = 300.0, model: str = "fake-model-1"):
+    def __init__(
+        self,
+        name: str = "local",
+        max_concurrency: int = 4,
+        *,
+        fail: Iterable[str] = (),
+        delay_s: float = 0.01,
+        duration_ms: float = 300.0,
+        model: str = "fake-model-1",
+    ):
         self.name = name
         self.max_concurrency = max_concurrency
         self.fail = set(fail)
@@ -92,9 +100,12 @@ class FakeProvider:
             if request.step_id in self.fail:
                 raise ProviderError(self.name, f"refused {request.step_id}", status=500, request_id="req-1")
             self.rendered.append(request.step_id)
-            return Take(data=write_wav(self.audio_for(request)), format="wav",
-                        placeholder=request.kind == "generate",
-                        notes=("placeholder: fake",) if request.kind == "generate" else ())
+            return Take(
+                data=write_wav(self.audio_for(request)),
+                format="wav",
+                placeholder=request.kind == "generate",
+                notes=("placeholder: fake",) if request.kind == "generate" else (),
+            )
         finally:
             self.in_flight -= 1
             self.events.append(("end", request.step_id))

@@ -31,7 +31,7 @@ def _normalise(value: Any) -> Any:
         return int(value) if value.is_integer() and abs(value) < 2**53 else value
     if isinstance(value, Mapping):
         return {str(k): _normalise(v) for k, v in value.items()}
-    if isinstance(value, Sequence):
+    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):  # bytes are not a list of ints
         return [_normalise(v) for v in value]
     raise TypeError(f"{type(value).__name__} has no canonical JSON form")
 

@@ -111,6 +111,8 @@ async def _run_step(
     providers: Mapping[str, Provider],
     limits: dict[str | None, asyncio.Semaphore],
     emit: Callable[[StepEvent], None],
+    stop: Callable[[], bool] = lambda: False,
+    same_digest: dict[str, asyncio.Lock] | None = None,
 ) -> StepOutcome:
     model = plan.steps[step.id].model
     upstream = [outcomes[d].record.artifact.digest for d in step.deps]  # type: ignore[union-attr]
@@ -119,6 +121,11 @@ async def _run_step(
     if record is not None:
         return StepOutcome(step, "cached", digest, record)
     async with contextlib.AsyncExitStack() as stack:
+        # Two steps of one run can share a digest (a repeated line): the second waits here for the first
+        # and then finds its record, instead of taking the file lock again from the same thread.
+        await stack.enter_async_context(
+            (same_digest if same_digest is not None else {}).setdefault(digest, asyncio.Lock())
+        )
         await stack.enter_async_context(limits[None])
         if step.provider is not None:
             await stack.enter_async_context(limits[step.provider])
@@ -128,6 +135,8 @@ async def _run_step(
         record = store.get_step(digest)
         if record is not None:
             return StepOutcome(step, "cached", digest, record)
+        if stop():  # a step failed while this one waited for a slot: start nothing new
+            return StepOutcome(step, "skipped", digest, error="the run stopped after a failure")
         emit(StepEvent(step.id, step.kind, "started"))
         data, ext, meta = await _render(step, plan, outcomes, providers)
         meta["step"] = step.id
@@ -151,6 +160,7 @@ async def _run(
         limits[name] = asyncio.Semaphore(max(1, provider.max_concurrency))
     done = {step_id: asyncio.Event() for step_id in order}
     failed = asyncio.Event()
+    same_digest: dict[str, asyncio.Lock] = {}
 
     async def one(step_id: str) -> None:
         step = plan.graph.steps[step_id]
@@ -164,7 +174,17 @@ async def _run(
                 outcome = StepOutcome(step, "skipped", error="the run stopped after a failure")
             else:
                 try:
-                    outcome = await _run_step(step, plan, store, result.outcomes, providers, limits, emit)
+                    outcome = await _run_step(
+                        step,
+                        plan,
+                        store,
+                        result.outcomes,
+                        providers,
+                        limits,
+                        emit,
+                        stop=lambda: failed.is_set() and not keep_going,
+                        same_digest=same_digest,
+                    )
                 except AudioflowError as exc:
                     outcome = StepOutcome(step, "failed", error=str(exc))
                 except Exception as exc:  # a bug or a library error: report it by step, keep going

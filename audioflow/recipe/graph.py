@@ -70,7 +70,11 @@ def file_sha256(path: Path) -> str:
 
 def _existing_file(recipe: Recipe, written: Path, location: SourceLocation, what: str) -> Path:
     path = written if written.is_absolute() else recipe.root / written
-    if not path.is_file():
+    try:
+        found = path.is_file()
+    except OSError:  # a name too long for the file system, and the like: not a file we can read
+        found = False
+    if not found:
         raise RecipeError(
             f"{what} {str(written)!r} not found", location, f"paths are relative to the recipe's folder {recipe.root}"
         )

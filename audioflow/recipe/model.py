@@ -170,7 +170,7 @@ class _Reader:
 
 def _split_direction(text: str, direction: str | None) -> tuple[str, str | None]:
     match = _DIRECTION.match(text)
-    if match and match.group(2).strip():
+    if match:  # a line that is only a (direction) has no words left: _line refuses it
         return match.group(2).strip(), direction or match.group(1).strip()
     return text.strip(), direction
 
@@ -320,6 +320,10 @@ def _master(r: _Reader, spec: dict[str, Any], output: Path) -> Master:
         lufs = r.unit(("master", "loudness_lufs"), spec["loudness_lufs"], lambda v: parse_level(v, "LUFS"))
     if "true_peak_dbtp" in spec:
         peak = r.unit(("master", "true_peak_dbtp"), spec["true_peak_dbtp"], lambda v: parse_level(v, "dBTP"))
+    if not -40.0 <= lufs <= -5.0:
+        raise r.doc.error(("master", "loudness_lufs"), f"{lufs:g} LUFS is out of range: must be -40 to -5 LUFS")
+    if not -10.0 <= peak <= 0.0:
+        raise r.doc.error(("master", "true_peak_dbtp"), f"{peak:g} dBTP is out of range: must be -10 to 0 dBTP")
     fmt = spec.get("format") or {".mp3": "mp3", ".wav": "wav", ".ogg": "ogg", ".opus": "opus", ".flac": "flac"}.get(
         output.suffix.lower()
     )
@@ -348,7 +352,10 @@ def _output(r: _Reader, root: Path, data: dict[str, Any], stem: str) -> Path:
         fmt = data.get("master", {}).get("format", "mp3")
         return root / "out" / f"{stem}.{fmt}"
     candidate = Path(written)
-    resolved = (root / candidate).resolve()
+    try:
+        resolved = (root / candidate).resolve()
+    except (OSError, ValueError) as exc:  # a NUL byte, a name the file system refuses
+        raise r.doc.error(("output",), f"output {written!r} is not a usable path: {exc}") from None
     if candidate.is_absolute() or not resolved.is_relative_to(root.resolve()):
         raise r.doc.error(
             ("output",),

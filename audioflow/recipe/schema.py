@@ -17,6 +17,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
 from ..errors import RecipeError
+from ..units import parse_duration_ms
 from .loader import Document, JsonPath
 
 __all__ = ["did_you_mean", "load_schema", "schema_text", "validate_document"]
@@ -54,8 +55,13 @@ def _type_name(value: object) -> str:
 
 
 def _describe(error: ValidationError, doc: Document) -> RecipeError:
+    parent = error.parent
+    if parent is not None and parent.validator in ("anyOf", "oneOf"):  # best_match descended into a branch
+        return _describe(parent, doc)
     path: JsonPath = tuple(error.absolute_path)
     validator, value = error.validator, error.instance
+    if validator == "pattern" and "propertyNames" in error.schema_path:  # jsonschema reports the name's pattern
+        validator = "propertyNames"
     if validator == "additionalProperties":
         allowed = list(error.schema.get("properties", {}))
         extra = sorted(set(value) - set(allowed)) if isinstance(value, dict) else []
@@ -91,6 +97,11 @@ def _describe(error: ValidationError, doc: Document) -> RecipeError:
         return doc.error(path, f"{value!r} is not one of: {choices}", hint=hint)
     if validator in ("anyOf", "oneOf"):
         described = error.schema.get("description")
+        if described and "duration" in described.lower():
+            try:  # units.py says what is wrong with a duration ("350 has no unit…")
+                parse_duration_ms(value, allow_negative=True)
+            except ValueError as exc:
+                return doc.error(path, str(exc))
         message = f"invalid value {value!r}"
         return doc.error(path, f"{message}: {described[0].lower() + described[1:]}" if described else message)
     if validator in ("minimum", "maximum"):

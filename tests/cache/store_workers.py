@@ -1,0 +1,30 @@
+"""Functions run in child processes (spawn) by the store tests; only light imports here."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from audioflow.cache import ArtifactStore
+
+
+def write_same_artifact(root: str, data: bytes, input_digest: str, rounds: int) -> str:
+    store = ArtifactStore(Path(root))
+    digest = ""
+    for _ in range(rounds):
+        artifact = store.put_bytes(data, "wav")
+        store.put_step(input_digest, artifact, {"duration_ms": 1000.0, "step": "scene[1]"})
+        record = store.get_step(input_digest)
+        assert record is not None and record.artifact.digest == artifact.digest
+        digest = artifact.digest
+    return digest
+
+
+def hold_lock(root: str, input_digest: str, log: str, hold_s: float) -> None:
+    store = ArtifactStore(Path(root))
+    with store.lock(input_digest):
+        with open(log, "a") as handle:
+            handle.write(f"start {time.monotonic()}\n")
+        time.sleep(hold_s)
+        with open(log, "a") as handle:
+            handle.write(f"end {time.monotonic()}\n")

@@ -1,0 +1,140 @@
+"""Module boundaries (DESIGN.md's import arrows), where printing and exiting happen, and ``__all__``."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "audioflow"
+STDLIB = set(sys.stdlib_module_names)
+
+
+def _modules(sub: str = "") -> list[Path]:
+    return sorted((PACKAGE / sub).rglob("*.py")) if sub else sorted(PACKAGE.rglob("*.py"))
+
+
+def _imports(path: Path) -> set[str]:
+    """Absolute dotted names of every module ``path`` imports (relative imports resolved)."""
+    package = ".".join(("audioflow", *path.relative_to(PACKAGE).parent.parts))
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            found.add(module)
+            found |= {f"{module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def _touches(imports: set[str], forbidden: str) -> list[str]:
+    return sorted(i for i in imports if i == forbidden or i.startswith(forbidden + "."))
+
+
+@pytest.mark.parametrize("path", _modules("recipe"), ids=lambda p: p.name)
+def test_recipe_never_imports_providers_engine_audio_httpx_or_pydub(path: Path) -> None:
+    imports = _imports(path)
+    for forbidden in ("audioflow.providers", "audioflow.engine", "audioflow.audio", "httpx", "pydub"):
+        assert _touches(imports, forbidden) == [], forbidden
+
+
+@pytest.mark.parametrize("path", _modules("cache"), ids=lambda p: p.name)
+def test_cache_imports_only_errors_units_stdlib_and_filelock(path: Path) -> None:
+    allowed_internal = ("audioflow.errors", "audioflow.units", "audioflow.cache")
+    for name in _imports(path):
+        top = name.split(".")[0]
+        if top == "audioflow":
+            assert name.startswith(allowed_internal), name
+        else:
+            assert top in STDLIB or top == "filelock", name
+
+
+@pytest.mark.parametrize("path", _modules("providers"), ids=lambda p: p.name)
+def test_providers_never_import_engine_or_recipe(path: Path) -> None:
+    imports = _imports(path)
+    assert _touches(imports, "audioflow.engine") == []
+    assert _touches(imports, "audioflow.recipe") == []
+
+
+@pytest.mark.parametrize("path", _modules("audio"), ids=lambda p: p.name)
+def test_audio_never_imports_recipe_engine_providers_or_cache(path: Path) -> None:
+    imports = _imports(path)
+    for forbidden in ("audioflow.recipe", "audioflow.engine", "audioflow.providers", "audioflow.cache"):
+        assert _touches(imports, forbidden) == [], forbidden
+
+
+def _prints_or_exits(path: Path) -> list[str]:
+    calls = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in ("print", "exit", "quit"):
+            calls.append(f"{func.id}() line {node.lineno}")
+        elif (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Name)
+            and (
+                (func.value.id == "click" and func.attr in ("echo", "secho"))
+                or (func.value.id == "sys" and func.attr == "exit")
+                or (func.value.id == "os" and func.attr == "_exit")
+            )
+        ):
+            calls.append(f"{func.value.id}.{func.attr}() line {node.lineno}")
+    return calls
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in _modules() if p.name != "cli.py"], ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_only_the_cli_prints_or_exits(path: Path) -> None:
+    assert _prints_or_exits(path) == []
+
+
+def test_the_cli_does_print_and_exit() -> None:
+    assert _prints_or_exits(PACKAGE / "cli.py") != []
+
+
+def _public_names(path: Path) -> set[str]:
+    """Names a module defines at top level, plus, for a package, what it re-exports from its submodules."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and path.name == "__init__.py"
+            and (node.level == 1 or (node.module or "").startswith(f"audioflow.{path.parent.name}."))
+        ):
+            names |= {alias.asname or alias.name for alias in node.names}
+    return {n for n in names if not n.startswith("_") or n == "__version__"}
+
+
+#: Each package's front door, and the two top-level library modules.
+MODULES_WITH_ALL = [*sorted(PACKAGE.rglob("__init__.py")), PACKAGE / "errors.py", PACKAGE / "units.py"]
+
+
+@pytest.mark.parametrize("path", MODULES_WITH_ALL, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_all_matches_the_public_names(path: Path) -> None:
+    module = ".".join(("audioflow", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
+    imported = __import__(module, fromlist=["__all__"])
+    assert sorted(imported.__all__) == sorted(_public_names(path)), module
+    assert len(set(imported.__all__)) == len(imported.__all__)
+    assert all(hasattr(imported, name) for name in imported.__all__)
+
+
+def test_the_cli_exports_its_entry_points() -> None:
+    import audioflow.cli
+
+    assert audioflow.cli.__all__ == ["cli", "main"]
