@@ -73,10 +73,12 @@ def write_recipe(folder: Path, steps: int, dialogues: int) -> Path:
     per_scene = [lines_total // dialogues + (1 if i < lines_total % dialogues else 0) for i in range(dialogues)]
     out = ["audioflow: 1", "title: No-op benchmark", "provider: local", "cast:"]
     out += [f"  {name}: {{}}" for name in CAST]
-    out += ["steps:",
-            "  bed: {generate: a slow warm synth pad, duration: 20s, texture: tone}",
-            "  room: {generate: room tone of a small office, duration: 10s}",
-            "  sting: {generate: a short bright three-note sting, duration: 2s, texture: tone}"]
+    out += [
+        "steps:",
+        "  bed: {generate: a slow warm synth pad, duration: 20s, texture: tone}",
+        "  room: {generate: room tone of a small office, duration: 10s}",
+        "  sting: {generate: a short bright three-note sting, duration: 2s, texture: tone}",
+    ]
     n = 0
     for scene, count in enumerate(per_scene, start=1):
         out += [f"  scene{scene}:", "    dialogue:"]
@@ -84,8 +86,11 @@ def write_recipe(folder: Path, steps: int, dialogues: int) -> Path:
             n += 1
             words = " ".join(WORDS[(n + k) % len(WORDS)] for k in range(5))
             out.append(f"      - {CAST[n % len(CAST)]}: Line {n}, {words}.")
-    out += ["mix:", "  - {track: scene1}",
-            "  - {track: bed, under: scene1, gain_db: -18, loop: true, duck_db: -10, fade_in: 1s, fade_out: 2s}"]
+    out += [
+        "mix:",
+        "  - {track: scene1}",
+        "  - {track: bed, under: scene1, gain_db: -18, loop: true, duck_db: -10, fade_in: 1s, fade_out: 2s}",
+    ]
     for scene in range(2, dialogues + 1):
         out.append(f"  - {{track: scene{scene}, offset: 500ms}}")
         if scene == 2:
@@ -112,7 +117,12 @@ def fake_local_provider():  # type: ignore[no-untyped-def]
             tone = 0.1 * np.sin(2 * np.pi * (180 + 7 * (len(request.step_id) % 11)) * t)
             channels = 2 if request.kind == "generate" else 1
             audio = Audio(np.repeat(tone[:, None], channels, axis=1).astype(np.float32), rate_hz)
-            return Take(write_wav(audio), "wav", placeholder=request.kind == "generate")
+            return Take(
+                write_wav(audio),
+                "wav",
+                placeholder=request.kind == "generate",
+                notes=("benchmark fake: a sine stands in",) if request.kind == "generate" else (),
+            )
 
     return FastLocal()
 
@@ -191,8 +201,10 @@ def time_command(command: list[str], cwd: Path) -> tuple[float, float]:
 
 
 def row(name: str, times: list[float], rss_mib: float) -> str:
-    return (f"| {name} | {len(times)} | {statistics.median(times) * 1000:.0f} | {min(times) * 1000:.0f} | "
-            f"{max(times) * 1000:.0f} | {rss_mib:.0f} |")
+    return (
+        f"| {name} | {len(times)} | {statistics.median(times) * 1000:.0f} | {min(times) * 1000:.0f} | "
+        f"{max(times) * 1000:.0f} | {rss_mib:.0f} |"
+    )
 
 
 def main() -> None:
@@ -200,8 +212,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500, help="expanded steps in the recipe (default 500)")
     parser.add_argument("--dialogues", type=int, default=5, help="dialogue steps (default 5)")
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions of each measure (default 5)")
-    parser.add_argument("--fill", choices=("fake", "real"), default="fake",
-                        help="fill the cache with a fast fake of the local provider, or with Piper")
+    parser.add_argument(
+        "--fill",
+        choices=("fake", "real"),
+        default="fake",
+        help="fill the cache with a fast fake of the local provider, or with Piper",
+    )
     parser.add_argument("--profile", action="store_true", help="also print a cProfile of one no-op run")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (its path is printed)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -230,15 +246,20 @@ def main() -> None:
         runs = run_child("run", str(recipe), str(args.repeats + 1))
         plans = run_child("plan", str(recipe), str(args.repeats + 1))
         cli: dict[str, tuple[list[float], float]] = {}
-        for name, command in (("cli run", [exe, "run", recipe.name]), ("cli plan", [exe, "plan", recipe.name]),
-                              ("cli --version", [exe, "--version"])):
+        for name, command in (
+            ("cli run", [exe, "run", recipe.name]),
+            ("cli plan", [exe, "plan", recipe.name]),
+            ("cli --version", [exe, "--version"]),
+        ):
             measured = [time_command(command, folder) for _ in range(args.repeats)]
             cli[name] = ([m[0] for m in measured], max(m[1] for m in measured))
 
         print()
-        print(f"No-op run of a {args.steps}-step recipe ({args.steps - args.dialogues - GENERATE_STEPS - 2} lines "
-              f"in {args.dialogues} dialogues, {GENERATE_STEPS} generate, mix, master); cache filled with "
-              f"--fill {args.fill}; {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}")
+        print(
+            f"No-op run of a {args.steps}-step recipe ({args.steps - args.dialogues - GENERATE_STEPS - 2} lines "
+            f"in {args.dialogues} dialogues, {GENERATE_STEPS} generate, mix, master); cache filled with "
+            f"--fill {args.fill}; {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+        )
         print()
         print("| measure | n | median ms | min ms | max ms | peak RSS MiB |")
         print("|---|---|---|---|---|---|")
@@ -250,8 +271,14 @@ def main() -> None:
         print(row("`audioflow --version` (start-up only)", *cli["cli --version"]))
         if args.profile:
             print()
-            print(subprocess.run([sys.executable, __file__, "--child", "profile", str(recipe)], capture_output=True,
-                                 text=True, check=True).stdout)
+            print(
+                subprocess.run(
+                    [sys.executable, __file__, "--child", "profile", str(recipe)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
     finally:
         if args.keep:
             print(f"kept {folder}")

@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import __version__
 from ..cache import ArtifactStore
-from ..errors import CacheError
+from ..errors import CacheError, RecipeError
 from ..providers import PROVIDERS, Provider
 from ..recipe import StepGraph, expand, load_recipe
 from .events import StepEvent
@@ -159,9 +159,17 @@ def _write_atomic(target: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        _publish(tmp, target)
     except OSError as exc:
         raise CacheError(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+
+def _publish(tmp: str, target: Path) -> None:
+    """Give a finished temp file the usual permissions (mkstemp makes it 0600) and rename it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, target)
 
 
 def _copy_atomic(source: Path, target: Path) -> None:
@@ -170,7 +178,7 @@ def _copy_atomic(source: Path, target: Path) -> None:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
         os.close(fd)
         shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        _publish(tmp, target)
     except OSError as exc:
         raise CacheError(f"cannot write {target}: {exc.strerror or exc}") from exc
 
@@ -184,6 +192,12 @@ def open_project(
 ) -> Project:
     """Load and expand the recipe at ``recipe_path``. The store is ``cache_dir``, else
     ``$AUDIOFLOW_CACHE_DIR``, else ``.audioflow/`` beside the recipe. Raises :class:`RecipeError`."""
+    known = providers if providers is not None else PROVIDERS
+    if provider is not None and provider not in known:
+        raise RecipeError(
+            f"--provider {provider}: unknown provider",
+            hint=f"available: {', '.join(known)}; remote providers are not built yet",
+        )
     recipe = load_recipe(recipe_path)
     graph = expand(recipe, provider=provider)
     root = cache_dir or (Path(os.environ[CACHE_ENV]) if os.environ.get(CACHE_ENV) else recipe.root / ".audioflow")

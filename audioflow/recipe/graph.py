@@ -100,6 +100,7 @@ def _voice_params(recipe: Recipe, voice: Voice) -> tuple[dict[str, Any], dict[st
                 "Piper voices come as a .onnx file and a .onnx.json config",
             )
         params["model_sha256"] = file_sha256(model)
+        params["config_sha256"] = file_sha256(config)
         params["speaker"] = voice.speaker
         files["model"] = model
     return params, files

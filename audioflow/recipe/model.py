@@ -245,6 +245,8 @@ def _track(r: _Reader, path: JsonPath, spec: dict[str, Any]) -> Track:
             key=True,
         )
     refs = {k: r.at((*path, k)) for k in ("after", "with", "under") if k in spec}
+    if "duck_db" in spec and r.unit((*path, "duck_db"), spec["duck_db"], parse_db) > 0:
+        raise r.doc.error((*path, "duck_db"), "duck_db lowers a bed: it must be 0 dB or less, like -10")
     return Track(
         step=spec["track"],
         location=r.at((*path, "track")),

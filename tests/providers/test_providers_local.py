@@ -93,7 +93,7 @@ def test_model_ids_name_the_voice_and_the_placeholder() -> None:
     provider = LocalProvider()
     assert provider.model_id(RenderRequest("g", "generate", {})) == "local/placeholder-v1"
     deep, bright = provider.model_id(_speak("deep")), provider.model_id(_speak("bright"))
-    assert deep.startswith("piper/en_US-joe-medium@") and ":deep:" in deep
+    assert deep.startswith("piper@") and "/en_US-joe-medium@" in deep and ":deep:" in deep
     assert deep != bright
 
 
