@@ -6,7 +6,6 @@ import math
 from fractions import Fraction
 
 import numpy as np
-from scipy import signal
 
 from audioflow.audio.types import Audio
 from audioflow.errors import AudioError
@@ -45,6 +44,8 @@ def shift_pitch_by_resampling(audio: Audio, semitones: float) -> Audio:
     if semitones == 0 or audio.frames == 0:
         return audio
     ratio = Fraction(2.0 ** (-semitones / 12.0)).limit_denominator(1000)
+    from scipy import signal  # imported on use: scipy.signal costs ~0.6 s at start-up
+
     out = signal.resample_poly(audio.samples, ratio.numerator, ratio.denominator, axis=0)
     return Audio(out.astype(np.float32, copy=False), audio.sample_rate_hz)
 
@@ -90,6 +91,8 @@ def shelf_eq(
         sections.append(_shelf_sos(gain_db, corner_hz, audio.sample_rate_hz, high=high))
     if not sections or audio.frames == 0:
         return audio
+    from scipy import signal  # imported on use: scipy.signal costs ~0.6 s at start-up
+
     out = signal.sosfilt(np.vstack(sections), audio.samples.astype(np.float64), axis=0)
     return Audio(out.astype(np.float32), audio.sample_rate_hz)
 
@@ -97,6 +100,8 @@ def shelf_eq(
 def _noise_texture(frames: int, rate_hz: int, rng: np.random.Generator) -> np.ndarray:
     """Pink-ish stereo noise, low-passed at 3 kHz, with slow (0.05-0.2 Hz) amplitude drift."""
     white = rng.standard_normal((frames, 2))
+    from scipy import signal  # imported on use: scipy.signal costs ~0.6 s at start-up
+
     pink = signal.lfilter(_PINK_B, _PINK_A, white, axis=0)
     lowpass = signal.butter(2, min(3000.0, rate_hz * 0.45), fs=rate_hz, output="sos")
     soft = signal.sosfilt(lowpass, pink, axis=0)

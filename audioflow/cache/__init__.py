@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 from .digest import FORMAT_VERSION, canonical_json, input_digest, sha256_hex
-from .store import Artifact, ArtifactStore, StepRecord
+from .store import Artifact, ArtifactStore, StepRecord, write_atomic
 
-__all__ = ["FORMAT_VERSION", "Artifact", "ArtifactStore", "StepRecord", "canonical_json", "input_digest", "sha256_hex"]
+__all__ = [
+    "FORMAT_VERSION",
+    "Artifact",
+    "ArtifactStore",
+    "StepRecord",
+    "canonical_json",
+    "input_digest",
+    "sha256_hex",
+    "write_atomic",
+]

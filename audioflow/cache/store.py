@@ -30,7 +30,7 @@ import filelock
 from ..errors import CacheError
 from .digest import canonical_json, sha256_hex
 
-__all__ = ["Artifact", "ArtifactStore", "StepRecord"]
+__all__ = ["Artifact", "ArtifactStore", "StepRecord", "write_atomic"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,32 @@ class StepRecord:
     meta: dict[str, Any]
 
 
+def write_atomic(target: Path, data: bytes, *, tmp_dir: Path | None = None, shared: bool = False) -> None:
+    """Write ``data`` to ``target`` so that readers see the whole file or none: a temp file in
+    ``tmp_dir`` (default: ``target``'s folder, which must be on the same file system), flushed,
+    fsynced, then renamed over ``target``; the temp file is removed on any failure. ``shared``
+    gives the file the umask's usual permissions (mkstemp creates it 0600), for files users open.
+    Raises :class:`CacheError`."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=tmp_dir or target.parent, prefix=f".{target.name}.")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if shared:
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise CacheError(f"cannot write {target}: {exc.strerror or exc}") from exc
+
+
 class ArtifactStore:
     """A content-addressed store rooted at ``root``. Raises :class:`CacheError` on I/O failures."""
 
@@ -64,20 +90,7 @@ class ArtifactStore:
 
     # -- atomic writes -------------------------------------------------------------------------
     def _write_atomic(self, target: Path, data: bytes) -> None:
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", prefix=target.name + ".")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError as exc:
-            raise CacheError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        write_atomic(target, data, tmp_dir=self.root / "tmp")
 
     # -- objects -------------------------------------------------------------------------------
     def _object_path(self, digest: str, ext: str) -> Path:

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..cache import ArtifactStore
-from ..errors import CacheError, RecipeError
+from ..cache import ArtifactStore, write_atomic
+from ..errors import RecipeError
 from ..providers import PROVIDERS, Provider
 from ..recipe import StepGraph, expand, load_recipe
 from .events import StepEvent
@@ -91,15 +89,15 @@ class Project:
         master = result.outcomes["master"].record
         assert master is not None
         output = recipe.output
-        _copy_atomic(master.artifact.path, output)
+        write_atomic(output, master.artifact.path.read_bytes(), shared=True)
         manifest = _manifest(self.graph, plan, result, output)
         segments = master.meta.get("segments", [])
         if segments:
-            _write_atomic(output.with_suffix(".srt"), to_srt(segments).encode())
-            _write_atomic(output.with_suffix(".vtt"), to_vtt(segments).encode())
+            write_atomic(output.with_suffix(".srt"), to_srt(segments).encode(), shared=True)
+            write_atomic(output.with_suffix(".vtt"), to_vtt(segments).encode(), shared=True)
             manifest["transcripts"] = [output.with_suffix(".srt").name, output.with_suffix(".vtt").name]
         manifest_path = output.with_name(output.stem + ".manifest.json")
-        _write_atomic(manifest_path, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())
+        write_atomic(manifest_path, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode(), shared=True)
         return output, manifest_path, manifest
 
 
@@ -149,38 +147,6 @@ def _manifest(graph: StepGraph, plan: Plan, result: RunResult, output: Path) -> 
         "cached": result.count("cached"),
         "steps": steps,
     }
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        _publish(tmp, target)
-    except OSError as exc:
-        raise CacheError(f"cannot write {target}: {exc.strerror or exc}") from exc
-
-
-def _publish(tmp: str, target: Path) -> None:
-    """Give a finished temp file the usual permissions (mkstemp makes it 0600) and rename it."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, target)
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-        os.close(fd)
-        shutil.copyfile(source, tmp)
-        _publish(tmp, target)
-    except OSError as exc:
-        raise CacheError(f"cannot write {target}: {exc.strerror or exc}") from exc
 
 
 def open_project(

@@ -111,21 +111,21 @@ async def _run_step(
     providers: Mapping[str, Provider],
     limits: dict[str | None, asyncio.Semaphore],
     emit: Callable[[StepEvent], None],
-    stop: Callable[[], bool] = lambda: False,
-    same_digest: dict[str, asyncio.Lock] | None = None,
+    stop: Callable[[], bool],
+    same_digest: dict[str, asyncio.Lock],
 ) -> StepOutcome:
-    model = plan.steps[step.id].model
+    planned = plan.steps[step.id]
+    if planned.record is not None:  # up-to-date at plan time: the record was read then
+        return StepOutcome(step, "cached", planned.digest, planned.record)
     upstream = [outcomes[d].record.artifact.digest for d in step.deps]  # type: ignore[union-attr]
-    digest = resolve_digest(step, model, upstream)
-    record = store.get_step(digest)
+    digest = resolve_digest(step, planned.model, upstream)
+    record = store.get_step(digest)  # a re-rendered upstream may have given already-cached content
     if record is not None:
         return StepOutcome(step, "cached", digest, record)
     async with contextlib.AsyncExitStack() as stack:
         # Two steps of one run can share a digest (a repeated line): the second waits here for the first
         # and then finds its record, instead of taking the file lock again from the same thread.
-        await stack.enter_async_context(
-            (same_digest if same_digest is not None else {}).setdefault(digest, asyncio.Lock())
-        )
+        await stack.enter_async_context(same_digest.setdefault(digest, asyncio.Lock()))
         await stack.enter_async_context(limits[None])
         if step.provider is not None:
             await stack.enter_async_context(limits[step.provider])
