@@ -1,9 +1,13 @@
 """The small seam between the engine and every provider: render a request, return a take.
 
 A provider module holds everything vendor-specific. The engine hands it a :class:`RenderRequest`
-(the step's canonical params) and gets back a :class:`Take` (encoded audio plus labels). Before any
-request is rendered, :meth:`Provider.check` runs on all of them, so everything that can fail before
-spending money fails first.
+(the step's canonical params plus its audio inputs) and gets back a :class:`Take` (encoded audio
+plus labels). Before any request is rendered, :meth:`Provider.check` runs on all of them, so
+everything that can fail before spending money fails first.
+
+Paid submissions are journalled: the engine gives a remote render a :class:`Journal` keyed by the
+request's digest, the provider saves the host's request id (and poll URLs) in it *before* polling,
+and a rerun after a crash finds it there and resumes polling instead of paying again.
 """
 
 from __future__ import annotations
@@ -12,19 +16,59 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Provider", "RenderRequest", "Take"]
+__all__ = ["Journal", "Provider", "ProviderSettings", "Reference", "RenderRequest", "Take"]
+
+
+@runtime_checkable
+class Journal(Protocol):
+    """Durable state of one paid request (the artifact store keeps it under the request digest).
+
+    ``save`` is atomic and fsynced before it returns: after it, a crash cannot lose the request id.
+    """
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved state, or None when nothing was submitted (or it was cleared)."""
+        ...
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Replace the saved state (JSON-able; never a secret)."""
+        ...
+
+    def clear(self) -> None:
+        """Forget the state (the result is stored, or the host no longer holds the request)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An audio input of a request: a cast voice's reference clip (``speak``/``scene``/``generate``,
+    in ``@Audio1..3`` order) or the source audio of an ``isolate`` step (``name`` = ``"audio"``).
+
+    ``path`` is a local file (WAV, or anything ffmpeg decodes); ``url`` an http(s) URL the recipe
+    gave; ``sha256`` the content digest of ``path``'s bytes; ``duration_ms`` its length when known.
+    """
+
+    name: str
+    path: Path | None = None
+    url: str | None = None
+    sha256: str | None = None
+    duration_ms: float | None = None
 
 
 @dataclass(frozen=True)
 class RenderRequest:
-    """What to render. ``kind`` is ``speak`` or ``generate``; ``params`` are the step's canonical
-    params (see ``recipe.graph``); ``files`` are local inputs (a voice model, a reference clip)."""
+    """What to render. ``kind`` is ``speak``, ``scene``, ``generate`` or ``isolate``; ``params`` are
+    the step's canonical params (see ``recipe.graph``); ``files`` are other local inputs (a Piper
+    voice model, a reference image); ``references`` the audio inputs; ``journal`` is given by the
+    engine to remote renders (see :class:`Journal`)."""
 
     step_id: str
     kind: str
     params: dict[str, Any]
     take: int = 1
     files: dict[str, Path] = field(default_factory=dict)
+    references: tuple[Reference, ...] = ()
+    journal: Journal | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +77,8 @@ class Take:
 
     ``placeholder`` marks a stand-in (not the requested sound); ``approximate`` a rendering that
     only approximates the request; ``notes`` say how, for the run's output and manifest.
+    ``request_id`` is the host's id of the paid request; ``cost_usd`` what it cost (or its
+    estimate from the published price when the host does not say).
     """
 
     data: bytes
@@ -42,6 +88,24 @@ class Take:
     notes: tuple[str, ...] = ()
     request_id: str | None = None
     cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """Per-provider knobs, from the recipe's ``providers:`` block (defaults otherwise).
+
+    ``concurrency`` caps requests in flight (None: the provider's default); ``poll_interval_s`` is
+    the first wait between status polls (it backs off to 4× that); ``timeout_s`` bounds one
+    request from submit to result; ``retries`` bounds the retries of one HTTP call on 429/5xx.
+    """
+
+    concurrency: int | None = None
+    poll_interval_s: float = 1.0
+    timeout_s: float = 900.0
+    retries: int = 6
+    format: str = "wav"
+    sample_rate_hz: int = 48000
+    price_per_call_usd: float | None = None
 
 
 @runtime_checkable
@@ -58,6 +122,18 @@ class Provider(Protocol):
     def check(self, request: RenderRequest) -> None:
         """Raise :class:`~audioflow.errors.ProviderError` if ``request`` cannot be rendered (an
         unknown voice, a limit exceeded). Spends nothing."""
+        ...
+
+    def request_key(self, request: RenderRequest) -> dict[str, Any]:
+        """Everything that decides this provider's output for ``request``, as canonical JSON data
+        (for a remote host: the body it would send, with content digests for local files). Paid
+        takes are cached under this key, so a change the host never sees (a mix gain, a trim)
+        never pays again."""
+        ...
+
+    def estimate_cost_usd(self, request: RenderRequest, expected_duration_s: float) -> float | None:
+        """The expected price of rendering ``request`` (from the vendor's published prices), for
+        ``plan`` and ``run --budget``; None when the price is not known."""
         ...
 
     async def render(self, request: RenderRequest) -> Take:

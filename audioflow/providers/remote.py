@@ -1,0 +1,321 @@
+"""What every remote host shares: an HTTP client that retries the way the hosts ask, keeps keys out
+of every message, and sends credentials only to the host that owns them.
+
+Retry policy (one place, used by every adapter):
+
+* 429, 500, 502, 503 and 504 are retried with exponential backoff and full jitter
+  (``min(cap, base · 2^attempt) · U(0, 1)``, "Exponential Backoff And Jitter", AWS Architecture
+  Blog 2015), waiting at least what the host asks: ``Retry-After`` (RFC 9110 §10.2.3: seconds or an
+  HTTP date) or Segmind's ``x-rate-limit-reset-at-utc`` (a UTC time: ISO 8601 or epoch seconds —
+  the format is UNCONFIRMED, both are accepted). fal's ``X-Fal-Retryable: false`` stops retries.
+* Connection failures before the request was sent (``ConnectError``, ``ConnectTimeout``) are
+  retried for every call. Other transport failures (a read timeout, a dropped connection) are
+  retried only for calls marked ``idempotent``: a submit is not, since the host may have created
+  (and will bill) the request without our seeing its id.
+* Any other status is a :class:`ProviderError` carrying the HTTP status, the request id when
+  known and the vendor's message (extracted by the adapter's ``error_message``), never the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from ..errors import ProviderError
+
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "HttpClient",
+    "backoff_s",
+    "env_url",
+    "read_key",
+    "scrub",
+    "server_wait_s",
+]
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 30.0
+#: The longest a host's own "retry after" is honoured; beyond it the call fails (a daily quota, say).
+MAX_SERVER_WAIT_S = 300.0
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def env_url(name: str, default: str) -> str:
+    """A base URL from environment variable ``name`` (tests and proxies set these), else ``default``;
+    without a trailing slash."""
+    return (os.environ.get(name) or default).rstrip("/")
+
+
+def read_key(provider: str, env_name: str) -> str:
+    """The API key in ``$env_name``. Raises :class:`ProviderError` naming the variable (never a value)."""
+    key = os.environ.get(env_name, "").strip()
+    if not key:
+        raise ProviderError(provider, f"no API key: set {env_name} (draft offline with --provider local)")
+    return key
+
+
+def scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every secret replaced by ``***`` (keys must not reach logs or errors)."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def backoff_s(attempt: int, *, base_s: float = BACKOFF_BASE_S, cap_s: float = BACKOFF_CAP_S) -> float:
+    """Full-jitter exponential backoff for retry ``attempt`` (0-based), in seconds."""
+    return random.uniform(0.0, min(cap_s, base_s * (2.0**attempt)))
+
+
+def server_wait_s(headers: httpx.Headers, *, now: float | None = None) -> float | None:
+    """How long the host asks us to wait, from ``Retry-After`` or ``x-rate-limit-reset-at-utc``,
+    in seconds (None when it does not say, or says something unreadable)."""
+    now = time.time() if now is None else now
+    value = headers.get("retry-after")
+    if value:
+        value = value.strip()
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+                return max(0.0, when.timestamp() - now)
+            except (TypeError, ValueError):
+                pass
+    value = headers.get("x-rate-limit-reset-at-utc")
+    if value:
+        value = value.strip()
+        try:
+            number = float(value)
+            stamp = number / 1000.0 if number > 1e11 else number  # epoch milliseconds or seconds
+            return max(0.0, stamp - now)
+        except ValueError:
+            try:
+                when_dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                if when_dt.tzinfo is None:
+                    when_dt = when_dt.replace(tzinfo=UTC)
+                return max(0.0, when_dt.timestamp() - now)
+            except ValueError:
+                return None
+    return None
+
+
+def _default_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300] or response.reason_phrase
+    if isinstance(body, dict):
+        for key in ("error", "detail", "message"):
+            if key in body:
+                value = body[key]
+                if isinstance(value, dict):
+                    return str(value.get("message") or value)
+                return str(value)
+    return str(body)[:300]
+
+
+class HttpClient:
+    """An ``httpx.AsyncClient`` with the retry policy above, for one provider.
+
+    ``auth_headers`` go only to URLs whose host is in ``auth_hosts`` (a result file on a CDN never
+    sees the key). ``error_message(response)`` extracts the vendor's message from an error body.
+    ``sleep`` is injectable so tests run without waiting. Raises :class:`ProviderError`.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        *,
+        auth_headers: dict[str, str],
+        auth_hosts: Iterable[str],
+        secrets: Iterable[str],
+        retries: int = 6,
+        timeout_s: float = 60.0,
+        error_message: Callable[[httpx.Response], str] = _default_message,
+        sleep: Sleep = asyncio.sleep,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self.provider = provider
+        self._auth_headers = dict(auth_headers)
+        self._auth_hosts = {h.lower() for h in auth_hosts}
+        self._secrets = [s for s in secrets if s]
+        self.retries = retries
+        self._error_message = error_message
+        self._sleep = sleep
+        self._client = httpx.AsyncClient(timeout=timeout_s, transport=transport, follow_redirects=True)
+        self.retried = 0  # how many retries this client made (tests and notes read it)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _headers(self, url: str, extra: dict[str, str] | None) -> dict[str, str]:
+        headers = dict(extra or {})
+        host = urlsplit(url).netloc.lower()
+        if host in self._auth_hosts:
+            headers.update(self._auth_headers)
+        return headers
+
+    def error(
+        self, message: str, *, status: int | None = None, request_id: str | None = None, retryable: bool = False
+    ) -> ProviderError:
+        """A :class:`ProviderError` for this provider with every secret scrubbed from ``message``."""
+        return ProviderError(
+            self.provider, scrub(message, self._secrets), status=status, request_id=request_id, retryable=retryable
+        )
+
+    def message_of(self, response: httpx.Response) -> str:
+        """The vendor's message in an error ``response`` (scrubbed)."""
+        try:
+            text = self._error_message(response)
+        except Exception:  # a body that is not what the vendor documents: fall back to the raw text
+            text = response.text[:300]
+        return scrub(text or response.reason_phrase or "no message", self._secrets)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        idempotent: bool = True,
+        request_id: str | None = None,
+        ok: Iterable[int] = (),
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send a request, retrying per the module's policy. A 2xx response, or one whose status is
+        in ``ok`` (Segmind's 422 FAILED, say), is returned; anything else raises ProviderError."""
+        accepted = set(ok)
+        headers = self._headers(url, kwargs.pop("headers", None))
+        attempt = 0
+        while True:
+            try:
+                response = await self._client.request(method, url, headers=headers, **kwargs)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                failure, retry_ok = exc, True
+            except httpx.TransportError as exc:
+                failure, retry_ok = exc, idempotent
+            else:
+                if response.is_success or response.status_code in accepted:
+                    return response
+                status = response.status_code
+                retryable = status in RETRYABLE_STATUSES and response.headers.get("x-fal-retryable", "") != "false"
+                if not retryable or attempt >= self.retries:
+                    raise self.error(
+                        self.message_of(response), status=status, request_id=request_id, retryable=retryable
+                    )
+                wait = max(server_wait_s(response.headers) or 0.0, backoff_s(attempt))
+                if wait > MAX_SERVER_WAIT_S:
+                    raise self.error(
+                        f"{self.message_of(response)} (the host asks to wait {wait:.0f} s)",
+                        status=status,
+                        request_id=request_id,
+                        retryable=True,
+                    )
+                attempt += 1
+                self.retried += 1
+                await self._sleep(wait)
+                continue
+            if not retry_ok or attempt >= self.retries:
+                what = type(failure).__name__
+                note = "" if retry_ok else " (not retried: the host may have accepted it; rerun to resume)"
+                raise self.error(f"{method} {urlsplit(url).netloc}: {what}: {failure}{note}", request_id=request_id)
+            attempt += 1
+            self.retried += 1
+            await self._sleep(backoff_s(attempt))
+
+    async def json(self, method: str, url: str, **kwargs: Any) -> Any:
+        """:meth:`request`, then the body as JSON (ProviderError when it is not JSON)."""
+        response = await self.request(method, url, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise self.error(
+                f"{method} {urlsplit(url).path}: expected JSON, got {response.headers.get('content-type')!r}",
+                status=response.status_code,
+                request_id=kwargs.get("request_id"),
+            ) from exc
+
+    async def download(self, url: str, *, request_id: str | None = None) -> tuple[bytes, str]:
+        """The bytes at ``url`` and their content type (GET, retried: downloads are idempotent)."""
+        if not url.startswith(("http://", "https://")):
+            raise self.error(f"the result is not a downloadable URL: {url[:80]!r}", request_id=request_id)
+        response = await self.request("GET", url, request_id=request_id)
+        return response.content, response.headers.get("content-type", "")
+
+
+async def poll_wait(interval_s: float, polls: int, sleep: Sleep) -> None:
+    """Wait before poll number ``polls`` (0-based): ``interval_s``, growing 1.5× per poll up to 4×."""
+    await sleep(interval_s * min(4.0, 1.5 ** max(0, polls - 1)) if polls else 0.0)
+
+
+def format_of(content_type: str, url: str, fallback: str) -> str:
+    """An audio format name (``mp3``, ``wav``, ``ogg``, ``flac``) from a content type or URL suffix."""
+    ct = content_type.split(";")[0].strip().lower()
+    by_type = {
+        "audio/mpeg": "mp3",
+        "audio/mp3": "mp3",
+        "audio/wav": "wav",
+        "audio/x-wav": "wav",
+        "audio/wave": "wav",
+        "audio/ogg": "ogg",
+        "audio/opus": "ogg",
+        "audio/flac": "flac",
+    }
+    if ct in by_type:
+        return by_type[ct]
+    suffix = urlsplit(url).path.rsplit(".", 1)[-1].lower() if "." in urlsplit(url).path else ""
+    return {"mp3": "mp3", "wav": "wav", "ogg": "ogg", "opus": "ogg", "flac": "flac"}.get(suffix, fallback)
+
+
+def elapsed_since(start: float) -> float:
+    """Seconds since ``start`` (a ``time.monotonic()`` value)."""
+    return time.monotonic() - start
+
+
+class ExpiredError(Exception):
+    """Raised by an adapter's ``finish`` when the host no longer holds a journalled request (404
+    after the retention period): the result is gone and the request must be submitted again."""
+
+
+async def run_journalled(
+    journal: Any,
+    submit: Callable[[], Awaitable[dict[str, Any]]],
+    finish: Callable[[dict[str, Any]], Awaitable[Any]],
+) -> tuple[Any, list[str]]:
+    """Submit once, persist, then finish (poll, fetch, download) — resuming a journalled request.
+
+    ``submit()`` sends the paid request and returns the state to persist (at least ``request_id``,
+    plus the poll URLs); it is saved in ``journal`` (a :class:`~audioflow.providers.base.Journal`,
+    or None in tests) *before* ``finish(state)`` polls. If the journal already holds a state, no
+    request is sent: ``finish`` resumes it. When ``finish`` raises :class:`ExpiredError` for a
+    resumed request, the journal is cleared and the request submitted once more (a note says so).
+    The journal is left in place on any other failure, so a rerun resumes; the engine clears it
+    once the take is stored. Returns (``finish``'s result, notes).
+    """
+    notes: list[str] = []
+    state = journal.load() if journal is not None else None
+    if state is not None:
+        try:
+            return await finish(state), [f"resumed request {state.get('request_id')} from an earlier run"]
+        except ExpiredError as exc:
+            if journal is not None:
+                journal.clear()
+            notes.append(
+                f"request {state.get('request_id')} from an earlier run had expired at the host ({exc}); "
+                "submitted again"
+            )
+    state = await submit()
+    if journal is not None:
+        journal.save(state)
+    return await finish(state), notes
