@@ -29,7 +29,9 @@ CACHE_DIR = click.option(
     type=click.Path(path_type=Path, file_okay=False),
     help="Artifact store (default: .audioflow/ beside the recipe, or $AUDIOFLOW_CACHE_DIR).",
 )
-PROVIDER = click.option("--provider", help="Render every provider step on this provider (e.g. local).")
+PROVIDER = click.option(
+    "--provider", help="Render every provider step on this provider: local (draft, free), segmind, fal or evolink."
+)
 
 
 def _err(text: str) -> None:
@@ -66,16 +68,16 @@ def cli() -> None:
 
 @cli.command()
 @RECIPE
-def validate(recipe: Path) -> None:
+@PROVIDER
+def validate(recipe: Path, provider: str | None) -> None:
     """Check RECIPE (syntax, schema, names, voices, files) without rendering."""
     from .engine.plan import check_requests
-    from .providers import PROVIDERS
+    from .engine.project import make_providers
     from .recipe import expand, load_recipe
 
     with _errors_to_exit_codes():
-        graph = expand(load_recipe(recipe))
-        wanted = {s.provider for s in graph.steps.values() if s.provider}
-        check_requests(graph, {name: PROVIDERS[name]() for name in wanted if name in PROVIDERS})
+        graph = expand(load_recipe(recipe), provider=provider)
+        check_requests(graph, make_providers(graph))
         click.echo(f"{recipe}: ok ({len(graph.steps)} steps)")
 
 
@@ -89,19 +91,38 @@ def plan(recipe: Path, cache_dir: Path | None, provider: str | None, as_json: bo
     with _errors_to_exit_codes():
         result = _open(recipe, provider, cache_dir).plan()
         rows = [
-            {"id": p.step.id, "kind": p.step.kind, "provider": p.step.provider, "status": p.status, "reason": p.reason}
+            {
+                "id": p.step.id,
+                "kind": p.step.kind,
+                "provider": p.step.provider,
+                "status": p.status,
+                "reason": p.reason,
+                "cost_usd": p.cost_usd if p.status == "stale" and p.step.provider else 0.0,
+            }
             for p in result.steps.values()
         ]
+        costs = result.cost_by_provider()
         if as_json:
-            click.echo(json.dumps({"steps": rows}, indent=2))
+            totals = {name: {"usd": usd, "requests": n, "unknown_price": u} for name, (usd, n, u) in costs.items()}
+            click.echo(json.dumps({"steps": rows, "cost": totals}, indent=2))
             return
         width = max(len(r["id"]) for r in rows)
         for r in rows:
+            cost = "" if not r["cost_usd"] and r["cost_usd"] is not None else f"  {_usd(r['cost_usd'])}"
             click.echo(
-                f"{r['status']:<10}  {r['id']:<{width}}  {r['kind']:<8}  {r['provider'] or '-':<6}  {r['reason']}"
+                f"{r['status']:<10}  {r['id']:<{width}}  {r['kind']:<8}  {r['provider'] or '-':<7}  {r['reason']}{cost}"
             )
         stale = sum(1 for r in rows if r["status"] == "stale")
         click.echo(f"{stale} stale, {len(rows) - stale} up-to-date")
+        for name, (usd, n, unknown) in costs.items():
+            extra = f" + {unknown} of unknown price" if unknown else ""
+            click.echo(f"estimated cost on {name}: ~${usd:.4f} for {n} paid requests{extra}")
+        if not costs:
+            click.echo("estimated cost: $0 (nothing to pay for)")
+
+
+def _usd(value: float | None) -> str:
+    return "price unknown" if value is None else f"~${value:.4f}"
 
 
 def _progress(total: int, enabled: bool) -> tuple[Callable[[Any], None], Callable[[], None]]:
@@ -161,6 +182,10 @@ def _summary(report: Any, recipe: Path) -> list[str]:
         )
     else:
         lines.append(counts + " — no output written")
+    budget = result.budget
+    if budget.requests:
+        by = ", ".join(f"{name} ${usd:.4f}" for name, usd in budget.by_provider.items())
+        lines.append(f"spent ${budget.spent_usd:.4f} on {budget.requests} paid requests ({by})")
     return lines
 
 
@@ -179,14 +204,29 @@ def _summary(report: Any, recipe: Path) -> list[str]:
 @click.option(
     "-k", "--keep-going", is_flag=True, help="After a failure, still render the steps that do not depend on it."
 )
+@click.option(
+    "--budget",
+    "budget_usd",
+    type=click.FloatRange(min=0),
+    metavar="USD",
+    help="Refuse to start if the render could cost more; stop submitting when spending reaches it.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run's result as JSON.")
-def run(recipe: Path, cache_dir: Path | None, provider: str | None, jobs: int, keep_going: bool, as_json: bool) -> None:
+def run(
+    recipe: Path,
+    cache_dir: Path | None,
+    provider: str | None,
+    jobs: int,
+    keep_going: bool,
+    budget_usd: float | None,
+    as_json: bool,
+) -> None:
     """Render RECIPE's stale steps and bounce the mastered output."""
     with _errors_to_exit_codes():
         project = _open(recipe, provider, cache_dir)
         on_event, stop = _progress(len(project.graph.steps), not as_json and sys.stderr.isatty())
         try:
-            report = project.run(jobs=jobs, keep_going=keep_going, on_event=on_event)
+            report = project.run(jobs=jobs, keep_going=keep_going, on_event=on_event, budget_usd=budget_usd)
         finally:
             stop()
         result = report.result
@@ -198,6 +238,7 @@ def run(recipe: Path, cache_dir: Path | None, provider: str | None, jobs: int, k
                         "rendered": result.count("rendered"),
                         "cached": result.count("cached"),
                         "failed": result.count("failed"),
+                        "spent_usd": result.budget.spent_usd,
                         "steps": [
                             {
                                 "id": o.step.id,

@@ -14,6 +14,7 @@ import pytest
 from audioflow.audio import Audio, write_wav
 from audioflow.errors import ProviderError
 from audioflow.providers import RenderRequest, Take
+from audioflow.providers.base import params_request_key
 
 #: A small valid recipe: two voices, one dialogue of three lines, one generated bed, a mix, a wav output.
 BASIC_RECIPE = """\
@@ -85,6 +86,12 @@ class FakeProvider:
 
     def model_id(self, request: RenderRequest) -> str:
         return self.model
+
+    def request_key(self, request: RenderRequest) -> dict:
+        return params_request_key(request)
+
+    def estimate_cost_usd(self, request: RenderRequest, expected_duration_s: float) -> float | None:
+        return 0.0
 
     def check(self, request: RenderRequest) -> None:
         self.checked.append(request.step_id)

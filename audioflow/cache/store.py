@@ -6,6 +6,7 @@ Layout::
     steps/ab/<input digest>.json step record: the artifact digest, its metadata (duration, placeholder…)
     state/<recipe>.json          what each step id of a recipe last resolved to (for plan's reasons)
     locks/<input digest>.lock    held while a step renders, so two runs never render it twice
+    jobs/<request digest>.json   a paid request in flight: the host's request id and poll URLs
     tmp/                         partial writes, renamed into place once complete
 
 Every write goes to ``tmp/``, is flushed and fsynced, then renamed (``os.replace`` is atomic on one
@@ -30,7 +31,7 @@ import filelock
 from ..errors import CacheError
 from .digest import canonical_json, sha256_hex
 
-__all__ = ["Artifact", "ArtifactStore", "StepRecord", "write_atomic"]
+__all__ = ["Artifact", "ArtifactStore", "JobJournal", "StepRecord", "write_atomic"]
 
 
 @dataclass(frozen=True)
@@ -77,12 +78,38 @@ def write_atomic(target: Path, data: bytes, *, tmp_dir: Path | None = None, shar
         raise CacheError(f"cannot write {target}: {exc.strerror or exc}") from exc
 
 
+class JobJournal:
+    """The journal of one paid request (``jobs/<request digest>.json``), satisfying the providers'
+    ``Journal`` protocol: ``save`` is atomic and fsynced, so once a provider has saved the host's
+    request id a crash cannot lose it, and the next run resumes polling instead of paying again."""
+
+    def __init__(self, path: Path, tmp_dir: Path):
+        self.path = path
+        self._tmp_dir = tmp_dir
+
+    def load(self) -> dict[str, Any] | None:
+        try:
+            state = json.loads(self.path.read_bytes())
+        except (OSError, ValueError):
+            return None
+        return state if isinstance(state, dict) else None
+
+    def save(self, state: dict[str, Any]) -> None:
+        write_atomic(self.path, canonical_json(state), tmp_dir=self._tmp_dir)
+
+    def clear(self) -> None:
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise CacheError(f"cannot remove {self.path}: {exc.strerror or exc}") from exc
+
+
 class ArtifactStore:
     """A content-addressed store rooted at ``root``. Raises :class:`CacheError` on I/O failures."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
-        for sub in ("objects", "steps", "state", "locks", "tmp"):
+        for sub in ("objects", "steps", "state", "locks", "jobs", "tmp"):
             try:
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -151,6 +178,14 @@ class ArtifactStore:
                 yield
         except filelock.Timeout as exc:
             raise CacheError(f"timed out waiting for the lock of step {input_digest[:12]}") from exc
+
+    def journal(self, request_digest: str) -> JobJournal:
+        """The journal of the paid request with digest ``request_digest`` (see :class:`JobJournal`)."""
+        return JobJournal(self.root / "jobs" / f"{request_digest}.json", self.root / "tmp")
+
+    def pending_jobs(self) -> list[str]:
+        """Request digests with a journal: paid requests a rerun will resume."""
+        return sorted(p.stem for p in (self.root / "jobs").glob("*.json"))
 
     # -- per-recipe state (for plan's reasons) -------------------------------------------------
     def _state_path(self, recipe_key: str) -> Path:

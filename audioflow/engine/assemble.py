@@ -1,5 +1,7 @@
-"""Rendering of the steps audioflow does itself: ``file`` (import), ``dialogue`` (join lines),
-``mix`` (place tracks on one timeline) and ``master`` (loudness, true peak, encode).
+"""Rendering of the steps audioflow does itself: ``file`` (import), ``clone`` (prepare a reference
+clip), ``dialogue`` (join lines), ``join`` (crossfade generated parts), ``mix`` (place tracks on
+one timeline) and ``master`` (loudness, true peak, encode); and the engine's own processing of a
+provider's take (``finish_take``: voice gain, fitting a generated sound to its length).
 
 Each function takes the step's canonical params plus its upstream artifacts (bytes + metadata) and
 returns ``(encoded bytes, extension, metadata)``. Metadata is JSON: ``duration_ms``, ``speech_ms``
@@ -16,7 +18,24 @@ from typing import Any
 from ..audio import Audio, Clip, Duck, decode_file, master_encoded, read_wav, render_mix, write_wav
 from ..errors import AudioflowError
 
-__all__ = ["Upstream", "assemble_dialogue", "assemble_mix", "import_file", "master_mix", "speech_meta"]
+__all__ = [
+    "Upstream",
+    "assemble_dialogue",
+    "assemble_join",
+    "assemble_mix",
+    "finish_take",
+    "import_file",
+    "master_mix",
+    "prepare_reference",
+    "scene_meta",
+    "speech_meta",
+]
+
+#: The fade that ends a generated take cut to length, and the longest crossfade of a loop seam, ms.
+FIT_FADE_OUT_MS = 250.0
+FIT_LOOP_CROSSFADE_MS = 1_000.0
+#: Speaking rate used to spread a scene's transcript over its take (characters per second).
+SCENE_CHARS_PER_S = 15.0
 
 Rendered = tuple[bytes, str, dict[str, Any]]
 
@@ -53,6 +72,103 @@ def import_file(source: Path) -> Rendered:
     audio = decode_file(source)
     meta = {"duration_ms": audio.duration_ms, "sample_rate_hz": audio.sample_rate_hz, "channels": audio.channels}
     return write_wav(audio), "wav", meta
+
+
+def prepare_reference(params: dict[str, Any], source: Audio) -> Rendered:
+    """A cast voice's reference clip from ``source``: mono, from ``start_ms`` for ``duration_ms``
+    (default: as much as the cloning model takes, ``max_ms``), as 16-bit PCM WAV (small enough
+    for the hosts' 10 MB limit: 30 s at 48 kHz is 2.9 MB). A longer clip is cut to ``max_ms`` with
+    a note; one shorter than ``min_ms`` (OpenVoice: 5 s) is refused. Raises AudioflowError."""
+    start, wanted = params["start_ms"], params["duration_ms"]
+    available = source.duration_ms - start
+    if available <= 0:
+        raise AudioflowError(
+            f"the reference clip is {source.duration_ms / 1000:.1f} s; it cannot start at {start / 1000:g} s"
+        )
+    length = min(available, wanted if wanted is not None else available)
+    notes = []
+    if length > params["max_ms"]:
+        notes.append(
+            f"reference clip cut to its first {params['max_ms'] / 1000:g} s (of {length / 1000:.1f} s): the cloning "
+            "model's limit; set clone.start / clone.duration to choose the part"
+        )
+        length = params["max_ms"]
+    if length < params["min_ms"]:
+        raise AudioflowError(
+            f"the reference clip is {length / 1000:.1f} s; "
+            f"the cloning model needs at least {params['min_ms'] / 1000:g} s"
+        )
+    first = round(start * source.sample_rate_hz / 1000)
+    count = round(length * source.sample_rate_hz / 1000)
+    mono = source.samples[first : first + count].mean(axis=1, keepdims=True)
+    clip = Audio(mono.astype("float32"), source.sample_rate_hz)
+    if clip.sample_rate_hz > 48000:
+        clip = clip.resampled(48000)
+    meta = {"duration_ms": clip.duration_ms, "sample_rate_hz": clip.sample_rate_hz, "channels": 1, "notes": notes}
+    return write_wav(clip, pcm16=True), "wav", meta
+
+
+def finish_take(kind: str, params: dict[str, Any], take: Audio) -> tuple[Audio, list[str]]:
+    """The engine's processing of a provider's take: a speak line gets its voice's ``gain_db``; a
+    generated sound is fitted to ``duration_ms`` — cut with a 250 ms fade-out when longer, looped
+    with equal-power crossfades when shorter (hosts return the length their model chooses)."""
+    notes: list[str] = []
+    if kind == "speak" and params["voice"].get("gain_db"):
+        gain = 10.0 ** (params["voice"]["gain_db"] / 20.0)
+        return Audio((take.samples * gain).astype("float32"), take.sample_rate_hz), notes
+    if kind != "generate" or take.duration_ms == 0:
+        return take, notes
+    wanted, have = float(params["duration_ms"]), take.duration_ms
+    if abs(wanted - have) < 1000.0 / take.sample_rate_hz:
+        return take, notes
+    if have > wanted:
+        clip = Clip(take, start_ms=0.0, length_ms=wanted, fade_out_ms=min(FIT_FADE_OUT_MS, wanted / 4))
+    else:
+        notes.append(f"the take is {have / 1000:.1f} s: looped to {wanted / 1000:.1f} s")
+        crossfade = min(FIT_LOOP_CROSSFADE_MS, have / 4)
+        clip = Clip(take, start_ms=0.0, length_ms=wanted, loop=True, loop_crossfade_ms=crossfade)
+    fitted = render_mix([clip], sample_rate_hz=take.sample_rate_hz, channels=take.channels, length_ms=wanted)
+    return fitted, notes
+
+
+def assemble_join(params: dict[str, Any], parts: list[Upstream]) -> Rendered:
+    """Join generated parts end to end with ``crossfade_ms`` linear crossfades, cut to ``duration_ms``."""
+    crossfade = params["crossfade_ms"]
+    first = parts[0].audio()
+    clips, cursor = [], 0.0
+    for i, up in enumerate(parts):
+        audio = first if i == 0 else up.audio()
+        start = max(0.0, cursor - crossfade) if i else 0.0
+        fade = min(crossfade, audio.duration_ms / 2)
+        clips.append(
+            Clip(audio, start_ms=start, fade_in_ms=fade if i else 0.0, fade_out_ms=fade if i < len(parts) - 1 else 0.0)
+        )
+        cursor = start + audio.duration_ms
+    joined = render_mix(
+        clips, sample_rate_hz=first.sample_rate_hz, channels=first.channels, length_ms=params["duration_ms"]
+    )
+    meta = {
+        "duration_ms": joined.duration_ms,
+        "sample_rate_hz": joined.sample_rate_hz,
+        "channels": joined.channels,
+        "placeholders": _placeholders(parts),
+    }
+    return write_wav(joined), "wav", meta
+
+
+def scene_meta(params: dict[str, Any], audio: Audio) -> dict[str, Any]:
+    """Metadata of a whole-scene take: all speech; transcript segments spread over the take in
+    proportion to each line's length (the host returns one file, not line timings)."""
+    meta = speech_meta(audio)
+    weights = [max(1, len(line["text"])) for line in params["lines"]]
+    total, cursor, segments = float(sum(weights)), 0.0, []
+    for line, weight in zip(params["lines"], weights, strict=True):
+        end = cursor + audio.duration_ms * weight / total
+        segments.append({"start_ms": cursor, "end_ms": end, "voice": line["voice"], "text": line["text"]})
+        cursor = end
+    meta["segments"] = segments
+    meta["segments_estimated"] = True
+    return meta
 
 
 def _shifted(meta: dict[str, Any], key: str, start_ms: float, end_ms: float) -> list[Any]:

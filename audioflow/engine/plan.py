@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..audio import decode_file
 from ..cache import ArtifactStore, StepRecord, input_digest
 from ..errors import AudioflowError, RecipeError
-from ..providers import PROVIDERS, Provider, RenderRequest
+from ..providers import PROVIDERS, Provider
 from ..recipe import Step, StepGraph
+from .takes import build_request, expected_duration_s, take_digest
 
 __all__ = [
     "Plan",
@@ -24,14 +26,15 @@ __all__ = [
     "check_requests",
     "make_plan",
     "recipe_key",
-    "request_for",
     "resolve_digest",
 ]
 
 
 @dataclass
 class StepPlan:
-    """What plan says of one step: ``status`` is ``up-to-date`` or ``stale``."""
+    """What plan says of one step: ``status`` is ``up-to-date`` or ``stale``. ``cost_usd`` is the
+    estimated price of rendering a stale provider step (0 when its paid take is already stored,
+    None when the price is unknown); ``resumes`` marks a paid request an earlier run left in flight."""
 
     step: Step
     status: str
@@ -39,6 +42,8 @@ class StepPlan:
     digest: str | None = None
     record: StepRecord | None = None
     model: str | None = None
+    cost_usd: float | None = 0.0
+    resumes: bool = False
 
 
 @dataclass
@@ -52,15 +57,20 @@ class Plan:
     def stale(self) -> list[str]:
         return [s for s, p in self.steps.items() if p.status == "stale"]
 
+    def cost_by_provider(self) -> dict[str, tuple[float, int, int]]:
+        """Provider → (estimated USD of its stale paid steps, paid requests, requests of unknown price)."""
+        out: dict[str, tuple[float, int, int]] = {}
+        for p in self.steps.values():
+            if p.status != "stale" or p.step.provider is None or p.cost_usd == 0.0:
+                continue
+            usd, count, unknown = out.get(p.step.provider, (0.0, 0, 0))
+            out[p.step.provider] = (usd + (p.cost_usd or 0.0), count + 1, unknown + (p.cost_usd is None))
+        return out
+
 
 def recipe_key(graph: StepGraph) -> str:
     """The key under which the store keeps this recipe's last-run state."""
     return str(graph.recipe.path.resolve())
-
-
-def request_for(step: Step) -> RenderRequest:
-    """The provider request of a ``speak``/``generate`` step."""
-    return RenderRequest(step.id, step.kind, step.params, step.take, dict(step.files))
 
 
 def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
@@ -76,7 +86,7 @@ def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 
 def _model(step: Step, providers: Mapping[str, Provider]) -> str | None:
-    return providers[step.provider].model_id(request_for(step)) if step.provider else None
+    return providers[step.provider].model_id(build_request(step, {})) if step.provider else None
 
 
 def resolve_digest(step: Step, model: str | None, upstream: list[str]) -> str:
@@ -99,10 +109,38 @@ def _reason(step: Step, prev: dict[str, Any] | None, model: str | None, upstream
     return "; ".join(parts) or "not in the cache"
 
 
+_durations_ms: dict[str, float] = {}
+
+
+def _check_reference(step: Step) -> None:
+    """A clone step whose reference is a file: is there enough of it for the cloning model?"""
+    source = step.files.get("source")
+    if source is None:
+        return
+    sha = step.params["source"]["sha256"]
+    if sha not in _durations_ms:
+        try:
+            _durations_ms[sha] = decode_file(source).duration_ms
+        except AudioflowError as exc:
+            raise RecipeError(f"reference clip {source.name}: {exc}", step.location) from exc
+    usable = _durations_ms[sha] - step.params["start_ms"]
+    if step.params["duration_ms"] is not None:
+        usable = min(usable, step.params["duration_ms"])
+    if usable < max(step.params["min_ms"], 1.0):
+        raise RecipeError(
+            f"reference clip {source.name} gives {max(usable, 0) / 1000:.1f} s of audio; "
+            f"the cloning model needs at least {max(step.params['min_ms'], 1.0) / 1000:g} s",
+            step.location,
+        )
+
+
 def check_requests(graph: StepGraph, providers: Mapping[str, Provider]) -> None:
-    """Run every provider's checks on every request it would get; spends nothing. Raises
-    :class:`RecipeError` located at the step (or at the cast voice a speak step uses)."""
+    """Run every provider's checks on every request it would get, and check reference clips that
+    are files; spends nothing. Raises :class:`RecipeError` located at the step (or at the cast
+    voice a speak step uses)."""
     for step in graph.steps.values():
+        if step.kind == "clone":
+            _check_reference(step)
         if step.provider is None:
             continue
         if step.provider not in providers:
@@ -111,14 +149,30 @@ def check_requests(graph: StepGraph, providers: Mapping[str, Provider]) -> None:
             raise RecipeError(
                 f"unknown provider {step.provider!r}",
                 doc.locate(path) if path else step.location,
-                f"available: {', '.join(PROVIDERS)}; remote providers are not built yet",
+                f"available: {', '.join(PROVIDERS)}",
             )
         try:
-            providers[step.provider].check(request_for(step))
+            providers[step.provider].check(build_request(step, {}))
         except AudioflowError as exc:
             voice = graph.recipe.cast.get(step.voice) if step.voice else None
             where = voice.location if voice is not None and "voice" in str(exc) else step.location
             raise RecipeError(f"step {step.id}: {exc}", where) from exc
+
+
+def _cost(
+    step: Step, plans: dict[str, StepPlan], store: ArtifactStore, providers: Mapping[str, Provider]
+) -> tuple[float | None, bool]:
+    """(estimated USD, resumes an earlier paid request) of a stale provider step."""
+    provider = providers[step.provider]  # type: ignore[index]
+    records = {d: plans[d].record for d in step.deps}
+    request = build_request(step, records)
+    if all(r is not None for r in records.values()):
+        digest = take_digest(step, provider, plans[step.id].model if step.id in plans else None, request)
+        if store.get_step(digest) is not None:
+            return 0.0, False
+        if store.journal(digest).load() is not None:
+            return 0.0, True
+    return provider.estimate_cost_usd(request, expected_duration_s(step, records)), False
 
 
 def make_plan(graph: StepGraph, store: ArtifactStore, providers: Mapping[str, Provider]) -> Plan:
@@ -152,4 +206,9 @@ def make_plan(graph: StepGraph, store: ArtifactStore, providers: Mapping[str, Pr
                 changed = [d for d, a in zip(step.deps, upstream, strict=True) if a not in (prev.get("upstream") or [])]
                 reason = f"upstream changed: {', '.join(changed[:3]) or 'order'}"
             plans[step_id] = StepPlan(step, "stale", reason or _reason(step, prev, model, []), digest, None, model)
+    for planned in plans.values():
+        if planned.status == "stale" and planned.step.provider is not None:
+            planned.cost_usd, planned.resumes = _cost(planned.step, plans, store, providers)
+            if planned.resumes:
+                planned.reason += "; resumes a paid request"
     return Plan(graph, plans)

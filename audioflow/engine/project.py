@@ -15,11 +15,12 @@ from typing import Any
 from .. import __version__
 from ..cache import ArtifactStore, write_atomic
 from ..errors import RecipeError
-from ..providers import PROVIDERS, Provider
+from ..providers import PROVIDERS, Provider, ProviderSettings
 from ..recipe import StepGraph, expand, load_recipe
 from .events import StepEvent
 from .plan import Plan, make_plan, recipe_key
 from .runner import RunResult, run_plan
+from .takes import Budget, BudgetError
 from .transcript import to_srt, to_vtt
 
 __all__ = ["Project", "RunReport", "open_project"]
@@ -50,11 +51,34 @@ class Project:
         return make_plan(self.graph, self.store, self.providers)
 
     def run(
-        self, *, jobs: int = 4, keep_going: bool = False, on_event: Callable[[StepEvent], None] | None = None
+        self,
+        *,
+        jobs: int = 4,
+        keep_going: bool = False,
+        on_event: Callable[[StepEvent], None] | None = None,
+        budget_usd: float | None = None,
     ) -> RunReport:
-        """Render what is stale, then bounce the master to the recipe's output."""
+        """Render what is stale, then bounce the master to the recipe's output.
+
+        With ``budget_usd``, refuses (:class:`BudgetError`) to start when the plan's estimate could
+        exceed it or includes a price that is unknown, and stops submitting once spending reaches
+        it. Raises :class:`RecipeError` or :class:`ProviderError` (a missing key) before any spending."""
         plan = self.plan()
-        result = run_plan(plan, self.store, self.providers, jobs=jobs, keep_going=keep_going, on_event=on_event)
+        if budget_usd is not None:
+            check_budget(plan, budget_usd)
+        for name in {p.step.provider for p in plan.steps.values() if p.status == "stale" and p.cost_usd != 0.0}:
+            ready = getattr(self.providers.get(name or ""), "ready", None)
+            if ready is not None:
+                ready()
+        result = run_plan(
+            plan,
+            self.store,
+            self.providers,
+            jobs=jobs,
+            keep_going=keep_going,
+            on_event=on_event,
+            budget=Budget(budget_usd),
+        )
         self._save_state(plan, result)
         master = result.outcomes.get("master")
         if master is None or master.record is None:
@@ -101,6 +125,21 @@ class Project:
         return output, manifest_path, manifest
 
 
+def check_budget(plan: Plan, budget_usd: float) -> None:
+    """Refuse a run whose estimated cost could exceed ``budget_usd`` (or cannot be estimated)."""
+    costs = plan.cost_by_provider()
+    unknown = [name for name, (_, _, n) in costs.items() if n]
+    if unknown:
+        raise BudgetError(
+            f"cannot hold to a budget: {', '.join(unknown)} publishes no price for some requested models "
+            "(set providers.<name>.price_per_call_usd in the recipe)"
+        )
+    total = sum(usd for usd, _, _ in costs.values())
+    if total > budget_usd + 1e-9:
+        detail = ", ".join(f"{name} ~${usd:.2f} for {n} requests" for name, (usd, n, _) in costs.items())
+        raise BudgetError(f"the render could cost ~${total:.2f} ({detail}), over the budget of ${budget_usd:.2f}")
+
+
 def _manifest(graph: StepGraph, plan: Plan, result: RunResult, output: Path) -> dict[str, Any]:
     recipe = graph.recipe
     master = result.outcomes["master"].record
@@ -122,6 +161,8 @@ def _manifest(graph: StepGraph, plan: Plan, result: RunResult, output: Path) -> 
                 "placeholder": bool(meta.get("placeholder")),
                 "approximate": bool(meta.get("approximate")),
                 "notes": meta.get("notes", []),
+                **({"request_id": meta["request_id"]} if meta.get("request_id") else {}),
+                **({"cost_usd": round(meta["cost_usd"], 6)} if meta.get("cost_usd") else {}),
             }
         )
     m = master.meta
@@ -145,6 +186,7 @@ def _manifest(graph: StepGraph, plan: Plan, result: RunResult, output: Path) -> 
         "placeholders": m.get("placeholders", []),
         "rendered": result.count("rendered"),
         "cached": result.count("cached"),
+        "spent_usd": round(result.budget.spent_usd, 6),
         "steps": steps,
     }
 
@@ -160,14 +202,26 @@ def open_project(
     ``$AUDIOFLOW_CACHE_DIR``, else ``.audioflow/`` beside the recipe. Raises :class:`RecipeError`."""
     known = providers if providers is not None else PROVIDERS
     if provider is not None and provider not in known:
-        raise RecipeError(
-            f"--provider {provider}: unknown provider",
-            hint=f"available: {', '.join(known)}; remote providers are not built yet",
-        )
+        raise RecipeError(f"--provider {provider}: unknown provider", hint=f"available: {', '.join(known)}")
     recipe = load_recipe(recipe_path)
     graph = expand(recipe, provider=provider)
     root = cache_dir or (Path(os.environ[CACHE_ENV]) if os.environ.get(CACHE_ENV) else recipe.root / ".audioflow")
     if providers is None:
-        wanted = {s.provider for s in graph.steps.values() if s.provider}
-        providers = {name: factory() for name, factory in PROVIDERS.items() if name in wanted}
+        providers = make_providers(graph)
     return Project(graph, ArtifactStore(root), providers)
+
+
+def provider_settings(recipe_providers: Mapping[str, Mapping[str, Any]], name: str) -> ProviderSettings:
+    """The :class:`ProviderSettings` of provider ``name`` from the recipe's ``providers:`` block."""
+    given = dict(recipe_providers.get(name, {}))
+    if "concurrency" in given:
+        given["concurrency"] = int(given["concurrency"])
+    return ProviderSettings(**given)
+
+
+def make_providers(graph: StepGraph) -> dict[str, Provider]:
+    """A provider for every provider name the graph's steps use, with the recipe's settings
+    (unknown names are left out: ``check_requests`` reports them at their location)."""
+    wanted = {s.provider for s in graph.steps.values() if s.provider}
+    settings = graph.recipe.providers
+    return {name: PROVIDERS[name](provider_settings(settings, name)) for name in sorted(wanted) if name in PROVIDERS}

@@ -1,21 +1,65 @@
-"""Providers: one module per host, behind the small :class:`Provider` protocol."""
+"""Providers: one module per host, behind the small :class:`Provider` protocol.
+
+``local`` renders offline and free; ``segmind``, ``fal`` and ``evolink`` are the hosted models
+(Seed Audio 1.0 on all three; SAM-Audio and OpenVoice on Segmind). Remote modules are imported
+when a recipe uses them, so the CLI starts fast.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from ..errors import ProviderError
-from .base import Provider, RenderRequest, Take
+from .base import Journal, Provider, ProviderSettings, Reference, RenderRequest, Take
 from .local import LOCAL_VOICES, LocalProvider
 
-__all__ = ["LOCAL_VOICES", "PROVIDERS", "LocalProvider", "Provider", "RenderRequest", "Take", "get_provider"]
+__all__ = [
+    "LOCAL_VOICES",
+    "PROVIDERS",
+    "Journal",
+    "LocalProvider",
+    "Provider",
+    "ProviderSettings",
+    "Reference",
+    "RenderRequest",
+    "Take",
+    "get_provider",
+]
 
-#: Provider name → factory. Remote hosts (segmind, fal, evolink) are added with their adapters.
-PROVIDERS: dict[str, Callable[[], Provider]] = {"local": LocalProvider}
+
+def _local(settings: ProviderSettings) -> Provider:
+    return LocalProvider(settings.concurrency)
 
 
-def get_provider(name: str) -> Provider:
+def _segmind(settings: ProviderSettings) -> Provider:
+    from .segmind import SegmindProvider
+
+    return SegmindProvider(settings)
+
+
+def _fal(settings: ProviderSettings) -> Provider:
+    from .fal import FalProvider
+
+    return FalProvider(settings)
+
+
+def _evolink(settings: ProviderSettings) -> Provider:
+    from .evolink import EvolinkProvider
+
+    return EvolinkProvider(settings)
+
+
+#: Provider name → factory taking the provider's settings (the recipe's ``providers:`` block).
+PROVIDERS: dict[str, Callable[[ProviderSettings], Provider]] = {
+    "local": _local,
+    "segmind": _segmind,
+    "fal": _fal,
+    "evolink": _evolink,
+}
+
+
+def get_provider(name: str, settings: ProviderSettings | None = None) -> Provider:
     """A new provider by name. Raises :class:`ProviderError` for an unknown name."""
     if name not in PROVIDERS:
         raise ProviderError(name, f"unknown provider; available: {', '.join(PROVIDERS)}")
-    return PROVIDERS[name]()
+    return PROVIDERS[name](settings or ProviderSettings())

@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Journal", "Provider", "ProviderSettings", "Reference", "RenderRequest", "Take"]
+__all__ = ["Journal", "Provider", "ProviderSettings", "Reference", "RenderRequest", "Take", "params_request_key"]
+
+#: Voice params the engine applies after the take (never sent to a provider, never in a take's key).
+ENGINE_VOICE_KEYS = ("gain_db",)
 
 
 @runtime_checkable
@@ -139,3 +142,21 @@ class Provider(Protocol):
     async def render(self, request: RenderRequest) -> Take:
         """Render one take. Raises :class:`~audioflow.errors.ProviderError`."""
         ...
+
+
+def params_request_key(request: RenderRequest) -> dict[str, Any]:
+    """A request key for providers that render from the canonical params themselves (``local``):
+    the params without what the engine applies afterwards (a voice's ``gain_db``; a generated
+    sound's ``duration_ms`` stays, as the local placeholder renders that length), plus the audio
+    inputs by content digest or URL."""
+
+    def strip(voice: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in voice.items() if k not in ENGINE_VOICE_KEYS}
+
+    params = dict(request.params)
+    if isinstance(params.get("voice"), dict):
+        params["voice"] = strip(params["voice"])
+    if isinstance(params.get("voices"), dict):
+        params["voices"] = {name: strip(v) for name, v in params["voices"].items()}
+    params["references"] = [[ref.name, ref.sha256 or ref.url] for ref in request.references]
+    return {"kind": request.kind, "params": params}

@@ -2,13 +2,22 @@
 downstream) and its Mermaid / DOT renderings.
 
 A dialogue expands into one ``speak`` step per line (``scene1[1]``, ``scene1[2]`` …) and a
-``dialogue`` step that joins them, so editing one line re-renders that line and what depends on it.
+``dialogue`` step that joins them, so editing one line re-renders that line and what depends on it;
+with ``render: scene`` it is one ``scene`` step (one Seed Audio request for the whole dialogue).
+A cloned voice gets a ``clone`` step (``cast.mara``) that prepares its reference clip from a file or
+another step's output; every step speaking with that voice depends on it. A ``generate`` longer
+than one request (120 s) with ``extend: join`` becomes ``rain[1]``… plus a ``join`` step.
 The recipe's ``mix`` and ``master`` are steps too.
+
+Audio sources (a clone's reference, an isolate's input) are written as a step name, a file path
+or an http(s) URL: a name of a step wins, then a URL, then a file relative to the recipe.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,10 +25,17 @@ from typing import Any
 import networkx as nx
 
 from ..errors import RecipeError, SourceLocation
-from .model import Line, Recipe, StepSpec, Track, Voice
+from .model import CLONE_LIMITS_MS, Line, Recipe, StepSpec, Track, Voice
 from .schema import did_you_mean
 
-__all__ = ["Step", "StepGraph", "expand", "to_dot", "to_mermaid"]
+__all__ = ["CLONE_PREFIX", "MAX_REQUEST_MS", "Step", "StepGraph", "clone_step_id", "expand", "to_dot", "to_mermaid"]
+
+CLONE_PREFIX = "cast."
+#: The longest sound one generation request returns (Seed Audio 1.0: 120 s per request).
+MAX_REQUEST_MS = 120_000.0
+JOIN_CROSSFADE_MS = 2_000.0
+#: ``@name`` in a generate prompt cites a cast voice (numbered ``@Audio1..3`` per request).
+CITE = re.compile(r"(?<![\w@])@([A-Za-z_][A-Za-z0-9_-]*)")
 
 _hash_memo: dict[tuple[str, int, int], str] = {}
 
@@ -81,14 +97,76 @@ def _existing_file(recipe: Recipe, written: Path, location: SourceLocation, what
     return path
 
 
+def clone_step_id(voice: str) -> str:
+    """The id of the step that prepares cast voice ``voice``'s reference clip."""
+    return f"{CLONE_PREFIX}{voice}"
+
+
+def _source(
+    recipe: Recipe, written: str, location: SourceLocation, what: str
+) -> tuple[dict[str, Any], tuple[str, ...], dict[str, Path]]:
+    """Resolve an audio source as written: (params, deps, files)."""
+    if written in recipe.steps:
+        return {"step": written}, (written,), {}
+    if written.startswith(("http://", "https://")):
+        return {"url": written}, (), {}
+    if "://" in written:
+        raise RecipeError(f"{what} {written!r}: only http(s) URLs can be fetched by a host", location)
+    path = recipe.root / written
+    try:
+        found = path.is_file()
+    except OSError:
+        found = False
+    if not found:
+        hint = did_you_mean(written, recipe.steps) or f"a step name, a file relative to {recipe.root}, or an https URL"
+        raise RecipeError(f"{what} {written!r} is not a step, a file or a URL", location, hint)
+    return {"sha256": file_sha256(path), "name": Path(written).name}, (), {"source": path}
+
+
+def _clone_step(recipe: Recipe, voice: Voice) -> Step | None:
+    """The ``clone`` step preparing ``voice``'s reference (None for a URL: the host fetches it)."""
+    clone = voice.clone
+    if clone is None:
+        return None
+    source, deps, files = _source(recipe, clone.source, clone.location, "reference clip")
+    if "url" in source:
+        return None
+    low, high = CLONE_LIMITS_MS[clone.model]
+    params = {
+        "source": source,
+        "start_ms": clone.start_ms,
+        "duration_ms": clone.duration_ms,
+        "min_ms": low,
+        "max_ms": high,
+    }
+    return Step(clone_step_id(voice.name), "clone", clone.location, params, deps, files=files, voice=voice.name)
+
+
+def _image(recipe: Recipe, spec: StepSpec) -> tuple[dict[str, Any] | None, dict[str, Path]]:
+    if spec.image is None:
+        return None, {}
+    location = recipe.document.locate(("steps", spec.name, "image"))
+    if spec.image.startswith(("http://", "https://")):
+        return {"url": spec.image}, {}
+    path = _existing_file(recipe, Path(spec.image), location, "reference image")
+    return {"sha256": file_sha256(path), "name": Path(spec.image).name}, {"image": path}
+
+
 def _voice_params(recipe: Recipe, voice: Voice) -> tuple[dict[str, Any], dict[str, Path]]:
     params: dict[str, Any] = {
+        "name": voice.name,
         "cast_index": voice.index,
         "preset": voice.preset,
         "speed": voice.speed,
+        "volume": voice.volume,
         "pitch_semitones": voice.pitch_semitones,
         "gain_db": voice.gain_db,
+        "clone": None,
     }
+    if voice.clone is not None:
+        params["clone"] = {"model": voice.clone.model, "language": voice.clone.language}
+        if voice.clone.source.startswith(("http://", "https://")) and voice.clone.source not in recipe.steps:
+            params["clone"]["url"] = voice.clone.source
     files: dict[str, Path] = {}
     if voice.model is not None:
         model = _existing_file(recipe, voice.model, voice.location, "voice model")
@@ -106,10 +184,96 @@ def _voice_params(recipe: Recipe, voice: Voice) -> tuple[dict[str, Any], dict[st
     return params, files
 
 
-def _speak(recipe: Recipe, step_id: str, line: Line, provider: str, take: int) -> Step:
+def _clone_deps(recipe: Recipe, voices: list[str]) -> tuple[tuple[str, ...], list[str]]:
+    """(deps on clone steps, names of the voices with a reference clip) for ``voices`` in order."""
+    deps, refs = [], []
+    for name in dict.fromkeys(voices):
+        clone = recipe.cast[name].clone
+        if clone is None:
+            continue
+        refs.append(name)
+        if not (clone.source.startswith(("http://", "https://")) and clone.source not in recipe.steps):
+            deps.append(clone_step_id(name))
+    return tuple(deps), refs
+
+
+def _speak(recipe: Recipe, spec: StepSpec, step_id: str, line: Line, provider: str) -> Step:
     voice_params, files = _voice_params(recipe, recipe.cast[line.voice])
-    params = {"text": line.text, "direction": line.direction, "voice": voice_params}
-    return Step(step_id, "speak", line.location, params, (), provider, line.take or take, files, line.voice)
+    image, image_files = _image(recipe, spec)
+    deps, refs = _clone_deps(recipe, [line.voice])
+    params = {"text": line.text, "direction": line.direction, "voice": voice_params, "image": image, "references": refs}
+    files = {**files, **image_files}
+    return Step(step_id, "speak", line.location, params, deps, provider, line.take or spec.take, files, line.voice)
+
+
+def _scene(recipe: Recipe, spec: StepSpec, provider: str) -> Step:
+    names = [line.voice for line in spec.lines]
+    voices, files = {}, {}
+    for name in dict.fromkeys(names):
+        voices[name], voice_files = _voice_params(recipe, recipe.cast[name])
+        files.update({f"{key}:{name}": path for key, path in voice_files.items()})
+    image, image_files = _image(recipe, spec)
+    deps, refs = _clone_deps(recipe, names)
+    params = {
+        "gap_ms": spec.gap_ms,
+        "lines": [
+            {"voice": line.voice, "text": line.text, "direction": line.direction, "gap_ms": line.gap_ms}
+            for line in spec.lines
+        ],
+        "voices": voices,
+        "image": image,
+        "references": refs,
+    }
+    return Step(spec.name, "scene", spec.location, params, deps, provider, spec.take, {**files, **image_files})
+
+
+def _generate(recipe: Recipe, spec: StepSpec, provider: str) -> list[Step]:
+    assert spec.prompt is not None and spec.duration_ms is not None
+    cited = list(dict.fromkeys(CITE.findall(spec.prompt)))
+    for name in cited:
+        if name not in recipe.cast:
+            hint = did_you_mean(name, recipe.cast) or f"the cast has: {', '.join(recipe.cast) or 'no voices'}"
+            raise RecipeError(
+                f"@{name} cites no cast voice", recipe.document.locate(("steps", spec.name, "generate")), hint
+            )
+    voices = {name: _voice_params(recipe, recipe.cast[name])[0] for name in cited}
+    image, files = _image(recipe, spec)
+    deps, refs = _clone_deps(recipe, cited)
+    params = {
+        "prompt": spec.prompt,
+        "duration_ms": spec.duration_ms,
+        "texture": spec.texture,
+        "voices": voices,
+        "image": image,
+        "references": refs,
+    }
+    if spec.extend != "join" or spec.duration_ms <= MAX_REQUEST_MS:
+        return [Step(spec.name, "generate", spec.location, params, deps, provider, spec.take, files)]
+    count = math.ceil(spec.duration_ms / MAX_REQUEST_MS)
+    part_ms = (spec.duration_ms + (count - 1) * JOIN_CROSSFADE_MS) / count
+    parts = [
+        Step(
+            f"{spec.name}[{i}]",
+            "generate",
+            spec.location,
+            {**params, "duration_ms": part_ms},
+            deps,
+            provider,
+            spec.take * 100 + i if spec.take > 1 else i,
+            files,
+        )
+        for i in range(1, count + 1)
+    ]
+    join = {"crossfade_ms": JOIN_CROSSFADE_MS, "duration_ms": spec.duration_ms}
+    return [*parts, Step(spec.name, "join", spec.location, join, tuple(p.id for p in parts))]
+
+
+def _isolate(recipe: Recipe, spec: StepSpec, provider: str) -> Step:
+    assert spec.source is not None
+    location = recipe.document.locate(("steps", spec.name, "isolate", "audio"))
+    source, deps, files = _source(recipe, spec.source, location, "audio to isolate from")
+    params = {"describe": spec.describe, "candidates": spec.candidates, "source": source}
+    return Step(spec.name, "isolate", spec.location, params, deps, provider, spec.take, files)
 
 
 def _mix_params(recipe: Recipe, tracks: tuple[Track, ...]) -> dict[str, Any]:
@@ -157,10 +321,12 @@ def _check_tracks(spec: StepSpec, known: set[str]) -> None:
 
 def _expand_step(recipe: Recipe, spec: StepSpec, provider: str) -> list[Step]:
     if spec.kind == "speak":
-        return [_speak(recipe, spec.name, spec.lines[0], provider, spec.take)]
+        return [_speak(recipe, spec, spec.name, spec.lines[0], provider)]
+    if spec.kind == "dialogue" and spec.render == "scene":
+        return [_scene(recipe, spec, provider)]
     if spec.kind == "dialogue":
         lines = [
-            _speak(recipe, f"{spec.name}[{i}]", line, provider, spec.take) for i, line in enumerate(spec.lines, start=1)
+            _speak(recipe, spec, f"{spec.name}[{i}]", line, provider) for i, line in enumerate(spec.lines, start=1)
         ]
         params = {
             "gap_ms": spec.gap_ms,
@@ -180,8 +346,9 @@ def _expand_step(recipe: Recipe, spec: StepSpec, provider: str) -> list[Step]:
             )
         ]
     if spec.kind == "generate":
-        params = {"prompt": spec.prompt, "duration_ms": spec.duration_ms, "texture": spec.texture}
-        return [Step(spec.name, "generate", spec.location, params, (), provider, spec.take)]
+        return _generate(recipe, spec, provider)
+    if spec.kind == "isolate":
+        return [_isolate(recipe, spec, provider)]
     deps = tuple(dict.fromkeys(t.step for t in spec.tracks))
     return [Step(spec.name, "mix", spec.location, _mix_params(recipe, spec.tracks), deps)]
 
@@ -191,6 +358,10 @@ def expand(recipe: Recipe, *, provider: str | None = None) -> StepGraph:
     (``run --provider``). Raises :class:`RecipeError` for unknown names, cycles and missing files."""
     known = set(recipe.steps)
     steps: dict[str, Step] = {}
+    for voice in recipe.cast.values():
+        clone = _clone_step(recipe, voice)
+        if clone is not None:
+            steps[clone.id] = clone
     for spec in (*recipe.steps.values(), recipe.mix):
         if spec.kind == "mix":
             _check_tracks(spec, known)
@@ -220,8 +391,15 @@ def expand(recipe: Recipe, *, provider: str | None = None) -> StepGraph:
         return StepGraph(recipe, steps, graph)
     names = [edge[0] for edge in cycle]
     first = steps[cycle[0][1]]
-    track = next(t for t in recipe.steps[first.id].tracks if t.step == cycle[0][0])
-    raise RecipeError(f"steps depend on each other in a cycle: {' → '.join([*names, names[0]])}", track.location)
+    spec = recipe.steps.get(first.id)
+    track = next((t for t in spec.tracks if t.step == cycle[0][0]), None) if spec else None
+    raise RecipeError(
+        f"steps depend on each other in a cycle: {' → '.join([*names, names[0]])}",
+        track.location if track else first.location,
+        "a voice cannot be cloned from a step that speaks with it"
+        if any(n.startswith(CLONE_PREFIX) for n in names)
+        else None,
+    )
 
 
 def _label(step: Step) -> str:

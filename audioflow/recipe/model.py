@@ -21,6 +21,7 @@ from .schema import did_you_mean
 __all__ = [
     "KINDS",
     "LOUDNESS_PRESETS",
+    "Clone",
     "Line",
     "Master",
     "Recipe",
@@ -30,7 +31,7 @@ __all__ = [
     "build_recipe",
 ]
 
-KINDS = ("speak", "dialogue", "file", "generate", "mix")
+KINDS = ("speak", "dialogue", "file", "generate", "isolate", "mix")
 RESERVED_NAMES = ("mix", "master")
 DEFAULT_GAP_MS = 350.0
 #: (LUFS, dBTP): Apple Podcasts (-16 ±1 LU), streaming (-14), EBU R128 (-23), ATSC A/85 (-24/-2).
@@ -41,10 +42,11 @@ LOUDNESS_PRESETS = {
     "atsc-a85": (-24.0, -2.0),
 }
 _KIND_KEYS = {
-    "speak": {"speak", "voice", "direction"},
-    "dialogue": {"dialogue", "gap"},
+    "speak": {"speak", "voice", "direction", "image"},
+    "dialogue": {"dialogue", "gap", "render", "image"},
     "file": {"file"},
-    "generate": {"generate", "duration", "texture"},
+    "generate": {"generate", "duration", "texture", "image", "extend"},
+    "isolate": {"isolate"},
     "mix": {"mix"},
 }
 _COMMON_KEYS = {"provider", "take"}
@@ -52,10 +54,29 @@ _DIRECTION = re.compile(r"^\s*\(([^()]{1,80})\)\s*(.*)$", re.S)
 _LINE_KEYS = {"voice", "text", "direction", "gap", "take"}
 
 
+#: Reference-clip limits by cloning model, ms: Seed Audio ≤ 30 s per clip; OpenVoice 5–120 s (vendor pages).
+CLONE_LIMITS_MS = {"seed-audio": (0.0, 30_000.0), "openvoice": (5_000.0, 120_000.0)}
+
+
+@dataclass(frozen=True)
+class Clone:
+    """A voice cloned from a reference clip. ``source`` is as written: a step name, a file path or
+    an http(s) URL (``recipe.graph`` resolves which). ``start_ms``/``duration_ms`` pick the part of
+    the clip to use; ``model`` is the cloning model on Segmind (``seed-audio`` or ``openvoice``)."""
+
+    source: str
+    location: SourceLocation
+    model: str = "seed-audio"
+    language: str | None = None
+    start_ms: float = 0.0
+    duration_ms: float | None = None
+
+
 @dataclass(frozen=True)
 class Voice:
     """A cast voice. ``preset`` maps provider name → that provider's voice id (a plain string preset
-    applies to every provider); ``model`` is a Piper ``.onnx`` file for the local provider."""
+    applies to every provider); ``clone`` makes it from a reference clip; ``model`` is a Piper
+    ``.onnx`` file for the local provider. ``speed`` and ``volume`` are multipliers."""
 
     name: str
     index: int
@@ -66,6 +87,8 @@ class Voice:
     speed: float = 1.0
     pitch_semitones: float = 0.0
     gain_db: float = 0.0
+    volume: float = 1.0
+    clone: Clone | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +141,12 @@ class StepSpec:
     duration_ms: float | None = None
     texture: str = "noise"
     tracks: tuple[Track, ...] = ()
+    render: str = "lines"
+    image: str | None = None
+    extend: str = "loop"
+    source: str | None = None
+    describe: str | None = None
+    candidates: int = 4
 
 
 @dataclass(frozen=True)
@@ -147,6 +176,7 @@ class Recipe:
     mix: StepSpec
     master: Master
     output: Path
+    providers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class _Reader:
@@ -175,9 +205,34 @@ def _split_direction(text: str, direction: str | None) -> tuple[str, str | None]
     return text.strip(), direction
 
 
+def _clone(r: _Reader, path: JsonPath, spec: str | dict[str, Any]) -> Clone:
+    if isinstance(spec, str):
+        return Clone(source=spec, location=r.at(path))
+    model = spec.get("model", "seed-audio")
+    clone = Clone(
+        source=spec["audio"],
+        location=r.at((*path, "audio")),
+        model=model,
+        language=spec.get("language"),
+        start_ms=r.duration((*path, "start"), spec["start"]) if "start" in spec else 0.0,
+        duration_ms=r.duration((*path, "duration"), spec["duration"]) if "duration" in spec else None,
+    )
+    low, high = CLONE_LIMITS_MS[model]
+    if clone.duration_ms is not None and not low <= clone.duration_ms <= high:
+        raise r.doc.error(
+            (*path, "duration"),
+            f"a {model} reference lasts {low / 1000:g}–{high / 1000:g} s, not {clone.duration_ms / 1000:g} s",
+        )
+    if clone.language and model != "openvoice":
+        raise r.doc.error((*path, "language"), "`language` applies to openvoice clones", key=True)
+    return clone
+
+
 def _voice(r: _Reader, name: str, index: int, spec: dict[str, Any]) -> Voice:
     path: JsonPath = ("cast", name)
     model = Path(spec["model"]) if "model" in spec else None
+    if "clone" in spec and "model" in spec:
+        raise r.doc.error((*path, "model"), "a voice is a clone or a Piper model, not both", key=True)
     return Voice(
         name=name,
         index=index,
@@ -188,6 +243,8 @@ def _voice(r: _Reader, name: str, index: int, spec: dict[str, Any]) -> Voice:
         speed=float(spec.get("speed", 1.0)),
         pitch_semitones=float(spec.get("pitch_semitones", 0.0)),
         gain_db=r.unit((*path, "gain_db"), spec.get("gain_db", 0), parse_db),
+        volume=float(spec.get("volume", 1.0)),
+        clone=_clone(r, (*path, "clone"), spec["clone"]) if "clone" in spec else None,
     )
 
 
@@ -284,6 +341,7 @@ def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice]) -
         "location": r.doc.locate(path, key=True),
         "provider": spec.get("provider"),
         "take": spec.get("take", 1),
+        "image": spec.get("image"),
     }
     if kind == "speak":
         if "voice" not in spec:
@@ -302,7 +360,7 @@ def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice]) -
     if kind == "dialogue":
         lines = tuple(_line(r, (*path, "dialogue", i), item, cast) for i, item in enumerate(spec["dialogue"]))
         gap = r.duration((*path, "gap"), spec["gap"], signed=True) if "gap" in spec else DEFAULT_GAP_MS
-        return StepSpec(**common, lines=lines, gap_ms=gap)
+        return StepSpec(**common, lines=lines, gap_ms=gap, render=spec.get("render", "lines"))
     if kind == "file":
         return StepSpec(**common, file=Path(spec["file"]))
     if kind == "generate":
@@ -311,7 +369,18 @@ def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice]) -
         duration = r.duration((*path, "duration"), spec["duration"])
         if not 0 < duration <= 3_600_000:
             raise r.doc.error((*path, "duration"), "a generated sound lasts more than 0 s and at most 1 h")
-        return StepSpec(**common, prompt=spec["generate"], duration_ms=duration, texture=spec.get("texture", "noise"))
+        return StepSpec(
+            **common,
+            prompt=spec["generate"],
+            duration_ms=duration,
+            texture=spec.get("texture", "noise"),
+            extend=spec.get("extend", "loop"),
+        )
+    if kind == "isolate":
+        item = spec["isolate"]
+        return StepSpec(
+            **common, source=item["audio"], describe=item["describe"], candidates=int(item.get("candidates", 4))
+        )
     tracks = tuple(_track(r, (*path, "mix", i), t) for i, t in enumerate(spec["mix"]))
     return StepSpec(**common, tracks=tracks)
 
@@ -346,6 +415,18 @@ def _master(r: _Reader, spec: dict[str, Any], output: Path) -> Master:
         sample_rate_hz=rate,
         channels=spec.get("channels", 2),
     )
+
+
+def _providers(r: _Reader, spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Provider settings with units parsed: ``poll_interval_s``, ``timeout_s`` and the rest as written."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, item in spec.items():
+        settings = {k: v for k, v in item.items() if k not in ("poll_interval", "timeout")}
+        for key in ("poll_interval", "timeout"):
+            if key in item:
+                settings[f"{key}_s"] = r.duration(("providers", name, key), item[key]) / 1000.0
+        out[name] = settings
+    return out
 
 
 def _output(r: _Reader, root: Path, data: dict[str, Any], stem: str) -> Path:
@@ -402,4 +483,5 @@ def build_recipe(doc: Document, path: Path) -> Recipe:
         mix=mix,
         master=_master(r, data.get("master", {}), output),
         output=output,
+        providers=_providers(r, data.get("providers", {})),
     )

@@ -33,7 +33,7 @@ class FakeFactory:
         self.fail: set[str] = set()
         self.made: list[FakeProvider] = []
 
-    def __call__(self) -> FakeProvider:
+    def __call__(self, settings: object = None) -> FakeProvider:
         self.made.append(FakeProvider(fail=self.fail))
         return self.made[-1]
 
@@ -95,15 +95,17 @@ def test_plan_json_shape(in_tmp: Path, fake_local: FakeFactory) -> None:
     result = invoke("plan", write(in_tmp, BASIC_RECIPE), "--json", "--cache-dir", "cache")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
-    assert list(data) == ["steps"]
-    assert [set(row) for row in data["steps"]] == [{"id", "kind", "provider", "status", "reason"}] * 7
+    assert list(data) == ["steps", "cost"]
+    assert [set(row) for row in data["steps"]] == [{"id", "kind", "provider", "status", "reason", "cost_usd"}] * 7
     assert data["steps"][0] == {
         "id": "scene[1]",
         "kind": "speak",
         "provider": "local",
         "status": "stale",
         "reason": "never rendered",
+        "cost_usd": 0.0,
     }
+    assert data["cost"] == {}
     assert [row["id"] for row in data["steps"]] == [
         "scene[1]",
         "scene[2]",
@@ -118,7 +120,7 @@ def test_plan_json_shape(in_tmp: Path, fake_local: FakeFactory) -> None:
 def test_plan_table_counts(in_tmp: Path, fake_local: FakeFactory) -> None:
     result = invoke("plan", write(in_tmp, BASIC_RECIPE), "--cache-dir", "cache")
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[-1] == "7 stale, 0 up-to-date"
+    assert result.stdout.splitlines()[-2:] == ["7 stale, 0 up-to-date", "estimated cost: $0 (nothing to pay for)"]
 
 
 def test_run_json_shape_then_everything_cached(in_tmp: Path, fake_local: FakeFactory) -> None:
@@ -126,7 +128,7 @@ def test_run_json_shape_then_everything_cached(in_tmp: Path, fake_local: FakeFac
     result = invoke("run", recipe, "--json", "--cache-dir", "cache", "-j", "2")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
-    assert list(data) == ["output", "rendered", "cached", "failed", "steps"]
+    assert list(data) == ["output", "rendered", "cached", "failed", "spent_usd", "steps"]
     assert (data["output"], data["rendered"], data["cached"], data["failed"]) == (str(Path("out/test.wav")), 7, 0, 0)
     assert [set(s) >= {"id", "kind", "provider", "status"} for s in data["steps"]] == [True] * 7
     assert (in_tmp / "out" / "test.manifest.json").is_file()
@@ -167,11 +169,9 @@ def test_a_failing_step_exits_1(in_tmp: Path, fake_local: FakeFactory) -> None:
 def test_provider_override(in_tmp: Path, fake_local: FakeFactory) -> None:
     result = invoke("plan", write(in_tmp, BASIC_RECIPE), "--json", "--provider", "local")
     assert result.exit_code == 0
-    result = invoke("plan", "recipe.yaml", "--json", "--provider", "segmind")
+    result = invoke("plan", "recipe.yaml", "--json", "--provider", "nope")
     assert result.exit_code == 2
-    assert result.stderr == (
-        "--provider segmind: unknown provider (available: local; remote providers are not built yet)\n"
-    )
+    assert result.stderr == "--provider nope: unknown provider (available: local, segmind, fal, evolink)\n"
 
 
 def test_schema_prints_the_shipped_schema() -> None:

@@ -69,7 +69,7 @@ BAD_RECIPES = {
     ),
     "no kind": (
         BASIC_RECIPE.replace("{generate: steady rain, duration: 1s}", "{take: 2}"),
-        "12:3: step 'rain' has no kind (give it one of: speak, dialogue, file, generate, mix)",
+        "12:3: step 'rain' has no kind (give it one of: speak, dialogue, file, generate, isolate, mix)",
     ),
     "key of another kind": (
         BASIC_RECIPE.replace("{generate: steady rain, duration: 1s}", "{generate: rain, duration: 1s, voice: ben}"),

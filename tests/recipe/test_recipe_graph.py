@@ -24,11 +24,14 @@ def test_dialogue_expands_to_one_speak_step_per_line(write_recipe) -> None:
     assert [graph.steps[f"scene[{i}]"].kind for i in (1, 2, 3)] == ["speak"] * 3
     assert graph.steps["scene[2]"].params["text"] == "Hi, Mara."
     assert graph.steps["scene[2]"].params["voice"] == {
+        "name": "ben",
         "cast_index": 1,
         "preset": {"local": "deep"},
         "speed": 1.0,
+        "volume": 1.0,
         "pitch_semitones": 0.0,
         "gain_db": 0.0,
+        "clone": None,
     }
     assert graph.steps["scene"].deps == ("scene[1]", "scene[2]", "scene[3]")
     assert graph.steps["scene"].params == {
