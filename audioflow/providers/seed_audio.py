@@ -28,6 +28,7 @@ __all__ = [
     "MAX_REFERENCES",
     "MAX_REFERENCE_BYTES",
     "MAX_REFERENCE_MS",
+    "SAMPLE_RATES_HZ",
     "SeedAudioCall",
     "build_call",
     "preset_for",

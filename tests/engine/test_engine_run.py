@@ -100,9 +100,7 @@ def test_plan_refuses_an_unknown_provider_before_rendering(write_recipe, tmp_pat
     fake = FakeProvider()
     with pytest.raises(RecipeError) as info:
         _project(path, fake, tmp_path / "c").plan()
-    assert str(info.value) == (
-        f"{path}:12:57: unknown provider 'nowhere' (available: local, segmind, fal, evolink)"
-    )
+    assert str(info.value) == (f"{path}:12:57: unknown provider 'nowhere' (available: local, segmind, fal, evolink)")
     assert fake.rendered == []
 
 

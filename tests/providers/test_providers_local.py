@@ -117,8 +117,11 @@ def test_generate_returns_a_placeholder_of_the_exact_duration(duration_ms: float
 def test_registry_and_protocol() -> None:
     assert isinstance(LocalProvider(), Provider)
     assert isinstance(get_provider("local"), LocalProvider)
-    assert list(PROVIDERS) == ["local"]
+    assert list(PROVIDERS) == ["local", "segmind", "fal", "evolink"]
+    for name in PROVIDERS:
+        assert isinstance(get_provider(name), Provider)
+        assert get_provider(name).name == name
     with pytest.raises(ProviderError) as info:
-        get_provider("segmind")
-    assert str(info.value) == "segmind: unknown provider; available: local"
+        get_provider("elevenlabs")
+    assert str(info.value) == "elevenlabs: unknown provider; available: local, segmind, fal, evolink"
     assert LocalProvider(max_concurrency=3).max_concurrency == 3

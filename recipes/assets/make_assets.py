@@ -1,0 +1,69 @@
+"""Make the radio drama's input recordings (run once; the outputs are committed).
+
+``interview.mp3``: a "field recording" of Mara: the bundled Piper voice raised 4 semitones (the
+local ``bright`` character), over café-like noise and a 50 Hz mains hum, 12 s, mono. The recipe
+isolates her voice from it and clones the result.
+``dev-sample.mp3``: a clean sample of Dev (the ``crisp`` character), the reference of his clone.
+
+Usage: python recipes/assets/make_assets.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+
+from audioflow.audio import Audio, encode, read_wav
+from audioflow.providers import LocalProvider, RenderRequest
+
+HERE = Path(__file__).parent
+MARA = (
+    "I've worked nights at the Quik-Mart for six years. You get used to the quiet. "
+    "The fridges hum, the rain comes and goes, and nobody comes in after two."
+)
+DEV = "Honestly, it's the easiest job in town. Stock the shelves, watch the door, drink the coffee."
+
+
+def _voice(preset: str, index: int) -> dict[str, object]:
+    return {
+        "name": preset,
+        "cast_index": index,
+        "preset": {"local": preset},
+        "speed": 1.0,
+        "volume": 1.0,
+        "pitch_semitones": 0.0,
+        "gain_db": 0.0,
+        "clone": None,
+    }
+
+
+async def _speak(text: str, preset: str) -> Audio:
+    params = {"text": text, "direction": None, "voice": _voice(preset, 0)}
+    take = await LocalProvider().render(RenderRequest("asset", "speak", params))
+    return read_wav(take.data)
+
+
+def _noisy(speech: Audio) -> Audio:
+    rng = np.random.default_rng(7)
+    rate = speech.sample_rate_hz
+    pad = np.zeros((int(0.6 * rate), 1), np.float32)
+    voice = np.concatenate([pad, speech.samples[:, :1], pad])
+    t = np.arange(len(voice)) / rate
+    noise = np.convolve(rng.standard_normal(len(voice)), np.ones(40) / 40, mode="same")  # low-passed noise
+    noise *= 0.2 * np.std(voice) / np.std(noise)  # about 14 dB below the speech
+    hum = 0.02 * np.sin(2 * np.pi * 50 * t) + 0.01 * np.sin(2 * np.pi * 150 * t)
+    mixed = voice[:, 0] + noise + hum
+    return Audio(mixed.reshape(-1, 1).astype(np.float32), rate)
+
+
+def main() -> None:
+    mara = asyncio.run(_speak(MARA, "bright"))
+    dev = asyncio.run(_speak(DEV, "crisp"))
+    (HERE / "interview.mp3").write_bytes(encode(_noisy(mara), "mp3", bitrate_kbps=64, sample_rate_hz=22050))
+    (HERE / "dev-sample.mp3").write_bytes(encode(dev, "mp3", bitrate_kbps=64, sample_rate_hz=22050))
+
+
+if __name__ == "__main__":
+    main()
