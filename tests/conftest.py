@@ -73,6 +73,7 @@ class FakeProvider:
         model: str = "fake-model-1",
     ):
         self.name = name
+        self.local = name == "local"
         self.max_concurrency = max_concurrency
         self.fail = set(fail)
         self.delay_s = delay_s

@@ -1,7 +1,8 @@
 """The scheduler: renders the stale steps of a plan concurrently with asyncio.
 
-Every step waits for its upstream steps, then takes a slot of the global ``jobs`` limit and, for a
-provider step, one of that provider's ``max_concurrency`` slots. Under the step's store lock it
+Every step waits for its upstream steps, then takes a slot of the global ``jobs`` limit (work on
+this machine: assembly and the local provider) and, for a provider step, one of that provider's
+``max_concurrency`` slots (a remote request takes only those: it waits on its host, not our cores). Under the step's store lock it
 looks the digest up again (another run may have rendered it meanwhile), renders, and stores the
 artifact before its record, so the store never holds a partial artifact. Failures are collected,
 not raised: steps below a failure are ``blocked``; independent steps finish with ``keep_going``,
@@ -198,8 +199,10 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
     if record is not None:
         return StepOutcome(step, "cached", digest, record)
     async with contextlib.AsyncExitStack() as stack:
-        await stack.enter_async_context(run.limits[None])
-        if step.provider is not None:
+        provider = run.providers.get(step.provider) if step.provider else None
+        if provider is None or getattr(provider, "local", False):  # work on this machine's cores
+            await stack.enter_async_context(run.limits[None])
+        if step.provider is not None:  # a remote request waits on its host, not on our cores
             await stack.enter_async_context(run.limits[step.provider])
         # Two steps of one run can share a digest (a repeated line): the second waits here for the first
         # and then finds its record.

@@ -49,6 +49,8 @@ class Reference:
 
     ``path`` is a local file (WAV, or anything ffmpeg decodes); ``url`` an http(s) URL the recipe
     gave; ``sha256`` the content digest of ``path``'s bytes; ``duration_ms`` its length when known.
+    Neither ``path`` nor ``url`` marks the output of a step not rendered yet (``check`` and cost
+    estimates see such references; ``render`` never does): a local file to come.
     """
 
     name: str

@@ -205,9 +205,9 @@ class FalProvider:
             self._check_file(call.image, "reference image", IMAGE_SUFFIXES)
 
     def _check_file(self, ref: Reference, what: str, suffixes: tuple[str, ...]) -> None:
-        if ref.url:
+        if ref.url or ref.path is None:  # a URL, or a step's output rendered before this request is sent
             return
-        if ref.path is None or not ref.path.is_file():
+        if not ref.path.is_file():
             raise ProviderError(self.name, f"{what} of {ref.name!r} is neither a URL nor an existing file: {ref.path}")
         if ref.path.suffix.lower() not in suffixes:
             raise ProviderError(

@@ -306,6 +306,7 @@ class LocalProvider:
     Free, no network."""
 
     name = "local"
+    local = True  #: renders on this machine's cores (the engine's -j limit applies)
 
     def __init__(self, max_concurrency: int | None = None):
         self.max_concurrency = max_concurrency or max(1, min(2, os.cpu_count() or 1))

@@ -448,13 +448,13 @@ def _url_or_ref(ref: Reference | str) -> Reference | str:
         raise ProviderError(NAME, f"{ref!r} is not a clip (Segmind takes presets as speaker only)")
     if ref.url:
         return ref.url
-    if ref.path is None:
-        raise ProviderError(NAME, f"{ref.name!r} has neither a file nor a URL")
-    return ref
+    return ref  # a local file; without a path yet, a step's output still to be rendered
 
 
 def _check_file(ref: Reference) -> None:
-    if ref.path is None or not ref.path.is_file():
+    if ref.path is None:  # a step's output, rendered before this request is sent
+        return
+    if not ref.path.is_file():
         raise ProviderError(NAME, f"{ref.name!r}: file not found: {ref.path}")
 
 

@@ -93,14 +93,14 @@ def test_a_run_killed_mid_poll_resubmits_nothing_when_run_again(segmind, tmp_pat
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             polled = {j.request_id for j in segmind.api.jobs.values() if j.polls >= 2}
             if len(segmind.api.submits()) == 6 and len(polled) == 6:
                 break
             time.sleep(0.05)
         else:
-            pytest.fail(f"the child never had 6 requests in flight: {child.poll()} {child.stderr.read1()!r}")
+            pytest.fail(f"the child never had 6 requests in flight (exit {child.poll()}, {len(segmind.api.jobs)} jobs)")
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
@@ -168,7 +168,7 @@ def test_changing_a_gain_the_host_never_sees_does_not_pay_again(segmind, tmp_pat
     text = _dialogue_recipe(2)
     path = write_recipe_file(tmp_path, text)
     open_project(path, cache_dir=tmp_path / "cache").run()
-    path.write_text(text.replace("bigtts}}", "bigtts}, gain_db: -3}", 1))
+    path.write_text(text.replace("local: bright}}", "local: bright}, gain_db: -3}"))
     plan = open_project(path, cache_dir=tmp_path / "cache").plan()
     changed = [p for p in plan.steps.values() if p.step.kind == "speak" and p.status == "stale"]
     assert changed and all(p.cost_usd == 0.0 for p in changed)
@@ -182,7 +182,8 @@ def test_plan_estimates_cost_and_budget_refuses_or_stops(tmp_path: Path, monkeyp
         monkeypatch.setenv("AUDIOFLOW_FAL_QUEUE_URL", fal.url)
         monkeypatch.setenv("AUDIOFLOW_FAL_REST_URL", fal.url)
         monkeypatch.setenv("FAL_KEY", fal.key)
-        path = write_recipe_file(tmp_path, _dialogue_recipe(6, provider="fal"))
+        text = _dialogue_recipe(6, provider="fal").replace("fal: {concurrency: 6", "fal: {concurrency: 1")
+        path = write_recipe_file(tmp_path, text)
         plan = open_project(path, cache_dir=tmp_path / "cache").plan()
         usd, requests, unknown = plan.cost_by_provider()["fal"]
         assert (requests, unknown) == (6, 0)
@@ -190,8 +191,10 @@ def test_plan_estimates_cost_and_budget_refuses_or_stops(tmp_path: Path, monkeyp
         with pytest.raises(BudgetError, match="over the budget"):
             open_project(path, cache_dir=tmp_path / "cache").run(budget_usd=usd / 2)
         assert fal.requests == []
-        report = open_project(path, cache_dir=tmp_path / "cache").run(budget_usd=0.08, jobs=1)
+        report = open_project(path, cache_dir=tmp_path / "cache").run(budget_usd=0.08)
         assert not report.result.ok
-        spent = report.result.budget.spent_usd
-        assert spent <= 0.08 + 0.0375 and report.result.budget.requests < 6
+        # one at a time, each estimated ~$0.003 but billed $0.0375 (30 s): after three ($0.1125) spending
+        # has passed the budget, so the fourth is not submitted
+        assert report.result.budget.spent_usd == pytest.approx(0.1125, rel=0.01)
+        assert report.result.budget.requests == 3 == len(fal.submits)
         assert any("budget reached" in (o.error or "") for o in report.result.outcomes.values())
