@@ -2,11 +2,11 @@
 
 Every step waits for its upstream steps, then takes a slot of the global ``jobs`` limit (work on
 this machine: assembly and the local provider) and, for a provider step, one of that provider's
-``max_concurrency`` slots (a remote request takes only those: it waits on its host, not our cores). Under the step's store lock it
-looks the digest up again (another run may have rendered it meanwhile), renders, and stores the
-artifact before its record, so the store never holds a partial artifact. Failures are collected,
-not raised: steps below a failure are ``blocked``; independent steps finish with ``keep_going``,
-otherwise no new step starts after the first failure.
+``max_concurrency`` slots (a remote request takes only those: it waits on its host, not our
+cores). Under the step's store lock it looks the digest up again (another run may have rendered
+it meanwhile), renders, and stores the artifact before its record, so the store never holds a
+partial artifact. Failures are collected, not raised: steps below a failure are ``blocked``;
+independent steps finish with ``keep_going``, otherwise no new step starts after the first failure.
 
 A provider step first looks for its raw take under the take digest (see :mod:`.takes`); only when
 there is none does it reserve budget, journal and submit a paid request. The journal is cleared
