@@ -172,7 +172,7 @@ def scene_meta(params: dict[str, Any], audio: Audio) -> dict[str, Any]:
 
 
 def _shifted(meta: dict[str, Any], key: str, start_ms: float, end_ms: float) -> list[Any]:
-    out = []
+    out: list[Any] = []
     for item in meta.get(key, []):
         if key == "speech_ms":
             s, e = item[0] + start_ms, min(item[1] + start_ms, end_ms)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -80,7 +80,7 @@ class _Run:
         return {k: o.record for k, o in self.outcomes.items()}
 
     @contextlib.asynccontextmanager
-    async def locked(self, digest: str):  # type: ignore[no-untyped-def]
+    async def locked(self, digest: str) -> AsyncIterator[None]:
         """Hold ``digest``'s lock in this process (asyncio) and across processes (file lock)."""
         async with self.digest_locks.setdefault(digest, asyncio.Lock()):
             lock = self.store.file_lock(digest)

@@ -39,6 +39,7 @@ __all__ = [
     "Sleep",
     "backoff_s",
     "env_url",
+    "final",
     "poll_wait",
     "read_key",
     "run_journalled",
@@ -202,6 +203,7 @@ class HttpClient:
         accepted = set(ok)
         headers = self._headers(url, kwargs.pop("headers", None))
         attempt = 0
+        failure: Exception
         while True:
             try:
                 response = await self._client.request(method, url, headers=headers, **kwargs)
@@ -290,6 +292,13 @@ def elapsed_since(start: float) -> float:
     return time.monotonic() - start
 
 
+def final(error: ProviderError) -> ProviderError:
+    """Mark ``error`` as the host's final answer on a request (FAILED, a content block): the
+    journal is cleared, so a rerun submits afresh instead of resuming the same failure."""
+    error.final = True  # type: ignore[attr-defined]
+    return error
+
+
 class ExpiredError(Exception):
     """Raised by an adapter's ``finish`` when the host no longer holds a journalled request (404
     after the retention period): the result is gone and the request must be submitted again."""
@@ -307,17 +316,18 @@ async def run_journalled(
     or None in tests) *before* ``finish(state)`` polls. If the journal already holds a state, no
     request is sent: ``finish`` resumes it. When ``finish`` raises :class:`ExpiredError` for a
     resumed request, the journal is cleared and the request submitted once more (a note says so).
-    The journal is left in place on any other failure, so a rerun resumes; the engine clears it
-    once the take is stored. Returns (``finish``'s result, notes).
+    A failure marked :func:`final` (the host's own answer: FAILED) clears the journal; on any other
+    failure it stays, so a rerun resumes; the engine clears it once the take is stored.
+    Returns (``finish``'s result, notes).
     """
     notes: list[str] = []
     state = journal.load() if journal is not None else None
     if state is not None:
         try:
-            return await finish(state), [f"resumed request {state.get('request_id')} from an earlier run"]
+            result = await _finish_or_forget(journal, finish, state)
+            return result, [f"resumed request {state.get('request_id')} from an earlier run"]
         except ExpiredError as exc:
-            if journal is not None:
-                journal.clear()
+            journal.clear()
             notes.append(
                 f"request {state.get('request_id')} from an earlier run had expired at the host ({exc}); "
                 "submitted again"
@@ -325,4 +335,16 @@ async def run_journalled(
     state = await submit()
     if journal is not None:
         journal.save(state)
-    return await finish(state), notes
+    return await _finish_or_forget(journal, finish, state), notes
+
+
+async def _finish_or_forget(
+    journal: Any, finish: Callable[[dict[str, Any]], Awaitable[Any]], state: dict[str, Any]
+) -> Any:
+    """``finish(state)``; on the host's final failure (see :func:`final`) the journal is cleared."""
+    try:
+        return await finish(state)
+    except ProviderError as exc:
+        if getattr(exc, "final", False) and journal is not None:
+            journal.clear()
+        raise

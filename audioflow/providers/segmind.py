@@ -45,7 +45,7 @@ import httpx
 from ..audio import decode_bytes
 from ..errors import AudioflowError, ProviderError
 from .base import ProviderSettings, Reference, RenderRequest, Take
-from .remote import ExpiredError, HttpClient, env_url, format_of, poll_wait, read_key, run_journalled
+from .remote import ExpiredError, HttpClient, env_url, final, format_of, poll_wait, read_key, run_journalled
 from .seed_audio import SAMPLE_RATES_HZ, build_call
 
 __all__ = [
@@ -401,8 +401,8 @@ class SegmindProvider:
         except ValueError as exc:
             raise http.error("expected JSON", status=response.status_code, request_id=rid) from exc
         if response.status_code == 422 or (isinstance(body, dict) and body.get("status") == "FAILED"):
-            raise http.error(
-                f"request failed: {http.message_of(response)}", status=response.status_code, request_id=rid
+            raise final(
+                http.error(f"request failed: {http.message_of(response)}", status=response.status_code, request_id=rid)
             )
         return response
 

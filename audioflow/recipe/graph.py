@@ -391,8 +391,8 @@ def expand(recipe: Recipe, *, provider: str | None = None) -> StepGraph:
         return StepGraph(recipe, steps, graph)
     names = [edge[0] for edge in cycle]
     first = steps[cycle[0][1]]
-    spec = recipe.steps.get(first.id)
-    track = next((t for t in spec.tracks if t.step == cycle[0][0]), None) if spec else None
+    owner = recipe.steps.get(first.id)
+    track = next((t for t in owner.tracks if t.step == cycle[0][0]), None) if owner else None
     raise RecipeError(
         f"steps depend on each other in a cycle: {' → '.join([*names, names[0]])}",
         track.location if track else first.location,

@@ -301,7 +301,7 @@ def _track(r: _Reader, path: JsonPath, spec: dict[str, Any]) -> Track:
             f"a track is placed once: `{placements[0]}` and `{placements[1]}` both set its start",
             key=True,
         )
-    refs = {k: r.at((*path, k)) for k in ("after", "with", "under") if k in spec}
+    refs: dict[str, SourceLocation] = {k: r.at((*path, k)) for k in ("after", "with", "under") if k in spec}
     if "duck_db" in spec and r.unit((*path, "duck_db"), spec["duck_db"], parse_db) > 0:
         raise r.doc.error((*path, "duck_db"), "duck_db lowers a bed: it must be 0 dB or less, like -10")
     return Track(
