@@ -162,8 +162,9 @@ def _summary(report: Any, recipe: Path) -> list[str]:
         meta = outcome.record.meta if outcome.record else {}
         if meta.get("placeholder"):
             lines.append(f"placeholder: {outcome.step.id}: {meta['notes'][0] if meta.get('notes') else ''}")
+        label = "approximate" if meta.get("approximate") else "note"
         for note in meta.get("notes", []) if not meta.get("placeholder") else []:
-            lines.append(f"note: {outcome.step.id}: {note}")
+            lines.append(f"{label}: {outcome.step.id}: {note}")
     counts = (
         f"{result.count('rendered')} rendered, {result.count('cached')} cached, {result.count('failed')} failed"
         + (
