@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import BASIC_RECIPE, FakeProvider
 
+from audioflow.audio import Audio
 from audioflow.engine import open_project
 from audioflow.errors import RecipeError
+from audioflow.providers import RenderRequest
 
 ALL = ["scene[1]", "scene[2]", "scene[3]", "scene", "rain", "mix", "master"]
 
@@ -218,3 +221,44 @@ def test_a_repeated_line_renders_once_and_the_run_succeeds(write_recipe, tmp_pat
     assert statuses == {**dict.fromkeys(ALL, "rendered"), "scene[3]": "cached"}
     assert report.result.outcomes["scene[3]"].digest == report.result.outcomes["scene[1]"].digest
     assert sorted(fake.rendered) == ["rain", "scene[1]", "scene[2]"]
+
+
+def test_a_long_generate_with_extend_join_is_several_requests_crossfaded(write_recipe, tmp_path: Path) -> None:
+    text = BASIC_RECIPE.replace(
+        "  rain: {generate: steady rain, duration: 1s}\n",
+        "  rain: {generate: steady rain, duration: 130s, extend: join}\n",
+    ).replace("  - {track: rain, under: scene, gain_db: -20}\n", "  - {track: rain}\n")
+    path, fake = write_recipe(text), _FixedLengthFake(30_000.0)  # a host returns what length it likes
+    project = _project(path, fake, tmp_path / "c")
+    parts = [s for s in project.graph.steps if s.startswith("rain[")]
+    assert parts == ["rain[1]", "rain[2]"]
+    assert project.graph.steps["rain"].kind == "join"
+    assert {project.graph.steps[p].take for p in parts} == {1, 2}  # two different renderings
+    assert all(project.graph.steps[p].params["duration_ms"] <= 120_000 for p in parts)
+    report = project.run()
+    assert report.result.ok
+    rain = report.result.outcomes["rain"].record
+    assert rain is not None and rain.meta["duration_ms"] == pytest.approx(130_000, abs=1)
+    # each part came back 30 s long and was looped to its length
+    assert all(any("looped" in n for n in report.result.outcomes[p].record.meta["notes"]) for p in parts)
+
+
+def test_a_generated_take_longer_than_asked_is_cut_to_length(write_recipe, tmp_path: Path) -> None:
+    text = BASIC_RECIPE.replace("duration: 1s}", "duration: 100ms}")
+    path, fake = write_recipe(text), _FixedLengthFake(300.0)
+    report = _project(path, fake, tmp_path / "c").run()
+    assert report.result.outcomes["rain"].record.meta["duration_ms"] == pytest.approx(100, abs=0.1)
+
+
+class _FixedLengthFake(FakeProvider):
+    """A host whose generated sounds are always ``length_ms`` long, whatever was asked."""
+
+    def __init__(self, length_ms: float):
+        super().__init__()
+        self.length_ms = length_ms
+
+    def audio_for(self, request: RenderRequest) -> Audio:
+        if request.kind != "generate":
+            return super().audio_for(request)
+        frames = int(22050 * self.length_ms / 1000)
+        return Audio((0.1 * np.sin(np.arange(frames) * 0.05)).astype(np.float32), 22050)
