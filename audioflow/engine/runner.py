@@ -127,8 +127,9 @@ async def _raw_take(step: Step, run: _Run) -> StepRecord:
             return record
         journal = run.store.journal(digest)
         resumed = journal.load() is not None  # paid by an earlier run: resume, reserve nothing
+        paid = not getattr(provider, "local", False)
         reserved = 0.0
-        if not resumed:
+        if paid and not resumed:
             estimate = provider.estimate_cost_usd(request, expected_duration_s(step, run.records()))
             reserved = run.budget.reserve(step.id, estimate)
             ready = getattr(provider, "ready", None)
@@ -139,7 +140,8 @@ async def _raw_take(step: Step, run: _Run) -> StepRecord:
         except BaseException:
             run.budget.release(reserved)
             raise
-        run.budget.settle(provider.name, reserved, 0.0 if resumed else take.cost_usd)
+        if paid:
+            run.budget.settle(provider.name, reserved, 0.0 if resumed else take.cost_usd)
         artifact = await asyncio.to_thread(run.store.put_bytes, take.data, take.format)
         record = run.store.put_step(digest, artifact, _take_meta(take, provider.name, model))
         journal.clear()
