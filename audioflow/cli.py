@@ -200,7 +200,8 @@ def _summary(report: Any, recipe: Path) -> list[str]:
     type=click.IntRange(1, 64),
     default=os.cpu_count() or 2,
     show_default="cores",
-    help="Steps rendered at once (each provider also has its own limit).",
+    help="Steps worked on this machine at once (mixing, local rendering); remote requests use each provider's "
+    "concurrency instead.",
 )
 @click.option(
     "-k", "--keep-going", is_flag=True, help="After a failure, still render the steps that do not depend on it."

@@ -208,7 +208,10 @@ def make_plan(graph: StepGraph, store: ArtifactStore, providers: Mapping[str, Pr
             plans[step_id] = StepPlan(step, "stale", reason or _reason(step, prev, model, []), digest, None, model)
     for planned in plans.values():
         if planned.status == "stale" and planned.step.provider is not None:
-            planned.cost_usd, planned.resumes = _cost(planned.step, plans, store, providers)
+            try:
+                planned.cost_usd, planned.resumes = _cost(planned.step, plans, store, providers)
+            except AudioflowError as exc:  # a check that needed an upstream artifact (a clip's length)
+                raise RecipeError(f"step {planned.step.id}: {exc}", planned.step.location) from exc
             if planned.resumes:
                 planned.reason += "; resumes a paid request"
     return Plan(graph, plans)

@@ -136,8 +136,8 @@ def check_budget(plan: Plan, budget_usd: float) -> None:
         )
     total = sum(usd for usd, _, _ in costs.values())
     if total > budget_usd + 1e-9:
-        detail = ", ".join(f"{name} ~${usd:.2f} for {n} requests" for name, (usd, n, _) in costs.items())
-        raise BudgetError(f"the render could cost ~${total:.2f} ({detail}), over the budget of ${budget_usd:.2f}")
+        detail = ", ".join(f"{name} ~${usd:.4f} for {n} requests" for name, (usd, n, _) in costs.items())
+        raise BudgetError(f"the render could cost ~${total:.4f} ({detail}), over the budget of ${budget_usd:.4f}")
 
 
 def _manifest(graph: StepGraph, plan: Plan, result: RunResult, output: Path) -> dict[str, Any]:

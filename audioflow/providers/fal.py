@@ -430,16 +430,24 @@ class FalProvider:
 
     async def _cancel(self, key: str, request: RenderRequest, state: dict[str, Any], *, queued: bool) -> None:
         """Best-effort ``PUT cancel_url`` on Ctrl-C (one try, ``CANCEL_TIMEOUT_S``); forget the
-        journal only when nothing can bill any more."""
-        quick = self._client(key, retries=0, timeout_s=CANCEL_TIMEOUT_S)
+        journal only when nothing can bill any more.
+
+        The PUT is sent with a blocking client: on Ctrl-C ``asyncio.run`` cancels every task, so
+        an awaited request could itself be cancelled before it leaves (a test injecting an async
+        transport gets the async path)."""
         try:
-            put = asyncio.ensure_future(quick.request("PUT", state["cancel_url"], ok=(400, 404, 409)))
-            response = await asyncio.wait_for(asyncio.shield(put), CANCEL_TIMEOUT_S)
+            if self._transport is None:
+                response = _put_now(state["cancel_url"], key, self.queue_url)
+            else:
+                quick = self._client(key, retries=0, timeout_s=CANCEL_TIMEOUT_S)
+                try:
+                    put = asyncio.ensure_future(quick.request("PUT", state["cancel_url"], ok=(400, 404, 409)))
+                    response = await asyncio.wait_for(asyncio.shield(put), CANCEL_TIMEOUT_S)
+                finally:
+                    await quick.aclose()
             answer = _json_or_empty(response)
-        except (TimeoutError, asyncio.CancelledError, ProviderError):
+        except (TimeoutError, asyncio.CancelledError, ProviderError, httpx.HTTPError):
             return
-        finally:
-            await quick.aclose()
         outcome = str(answer.get("status", "")).upper()
         # A queued request is removed (nothing billed); an IN_PROGRESS one only gets a signal and
         # may still finish and bill, and an ALREADY_COMPLETED one is paid: keep those journalled
@@ -470,6 +478,14 @@ class FalProvider:
         except AudioError as exc:
             raise client.error(f"the result audio ({fmt}) cannot be decoded: {exc}", request_id=request_id) from exc
         return Take(data, fmt, request_id=request_id, cost_usd=self._price_usd(duration_ms / 1000.0))
+
+
+def _put_now(url: str, key: str, queue_url: str) -> httpx.Response:
+    """``PUT url`` synchronously (the key only when ``url`` is on the queue host)."""
+    same_host = urlsplit(url).netloc == urlsplit(queue_url).netloc
+    headers = {"Authorization": f"Key {key}"} if same_host else {}
+    with httpx.Client(timeout=CANCEL_TIMEOUT_S) as client:
+        return client.put(url, headers=headers)
 
 
 def _json_or_empty(response: httpx.Response) -> dict[str, Any]:

@@ -234,7 +234,14 @@ class HttpClient:
                 continue
             if not retry_ok or attempt >= self.retries:
                 what = type(failure).__name__
-                note = "" if retry_ok else " (not retried: the host may have accepted it; rerun to resume)"
+                note = (
+                    ""
+                    if retry_ok
+                    else (
+                        " (not retried: the host may have accepted and billed it before the connection failed;"
+                        " check the vendor's dashboard before rerunning)"
+                    )
+                )
                 raise self.error(f"{method} {urlsplit(url).netloc}: {what}: {failure}{note}", request_id=request_id)
             attempt += 1
             self.retried += 1

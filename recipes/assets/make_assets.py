@@ -1,7 +1,7 @@
 """Make the radio drama's input recordings (run once; the outputs are committed).
 
 ``interview.mp3``: a "field recording" of Mara: the bundled Piper voice raised 4 semitones (the
-local ``bright`` character), over café-like noise and a 50 Hz mains hum, 12 s, mono. The recipe
+local ``bright`` character), over café-like noise and a 50 Hz mains hum, about 9 s, mono. The recipe
 isolates her voice from it and clones the result.
 ``dev-sample.mp3``: a clean sample of Dev (the ``crisp`` character), the reference of his clone.
 

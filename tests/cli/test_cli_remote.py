@@ -72,7 +72,10 @@ def test_a_reference_image_with_reference_audio_is_a_recipe_error(folder: Path) 
 
 def test_a_prompt_over_the_hosts_limit_is_a_recipe_error(folder: Path) -> None:
     long = "word " * 350  # 1750 characters: over Evolink's 1500, under Segmind's 2048
-    text = f"audioflow: 1\nprovider: evolink\nsteps:\n  bed: {{generate: {long.strip()}, duration: 10s}}\nmix:\n  - {{track: bed}}\n"
+    text = (
+        "audioflow: 1\nprovider: evolink\nsteps:\n"
+        f"  bed: {{generate: {long.strip()}, duration: 10s}}\nmix:\n  - {{track: bed}}\n"
+    )
     (folder / "r.yaml").write_text(text)
     result = invoke("validate", "r.yaml")
     assert result.exit_code == 2

@@ -198,3 +198,23 @@ def test_plan_estimates_cost_and_budget_refuses_or_stops(tmp_path: Path, monkeyp
         assert report.result.budget.spent_usd == pytest.approx(0.1125, rel=0.01)
         assert report.result.budget.requests == 3 == len(fal.submits)
         assert any("budget reached" in (o.error or "") for o in report.result.outcomes.values())
+
+
+def test_ctrl_c_cancels_the_fal_requests_in_flight(tmp_path: Path) -> None:
+    with FakeFal(polls_queued=0, polls_in_progress=10**9) as fal:
+        path = write_recipe_file(tmp_path, _dialogue_recipe(2, provider="fal"))
+        env = {**os.environ, "AUDIOFLOW_FAL_QUEUE_URL": fal.url, "AUDIOFLOW_FAL_REST_URL": fal.url, "FAL_KEY": fal.key}
+        child = subprocess.Popen(
+            [sys.executable, "-m", "audioflow", "run", str(path), "--cache-dir", str(tmp_path / "cache")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 30
+        while len(fal.calls("GET")) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        _, stderr = child.communicate(timeout=30)
+        assert child.returncode == 130, stderr
+        assert stderr.decode().strip().endswith("interrupted")
+        assert len(fal.calls("PUT", r"/cancel$")) == 2
