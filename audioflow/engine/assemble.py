@@ -34,8 +34,6 @@ __all__ = [
 #: The fade that ends a generated take cut to length, and the longest crossfade of a loop seam, ms.
 FIT_FADE_OUT_MS = 250.0
 FIT_LOOP_CROSSFADE_MS = 1_000.0
-#: Speaking rate used to spread a scene's transcript over its take (characters per second).
-SCENE_CHARS_PER_S = 15.0
 
 Rendered = tuple[bytes, str, dict[str, Any]]
 

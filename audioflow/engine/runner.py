@@ -174,12 +174,12 @@ async def _render(step: Step, run: _Run) -> Rendered:
     if step.kind == "file":
         return await asyncio.to_thread(assemble.import_file, step.files["source"])
     if step.kind == "clone":
-        source = step.files.get("source") or ups[0].path
-        return await asyncio.to_thread(
-            lambda: assemble.prepare_reference(
-                step.params, decode_file(source) if source.suffix != ".wav" else read_wav(source)
-            )
-        )
+
+        def reference() -> Rendered:  # a user's file in any format, or an upstream float32 WAV artifact
+            source = decode_file(step.files["source"]) if "source" in step.files else ups[0].audio()
+            return assemble.prepare_reference(step.params, source)
+
+        return await asyncio.to_thread(reference)
     if step.kind == "dialogue":
         return await asyncio.to_thread(assemble.assemble_dialogue, step.params, ups)
     if step.kind == "join":

@@ -19,7 +19,7 @@ from ..cache import StepRecord, input_digest
 from ..errors import AudioflowError
 from ..providers import Provider, Reference, RenderRequest
 from ..recipe import Step
-from ..recipe.graph import CLONE_PREFIX
+from ..recipe.graph import CLONE_PREFIX, MAX_REQUEST_MS
 
 __all__ = [
     "Budget",
@@ -31,7 +31,6 @@ __all__ = [
 
 #: Speaking rate for cost estimates: about 150 words a minute, 15 characters a second.
 CHARS_PER_S = 15.0
-REQUEST_MAX_S = 120.0
 
 
 class BudgetError(AudioflowError):
@@ -132,7 +131,7 @@ def expected_duration_s(step: Step, records: Mapping[str, StepRecord | None]) ->
     if step.kind == "scene":
         return max(1.0, sum(len(line["text"]) for line in params["lines"]) / CHARS_PER_S)
     if step.kind == "generate":
-        return min(REQUEST_MAX_S, float(params["duration_ms"]) / 1000.0)
+        return min(MAX_REQUEST_MS, float(params["duration_ms"])) / 1000.0
     if step.kind == "isolate":
         source = params["source"]
         record = records.get(source.get("step", ""))

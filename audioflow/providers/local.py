@@ -54,7 +54,7 @@ from ..audio import (
 from ..audio.separate import ISOLATE_METHODS, ISOLATE_TARGETS, isolate, match_isolate_target
 from ..audio.voiceprint import VoiceProfile, analyse_voice, match_voice
 from ..errors import AudioError, ProviderError
-from .base import Reference, RenderRequest, Take
+from .base import Reference, RenderRequest, Take, params_request_key
 
 __all__ = ["LOCAL_VOICES", "LocalProvider", "LocalVoice", "resolve_local_voice"]
 
@@ -357,17 +357,8 @@ class LocalProvider:
             _isolate_source(request)
 
     def request_key(self, request: RenderRequest) -> dict[str, Any]:
-        """What decides a local take: kind, params without voice ``gain_db`` (the engine applies
-        it), and the references' content digests (or URLs)."""
-        params = dict(request.params)
-        if "voice" in params:
-            params["voice"] = {k: v for k, v in params["voice"].items() if k != "gain_db"}
-        if "voices" in params:
-            params["voices"] = {
-                name: {k: v for k, v in voice.items() if k != "gain_db"} for name, voice in params["voices"].items()
-            }
-        references = [{"name": r.name, "sha256": r.sha256, "url": r.url} for r in request.references]
-        return {"kind": request.kind, "params": params, "references": references}
+        """What decides a local take: see :func:`~audioflow.providers.base.params_request_key`."""
+        return params_request_key(request)
 
     def estimate_cost_usd(self, request: RenderRequest, expected_duration_s: float) -> float | None:
         """Local rendering is free."""

@@ -294,11 +294,6 @@ def format_of(content_type: str, url: str, fallback: str) -> str:
     return {"mp3": "mp3", "wav": "wav", "ogg": "ogg", "opus": "ogg", "flac": "flac"}.get(suffix, fallback)
 
 
-def elapsed_since(start: float) -> float:
-    """Seconds since ``start`` (a ``time.monotonic()`` value)."""
-    return time.monotonic() - start
-
-
 def final(error: ProviderError) -> ProviderError:
     """Mark ``error`` as the host's final answer on a request (FAILED, a content block): the
     journal is cleared, so a rerun submits afresh instead of resuming the same failure."""
