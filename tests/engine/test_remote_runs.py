@@ -29,7 +29,7 @@ audioflow: 1
 title: Long
 provider: {provider}
 providers:
-  segmind: {{concurrency: 6, poll_interval: 10ms, retries: 8}}
+  segmind: {{concurrency: 6, poll_interval: 10ms, retries: 20}}
   fal: {{concurrency: 6, poll_interval: 10ms, retries: 8}}
 cast:
   mara: {{preset: {{segmind: en_female_nadia_uranus_bigtts, fal: nadia_en_zh, local: bright}}}}

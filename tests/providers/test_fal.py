@@ -4,6 +4,7 @@ the official ``fal-client`` run against the same fake (so the fake is faithful t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterator
@@ -441,7 +442,7 @@ def test_twelve_concurrent_renders_with_a_third_of_submits_failing(fake: FakeFal
     plan = fake.fail_every(3, (429, 503), paths=[SUBMIT_PATH], methods=["POST"])
     fake.slow(0.02, paths=[SUBMIT_PATH])  # a slow host: the submits overlap
     fake.retry_after_s = 0.0
-    provider = fal()
+    provider = fal(dataclasses.replace(FAST, retries=20))  # a submit can meet several faults in a row
 
     async def all_of_them() -> list[Take]:
         requests = [speak(f"Line {i}.", journal=DictJournal()) for i in range(12)]

@@ -475,7 +475,7 @@ def test_twelve_concurrent_speaks_with_429_and_503_on_a_third_of_calls(hosts: Se
     hosts.api.fail_every(3, (429, 503), paths=[r"^/v2/"])
     hosts.api.slow(0.02, paths=[SUBMIT])  # slow submits: the renders overlap at the host
     sleeps = Sleeps()
-    p = provider(sleeps)
+    p = provider(sleeps, retries=20)  # a call can meet several faults in a row when calls interleave
     requests = [speak(f"Line {i}.", journal=DictJournal(hosts)) for i in range(12)]
 
     async def all_of_them() -> list[Any]:
