@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import AudioflowError, RecipeError
+from .errors import AudioflowError, RecipeError, scrub
 
 __all__ = ["cli", "main"]
 
@@ -34,8 +34,22 @@ PROVIDER = click.option(
 )
 
 
+def _key_values() -> list[str]:
+    """The API keys in this process's environment, as set and stripped (what a provider sends)."""
+    from .providers.base import API_KEY_ENV
+
+    values = [os.environ.get(name, "") for name in API_KEY_ENV.values()]
+    return [v for value in values for v in (value, value.strip()) if v]
+
+
+def _echo(text: str, *, err: bool = False, nl: bool = True) -> None:
+    """Print ``text`` with every API key in the environment scrubbed: the last line of defence
+    behind the providers' own scrubbing, so no output path of the CLI can show a key."""
+    click.echo(scrub(text, _key_values()), err=err, nl=nl)
+
+
 def _err(text: str) -> None:
-    click.echo(text, err=True)
+    _echo(text, err=True)
 
 
 @contextmanager
@@ -78,7 +92,7 @@ def validate(recipe: Path, provider: str | None) -> None:
     with _errors_to_exit_codes():
         graph = expand(load_recipe(recipe), provider=provider)
         check_requests(graph, make_providers(graph))
-        click.echo(f"{recipe}: ok ({len(graph.steps)} steps)")
+        _echo(f"{recipe}: ok ({len(graph.steps)} steps)")
 
 
 @cli.command()
@@ -104,21 +118,21 @@ def plan(recipe: Path, cache_dir: Path | None, provider: str | None, as_json: bo
         costs = result.cost_by_provider()
         if as_json:
             totals = {name: {"usd": usd, "requests": n, "unknown_price": u} for name, (usd, n, u) in costs.items()}
-            click.echo(json.dumps({"steps": rows, "cost": totals}, indent=2))
+            _echo(json.dumps({"steps": rows, "cost": totals}, indent=2))
             return
         width = max(len(r["id"]) for r in rows)
         for r in rows:
             cost = "" if not r["cost_usd"] and r["cost_usd"] is not None else f"  {_usd(r['cost_usd'])}"
-            click.echo(
+            _echo(
                 f"{r['status']:<10}  {r['id']:<{width}}  {r['kind']:<8}  {r['provider'] or '-':<7}  {r['reason']}{cost}"
             )
         stale = sum(1 for r in rows if r["status"] == "stale")
-        click.echo(f"{stale} stale, {len(rows) - stale} up-to-date")
+        _echo(f"{stale} stale, {len(rows) - stale} up-to-date")
         for name, (usd, n, unknown) in costs.items():
             extra = f" + {unknown} of unknown price" if unknown else ""
-            click.echo(f"estimated cost on {name}: ~${usd:.4f} for {n} paid requests{extra}")
+            _echo(f"estimated cost on {name}: ~${usd:.4f} for {n} paid requests{extra}")
         if not costs:
-            click.echo("estimated cost: $0 (nothing to pay for)")
+            _echo("estimated cost: $0 (nothing to pay for)")
 
 
 def _usd(value: float | None) -> str:
@@ -233,7 +247,7 @@ def run(
             stop()
         result = report.result
         if as_json:
-            click.echo(
+            _echo(
                 json.dumps(
                     {
                         "output": str(report.output) if report.output else None,
@@ -258,7 +272,7 @@ def run(
             )
         else:
             for line in _summary(report, recipe):
-                click.echo(line, err=line.startswith("failed:"))
+                _echo(line, err=line.startswith("failed:"))
         if not result.ok:
             sys.exit(1)
 
@@ -272,7 +286,7 @@ def graph(recipe: Path, fmt: str) -> None:
 
     with _errors_to_exit_codes():
         steps = expand(load_recipe(recipe))
-        click.echo(to_mermaid(steps) if fmt == "mermaid" else to_dot(steps), nl=False)
+        _echo(to_mermaid(steps) if fmt == "mermaid" else to_dot(steps), nl=False)
 
 
 @cli.command()
@@ -280,7 +294,7 @@ def schema() -> None:
     """Print the recipe JSON Schema."""
     from .recipe import schema_text
 
-    click.echo(schema_text(), nl=False)
+    _echo(schema_text(), nl=False)
 
 
 @cli.command()
@@ -289,9 +303,7 @@ def voices() -> None:
     from .providers.local import LOCAL_VOICES
 
     for i, (name, voice) in enumerate(LOCAL_VOICES.items(), start=1):
-        click.echo(
-            f"{name:<7} #{i}  pitch {voice.pitch_semitones:+.0f} st, speed ×{voice.speed:.2f}  {voice.description}"
-        )
+        _echo(f"{name:<7} #{i}  pitch {voice.pitch_semitones:+.0f} st, speed ×{voice.speed:.2f}  {voice.description}")
 
 
 def main() -> None:
@@ -302,6 +314,6 @@ def main() -> None:
         raise
     except Exception as exc:  # never a traceback for users, unless they ask
         if os.environ.get("AUDIOFLOW_DEBUG"):
-            traceback.print_exc()
+            _err(traceback.format_exc().rstrip())
         _err(f"internal error: {type(exc).__name__}: {exc} (set AUDIOFLOW_DEBUG=1 for a traceback; please report it)")
         sys.exit(1)
