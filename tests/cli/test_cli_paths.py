@@ -111,7 +111,10 @@ def test_validate_checks_the_output_against_the_cache_folder_it_would_use(
 ) -> None:
     (show / "door.wav").write_bytes(write_wav(TONE))
     Path("r.yaml").write_text(FILE.replace("../lib/", ""))
-    inside = "r.yaml:6:9: output 'out/ep.wav' is inside the cache folder {} (write outputs outside the cache, or choose another --cache-dir)\n"
+    inside = (
+        "r.yaml:6:9: output 'out/ep.wav' is inside the cache folder {} "
+        "(write outputs outside the cache, or choose another --cache-dir)\n"
+    )
     result = invoke("validate", "r.yaml", "--cache-dir", "out")
     assert (result.exit_code, result.stderr) == (2, inside.format("out"))
     monkeypatch.setenv("AUDIOFLOW_CACHE_DIR", str(show / "out"))
