@@ -6,7 +6,7 @@ A recipe is untrusted input (see ``docs/explanation/security.md``). Two rules ho
   reference clip, ``image:``, a Piper ``model:`` and its ``.onnx.json``) is resolved with symlinks
   followed (``Path.resolve(strict=True)``) and must land inside the recipe's folder or a folder the
   user allowed (``--allow-dir DIR``, ``$AUDIOFLOW_ALLOW_DIRS``), be a regular file (not a folder, FIFO,
-  socket or device) and lie outside ``/proc``, ``/sys`` and ``/dev``. :meth:`Confinement.resolve`
+  socket or device) and lie outside ``/proc`` and ``/sys``. :meth:`Confinement.resolve`
   returns the *resolved* path, which is what later code hashes, decodes and uploads.
 - **Outputs never replace user data.** The output and every sidecar a bounce writes
   (:func:`sidecar_paths`) must differ from the recipe file, from every input the confinement let
@@ -18,6 +18,7 @@ Every refusal is a :class:`RecipeError` located in the recipe, raised at ``valid
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterable, Mapping
@@ -48,7 +49,8 @@ ALLOW_DIRS_ENV = "AUDIOFLOW_ALLOW_DIRS"
 #: The artifact store when no ``--cache-dir`` is given (default: ``.audioflow/`` beside the recipe).
 CACHE_ENV = "AUDIOFLOW_CACHE_DIR"
 #: Pseudo-file systems never read as inputs, even inside an allowed folder (``/proc/self/environ``).
-SYSTEM_FOLDERS = (Path("/proc"), Path("/sys"), Path("/dev"))
+#: Their files look regular; devices (``/dev``) are refused by their file type wherever they are.
+SYSTEM_FOLDERS = (Path("/proc"), Path("/sys"))
 #: The extensions an output may have for each ``master.format`` (ogg and opus are both Opus in Ogg).
 FORMAT_EXTENSIONS: dict[str, tuple[str, ...]] = {
     "mp3": (".mp3",),
@@ -139,7 +141,7 @@ class Confinement:
         except ValueError as exc:  # an embedded NUL byte
             raise RecipeError(f"{shown} is not a usable path: {exc}", location) from exc
         except OSError as exc:  # a name too long, a loop (3.13), no permission on a folder
-            if exc.strerror and "too long" in exc.strerror:
+            if exc.errno == errno.ENAMETOOLONG:
                 raise self._missing(shown, location, missing) from exc
             raise RecipeError(f"{shown} cannot be read: {exc.strerror or exc}", location) from exc
         self._check_inside(shown, resolved, lexical, location)
@@ -156,7 +158,7 @@ class Confinement:
             raise RecipeError(
                 f"{shown} is a system file ({resolved}), not a regular file",
                 location,
-                f"files under {', '.join(map(str, SYSTEM_FOLDERS))} are never read",
+                f"files under {' and '.join(map(str, SYSTEM_FOLDERS))} are never read",
             )
         if any(resolved.is_relative_to(folder) for folder in self.folders):
             return

@@ -61,7 +61,7 @@ def test_proc_self_environ_is_refused_at_validate_and_never_reaches_segmind(
         sent = hosts.all_requests()
     expected = (
         f"r.yaml:4:28: audio to isolate from {written!r} is a system file (/proc/{os.getpid()}/environ), "
-        "not a regular file (files under /proc, /sys, /dev are never read)\n"
+        "not a regular file (files under /proc and /sys are never read)\n"
     )
     assert [(r.exit_code, r.stdout, r.stderr) for r in results] == [(2, "", expected)] * 4
     assert sent == []
