@@ -29,6 +29,15 @@ CACHE_DIR = click.option(
     type=click.Path(path_type=Path, file_okay=False),
     help="Artifact store (default: .audioflow/ beside the recipe, or $AUDIOFLOW_CACHE_DIR).",
 )
+ALLOW_DIR = click.option(
+    "--allow-dir",
+    "allow_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    metavar="DIR",
+    help="Also read the recipe's local inputs (file, audio, clone, image, model) from DIR; repeatable. "
+    f"Adds to $AUDIOFLOW_ALLOW_DIRS ({os.pathsep!r}-separated). Default: only the recipe's folder.",
+)
 PROVIDER = click.option(
     "--provider", help="Render every provider step on this provider: local (draft, free), segmind, fal or evolink."
 )
@@ -68,10 +77,10 @@ def _errors_to_exit_codes() -> Iterator[None]:
         sys.exit(130)
 
 
-def _open(recipe: Path, provider: str | None, cache_dir: Path | None) -> Any:
+def _open(recipe: Path, provider: str | None, cache_dir: Path | None, allow_dirs: tuple[Path, ...]) -> Any:
     from .engine import open_project
 
-    return open_project(recipe, provider=provider, cache_dir=cache_dir)
+    return open_project(recipe, provider=provider, cache_dir=cache_dir, allow_dirs=allow_dirs)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,15 +91,19 @@ def cli() -> None:
 
 @cli.command()
 @RECIPE
+@CACHE_DIR
 @PROVIDER
-def validate(recipe: Path, provider: str | None) -> None:
-    """Check RECIPE (syntax, schema, names, voices, files) without rendering."""
+@ALLOW_DIR
+def validate(recipe: Path, cache_dir: Path | None, provider: str | None, allow_dirs: tuple[Path, ...]) -> None:
+    """Check RECIPE (syntax, schema, names, voices, files, outputs) without rendering."""
     from .engine.plan import check_requests
     from .engine.project import make_providers
     from .recipe import expand, load_recipe
+    from .recipe.paths import cache_folder, check_outputs
 
     with _errors_to_exit_codes():
-        graph = expand(load_recipe(recipe), provider=provider)
+        graph = expand(load_recipe(recipe, allow_dirs=allow_dirs), provider=provider)
+        check_outputs(graph.recipe, cache_folder(graph.recipe.root, cache_dir))
         check_requests(graph, make_providers(graph))
         _echo(f"{recipe}: ok ({len(graph.steps)} steps)")
 
@@ -99,11 +112,14 @@ def validate(recipe: Path, provider: str | None) -> None:
 @RECIPE
 @CACHE_DIR
 @PROVIDER
+@ALLOW_DIR
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan(recipe: Path, cache_dir: Path | None, provider: str | None, as_json: bool) -> None:
+def plan(
+    recipe: Path, cache_dir: Path | None, provider: str | None, allow_dirs: tuple[Path, ...], as_json: bool
+) -> None:
     """List every step of RECIPE as up-to-date or stale, with the reason."""
     with _errors_to_exit_codes():
-        result = _open(recipe, provider, cache_dir).plan()
+        result = _open(recipe, provider, cache_dir, allow_dirs).plan()
         rows = [
             {
                 "id": p.step.id,
@@ -208,6 +224,7 @@ def _summary(report: Any, recipe: Path) -> list[str]:
 @RECIPE
 @CACHE_DIR
 @PROVIDER
+@ALLOW_DIR
 @click.option(
     "-j",
     "--jobs",
@@ -232,6 +249,7 @@ def run(
     recipe: Path,
     cache_dir: Path | None,
     provider: str | None,
+    allow_dirs: tuple[Path, ...],
     jobs: int,
     keep_going: bool,
     budget_usd: float | None,
@@ -239,7 +257,7 @@ def run(
 ) -> None:
     """Render RECIPE's stale steps and bounce the mastered output."""
     with _errors_to_exit_codes():
-        project = _open(recipe, provider, cache_dir)
+        project = _open(recipe, provider, cache_dir, allow_dirs)
         on_event, stop = _progress(len(project.graph.steps), not as_json and sys.stderr.isatty())
         try:
             report = project.run(jobs=jobs, keep_going=keep_going, on_event=on_event, budget_usd=budget_usd)
@@ -279,13 +297,14 @@ def run(
 
 @cli.command()
 @RECIPE
+@ALLOW_DIR
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
-def graph(recipe: Path, fmt: str) -> None:
+def graph(recipe: Path, allow_dirs: tuple[Path, ...], fmt: str) -> None:
     """Print RECIPE's step graph as Mermaid or Graphviz DOT."""
     from .recipe import expand, load_recipe, to_dot, to_mermaid
 
     with _errors_to_exit_codes():
-        steps = expand(load_recipe(recipe))
+        steps = expand(load_recipe(recipe, allow_dirs=allow_dirs))
         _echo(to_mermaid(steps) if fmt == "mermaid" else to_dot(steps), nl=False)
 
 

@@ -6,8 +6,7 @@ This is the engine's front door; ``cli.py`` only parses arguments, calls these a
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from ..cache import ArtifactStore, write_atomic
 from ..errors import RecipeError
 from ..providers import PROVIDERS, Provider, ProviderSettings
 from ..recipe import StepGraph, expand, load_recipe
+from ..recipe.paths import cache_folder, check_outputs, sidecar_paths
 from .events import StepEvent
 from .plan import Plan, make_plan, recipe_key
 from .runner import RunResult, run_plan
@@ -24,8 +24,6 @@ from .takes import Budget, BudgetError
 from .transcript import to_srt, to_vtt
 
 __all__ = ["Project", "RunReport", "open_project"]
-
-CACHE_ENV = "AUDIOFLOW_CACHE_DIR"
 
 
 @dataclass
@@ -115,12 +113,13 @@ class Project:
         output = recipe.output
         write_atomic(output, master.artifact.path.read_bytes(), shared=True)
         manifest = _manifest(self.graph, plan, result, output)
+        sidecars = sidecar_paths(output)  # the same paths validate checked
         segments = master.meta.get("segments", [])
         if segments:
-            write_atomic(output.with_suffix(".srt"), to_srt(segments).encode(), shared=True)
-            write_atomic(output.with_suffix(".vtt"), to_vtt(segments).encode(), shared=True)
-            manifest["transcripts"] = [output.with_suffix(".srt").name, output.with_suffix(".vtt").name]
-        manifest_path = output.with_name(output.stem + ".manifest.json")
+            write_atomic(sidecars["srt"], to_srt(segments).encode(), shared=True)
+            write_atomic(sidecars["vtt"], to_vtt(segments).encode(), shared=True)
+            manifest["transcripts"] = [sidecars["srt"].name, sidecars["vtt"].name]
+        manifest_path = sidecars["manifest"]
         write_atomic(manifest_path, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode(), shared=True)
         return output, manifest_path, manifest
 
@@ -197,15 +196,19 @@ def open_project(
     provider: str | None = None,
     cache_dir: Path | None = None,
     providers: Mapping[str, Provider] | None = None,
+    allow_dirs: Iterable[Path | str] = (),
 ) -> Project:
     """Load and expand the recipe at ``recipe_path``. The store is ``cache_dir``, else
-    ``$AUDIOFLOW_CACHE_DIR``, else ``.audioflow/`` beside the recipe. Raises :class:`RecipeError`."""
+    ``$AUDIOFLOW_CACHE_DIR``, else ``.audioflow/`` beside the recipe. Local inputs may come from the
+    recipe's folder, ``allow_dirs`` and ``$AUDIOFLOW_ALLOW_DIRS``; outputs are checked against them,
+    the recipe and the store before the store is touched. Raises :class:`RecipeError`."""
     known = providers if providers is not None else PROVIDERS
     if provider is not None and provider not in known:
         raise RecipeError(f"--provider {provider}: unknown provider", hint=f"available: {', '.join(known)}")
-    recipe = load_recipe(recipe_path)
+    recipe = load_recipe(recipe_path, allow_dirs=allow_dirs)
     graph = expand(recipe, provider=provider)
-    root = cache_dir or (Path(os.environ[CACHE_ENV]) if os.environ.get(CACHE_ENV) else recipe.root / ".audioflow")
+    root = cache_folder(recipe.root, cache_dir)
+    check_outputs(recipe, root)
     if providers is None:
         providers = make_providers(graph)
     return Project(graph, ArtifactStore(root), providers)
