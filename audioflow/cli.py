@@ -89,7 +89,9 @@ def validate(recipe: Path, provider: str | None) -> None:
 def plan(recipe: Path, cache_dir: Path | None, provider: str | None, as_json: bool) -> None:
     """List every step of RECIPE as up-to-date or stale, with the reason."""
     with _errors_to_exit_codes():
-        result = _open(recipe, provider, cache_dir).plan()
+        project = _open(recipe, provider, cache_dir)
+        result = project.plan()
+        _report_damage(project.store)
         rows = [
             {
                 "id": p.step.id,
@@ -119,6 +121,12 @@ def plan(recipe: Path, cache_dir: Path | None, provider: str | None, as_json: bo
             click.echo(f"estimated cost on {name}: ~${usd:.4f} for {n} paid requests{extra}")
         if not costs:
             click.echo("estimated cost: $0 (nothing to pay for)")
+
+
+def _report_damage(store: Any) -> None:
+    """Damaged cache files the store set aside (or could not) while planning or running, on stderr."""
+    for finding in store.findings:
+        _err(str(finding))
 
 
 def _usd(value: float | None) -> str:
@@ -232,6 +240,9 @@ def run(
         finally:
             stop()
         result = report.result
+        _report_damage(project.store)
+        for warning in report.warnings:
+            _err(f"warning: {warning}")
         if as_json:
             click.echo(
                 json.dumps(
@@ -261,6 +272,86 @@ def run(
                 click.echo(line, err=line.startswith("failed:"))
         if not result.ok:
             sys.exit(1)
+
+
+@cli.group()
+def cache() -> None:
+    """Check and tidy an artifact store: verify, gc."""
+
+
+def _stores(recipes: tuple[Path, ...], cache_dir: Path | None) -> list[Path]:
+    """The store roots the cache commands work on: --cache-dir, else $AUDIOFLOW_CACHE_DIR, else
+    the .audioflow/ of each RECIPE (each once)."""
+    from .engine.project import CACHE_ENV, cache_root
+
+    if cache_dir is None and not recipes and not os.environ.get(CACHE_ENV):
+        raise click.UsageError("give a RECIPE (its cache is .audioflow/ beside it) or --cache-dir")
+    if cache_dir is not None or not recipes:
+        return [cache_root(Path("."), cache_dir)]
+    return list(dict.fromkeys(cache_root(recipe, None) for recipe in recipes))
+
+
+def _size(n_bytes: int) -> str:
+    """``n_bytes`` for people: 512 B, 1.5 KB, 12.3 MB, 2.0 GB (powers of 1000)."""
+    if n_bytes < 1000:
+        return f"{n_bytes} B"
+    value, unit = n_bytes / 1000, "KB"
+    for bigger in ("MB", "GB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, bigger
+    return f"{value:.1f} {unit}"
+
+
+@cache.command("verify")
+@click.argument("recipe", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@CACHE_DIR
+@click.option("--repair", is_flag=True, help="Set damaged files aside in quarantine/ (never deleted; journals stay).")
+def cache_verify(recipe: Path | None, cache_dir: Path | None, repair: bool) -> None:
+    """Check every record and object of a cache (sha256); exit 1 while damage remains."""
+    from .cache import ArtifactStore, verify_store
+
+    with _errors_to_exit_codes():
+        (root,) = _stores((recipe,) if recipe else (), cache_dir)
+        report = verify_store(ArtifactStore(root, create=False), repair=repair)
+        for finding in report.findings:
+            click.echo(str(finding))
+        click.echo(
+            f"checked {report.objects} objects ({_size(report.object_bytes)}), {report.records} records, "
+            f"{report.journals} journals, {report.states} recipe states in {root}: "
+            + (f"{len(report.findings)} damaged, {len(report.unrepaired)} left in place" if report.findings else "ok")
+        )
+        if report.unrepaired:
+            sys.exit(1)
+
+
+@cache.command("gc")
+@click.argument("recipes", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
+@CACHE_DIR
+@click.option("--dry-run", is_flag=True, help="List what would be removed, with sizes; remove nothing.")
+def cache_gc(recipes: tuple[Path, ...], cache_dir: Path | None, dry_run: bool) -> None:
+    """Remove records and objects no recipe uses (kept: what any recipe's last run used, and what
+    RECIPES use now; paid takes they reference; journals)."""
+    from .cache import ArtifactStore, collect_garbage
+
+    with _errors_to_exit_codes():
+        keep: dict[Path, set[str]] = {root: set() for root in _stores(recipes, cache_dir)}
+        for recipe in recipes:
+            project = _open(recipe, None, cache_dir)
+            for planned in project.plan().steps.values():
+                if planned.record is not None:
+                    keep.setdefault(project.store.root, set()).add(planned.record.input_digest)
+            _report_damage(project.store)
+        for root, inputs in keep.items():
+            report = collect_garbage(ArtifactStore(root, create=False), keep_inputs=inputs, dry_run=dry_run)
+            verb = "would remove" if dry_run else "removed"
+            for key, size in report.removed:
+                click.echo(f"{verb} {key} ({_size(size)})")
+            click.echo(
+                f"{root}: {verb} {len(report.removed)} files, {_size(report.freed_bytes)}; kept "
+                f"{report.kept_records} records and {report.kept_objects} objects (journals and quarantine/ are "
+                "never removed)"
+            )
 
 
 @cli.command()

@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..cache import ArtifactStore, write_atomic
-from ..errors import RecipeError
+from ..errors import CacheError, RecipeError
 from ..providers import PROVIDERS, Provider, ProviderSettings
 from ..recipe import StepGraph, expand, load_recipe
 from .events import StepEvent
@@ -23,19 +23,21 @@ from .runner import RunResult, run_plan
 from .takes import Budget, BudgetError
 from .transcript import to_srt, to_vtt
 
-__all__ = ["Project", "RunReport", "open_project"]
+__all__ = ["Project", "RunReport", "cache_root", "open_project"]
 
 CACHE_ENV = "AUDIOFLOW_CACHE_DIR"
 
 
 @dataclass
 class RunReport:
-    """A finished run: per-step outcomes, the bounced output and its manifest (None if it failed)."""
+    """A finished run: per-step outcomes, the bounced output and its manifest (None if it failed),
+    and ``warnings`` (problems that did not stop it: a state the cache could not record)."""
 
     result: RunResult
     output: Path | None
     manifest_path: Path | None
     manifest: dict[str, Any] | None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -79,12 +81,16 @@ class Project:
             on_event=on_event,
             budget=Budget(budget_usd),
         )
-        self._save_state(plan, result)
+        warnings = []
+        try:
+            self._save_state(plan, result)
+        except CacheError as exc:  # a read-only cache still bounces a cached render; plan loses its reasons
+            warnings.append(f"the recipe's state was not saved: {exc}")
         master = result.outcomes.get("master")
         if master is None or master.record is None:
-            return RunReport(result, None, None, None)
+            return RunReport(result, None, None, None, warnings)
         output, manifest_path, manifest = self._bounce(plan, result)
-        return RunReport(result, output, manifest_path, manifest)
+        return RunReport(result, output, manifest_path, manifest, warnings)
 
     def _save_state(self, plan: Plan, result: RunResult) -> None:
         key = recipe_key(self.graph)
@@ -100,6 +106,7 @@ class Project:
                 "provider": step.provider,
                 "model": plan.steps[step_id].model,
                 "take": step.take,
+                "take_digest": outcome.record.meta.get("take_digest"),  # gc keeps the paid take it came from
                 "upstream": [
                     result.outcomes[d].record.artifact.digest  # type: ignore[union-attr]
                     for d in step.deps
@@ -113,7 +120,7 @@ class Project:
         master = result.outcomes["master"].record
         assert master is not None
         output = recipe.output
-        write_atomic(output, master.artifact.path.read_bytes(), shared=True)
+        write_atomic(output, self.store.read_verified(master.artifact), shared=True)  # sha256 checked
         manifest = _manifest(self.graph, plan, result, output)
         segments = master.meta.get("segments", [])
         if segments:
@@ -205,10 +212,17 @@ def open_project(
         raise RecipeError(f"--provider {provider}: unknown provider", hint=f"available: {', '.join(known)}")
     recipe = load_recipe(recipe_path)
     graph = expand(recipe, provider=provider)
-    root = cache_dir or (Path(os.environ[CACHE_ENV]) if os.environ.get(CACHE_ENV) else recipe.root / ".audioflow")
     if providers is None:
         providers = make_providers(graph)
-    return Project(graph, ArtifactStore(root), providers)
+    return Project(graph, ArtifactStore(cache_root(recipe_path, cache_dir)), providers)
+
+
+def cache_root(recipe_path: Path, cache_dir: Path | None = None) -> Path:
+    """The store of the recipe at ``recipe_path``: ``cache_dir``, else ``$AUDIOFLOW_CACHE_DIR``,
+    else ``.audioflow/`` in the recipe's folder."""
+    if cache_dir is not None:
+        return cache_dir
+    return Path(os.environ[CACHE_ENV]) if os.environ.get(CACHE_ENV) else Path(recipe_path).parent / ".audioflow"
 
 
 def provider_settings(recipe_providers: Mapping[str, Mapping[str, Any]], name: str) -> ProviderSettings:
