@@ -291,6 +291,10 @@ def _stores(recipes: tuple[Path, ...], cache_dir: Path | None) -> list[Path]:
     return list(dict.fromkeys(cache_root(recipe, None) for recipe in recipes))
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _size(n_bytes: int) -> str:
     """``n_bytes`` for people: 512 B, 1.5 KB, 12.3 MB, 2.0 GB (powers of 1000)."""
     if n_bytes < 1000:
@@ -316,11 +320,10 @@ def cache_verify(recipe: Path | None, cache_dir: Path | None, repair: bool) -> N
         report = verify_store(ArtifactStore(root, create=False), repair=repair)
         for finding in report.findings:
             click.echo(str(finding))
-        click.echo(
-            f"checked {report.objects} objects ({_size(report.object_bytes)}), {report.records} records, "
-            f"{report.journals} journals, {report.states} recipe states in {root}: "
-            + (f"{len(report.findings)} damaged, {len(report.unrepaired)} left in place" if report.findings else "ok")
-        )
+        counts = [(report.objects, "object"), (report.records, "record"), (report.journals, "journal")]
+        checked = ", ".join(_count(n, noun) for n, noun in [*counts, (report.states, "recipe state")])
+        outcome = f"{len(report.findings)} damaged, {len(report.unrepaired)} left in place" if report.findings else "ok"
+        click.echo(f"{root}: checked {checked} ({_size(report.object_bytes)} hashed): {outcome}")
         if report.unrepaired:
             sys.exit(1)
 
