@@ -312,7 +312,11 @@ def _size(n_bytes: int) -> str:
 @CACHE_DIR
 @click.option("--repair", is_flag=True, help="Set damaged files aside in quarantine/ (never deleted; journals stay).")
 def cache_verify(recipe: Path | None, cache_dir: Path | None, repair: bool) -> None:
-    """Check every record and object of a cache (sha256); exit 1 while damage remains."""
+    """Check every file of a cache; exit 1 while damage remains.
+
+    Hashes every object (sha256) and parses every record, journal and recipe state of the cache
+    beside RECIPE (or --cache-dir). --repair sets damaged files aside in quarantine/; a damaged
+    journal is only reported: it may hold a request that was paid for."""
     from .cache import ArtifactStore, verify_store
 
     with _errors_to_exit_codes():
@@ -333,8 +337,10 @@ def cache_verify(recipe: Path | None, cache_dir: Path | None, repair: bool) -> N
 @CACHE_DIR
 @click.option("--dry-run", is_flag=True, help="List what would be removed, with sizes; remove nothing.")
 def cache_gc(recipes: tuple[Path, ...], cache_dir: Path | None, dry_run: bool) -> None:
-    """Remove records and objects no recipe uses (kept: what any recipe's last run used, and what
-    RECIPES use now; paid takes they reference; journals)."""
+    """Remove records and objects no recipe uses.
+
+    Kept: what the last run of every recipe that used the cache resolved to, what RECIPES use now,
+    and the paid takes either references. Journals and quarantine/ are never removed."""
     from .cache import ArtifactStore, collect_garbage
 
     with _errors_to_exit_codes():
