@@ -344,15 +344,16 @@ def cache_gc(recipes: tuple[Path, ...], cache_dir: Path | None, dry_run: bool) -
     from .cache import ArtifactStore, collect_garbage
 
     with _errors_to_exit_codes():
-        keep: dict[Path, set[str]] = {root: set() for root in _stores(recipes, cache_dir)}
+        stores = {root: ArtifactStore(root, create=False) for root in _stores(recipes, cache_dir)}
+        keep: dict[Path, set[str]] = {root: set() for root in stores}
         for recipe in recipes:
             project = _open(recipe, None, cache_dir)
             for planned in project.plan().steps.values():
                 if planned.record is not None:
-                    keep.setdefault(project.store.root, set()).add(planned.record.input_digest)
+                    keep[project.store.root].add(planned.record.input_digest)
             _report_damage(project.store)
         for root, inputs in keep.items():
-            report = collect_garbage(ArtifactStore(root, create=False), keep_inputs=inputs, dry_run=dry_run)
+            report = collect_garbage(stores[root], keep_inputs=inputs, dry_run=dry_run)
             verb = "would remove" if dry_run else "removed"
             for key, size in report.removed:
                 click.echo(f"{verb} {key} ({_size(size)})")

@@ -136,3 +136,9 @@ def test_plan_and_run_report_what_they_set_aside(in_tmp: Path) -> None:
     result = invoke("run", "recipe.yaml")
     assert result.exit_code == 0 and result.stderr == ""  # the plan set it aside: this run re-rendered it
     assert "1 rendered, 6 cached, 0 failed" in result.stdout.splitlines()
+
+
+def test_gc_of_a_recipe_without_a_cache_creates_none(in_tmp: Path) -> None:
+    result = invoke("cache", "gc", "recipe.yaml")
+    assert (result.exit_code, result.stderr) == (1, "error: no cache at .audioflow\n")
+    assert not (in_tmp / ".audioflow").exists()

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audioflow.cache import ArtifactStore, sha256_hex
+from audioflow.cache.records import META_FIELDS
 from audioflow.errors import CacheError
 
 DIGEST = "ab" + "c" * 62
@@ -259,3 +263,35 @@ def test_a_damaged_state_reads_as_empty_is_reported_and_left(store: ArtifactStor
     (finding,) = store.findings
     assert (finding.key, finding.problem) == (store.state_key("/r.yaml"), "step 'a' has no input digest")
     assert path.is_file()
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=80),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=12,
+)
+_FIELD = st.sampled_from(["digest", "object", "size", "meta"])
+_META = st.dictionaries(st.sampled_from(sorted(META_FIELDS)), _JSON, max_size=4)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.binary(max_size=200).map(lambda b: ("raw", b))
+    | st.dictionaries(_FIELD, _JSON, max_size=4).map(lambda d: ("fields", d))
+    | _META.map(lambda m: ("meta", m))
+)
+def test_no_record_content_crashes_a_read_or_escapes_the_store(case: tuple[str, object]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        store = ArtifactStore(Path(folder) / "store")
+        good = _good(store)
+        kind, value = case
+        if kind == "raw":
+            _write_record(store, value)  # type: ignore[arg-type]
+        else:
+            _write_record(store, {**good, **value} if kind == "fields" else {**good, "meta": value})  # type: ignore[dict-item]
+        record = store.get_step(DIGEST)
+        if record is None:
+            assert len(store.findings) == 1
+        else:
+            assert record.artifact.path.parent.parent == store.root / "objects"
+            assert record.artifact.path.read_bytes() == b"audio" * 20
