@@ -240,7 +240,8 @@ class ArtifactStore:
         if seen is not None:
             if stat.S_ISREG(seen.st_mode) and seen.st_size == len(data) and self._content_ok(path, digest):
                 return Artifact(digest, path, len(data))
-            self.set_aside(key, "its content does not match its digest", seen=seen)
+            problem = "its content does not match its digest" if stat.S_ISREG(seen.st_mode) else "not a regular file"
+            self.set_aside(key, problem, seen=seen)
         self._write_atomic(path, data)
         return Artifact(digest, path, len(data))
 
