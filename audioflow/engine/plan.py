@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..audio import decode_file
-from ..cache import ArtifactStore, StepRecord, input_digest
-from ..errors import AudioflowError, RecipeError
+from ..cache import ArtifactStore, StepRecord, input_digest, record_key
+from ..errors import AudioflowError, CacheError, RecipeError
 from ..providers import PROVIDERS, Provider
 from ..recipe import Step, StepGraph
 from .takes import build_request, expected_duration_s, take_digest
@@ -191,12 +191,15 @@ def make_plan(graph: StepGraph, store: ArtifactStore, providers: Mapping[str, Pr
             continue
         upstream = [plans[d].record.artifact.digest for d in step.deps]  # type: ignore[union-attr]
         digest = resolve_digest(step, model, upstream)
-        record = store.get_step(digest)
+        record = store.get_step(digest, verify=step.kind == "master")  # what is bounced: its content is checked
         if record is not None:
             label = "cached (placeholder)" if record.meta.get("placeholder") else "cached"
             plans[step_id] = StepPlan(step, "up-to-date", label, digest, record, model)
         else:
             reason = "artifact missing from the cache" if prev and prev.get("input_digest") == digest else None
+            if damage := store.damage(record_key(digest)):
+                where = "set aside" if damage.set_aside else "left in place"
+                reason = f"damaged in cache: {where}, re-rendering ({damage.problem})"
             if (
                 reason is None
                 and prev
@@ -210,6 +213,9 @@ def make_plan(graph: StepGraph, store: ArtifactStore, providers: Mapping[str, Pr
         if planned.status == "stale" and planned.step.provider is not None:
             try:
                 planned.cost_usd, planned.resumes = _cost(planned.step, plans, store, providers)
+            except CacheError as exc:  # an unreadable paid-request journal: the run will not submit this step
+                planned.cost_usd, planned.reason = 0.0, f"{planned.reason}; cannot run: {exc}"
+                continue
             except AudioflowError as exc:  # a check that needed an upstream artifact (a clip's length)
                 raise RecipeError(f"step {planned.step.id}: {exc}", planned.step.location) from exc
             if planned.resumes:

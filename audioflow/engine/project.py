@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..cache import ArtifactStore, write_atomic
-from ..errors import RecipeError
+from ..errors import CacheError, RecipeError
 from ..providers import PROVIDERS, Provider, ProviderSettings
 from ..recipe import StepGraph, expand, load_recipe
 from ..recipe.paths import cache_folder, check_outputs, sidecar_paths
@@ -28,12 +28,14 @@ __all__ = ["Project", "RunReport", "open_project"]
 
 @dataclass
 class RunReport:
-    """A finished run: per-step outcomes, the bounced output and its manifest (None if it failed)."""
+    """A finished run: per-step outcomes, the bounced output and its manifest (None if it failed),
+    and ``warnings`` (problems that did not stop it: a state the cache could not record)."""
 
     result: RunResult
     output: Path | None
     manifest_path: Path | None
     manifest: dict[str, Any] | None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -77,12 +79,16 @@ class Project:
             on_event=on_event,
             budget=Budget(budget_usd),
         )
-        self._save_state(plan, result)
+        warnings = []
+        try:
+            self._save_state(plan, result)
+        except CacheError as exc:  # a read-only cache still bounces a cached render; plan loses its reasons
+            warnings.append(f"the recipe's state was not saved: {exc}")
         master = result.outcomes.get("master")
         if master is None or master.record is None:
-            return RunReport(result, None, None, None)
+            return RunReport(result, None, None, None, warnings)
         output, manifest_path, manifest = self._bounce(plan, result)
-        return RunReport(result, output, manifest_path, manifest)
+        return RunReport(result, output, manifest_path, manifest, warnings)
 
     def _save_state(self, plan: Plan, result: RunResult) -> None:
         key = recipe_key(self.graph)
@@ -98,6 +104,7 @@ class Project:
                 "provider": step.provider,
                 "model": plan.steps[step_id].model,
                 "take": step.take,
+                "take_digest": outcome.record.meta.get("take_digest"),  # gc keeps the paid take it came from
                 "upstream": [
                     result.outcomes[d].record.artifact.digest  # type: ignore[union-attr]
                     for d in step.deps
@@ -111,7 +118,7 @@ class Project:
         master = result.outcomes["master"].record
         assert master is not None
         output = recipe.output
-        write_atomic(output, master.artifact.path.read_bytes(), shared=True)
+        write_atomic(output, self.store.read_verified(master.artifact), shared=True)  # sha256 checked
         manifest = _manifest(self.graph, plan, result, output)
         sidecars = sidecar_paths(output)  # the same paths validate checked
         segments = master.meta.get("segments", [])
