@@ -8,6 +8,7 @@ Recipe errors print as ``path:line:col: message`` on stderr, never with a traceb
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import traceback
@@ -32,6 +33,17 @@ CACHE_DIR = click.option(
 PROVIDER = click.option(
     "--provider", help="Render every provider step on this provider: local (draft, free), segmind, fal or evolink."
 )
+
+
+class _FiniteFloatRange(click.FloatRange):
+    """A :class:`click.FloatRange` that also refuses ``nan`` and ``inf`` (a usage error, exit 2):
+    ``FloatRange(min=0)`` alone lets NaN through, since every comparison with NaN is false."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 def _err(text: str) -> None:
@@ -209,7 +221,7 @@ def _summary(report: Any, recipe: Path) -> list[str]:
 @click.option(
     "--budget",
     "budget_usd",
-    type=click.FloatRange(min=0),
+    type=_FiniteFloatRange(min=0),
     metavar="USD",
     help="Refuse to start if the render could cost more; stop submitting when spending reaches it.",
 )
