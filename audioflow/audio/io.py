@@ -3,16 +3,26 @@
 ffmpeg is the binary shipped by ``imageio-ffmpeg`` (``imageio_ffmpeg.get_ffmpeg_exe()``), looked up
 lazily on first use. Every failure (unreadable data, ffmpeg error, unsupported format) is raised as
 ``AudioError`` from its cause, carrying the tail of ffmpeg's stderr when there is one.
+
+Decoding is strict about what a file claims: a WAV whose header declares more audio than the file
+holds is refused as truncated (``truncated: header says 2.00 s, file holds 1.00 s``) instead of
+being read at part length. Decoded audio has at most two channels: more are downmixed to stereo
+(:func:`decode_file` gives the rule).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import os
+import re
+import struct
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from scipy.io import wavfile
@@ -21,11 +31,14 @@ from audioflow.audio.types import Audio
 from audioflow.errors import AudioError
 
 __all__ = [
+    "BS775_5_1_TO_STEREO",
     "SUPPORTED_FORMATS",
+    "AudioInfo",
     "decode_bytes",
     "decode_file",
     "encode",
     "ffmpeg_exe",
+    "probe_file",
     "read_wav",
     "write_wav",
 ]
@@ -33,6 +46,12 @@ __all__ = [
 SUPPORTED_FORMATS: tuple[str, ...] = ("wav", "mp3", "ogg", "opus", "flac")
 """Formats :func:`encode` writes. ``ogg`` and ``opus`` both mean Opus in an Ogg container."""
 
+#: 5.1 → stereo by ITU-R BS.775: L' = L + 0.707·C + 0.707·Ls, R' = R + 0.707·C + 0.707·Rs, LFE
+#: dropped. Rows are the input channels in the WAV / ffmpeg order L, R, C, LFE, Ls, Rs; columns L', R'.
+BS775_5_1_TO_STEREO = np.array(
+    [[1.0, 0.0], [0.0, 1.0], [0.7071, 0.7071], [0.0, 0.0], [0.7071, 0.0], [0.0, 0.7071]], dtype=np.float32
+)
+_UNKNOWN_DATA_SIZES = (0, 0xFFFFFFFF)  # streamed WAVs (ffmpeg to a pipe) and RF64 leave the size open
 _OPUS_RATE_HZ = 48_000  # libopus only runs at 8/12/16/24/48 kHz; we always bounce at 48 kHz.
 _STDERR_TAIL_CHARS = 800
 _FFMPEG_TIMEOUT_S = 3600.0
@@ -111,14 +130,76 @@ def read_wav(source: bytes | Path) -> Audio:
     """Read a WAV file (path or bytes) with ``scipy.io.wavfile``.
 
     Integer PCM (uint8, int16, 24-bit, int32) and float WAVs become float32 (frames × channels).
-    Raises ``AudioError`` when the data is not a WAV scipy can read.
+    Raises ``AudioError`` when the data is not a WAV scipy can read, or when its header declares
+    more audio than it holds (``truncated: header says 2.00 s, file holds 1.00 s``).
     """
-    handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
     try:
-        rate_hz, data = wavfile.read(handle)
-    except (ValueError, OSError, EOFError, TypeError) as exc:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            buffer = io.BytesIO(source)
+            _check_wav_length(buffer)
+            buffer.seek(0)
+            rate_hz, data = wavfile.read(buffer)
+        else:
+            with open(source, "rb") as raw:
+                _check_wav_length(raw)
+            rate_hz, data = wavfile.read(source)
+    except (ValueError, OSError, EOFError, TypeError, struct.error) as exc:
         raise AudioError(f"cannot read WAV: {exc}") from exc
     return Audio(_int_to_float32(np.asarray(data)), int(rate_hz))
+
+
+@dataclass(frozen=True)
+class _WavLayout:
+    """What a RIFF/RF64 WAV's header says: rate, channels, bytes per frame, and the data chunk's
+    declared size (None when left open) and the bytes the file really holds after its start."""
+
+    sample_rate_hz: int
+    channels: int
+    block_align: int
+    declared_bytes: int | None
+    held_bytes: int
+
+
+def _wav_layout(handle: BinaryIO) -> _WavLayout | None:
+    """Walk a WAV's chunks up to ``data`` (None if ``handle`` is not a RIFF/RF64 WAV). Raises
+    ``AudioError`` for a WAV without ``fmt `` or ``data`` chunk."""
+    head = handle.read(12)
+    if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+        return None
+    size = handle.seek(0, io.SEEK_END)
+    position, fmt, ds64_data = 12, None, None
+    while position + 8 <= size:
+        handle.seek(position)
+        chunk_id, chunk_size = struct.unpack("<4sI", handle.read(8))
+        if chunk_id == b"ds64":
+            ds64_data = struct.unpack("<QQ", handle.read(16))[1]
+        elif chunk_id == b"fmt ":
+            fmt = struct.unpack("<HHIIH", handle.read(14))
+        elif chunk_id == b"data":
+            if fmt is None:
+                break
+            declared = ds64_data if chunk_size == 0xFFFFFFFF and ds64_data else chunk_size
+            return _WavLayout(
+                sample_rate_hz=fmt[2],
+                channels=fmt[1],
+                block_align=fmt[4],
+                declared_bytes=None if declared in _UNKNOWN_DATA_SIZES else declared,
+                held_bytes=size - position - 8,
+            )
+        position += 8 + chunk_size + (chunk_size & 1)
+    raise AudioError("not a usable WAV: no `fmt ` chunk before its `data` chunk")
+
+
+def _check_wav_length(handle: BinaryIO) -> _WavLayout | None:
+    """Raise ``AudioError`` when a WAV's header declares more audio than it holds (a file cut short)."""
+    layout = _wav_layout(handle)
+    if layout is None or layout.declared_bytes is None or layout.held_bytes >= layout.declared_bytes:
+        return layout
+    byte_rate = max(1, layout.block_align) * max(1, layout.sample_rate_hz)
+    raise AudioError(
+        f"truncated: header says {layout.declared_bytes / byte_rate:.2f} s, "
+        f"file holds {layout.held_bytes / byte_rate:.2f} s"
+    )
 
 
 def write_wav(audio: Audio, *, pcm16: bool = False) -> bytes:
@@ -136,30 +217,112 @@ def write_wav(audio: Audio, *, pcm16: bool = False) -> bytes:
 
 
 def decode_file(path: Path) -> Audio:
-    """Decode any audio file ffmpeg reads (wav, mp3, ogg/opus, flac, m4a...) to float32.
+    """Decode any audio file ffmpeg reads (wav, mp3, ogg/opus, flac, m4a...) to float32, at most stereo.
 
     WAVs scipy can read are read directly. Everything else goes through ffmpeg, decoded to a
-    32-bit float WAV (no precision lost, no ffprobe needed). Raises ``AudioError`` for a missing
-    file or data ffmpeg cannot decode.
+    32-bit float WAV (no precision lost, no ffprobe needed). A WAV whose header declares more audio
+    than the file holds is refused (``truncated: header says 2.00 s, file holds 1.00 s``).
+
+    More than two channels are downmixed to stereo: six channels are read as 5.1 in the WAV and
+    ffmpeg order (L, R, C, LFE, Ls, Rs) and mixed by ITU-R BS.775 (:data:`BS775_5_1_TO_STEREO`:
+    L + 0.707·C + 0.707·Ls, R + 0.707·C + 0.707·Rs, LFE dropped); any other count (3.0, 4.0, 7.1…)
+    by ffmpeg's own downmix (``-ac 2``, by the file's channel layout or ffmpeg's default for the
+    count). Raises ``AudioError`` for a missing file or data ffmpeg cannot decode.
     """
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"cannot decode {path}: no such file")
-    if path.suffix.lower() == ".wav":
-        try:
-            return read_wav(path)
-        except AudioError:
-            pass  # e.g. an ADPCM or mu-law WAV: let ffmpeg try
+    audio = None
+    try:
+        with open(path, "rb") as raw:
+            layout = _check_wav_length(raw)
+    except (OSError, struct.error, AudioError) as exc:
+        raise AudioError(f"cannot decode {path.name}: {exc}") from exc
+    if layout is not None:
+        with contextlib.suppress(AudioError):  # e.g. an ADPCM or mu-law WAV: ffmpeg tries next
+            audio = read_wav(path)
+    if audio is None:
+        audio = _ffmpeg_decode(path)
+    if audio.channels == len(BS775_5_1_TO_STEREO):
+        return Audio(audio.samples @ BS775_5_1_TO_STEREO, audio.sample_rate_hz)
+    if audio.channels > 2:
+        return _ffmpeg_decode(path, ["-ac", "2"])
+    return audio
+
+
+def _ffmpeg_decode(path: Path, extra: list[str] | None = None) -> Audio:
+    """Decode ``path``'s first audio stream with ffmpeg to float32 (``extra``: output options)."""
     with tempfile.TemporaryDirectory(prefix="audioflow-") as tmp:
         out = Path(tmp) / "decoded.wav"
         _run_ffmpeg(
-            ["-i", str(path), "-vn", "-map", "0:a:0", "-c:a", "pcm_f32le", "-f", "wav", str(out)],
+            ["-i", str(path), "-vn", "-map", "0:a:0", *(extra or []), "-c:a", "pcm_f32le", "-f", "wav", str(out)],
             what=f"cannot decode {path.name}",
         )
         try:
             return read_wav(out)
         except AudioError as exc:
             raise AudioError(f"cannot decode {path.name}: ffmpeg produced no readable audio") from exc
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's header says, from :func:`probe_file`: rate, channels (None if ffmpeg names a
+    layout audioflow does not know) and duration in ms (None when the container gives none)."""
+
+    sample_rate_hz: int | None
+    channels: int | None
+    duration_ms: float | None
+
+
+_FFMPEG_PREFIX = re.compile(r"^(\[[^]]*\] )+")
+_FFMPEG_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+_FFMPEG_AUDIO = re.compile(r"Stream #0:\d+.*?: Audio: [^,]+(?:\([^)]*\))?, (\d+) Hz, ([^,]+)")
+_LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "downmix": 2, "2.1": 3, "3.0": 3, "3.0(back)": 3, "quad": 4}
+_LAYOUT_CHANNELS |= {"quad(side)": 4, "4.0": 4, "3.1": 4, "4.1": 5, "5.0": 5, "5.0(side)": 5, "5.1": 6}
+_LAYOUT_CHANNELS |= {"5.1(side)": 6, "6.0": 6, "hexagonal": 6, "6.1": 7, "7.0": 7, "7.1": 8, "octagonal": 8}
+
+
+def probe_file(path: Path) -> AudioInfo:
+    """Check cheaply, without decoding it all, that ``path`` is audio :func:`decode_file` can read.
+
+    A WAV is checked by walking its chunk headers (a truncated one is refused as :func:`decode_file`
+    refuses it); any other file by ffmpeg opening it and decoding its first audio packets (``-t 1``;
+    an error there is fatal with ``-xerror``), reading the rate, channel layout and duration it
+    reports. Raises ``AudioError`` for a missing file, a file with no audio stream, or data
+    ffmpeg cannot open.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"cannot read {path}: no such file")
+    try:
+        with open(path, "rb") as raw:
+            layout = _check_wav_length(raw)
+    except (OSError, struct.error, AudioError) as exc:
+        raise AudioError(f"cannot decode {path.name}: {exc}") from exc
+    if layout is not None and layout.declared_bytes is not None and layout.block_align and layout.sample_rate_hz:
+        frames = layout.declared_bytes // layout.block_align
+        return AudioInfo(layout.sample_rate_hz, layout.channels, frames * 1000.0 / layout.sample_rate_hz)
+    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-xerror", "-i", str(path), "-map", "0:a:0"]
+    command += ["-t", "1", "-f", "null", "-"]
+    try:
+        done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise AudioError(f"cannot read {path.name}: could not run ffmpeg: {exc}") from exc
+    text = done.stderr.decode("utf-8", errors="replace")
+    if done.returncode != 0:
+        cause = subprocess.CalledProcessError(done.returncode, command[:1], done.stdout, done.stderr)
+        last = next((line for line in reversed(text.splitlines()) if line.strip()), "ffmpeg failed")
+        reason = _FFMPEG_PREFIX.sub("", last.strip())  # "[in#0 @ 0x55…] Error opening input" → "Error…"
+        raise AudioError(f"cannot decode {path.name}: {reason}") from cause
+    duration, stream = _FFMPEG_DURATION.search(text), _FFMPEG_AUDIO.search(text)
+    duration_ms = None
+    if duration:
+        hours, minutes, seconds = duration.groups()
+        duration_ms = (int(hours) * 3600 + int(minutes) * 60 + float(seconds)) * 1000.0
+    rate = int(stream.group(1)) if stream else None
+    written = stream.group(2).strip() if stream else ""
+    channels = _LAYOUT_CHANNELS.get(written) or (int(written.split()[0]) if written.endswith(" channels") else None)
+    return AudioInfo(rate, channels, duration_ms)
 
 
 def decode_bytes(data: bytes, format: str) -> Audio:
