@@ -242,7 +242,7 @@ class _Reader:
         low, high, integer = NUMBER_RANGES[name or str(path[-1])]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.doc.error(path, f"expected a number, got {_shown(value)}")
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise self.doc.error(path, f"{_shown(value)} is not a finite number")
         if integer and value != int(value):
             raise self.doc.error(path, f"{_shown(value)} is not a whole number")
@@ -252,7 +252,11 @@ class _Reader:
 
     def level(self, path: JsonPath, value: Any, name: str) -> float:
         """A gain in dB (``-20``, ``"-20 dB"``) in the range :data:`NUMBER_RANGES` gives ``name``."""
-        return float(self.number(path, self.unit(path, value, parse_db), name))
+        gain_db = self.unit(path, value, parse_db)
+        low, high, _ = NUMBER_RANGES[name]
+        if not low <= gain_db <= high:
+            raise self.doc.error(path, f"{_shown(value)} is out of range: must be {low:g} to {high:g} dB")
+        return gain_db
 
     def choice(self, path: JsonPath, value: Any, allowed: tuple[int, ...]) -> int:
         """One of ``allowed`` (sample rates, channel counts), as an ``int``."""
