@@ -20,6 +20,7 @@ import re
 import struct
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -126,6 +127,14 @@ def _int_to_float32(data: np.ndarray) -> np.ndarray:
     raise AudioError(f"unsupported WAV sample type {data.dtype}")
 
 
+def _scipy_read(source: BinaryIO | Path) -> tuple[int, np.ndarray]:
+    """``wavfile.read`` without its warnings: a size left open (a WAV streamed to a pipe) is read to
+    the end as ffmpeg reads it, and a size that overstates the data was refused before."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", wavfile.WavFileWarning)
+        return wavfile.read(source)
+
+
 def read_wav(source: bytes | Path) -> Audio:
     """Read a WAV file (path or bytes) with ``scipy.io.wavfile``.
 
@@ -138,11 +147,11 @@ def read_wav(source: bytes | Path) -> Audio:
             buffer = io.BytesIO(source)
             _check_wav_length(buffer)
             buffer.seek(0)
-            rate_hz, data = wavfile.read(buffer)
+            rate_hz, data = _scipy_read(buffer)
         else:
             with open(source, "rb") as raw:
                 _check_wav_length(raw)
-            rate_hz, data = wavfile.read(source)
+            rate_hz, data = _scipy_read(source)
     except (ValueError, OSError, EOFError, TypeError, struct.error) as exc:
         raise AudioError(f"cannot read WAV: {exc}") from exc
     return Audio(_int_to_float32(np.asarray(data)), int(rate_hz))
@@ -274,7 +283,7 @@ class AudioInfo:
     duration_ms: float | None
 
 
-_FFMPEG_PREFIX = re.compile(r"^(\[[^]]*\] )+")
+_FFMPEG_PREFIX = re.compile(r"^(\[[^]]*\] ?)+")  # "[in#0 @ 0x55…] [fatal] Error…" → "Error…"
 _FFMPEG_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _FFMPEG_AUDIO = re.compile(r"Stream #0:\d+.*?: Audio: [^,]+(?:\([^)]*\))?, (\d+) Hz, ([^,]+)")
 _LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "downmix": 2, "2.1": 3, "3.0": 3, "3.0(back)": 3, "quad": 4}
@@ -283,13 +292,12 @@ _LAYOUT_CHANNELS |= {"5.1(side)": 6, "6.0": 6, "hexagonal": 6, "6.1": 7, "7.0": 
 
 
 def probe_file(path: Path) -> AudioInfo:
-    """Check cheaply, without decoding it all, that ``path`` is audio :func:`decode_file` can read.
+    """Check cheaply, without decoding it, that ``path`` is audio :func:`decode_file` can read.
 
     A WAV is checked by walking its chunk headers (a truncated one is refused as :func:`decode_file`
-    refuses it); any other file by ffmpeg opening it and decoding its first audio packets (``-t 1``;
-    an error there is fatal with ``-xerror``), reading the rate, channel layout and duration it
-    reports. Raises ``AudioError`` for a missing file, a file with no audio stream, or data
-    ffmpeg cannot open.
+    refuses it); any other file (and a WAV whose size is left open) by ffmpeg opening it and its
+    first audio stream's decoder, reading the rate, channel layout and duration it reports. Raises
+    ``AudioError`` for a missing file, a file with no audio stream, or data ffmpeg cannot open.
     """
     path = Path(path)
     if not path.is_file():
@@ -302,27 +310,36 @@ def probe_file(path: Path) -> AudioInfo:
     if layout is not None and layout.declared_bytes is not None and layout.block_align and layout.sample_rate_hz:
         frames = layout.declared_bytes // layout.block_align
         return AudioInfo(layout.sample_rate_hz, layout.channels, frames * 1000.0 / layout.sample_rate_hz)
-    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-xerror", "-i", str(path), "-map", "0:a:0"]
-    command += ["-t", "1", "-f", "null", "-"]
+    return _ffmpeg_probe(path)
+
+
+def _ffmpeg_probe(path: Path) -> AudioInfo:
+    """ffmpeg's own reading of ``path``'s header (``-t 0``: nothing is decoded), each log line
+    tagged with its level, so the first ``[fatal]``/``[error]`` line names what is wrong."""
+    command = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "level+info", "-i", str(path)]
+    command += ["-map", "0:a:0?", "-t", "0", "-f", "null", "-"]
     try:
         done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=60, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
         raise AudioError(f"cannot read {path.name}: could not run ffmpeg: {exc}") from exc
     text = done.stderr.decode("utf-8", errors="replace")
-    if done.returncode != 0:
+    stream = _FFMPEG_AUDIO.search(text)
+    if done.returncode != 0 or stream is None:
         cause = subprocess.CalledProcessError(done.returncode, command[:1], done.stdout, done.stderr)
-        last = next((line for line in reversed(text.splitlines()) if line.strip()), "ffmpeg failed")
-        reason = _FFMPEG_PREFIX.sub("", last.strip())  # "[in#0 @ 0x55…] Error opening input" → "Error…"
+        lines = text.splitlines()
+        worst = [line for level in ("[fatal]", "[error]") for line in lines if level in line]
+        reason = _FFMPEG_PREFIX.sub("", worst[0]).strip() if worst else "ffmpeg found no audio"
+        if "Input #0" in text and stream is None:
+            reason = "it holds no audio stream"
         raise AudioError(f"cannot decode {path.name}: {reason}") from cause
-    duration, stream = _FFMPEG_DURATION.search(text), _FFMPEG_AUDIO.search(text)
+    duration = _FFMPEG_DURATION.search(text)
     duration_ms = None
     if duration:
         hours, minutes, seconds = duration.groups()
         duration_ms = (int(hours) * 3600 + int(minutes) * 60 + float(seconds)) * 1000.0
-    rate = int(stream.group(1)) if stream else None
-    written = stream.group(2).strip() if stream else ""
+    written = stream.group(2).strip()
     channels = _LAYOUT_CHANNELS.get(written) or (int(written.split()[0]) if written.endswith(" channels") else None)
-    return AudioInfo(rate, channels, duration_ms)
+    return AudioInfo(int(stream.group(1)), channels, duration_ms)
 
 
 def decode_bytes(data: bytes, format: str) -> Audio:
