@@ -52,7 +52,8 @@ SUPPORTED_FORMATS: tuple[str, ...] = ("wav", "mp3", "ogg", "opus", "flac")
 BS775_5_1_TO_STEREO = np.array(
     [[1.0, 0.0], [0.0, 1.0], [0.7071, 0.7071], [0.0, 0.0], [0.7071, 0.0], [0.0, 0.7071]], dtype=np.float32
 )
-_UNKNOWN_DATA_SIZES = (0, 0xFFFFFFFF)  # streamed WAVs (ffmpeg to a pipe) and RF64 leave the size open
+#: Data sizes that mean "left open": streamed WAVs (ffmpeg to a pipe writes 0xFFFFFFFF), RF64, placeholders.
+_UNKNOWN_DATA_SIZES = (0, 0x7FFFFFFF, 0xFFFFFFFF)
 _OPUS_RATE_HZ = 48_000  # libopus only runs at 8/12/16/24/48 kHz; we always bounce at 48 kHz.
 _STDERR_TAIL_CHARS = 800
 _FFMPEG_TIMEOUT_S = 3600.0
@@ -127,32 +128,20 @@ def _int_to_float32(data: np.ndarray) -> np.ndarray:
     raise AudioError(f"unsupported WAV sample type {data.dtype}")
 
 
-def _scipy_read(source: BinaryIO | Path) -> tuple[int, np.ndarray]:
-    """``wavfile.read`` without its warnings: a size left open (a WAV streamed to a pipe) is read to
-    the end as ffmpeg reads it, and a size that overstates the data was refused before."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", wavfile.WavFileWarning)
-        return wavfile.read(source)
-
-
 def read_wav(source: bytes | Path) -> Audio:
     """Read a WAV file (path or bytes) with ``scipy.io.wavfile``.
 
     Integer PCM (uint8, int16, 24-bit, int32) and float WAVs become float32 (frames × channels).
-    Raises ``AudioError`` when the data is not a WAV scipy can read, or when its header declares
-    more audio than it holds (``truncated: header says 2.00 s, file holds 1.00 s``).
+    Raises ``AudioError`` when the data is not a WAV scipy can read. The data chunk is read as far
+    as it goes (a WAV streamed with its size left open is read whole); :func:`decode_file` is the
+    strict reader of users' files, refusing a WAV cut short.
     """
+    handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
     try:
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            buffer = io.BytesIO(source)
-            _check_wav_length(buffer)
-            buffer.seek(0)
-            rate_hz, data = _scipy_read(buffer)
-        else:
-            with open(source, "rb") as raw:
-                _check_wav_length(raw)
-            rate_hz, data = _scipy_read(source)
-    except (ValueError, OSError, EOFError, TypeError, struct.error) as exc:
+        with warnings.catch_warnings():  # "Reached EOF prematurely": a size left open, or cut short
+            warnings.simplefilter("ignore", wavfile.WavFileWarning)
+            rate_hz, data = wavfile.read(handle)
+    except (ValueError, OSError, EOFError, TypeError) as exc:
         raise AudioError(f"cannot read WAV: {exc}") from exc
     return Audio(_int_to_float32(np.asarray(data)), int(rate_hz))
 
@@ -225,12 +214,14 @@ def write_wav(audio: Audio, *, pcm16: bool = False) -> bytes:
     return buffer.getvalue()
 
 
-def decode_file(path: Path) -> Audio:
+def decode_file(path: Path, *, check_length: bool = True) -> Audio:
     """Decode any audio file ffmpeg reads (wav, mp3, ogg/opus, flac, m4a...) to float32, at most stereo.
 
     WAVs scipy can read are read directly. Everything else goes through ffmpeg, decoded to a
-    32-bit float WAV (no precision lost, no ffprobe needed). A WAV whose header declares more audio
-    than the file holds is refused (``truncated: header says 2.00 s, file holds 1.00 s``).
+    32-bit float WAV (no precision lost, no ffprobe needed). With ``check_length`` (a user's file),
+    a WAV whose header declares more audio than the file holds is refused (``truncated: header says
+    2.00 s, file holds 1.00 s``); without it (a host's take, already paid for) it is read as far as
+    it goes.
 
     More than two channels are downmixed to stereo: six channels are read as 5.1 in the WAV and
     ffmpeg order (L, R, C, LFE, Ls, Rs) and mixed by ITU-R BS.775 (:data:`BS775_5_1_TO_STEREO`:
@@ -244,7 +235,7 @@ def decode_file(path: Path) -> Audio:
     audio = None
     try:
         with open(path, "rb") as raw:
-            layout = _check_wav_length(raw)
+            layout = _check_wav_length(raw) if check_length else _wav_layout(raw)
     except (OSError, struct.error, AudioError) as exc:
         raise AudioError(f"cannot decode {path.name}: {exc}") from exc
     if layout is not None:
@@ -346,7 +337,8 @@ def decode_bytes(data: bytes, format: str) -> Audio:
     """Decode in-memory encoded audio; ``format`` is its extension ("mp3", "m4a", "ogg"...).
 
     The bytes are written to a temporary file (containers such as m4a need seeking) and decoded
-    by :func:`decode_file`. Raises ``AudioError`` when they cannot be decoded.
+    by :func:`decode_file`, without its length check: these are a host's take or our own encode,
+    kept as they are. Raises ``AudioError`` when they cannot be decoded.
     """
     if not data:
         raise AudioError(f"cannot decode empty {format} data")
@@ -354,7 +346,7 @@ def decode_bytes(data: bytes, format: str) -> Audio:
     with tempfile.TemporaryDirectory(prefix="audioflow-") as tmp:
         path = Path(tmp) / f"input{suffix}"
         path.write_bytes(bytes(data))
-        return decode_file(path)
+        return decode_file(path, check_length=False)
 
 
 def encode(audio: Audio, format: str, *, bitrate_kbps: int = 192, sample_rate_hz: int | None = None) -> bytes:

@@ -167,9 +167,8 @@ def test_truncated_wav_is_refused_not_read_at_part_length(tmp_path: Path) -> Non
     with pytest.raises(AudioError) as info:
         probe_file(path)
     assert str(info.value) == f"cannot decode cut.wav: {message}"
-    with pytest.raises(AudioError) as info:
-        read_wav(path.read_bytes())
-    assert str(info.value) == message
+    # a host's take (decode_bytes) is paid for already: it is read as far as it goes, not refused
+    assert abs(decode_bytes(path.read_bytes(), "wav").frames - RATE_HZ) <= 1
 
 
 def test_truncated_24_bit_wav_cut_mid_frame(tmp_path: Path) -> None:
