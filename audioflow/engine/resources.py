@@ -12,7 +12,7 @@ from __future__ import annotations
 import psutil
 
 from ..errors import AudioflowError
-from ..recipe.model import MAX_PROGRAMME_MS
+from ..recipe.limits import MAX_PROGRAMME_MS
 
 __all__ = ["RENDER_BYTES_PER_SAMPLE", "available_memory_bytes", "check_programme"]
 

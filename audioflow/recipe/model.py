@@ -16,16 +16,27 @@ from typing import Any
 
 from ..errors import SourceLocation
 from ..units import parse_bitrate_kbps, parse_db, parse_duration_ms, parse_level
+from .limits import (
+    CHANNELS,
+    MAX_DUCK_RAMP_MS,
+    MAX_GAP_MS,
+    MAX_GENERATE_MS,
+    MAX_PROGRAMME_MS,
+    NUMBER_RANGES,
+    POLL_INTERVAL_RANGE_MS,
+    PROVIDER_SAMPLE_RATES_HZ,
+    SAMPLE_RATES_HZ,
+    TIMEOUT_RANGE_MS,
+    ms_text,
+    refuse_non_finite,
+    shown,
+)
 from .loader import Document, JsonPath
 from .schema import did_you_mean
 
 __all__ = [
     "KINDS",
     "LOUDNESS_PRESETS",
-    "MAX_GAP_MS",
-    "MAX_GENERATE_MS",
-    "MAX_PROGRAMME_MS",
-    "NUMBER_RANGES",
     "Clone",
     "Line",
     "Master",
@@ -58,34 +69,6 @@ _COMMON_KEYS = {"provider", "take"}
 _DIRECTION = re.compile(r"^\s*\(([^()]{1,80})\)\s*(.*)$", re.S)
 _LINE_KEYS = {"voice", "text", "direction", "gap", "take"}
 
-
-#: Caps on the timeline, checked at validate: a position (``at``, ``offset``), a track's ``duration``,
-#: a fade and a clone's ``start`` are at most :data:`MAX_PROGRAMME_MS` (a programme of 24 h); a gap
-#: between dialogue lines at most 1 h either way; a generated sound at most 1 h; a duck ramp 1 min.
-MAX_PROGRAMME_MS = 24 * 3_600_000.0
-MAX_GAP_MS = 3_600_000.0
-MAX_GENERATE_MS = 3_600_000.0
-MAX_DUCK_RAMP_MS = 60_000.0
-#: (lowest, highest) of a provider's ``poll_interval`` and ``timeout``, ms.
-POLL_INTERVAL_RANGE_MS = (0.0, 600_000.0)
-TIMEOUT_RANGE_MS = (1_000.0, MAX_PROGRAMME_MS)
-#: (lowest, highest, integer?) of each plain number a recipe may hold; the schema states the same.
-NUMBER_RANGES: dict[str, tuple[float, float, bool]] = {
-    "speed": (0.5, 2.0, False),
-    "volume": (0.5, 2.0, False),
-    "pitch_semitones": (-12.0, 12.0, False),
-    "speaker": (0, 9_999, True),
-    "take": (1, 9_999, True),
-    "candidates": (1, 8, True),
-    "concurrency": (1, 64, True),
-    "retries": (0, 20, True),
-    "price_per_call_usd": (0.0, 100.0, False),
-    "gain_db": (-120.0, 40.0, False),
-    "duck_db": (-120.0, 0.0, False),
-}
-SAMPLE_RATES_HZ = (22050, 24000, 32000, 44100, 48000)
-PROVIDER_SAMPLE_RATES_HZ = (8000, 16000, 24000, 32000, 44100, 48000)
-CHANNELS = (1, 2)
 
 #: Reference-clip limits by cloning model, ms: Seed Audio ≤ 30 s per clip; OpenVoice 5–120 s (vendor pages).
 CLONE_LIMITS_MS = {"seed-audio": (0.0, 30_000.0), "openvoice": (5_000.0, 120_000.0)}
@@ -231,9 +214,9 @@ class _Reader:
         """A duration in ms, at most ``cap_ms`` (either way when ``signed``)."""
         ms = self.unit(path, value, lambda v: parse_duration_ms(v, allow_negative=signed))
         if abs(ms) > cap_ms:
-            cap = _ms_text(cap_ms)
+            cap = ms_text(cap_ms)
             bounds = f"between -{cap} and {cap}" if signed else f"at most {cap}"
-            raise self.doc.error(path, f"{_shown(value)} is out of range: must be {bounds}")
+            raise self.doc.error(path, f"{shown(value)} is out of range: must be {bounds}")
         return ms
 
     def number(self, path: JsonPath, value: Any, name: str | None = None) -> Any:
@@ -241,13 +224,13 @@ class _Reader:
         of ``path``): an ``int`` for whole-number settings, else a ``float``; finite either way."""
         low, high, integer = NUMBER_RANGES[name or str(path[-1])]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.doc.error(path, f"expected a number, got {_shown(value)}")
+            raise self.doc.error(path, f"expected a number, got {shown(value)}")
         if isinstance(value, float) and not math.isfinite(value):
-            raise self.doc.error(path, f"{_shown(value)} is not a finite number")
+            raise self.doc.error(path, f"{shown(value)} is not a finite number")
         if integer and value != int(value):
-            raise self.doc.error(path, f"{_shown(value)} is not a whole number")
+            raise self.doc.error(path, f"{shown(value)} is not a whole number")
         if not low <= value <= high:
-            raise self.doc.error(path, f"{_shown(value)} is out of range: must be {low:g} to {high:g}")
+            raise self.doc.error(path, f"{shown(value)} is out of range: must be {low:g} to {high:g}")
         return int(value) if integer else float(value)
 
     def level(self, path: JsonPath, value: Any, name: str) -> float:
@@ -255,40 +238,14 @@ class _Reader:
         gain_db = self.unit(path, value, parse_db)
         low, high, _ = NUMBER_RANGES[name]
         if not low <= gain_db <= high:
-            raise self.doc.error(path, f"{_shown(value)} is out of range: must be {low:g} to {high:g} dB")
+            raise self.doc.error(path, f"{shown(value)} is out of range: must be {low:g} to {high:g} dB")
         return gain_db
 
     def choice(self, path: JsonPath, value: Any, allowed: tuple[int, ...]) -> int:
         """One of ``allowed`` (sample rates, channel counts), as an ``int``."""
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value not in allowed:
-            raise self.doc.error(path, f"{_shown(value)} is not one of: {', '.join(map(str, allowed))}")
+            raise self.doc.error(path, f"{shown(value)} is not one of: {', '.join(map(str, allowed))}")
         return int(value)
-
-
-def _shown(value: Any) -> str:
-    """``repr(value)`` cut to 40 characters, for messages."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _ms_text(ms: float) -> str:
-    """``86_400_000`` → ``24 h``, ``60_000`` → ``1 min``, ``350`` → ``350 ms``."""
-    for unit, scale in (("h", 3_600_000.0), ("min", 60_000.0), ("s", 1000.0)):
-        if abs(ms) >= scale:
-            return f"{ms / scale:g} {unit}"
-    return f"{ms:g} ms"
-
-
-def _refuse_non_finite(doc: Document, value: Any, path: JsonPath = ()) -> None:
-    """Raise a located error at the first NaN or infinity in ``value`` (in file order): no number
-    in a recipe may be one, wherever it is (a schema's ``minimum`` does not catch NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise doc.error(
-            path, f"{value!r} is not a finite number", hint="numbers in a recipe are finite: no .nan or .inf"
-        )
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        _refuse_non_finite(doc, item, (*path, key))
 
 
 def _split_direction(text: str, direction: str | None) -> tuple[str, str | None]:
@@ -535,7 +492,7 @@ def _providers(r: _Reader, spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 ms = r.duration((*path, key), item[key], cap_ms=high_ms)
                 if ms < low_ms:
                     raise r.doc.error(
-                        (*path, key), f"{_shown(item[key])} is out of range: must be at least {_ms_text(low_ms)}"
+                        (*path, key), f"{shown(item[key])} is out of range: must be at least {ms_text(low_ms)}"
                     )
                 settings[f"{key}_s"] = ms / 1000.0
         out[name] = settings
@@ -564,7 +521,7 @@ def _output(r: _Reader, root: Path, data: dict[str, Any], stem: str) -> Path:
 def build_recipe(doc: Document, path: Path) -> Recipe:
     """Build the typed :class:`Recipe` from a schema-valid document. Raises :class:`RecipeError`."""
     r, data = _Reader(doc), doc.data
-    _refuse_non_finite(doc, data)
+    refuse_non_finite(doc, data)
     root = path.parent
     cast = {name: _voice(r, name, i, spec) for i, (name, spec) in enumerate(data.get("cast", {}).items())}
     steps: dict[str, StepSpec] = {}

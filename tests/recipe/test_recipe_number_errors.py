@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from audioflow.cli import cli
 from audioflow.errors import RecipeError, SourceLocation
 from audioflow.recipe import build_recipe, expand, load_recipe, load_schema, parse_document
-from audioflow.recipe.model import NUMBER_RANGES
+from audioflow.recipe.limits import NUMBER_RANGES
 
 BASE = """\
 audioflow: 1
