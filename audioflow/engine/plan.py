@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..audio import decode_file
+from ..audio.io import probe_file
 from ..cache import ArtifactStore, StepRecord, input_digest, record_key
 from ..errors import AudioflowError, CacheError, RecipeError
 from ..providers import PROVIDERS, Provider
@@ -134,13 +135,31 @@ def _check_reference(step: Step) -> None:
         )
 
 
+_probed: set[str] = set()
+
+
+def _check_audio_file(step: Step) -> None:
+    """A ``file`` or ``isolate`` step reading a local file: can it be decoded? (a header read)"""
+    source = step.files.get("source")
+    if source is None or step.kind not in ("file", "isolate"):
+        return
+    sha = step.params.get("sha256") or step.params["source"]["sha256"]
+    if sha not in _probed:
+        try:
+            probe_file(source)
+        except AudioflowError as exc:
+            raise RecipeError(str(exc), step.location) from exc
+        _probed.add(sha)
+
+
 def check_requests(graph: StepGraph, providers: Mapping[str, Provider]) -> None:
-    """Run every provider's checks on every request it would get, and check reference clips that
-    are files; spends nothing. Raises :class:`RecipeError` located at the step (or at the cast
-    voice a speak step uses)."""
+    """Run every provider's checks on every request it would get, and check local audio files
+    (decodable, not truncated; reference clips long enough); spends nothing. Raises
+    :class:`RecipeError` located at the step (or at the cast voice a speak step uses)."""
     for step in graph.steps.values():
         if step.kind == "clone":
             _check_reference(step)
+        _check_audio_file(step)
         if step.provider is None:
             continue
         if step.provider not in providers:
