@@ -90,7 +90,8 @@ def _describe(error: ValidationError, doc: Document) -> RecipeError:
     if validator == "type":
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
-        return doc.error(path, f"expected {expected}, got {_type_name(value)}")
+        hint = "recipes use YAML 1.2: write true or false" if expected == "boolean" and isinstance(value, str) else None
+        return doc.error(path, f"expected {expected}, got {_type_name(value)}", hint=hint)
     if validator == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)
         hint = did_you_mean(str(value), error.validator_value) if isinstance(value, str) else None
