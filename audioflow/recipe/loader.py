@@ -480,17 +480,26 @@ def _check_characters(text: str, path: str) -> None:
 _OPENERS = {"while parsing a flow sequence": "[", "while parsing a flow mapping": "{"}
 
 
+def _clamped(lines: list[str], mark: Any) -> tuple[int, int]:
+    """A parser mark as a 1-based (line, col) inside the text: libyaml may place the end of a stream
+    that lacks a final line break on the line after it."""
+    line = min(mark.line, len(lines) - 1)
+    col = mark.column if line == mark.line else len(lines[line])
+    return line + 1, min(col, len(lines[line])) + 1
+
+
 def _syntax_error(exc: yaml.MarkedYAMLError, text: str, path: str) -> RecipeError:
     """Translate a parser error: located where it stopped, or where an unclosed bracket or quote opened."""
+    lines = _LINE_BREAK.split(text)
     problem = exc.problem or "invalid YAML"
     mark, opened = exc.problem_mark or exc.context_mark, exc.context_mark
-    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "the end"
-    if problem == "exceeded maximum nesting depth" and mark is not None:  # libyaml's own cap (1000 levels)
-        return RecipeError(_TOO_DEEP, SourceLocation(path, mark.line + 1, mark.column + 1), _TOO_DEEP_HINT)
+    line, col = _clamped(lines, mark) if mark is not None else (1, 1)
+    if problem == "exceeded maximum nesting depth":  # libyaml's own cap (1000 levels)
+        return RecipeError(_TOO_DEEP, SourceLocation(path, line, col), _TOO_DEEP_HINT)
     if opened is not None and (exc.context in _OPENERS or exc.context == "while scanning a quoted scalar"):
-        lines = _LINE_BREAK.split(text, maxsplit=opened.line + 1)
-        line = lines[opened.line] if opened.line < len(lines) else ""
-        char = line[opened.column : opened.column + 1] or _OPENERS.get(exc.context or "", '"')
+        where = f"line {line}, column {col}"
+        line, col = _clamped(lines, opened)
+        char = lines[line - 1][col - 1 : col] or _OPENERS.get(exc.context or "", '"')
         if char in "[{":
             close = "]" if char == "[" else "}"
             message = f"YAML syntax error: the '{char}' opened here is not closed: {problem} at {where}"
@@ -499,9 +508,8 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, path: str) -> RecipeErro
             message = f"YAML syntax error: the quote {char} opened here is not closed: {problem} at {where}"
             doubled = "''" if char == "'" else '\\"'
             hint = f"close it with {char}; inside the quotes write {char} as {doubled}"
-        return RecipeError(message, SourceLocation(path, opened.line + 1, opened.column + 1), hint)
+        return RecipeError(message, SourceLocation(path, line, col), hint)
     message = f"{problem} ({exc.context})" if exc.context else problem
-    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     return RecipeError(f"YAML syntax error: {message}", SourceLocation(path, line, col))
 
 
