@@ -18,8 +18,12 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
 from audioflow.cli import cli
+from audioflow.errors import RecipeError
+from audioflow.recipe import load_schema, parse_document
+from audioflow.recipe.schema import _fast_validator
 
 VALID = """\
 audioflow: 1
@@ -434,3 +438,15 @@ def test_generated_recipes_exit_0_or_2_with_a_located_line(in_tmp: Path, kind: s
     codes, distinct = run_fuzz(FUZZERS[kind](), EXAMPLES[kind])
     assert distinct >= DISTINCT[kind]
     assert codes[2] > EXAMPLES[kind] // 2 and codes[0] > 0  # both the error paths and valid recipes are reached
+
+
+@settings(FUZZ, max_examples=1500)
+@given(text=st.one_of(mutated_recipes(), hostile_values()))
+def test_the_fast_schema_check_accepts_only_what_jsonschema_accepts(text: str) -> None:
+    """recipe/schema.py trusts jsonschema-rs when it says "valid"; jsonschema must agree every time."""
+    try:
+        doc = parse_document(text, "recipe.yaml")
+    except RecipeError:
+        return
+    if _fast_validator().is_valid(doc.data):
+        assert list(Draft202012Validator(load_schema()).iter_errors(doc.data)) == [], text
