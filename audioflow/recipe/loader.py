@@ -6,9 +6,10 @@ string ``"1:05"`` (no sexagesimal numbers), only ``true``/``false`` (``True``, `
 strings. The resolver lives on private :class:`yaml.SafeLoader` / :class:`yaml.CSafeLoader` subclasses,
 so PyYAML's own loaders are left as they are.
 
-The document is built from the parser's event stream (libyaml's when PyYAML has it, which is about 30×
-faster than the pure-Python parser; the marks, hence every line:col, are the same), in one pass, without
-recursion and in time linear in the text. Everything odd is a :class:`RecipeError` at its own line:col:
+The document is built from the parser's event stream (libyaml's when PyYAML has it, which is about 13×
+faster than the pure-Python parser: 0.12 s against 1.6 s for 1 MB; the marks, hence every line:col, are
+the same), in one pass, without recursion and in time linear in the text. Everything odd is a
+:class:`RecipeError` at its own line:col:
 
 - a text over :data:`MAX_BYTES`, or characters YAML does not allow (control characters: reported where
   they are, and a double-quoted escape such as ``"\\0"`` that makes one is refused too);
@@ -237,6 +238,7 @@ class _Anchor:
 
 
 def _copy(value: Any) -> Any:
+    """A deep copy of plain data (its recursion is bounded: anchored values nest at most MAX_DEPTH deep)."""
     if isinstance(value, dict):
         return {k: _copy(v) for k, v in value.items()}
     if isinstance(value, list):
