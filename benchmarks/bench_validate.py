@@ -12,8 +12,9 @@ Recipes (written to a temporary folder):
 
 Figures:
 
-* ``cli validate``: wall time of ``python -m audioflow validate RECIPE`` as a subprocess (interpreter
-  start-up and imports included), median of ``--repeats`` runs, and the child's peak RSS (``wait4``);
+* ``cli validate``: wall time and CPU time (user + system) of ``python -m audioflow validate RECIPE`` as
+  a subprocess (interpreter start-up and imports included), medians of ``--repeats`` runs, and the
+  child's peak RSS (``wait4``);
 * for the realistic recipes, one in-process run split into stages: imports, load (YAML → data with
   locations), schema, build (the model), expand (the graph), provider checks;
 * ``load``: :func:`audioflow.recipe.parse_document` alone with libyaml's parser and with the pure-Python
@@ -150,8 +151,9 @@ def run_child(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def time_validate(recipe: Path) -> tuple[float, float, int]:
-    """Wall seconds, peak RSS (MiB) and exit code of one ``python -m audioflow validate``."""
+def time_validate(recipe: Path) -> tuple[float, float, int, float]:
+    """Wall seconds, peak RSS (MiB), exit code and CPU seconds (user + system) of one
+    ``python -m audioflow validate``: on a busy machine the CPU time is the steadier figure."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "audioflow", "validate", recipe.name],
@@ -161,7 +163,8 @@ def time_validate(recipe: Path) -> tuple[float, float, int]:
         env=child_env(),
     )
     _, status, usage = os.wait4(process.pid, 0)
-    return time.perf_counter() - started, peak_rss_mib(usage), os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    return wall, peak_rss_mib(usage), os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -179,6 +182,7 @@ def main() -> None:
 
     print(f"# validate benchmark: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} cores")
     print(f"# parsers: {', '.join(cls.__name__ for cls in loader._LOADERS)}; {time.strftime('%Y-%m-%d %H:%M')}")
+    print(f"# load average before: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
         recipes = {
             f"realistic-{args.size / 1e6:g}MB": realistic_recipe(args.size),
@@ -186,21 +190,24 @@ def main() -> None:
             "dense-3.8MB": dense_recipe(3_800_000),
             "alias-bomb": alias_bomb(),
         }
-        print("| recipe | bytes | cli validate (median) | exit | peak RSS | load, libyaml | load, pure Python |")
+        print(
+            "| recipe | bytes | validate: wall, CPU (medians) | exit | peak RSS | load, libyaml | load, pure Python |"
+        )
         print("|---|---|---|---|---|---|---|")
         stages = {}
         for name, text in recipes.items():
             path = Path(tmp) / f"{name}.yaml"
             path.write_text(text, encoding="utf-8")
             runs = [time_validate(path) for _ in range(args.repeats)]
-            wall = statistics.median(r[0] for r in runs)
+            wall, cpu = statistics.median(r[0] for r in runs), statistics.median(r[3] for r in runs)
             loads = {cls.__name__: run_child("load", str(path), cls.__name__) for cls in loader._LOADERS}
             cells = [
                 f"{loads[cls]['seconds']:.3f} s, {loads[cls]['rss_mib']:.0f} MiB" if cls in loads else "n/a"
                 for cls in ("_Yaml12CSafeLoader", "_Yaml12SafeLoader")
             ]
             print(
-                f"| {name} | {len(text.encode()):,} | {wall:.2f} s | {runs[0][2]} | {max(r[1] for r in runs):.0f} MiB "
+                f"| {name} | {len(text.encode()):,} | {wall:.2f} s, {cpu:.2f} s | {runs[0][2]} "
+                f"| {max(r[1] for r in runs):.0f} MiB "
                 f"| {cells[0]} | {cells[1]} |"
             )
             outcome = next(iter(loads.values()))["outcome"]
