@@ -24,6 +24,7 @@ __all__ = [
     "expand",
     "load_document",
     "load_recipe",
+    "parse_recipe",
     "load_schema",
     "parse_document",
     "schema_text",
@@ -36,5 +37,13 @@ __all__ = [
 def load_recipe(path: Path) -> Recipe:
     """Read, validate and build the recipe at ``path``. Raises :class:`~audioflow.errors.RecipeError`."""
     document = load_document(path)
+    validate_document(document)
+    return build_recipe(document, path)
+
+
+def parse_recipe(text: str, path: Path) -> Recipe:
+    """Validate and build a recipe from its ``text``, as if it were the file at ``path`` (whose folder
+    is the recipe's root, and whose name locates errors). Raises :class:`~audioflow.errors.RecipeError`."""
+    document = parse_document(text, str(path))
     validate_document(document)
     return build_recipe(document, path)

@@ -6,7 +6,6 @@ jsonschema's errors are translated here, in one place, into :class:`RecipeError`
 
 from __future__ import annotations
 
-import difflib
 import json
 from functools import cache
 from importlib import resources
@@ -16,11 +15,11 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
-from ..errors import RecipeError
+from ..errors import RecipeError, did_you_mean
 from ..units import parse_duration_ms
 from .loader import Document, JsonPath
 
-__all__ = ["did_you_mean", "load_schema", "schema_text", "validate_document"]
+__all__ = ["load_schema", "schema_text", "validate_document"]
 
 _RESOURCE = ("schemas", "recipe.schema.json")
 
@@ -39,13 +38,6 @@ def load_schema() -> dict[str, Any]:
     """The recipe schema as a dict (JSON Schema draft 2020-12)."""
     schema: dict[str, Any] = json.loads(schema_text())
     return schema
-
-
-def did_you_mean(name: str, choices: object) -> str | None:
-    """``"did you mean 'x'?"`` for the closest of ``choices`` to ``name``, or None."""
-    names = [str(c) for c in choices]  # type: ignore[attr-defined]
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
 
 
 def _type_name(value: object) -> str:
