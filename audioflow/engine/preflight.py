@@ -83,7 +83,12 @@ def take_digest(step: Step, provider: str, prepared: PreparedRequest) -> str:
     """The digest of the raw take: what the host is sent, the provider, the model and the take."""
     assert prepared.key is not None, "a pending request has no take digest"
     return input_digest(
-        kind=f"{step.kind}:take", params=prepared.key, provider=provider, model=prepared.model, upstream=[], take=step.take
+        kind=f"{step.kind}:take",
+        params=prepared.key,
+        provider=provider,
+        model=prepared.model,
+        upstream=[],
+        take=step.take,
     )
 
 

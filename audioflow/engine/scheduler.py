@@ -23,6 +23,7 @@ import contextlib
 import math
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import TypedDict, Unpack
 
 from ..audio import decode_file, read_wav, write_wav
 from ..cache import ArtifactStore, StepRecord
@@ -44,7 +45,7 @@ from .events import StepEvent, StepStatus
 from .meta import StepMeta
 from .staleness import Plan, resolve_digest
 
-__all__ = ["RunResult", "StepOutcome", "arun_plan", "run_plan"]
+__all__ = ["RunResult", "SchedulerOptions", "StepOutcome", "arun_plan", "run_plan"]
 
 Rendered = tuple[bytes, str, StepMeta]
 
@@ -264,21 +265,25 @@ def _failure(step: Step, exc: Exception) -> StepOutcome:
     return StepOutcome(step, StepStatus.FAILED, error=message, exception=exc)
 
 
-async def arun_plan(
-    plan: Plan,
-    store: ArtifactStore,
-    providers: Mapping[str, Provider],
-    *,
-    jobs: int = 4,
-    keep_going: bool = False,
-    on_event: Callable[[StepEvent], None] | None = None,
-    budget: Budget | None = None,
-) -> RunResult:
-    """Render ``plan``'s stale steps (up-to-date ones are looked up) in the running event loop.
-    Never raises for a step's failure: see :class:`RunResult`. ``jobs`` caps steps in flight;
+class SchedulerOptions(TypedDict, total=False):
+    """How to run: ``jobs`` caps steps worked on this machine at once (default 4); ``keep_going``
+    renders the steps independent of a failure; ``on_event`` hears every :class:`StepEvent`;
     ``budget`` caps spending (a step whose submission could pass it fails with ``BudgetError``)."""
-    emit = on_event or (lambda event: None)
-    result = RunResult(budget=budget or Budget())
+
+    jobs: int
+    keep_going: bool
+    on_event: Callable[[StepEvent], None] | None
+    budget: Budget | None
+
+
+async def arun_plan(
+    plan: Plan, store: ArtifactStore, providers: Mapping[str, Provider], **options: Unpack[SchedulerOptions]
+) -> RunResult:
+    """Render ``plan``'s stale steps (up-to-date ones are looked up) in the running event loop,
+    as :class:`SchedulerOptions` say. Never raises for a step's failure: see :class:`RunResult`."""
+    jobs, keep_going = options.get("jobs", 4), options.get("keep_going", False)
+    emit = options.get("on_event") or (lambda event: None)
+    result = RunResult(budget=options.get("budget") or Budget())
     order = list(plan.steps)
     limits: dict[str | None, asyncio.Semaphore] = {None: asyncio.Semaphore(max(1, jobs))}
     for name, provider in providers.items():
@@ -315,16 +320,7 @@ async def arun_plan(
 
 
 def run_plan(
-    plan: Plan,
-    store: ArtifactStore,
-    providers: Mapping[str, Provider],
-    *,
-    jobs: int = 4,
-    keep_going: bool = False,
-    on_event: Callable[[StepEvent], None] | None = None,
-    budget: Budget | None = None,
+    plan: Plan, store: ArtifactStore, providers: Mapping[str, Provider], **options: Unpack[SchedulerOptions]
 ) -> RunResult:
     """:func:`arun_plan` in a new event loop (``asyncio.run``)."""
-    return asyncio.run(
-        arun_plan(plan, store, providers, jobs=jobs, keep_going=keep_going, on_event=on_event, budget=budget)
-    )
+    return asyncio.run(arun_plan(plan, store, providers, **options))

@@ -299,18 +299,10 @@ class EvolinkProvider:
                 raise JobFailed.of(client.error(f"the task {state}: {_task_failure(task)}", request_id=task_id))
             return None
 
-        def timed_out(elapsed_s: float) -> ProviderError:
-            return client.error(
+        def timed_out(elapsed_s: float) -> str:
+            return (
                 f"no result after {self.settings.timeout_s:.0f} s (task {last.get('status') or 'unknown'}, "
-                f"{last.get('progress', '?')}%); a rerun resumes this task without paying again",
-                request_id=task_id,
-                retryable=True,
+                f"{last.get('progress', '?')}%); a rerun resumes this task without paying again"
             )
 
-        return await poll(
-            status,
-            interval_s=self.settings.poll_interval_s,
-            timeout_s=self.settings.timeout_s,
-            sleep=self._sleep,
-            timed_out=timed_out,
-        )
+        return await poll(status, self.settings, self._sleep, (client, task_id, timed_out))

@@ -277,7 +277,9 @@ class FalProvider:
             return await self._cancel(key, state, queued=seen[-1:] == ["IN_QUEUE"])
 
         try:
-            take, run_notes = await run_job(journal, lambda: self._submit(client, key, call, fmt), finish, cancel=cancel)
+            take, run_notes = await run_job(
+                journal, lambda: self._submit(client, key, call, fmt), finish, cancel=cancel
+            )
         finally:
             await client.aclose()
         notes = (*prepared.notes, *take.notes, *run_notes)
@@ -352,21 +354,13 @@ class FalProvider:
                 self._failed(client, answer, request_id, http_status=response.status_code)
             return True if seen[-1] == "COMPLETED" else None
 
-        def timed_out(elapsed_s: float) -> ProviderError:
-            return client.error(
+        def timed_out(elapsed_s: float) -> str:
+            return (
                 f"still {seen[-1] if seen and seen[-1] else 'pending'} after {elapsed_s:.0f} s "
-                f"(timeout {self.settings.timeout_s:.0f} s); rerun to resume this request without paying again",
-                request_id=request_id,
-                retryable=True,
+                f"(timeout {self.settings.timeout_s:.0f} s); rerun to resume this request without paying again"
             )
 
-        await poll(
-            status,
-            interval_s=self.settings.poll_interval_s,
-            timeout_s=self.settings.timeout_s,
-            sleep=self._sleep,
-            timed_out=timed_out,
-        )
+        await poll(status, self.settings, self._sleep, (client, request_id, timed_out))
 
     @staticmethod
     def _failed(client: HttpClient, answer: dict[str, Any], request_id: str, *, http_status: int) -> None:

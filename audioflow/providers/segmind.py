@@ -349,17 +349,13 @@ class SegmindProvider:
             completed = isinstance(body, dict) and str(body.get("status", "")).upper() == "COMPLETED"
             return body if completed else None
 
-        def timed_out(elapsed_s: float) -> ProviderError:
-            return http.error(
+        def timed_out(elapsed_s: float) -> str:
+            return (
                 f"request {rid} did not finish within {timeout_s:.0f} s; it may still be running at "
-                "Segmind — rerun to resume it (results are kept 1 hour)",
-                request_id=rid,
-                retryable=True,
+                "Segmind — rerun to resume it (results are kept 1 hour)"
             )
 
-        return await poll(
-            status, interval_s=self.settings.poll_interval_s, timeout_s=timeout_s, sleep=self._sleep, timed_out=timed_out
-        )
+        return await poll(status, self.settings, self._sleep, (http, rid, timed_out))
 
     async def _get(self, http: HttpClient, url: str, rid: str) -> httpx.Response:
         """GET a status/response URL: 404 → :class:`JobGone`; 422 or FAILED → :class:`JobFailed`."""
@@ -383,9 +379,9 @@ def _slug(request: RenderRequest) -> str:
     payload = request.payload
     if isinstance(payload, IsolatePayload):
         return SAM
-    if isinstance(payload, LinesPayload) and payload.kind == StepKind.SPEAK:
-        if payload.voices[0].clone_model == OPENVOICE:
-            return OPENVOICE
+    speak = isinstance(payload, LinesPayload) and payload.kind == StepKind.SPEAK
+    if speak and payload.voices[0].clone_model == OPENVOICE:
+        return OPENVOICE
     return SEED
 
 
@@ -395,9 +391,7 @@ def _openvoice_language(value: str | None, voice: str) -> str:
     code = value.strip().upper().replace("-", "_")
     code = _LANGUAGE_ALIASES.get(code, code)
     if code not in OPENVOICE_LANGUAGES:
-        raise ProviderError(
-            NAME, f"openvoice language {value!r}: one of {', '.join(OPENVOICE_LANGUAGES)}", voice=voice
-        )
+        raise ProviderError(NAME, f"openvoice language {value!r}: one of {', '.join(OPENVOICE_LANGUAGES)}", voice=voice)
     return code
 
 
@@ -454,4 +448,3 @@ def _substitute(value: Any, replace: Any) -> Any:
     if isinstance(value, list):
         return [_substitute(v, replace) for v in value]
     return value
-

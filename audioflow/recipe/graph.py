@@ -230,7 +230,9 @@ def _speak(recipe: Recipe, spec: StepSpec, step_id: str, line: Line, provider: s
     deps, refs = _clone_deps(recipe, [line.voice])
     payload = LinesPayload(StepKind.SPEAK, (_spoken(line),), (voice,), 0.0, image, refs)
     files = {**files, **image_files}
-    return Step(step_id, StepKind.SPEAK, line.location, payload, deps, provider, line.take or spec.take, files, line.voice)
+    return Step(
+        step_id, StepKind.SPEAK, line.location, payload, deps, provider, line.take or spec.take, files, line.voice
+    )
 
 
 def _scene(recipe: Recipe, spec: StepSpec, provider: str) -> Step:

@@ -480,7 +480,9 @@ def test_twelve_concurrent_renders_with_every_third_call_failing(fake: EvolinkFa
     posts = fake.count("POST", SUBMIT)  # 12 that created a task + every 3rd refused (429/500) and retried
     assert posts == 12 + submit_faults.fired and submit_faults.fired == posts // 3 >= 5
     assert poll_faults.fired >= 1
-    assert sorted(json.loads(r.body)["prompt"] for r in fake.submits()) == sorted(r.payload.canonical()["text"] for r in requests)
+    assert sorted(json.loads(r.body)["prompt"] for r in fake.submits()) == sorted(
+        r.payload.canonical()["text"] for r in requests
+    )
     assert fake.max_in_flight <= p.max_concurrency
 
 

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from audioflow.errors import ProviderError
+from audioflow.providers import ProviderSettings
+from audioflow.providers.http import HttpClient
 from audioflow.providers.jobs import JobFailed, JobGone, poll, run_job
 
 
@@ -47,7 +49,7 @@ def _gone() -> JobGone:
 
 def test_a_take_leaves_the_journal_for_the_engine_to_clear() -> None:
     journal = Journal()
-    submitted, submit, finish = _job([])
+    _, submit, finish = _job([])
     assert asyncio.run(run_job(journal, submit, finish)) == ("r1:fresh", [])
     assert journal.state == {"request_id": "r1"} and journal.cleared == 0
 
@@ -61,7 +63,7 @@ def test_a_journalled_request_is_resumed_not_resubmitted() -> None:
 
 def test_the_hosts_final_failure_clears_the_journal() -> None:
     journal = Journal()
-    submitted, submit, finish = _job([JobFailed("host", "FAILED")])
+    _, submit, finish = _job([JobFailed("host", "FAILED")])
     with pytest.raises(JobFailed):
         asyncio.run(run_job(journal, submit, finish))
     assert journal.state is None and journal.cleared == 1
@@ -85,7 +87,7 @@ def test_a_fresh_request_that_is_gone_fails_and_keeps_its_journal() -> None:
 
 def test_other_failures_keep_the_journal() -> None:
     journal = Journal()
-    submitted, submit, finish = _job([ProviderError("host", "timeout", retryable=True)])
+    _, submit, finish = _job([ProviderError("host", "timeout", retryable=True)])
     with pytest.raises(ProviderError, match="timeout"):
         asyncio.run(run_job(journal, submit, finish))
     assert journal.state == {"request_id": "r1"} and journal.cleared == 0
@@ -94,7 +96,7 @@ def test_other_failures_keep_the_journal() -> None:
 @pytest.mark.parametrize("nothing_left_to_bill", [True, False])
 def test_an_interrupted_job_is_forgotten_only_when_cancel_says_nothing_can_bill(nothing_left_to_bill: bool) -> None:
     journal = Journal()
-    submitted, submit, finish = _job([asyncio.CancelledError()])
+    _, submit, finish = _job([asyncio.CancelledError()])
     asked: list[str] = []
 
     async def cancel(state: dict[str, Any]) -> bool:
@@ -115,14 +117,18 @@ def test_the_poll_loop_times_out_on_the_waited_clock() -> None:
     async def never() -> None:
         return None
 
-    with pytest.raises(ProviderError, match="timed out after 12 s"):
+    with pytest.raises(ProviderError, match="timed out after 12 s") as caught:
         asyncio.run(
             poll(
                 never,
-                interval_s=1.0,
-                timeout_s=10.0,
-                sleep=sleep,
-                timed_out=lambda s: ProviderError("host", f"timed out after {s:.0f} s"),
+                ProviderSettings(poll_interval_s=1.0, timeout_s=10.0),
+                sleep,
+                (
+                    HttpClient("host", auth_headers={}, auth_hosts=(), secrets=()),
+                    "r1",
+                    lambda s: f"timed out after {s:.0f} s",
+                ),
             )
         )
     assert waits == [0.0, 1.0, 1.5, 2.25, 3.375, 4.0]  # backs off to 4×; stops once 10 s are waited
+    assert caught.value.request_id == "r1" and caught.value.retryable

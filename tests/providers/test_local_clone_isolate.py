@@ -251,7 +251,10 @@ def test_scene_with_a_clone_renders_one_approximate_take(joe_speech: Audio, tmp_
     request = make_request(
         "scene",
         "scene",
-        {**request.payload.canonical(), "lines": [{**line, "text": "Hello there."} for line in request.payload.canonical()["lines"]]},
+        {
+            **request.payload.canonical(),
+            "lines": [{**line, "text": "Hello there."} for line in request.payload.canonical()["lines"]],
+        },
         references=(Reference("mara", path=clip),),
     )
     take = _render(request)
