@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 1 a render failed (or another runtime error); 2 an invalid recipe or usage.
 Recipe errors print as ``path:line:col: message`` on stderr, never with a traceback
-(set ``AUDIOFLOW_DEBUG=1`` to see one for an internal error).
+(set ``AUDIOFLOW_DEBUG=1`` to see one for an internal error and for each failed step).
 """
 
 from __future__ import annotations
