@@ -9,8 +9,9 @@ A single spoken line (``speak``) and a whole-scene request (``scene``) share one
 values; local files are named by content (:class:`FileRef`), never by absolute path.
 
 This module is shared data (stdlib only), importable by ``recipe``, ``providers`` and ``engine``.
-It also holds the two facts both sides need: the reference-clip lengths each cloning model takes
-(:data:`CLIP_LIMITS_MS`) and how a local file is hashed (:func:`file_sha256`).
+It also holds the facts several sides need: the reference-clip lengths each cloning model takes
+(:data:`CLIP_LIMITS_MS`) and how a file is hashed (:func:`hash_file`; memoised: :func:`file_sha256`),
+which the cache uses too.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ __all__ = [
     "UrlRef",
     "VoiceSpec",
     "file_sha256",
+    "hash_file",
 ]
 
 
@@ -78,16 +80,23 @@ CLIP_LIMITS_MS: Mapping[str, tuple[float, float]] = {"seed-audio": (0.0, 30_000.
 _hash_memo: dict[tuple[str, int, int], str] = {}
 
 
+def hash_file(path: Path) -> str:
+    """Hex sha256 of the file at ``path``, read in 1 MiB blocks (every time: the cache verifies
+    objects with it). Raises ``OSError``."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes, memoised on (path, size, mtime). Raises ``OSError``."""
+    """:func:`hash_file`, memoised on (path, size, mtime): for a recipe's inputs, hashed on every
+    plan. Raises ``OSError``."""
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _hash_memo:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _hash_memo[key] = digest.hexdigest()
+        _hash_memo[key] = hash_file(path)
     return _hash_memo[key]
 
 

@@ -45,7 +45,7 @@ ARROWS: dict[str, tuple[set[str], set[str]]] = {
     "units": (set(), set()),
     "steps": (set(), set()),
     "recipe": ({"errors", "units", "steps"}, {"yaml", "jsonschema", "networkx"}),
-    "cache": ({"errors", "units"}, {"filelock", "fsspec", "s3fs"}),
+    "cache": ({"errors", "units", "steps"}, {"filelock", "fsspec", "s3fs"}),
     "audio": (
         {"errors", "units"},
         {

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..cache import write_atomic
+from ..cache import ArtifactStore, write_atomic
+from ..recipe.paths import sidecar_paths
 from ..steps import MasterPayload, StepKind
 from .events import StepStatus
 from .meta import StepMeta
@@ -186,21 +187,22 @@ def _manifest(plan: Plan, result: RunResult, output: Path, transcripts: tuple[st
     )
 
 
-def bounce(plan: Plan, result: RunResult) -> tuple[Path, Path, Manifest]:
-    """Write the master to the recipe's output, its transcripts beside it (when anything is spoken)
-    and the manifest. Returns (output, manifest path, manifest). Raises ``CacheError`` on I/O failure."""
+def bounce(plan: Plan, result: RunResult, store: ArtifactStore) -> tuple[Path, Path, Manifest]:
+    """Write the master (its sha256 checked as it is read from ``store``) to the recipe's output, its
+    transcripts beside it (when anything is spoken) and the manifest, at the sidecar paths
+    ``validate`` checked. Returns (output, manifest path, manifest). Raises ``CacheError`` on I/O failure."""
     output = plan.graph.recipe.output
     master = result.outcomes["master"]
     assert master.record is not None and master.meta is not None
-    write_atomic(output, master.record.artifact.path.read_bytes(), shared=True)
+    write_atomic(output, store.read_verified(master.record.artifact), shared=True)
+    sidecars = sidecar_paths(output)
     transcripts: tuple[str, ...] = ()
     if master.meta.segments:
-        srt, vtt = output.with_suffix(".srt"), output.with_suffix(".vtt")
-        write_atomic(srt, to_srt(master.meta.segments).encode(), shared=True)
-        write_atomic(vtt, to_vtt(master.meta.segments).encode(), shared=True)
-        transcripts = (srt.name, vtt.name)
+        write_atomic(sidecars["srt"], to_srt(master.meta.segments).encode(), shared=True)
+        write_atomic(sidecars["vtt"], to_vtt(master.meta.segments).encode(), shared=True)
+        transcripts = (sidecars["srt"].name, sidecars["vtt"].name)
     manifest = _manifest(plan, result, output, transcripts)
-    manifest_path = output.with_name(output.stem + ".manifest.json")
+    manifest_path = sidecars["manifest"]
     text = json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n"
     write_atomic(manifest_path, text.encode(), shared=True)
     return output, manifest_path, manifest

@@ -10,16 +10,16 @@ in (:func:`open_text`), or from a loaded :class:`~audioflow.recipe.Recipe` (:fun
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
 from ..cache import ArtifactStore
-from ..errors import RecipeError
+from ..errors import CacheError, RecipeError
 from ..providers import PROVIDERS, Provider, ProviderSettings
 from ..recipe import Recipe, StepGraph, expand, load_recipe, parse_recipe
+from ..recipe.paths import cache_folder, check_outputs
 from .bounce import Manifest, bounce
 from .budget import Budget, check_budget
 from .events import StepEvent
@@ -37,8 +37,6 @@ __all__ = [
     "provider_settings",
 ]
 
-CACHE_ENV = "AUDIOFLOW_CACHE_DIR"
-
 
 class RunOptions(TypedDict, total=False):
     """How :meth:`Project.run` runs: ``jobs`` caps steps worked on this machine at once (default 4;
@@ -54,12 +52,14 @@ class RunOptions(TypedDict, total=False):
 @dataclass
 class RunReport:
     """A finished run: per-step outcomes, the bounced output, its manifest file and the typed
-    manifest (``output`` and the manifest are None when a step failed and nothing was bounced)."""
+    manifest (``output`` and the manifest are None when a step failed and nothing was bounced),
+    and ``warnings`` (problems that did not stop it: a state the cache could not record)."""
 
     result: RunResult
     output: Path | None
     manifest_path: Path | None
     manifest: Manifest | None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -98,12 +98,16 @@ class Project:
             on_event=options.get("on_event"),
             budget=Budget(budget_usd),
         )
-        self._save_state(plan, result)
+        warnings = []
+        try:
+            self._save_state(plan, result)
+        except CacheError as exc:  # a read-only cache still bounces a cached render; plan loses its reasons
+            warnings.append(f"the recipe's state was not saved: {exc}")
         master = result.outcomes.get("master")
         if master is None or master.record is None:
-            return RunReport(result, None, None, None)
-        output, manifest_path, manifest = await asyncio.to_thread(bounce, plan, result)
-        return RunReport(result, output, manifest_path, manifest)
+            return RunReport(result, None, None, None, warnings)
+        output, manifest_path, manifest = await asyncio.to_thread(bounce, plan, result, self.store)
+        return RunReport(result, output, manifest_path, manifest, warnings)
 
     def run(self, **options: Unpack[RunOptions]) -> RunReport:
         """:meth:`arun` in a new event loop (``asyncio.run``); see there."""
@@ -123,6 +127,7 @@ class Project:
                 "provider": step.provider,
                 "model": plan.steps[step_id].model,
                 "take": step.take,
+                "take_digest": outcome.record.meta.get("take_digest"),  # gc keeps the paid take it came from
                 "upstream": [
                     result.outcomes[d].record.artifact.digest  # type: ignore[union-attr]
                     for d in step.deps
@@ -147,10 +152,12 @@ def open_recipe(
 ) -> Project:
     """Expand a loaded ``recipe`` into a project. ``provider`` renders every provider step there;
     the store is ``cache_dir``, else ``$AUDIOFLOW_CACHE_DIR``, else ``.audioflow/`` beside the recipe;
+    outputs are checked against the inputs, the recipe and the store before the store is touched;
     ``providers`` replaces the built-in ones (tests, custom hosts). Raises :class:`RecipeError`."""
     _check_provider(provider, providers)
     graph = expand(recipe, provider=provider)
-    root = cache_dir or (Path(os.environ[CACHE_ENV]) if os.environ.get(CACHE_ENV) else recipe.root / ".audioflow")
+    root = cache_folder(recipe.root, cache_dir)
+    check_outputs(recipe, root)
     if providers is None:
         providers = make_providers(graph)
     return Project(graph, ArtifactStore(root), providers)
@@ -162,10 +169,13 @@ def open_project(
     provider: str | None = None,
     cache_dir: Path | None = None,
     providers: Mapping[str, Provider] | None = None,
+    allow_dirs: Iterable[Path | str] = (),
 ) -> Project:
-    """Load and expand the recipe file at ``recipe_path`` (see :func:`open_recipe`). Raises :class:`RecipeError`."""
+    """Load and expand the recipe file at ``recipe_path`` (see :func:`open_recipe`). Local inputs may
+    come from the recipe's folder, ``allow_dirs`` and ``$AUDIOFLOW_ALLOW_DIRS``. Raises :class:`RecipeError`."""
     _check_provider(provider, providers)
-    return open_recipe(load_recipe(recipe_path), provider=provider, cache_dir=cache_dir, providers=providers)
+    recipe = load_recipe(recipe_path, allow_dirs=allow_dirs)
+    return open_recipe(recipe, provider=provider, cache_dir=cache_dir, providers=providers)
 
 
 def open_text(
@@ -176,10 +186,12 @@ def open_text(
     provider: str | None = None,
     cache_dir: Path | None = None,
     providers: Mapping[str, Provider] | None = None,
+    allow_dirs: Iterable[Path | str] = (),
 ) -> Project:
     """A project from recipe ``text``, as if it were the file ``root / name``: relative paths resolve
-    against ``root``, errors are located in ``name`` (see :func:`open_recipe`). Raises :class:`RecipeError`."""
-    recipe = parse_recipe(text, Path(root) / name)
+    against ``root``, errors are located in ``name``; local inputs as for :func:`open_project` (see
+    :func:`open_recipe`). Raises :class:`RecipeError`."""
+    recipe = parse_recipe(text, Path(root) / name, allow_dirs=allow_dirs)
     return open_recipe(recipe, provider=provider, cache_dir=cache_dir, providers=providers)
 
 

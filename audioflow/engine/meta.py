@@ -89,7 +89,8 @@ class StepMeta:
 
     # -- the one serialiser ----------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
-        """JSON data for the step record: finite numbers only (a NaN or infinite cost becomes 0)."""
+        """JSON data for the step record: finite numbers only (a NaN or infinite cost becomes 0);
+        unknown values (None) are left out, as the cache's record check expects."""
         out: dict[str, Any] = {
             "duration_ms": _finite(self.duration_ms),
             "sample_rate_hz": self.sample_rate_hz,
@@ -118,7 +119,7 @@ class StepMeta:
                 true_peak_dbtp=_finite(loud.true_peak_dbtp),
                 limited=loud.limited,
             )
-        return out
+        return {key: value for key, value in out.items() if value is not None}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StepMeta:

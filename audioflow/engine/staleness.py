@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from ..cache import ArtifactStore, StepRecord, input_digest
+from ..cache import ArtifactStore, StepRecord, input_digest, record_key
+from ..errors import CacheError
 from ..providers import PreparedRequest, Provider
 from ..recipe import Step, StepGraph
+from ..steps import StepKind
 from . import preflight
 from .meta import StepMeta
 
@@ -111,7 +113,12 @@ def _reason(step: Step, prev: dict[str, Any] | None, model: str | None, upstream
     return "; ".join(parts) or "not in the cache"
 
 
-def _stale_reason(step: Step, prev: dict[str, Any] | None, model: str | None, digest: str, upstream: list[str]) -> str:
+def _stale_reason(
+    step: Step, prev: dict[str, Any] | None, model: str | None, digest: str, upstream: list[str], store: ArtifactStore
+) -> str:
+    if damage := store.damage(record_key(digest)):
+        where = "set aside" if damage.set_aside else "left in place"
+        return f"damaged in cache: {where}, re-rendering ({damage.problem})"
     if prev and prev.get("input_digest") == digest:
         return "artifact missing from the cache"
     if prev and prev.get("upstream") != upstream and not changed_keys(prev.get("params"), step.params):
@@ -129,7 +136,12 @@ def _price(planned: StepPlan, store: ArtifactStore) -> None:
         if store.get_step(digest) is not None:
             planned.cost_usd = 0.0
             return
-        if store.journal(digest).load() is not None:
+        try:
+            journalled = store.journal(digest).load() is not None
+        except CacheError as exc:  # an unreadable paid-request journal: the run will not submit this step
+            planned.cost_usd, planned.reason = 0.0, f"{planned.reason}; cannot run: {exc}"
+            return
+        if journalled:
             planned.cost_usd, planned.resumes = 0.0, True
             planned.reason += "; resumes a paid request"
             return
@@ -155,12 +167,12 @@ def make_plan(graph: StepGraph, store: ArtifactStore, providers: Mapping[str, Pr
         else:
             upstream = [r.artifact.digest for r in records.values() if r is not None]
             digest = resolve_digest(step, model, upstream)
-            record = store.get_step(digest)
+            record = store.get_step(digest, verify=step.kind == StepKind.MASTER)  # what is bounced: checked
             if record is not None:
                 label = "cached (placeholder)" if StepMeta.from_json(record.meta).placeholder else "cached"
                 plans[step_id] = StepPlan(step, PlanStatus.UP_TO_DATE, label, digest, record, prepared)
             else:
-                reason = _stale_reason(step, prev, model, digest, upstream)
+                reason = _stale_reason(step, prev, model, digest, upstream, store)
                 plans[step_id] = StepPlan(step, PlanStatus.STALE, reason, digest, None, prepared)
         if plans[step_id].status == PlanStatus.STALE and prepared is not None:
             _price(plans[step_id], store)

@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 from ..steps import GeneratePayload, IsolatePayload, LinesPayload, StepKind, file_sha256
 
 __all__ = [
+    "API_KEY_ENV",
     "Journal",
     "PreparedRequest",
     "Provider",
@@ -31,6 +32,11 @@ __all__ = [
     "Take",
     "local_request_key",
 ]
+
+#: Provider name → the environment variable holding its API key (PROVIDERS.md "Settings every
+#: provider has"). Keys are read from there only, when a render needs them; the CLI scrubs every one
+#: of them from everything it prints.
+API_KEY_ENV = {"segmind": "SEGMIND_API_KEY", "fal": "FAL_KEY", "evolink": "EVOLINK_API_KEY"}
 
 
 @runtime_checkable

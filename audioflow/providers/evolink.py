@@ -25,14 +25,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
 from ..audio import decode_bytes
 from ..errors import AudioflowError, ProviderError
 from ..steps import GeneratePayload, LinesPayload, StepKind
-from .base import Journal, PreparedRequest, ProviderSettings, Reference, RenderRequest, Take
+from .base import API_KEY_ENV, Journal, PreparedRequest, ProviderSettings, Reference, RenderRequest, Take
 from .http import HttpClient, env_url, read_key
 from .jobs import JobFailed, JobGone, format_of, poll, run_job
 from .seed_audio import SeedAudioCall, build_call, output_format
@@ -43,7 +43,7 @@ NAME = "evolink"
 MODEL = "doubao-seed-audio-1-0"
 DEFAULT_URL = "https://api.evolink.ai"
 URL_ENV = "AUDIOFLOW_EVOLINK_URL"
-KEY_ENV = "EVOLINK_API_KEY"
+KEY_ENV = API_KEY_ENV[NAME]
 #: PROVIDERS.md "Evolink": about $0.0012 per second of output.
 PRICE_PER_S_USD = 0.0012
 #: ``SeedAudioRequest.prompt.maxLength`` on the vendor page.
@@ -201,7 +201,7 @@ class EvolinkProvider:
 
     # -- render --------------------------------------------------------------------------------------
     def _client(self, key: str) -> HttpClient:
-        hosts = {urlsplit(self.base_url).netloc}
+        hosts = {self.base_url}
         return HttpClient(
             NAME,
             auth_headers={"Authorization": f"Bearer {key}"},

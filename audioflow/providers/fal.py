@@ -26,15 +26,14 @@ import asyncio
 import mimetypes
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from ..audio import decode_bytes
 from ..errors import AudioError, ProviderError, did_you_mean
 from ..steps import GeneratePayload, LinesPayload, StepKind, VoiceSpec
-from .base import Journal, PreparedRequest, ProviderSettings, Reference, RenderRequest, Take
-from .http import HttpClient, env_url, read_key
+from .base import API_KEY_ENV, Journal, PreparedRequest, ProviderSettings, Reference, RenderRequest, Take
+from .http import HttpClient, env_url, origin_of, read_key
 from .jobs import JobFailed, JobGone, format_of, poll, run_job
 from .seed_audio import MAX_REFERENCE_MS, OUTPUT_FORMATS, SeedAudioCall, build_call, output_format
 
@@ -208,7 +207,7 @@ class FalProvider:
 
     def ready(self) -> None:
         """Raise :class:`ProviderError` when ``FAL_KEY`` is not set."""
-        read_key(self.name, "FAL_KEY")
+        read_key(self.name, API_KEY_ENV["fal"])
 
     def _body(self, call: SeedAudioCall, output_format: str, locate: Callable[[Reference], Any]) -> dict[str, Any]:
         """The input JSON (only fields on the model page; host defaults and neutral values are
@@ -247,7 +246,7 @@ class FalProvider:
 
     # -- render --------------------------------------------------------------------------------
     def _client(self, key: str, *, retries: int | None = None, timeout_s: float = 60.0) -> HttpClient:
-        hosts = {urlsplit(self.queue_url).netloc, urlsplit(self.rest_url).netloc}
+        hosts = {self.queue_url, self.rest_url}
         return HttpClient(
             self.name,
             auth_headers={"Authorization": f"Key {key}"},
@@ -264,7 +263,7 @@ class FalProvider:
         """Upload local inputs, submit (journalled), poll, fetch and download at once."""
         call: SeedAudioCall = prepared.body[0]
         fmt: str = prepared.body[1]
-        key = read_key(self.name, "FAL_KEY")
+        key = read_key(self.name, API_KEY_ENV["fal"])
         client = self._client(key)
         seen: list[str] = []
 
@@ -294,7 +293,7 @@ class FalProvider:
         cdn = HttpClient(
             self.name,
             auth_headers={"Authorization": f"{token.get('token_type') or 'Bearer'} {token['token']}"},
-            auth_hosts=[urlsplit(base_url).netloc],
+            auth_hosts=[base_url],
             secrets=[key, str(token["token"])],
             retries=self.settings.retries,
             error_message=error_message,
@@ -435,9 +434,9 @@ def _key_of(ref: Reference) -> Any:
 
 def _put_now(url: str, key: str, queue_url: str) -> httpx.Response:
     """``PUT url`` synchronously (the key only when ``url`` is on the queue host)."""
-    same_host = urlsplit(url).netloc == urlsplit(queue_url).netloc
+    same_host = origin_of(url) == origin_of(queue_url)
     headers = {"Authorization": f"Key {key}"} if same_host else {}
-    with httpx.Client(timeout=CANCEL_TIMEOUT_S) as client:
+    with httpx.Client(timeout=CANCEL_TIMEOUT_S, follow_redirects=False) as client:
         return client.put(url, headers=headers)
 
 

@@ -36,14 +36,13 @@ import mimetypes
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from ..audio import decode_bytes
 from ..errors import AudioflowError, ProviderError
 from ..steps import CLIP_LIMITS_MS, GeneratePayload, IsolatePayload, LinesPayload, StepKind
-from .base import Journal, PreparedRequest, ProviderSettings, Reference, RenderRequest, Take
+from .base import API_KEY_ENV, Journal, PreparedRequest, ProviderSettings, Reference, RenderRequest, Take
 from .http import HttpClient, env_url, read_key
 from .jobs import JobFailed, JobGone, format_of, poll, run_job
 from .seed_audio import MAX_REFERENCE_MS, build_call, output_format
@@ -58,7 +57,7 @@ __all__ = [
 ]
 
 NAME = "segmind"
-KEY_ENV = "SEGMIND_API_KEY"
+KEY_ENV = API_KEY_ENV[NAME]
 SEED, OPENVOICE, SAM = "seed-audio-1.0", "openvoice", "sam-audio-large"
 MAX_PROMPT_CHARS = 2048  # seed-audio-1.0 page: text_prompt "Up to 2048 characters"
 SAM_PRICE_USD = 0.062  # sam-audio-large page: "~$0.062"
@@ -282,7 +281,7 @@ class SegmindProvider:
         http = HttpClient(
             NAME,
             auth_headers={"x-api-key": key},
-            auth_hosts={urlsplit(self.base_url).netloc, urlsplit(self.storage_url).netloc},
+            auth_hosts={self.base_url, self.storage_url},
             secrets=[key],
             retries=self.settings.retries,
             error_message=error_message,

@@ -101,23 +101,10 @@ def _is_url(written: str) -> bool:
     return written.startswith(("http://", "https://"))
 
 
-def _local_file(recipe: Recipe, written: str | Path) -> Path | None:
-    """The one resolution of a local input the recipe names: the file relative to the recipe's
-    folder (or absolute), or None when there is no such file."""
-    path = Path(written) if Path(written).is_absolute() else recipe.root / written
-    try:
-        return path if path.is_file() else None
-    except OSError:  # a name too long for the file system, and the like: not a file we can read
-        return None
-
-
 def _existing_file(recipe: Recipe, written: Path, location: SourceLocation, what: str) -> Path:
-    path = _local_file(recipe, written)
-    if path is None:
-        raise RecipeError(
-            f"{what} {str(written)!r} not found", location, f"paths are relative to the recipe's folder {recipe.root}"
-        )
-    return path
+    """The resolved path of a local input, confined by ``recipe.paths`` (inside the recipe's folder
+    or an allowed folder; a regular file). Later code reads this path, not the written one."""
+    return recipe.confinement.resolve(written, location, what)
 
 
 def _file_ref(path: Path, written: str | Path) -> FileRef:
@@ -139,10 +126,9 @@ def _source(
         return UrlRef(written), (), {}
     if "://" in written:
         raise RecipeError(f"{what} {written!r}: only http(s) URLs can be fetched by a host", location)
-    path = _local_file(recipe, written)
-    if path is None:
-        hint = did_you_mean(written, recipe.steps) or f"a step name, a file relative to {recipe.root}, or an https URL"
-        raise RecipeError(f"{what} {written!r} is not a step, a file or a URL", location, hint)
+    hint = did_you_mean(written, recipe.steps) or f"a step name, a file relative to {recipe.root}, or an https URL"
+    missing = (f"{what} {written!r} is not a step, a file or a URL", hint)
+    path = recipe.confinement.resolve(written, location, what, missing=missing)
     return _file_ref(path, written), (), {"source": path}
 
 
@@ -184,13 +170,12 @@ def _voice_spec(recipe: Recipe, voice: Voice) -> tuple[VoiceSpec, dict[str, Path
     piper, files = None, {}
     if voice.model is not None:
         model = _existing_file(recipe, voice.model, voice.location, "voice model")
-        config = model.with_name(model.name + ".json")
-        if not config.is_file():
-            raise RecipeError(
-                f"voice model {str(voice.model)!r} has no {config.name} beside it",
-                voice.location,
-                "Piper voices come as a .onnx file and a .onnx.json config",
-            )
+        beside = model.with_name(model.name + ".json")  # where Piper looks: beside the resolved model
+        missing = (
+            f"voice model {str(voice.model)!r} has no {beside.name} beside it",
+            "Piper voices come as a .onnx file and a .onnx.json config",
+        )
+        config = recipe.confinement.resolve(beside, voice.location, "voice model config", missing=missing)
         piper = PiperModel(file_sha256(model), file_sha256(config), voice.speaker)
         files["model"] = model
     spec = VoiceSpec(

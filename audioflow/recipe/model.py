@@ -8,7 +8,7 @@ line names, the fields each kind needs, and that the output stays inside the rec
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from ..errors import SourceLocation, did_you_mean
 from ..steps import CLIP_LIMITS_MS, StepKind
 from ..units import parse_bitrate_kbps, parse_db, parse_duration_ms, parse_level
 from .loader import Document, JsonPath
+from .paths import FORMAT_EXTENSIONS, Confinement, extension_matches
 
 __all__ = [
     "KINDS",
@@ -161,7 +162,8 @@ class Master:
 
 @dataclass(frozen=True)
 class Recipe:
-    """A whole recipe. ``root`` is the recipe's folder: relative paths resolve against it."""
+    """A whole recipe. ``root`` is the recipe's folder: relative paths resolve against it, and
+    ``confinement`` resolves every local input (inside ``root`` or a folder the user allowed)."""
 
     path: Path
     root: Path
@@ -173,6 +175,7 @@ class Recipe:
     mix: StepSpec
     master: Master
     output: Path
+    confinement: Confinement
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -442,11 +445,21 @@ def _output(r: _Reader, root: Path, data: dict[str, Any], stem: str) -> Path:
             f"output {written!r} is outside the recipe's folder",
             hint="write a relative path like out/episode.mp3",
         )
+    fmt = data.get("master", {}).get("format")
+    if fmt is not None and not extension_matches(candidate, fmt):
+        wanted = FORMAT_EXTENSIONS.get(fmt, (f".{fmt}",))
+        raise r.doc.error(
+            ("output",),
+            f"output {written!r} does not end in {' or '.join(wanted)}, the extension of master.format {fmt}",
+            hint=f"name it {candidate.with_suffix(wanted[0]).name}, or change master.format",
+        )
     return root / candidate
 
 
-def build_recipe(doc: Document, path: Path) -> Recipe:
-    """Build the typed :class:`Recipe` from a schema-valid document. Raises :class:`RecipeError`."""
+def build_recipe(doc: Document, path: Path, *, allow_dirs: Iterable[Path | str] = ()) -> Recipe:
+    """Build the typed :class:`Recipe` from a schema-valid document. Local inputs may come from the
+    recipe's folder, ``allow_dirs`` and ``$AUDIOFLOW_ALLOW_DIRS`` (see ``recipe.paths``).
+    Raises :class:`RecipeError`."""
     r, data = _Reader(doc), doc.data
     root = path.parent
     cast = {name: _voice(r, name, i, spec) for i, (name, spec) in enumerate(data.get("cast", {}).items())}
@@ -480,5 +493,6 @@ def build_recipe(doc: Document, path: Path) -> Recipe:
         mix=mix,
         master=_master(r, data.get("master", {}), output),
         output=output,
+        confinement=Confinement.for_recipe(path, allow_dirs),
         providers=_providers(r, data.get("providers", {})),
     )
