@@ -25,6 +25,7 @@ from typing import Any
 
 __all__ = [
     "CLIP_LIMITS_MS",
+    "MAX_REQUEST_MS",
     "PROVIDER_KINDS",
     "ClonePayload",
     "CloneSpec",
@@ -72,6 +73,10 @@ class StepKind(StrEnum):
 
 #: Kinds a provider renders (the others audioflow renders itself).
 PROVIDER_KINDS = frozenset({StepKind.SPEAK, StepKind.SCENE, StepKind.GENERATE, StepKind.ISOLATE})
+
+#: The longest sound one generation request returns, ms (Seed Audio 1.0: 120 s per request on every
+#: host): a longer ``generate`` with ``extend: join`` is rendered as several requests.
+MAX_REQUEST_MS = 120_000.0
 
 #: Reference-clip lengths each cloning model takes, ms (vendor pages: Seed Audio ≤ 30 s per clip;
 #: OpenVoice 5–120 s of clean single-speaker audio). The one home of this policy.

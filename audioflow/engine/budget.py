@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from ..cache import StepRecord
 from ..errors import AudioflowError
 from ..recipe import Step
-from ..recipe.graph import MAX_REQUEST_MS
-from ..steps import GeneratePayload, IsolatePayload, LinesPayload, StepSource
+from ..steps import MAX_REQUEST_MS, GeneratePayload, IsolatePayload, LinesPayload, StepSource
 from .meta import StepMeta
 
 __all__ = ["CHARS_PER_S", "Budget", "BudgetError", "check_budget", "expected_duration_s"]

@@ -10,7 +10,7 @@ Sources: the vendor pages in ``shared/seeds/`` (Segmind ``seed-audio-1.0``, fal
 * Each reference clip ≤ 30 s and ≤ 10 MB (wav/mp3/pcm/ogg_opus).
 * One reference image excludes reference audio.
 * Prompt ≤ 2048 characters on Segmind, ≤ 1500 on Evolink; fal documents no limit.
-* Output ≤ 120 s per request.
+* Output ≤ 120 s per request (``steps.MAX_REQUEST_MS``: the recipe splits longer sounds).
 * Speed and volume are multipliers ×0.5…×2.0, pitch is −12…12 semitones.
 """
 
@@ -24,7 +24,6 @@ from ..steps import CLIP_LIMITS_MS, GeneratePayload, LinesPayload, StepKind, Url
 from .base import Reference, RenderRequest
 
 __all__ = [
-    "MAX_OUTPUT_S",
     "MAX_REFERENCES",
     "MAX_REFERENCE_BYTES",
     "MAX_REFERENCE_MS",
@@ -38,7 +37,6 @@ __all__ = [
 MAX_REFERENCES = 3
 MAX_REFERENCE_MS = CLIP_LIMITS_MS["seed-audio"][1]
 MAX_REFERENCE_BYTES = 10 * 1024 * 1024
-MAX_OUTPUT_S = 120.0
 #: The ``sample_rate`` values every host's Seed Audio page lists.
 SAMPLE_RATES_HZ = (8000, 16000, 24000, 32000, 44100, 48000)
 #: audioflow format name → Seed Audio's ``format`` (wav | mp3 | pcm | ogg_opus on every host). Raw ``pcm``

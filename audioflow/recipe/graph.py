@@ -27,6 +27,7 @@ import networkx as nx
 from ..errors import RecipeError, SourceLocation, did_you_mean
 from ..steps import (
     CLIP_LIMITS_MS,
+    MAX_REQUEST_MS,
     ClonePayload,
     CloneSpec,
     DialoguePayload,
@@ -50,11 +51,9 @@ from ..steps import (
 )
 from .model import Line, Recipe, StepSpec, Track, Voice
 
-__all__ = ["CLONE_PREFIX", "MAX_REQUEST_MS", "Step", "StepGraph", "clone_step_id", "expand", "to_dot", "to_mermaid"]
+__all__ = ["CLONE_PREFIX", "Step", "StepGraph", "clone_step_id", "expand", "to_dot", "to_mermaid"]
 
 CLONE_PREFIX = "cast."
-#: The longest sound one generation request returns (Seed Audio 1.0: 120 s per request).
-MAX_REQUEST_MS = 120_000.0
 JOIN_CROSSFADE_MS = 2_000.0
 #: ``@name`` in a generate prompt cites a cast voice (numbered ``@Audio1..3`` per request).
 CITE = re.compile(r"(?<![\w@])@([A-Za-z_][A-Za-z0-9_-]*)")
