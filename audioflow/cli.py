@@ -8,6 +8,7 @@ Recipe errors print as ``path:line:col: message`` on stderr, never with a traceb
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import traceback
@@ -55,6 +56,17 @@ def _echo(text: str, *, err: bool = False, nl: bool = True) -> None:
     """Print ``text`` with every API key in the environment scrubbed: the last line of defence
     behind the providers' own scrubbing, so no output path of the CLI can show a key."""
     click.echo(scrub(text, _key_values()), err=err, nl=nl)
+
+
+class _FiniteFloatRange(click.FloatRange):
+    """A :class:`click.FloatRange` that also refuses ``nan`` and ``inf`` (a usage error, exit 2):
+    ``FloatRange(min=0)`` alone lets NaN through, since every comparison with NaN is false."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 def _err(text: str) -> None:
@@ -261,7 +273,7 @@ def _summary(report: Any, recipe: Path) -> list[str]:
 @click.option(
     "--budget",
     "budget_usd",
-    type=click.FloatRange(min=0),
+    type=_FiniteFloatRange(min=0),
     metavar="USD",
     help="Refuse to start if the render could cost more; stop submitting when spending reaches it.",
 )

@@ -26,7 +26,7 @@ from audioflow.audio.io import (
 from audioflow.audio.loudness import integrated_lufs, sample_peak_dbfs, true_peak_dbtp
 from audioflow.audio.master import MasterResult, limit, master, master_encoded
 from audioflow.audio.mix import Clip, Duck, render_mix
-from audioflow.audio.sequence import join_in_sequence
+from audioflow.audio.sequence import join_in_sequence, sequence_spans
 from audioflow.audio.types import Audio
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "read_wav",
     "render_mix",
     "sample_peak_dbfs",
+    "sequence_spans",
     "shelf_eq",
     "shift_pitch_by_resampling",
     "true_peak_dbtp",

@@ -12,7 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..audio import Audio, Clip, Duck, decode_file, join_in_sequence, master_encoded, read_wav, render_mix, write_wav
+from ..audio import (
+    Audio,
+    Clip,
+    Duck,
+    decode_file,
+    join_in_sequence,
+    master_encoded,
+    read_wav,
+    render_mix,
+    sequence_spans,
+    write_wav,
+)
 from ..errors import AudioflowError
 from ..steps import (
     ClonePayload,
@@ -26,6 +37,7 @@ from ..steps import (
     TrackSpec,
 )
 from .meta import Loudness, Segment, StepMeta
+from .resources import check_programme
 
 __all__ = [
     "Upstream",
@@ -173,6 +185,8 @@ def join_dialogue(payload: DialoguePayload, lines: list[Upstream]) -> Rendered:
     overlaps). Output rate and channels are the first line's."""
     takes = [up.audio() for up in lines]
     gaps = [line.gap_ms if line.gap_ms is not None else payload.gap_ms for line in payload.lines]
+    end_ms = max(end for _, end in sequence_spans([t.duration_ms for t in takes], gaps))
+    check_programme(end_ms, takes[0].sample_rate_hz, takes[0].channels, what="the dialogue")
     joined, spans = join_in_sequence(takes, gaps, sample_rate_hz=takes[0].sample_rate_hz, channels=takes[0].channels)
     speech: list[tuple[float, float]] = []
     segments = []
@@ -236,6 +250,7 @@ def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream]) -> Rendered:
     tracks = payload.tracks
     audio = {name: up.audio() for name, up in inputs.items()}
     spans = _layout(tracks, {name: a.duration_ms for name, a in audio.items()})
+    check_programme(max((s + n for s, n in spans), default=0.0), payload.sample_rate_hz, payload.channels)
     speech: dict[int, list[tuple[float, float]]] = {}
     segments: list[Segment] = []
     for i, (track, (start, length)) in enumerate(zip(tracks, spans, strict=True)):

@@ -20,12 +20,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..audio import decode_file
+from ..audio.io import probe_file
 from ..cache import StepRecord, input_digest
 from ..errors import AudioflowError, ProviderError, RecipeError
 from ..providers import PROVIDERS, PreparedRequest, Provider, Reference, RenderRequest
 from ..recipe import Step, StepGraph
 from ..recipe.graph import CLONE_PREFIX
-from ..steps import ClonePayload, FileRef, GeneratePayload, IsolatePayload, LinesPayload, StepSource, UrlRef
+from ..steps import (
+    ClonePayload,
+    FilePayload,
+    FileRef,
+    GeneratePayload,
+    IsolatePayload,
+    LinesPayload,
+    StepSource,
+    UrlRef,
+)
 from .budget import expected_duration_s
 from .meta import StepMeta
 
@@ -114,11 +124,33 @@ def _check_reference(step: Step, payload: ClonePayload) -> None:
         )
 
 
+_probed: set[str] = set()
+
+
+def _check_audio_file(step: Step) -> None:
+    """A ``file`` or ``isolate`` step reading a local file: can it be decoded? (a header read)"""
+    source, payload = step.files.get("source"), step.payload
+    file = None
+    if isinstance(payload, FilePayload):
+        file = payload.file
+    elif isinstance(payload, IsolatePayload) and isinstance(payload.source, FileRef):
+        file = payload.source
+    if source is None or file is None or file.sha256 in _probed:
+        return
+    try:
+        probe_file(source)
+    except AudioflowError as exc:
+        raise RecipeError(str(exc), step.location) from exc
+    _probed.add(file.sha256)
+
+
 def check_graph(graph: StepGraph, providers: Mapping[str, Provider]) -> None:
-    """Unknown providers and reference clips too short to clone from, as located recipe errors."""
+    """Unknown providers, local audio files that cannot be decoded (or are cut short) and reference
+    clips too short to clone from, as located recipe errors."""
     for step in graph.steps.values():
         if isinstance(step.payload, ClonePayload):
             _check_reference(step, step.payload)
+        _check_audio_file(step)
         if step.provider is not None and step.provider not in providers:
             doc, base = graph.recipe.document, step.id.split("[")[0]
             path = next((p for p in (("steps", base, "provider"), ("provider",)) if p in doc.locations), None)
