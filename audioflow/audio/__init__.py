@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from audioflow.audio.dsp import (
     PLACEHOLDER_TEXTURES,
-    db_to_gain,
-    gain_to_db,
     placeholder_bed,
     shelf_eq,
     shift_pitch_by_resampling,
@@ -26,25 +24,24 @@ from audioflow.audio.io import (
     write_wav,
 )
 from audioflow.audio.loudness import integrated_lufs, sample_peak_dbfs, true_peak_dbtp
-from audioflow.audio.master import LOUDNESS_PRESETS, MasterResult, limit, master, master_encoded
+from audioflow.audio.master import MasterResult, limit, master, master_encoded
 from audioflow.audio.mix import Clip, Duck, render_mix
+from audioflow.audio.sequence import join_in_sequence, sequence_spans
 from audioflow.audio.types import Audio
 
 __all__ = [
-    "LOUDNESS_PRESETS",
     "PLACEHOLDER_TEXTURES",
     "SUPPORTED_FORMATS",
     "Audio",
     "Clip",
     "Duck",
     "MasterResult",
-    "db_to_gain",
     "decode_bytes",
     "decode_file",
     "encode",
     "ffmpeg_exe",
-    "gain_to_db",
     "integrated_lufs",
+    "join_in_sequence",
     "limit",
     "master",
     "master_encoded",
@@ -52,6 +49,7 @@ __all__ = [
     "read_wav",
     "render_mix",
     "sample_peak_dbfs",
+    "sequence_spans",
     "shelf_eq",
     "shift_pitch_by_resampling",
     "true_peak_dbtp",

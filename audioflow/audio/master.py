@@ -1,6 +1,6 @@
 """Mastering: gain to a loudness target, look-ahead true-peak limiting, and verified bounces.
 
-Targets (integrated LUFS, true peak dBTP) come from :data:`LOUDNESS_PRESETS`. Loudness is
+Targets (integrated LUFS, true peak dBTP) come from the recipe's master (its presets: ``recipe.model``). Loudness is
 ITU-R BS.1770-4 (see :mod:`audioflow.audio.loudness`), true peak BS.1770-4 Annex 2 at 4x.
 """
 
@@ -17,15 +17,7 @@ from audioflow.audio.loudness import integrated_lufs, oversampled_abs_peaks
 from audioflow.audio.types import Audio
 from audioflow.errors import AudioError
 
-__all__ = ["LOUDNESS_PRESETS", "MasterResult", "limit", "master", "master_encoded"]
-
-LOUDNESS_PRESETS: dict[str, tuple[float, float]] = {
-    "podcast": (-16.0, -1.0),  # Apple Podcasts: -16 LUFS ±1 LU, -1 dBTP
-    "streaming": (-14.0, -1.0),  # Spotify / YouTube normalisation level
-    "ebu-r128": (-23.0, -1.0),  # EBU R128 (2020): -23 LUFS, -1 dBTP
-    "atsc-a85": (-24.0, -2.0),  # ATSC A/85 RP: -24 LKFS, -2 dBTP
-}
-"""Preset name -> (target integrated loudness in LUFS, maximum true peak in dBTP)."""
+__all__ = ["MasterResult", "limit", "master", "master_encoded"]
 
 _OVERSAMPLE = 4  # BS.1770-4 Annex 2: at least 4x at 48 kHz
 _LIMIT_CHUNK_S = 10.0

@@ -9,7 +9,6 @@ whose verdict is the one that counts. jsonschema's errors are translated here, i
 
 from __future__ import annotations
 
-import difflib
 import json
 from functools import cache
 from importlib import resources
@@ -20,11 +19,11 @@ import jsonschema
 import jsonschema_rs
 from jsonschema.exceptions import ValidationError, best_match
 
-from ..errors import RecipeError
+from ..errors import RecipeError, did_you_mean
 from ..units import parse_duration_ms
 from .loader import Document, JsonPath
 
-__all__ = ["did_you_mean", "load_schema", "schema_text", "validate_document"]
+__all__ = ["load_schema", "schema_text", "validate_document"]
 
 _RESOURCE = ("schemas", "recipe.schema.json")
 
@@ -49,13 +48,6 @@ def load_schema() -> dict[str, Any]:
 def _fast_validator() -> Any:
     """jsonschema-rs's compiled validator for the schema (``offline``: the schema refers only to itself)."""
     return jsonschema_rs.validator_for(load_schema(), offline=True)
-
-
-def did_you_mean(name: str, choices: object) -> str | None:
-    """``"did you mean 'x'?"`` for the closest of ``choices`` to ``name``, or None."""
-    names = [str(c) for c in choices]  # type: ignore[attr-defined]
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
 
 
 def _type_name(value: object) -> str:
