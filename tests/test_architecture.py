@@ -44,7 +44,7 @@ ARROWS: dict[str, tuple[set[str], set[str]]] = {
     "errors": (set(), set()),
     "units": (set(), set()),
     "steps": (set(), set()),
-    "recipe": ({"errors", "units", "steps"}, {"yaml", "jsonschema", "networkx"}),
+    "recipe": ({"errors", "units", "steps"}, {"yaml", "jsonschema", "jsonschema_rs", "networkx"}),
     "cache": ({"errors", "units", "steps"}, {"filelock", "fsspec", "s3fs"}),
     "audio": (
         {"errors", "units"},
