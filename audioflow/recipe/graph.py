@@ -30,6 +30,7 @@ from ..steps import (
     MAX_REQUEST_MS,
     ClonePayload,
     CloneSpec,
+    CueSpec,
     DialoguePayload,
     FilePayload,
     FileRef,
@@ -49,6 +50,7 @@ from ..steps import (
     VoiceSpec,
     file_sha256,
 )
+from .cues import Cue, resolve_line
 from .model import Line, Recipe, StepSpec, Track, Voice
 
 __all__ = ["CLONE_PREFIX", "Step", "StepGraph", "clone_step_id", "expand", "to_dot", "to_mermaid"]
@@ -275,7 +277,7 @@ def _isolate(recipe: Recipe, spec: StepSpec, provider: str) -> Step:
     return Step(spec.name, StepKind.ISOLATE, spec.location, payload, deps, provider, spec.take, files)
 
 
-def _track(t: Track) -> TrackSpec:
+def _track(t: Track, anchor_line: int | None = None) -> TrackSpec:
     return TrackSpec(
         track=t.step,
         at_ms=t.at_ms,
@@ -291,12 +293,32 @@ def _track(t: Track) -> TrackSpec:
         duck_db=t.duck_db,
         duck_attack_ms=t.duck_attack_ms,
         duck_release_ms=t.duck_release_ms,
+        anchor_line=anchor_line,
+        crossfade_ms=t.crossfade_ms,
     )
 
 
 def _mix_payload(recipe: Recipe, tracks: tuple[Track, ...]) -> MixPayload:
     master = recipe.master
-    return MixPayload(master.sample_rate_hz, master.channels, tuple(_track(t) for t in tracks))
+    anchors = _anchor_lines(recipe, tracks)
+    return MixPayload(
+        master.sample_rate_hz, master.channels, tuple(_track(t, a) for t, a in zip(tracks, anchors, strict=True))
+    )
+
+
+def _anchor_lines(recipe: Recipe, tracks: tuple[Track, ...]) -> list[int | None]:
+    """The 1-based line each track's ``after``/``with``/``under`` names (``scene[7]``, ``scene.door``),
+    or None. Raises :class:`RecipeError` naming the line, with near labels."""
+    out: list[int | None] = []
+    for track in tracks:
+        ref = track.after or track.with_ or track.under
+        if track.anchor is None or ref is None:
+            out.append(None)
+            continue
+        key = "after" if track.after else "with" if track.with_ else "under"
+        written = f"{ref}{track.anchor}"
+        out.append(resolve_line(recipe.steps[ref], track.anchor, written, track.reference_locations[key]) + 1)
+    return out
 
 
 def _check_tracks(spec: StepSpec, known: set[str]) -> None:
@@ -309,24 +331,76 @@ def _check_tracks(spec: StepSpec, known: set[str]) -> None:
         for key, ref in (("after", track.after), ("with", track.with_), ("under", track.under)):
             if ref is not None and ref not in placed:
                 hint = did_you_mean(ref, placed) or "refer to a track placed earlier in this mix"
+                written = f"{ref}{track.anchor or ''}"
                 raise RecipeError(
-                    f"`{key}: {ref}` names no earlier track of this mix", track.reference_locations[key], hint
+                    f"`{key}: {written}` names no earlier track of this mix", track.reference_locations[key], hint
                 )
         placed.add(track.step)
 
 
-def _expand_step(recipe: Recipe, spec: StepSpec, provider: str) -> list[Step]:
+def _cue_spec(cue: Cue) -> CueSpec:
+    return CueSpec(
+        step=cue.step,
+        line=cue.line,
+        at=cue.at,
+        offset_ms=cue.offset_ms,
+        duration_ms=cue.duration_ms,
+        gain_db=cue.gain_db,
+        fade_in_ms=cue.fade_in_ms,
+        fade_out_ms=cue.fade_out_ms,
+        loop=cue.loop,
+        duck_db=cue.duck_db,
+        duck_attack_ms=cue.duck_attack_ms,
+        duck_release_ms=cue.duck_release_ms,
+    )
+
+
+def _cue_sounds(recipe: Recipe, spec: StepSpec, provider: str | None) -> list[Step]:
+    """The steps of a dialogue's inline cues (generated sounds); every other cue must name a step."""
+    out: list[Step] = []
+    for cue in spec.cues:
+        if cue.inline is not None:
+            out += _generate(recipe, cue.inline, provider or cue.inline.provider or recipe.provider)
+        elif cue.step not in recipe.steps or cue.step == spec.name:
+            what = "a dialogue cannot cue itself" if cue.step == spec.name else f"cue {cue.step!r} names no step"
+            hint = did_you_mean(cue.step, sorted(set(recipe.steps) - {spec.name}))
+            raise RecipeError(what, cue.location, hint or "name a step (a generate or file step), or write it inline")
+    return out
+
+
+def _dialogue(recipe: Recipe, spec: StepSpec, provider: str, override: str | None) -> list[Step]:
+    """A dialogue: its inline cue sounds, its speech (a step per line, or one ``scene`` step), and the
+    step that joins the speech with its pauses and cues. A scene with neither cues nor leading or
+    trailing pauses is the ``scene`` step alone (as before cues existed)."""
+    cue_steps = _cue_sounds(recipe, spec, override)
+    cues = tuple(_cue_spec(c) for c in spec.cues)
+    spoken = tuple(_spoken(line) for line in spec.lines)
+    if spec.render == "scene":
+        scene = _scene(recipe, spec, provider)
+        if not cues and not spec.lead_ms and not spec.tail_ms:
+            return [*cue_steps, scene]
+        speech = [Step(f"{spec.name}.speech", scene.kind, *_step_rest(scene))]
+        parts: tuple[int, ...] | None = (len(spec.lines),)
+    else:
+        speech = [
+            _speak(recipe, spec, f"{spec.name}[{i}]", line, provider) for i, line in enumerate(spec.lines, start=1)
+        ]
+        parts = None
+    payload = DialoguePayload(spec.gap_ms, spoken, cues, spec.lead_ms, spec.tail_ms, parts)
+    deps = (*(s.id for s in speech), *payload.cue_steps)
+    return [*cue_steps, *speech, Step(spec.name, StepKind.DIALOGUE, spec.location, payload, deps)]
+
+
+def _step_rest(step: Step) -> tuple[Any, ...]:
+    return (step.location, step.payload, step.deps, step.provider, step.take, step.files, step.voice)
+
+
+def _expand_step(recipe: Recipe, spec: StepSpec, provider: str, override: str | None = None) -> list[Step]:
     kind = StepKind(spec.kind)
     if kind == StepKind.SPEAK:
         return [_speak(recipe, spec, spec.name, spec.lines[0], provider)]
-    if kind == StepKind.DIALOGUE and spec.render == "scene":
-        return [_scene(recipe, spec, provider)]
     if kind == StepKind.DIALOGUE:
-        lines = [
-            _speak(recipe, spec, f"{spec.name}[{i}]", line, provider) for i, line in enumerate(spec.lines, start=1)
-        ]
-        payload = DialoguePayload(spec.gap_ms, tuple(_spoken(line) for line in spec.lines))
-        return [*lines, Step(spec.name, StepKind.DIALOGUE, spec.location, payload, tuple(s.id for s in lines))]
+        return _dialogue(recipe, spec, provider, override)
     if kind == StepKind.FILE:
         assert spec.file is not None
         source = _existing_file(recipe, spec.file, spec.location, "audio file")
@@ -352,7 +426,7 @@ def expand(recipe: Recipe, *, provider: str | None = None) -> StepGraph:
     for spec in (*recipe.steps.values(), recipe.mix):
         if spec.kind == StepKind.MIX:
             _check_tracks(spec, known)
-        for step in _expand_step(recipe, spec, provider or spec.provider or recipe.provider):
+        for step in _expand_step(recipe, spec, provider or spec.provider or recipe.provider, provider):
             steps[step.id] = step
     master = recipe.master
     payload = MasterPayload(

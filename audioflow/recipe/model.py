@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import SourceLocation, did_you_mean
 from ..steps import CLIP_LIMITS_MS, StepKind
 from ..units import parse_bitrate_kbps, parse_db, parse_duration_ms, parse_level
+from .cues import RESERVED_VOICE_NAMES, Cue, read_dialogue, split_line_ref, unsupported_instruction
 from .limits import (
     CHANNELS,
     MAX_DUCK_RAMP_MS,
@@ -69,7 +70,7 @@ _KIND_KEYS = {
 }
 _COMMON_KEYS = {"provider", "take"}
 _DIRECTION = re.compile(r"^\s*\(([^()]{1,80})\)\s*(.*)$", re.S)
-_LINE_KEYS = {"voice", "text", "direction", "gap", "take"}
+_LINE_KEYS = {"voice", "text", "direction", "gap", "take", "label"}
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,8 @@ class Voice:
 
 @dataclass(frozen=True)
 class Line:
-    """One spoken line: ``text`` by cast voice ``voice``, read with ``direction`` (or None)."""
+    """One spoken line: ``text`` by cast voice ``voice``, read with ``direction`` (or None);
+    ``label`` names it for cues and mix tracks (``scene.door``)."""
 
     voice: str
     text: str
@@ -115,11 +117,13 @@ class Line:
     direction: str | None = None
     gap_ms: float | None = None
     take: int | None = None
+    label: str | None = None
 
 
 @dataclass(frozen=True)
 class Track:
-    """One placement in a mix. Times are milliseconds; references name other tracks of the same mix."""
+    """One placement in a mix. Times are milliseconds; references name other tracks of the same mix,
+    or (``anchor``: ``"[7]"``, ``".door"``, from ``after: scene[7]``) a line of a dialogue track."""
 
     step: str
     location: SourceLocation
@@ -137,6 +141,8 @@ class Track:
     duck_attack_ms: float = 80.0
     duck_release_ms: float = 400.0
     reference_locations: dict[str, SourceLocation] = field(default_factory=dict)
+    anchor: str | None = None
+    crossfade_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,9 @@ class StepSpec:
     take: int = 1
     lines: tuple[Line, ...] = ()
     gap_ms: float = DEFAULT_GAP_MS
+    cues: tuple[Cue, ...] = ()
+    lead_ms: float = 0.0
+    tail_ms: float = 0.0
     file: Path | None = None
     prompt: str | None = None
     duration_ms: float | None = None
@@ -240,6 +249,27 @@ class _Reader:
         if not low <= gain_db <= high:
             raise self.doc.error(path, f"{shown(value)} is out of range: must be {low:g} to {high:g} dB")
         return gain_db
+
+    def placement(self, path: JsonPath, spec: dict[str, Any]) -> dict[str, Any]:
+        """What a mix track and a cue share: ``offset_ms``, ``duration_ms``, ``gain_db``, fades,
+        ``loop`` and ducking, parsed from ``spec`` (at ``path``) with their defaults."""
+
+        def dur(key: str, default: float | None, *, signed: bool = False, cap_ms: float = MAX_PROGRAMME_MS) -> Any:
+            return self.duration((*path, key), spec[key], signed=signed, cap_ms=cap_ms) if key in spec else default
+
+        if "duck_db" in spec and self.unit((*path, "duck_db"), spec["duck_db"], parse_db) > 0:
+            raise self.doc.error((*path, "duck_db"), "duck_db lowers a bed: it must be 0 dB or less, like -10")
+        return {
+            "offset_ms": dur("offset", 0.0, signed=True),
+            "duration_ms": dur("duration", None),
+            "gain_db": self.level((*path, "gain_db"), spec.get("gain_db", 0), "gain_db"),
+            "fade_in_ms": dur("fade_in", 0.0),
+            "fade_out_ms": dur("fade_out", 0.0),
+            "loop": bool(spec.get("loop", False)),
+            "duck_db": self.level((*path, "duck_db"), spec["duck_db"], "duck_db") if "duck_db" in spec else None,
+            "duck_attack_ms": dur("duck_attack", 80.0, cap_ms=MAX_DUCK_RAMP_MS),
+            "duck_release_ms": dur("duck_release", 400.0, cap_ms=MAX_DUCK_RAMP_MS),
+        }
 
     def choice(self, path: JsonPath, value: Any, allowed: tuple[int, ...]) -> int:
         """One of ``allowed`` (sample rates, channel counts), as an ``int``."""
@@ -334,17 +364,27 @@ def _line(r: _Reader, path: JsonPath, item: dict[str, Any], cast: dict[str, Voic
     spoken, direction = _split_direction(text, item.get("direction"))
     if not spoken:
         raise r.doc.error(voice_path, "a dialogue line needs words besides its (direction)")
+    if instruction := unsupported_instruction(spoken):
+        raise r.doc.error(
+            voice_path if voice_path[-1] != "voice" else (*path, "text"),
+            f"{instruction} is an instruction audioflow does not support: it would be read aloud",
+            hint="a leading (direction) sets how a line is read; write `- pause: 1s` for silence, "
+            "`- cue: STEP` for a sound, or a narrator line for a stage direction",
+        )
     gap = r.duration((*path, "gap"), item["gap"], signed=True, cap_ms=MAX_GAP_MS) if "gap" in item else None
     take = r.number((*path, "take"), item["take"]) if "take" in item else None
-    return Line(voice=voice, text=spoken, location=r.doc.locate(path), direction=direction, gap_ms=gap, take=take)
+    return Line(
+        voice=voice,
+        text=spoken,
+        location=r.doc.locate(path),
+        direction=direction,
+        gap_ms=gap,
+        take=take,
+        label=item.get("label"),
+    )
 
 
 def _track(r: _Reader, path: JsonPath, spec: dict[str, Any]) -> Track:
-    def dur(
-        key: str, default: float | None = None, *, signed: bool = False, cap_ms: float = MAX_PROGRAMME_MS
-    ) -> float | None:
-        return r.duration((*path, key), spec[key], signed=signed, cap_ms=cap_ms) if key in spec else default
-
     placements = [k for k in ("at", "after", "with", "under") if k in spec]
     if len(placements) > 1:
         raise r.doc.error(
@@ -353,31 +393,34 @@ def _track(r: _Reader, path: JsonPath, spec: dict[str, Any]) -> Track:
             key=True,
         )
     refs: dict[str, SourceLocation] = {k: r.at((*path, k)) for k in ("after", "with", "under") if k in spec}
-    if "duck_db" in spec and r.unit((*path, "duck_db"), spec["duck_db"], parse_db) > 0:
-        raise r.doc.error((*path, "duck_db"), "duck_db lowers a bed: it must be 0 dB or less, like -10")
-    duck_db = r.level((*path, "duck_db"), spec["duck_db"], "duck_db") if "duck_db" in spec else None
+    named, anchor = {}, None
+    for key in refs:
+        named[key], anchor = split_line_ref(spec[key])
+    crossfade = r.duration((*path, "crossfade"), spec["crossfade"]) if "crossfade" in spec else 0.0
+    if crossfade and (anchor or (placements and placements[0] != "after")):
+        raise r.doc.error(
+            (*path, "crossfade"),
+            "a crossfade starts a track before the track it follows ends"
+            + (f"; `{placements[0]}: {spec[placements[0]]}` sets its start" if placements else ""),
+            key=True,
+            hint="use crossfade on a track that follows the previous one, or one placed `after` a track",
+        )
     return Track(
         step=spec["track"],
         location=r.at((*path, "track")),
-        at_ms=dur("at"),
-        after=spec.get("after"),
-        with_=spec.get("with"),
-        under=spec.get("under"),
-        offset_ms=dur("offset", 0.0, signed=True) or 0.0,
-        duration_ms=dur("duration"),
-        gain_db=r.level((*path, "gain_db"), spec.get("gain_db", 0), "gain_db"),
-        fade_in_ms=dur("fade_in", 0.0) or 0.0,
-        fade_out_ms=dur("fade_out", 0.0) or 0.0,
-        loop=bool(spec.get("loop", False)),
-        duck_db=duck_db,
-        duck_attack_ms=dur("duck_attack", 80.0, cap_ms=MAX_DUCK_RAMP_MS) or 0.0,
-        duck_release_ms=dur("duck_release", 400.0, cap_ms=MAX_DUCK_RAMP_MS) or 0.0,
+        at_ms=r.duration((*path, "at"), spec["at"]) if "at" in spec else None,
+        after=named.get("after"),
+        with_=named.get("with"),
+        under=named.get("under"),
         reference_locations=refs,
+        anchor=anchor,
+        crossfade_ms=crossfade,
+        **r.placement(path, spec),
     )
 
 
-def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice]) -> StepSpec:
-    path: JsonPath = ("steps", name)
+def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice], path: JsonPath = ()) -> StepSpec:
+    path = path or ("steps", name)
     kinds = [k for k in KINDS if k in spec]
     if not kinds:
         raise r.doc.error(path, f"step {name!r} has no kind", key=True, hint=f"give it one of: {', '.join(KINDS)}")
@@ -410,11 +453,19 @@ def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice]) -
         )
         return StepSpec(**common, lines=(line,))
     if kind == StepKind.DIALOGUE:
-        lines = tuple(_line(r, (*path, "dialogue", i), item, cast) for i, item in enumerate(spec["dialogue"]))
+        items = read_dialogue(r, name, (*path, "dialogue"), spec["dialogue"], cast, _line, _inline_cue)
         gap = (
             r.duration((*path, "gap"), spec["gap"], signed=True, cap_ms=MAX_GAP_MS) if "gap" in spec else DEFAULT_GAP_MS
         )
-        return StepSpec(**common, lines=lines, gap_ms=gap, render=spec.get("render", "lines"))
+        return StepSpec(
+            **common,
+            lines=items.lines,
+            gap_ms=gap,
+            render=spec.get("render", "lines"),
+            cues=items.cues,
+            lead_ms=items.lead_ms,
+            tail_ms=items.tail_ms,
+        )
     if kind == StepKind.FILE:
         return StepSpec(**common, file=Path(spec["file"]))
     if kind == StepKind.GENERATE:
@@ -440,6 +491,23 @@ def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice]) -
         )
     tracks = tuple(_track(r, (*path, "mix", i), t) for i, t in enumerate(spec["mix"]))
     return StepSpec(**common, tracks=tracks)
+
+
+def _inline_cue(r: _Reader, name: str, spec: dict[str, Any], path: JsonPath) -> StepSpec:
+    """An inline cue's sound (``cue: {generate: …}``): a generate step called ``name``."""
+    return _step(r, name, spec, {}, path)
+
+
+def _cast(r: _Reader, data: dict[str, Any]) -> dict[str, Voice]:
+    for name in data:
+        if name in RESERVED_VOICE_NAMES:
+            raise r.doc.error(
+                ("cast", name),
+                f"{name!r} is a word of the dialogue (`- {name}: …`), so no voice can be called that",
+                key=True,
+                hint="choose another name",
+            )
+    return {name: _voice(r, name, i, spec) for i, (name, spec) in enumerate(data.items())}
 
 
 def _master(r: _Reader, spec: dict[str, Any], output: Path) -> Master:
@@ -533,7 +601,7 @@ def build_recipe(doc: Document, path: Path, *, allow_dirs: Iterable[Path | str] 
     r, data = _Reader(doc), doc.data
     refuse_non_finite(doc, data)
     root = path.parent
-    cast = {name: _voice(r, name, i, spec) for i, (name, spec) in enumerate(data.get("cast", {}).items())}
+    cast = _cast(r, data.get("cast", {}))
     steps: dict[str, StepSpec] = {}
     for name, spec in data["steps"].items():
         if name in RESERVED_NAMES:

@@ -56,6 +56,19 @@ def _type_name(value: object) -> str:
     )
 
 
+_NAMES = "letters, digits, _ and -, starting with a letter or _"
+#: What a name-like value may be, by its key (a pattern error would otherwise show the regex).
+_NAME_HINTS = {
+    "after": "name an earlier track of this mix, or a line of a dialogue track: scene[7] (1-based) or scene.LABEL",
+    "with": "name an earlier track of this mix, or a line of a dialogue track: scene[7] (1-based) or scene.LABEL",
+    "under": "name an earlier track of this mix, or a line of a dialogue track: scene[7] (1-based) or scene.LABEL",
+    "label": f"a label is {_NAMES}, like door",
+    "cue": f"a cue names a step ({_NAMES}), or is written inline as {{generate: PROMPT, duration: 3s}}",
+    "track": f"a track names a step ({_NAMES})",
+    "voice": f"a voice is named by {_NAMES}",
+}
+
+
 def _describe(error: ValidationError, doc: Document) -> RecipeError:
     parent = error.parent
     if parent is not None and parent.validator in ("anyOf", "oneOf"):  # best_match descended into a branch
@@ -87,6 +100,8 @@ def _describe(error: ValidationError, doc: Document) -> RecipeError:
             key=True,
             hint="names start with a letter or _ and use letters, digits, _ and -",
         )
+    if validator == "pattern" and isinstance(value, str) and path and path[-1] in _NAME_HINTS:
+        return doc.error(path, f"{value!r} is not a valid {path[-1]}", hint=_NAME_HINTS[str(path[-1])])
     if validator == "const" and path == ("audioflow",):
         return doc.error(path, f"unsupported recipe version {value!r}", hint="this audioflow reads `audioflow: 1`")
     if validator == "type":
