@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import RecipeError, SourceLocation
 from ..steps import StepKind
-from .limits import MAX_GAP_MS
+from ..units import parse_db
+from .limits import MAX_DUCK_RAMP_MS, MAX_GAP_MS, MAX_PROGRAMME_MS
 from .loader import JsonPath
 
 if TYPE_CHECKING:
@@ -37,7 +38,9 @@ __all__ = [
     "RESERVED_VOICE_NAMES",
     "Cue",
     "Dialogue",
+    "check_voice_names",
     "read_dialogue",
+    "read_placement",
     "resolve_line",
     "split_line_ref",
     "unsupported_instruction",
@@ -148,6 +151,40 @@ def resolve_line(spec: StepSpec, selector: str, written: str, location: SourceLo
     raise RecipeError(f"{written!r}: dialogue {spec.name} has no line labelled {label!r}", location, hint)
 
 
+def read_placement(r: _Reader, path: JsonPath, spec: dict[str, Any]) -> dict[str, Any]:
+    """What a mix track and a cue share: ``offset_ms``, ``duration_ms``, ``gain_db``, fades,
+    ``loop`` and ducking, parsed from ``spec`` (at ``path``) with their defaults."""
+
+    def dur(key: str, default: float | None, *, signed: bool = False, cap_ms: float = MAX_PROGRAMME_MS) -> Any:
+        return r.duration((*path, key), spec[key], signed=signed, cap_ms=cap_ms) if key in spec else default
+
+    if "duck_db" in spec and r.unit((*path, "duck_db"), spec["duck_db"], parse_db) > 0:
+        raise r.doc.error((*path, "duck_db"), "duck_db lowers a bed: it must be 0 dB or less, like -10")
+    return {
+        "offset_ms": dur("offset", 0.0, signed=True),
+        "duration_ms": dur("duration", None),
+        "gain_db": r.level((*path, "gain_db"), spec.get("gain_db", 0), "gain_db"),
+        "fade_in_ms": dur("fade_in", 0.0),
+        "fade_out_ms": dur("fade_out", 0.0),
+        "loop": bool(spec.get("loop", False)),
+        "duck_db": r.level((*path, "duck_db"), spec["duck_db"], "duck_db") if "duck_db" in spec else None,
+        "duck_attack_ms": dur("duck_attack", 80.0, cap_ms=MAX_DUCK_RAMP_MS),
+        "duck_release_ms": dur("duck_release", 400.0, cap_ms=MAX_DUCK_RAMP_MS),
+    }
+
+
+def check_voice_names(r: _Reader, cast: dict[str, Any]) -> None:
+    """Refuse a cast voice named by a word of the dialogue (:data:`RESERVED_VOICE_NAMES`)."""
+    for name in cast:
+        if name in RESERVED_VOICE_NAMES:
+            raise r.doc.error(
+                ("cast", name),
+                f"{name!r} is a word of the dialogue (`- {name}: …`), so no voice can be called that",
+                key=True,
+                hint="choose another name",
+            )
+
+
 # -- reading a dialogue's items --------------------------------------------------------------------
 
 ReadLine = Callable[["_Reader", JsonPath, dict[str, Any], dict[str, "Voice"]], "Line"]
@@ -253,7 +290,7 @@ def _add_cue(r: _Reader, path: JsonPath, item: dict[str, Any], state: _Items) ->
         inline = state.read_step(r, f"{state.name}.cue[{state.inline}]", sound, (*path, "cue"))
         sound = inline.name
     cue = Cue(step=sound, line=len(state.lines) - 1, location=r.at((*path, "cue")), at=at, inline=inline)
-    cue = replace(cue, **r.placement(path, item))
+    cue = replace(cue, **read_placement(r, path, item))
     if at == "start":
         state.waiting.append(len(state.cues))
     state.cues.append(cue)

@@ -4,6 +4,9 @@ downstream) and its Mermaid / DOT renderings.
 A dialogue expands into one ``speak`` step per line (``scene1[1]``, ``scene1[2]`` …) and a
 ``dialogue`` step that joins them, so editing one line re-renders that line and what depends on it;
 with ``render: scene`` it is one ``scene`` step (one Seed Audio request for the whole dialogue).
+A dialogue's cues (``recipe.cues``) are placed by its joining step, which depends on each cue's
+sound; an inline cue is a ``generate`` step ``NAME.cue[1]``…; a scene with cues or leading/trailing
+pauses is ``NAME.speech`` joined by ``NAME``. Mix tracks may name a line (``scene[7]``, ``scene.door``).
 A cloned voice gets a ``clone`` step (``cast.mara``) that prepares its reference clip from a file or
 another step's output; every step speaking with that voice depends on it. A ``generate`` longer
 than one request (120 s) with ``extend: join`` becomes ``rain[1]``… plus a ``join`` step.
@@ -18,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -380,7 +383,7 @@ def _dialogue(recipe: Recipe, spec: StepSpec, provider: str, override: str | Non
         scene = _scene(recipe, spec, provider)
         if not cues and not spec.lead_ms and not spec.tail_ms:
             return [*cue_steps, scene]
-        speech = [Step(f"{spec.name}.speech", scene.kind, *_step_rest(scene))]
+        speech = [replace(scene, id=f"{spec.name}.speech")]
         parts: tuple[int, ...] | None = (len(spec.lines),)
     else:
         speech = [
@@ -390,10 +393,6 @@ def _dialogue(recipe: Recipe, spec: StepSpec, provider: str, override: str | Non
     payload = DialoguePayload(spec.gap_ms, spoken, cues, spec.lead_ms, spec.tail_ms, parts)
     deps = (*(s.id for s in speech), *payload.cue_steps)
     return [*cue_steps, *speech, Step(spec.name, StepKind.DIALOGUE, spec.location, payload, deps)]
-
-
-def _step_rest(step: Step) -> tuple[Any, ...]:
-    return (step.location, step.payload, step.deps, step.provider, step.take, step.files, step.voice)
 
 
 def _expand_step(recipe: Recipe, spec: StepSpec, provider: str, override: str | None = None) -> list[Step]:

@@ -17,10 +17,9 @@ from typing import Any
 from ..errors import SourceLocation, did_you_mean
 from ..steps import CLIP_LIMITS_MS, StepKind
 from ..units import parse_bitrate_kbps, parse_db, parse_duration_ms, parse_level
-from .cues import RESERVED_VOICE_NAMES, Cue, read_dialogue, split_line_ref, unsupported_instruction
+from .cues import Cue, check_voice_names, read_dialogue, read_placement, split_line_ref, unsupported_instruction
 from .limits import (
     CHANNELS,
-    MAX_DUCK_RAMP_MS,
     MAX_GAP_MS,
     MAX_GENERATE_MS,
     MAX_PROGRAMME_MS,
@@ -250,27 +249,6 @@ class _Reader:
             raise self.doc.error(path, f"{shown(value)} is out of range: must be {low:g} to {high:g} dB")
         return gain_db
 
-    def placement(self, path: JsonPath, spec: dict[str, Any]) -> dict[str, Any]:
-        """What a mix track and a cue share: ``offset_ms``, ``duration_ms``, ``gain_db``, fades,
-        ``loop`` and ducking, parsed from ``spec`` (at ``path``) with their defaults."""
-
-        def dur(key: str, default: float | None, *, signed: bool = False, cap_ms: float = MAX_PROGRAMME_MS) -> Any:
-            return self.duration((*path, key), spec[key], signed=signed, cap_ms=cap_ms) if key in spec else default
-
-        if "duck_db" in spec and self.unit((*path, "duck_db"), spec["duck_db"], parse_db) > 0:
-            raise self.doc.error((*path, "duck_db"), "duck_db lowers a bed: it must be 0 dB or less, like -10")
-        return {
-            "offset_ms": dur("offset", 0.0, signed=True),
-            "duration_ms": dur("duration", None),
-            "gain_db": self.level((*path, "gain_db"), spec.get("gain_db", 0), "gain_db"),
-            "fade_in_ms": dur("fade_in", 0.0),
-            "fade_out_ms": dur("fade_out", 0.0),
-            "loop": bool(spec.get("loop", False)),
-            "duck_db": self.level((*path, "duck_db"), spec["duck_db"], "duck_db") if "duck_db" in spec else None,
-            "duck_attack_ms": dur("duck_attack", 80.0, cap_ms=MAX_DUCK_RAMP_MS),
-            "duck_release_ms": dur("duck_release", 400.0, cap_ms=MAX_DUCK_RAMP_MS),
-        }
-
     def choice(self, path: JsonPath, value: Any, allowed: tuple[int, ...]) -> int:
         """One of ``allowed`` (sample rates, channel counts), as an ``int``."""
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value not in allowed:
@@ -415,7 +393,7 @@ def _track(r: _Reader, path: JsonPath, spec: dict[str, Any]) -> Track:
         reference_locations=refs,
         anchor=anchor,
         crossfade_ms=crossfade,
-        **r.placement(path, spec),
+        **read_placement(r, path, spec),
     )
 
 
@@ -496,18 +474,6 @@ def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice], p
 def _inline_cue(r: _Reader, name: str, spec: dict[str, Any], path: JsonPath) -> StepSpec:
     """An inline cue's sound (``cue: {generate: …}``): a generate step called ``name``."""
     return _step(r, name, spec, {}, path)
-
-
-def _cast(r: _Reader, data: dict[str, Any]) -> dict[str, Voice]:
-    for name in data:
-        if name in RESERVED_VOICE_NAMES:
-            raise r.doc.error(
-                ("cast", name),
-                f"{name!r} is a word of the dialogue (`- {name}: …`), so no voice can be called that",
-                key=True,
-                hint="choose another name",
-            )
-    return {name: _voice(r, name, i, spec) for i, (name, spec) in enumerate(data.items())}
 
 
 def _master(r: _Reader, spec: dict[str, Any], output: Path) -> Master:
@@ -601,7 +567,8 @@ def build_recipe(doc: Document, path: Path, *, allow_dirs: Iterable[Path | str] 
     r, data = _Reader(doc), doc.data
     refuse_non_finite(doc, data)
     root = path.parent
-    cast = _cast(r, data.get("cast", {}))
+    check_voice_names(r, data.get("cast", {}))
+    cast = {name: _voice(r, name, i, spec) for i, (name, spec) in enumerate(data.get("cast", {}).items())}
     steps: dict[str, StepSpec] = {}
     for name, spec in data["steps"].items():
         if name in RESERVED_NAMES:
