@@ -9,13 +9,14 @@ Each function takes the step's typed payload plus its upstream artifacts and ret
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..audio import (
     Audio,
     Clip,
     Duck,
+    apply_effects,
     decode_file,
     join_in_sequence,
     master_encoded,
@@ -49,6 +50,7 @@ __all__ = [
     "mix_tracks",
     "prepare_reference",
     "speech_meta",
+    "with_voice_effects",
 ]
 
 #: The fade that ends a generated take cut to length, and the longest crossfade of a loop seam, ms.
@@ -154,6 +156,18 @@ def finish_take(payload: LinesPayload | GeneratePayload | object, take: Audio) -
     return fitted, notes
 
 
+def with_voice_effects(payload: object, audio: Audio, meta: StepMeta) -> tuple[Audio, StepMeta]:
+    """A spoken line's take through its voice's ``effects`` (pan, room, telephone…), and its meta
+    with the new length, rate and channels; its speech and transcript stay where the words are (a
+    reverb's tail is not speech). Anything else is returned as it is."""
+    if not isinstance(payload, LinesPayload) or payload.kind != StepKind.SPEAK or not payload.voices[0].effects:
+        return audio, meta
+    shaped = apply_effects(audio, payload.voices[0].effects)
+    return shaped, replace(
+        meta, duration_ms=shaped.duration_ms, sample_rate_hz=shaped.sample_rate_hz, channels=shaped.channels
+    )
+
+
 def _placeholders(inputs: list[Upstream]) -> tuple[str, ...]:
     found: list[str] = []
     for up in inputs:
@@ -186,8 +200,9 @@ def join_dialogue(payload: DialoguePayload, lines: list[Upstream]) -> Rendered:
     takes = [up.audio() for up in lines]
     gaps = [line.gap_ms if line.gap_ms is not None else payload.gap_ms for line in payload.lines]
     end_ms = max(end for _, end in sequence_spans([t.duration_ms for t in takes], gaps))
-    check_programme(end_ms, takes[0].sample_rate_hz, takes[0].channels, what="the dialogue")
-    joined, spans = join_in_sequence(takes, gaps, sample_rate_hz=takes[0].sample_rate_hz, channels=takes[0].channels)
+    channels = max(t.channels for t in takes)  # a panned voice's lines are stereo
+    check_programme(end_ms, takes[0].sample_rate_hz, channels, what="the dialogue")
+    joined, spans = join_in_sequence(takes, gaps, sample_rate_hz=takes[0].sample_rate_hz, channels=channels)
     speech: list[tuple[float, float]] = []
     segments = []
     for line, up, (start, end) in zip(payload.lines, lines, spans, strict=True):
@@ -249,7 +264,10 @@ def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream]) -> Rendered:
     """Place the tracks (gain, fades, loops, ducking) in one float32 timeline (``audio.render_mix``)."""
     tracks = payload.tracks
     audio = {name: up.audio() for name, up in inputs.items()}
-    spans = _layout(tracks, {name: a.duration_ms for name, a in audio.items()})
+    shaped = [apply_effects(audio[t.track], t.effects) for t in tracks]  # a track's own effects, before placing
+    durations = {name: a.duration_ms for name, a in audio.items()}
+    durations.update({t.track: a.duration_ms for t, a in zip(tracks, shaped, strict=True) if t.effects})
+    spans = _layout(tracks, durations)
     check_programme(max((s + n for s, n in spans), default=0.0), payload.sample_rate_hz, payload.channels)
     speech: dict[int, list[tuple[float, float]]] = {}
     segments: list[Segment] = []
@@ -260,7 +278,7 @@ def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream]) -> Rendered:
             segments += meta.shifted_segments(start, start + length)
     clips = [
         Clip(
-            audio[track.track],
+            shaped[i],
             start_ms=start,
             gain_db=track.gain_db,
             fade_in_ms=min(track.fade_in_ms, length),
