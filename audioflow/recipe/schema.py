@@ -112,6 +112,10 @@ def _message(error: ValidationError, doc: Document, path: JsonPath) -> RecipeErr
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
         hint = "recipes use YAML 1.2: write true or false" if expected == "boolean" and isinstance(value, str) else None
+        if expected == "string" and isinstance(value, dict) and "dialogue" in path:  # `- mara: {softly, aside}`
+            hint = (
+                "a {…} is a YAML mapping, not text: write a direction as (softly, aside) before the words, or quote it"
+            )
         return doc.error(path, f"expected {expected}, got {_type_name(value)}", hint=hint)
     if validator == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)
