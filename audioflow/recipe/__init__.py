@@ -28,6 +28,7 @@ __all__ = [
     "load_schema",
     "parse_document",
     "parse_recipe",
+    "schema_errors",
     "schema_text",
     "to_dot",
     "to_mermaid",

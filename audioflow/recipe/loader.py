@@ -502,10 +502,11 @@ def _text_hint(source: str, problem: str) -> str | None:
     prefix, key, value = match.groups()
     start = f"{prefix.strip()} {key}:".lstrip()
     quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if len(value) > 1 and value[0] == "'" and value[1].isalpha():
+    if len(value) > 1 and value[0] == "'" and value[1].isalpha() and " " in value:  # 'Tis…: prose
         return f"a value starting with ' is quoted text up to the next ': double-quote the text: `{start} {quoted}`"
-    if value.startswith("{") and "}" in value:
-        inner, rest = value[1:].split("}", 1)
+    inner, _, rest = value[1:].partition("}")
+    prose = inner.strip() and ":" not in inner and (rest.strip() or "," in inner or " " in inner.strip())
+    if value.startswith("{") and "}" in value and prose:
         direction = f"{start} ({inner.strip()}) {rest.strip()}".rstrip()
         return f"a value starting with {{ is a YAML mapping, not text: write a direction as `{direction}`, or quote it"
     if "mapping values are not allowed" in problem and ": " in value:
@@ -533,8 +534,8 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, path: str) -> RecipeErro
             message = f"YAML syntax error: the quote {char} opened here is not closed: {problem} at {where}"
             doubled = "''" if char == "'" else '\\"'
             hint = f"close it with {char}; inside the quotes write {char} as {doubled}"
-            if char == "'":  # 'Tis…: an apostrophe that was meant as text
-                hint = _text_hint(lines[line - 1], problem) or hint
+            if char == "'" and (apostrophe := _text_hint(lines[line - 1], problem)):  # 'Tis…: meant as text
+                hint = f"{hint}; or, {apostrophe}"
         return RecipeError(message, SourceLocation(path, line, col), hint)
     message = f"{problem} ({exc.context})" if exc.context else problem
     return RecipeError(
