@@ -16,7 +16,7 @@ high_shelf ``cutoff_hz``, ``gain_db``, ``q`` → ``HighShelfFilter``
 room       ``size``, ``damping``, ``wet``, ``dry``, ``width`` (0–1) → ``Reverb``
 distance   ``gain_db``, ``lowpass_hz``, ``size``, ``wet``, ``dry`` → ``Gain``, ``LowpassFilter``,
            ``Reverb``: quieter, duller and more of the room the further away
-telephone  ``low_hz``, ``high_hz``, ``drive_db`` → band-limit (high- and low-pass twice) and
+telephone  ``low_hz``, ``high_hz``, ``drive_db`` → band-limit (high- and low-pass, 18 dB/octave) and
            ``Distortion``; radio: the same with a ``Compressor`` (``threshold_db``, ``ratio``)
 radio
 ========== ===================================================================================
@@ -69,7 +69,7 @@ class Effect(Protocol):
 def _band(low_hz: float, high_hz: float) -> list[Any]:
     from pedalboard import HighpassFilter, LowpassFilter
 
-    return [HighpassFilter(low_hz), HighpassFilter(low_hz), LowpassFilter(high_hz), LowpassFilter(high_hz)]
+    return [HighpassFilter(low_hz) for _ in range(3)] + [LowpassFilter(high_hz) for _ in range(3)]
 
 
 def _plugins(effect: Effect) -> list[Any]:

@@ -133,6 +133,9 @@ def _message(error: ValidationError, doc: Document, path: JsonPath) -> RecipeErr
     if validator in ("minimum", "maximum"):
         word = "at least" if validator == "minimum" else "at most"
         return doc.error(path, f"{value!r} is out of range: must be {word} {error.validator_value}")
+    if validator == "maxProperties" and isinstance(value, dict):  # an effect item: one key each
+        items = " and ".join(f"`- {k}: {v}`" for k, v in value.items())
+        return doc.error(path, f"one effect per item: write {items} as items of their own")
     if validator in ("minItems", "minProperties", "minLength"):
         return doc.error(path, "must not be empty")
     return doc.error(path, error.message)
