@@ -584,7 +584,7 @@ def build_recipe(
     for where, error in schema_errors:
         collector.add(error)
         broken.append(where)
-    if _blocked((), broken):  # the document as a whole is wrong (not a mapping, no steps): nothing to build
+    if () in broken or not isinstance(data, dict):  # the whole document is wrong (no steps…): nothing to build
         collector.raise_any()
     refuse_non_finite(doc, data)
     root = path.parent

@@ -114,7 +114,10 @@ def test_a_scene_take_cannot_apply_one_voices_effects(write_recipe) -> None:
         ("[{low_shelf: {gain_db: 40}}]", "4:43: 40 dB is out of range: a shelf is -24 to 24 dB"),
         ("[{pan: 2}]", "4:27: 2 is out of range: must be at most 1"),
         ("[telefone]", "4:21: 'telefone' is not a band-limited voice (a bare effect word) (did you mean 'telephone'?)"),
-        ("[{pan: 1, lowpass: 3 kHz}]", "4:21: one effect per item: write `- pan: 1` and `- lowpass: 3 kHz` as items of their own"),
+        (
+            "[{pan: 1, lowpass: 3 kHz}]",
+            "4:21: one effect per item: write `- pan: 1` and `- lowpass: 3 kHz` as items of their own",
+        ),
     ],
 )
 def test_bad_effects_are_located(write_recipe, effects: str, message: str) -> None:

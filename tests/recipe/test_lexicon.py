@@ -96,9 +96,7 @@ def test_a_voice_lexicon_wins_for_its_own_lines_only(write_recipe) -> None:
 
 def test_per_provider_entries_and_the_local_voice_ipa_form(write_recipe) -> None:
     lexicon = (
-        "lexicon:\n"
-        "  Bunbury: {say: BUN-bree, ipa: ˈbʌnbɹi}\n"
-        "  Chasuble: {say: CHAZ-yoo-bul, providers: [segmind]}\n"
+        "lexicon:\n  Bunbury: {say: BUN-bree, ipa: ˈbʌnbɹi}\n  Chasuble: {say: CHAZ-yoo-bul, providers: [segmind]}\n"
     )
     local = _said(_graph(write_recipe, lexicon))
     assert local["scene[1]"][1] == "I have a friend called [[ ˈbʌnbɹi ]]."
