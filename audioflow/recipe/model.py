@@ -613,10 +613,9 @@ def build_recipe(
     mix = StepSpec(name="mix", kind=StepKind.MIX, location=doc.locate(("mix",), key=True), tracks=tuple(tracks))
     parts: dict[str, Any] = {}
     with collector.guard():
-        if not _blocked(("output",), broken):
+        if not _blocked(("output",), broken) and not _blocked(("master",), broken):  # the output's format
             parts["output"] = output = _output(r, root, data, path.stem)
-            if not _blocked(("master",), broken):
-                parts["master"] = _master(r, data.get("master", {}), output)
+            parts["master"] = _master(r, data.get("master", {}), output)
     for key, build in (("providers", _providers), ("lexicon", _lexicon)):
         if not _blocked((key,), broken):
             with collector.guard():
