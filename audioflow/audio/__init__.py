@@ -14,6 +14,7 @@ from audioflow.audio.dsp import (
     shelf_eq,
     shift_pitch_by_resampling,
 )
+from audioflow.audio.effects import EFFECT_KINDS, apply_effects
 from audioflow.audio.io import (
     SUPPORTED_FORMATS,
     decode_bytes,
@@ -30,12 +31,14 @@ from audioflow.audio.sequence import join_in_sequence, sequence_spans
 from audioflow.audio.types import Audio
 
 __all__ = [
+    "EFFECT_KINDS",
     "PLACEHOLDER_TEXTURES",
     "SUPPORTED_FORMATS",
     "Audio",
     "Clip",
     "Duck",
     "MasterResult",
+    "apply_effects",
     "decode_bytes",
     "decode_file",
     "encode",

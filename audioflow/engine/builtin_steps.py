@@ -9,13 +9,14 @@ Each function takes the step's typed payload plus its upstream artifacts and ret
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..audio import (
     Audio,
     Clip,
     Duck,
+    apply_effects,
     decode_file,
     master_encoded,
     read_wav,
@@ -48,6 +49,7 @@ __all__ = [
     "mix_tracks",
     "prepare_reference",
     "speech_meta",
+    "with_voice_effects",
 ]
 
 #: The fade that ends a generated take cut to length, and the longest crossfade of a loop seam, ms.
@@ -153,6 +155,18 @@ def finish_take(payload: LinesPayload | GeneratePayload | object, take: Audio) -
     return fitted, notes
 
 
+def with_voice_effects(payload: object, audio: Audio, meta: StepMeta) -> tuple[Audio, StepMeta]:
+    """A spoken line's take through its voice's ``effects`` (pan, room, telephone…), and its meta
+    with the new length, rate and channels; its speech and transcript stay where the words are (a
+    reverb's tail is not speech). Anything else is returned as it is."""
+    if not isinstance(payload, LinesPayload) or payload.kind != StepKind.SPEAK or not payload.voices[0].effects:
+        return audio, meta
+    shaped = apply_effects(audio, payload.voices[0].effects)
+    return shaped, replace(
+        meta, duration_ms=shaped.duration_ms, sample_rate_hz=shaped.sample_rate_hz, channels=shaped.channels
+    )
+
+
 def _placeholders(inputs: list[Upstream]) -> tuple[str, ...]:
     found: list[str] = []
     for up in inputs:
@@ -182,12 +196,13 @@ def join_parts(payload: JoinPayload, parts: list[Upstream]) -> Rendered:
 def join_dialogue(payload: DialoguePayload, ups: list[Upstream]) -> Rendered:
     """Join the speech takes in order, ``gap_ms`` apart (a line's own ``gap_ms`` wins; negative
     overlaps), after ``lead_ms`` of silence and before ``tail_ms``, and place the cues (the upstreams
-    after the speech) at their lines. Output rate and channels are the first take's; the speech
-    intervals and transcript are the lines' only (see :mod:`.timeline`)."""
+    after the speech) at their lines. Output rate is the first take's, channels the most of any take
+    (a panned voice's lines are stereo); the speech intervals and transcript are the lines' only
+    (see :mod:`.timeline`)."""
     count = len(payload.parts) if payload.parts is not None else len(payload.lines)
     speech_ups, sound_ups = ups[:count], ups[count:]
     takes = [up.audio() for up in speech_ups]
-    rate, channels = takes[0].sample_rate_hz, takes[0].channels
+    rate, channels = takes[0].sample_rate_hz, max(t.channels for t in takes)
     spans = timeline.take_spans(payload, [t.duration_ms for t in takes])
     lines = timeline.line_spans(payload, spans, [up.meta for up in speech_ups])
     speech: list[tuple[float, float]] = []
@@ -293,8 +308,11 @@ def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream]) -> Rendered:
     """Place the tracks (gain, fades, loops, ducking) in one float32 timeline (``audio.render_mix``)."""
     tracks = payload.tracks
     audio = {name: up.audio() for name, up in inputs.items()}
+    shaped = [apply_effects(audio[t.track], t.effects) for t in tracks]  # a track's own effects, before placing
+    durations = {name: a.duration_ms for name, a in audio.items()}
+    durations.update({t.track: a.duration_ms for t, a in zip(tracks, shaped, strict=True) if t.effects})
     lines = {name: [(seg.start_ms, seg.end_ms) for seg in up.meta.segments] for name, up in inputs.items()}
-    layout = _layout(tracks, {name: a.duration_ms for name, a in audio.items()}, lines)
+    layout = _layout(tracks, durations, lines)
     spans = layout.spans
     check_programme(max((s + n for s, n in spans), default=0.0), payload.sample_rate_hz, payload.channels)
     speech: dict[int, list[tuple[float, float]]] = {}
@@ -306,7 +324,7 @@ def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream]) -> Rendered:
             segments += meta.shifted_segments(start, start + length)
     clips = [
         Clip(
-            audio[track.track],
+            shaped[i],
             start_ms=start,
             gain_db=track.gain_db,
             fade_in_ms=min(max(track.fade_in_ms, track.crossfade_ms), length),
