@@ -32,6 +32,9 @@ def test_the_demo_is_written_in_the_new_language() -> None:
     assert len(scene.cues) == 4 and {cue.at for cue in scene.cues} == {"start", "end"}
     assert scene.tail_ms == 2000.0 and any(line.gap_ms == 1500.0 for line in scene.lines)  # pauses
     assert recipe.mix.tracks[-1].anchor == ".rope"
+    assert [e.kind for e in recipe.cast["nora_at_door"].effects] == ["distance"]  # a distant voice
+    narrator = [line for line in scene.lines if "Maurya comes" in line.text]
+    assert len(narrator) == 1 and recipe.lexicon.respell(narrator[0].text, "narrator", "segmind").say
 
 
 @pytest.mark.slow
@@ -44,10 +47,13 @@ def test_the_demo_drafts_offline_and_cues_stay_out_of_speech_and_transcripts(dem
     scene = report.result.outcomes["scene"].meta
     assert scene is not None
     lines = [(s.start_ms, s.end_ms) for s in scene.segments]
-    assert len(lines) == 17 and list(scene.speech_ms) == lines  # the cues add no speech
+    assert len(lines) == 18 and len(scene.speech_ms) == 18  # one speech interval a line: the cues add none
+    for (start, end), (line_start, line_end) in zip(scene.speech_ms, lines, strict=True):
+        assert line_start <= start < end <= line_end  # (the distant voice's reverb tail is not speech)
     assert scene.duration_ms == pytest.approx(lines[-1][1] + 2000.0, abs=1.0)  # the closing pause
     transcript = (demo.parent / "out" / "riders-to-the-sea.srt").read_text()
     assert "Where is she?" in transcript and "bought in Connemara" in transcript
+    assert "NORA:" in transcript.upper() and "MOY-ra" not in transcript  # display names; no respelling
     assert "shingle" not in transcript and "gust" not in transcript
     again = open_project(demo, provider="local", cache_dir=demo.parent / "cache").run()
     assert again.result.count("rendered") == 0
