@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from fakes.segmind import KEY, segmind_hosts
 
 from audioflow.engine import open_project
 from audioflow.recipe import expand, load_recipe
@@ -57,3 +58,21 @@ def test_the_demo_drafts_offline_and_cues_stay_out_of_speech_and_transcripts(dem
     assert "shingle" not in transcript and "gust" not in transcript
     again = open_project(demo, provider="local", cache_dir=demo.parent / "cache").run()
     assert again.result.count("rendered") == 0
+
+
+def test_the_demo_renders_on_the_fake_segmind(demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = "provider: local\nproviders:\n  segmind: {poll_interval: 10ms}\n"
+    demo.write_text(demo.read_text().replace("provider: local\n", settings))
+    with segmind_hosts() as hosts:
+        for name, value in hosts.env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("SEGMIND_API_KEY", KEY)
+        report = open_project(demo, provider="segmind", cache_dir=demo.parent / "cache").run()
+        assert report.result.ok, [o.error for o in report.result.outcomes.values() if o.error]
+        prompts = [r.json["text_prompt"] for r in hosts.api.submits()]
+    assert len(prompts) == 3 + 3 + 1 + 18  # sea, fire, gust; three inline cues; the opening; every line
+    assert sum("shingle" in p for p in prompts) == 1  # an inline cue is one request of its own
+    assert "MOY-ra comes from the inner room." in "\n".join(prompts)  # the lexicon's respelling is sent
+    transcript = (demo.parent / "out" / "riders-to-the-sea.srt").read_text()
+    assert "Maurya comes from the inner room." in transcript and "MOY-ra" not in transcript
+    assert report.manifest is not None and report.manifest.to_json()["placeholders"] == []
