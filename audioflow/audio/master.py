@@ -9,7 +9,8 @@ the integrated loudness; pass 2 applies the gain and the streaming limiter and p
 into ffmpeg's encoder; then the encoded file is decoded (streamed) and measured. When the decoded
 loudness is more than 0.2 LU off the target or its true peak over the ceiling, the gain is
 corrected by the error (and the limiter's margin grown by the overshoot + 0.1 dB) and pass 2 runs
-again: at most three encodes in all, one in the usual case. :func:`master` and :func:`master_encoded` are the in-memory forms.
+again: at most three encodes in all, one in the usual case. :func:`master` and
+:func:`master_encoded` are the in-memory forms.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from typing import Protocol
 import numpy as np
 
 from audioflow.audio import io as audio_io
-from audioflow.audio.limiter import TruePeakLimiter
 from audioflow.audio import loudness
+from audioflow.audio.limiter import TruePeakLimiter
 from audioflow.audio.loudness import LoudnessMeter, PeakDetector, integrated_lufs
 from audioflow.audio.pipes import EncoderPipe, decode_blocks
 from audioflow.audio.types import Audio
@@ -256,14 +257,14 @@ def master_to_file(
 ) -> MasteredFile:
     """Master ``source`` to ``target_lufs`` / ``true_peak_dbtp`` and encode it to ``path``, streamed.
 
-    Memory is O(``block_frames``), whatever the programme's length. ``format`` and the codec
-    options are :func:`audioflow.audio.io.encode`'s. The rule: pass 1 measures the source; pass 2
-    applies ``target - input`` dB and the limiter (ceiling 0.3 dB under ``true_peak_dbtp``) and
-    encodes; the decoded file is measured; if its loudness is more than 0.2 LU off the target or
-    its true peak over ``true_peak_dbtp``, the gain moves by the loudness error, the margin grows by
-    the overshoot + 0.1 dB, and pass 2 runs again, at most three times in all (the last result is
-kept as measured: compare ``lufs`` and ``true_peak_dbtp`` to decide).
-    Raises ``AudioError`` for silence (or under 400 ms of audio) and for an encoding failure.
+        Memory is O(``block_frames``), whatever the programme's length. ``format`` and the codec
+        options are :func:`audioflow.audio.io.encode`'s. The rule: pass 1 measures the source; pass 2
+        applies ``target - input`` dB and the limiter (ceiling 0.3 dB under ``true_peak_dbtp``) and
+        encodes; the decoded file is measured; if its loudness is more than 0.2 LU off the target or
+        its true peak over ``true_peak_dbtp``, the gain moves by the loudness error, the margin grows by
+        the overshoot + 0.1 dB, and pass 2 runs again, at most three times in all (the last result is
+    kept as measured: compare ``lufs`` and ``true_peak_dbtp`` to decide).
+        Raises ``AudioError`` for silence (or under 400 ms of audio) and for an encoding failure.
     """
     fmt = audio_io.encoder_format(format)
     input_lufs = _source_lufs(source, block_frames)
@@ -281,7 +282,9 @@ kept as measured: compare ``lufs`` and ``true_peak_dbtp`` to decide).
             out_rate_hz=sample_rate_hz,
         )
         limiter = _encode_pass(source, encoder, gain_db, true_peak_dbtp - margin_db, block_frames)
-        decoded = decode_blocks(Path(path), sample_rate_hz=out_rate, channels=source.channels, block_frames=block_frames)
+        decoded = decode_blocks(
+            Path(path), sample_rate_hz=out_rate, channels=source.channels, block_frames=block_frames
+        )
         lufs, peak_dbtp, frames = measure_blocks(decoded, out_rate, source.channels)
         result = MasteredFile(
             Path(path),

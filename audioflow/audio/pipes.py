@@ -8,6 +8,8 @@ drains); its tail is quoted in the ``AudioError`` raised when ffmpeg fails.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import queue
 import subprocess
 import tempfile
@@ -29,7 +31,7 @@ _DONE = object()
 
 
 def _start(args: list[str], *, stdin: Any, stdout: Any, what: str) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
-    stderr = tempfile.TemporaryFile(prefix="audioflow-ffmpeg-")
+    stderr = tempfile.TemporaryFile(prefix="audioflow-ffmpeg-")  # noqa: SIM115 - closed by the pipe's owner
     command = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args]
     try:
         process = subprocess.Popen(command, stdin=stdin, stdout=stdout, stderr=stderr)
@@ -79,10 +81,12 @@ class EncoderPipe:
         self._process, self._stderr = _start(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, what=self._what)
         self._queue: queue.Queue[Any] = queue.Queue(_QUEUE_BLOCKS)
         self._broken = False
+        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._feed, name="audioflow-encoder", daemon=True)
         self._thread.start()
 
     def _feed(self) -> None:
+        """Writer thread: whatever goes wrong, it keeps taking blocks until _DONE, so write() never hangs."""
         stdin = self._process.stdin
         assert stdin is not None
         while (item := self._queue.get()) is not _DONE:
@@ -90,12 +94,12 @@ class EncoderPipe:
                 continue  # drain: ffmpeg has gone, close() reports why
             try:
                 stdin.write(item)
-            except (BrokenPipeError, OSError):
-                self._broken = True
+            except BaseException as exc:  # BrokenPipeError, or MemoryError in this thread
+                self._broken, self._error = True, exc
         try:
             stdin.close()
-        except OSError:
-            self._broken = True
+        except BaseException as exc:
+            self._broken, self._error = True, exc
 
     def write(self, block: np.ndarray) -> None:
         """Queue ``block`` (frames × channels) for the encoder; blocks when the queue is full."""
@@ -104,7 +108,7 @@ class EncoderPipe:
         if self._broken:
             raise self._finish()
         if block.shape[0]:
-            self._queue.put(memoryview(np.ascontiguousarray(block, dtype="<f4")).cast("B"))
+            self._queue.put(np.ascontiguousarray(block, dtype="<f4").tobytes())
 
     def _finish(self) -> AudioError:
         self._queue.put(_DONE)
@@ -120,7 +124,10 @@ class EncoderPipe:
         self._thread.join()
         returncode = self._process.wait()
         if returncode != 0 or self._broken:
-            raise _failure(self._what, self._process, self._stderr)
+            error = _failure(self._what, self._process, self._stderr)
+            if returncode == 0 and self._error is not None:
+                error = AudioError(f"{self._what}: {type(self._error).__name__}: {self._error}")
+            raise error from self._error
         self._stderr.close()
 
     def abort(self) -> None:
@@ -155,25 +162,34 @@ def decode_blocks(path: Path, *, sample_rate_hz: int, channels: int, block_frame
     stop = threading.Event()
     width = 4 * int(channels)
 
+    failed: list[BaseException] = []
+
     def read() -> None:
+        """Reader thread: it always ends with _DONE, after the last block or the error it met."""
         stdout = process.stdout
-        assert stdout is not None
-        while not stop.is_set():
-            buffer = bytearray(block_frames * width)
-            size = stdout.readinto(buffer)
-            if not size:
-                break
-            while size % width and (more := stdout.read(width - size % width)):  # a partial frame
-                buffer[size : size + len(more)] = more
-                size += len(more)
-            blocks.put(np.frombuffer(buffer, "<f4", count=size // 4).reshape(-1, channels))
-        blocks.put(_DONE)
+        assert isinstance(stdout, io.BufferedReader)
+        try:
+            while not stop.is_set():
+                buffer = bytearray(block_frames * width)
+                size = stdout.readinto(buffer)
+                if not size:
+                    break
+                while size % width and (more := stdout.read(width - size % width)):  # a partial frame
+                    buffer[size : size + len(more)] = more
+                    size += len(more)
+                blocks.put(np.frombuffer(buffer, "<f4", count=size // 4).reshape(-1, channels))
+        except BaseException as exc:  # e.g. MemoryError in this thread: re-raised by the caller below
+            failed.append(exc)
+        finally:
+            blocks.put(_DONE)
 
     thread = threading.Thread(target=read, name="audioflow-decoder", daemon=True)
     thread.start()
     try:
         while (block := blocks.get()) is not _DONE:
             yield block
+        if failed:
+            raise AudioError(f"{what}: {type(failed[0]).__name__}: {failed[0]}") from failed[0]
         if process.wait() != 0:
             raise _failure(what, process, stderr)
     finally:
@@ -181,10 +197,8 @@ def decode_blocks(path: Path, *, sample_rate_hz: int, channels: int, block_frame
         if process.poll() is None:
             process.kill()
         while thread.is_alive():  # unblock a reader waiting on a full queue
-            try:
+            with contextlib.suppress(queue.Empty):
                 blocks.get(timeout=0.05)
-            except queue.Empty:
-                pass
         process.wait()
         if process.stdout is not None:
             process.stdout.close()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audioflow.audio.types import Audio
 from audioflow.errors import AudioError
 
 __all__ = ["AudioFile", "WavWriter"]
@@ -73,6 +74,10 @@ class AudioFile:
                 return self._read_from(handle, first, count)
         except OSError as exc:
             raise AudioError(f"cannot read {self.path.name}: {exc.strerror or exc}") from exc
+
+    def load(self) -> Audio:
+        """The whole file in memory."""
+        return Audio(self.read(0, self.frames), self.sample_rate_hz)
 
     def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
         """Every frame in order, ``block_frames`` at a time (the last block may be shorter)."""
@@ -159,14 +164,14 @@ class WavWriter:
             raise AudioError(f"cannot write {self.path.name}: {exc.strerror or exc}") from exc
         self._put(_float32_header(int(sample_rate_hz), self.channels, self.frames))
 
-    def _put(self, data: bytes | memoryview) -> None:
+    def _put(self, data: bytes) -> None:
         try:
             self._handle.write(data)
         except OSError as exc:
             self._handle.close()
             raise AudioError(f"cannot write {self.path.name}: {exc.strerror or exc}") from exc
         self._hash.update(data)
-        self.size += len(data) if isinstance(data, bytes) else data.nbytes
+        self.size += len(data)
 
     def write(self, block: np.ndarray) -> None:
         """Append ``block`` (n × channels, any float dtype; written as little-endian float32)."""
@@ -174,7 +179,7 @@ class WavWriter:
             raise AudioError(f"cannot write a {block.shape} block to a {self.channels}-channel WAV")
         if self.written + block.shape[0] > self.frames:
             raise AudioError(f"{self.path.name}: more than the {self.frames} frames announced")
-        self._put(memoryview(np.ascontiguousarray(block, dtype="<f4")).cast("B"))
+        self._put(np.ascontiguousarray(block, dtype="<f4").tobytes())
         self.written += block.shape[0]
 
     def close(self) -> str:
@@ -210,4 +215,3 @@ def _float32_header(rate_hz: int, channels: int, frames: int) -> bytes:
     fact = b"fact" + struct.pack("<II", 4, min(frames, _RIFF_LIMIT))
     head = b"RF64" + struct.pack("<I", _RIFF_LIMIT) + b"WAVE" + ds64 + fmt + fact
     return head + b"data" + struct.pack("<I", _RIFF_LIMIT)
-

@@ -31,7 +31,18 @@ def test_import_has_no_side_effects() -> None:
 
 
 def test_audio_imports_only_what_it_may() -> None:
-    allowed = {"numpy", "scipy", "soxr", "pyebur128", "pydub", "pyloudnorm", "imageio_ffmpeg", "librosa", "noisereduce", "audioflow"}
+    allowed = {
+        "numpy",
+        "scipy",
+        "soxr",
+        "pyebur128",
+        "pydub",
+        "pyloudnorm",
+        "imageio_ffmpeg",
+        "librosa",
+        "noisereduce",
+        "audioflow",
+    }
     import ast
     from pathlib import Path
 
