@@ -17,8 +17,10 @@ that the object exists with the recorded size.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -130,6 +132,42 @@ class ArtifactStore:
         if not (path.is_file() and path.stat().st_size == len(data)):
             self._write_atomic(path, data)
         return Artifact(digest, path, len(data))
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Where to write a file that :meth:`put_file` will adopt (same file system as the objects)."""
+        return self.root / "tmp"
+
+    def put_file(self, path: Path, ext: str, *, digest: str | None = None) -> Artifact:
+        """Adopt the finished file at ``path`` (best written in :attr:`tmp_dir`) as an artifact with
+        extension ``ext``: fsynced and renamed into place, never read into memory. ``digest`` is its
+        hex sha256 if the writer computed it on the way (else it is computed by reading the file).
+        The file at ``path`` is gone afterwards (moved, or deleted when the object already exists)."""
+        path = Path(path)
+        try:
+            if digest is None:
+                with open(path, "rb") as handle:
+                    digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            size = path.stat().st_size
+            target = self._object_path(digest, ext)
+            if target.is_file() and target.stat().st_size == size:
+                path.unlink()
+                return Artifact(digest, target, size)
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if path.parent.resolve() != self.tmp_dir.resolve():  # maybe another file system: copy first
+                fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, prefix=f".{target.name}.")
+                os.close(fd)
+                shutil.copyfile(path, tmp)
+                with open(tmp, "rb") as handle:
+                    os.fsync(handle.fileno())
+                path.unlink()
+                path = Path(tmp)
+            os.replace(path, target)
+        except OSError as exc:
+            raise CacheError(f"cannot store {path.name}: {exc.strerror or exc}") from exc
+        return Artifact(digest, target, size)
 
     # -- step records --------------------------------------------------------------------------
     def _record_path(self, input_digest: str) -> Path:
