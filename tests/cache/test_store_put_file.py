@@ -46,5 +46,5 @@ def test_put_file_copies_from_another_folder(tmp_path: Path) -> None:
 
 def test_put_file_of_a_missing_file_is_a_cache_error(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path / "cache")
-    with pytest.raises(CacheError, match="cannot store nothing.wav"):
+    with pytest.raises(CacheError, match=r"cannot store nothing\.wav"):
         store.put_file(tmp_path / "nothing.wav", "wav")
