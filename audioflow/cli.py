@@ -8,6 +8,7 @@ Recipe errors print as ``path:line:col: message`` on stderr, never with a traceb
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import traceback
@@ -19,7 +20,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import AudioflowError, RecipeError
+from .errors import AudioflowError, RecipeError, scrub
 
 __all__ = ["cli", "main"]
 
@@ -29,13 +30,47 @@ CACHE_DIR = click.option(
     type=click.Path(path_type=Path, file_okay=False),
     help="Artifact store (default: .audioflow/ beside the recipe, or $AUDIOFLOW_CACHE_DIR).",
 )
+ALLOW_DIR = click.option(
+    "--allow-dir",
+    "allow_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    metavar="DIR",
+    help="Also read the recipe's local inputs (file, audio, clone, image, model) from DIR; repeatable. "
+    f"Adds to $AUDIOFLOW_ALLOW_DIRS ({os.pathsep!r}-separated). Default: only the recipe's folder.",
+)
 PROVIDER = click.option(
     "--provider", help="Render every provider step on this provider: local (draft, free), segmind, fal or evolink."
 )
 
 
+def _key_values() -> list[str]:
+    """The API keys in this process's environment, as set and stripped (what a provider sends)."""
+    from .providers.base import API_KEY_ENV
+
+    values = [os.environ.get(name, "") for name in API_KEY_ENV.values()]
+    return [v for value in values for v in (value, value.strip()) if v]
+
+
+def _echo(text: str, *, err: bool = False, nl: bool = True) -> None:
+    """Print ``text`` with every API key in the environment scrubbed: the last line of defence
+    behind the providers' own scrubbing, so no output path of the CLI can show a key."""
+    click.echo(scrub(text, _key_values()), err=err, nl=nl)
+
+
+class _FiniteFloatRange(click.FloatRange):
+    """A :class:`click.FloatRange` that also refuses ``nan`` and ``inf`` (a usage error, exit 2):
+    ``FloatRange(min=0)`` alone lets NaN through, since every comparison with NaN is false."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
 def _err(text: str) -> None:
-    click.echo(text, err=True)
+    _echo(text, err=True)
 
 
 @contextmanager
@@ -54,10 +89,10 @@ def _errors_to_exit_codes() -> Iterator[None]:
         sys.exit(130)
 
 
-def _open(recipe: Path, provider: str | None, cache_dir: Path | None) -> Any:
+def _open(recipe: Path, provider: str | None, cache_dir: Path | None, allow_dirs: tuple[Path, ...]) -> Any:
     from .engine import open_project
 
-    return open_project(recipe, provider=provider, cache_dir=cache_dir)
+    return open_project(recipe, provider=provider, cache_dir=cache_dir, allow_dirs=allow_dirs)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,28 +103,37 @@ def cli() -> None:
 
 @cli.command()
 @RECIPE
+@CACHE_DIR
 @PROVIDER
-def validate(recipe: Path, provider: str | None) -> None:
-    """Check RECIPE (syntax, schema, names, voices, files) without rendering."""
+@ALLOW_DIR
+def validate(recipe: Path, cache_dir: Path | None, provider: str | None, allow_dirs: tuple[Path, ...]) -> None:
+    """Check RECIPE (syntax, schema, names, voices, files, outputs) without rendering."""
     from .engine.plan import check_requests
     from .engine.project import make_providers
     from .recipe import expand, load_recipe
+    from .recipe.paths import cache_folder, check_outputs
 
     with _errors_to_exit_codes():
-        graph = expand(load_recipe(recipe), provider=provider)
+        graph = expand(load_recipe(recipe, allow_dirs=allow_dirs), provider=provider)
+        check_outputs(graph.recipe, cache_folder(graph.recipe.root, cache_dir))
         check_requests(graph, make_providers(graph))
-        click.echo(f"{recipe}: ok ({len(graph.steps)} steps)")
+        _echo(f"{recipe}: ok ({len(graph.steps)} steps)")
 
 
 @cli.command()
 @RECIPE
 @CACHE_DIR
 @PROVIDER
+@ALLOW_DIR
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan(recipe: Path, cache_dir: Path | None, provider: str | None, as_json: bool) -> None:
+def plan(
+    recipe: Path, cache_dir: Path | None, provider: str | None, allow_dirs: tuple[Path, ...], as_json: bool
+) -> None:
     """List every step of RECIPE as up-to-date or stale, with the reason."""
     with _errors_to_exit_codes():
-        result = _open(recipe, provider, cache_dir).plan()
+        project = _open(recipe, provider, cache_dir, allow_dirs)
+        result = project.plan()
+        _report_damage(project.store)
         rows = [
             {
                 "id": p.step.id,
@@ -104,21 +148,27 @@ def plan(recipe: Path, cache_dir: Path | None, provider: str | None, as_json: bo
         costs = result.cost_by_provider()
         if as_json:
             totals = {name: {"usd": usd, "requests": n, "unknown_price": u} for name, (usd, n, u) in costs.items()}
-            click.echo(json.dumps({"steps": rows, "cost": totals}, indent=2))
+            _echo(json.dumps({"steps": rows, "cost": totals}, indent=2))
             return
         width = max(len(r["id"]) for r in rows)
         for r in rows:
             cost = "" if not r["cost_usd"] and r["cost_usd"] is not None else f"  {_usd(r['cost_usd'])}"
-            click.echo(
+            _echo(
                 f"{r['status']:<10}  {r['id']:<{width}}  {r['kind']:<8}  {r['provider'] or '-':<7}  {r['reason']}{cost}"
             )
         stale = sum(1 for r in rows if r["status"] == "stale")
-        click.echo(f"{stale} stale, {len(rows) - stale} up-to-date")
+        _echo(f"{stale} stale, {len(rows) - stale} up-to-date")
         for name, (usd, n, unknown) in costs.items():
             extra = f" + {unknown} of unknown price" if unknown else ""
-            click.echo(f"estimated cost on {name}: ~${usd:.4f} for {n} paid requests{extra}")
+            _echo(f"estimated cost on {name}: ~${usd:.4f} for {n} paid requests{extra}")
         if not costs:
-            click.echo("estimated cost: $0 (nothing to pay for)")
+            _echo("estimated cost: $0 (nothing to pay for)")
+
+
+def _report_damage(store: Any) -> None:
+    """Damaged cache files the store set aside (or could not) while planning or running, on stderr."""
+    for finding in store.findings:
+        _err(str(finding))
 
 
 def _usd(value: float | None) -> str:
@@ -194,6 +244,7 @@ def _summary(report: Any, recipe: Path) -> list[str]:
 @RECIPE
 @CACHE_DIR
 @PROVIDER
+@ALLOW_DIR
 @click.option(
     "-j",
     "--jobs",
@@ -209,7 +260,7 @@ def _summary(report: Any, recipe: Path) -> list[str]:
 @click.option(
     "--budget",
     "budget_usd",
-    type=click.FloatRange(min=0),
+    type=_FiniteFloatRange(min=0),
     metavar="USD",
     help="Refuse to start if the render could cost more; stop submitting when spending reaches it.",
 )
@@ -218,6 +269,7 @@ def run(
     recipe: Path,
     cache_dir: Path | None,
     provider: str | None,
+    allow_dirs: tuple[Path, ...],
     jobs: int,
     keep_going: bool,
     budget_usd: float | None,
@@ -225,15 +277,18 @@ def run(
 ) -> None:
     """Render RECIPE's stale steps and bounce the mastered output."""
     with _errors_to_exit_codes():
-        project = _open(recipe, provider, cache_dir)
+        project = _open(recipe, provider, cache_dir, allow_dirs)
         on_event, stop = _progress(len(project.graph.steps), not as_json and sys.stderr.isatty())
         try:
             report = project.run(jobs=jobs, keep_going=keep_going, on_event=on_event, budget_usd=budget_usd)
         finally:
             stop()
         result = report.result
+        _report_damage(project.store)
+        for warning in report.warnings:
+            _err(f"warning: {warning}")
         if as_json:
-            click.echo(
+            _echo(
                 json.dumps(
                     {
                         "output": str(report.output) if report.output else None,
@@ -258,21 +313,113 @@ def run(
             )
         else:
             for line in _summary(report, recipe):
-                click.echo(line, err=line.startswith("failed:"))
+                _echo(line, err=line.startswith("failed:"))
         if not result.ok:
             sys.exit(1)
 
 
+@cli.group()
+def cache() -> None:
+    """Check and tidy an artifact store: verify, gc."""
+
+
+def _stores(recipes: tuple[Path, ...], cache_dir: Path | None) -> list[Path]:
+    """The store roots the cache commands work on: --cache-dir, else $AUDIOFLOW_CACHE_DIR, else
+    the .audioflow/ of each RECIPE (each once)."""
+    from .recipe.paths import CACHE_ENV, cache_folder
+
+    if cache_dir is None and not recipes and not os.environ.get(CACHE_ENV):
+        raise click.UsageError("give a RECIPE (its cache is .audioflow/ beside it) or --cache-dir")
+    if cache_dir is not None or not recipes:
+        return [cache_folder(Path("."), cache_dir)]
+    return list(dict.fromkeys(cache_folder(recipe.parent, None) for recipe in recipes))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _size(n_bytes: int) -> str:
+    """``n_bytes`` for people: 512 B, 1.5 KB, 12.3 MB, 2.0 GB (powers of 1000)."""
+    if n_bytes < 1000:
+        return f"{n_bytes} B"
+    value, unit = n_bytes / 1000, "KB"
+    for bigger in ("MB", "GB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, bigger
+    return f"{value:.1f} {unit}"
+
+
+@cache.command("verify")
+@click.argument("recipe", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@CACHE_DIR
+@click.option("--repair", is_flag=True, help="Set damaged files aside in quarantine/ (never deleted; journals stay).")
+def cache_verify(recipe: Path | None, cache_dir: Path | None, repair: bool) -> None:
+    """Check every file of a cache; exit 1 while damage remains.
+
+    Hashes every object (sha256) and parses every record, journal and recipe state of the cache
+    beside RECIPE (or --cache-dir). --repair sets damaged files aside in quarantine/; a damaged
+    journal is only reported: it may hold a request that was paid for."""
+    from .cache import ArtifactStore, verify_store
+
+    with _errors_to_exit_codes():
+        (root,) = _stores((recipe,) if recipe else (), cache_dir)
+        report = verify_store(ArtifactStore(root, create=False), repair=repair)
+        for finding in report.findings:
+            _echo(str(finding))
+        counts = [(report.objects, "object"), (report.records, "record"), (report.journals, "journal")]
+        checked = ", ".join(_count(n, noun) for n, noun in [*counts, (report.states, "recipe state")])
+        outcome = f"{len(report.findings)} damaged, {len(report.unrepaired)} left in place" if report.findings else "ok"
+        _echo(f"{root}: checked {checked} ({_size(report.object_bytes)} hashed): {outcome}")
+        if report.unrepaired:
+            sys.exit(1)
+
+
+@cache.command("gc")
+@click.argument("recipes", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
+@CACHE_DIR
+@ALLOW_DIR
+@click.option("--dry-run", is_flag=True, help="List what would be removed, with sizes; remove nothing.")
+def cache_gc(recipes: tuple[Path, ...], cache_dir: Path | None, allow_dirs: tuple[Path, ...], dry_run: bool) -> None:
+    """Remove records and objects no recipe uses.
+
+    Kept: what the last run of every recipe that used the cache resolved to, what RECIPES use now,
+    and the paid takes either references. Journals and quarantine/ are never removed."""
+    from .cache import ArtifactStore, collect_garbage
+
+    with _errors_to_exit_codes():
+        stores = {root: ArtifactStore(root, create=False) for root in _stores(recipes, cache_dir)}
+        keep: dict[Path, set[str]] = {root: set() for root in stores}
+        for recipe in recipes:
+            project = _open(recipe, None, cache_dir, allow_dirs)
+            for planned in project.plan().steps.values():
+                if planned.record is not None:
+                    keep[project.store.root].add(planned.record.input_digest)
+            _report_damage(project.store)
+        for root, inputs in keep.items():
+            report = collect_garbage(stores[root], keep_inputs=inputs, dry_run=dry_run)
+            verb = "would remove" if dry_run else "removed"
+            for key, size in report.removed:
+                _echo(f"{verb} {key} ({_size(size)})")
+            _echo(
+                f"{root}: {verb} {len(report.removed)} files, {_size(report.freed_bytes)}; kept "
+                f"{report.kept_records} records and {report.kept_objects} objects (journals and quarantine/ are "
+                "never removed)"
+            )
+
+
 @cli.command()
 @RECIPE
+@ALLOW_DIR
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
-def graph(recipe: Path, fmt: str) -> None:
+def graph(recipe: Path, allow_dirs: tuple[Path, ...], fmt: str) -> None:
     """Print RECIPE's step graph as Mermaid or Graphviz DOT."""
     from .recipe import expand, load_recipe, to_dot, to_mermaid
 
     with _errors_to_exit_codes():
-        steps = expand(load_recipe(recipe))
-        click.echo(to_mermaid(steps) if fmt == "mermaid" else to_dot(steps), nl=False)
+        steps = expand(load_recipe(recipe, allow_dirs=allow_dirs))
+        _echo(to_mermaid(steps) if fmt == "mermaid" else to_dot(steps), nl=False)
 
 
 @cli.command()
@@ -280,7 +427,7 @@ def schema() -> None:
     """Print the recipe JSON Schema."""
     from .recipe import schema_text
 
-    click.echo(schema_text(), nl=False)
+    _echo(schema_text(), nl=False)
 
 
 @cli.command()
@@ -289,9 +436,7 @@ def voices() -> None:
     from .providers.local import LOCAL_VOICES
 
     for i, (name, voice) in enumerate(LOCAL_VOICES.items(), start=1):
-        click.echo(
-            f"{name:<7} #{i}  pitch {voice.pitch_semitones:+.0f} st, speed ×{voice.speed:.2f}  {voice.description}"
-        )
+        _echo(f"{name:<7} #{i}  pitch {voice.pitch_semitones:+.0f} st, speed ×{voice.speed:.2f}  {voice.description}")
 
 
 def main() -> None:
@@ -302,6 +447,6 @@ def main() -> None:
         raise
     except Exception as exc:  # never a traceback for users, unless they ask
         if os.environ.get("AUDIOFLOW_DEBUG"):
-            traceback.print_exc()
+            _err(traceback.format_exc().rstrip())
         _err(f"internal error: {type(exc).__name__}: {exc} (set AUDIOFLOW_DEBUG=1 for a traceback; please report it)")
         sys.exit(1)

@@ -6,6 +6,8 @@ prints or exits; ``cli.py`` turns these into output and exit codes (``exit_code`
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
@@ -16,6 +18,7 @@ __all__ = [
     "RecipeError",
     "SourceLocation",
     "StepError",
+    "scrub",
 ]
 
 
@@ -105,3 +108,20 @@ class StepError(AudioflowError):
         self.step_id = step_id
         self.message = message
         super().__init__(f"step {step_id}: {message}")
+
+
+def _forms(secret: str) -> set[str]:
+    """The ways ``secret`` can appear in a message: as is, and escaped as Python's ``repr`` of the
+    text or of its bytes, or JSON, would show it (``\\n``, ``\\x01``)."""
+    forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], repr(secret.encode("utf-8", "replace"))[2:-1]}
+    return {f for f in forms if len(f) >= 4}
+
+
+def scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every secret replaced by ``***`` (keys must not reach logs or errors), also
+    where it appears escaped (a header value quoted in a transport error)."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            for form in sorted(_forms(secret), key=len, reverse=True):
+                text = text.replace(form, "***")
+    return text

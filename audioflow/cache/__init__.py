@@ -1,18 +1,28 @@
-"""Canonical JSON, input digests and the content-addressed artifact store."""
+"""Canonical JSON, input digests, the content-addressed artifact store, and its verify and gc."""
 
 from __future__ import annotations
 
+from .atomic import clean_stale_temps, write_atomic
 from .digest import FORMAT_VERSION, canonical_json, input_digest, sha256_hex
-from .store import Artifact, ArtifactStore, JobJournal, StepRecord, write_atomic
+from .maintenance import GcReport, VerifyReport, collect_garbage, verify_store
+from .records import record_key
+from .store import Artifact, ArtifactStore, Finding, JobJournal, StepRecord
 
 __all__ = [
     "FORMAT_VERSION",
     "Artifact",
     "ArtifactStore",
+    "Finding",
+    "GcReport",
     "JobJournal",
     "StepRecord",
+    "VerifyReport",
     "canonical_json",
+    "clean_stale_temps",
+    "collect_garbage",
     "input_digest",
+    "record_key",
     "sha256_hex",
+    "verify_store",
     "write_atomic",
 ]

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..audio import Audio, Clip, Duck, decode_file, master_encoded, read_wav, render_mix, write_wav
 from ..errors import AudioflowError
+from .resources import check_programme
 
 __all__ = [
     "Upstream",
@@ -204,6 +205,7 @@ def assemble_dialogue(params: dict[str, Any], lines: list[Upstream]) -> Rendered
         speech += _shifted(up.meta, "speech_ms", start, end)
         segments.append({"start_ms": start, "end_ms": end, "voice": line["voice"], "text": line["text"]})
         cursor = end
+    check_programme(max(c.end_ms for c in clips), first.sample_rate_hz, first.channels, what="the dialogue")
     mixed = render_mix(clips, sample_rate_hz=first.sample_rate_hz, channels=first.channels)
     meta = {
         "duration_ms": mixed.duration_ms,
@@ -253,6 +255,7 @@ def assemble_mix(params: dict[str, Any], inputs: dict[str, Upstream]) -> Rendere
     tracks = params["tracks"]
     audio = {name: up.audio() for name, up in inputs.items()}
     spans = _layout(tracks, {name: a.duration_ms for name, a in audio.items()})
+    check_programme(max((s + n for s, n in spans), default=0.0), params["sample_rate_hz"], params["channels"])
     speech: dict[int, list[list[float]]] = {}
     segments: list[dict[str, Any]] = []
     for i, (track, (start, length)) in enumerate(zip(tracks, spans, strict=True)):

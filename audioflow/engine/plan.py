@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..audio import decode_file
-from ..cache import ArtifactStore, StepRecord, input_digest
-from ..errors import AudioflowError, RecipeError
+from ..audio.io import probe_file
+from ..cache import ArtifactStore, StepRecord, input_digest, record_key
+from ..errors import AudioflowError, CacheError, RecipeError
 from ..providers import PROVIDERS, Provider
 from ..recipe import Step, StepGraph
 from .takes import build_request, expected_duration_s, take_digest
@@ -134,13 +135,31 @@ def _check_reference(step: Step) -> None:
         )
 
 
+_probed: set[str] = set()
+
+
+def _check_audio_file(step: Step) -> None:
+    """A ``file`` or ``isolate`` step reading a local file: can it be decoded? (a header read)"""
+    source = step.files.get("source")
+    if source is None or step.kind not in ("file", "isolate"):
+        return
+    sha = step.params.get("sha256") or step.params["source"]["sha256"]
+    if sha not in _probed:
+        try:
+            probe_file(source)
+        except AudioflowError as exc:
+            raise RecipeError(str(exc), step.location) from exc
+        _probed.add(sha)
+
+
 def check_requests(graph: StepGraph, providers: Mapping[str, Provider]) -> None:
-    """Run every provider's checks on every request it would get, and check reference clips that
-    are files; spends nothing. Raises :class:`RecipeError` located at the step (or at the cast
-    voice a speak step uses)."""
+    """Run every provider's checks on every request it would get, and check local audio files
+    (decodable, not truncated; reference clips long enough); spends nothing. Raises
+    :class:`RecipeError` located at the step (or at the cast voice a speak step uses)."""
     for step in graph.steps.values():
         if step.kind == "clone":
             _check_reference(step)
+        _check_audio_file(step)
         if step.provider is None:
             continue
         if step.provider not in providers:
@@ -191,12 +210,15 @@ def make_plan(graph: StepGraph, store: ArtifactStore, providers: Mapping[str, Pr
             continue
         upstream = [plans[d].record.artifact.digest for d in step.deps]  # type: ignore[union-attr]
         digest = resolve_digest(step, model, upstream)
-        record = store.get_step(digest)
+        record = store.get_step(digest, verify=step.kind == "master")  # what is bounced: its content is checked
         if record is not None:
             label = "cached (placeholder)" if record.meta.get("placeholder") else "cached"
             plans[step_id] = StepPlan(step, "up-to-date", label, digest, record, model)
         else:
             reason = "artifact missing from the cache" if prev and prev.get("input_digest") == digest else None
+            if damage := store.damage(record_key(digest)):
+                where = "set aside" if damage.set_aside else "left in place"
+                reason = f"damaged in cache: {where}, re-rendering ({damage.problem})"
             if (
                 reason is None
                 and prev
@@ -210,6 +232,9 @@ def make_plan(graph: StepGraph, store: ArtifactStore, providers: Mapping[str, Pr
         if planned.status == "stale" and planned.step.provider is not None:
             try:
                 planned.cost_usd, planned.resumes = _cost(planned.step, plans, store, providers)
+            except CacheError as exc:  # an unreadable paid-request journal: the run will not submit this step
+                planned.cost_usd, planned.reason = 0.0, f"{planned.reason}; cannot run: {exc}"
+                continue
             except AudioflowError as exc:  # a check that needed an upstream artifact (a clip's length)
                 raise RecipeError(f"step {planned.step.id}: {exc}", planned.step.location) from exc
             if planned.resumes:

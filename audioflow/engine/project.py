@@ -6,17 +6,17 @@ This is the engine's front door; ``cli.py`` only parses arguments, calls these a
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..cache import ArtifactStore, write_atomic
-from ..errors import RecipeError
+from ..errors import CacheError, RecipeError
 from ..providers import PROVIDERS, Provider, ProviderSettings
 from ..recipe import StepGraph, expand, load_recipe
+from ..recipe.paths import cache_folder, check_outputs, sidecar_paths
 from .events import StepEvent
 from .plan import Plan, make_plan, recipe_key
 from .runner import RunResult, run_plan
@@ -25,17 +25,17 @@ from .transcript import to_srt, to_vtt
 
 __all__ = ["Project", "RunReport", "open_project"]
 
-CACHE_ENV = "AUDIOFLOW_CACHE_DIR"
-
 
 @dataclass
 class RunReport:
-    """A finished run: per-step outcomes, the bounced output and its manifest (None if it failed)."""
+    """A finished run: per-step outcomes, the bounced output and its manifest (None if it failed),
+    and ``warnings`` (problems that did not stop it: a state the cache could not record)."""
 
     result: RunResult
     output: Path | None
     manifest_path: Path | None
     manifest: dict[str, Any] | None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -79,12 +79,16 @@ class Project:
             on_event=on_event,
             budget=Budget(budget_usd),
         )
-        self._save_state(plan, result)
+        warnings = []
+        try:
+            self._save_state(plan, result)
+        except CacheError as exc:  # a read-only cache still bounces a cached render; plan loses its reasons
+            warnings.append(f"the recipe's state was not saved: {exc}")
         master = result.outcomes.get("master")
         if master is None or master.record is None:
-            return RunReport(result, None, None, None)
+            return RunReport(result, None, None, None, warnings)
         output, manifest_path, manifest = self._bounce(plan, result)
-        return RunReport(result, output, manifest_path, manifest)
+        return RunReport(result, output, manifest_path, manifest, warnings)
 
     def _save_state(self, plan: Plan, result: RunResult) -> None:
         key = recipe_key(self.graph)
@@ -100,6 +104,7 @@ class Project:
                 "provider": step.provider,
                 "model": plan.steps[step_id].model,
                 "take": step.take,
+                "take_digest": outcome.record.meta.get("take_digest"),  # gc keeps the paid take it came from
                 "upstream": [
                     result.outcomes[d].record.artifact.digest  # type: ignore[union-attr]
                     for d in step.deps
@@ -113,14 +118,15 @@ class Project:
         master = result.outcomes["master"].record
         assert master is not None
         output = recipe.output
-        write_atomic(output, master.artifact.path.read_bytes(), shared=True)
+        write_atomic(output, self.store.read_verified(master.artifact), shared=True)  # sha256 checked
         manifest = _manifest(self.graph, plan, result, output)
+        sidecars = sidecar_paths(output)  # the same paths validate checked
         segments = master.meta.get("segments", [])
         if segments:
-            write_atomic(output.with_suffix(".srt"), to_srt(segments).encode(), shared=True)
-            write_atomic(output.with_suffix(".vtt"), to_vtt(segments).encode(), shared=True)
-            manifest["transcripts"] = [output.with_suffix(".srt").name, output.with_suffix(".vtt").name]
-        manifest_path = output.with_name(output.stem + ".manifest.json")
+            write_atomic(sidecars["srt"], to_srt(segments).encode(), shared=True)
+            write_atomic(sidecars["vtt"], to_vtt(segments).encode(), shared=True)
+            manifest["transcripts"] = [sidecars["srt"].name, sidecars["vtt"].name]
+        manifest_path = sidecars["manifest"]
         write_atomic(manifest_path, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode(), shared=True)
         return output, manifest_path, manifest
 
@@ -197,15 +203,19 @@ def open_project(
     provider: str | None = None,
     cache_dir: Path | None = None,
     providers: Mapping[str, Provider] | None = None,
+    allow_dirs: Iterable[Path | str] = (),
 ) -> Project:
     """Load and expand the recipe at ``recipe_path``. The store is ``cache_dir``, else
-    ``$AUDIOFLOW_CACHE_DIR``, else ``.audioflow/`` beside the recipe. Raises :class:`RecipeError`."""
+    ``$AUDIOFLOW_CACHE_DIR``, else ``.audioflow/`` beside the recipe. Local inputs may come from the
+    recipe's folder, ``allow_dirs`` and ``$AUDIOFLOW_ALLOW_DIRS``; outputs are checked against them,
+    the recipe and the store before the store is touched. Raises :class:`RecipeError`."""
     known = providers if providers is not None else PROVIDERS
     if provider is not None and provider not in known:
         raise RecipeError(f"--provider {provider}: unknown provider", hint=f"available: {', '.join(known)}")
-    recipe = load_recipe(recipe_path)
+    recipe = load_recipe(recipe_path, allow_dirs=allow_dirs)
     graph = expand(recipe, provider=provider)
-    root = cache_dir or (Path(os.environ[CACHE_ENV]) if os.environ.get(CACHE_ENV) else recipe.root / ".audioflow")
+    root = cache_folder(recipe.root, cache_dir)
+    check_outputs(recipe, root)
     if providers is None:
         providers = make_providers(graph)
     return Project(graph, ArtifactStore(root), providers)

@@ -16,7 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Journal", "Provider", "ProviderSettings", "Reference", "RenderRequest", "Take", "params_request_key"]
+__all__ = [
+    "API_KEY_ENV",
+    "Journal",
+    "Provider",
+    "ProviderSettings",
+    "Reference",
+    "RenderRequest",
+    "Take",
+    "params_request_key",
+]
+
+#: Provider name → the environment variable holding its API key (PROVIDERS.md "Settings every
+#: provider has"). Keys are read from there only, when a render needs them; the CLI scrubs every one
+#: of them from everything it prints.
+API_KEY_ENV = {"segmind": "SEGMIND_API_KEY", "fal": "FAL_KEY", "evolink": "EVOLINK_API_KEY"}
 
 #: Voice params the engine applies after the take (never sent to a provider, never in a take's key).
 ENGINE_VOICE_KEYS = ("gain_db",)

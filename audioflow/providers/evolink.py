@@ -26,13 +26,13 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
 from ..audio import decode_bytes
 from ..errors import AudioflowError, ProviderError
-from .base import ProviderSettings, Reference, RenderRequest, Take
+from .base import API_KEY_ENV, ProviderSettings, Reference, RenderRequest, Take
 from .remote import ExpiredError, HttpClient, env_url, format_of, poll_wait, read_key, run_journalled
 from .seed_audio import SAMPLE_RATES_HZ, SeedAudioCall, build_call
 
@@ -42,7 +42,7 @@ NAME = "evolink"
 MODEL = "doubao-seed-audio-1-0"
 DEFAULT_URL = "https://api.evolink.ai"
 URL_ENV = "AUDIOFLOW_EVOLINK_URL"
-KEY_ENV = "EVOLINK_API_KEY"
+KEY_ENV = API_KEY_ENV[NAME]
 #: PROVIDERS.md "Evolink": about $0.0012 per second of output.
 PRICE_PER_S_USD = 0.0012
 #: ``SeedAudioRequest.prompt.maxLength`` on the vendor page.
@@ -235,7 +235,7 @@ class EvolinkProvider:
 
     # -- render --------------------------------------------------------------------------------------
     def _client(self, key: str) -> HttpClient:
-        hosts = {urlsplit(self.base_url).netloc}
+        hosts = {self.base_url}
         return HttpClient(
             NAME,
             auth_headers={"Authorization": f"Bearer {key}"},

@@ -29,14 +29,13 @@ import mimetypes
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from ..audio import decode_bytes
 from ..errors import AudioError, ProviderError
-from .base import ProviderSettings, Reference, RenderRequest, Take
-from .remote import ExpiredError, HttpClient, env_url, format_of, poll_wait, read_key, run_journalled
+from .base import API_KEY_ENV, ProviderSettings, Reference, RenderRequest, Take
+from .remote import ExpiredError, HttpClient, env_url, format_of, origin_of, poll_wait, read_key, run_journalled
 from .seed_audio import MAX_REFERENCE_MS, SeedAudioCall, build_call
 
 __all__ = ["FAL_VOICES", "MODEL_SLUG", "PRICE_PER_MINUTE_USD", "FalProvider", "error_message"]
@@ -216,7 +215,7 @@ class FalProvider:
 
     def ready(self) -> None:
         """Raise :class:`ProviderError` when ``FAL_KEY`` is not set."""
-        read_key(self.name, "FAL_KEY")
+        read_key(self.name, API_KEY_ENV["fal"])
 
     def _body(self, call: SeedAudioCall, locate: Any) -> dict[str, Any]:
         """The input JSON (only fields on the model page; host defaults and neutral values are
@@ -267,7 +266,7 @@ class FalProvider:
 
     # -- render --------------------------------------------------------------------------------
     def _client(self, key: str, *, retries: int | None = None, timeout_s: float = 60.0) -> HttpClient:
-        hosts = {urlsplit(self.queue_url).netloc, urlsplit(self.rest_url).netloc}
+        hosts = {self.queue_url, self.rest_url}
         return HttpClient(
             self.name,
             auth_headers={"Authorization": f"Key {key}"},
@@ -294,7 +293,7 @@ class FalProvider:
         """Upload local inputs, submit (journalled), poll, fetch and download at once."""
         self.check(request)
         call = self._call(request)
-        key = read_key(self.name, "FAL_KEY")
+        key = read_key(self.name, API_KEY_ENV["fal"])
         client = self._client(key)
         submitted: set[str] = set()
 
@@ -323,7 +322,7 @@ class FalProvider:
         cdn = HttpClient(
             self.name,
             auth_headers={"Authorization": f"{token.get('token_type') or 'Bearer'} {token['token']}"},
-            auth_hosts=[urlsplit(base_url).netloc],
+            auth_hosts=[base_url],
             secrets=[key, str(token["token"])],
             retries=self.settings.retries,
             error_message=error_message,
@@ -482,9 +481,9 @@ class FalProvider:
 
 def _put_now(url: str, key: str, queue_url: str) -> httpx.Response:
     """``PUT url`` synchronously (the key only when ``url`` is on the queue host)."""
-    same_host = urlsplit(url).netloc == urlsplit(queue_url).netloc
+    same_host = origin_of(url) == origin_of(queue_url)
     headers = {"Authorization": f"Key {key}"} if same_host else {}
-    with httpx.Client(timeout=CANCEL_TIMEOUT_S) as client:
+    with httpx.Client(timeout=CANCEL_TIMEOUT_S, follow_redirects=False) as client:
         return client.put(url, headers=headers)
 
 

@@ -18,6 +18,11 @@ shift and ``length_scale`` path, with the voice's own ``pitch_semitones`` and ``
 timbre and accent are not copied, so the take is ``approximate``. A reference given only as a URL
 cannot be fetched offline: the voice's cast-order local voice speaks instead (also ``approximate``).
 
+Long lines. Piper's memory grows steeply with the length of what one call speaks (a 3,000-word
+line without punctuation took over 23 GB), so :func:`split_text` cuts a line into pieces of at most
+:data:`MAX_SYNTHESIS_CHARS` characters — at sentence ends, then at commas, semicolons, colons and
+dashes, then between words — each spoken by its own call and joined with a short pause.
+
 ``scene`` (a whole dialogue in one request on Seed Audio) is rendered here line by line and joined
 as a ``dialogue`` step is. ``isolate`` runs :func:`audioflow.audio.separate.isolate` on the source
 audio for the target its description selects. ``generate`` has no local model: it returns a
@@ -32,6 +37,7 @@ import functools
 import hashlib
 import math
 import os
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -56,9 +62,15 @@ from ..audio.voiceprint import VoiceProfile, analyse_voice, match_voice
 from ..errors import AudioError, ProviderError
 from .base import Reference, RenderRequest, Take, params_request_key
 
-__all__ = ["LOCAL_VOICES", "LocalProvider", "LocalVoice", "resolve_local_voice"]
+__all__ = ["LOCAL_VOICES", "MAX_SYNTHESIS_CHARS", "LocalProvider", "LocalVoice", "resolve_local_voice", "split_text"]
 
 SENTENCE_GAP_MS = 220.0
+#: The pause where a sentence longer than :data:`MAX_SYNTHESIS_CHARS` is cut (a comma, or between words).
+PHRASE_GAP_MS = 120.0
+#: The most characters one Piper call speaks (bounded memory per call; see :func:`split_text`).
+MAX_SYNTHESIS_CHARS = 400
+_SENTENCE = re.compile(r".+?(?:[.!?…]+[\"'”’)\]]*(?=\s)|\n|$)", re.S)
+_PHRASE = re.compile(r".+?(?:[,;:—–]+(?=\s)|$)", re.S)
 PLACEHOLDER_RATE_HZ = 48000
 #: Version of the clone approximation (voice profile and matching): part of a clone's model id.
 CLONE_MATCH_VERSION = "clone-match-v1"
@@ -269,6 +281,51 @@ def _volume_db(voice: dict[str, Any]) -> float:
     if not (math.isfinite(volume) and volume > 0):
         raise ProviderError("local", f"voice volume must be a positive multiplier, got {volume!r}")
     return 20.0 * math.log10(volume)
+
+
+def _pieces(text: str, pattern: re.Pattern[str]) -> list[str]:
+    return [found for match in pattern.finditer(text) if (found := " ".join(match.group().split()))]
+
+
+def _pack(parts: list[str], max_chars: int) -> list[str]:
+    """Join consecutive ``parts`` (each at most ``max_chars``) with spaces into pieces of at most ``max_chars``."""
+    packed: list[str] = []
+    for part in parts:
+        if packed and len(packed[-1]) + 1 + len(part) <= max_chars:
+            packed[-1] += " " + part
+        else:
+            packed.append(part)
+    return packed
+
+
+def split_text(text: str, max_chars: int = MAX_SYNTHESIS_CHARS) -> list[tuple[str, float]]:
+    """Cut ``text`` into pieces of at most ``max_chars`` characters for one synthesis call each, as
+    ``(piece, pause_after_ms)``. Whole sentences (ending in ``. ! ? …`` or a line break) are packed
+    together while they fit (Piper pauses :data:`SENTENCE_GAP_MS` between them itself); a longer
+    sentence is cut at ``, ; : — –``, then between words, then (a single word longer than
+    ``max_chars``) every ``max_chars`` characters, with a :data:`PHRASE_GAP_MS` pause at each cut.
+    Runs of whitespace become one space. Every piece is non-empty; empty text gives ``[]``."""
+    units: list[tuple[str, float]] = []
+    for sentence in _pieces(text, _SENTENCE):
+        if len(sentence) <= max_chars:
+            units.append((sentence, SENTENCE_GAP_MS))
+            continue
+        parts: list[str] = []
+        for phrase in _pieces(sentence, _PHRASE):
+            if len(phrase) <= max_chars:
+                parts.append(phrase)
+                continue
+            words = [w[i : i + max_chars] for w in phrase.split() for i in range(0, len(w), max_chars)]
+            parts += _pack(words, max_chars)
+        packed = _pack(parts, max_chars)
+        units += [(piece, PHRASE_GAP_MS) for piece in packed[:-1]] + [(packed[-1], SENTENCE_GAP_MS)]
+    pieces: list[tuple[str, float]] = []
+    for unit, pause in units:  # pack whole sentences: Piper splits and pauses at sentence ends itself
+        if pieces and pieces[-1][1] == SENTENCE_GAP_MS and len(pieces[-1][0]) + 1 + len(unit) <= max_chars:
+            pieces[-1] = (f"{pieces[-1][0]} {unit}", pause)
+        else:
+            pieces.append((unit, pause))
+    return pieces
 
 
 def _check_voice(voice: dict[str, Any], references: tuple[Reference, ...]) -> None:
@@ -508,16 +565,19 @@ class LocalProvider:
             noise_scale=style.noise_scale,
             noise_w_scale=style.noise_w_scale,
         )
-        try:
-            chunks = [c.audio_float_array for c in piper_voice.synthesize(text, config)]
-        except Exception as exc:  # piper/onnxruntime errors: one boundary
-            raise ProviderError("local", f"Piper failed to speak: {exc}") from exc
-        if not chunks:
-            raise ProviderError("local", "Piper produced no audio (is the text only punctuation?)")
         rate = int(piper_voice.config.sample_rate)
-        gap = np.zeros(int(rate * SENTENCE_GAP_MS / 1000), dtype=np.float32)
-        joined = np.concatenate([part for chunk in chunks for part in (chunk, gap)][:-1]).astype(np.float32)
-        audio = Audio(joined.reshape(-1, 1), rate)
+        parts: list[np.ndarray] = []
+        for piece, pause_ms in split_text(text):  # bounded length per call: bounded memory per call
+            try:
+                chunks = [c.audio_float_array for c in piper_voice.synthesize(piece, config)]
+            except Exception as exc:  # piper/onnxruntime errors: one boundary
+                raise ProviderError("local", f"Piper failed to speak: {exc}") from exc
+            for index, chunk in enumerate(chunks):  # Piper gives one chunk per sentence
+                gap_ms = SENTENCE_GAP_MS if index < len(chunks) - 1 else pause_ms
+                parts += [chunk.astype(np.float32, copy=False), np.zeros(int(rate * gap_ms / 1000), np.float32)]
+        if not parts:
+            raise ProviderError("local", "Piper produced no audio (is the text only punctuation?)")
+        audio = Audio(np.concatenate(parts[:-1]).reshape(-1, 1), rate)
         if pitch:
             audio = shift_pitch_by_resampling(audio, pitch)
         if style.low_shelf_db or style.high_shelf_db:

@@ -22,6 +22,7 @@ import asyncio
 import email.utils
 import os
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
@@ -30,7 +31,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..errors import ProviderError
+from ..errors import ProviderError, scrub
 
 __all__ = [
     "RETRYABLE_STATUSES",
@@ -40,6 +41,7 @@ __all__ = [
     "backoff_s",
     "env_url",
     "final",
+    "origin_of",
     "poll_wait",
     "read_key",
     "run_journalled",
@@ -52,6 +54,8 @@ BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 #: The longest a host's own "retry after" is honoured; beyond it the call fails (a daily quota, say).
 MAX_SERVER_WAIT_S = 300.0
+#: Redirects followed for one call (httpx's own default is 20; the hosts document none).
+MAX_REDIRECTS = 5
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -62,20 +66,38 @@ def env_url(name: str, default: str) -> str:
     return (os.environ.get(name) or default).rstrip("/")
 
 
+#: What an API key may contain: visible ASCII (RFC 9110 §5.5 field-vchar, without spaces). A key
+#: with control characters, spaces or non-ASCII would be refused by httpx as a header value with
+#: the key quoted in the message, or smuggle a second header: it is refused before any use.
+_KEY_CHARS = re.compile(r"^[\x21-\x7e]{4,4096}$")
+
+
 def read_key(provider: str, env_name: str) -> str:
-    """The API key in ``$env_name``. Raises :class:`ProviderError` naming the variable (never a value)."""
+    """The API key in ``$env_name`` (surrounding whitespace ignored).
+
+    Raises :class:`ProviderError` naming the variable — never quoting the value — when it is unset,
+    or malformed (control characters, inner spaces, non-ASCII, shorter than 4 characters)."""
     key = os.environ.get(env_name, "").strip()
     if not key:
         raise ProviderError(provider, f"no API key: set {env_name} (draft offline with --provider local)")
+    if not _KEY_CHARS.match(key):
+        raise ProviderError(
+            provider,
+            f"{env_name} is malformed: an API key is 4 or more visible ASCII characters, without spaces or "
+            "control characters; it was not sent anywhere (copy it again from the vendor's dashboard)",
+        )
     return key
 
 
-def scrub(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with every secret replaced by ``***`` (keys must not reach logs or errors)."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
+def origin_of(url: str) -> tuple[str, str, int | None]:
+    """The origin of ``url`` (RFC 6454: scheme, host, port), lower-cased, default ports filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
 
 
 def backoff_s(attempt: int, *, base_s: float = BACKOFF_BASE_S, cap_s: float = BACKOFF_CAP_S) -> float:
@@ -134,8 +156,12 @@ def _default_message(response: httpx.Response) -> str:
 class HttpClient:
     """An ``httpx.AsyncClient`` with the retry policy above, for one provider.
 
-    ``auth_headers`` go only to URLs whose host is in ``auth_hosts`` (a result file on a CDN never
-    sees the key). ``error_message(response)`` extracts the vendor's message from an error body.
+    ``auth_headers`` go only to URLs on the origins (scheme, host, port) of the base URLs in
+    ``auth_hosts``: a result file on a CDN never sees the key, and neither does an ``http://``
+    URL on an ``https://`` host. Redirects are followed here, not by httpx (at most
+    :data:`MAX_REDIRECTS`): each hop's headers are decided afresh for its own URL, so a redirect
+    to another origin carries no credentials (httpx itself drops only ``Authorization``, not
+    Segmind's ``x-api-key``). ``error_message(response)`` extracts the vendor's message from an error body.
     ``sleep`` is injectable so tests run without waiting. Raises :class:`ProviderError`.
     """
 
@@ -154,12 +180,12 @@ class HttpClient:
     ):
         self.provider = provider
         self._auth_headers = dict(auth_headers)
-        self._auth_hosts = {h.lower() for h in auth_hosts}
+        self._auth_origins = {origin_of(url) for url in auth_hosts}
         self._secrets = [s for s in secrets if s]
         self.retries = retries
         self._error_message = error_message
         self._sleep = sleep
-        self._client = httpx.AsyncClient(timeout=timeout_s, transport=transport, follow_redirects=True)
+        self._client = httpx.AsyncClient(timeout=timeout_s, transport=transport, follow_redirects=False)
         self.retried = 0  # how many retries this client made (tests and notes read it)
 
     async def aclose(self) -> None:
@@ -167,10 +193,26 @@ class HttpClient:
 
     def _headers(self, url: str, extra: dict[str, str] | None) -> dict[str, str]:
         headers = dict(extra or {})
-        host = urlsplit(url).netloc.lower()
-        if host in self._auth_hosts:
+        if origin_of(url) in self._auth_origins:
             headers.update(self._auth_headers)
         return headers
+
+    async def _send(self, method: str, url: str, extra: dict[str, str] | None, **kwargs: Any) -> httpx.Response:
+        """One request, following up to :data:`MAX_REDIRECTS` redirects (RFC 9110 §15.4: 303, and
+        301/302 after a POST, become GET without a body; 307/308 keep both), with credentials
+        decided for each hop's own origin."""
+        for _ in range(MAX_REDIRECTS + 1):
+            response = await self._client.request(method, url, headers=self._headers(url, extra), **kwargs)
+            if not (response.is_redirect and response.headers.get("location")):
+                return response
+            await response.aclose()
+            url = str(response.url.join(response.headers["location"]))
+            if not url.startswith(("http://", "https://")):
+                raise self.error(f"{method}: the host redirected to a non-http URL; not followed")
+            if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+                method = "GET"
+                kwargs = {k: v for k, v in kwargs.items() if k not in ("json", "content", "data", "files")}
+        raise self.error(f"{method} {urlsplit(url).netloc}: more than {MAX_REDIRECTS} redirects")
 
     def error(
         self, message: str, *, status: int | None = None, request_id: str | None = None, retryable: bool = False
@@ -201,12 +243,12 @@ class HttpClient:
         """Send a request, retrying per the module's policy. A 2xx response, or one whose status is
         in ``ok`` (Segmind's 422 FAILED, say), is returned; anything else raises ProviderError."""
         accepted = set(ok)
-        headers = self._headers(url, kwargs.pop("headers", None))
+        extra = kwargs.pop("headers", None)
         attempt = 0
         failure: Exception
         while True:
             try:
-                response = await self._client.request(method, url, headers=headers, **kwargs)
+                response = await self._send(method, url, extra, **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 failure, retry_ok = exc, True
             except httpx.TransportError as exc:

@@ -38,13 +38,12 @@ import re
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from ..audio import decode_bytes
 from ..errors import AudioflowError, ProviderError
-from .base import ProviderSettings, Reference, RenderRequest, Take
+from .base import API_KEY_ENV, ProviderSettings, Reference, RenderRequest, Take
 from .remote import ExpiredError, HttpClient, env_url, final, format_of, poll_wait, read_key, run_journalled
 from .seed_audio import SAMPLE_RATES_HZ, build_call
 
@@ -58,7 +57,7 @@ __all__ = [
 ]
 
 NAME = "segmind"
-KEY_ENV = "SEGMIND_API_KEY"
+KEY_ENV = API_KEY_ENV[NAME]
 SEED, OPENVOICE, SAM = "seed-audio-1.0", "openvoice", "sam-audio-large"
 MAX_PROMPT_CHARS = 2048  # seed-audio-1.0 page: text_prompt "Up to 2048 characters"
 SAM_PRICE_USD = 0.062  # sam-audio-large page: "~$0.062"
@@ -300,7 +299,7 @@ class SegmindProvider:
         http = HttpClient(
             NAME,
             auth_headers={"x-api-key": key},
-            auth_hosts={urlsplit(self.base_url).netloc, urlsplit(self.storage_url).netloc},
+            auth_hosts={self.base_url, self.storage_url},
             secrets=[key],
             retries=self.settings.retries,
             error_message=error_message,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from .graph import Step, StepGraph, expand, to_dot, to_mermaid
@@ -33,8 +34,9 @@ __all__ = [
 ]
 
 
-def load_recipe(path: Path) -> Recipe:
-    """Read, validate and build the recipe at ``path``. Raises :class:`~audioflow.errors.RecipeError`."""
+def load_recipe(path: Path, *, allow_dirs: Iterable[Path | str] = ()) -> Recipe:
+    """Read, validate and build the recipe at ``path``; its local inputs may come from its folder,
+    ``allow_dirs`` and ``$AUDIOFLOW_ALLOW_DIRS``. Raises :class:`~audioflow.errors.RecipeError`."""
     document = load_document(path)
     validate_document(document)
-    return build_recipe(document, path)
+    return build_recipe(document, path, allow_dirs=allow_dirs)

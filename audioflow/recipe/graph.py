@@ -85,16 +85,9 @@ def file_sha256(path: Path) -> str:
 
 
 def _existing_file(recipe: Recipe, written: Path, location: SourceLocation, what: str) -> Path:
-    path = written if written.is_absolute() else recipe.root / written
-    try:
-        found = path.is_file()
-    except OSError:  # a name too long for the file system, and the like: not a file we can read
-        found = False
-    if not found:
-        raise RecipeError(
-            f"{what} {str(written)!r} not found", location, f"paths are relative to the recipe's folder {recipe.root}"
-        )
-    return path
+    """The resolved path of a local input, confined by ``recipe.paths`` (inside the recipe's folder
+    or an allowed folder; a regular file). Later code reads this path, not the written one."""
+    return recipe.confinement.resolve(written, location, what)
 
 
 def clone_step_id(voice: str) -> str:
@@ -112,14 +105,9 @@ def _source(
         return {"url": written}, (), {}
     if "://" in written:
         raise RecipeError(f"{what} {written!r}: only http(s) URLs can be fetched by a host", location)
-    path = recipe.root / written
-    try:
-        found = path.is_file()
-    except OSError:
-        found = False
-    if not found:
-        hint = did_you_mean(written, recipe.steps) or f"a step name, a file relative to {recipe.root}, or an https URL"
-        raise RecipeError(f"{what} {written!r} is not a step, a file or a URL", location, hint)
+    hint = did_you_mean(written, recipe.steps) or f"a step name, a file relative to {recipe.root}, or an https URL"
+    missing = (f"{what} {written!r} is not a step, a file or a URL", hint)
+    path = recipe.confinement.resolve(written, location, what, missing=missing)
     return {"sha256": file_sha256(path), "name": Path(written).name}, (), {"source": path}
 
 
@@ -170,13 +158,12 @@ def _voice_params(recipe: Recipe, voice: Voice) -> tuple[dict[str, Any], dict[st
     files: dict[str, Path] = {}
     if voice.model is not None:
         model = _existing_file(recipe, voice.model, voice.location, "voice model")
-        config = model.with_name(model.name + ".json")
-        if not config.is_file():
-            raise RecipeError(
-                f"voice model {str(voice.model)!r} has no {config.name} beside it",
-                voice.location,
-                "Piper voices come as a .onnx file and a .onnx.json config",
-            )
+        beside = model.with_name(model.name + ".json")  # where Piper looks: beside the resolved model
+        missing = (
+            f"voice model {str(voice.model)!r} has no {beside.name} beside it",
+            "Piper voices come as a .onnx file and a .onnx.json config",
+        )
+        config = recipe.confinement.resolve(beside, voice.location, "voice model config", missing=missing)
         params["model_sha256"] = file_sha256(model)
         params["config_sha256"] = file_sha256(config)
         params["speaker"] = voice.speaker

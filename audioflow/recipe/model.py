@@ -7,15 +7,32 @@ line names, the fields each kind needs, and that the output stays inside the rec
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import SourceLocation
 from ..units import parse_bitrate_kbps, parse_db, parse_duration_ms, parse_level
+from .limits import (
+    CHANNELS,
+    MAX_DUCK_RAMP_MS,
+    MAX_GAP_MS,
+    MAX_GENERATE_MS,
+    MAX_PROGRAMME_MS,
+    NUMBER_RANGES,
+    POLL_INTERVAL_RANGE_MS,
+    PROVIDER_SAMPLE_RATES_HZ,
+    SAMPLE_RATES_HZ,
+    TIMEOUT_RANGE_MS,
+    ms_text,
+    refuse_non_finite,
+    shown,
+)
 from .loader import Document, JsonPath
+from .paths import FORMAT_EXTENSIONS, Confinement, extension_matches
 from .schema import did_you_mean
 
 __all__ = [
@@ -164,7 +181,8 @@ class Master:
 
 @dataclass(frozen=True)
 class Recipe:
-    """A whole recipe. ``root`` is the recipe's folder: relative paths resolve against it."""
+    """A whole recipe. ``root`` is the recipe's folder: relative paths resolve against it, and
+    ``confinement`` resolves every local input (inside ``root`` or a folder the user allowed)."""
 
     path: Path
     root: Path
@@ -176,6 +194,7 @@ class Recipe:
     mix: StepSpec
     master: Master
     output: Path
+    confinement: Confinement
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -194,8 +213,42 @@ class _Reader:
         except ValueError as exc:
             raise self.doc.error(path, str(exc)) from None
 
-    def duration(self, path: JsonPath, value: Any, *, signed: bool = False) -> float:
-        return self.unit(path, value, lambda v: parse_duration_ms(v, allow_negative=signed))
+    def duration(self, path: JsonPath, value: Any, *, signed: bool = False, cap_ms: float = MAX_PROGRAMME_MS) -> float:
+        """A duration in ms, at most ``cap_ms`` (either way when ``signed``)."""
+        ms = self.unit(path, value, lambda v: parse_duration_ms(v, allow_negative=signed))
+        if abs(ms) > cap_ms:
+            cap = ms_text(cap_ms)
+            bounds = f"between -{cap} and {cap}" if signed else f"at most {cap}"
+            raise self.doc.error(path, f"{shown(value)} is out of range: must be {bounds}")
+        return ms
+
+    def number(self, path: JsonPath, value: Any, name: str | None = None) -> Any:
+        """A plain number in the range :data:`NUMBER_RANGES` gives ``name`` (default: the last key
+        of ``path``): an ``int`` for whole-number settings, else a ``float``; finite either way."""
+        low, high, integer = NUMBER_RANGES[name or str(path[-1])]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.doc.error(path, f"expected a number, got {shown(value)}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.doc.error(path, f"{shown(value)} is not a finite number")
+        if integer and value != int(value):
+            raise self.doc.error(path, f"{shown(value)} is not a whole number")
+        if not low <= value <= high:
+            raise self.doc.error(path, f"{shown(value)} is out of range: must be {low:g} to {high:g}")
+        return int(value) if integer else float(value)
+
+    def level(self, path: JsonPath, value: Any, name: str) -> float:
+        """A gain in dB (``-20``, ``"-20 dB"``) in the range :data:`NUMBER_RANGES` gives ``name``."""
+        gain_db = self.unit(path, value, parse_db)
+        low, high, _ = NUMBER_RANGES[name]
+        if not low <= gain_db <= high:
+            raise self.doc.error(path, f"{shown(value)} is out of range: must be {low:g} to {high:g} dB")
+        return gain_db
+
+    def choice(self, path: JsonPath, value: Any, allowed: tuple[int, ...]) -> int:
+        """One of ``allowed`` (sample rates, channel counts), as an ``int``."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value not in allowed:
+            raise self.doc.error(path, f"{shown(value)} is not one of: {', '.join(map(str, allowed))}")
+        return int(value)
 
 
 def _split_direction(text: str, direction: str | None) -> tuple[str, str | None]:
@@ -239,11 +292,11 @@ def _voice(r: _Reader, name: str, index: int, spec: dict[str, Any]) -> Voice:
         location=r.doc.locate(path, key=True),
         preset=spec.get("preset"),
         model=model,
-        speaker=spec.get("speaker"),
-        speed=float(spec.get("speed", 1.0)),
-        pitch_semitones=float(spec.get("pitch_semitones", 0.0)),
-        gain_db=r.unit((*path, "gain_db"), spec.get("gain_db", 0), parse_db),
-        volume=float(spec.get("volume", 1.0)),
+        speaker=r.number((*path, "speaker"), spec["speaker"]) if "speaker" in spec else None,
+        speed=r.number((*path, "speed"), spec.get("speed", 1.0)),
+        pitch_semitones=r.number((*path, "pitch_semitones"), spec.get("pitch_semitones", 0.0)),
+        gain_db=r.level((*path, "gain_db"), spec.get("gain_db", 0), "gain_db"),
+        volume=r.number((*path, "volume"), spec.get("volume", 1.0)),
         clone=_clone(r, (*path, "clone"), spec["clone"]) if "clone" in spec else None,
     )
 
@@ -284,15 +337,16 @@ def _line(r: _Reader, path: JsonPath, item: dict[str, Any], cast: dict[str, Voic
     spoken, direction = _split_direction(text, item.get("direction"))
     if not spoken:
         raise r.doc.error(voice_path, "a dialogue line needs words besides its (direction)")
-    gap = r.duration((*path, "gap"), item["gap"], signed=True) if "gap" in item else None
-    return Line(
-        voice=voice, text=spoken, location=r.doc.locate(path), direction=direction, gap_ms=gap, take=item.get("take")
-    )
+    gap = r.duration((*path, "gap"), item["gap"], signed=True, cap_ms=MAX_GAP_MS) if "gap" in item else None
+    take = r.number((*path, "take"), item["take"]) if "take" in item else None
+    return Line(voice=voice, text=spoken, location=r.doc.locate(path), direction=direction, gap_ms=gap, take=take)
 
 
 def _track(r: _Reader, path: JsonPath, spec: dict[str, Any]) -> Track:
-    def dur(key: str, default: float | None = None, *, signed: bool = False) -> float | None:
-        return r.duration((*path, key), spec[key], signed=signed) if key in spec else default
+    def dur(
+        key: str, default: float | None = None, *, signed: bool = False, cap_ms: float = MAX_PROGRAMME_MS
+    ) -> float | None:
+        return r.duration((*path, key), spec[key], signed=signed, cap_ms=cap_ms) if key in spec else default
 
     placements = [k for k in ("at", "after", "with", "under") if k in spec]
     if len(placements) > 1:
@@ -304,6 +358,7 @@ def _track(r: _Reader, path: JsonPath, spec: dict[str, Any]) -> Track:
     refs: dict[str, SourceLocation] = {k: r.at((*path, k)) for k in ("after", "with", "under") if k in spec}
     if "duck_db" in spec and r.unit((*path, "duck_db"), spec["duck_db"], parse_db) > 0:
         raise r.doc.error((*path, "duck_db"), "duck_db lowers a bed: it must be 0 dB or less, like -10")
+    duck_db = r.level((*path, "duck_db"), spec["duck_db"], "duck_db") if "duck_db" in spec else None
     return Track(
         step=spec["track"],
         location=r.at((*path, "track")),
@@ -313,13 +368,13 @@ def _track(r: _Reader, path: JsonPath, spec: dict[str, Any]) -> Track:
         under=spec.get("under"),
         offset_ms=dur("offset", 0.0, signed=True) or 0.0,
         duration_ms=dur("duration"),
-        gain_db=r.unit((*path, "gain_db"), spec.get("gain_db", 0), parse_db),
+        gain_db=r.level((*path, "gain_db"), spec.get("gain_db", 0), "gain_db"),
         fade_in_ms=dur("fade_in", 0.0) or 0.0,
         fade_out_ms=dur("fade_out", 0.0) or 0.0,
         loop=bool(spec.get("loop", False)),
-        duck_db=r.unit((*path, "duck_db"), spec["duck_db"], parse_db) if "duck_db" in spec else None,
-        duck_attack_ms=dur("duck_attack", 80.0) or 0.0,
-        duck_release_ms=dur("duck_release", 400.0) or 0.0,
+        duck_db=duck_db,
+        duck_attack_ms=dur("duck_attack", 80.0, cap_ms=MAX_DUCK_RAMP_MS) or 0.0,
+        duck_release_ms=dur("duck_release", 400.0, cap_ms=MAX_DUCK_RAMP_MS) or 0.0,
         reference_locations=refs,
     )
 
@@ -340,7 +395,7 @@ def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice]) -
         "kind": kind,
         "location": r.doc.locate(path, key=True),
         "provider": spec.get("provider"),
-        "take": spec.get("take", 1),
+        "take": r.number((*path, "take"), spec["take"]) if "take" in spec else 1,
         "image": spec.get("image"),
     }
     if kind == "speak":
@@ -359,7 +414,9 @@ def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice]) -
         return StepSpec(**common, lines=(line,))
     if kind == "dialogue":
         lines = tuple(_line(r, (*path, "dialogue", i), item, cast) for i, item in enumerate(spec["dialogue"]))
-        gap = r.duration((*path, "gap"), spec["gap"], signed=True) if "gap" in spec else DEFAULT_GAP_MS
+        gap = (
+            r.duration((*path, "gap"), spec["gap"], signed=True, cap_ms=MAX_GAP_MS) if "gap" in spec else DEFAULT_GAP_MS
+        )
         return StepSpec(**common, lines=lines, gap_ms=gap, render=spec.get("render", "lines"))
     if kind == "file":
         return StepSpec(**common, file=Path(spec["file"]))
@@ -367,7 +424,7 @@ def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice]) -
         if "duration" not in spec:
             raise r.doc.error(path, f"generate step {name!r} needs `duration:` (like 20s)", key=True)
         duration = r.duration((*path, "duration"), spec["duration"])
-        if not 0 < duration <= 3_600_000:
+        if not 0 < duration <= MAX_GENERATE_MS:
             raise r.doc.error((*path, "duration"), "a generated sound lasts more than 0 s and at most 1 h")
         return StepSpec(
             **common,
@@ -379,7 +436,10 @@ def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice]) -
     if kind == "isolate":
         item = spec["isolate"]
         return StepSpec(
-            **common, source=item["audio"], describe=item["describe"], candidates=int(item.get("candidates", 4))
+            **common,
+            source=item["audio"],
+            describe=item["describe"],
+            candidates=r.number((*path, "isolate", "candidates"), item["candidates"]) if "candidates" in item else 4,
         )
     tracks = tuple(_track(r, (*path, "mix", i), t) for i, t in enumerate(spec["mix"]))
     return StepSpec(**common, tracks=tracks)
@@ -412,8 +472,8 @@ def _master(r: _Reader, spec: dict[str, Any], output: Path) -> Master:
         true_peak_dbtp=peak,
         format=fmt,
         bitrate_kbps=int(bitrate),
-        sample_rate_hz=rate,
-        channels=spec.get("channels", 2),
+        sample_rate_hz=r.choice(("master", "sample_rate_hz"), rate, SAMPLE_RATES_HZ),
+        channels=r.choice(("master", "channels"), spec.get("channels", 2), CHANNELS),
     )
 
 
@@ -421,10 +481,23 @@ def _providers(r: _Reader, spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Provider settings with units parsed: ``poll_interval_s``, ``timeout_s`` and the rest as written."""
     out: dict[str, dict[str, Any]] = {}
     for name, item in spec.items():
+        path: JsonPath = ("providers", name)
         settings = {k: v for k, v in item.items() if k not in ("poll_interval", "timeout")}
-        for key in ("poll_interval", "timeout"):
+        for key in ("concurrency", "retries", "price_per_call_usd"):
             if key in item:
-                settings[f"{key}_s"] = r.duration(("providers", name, key), item[key]) / 1000.0
+                settings[key] = r.number((*path, key), item[key])
+        if "sample_rate_hz" in item:
+            settings["sample_rate_hz"] = r.choice(
+                (*path, "sample_rate_hz"), item["sample_rate_hz"], PROVIDER_SAMPLE_RATES_HZ
+            )
+        for key, (low_ms, high_ms) in (("poll_interval", POLL_INTERVAL_RANGE_MS), ("timeout", TIMEOUT_RANGE_MS)):
+            if key in item:
+                ms = r.duration((*path, key), item[key], cap_ms=high_ms)
+                if ms < low_ms:
+                    raise r.doc.error(
+                        (*path, key), f"{shown(item[key])} is out of range: must be at least {ms_text(low_ms)}"
+                    )
+                settings[f"{key}_s"] = ms / 1000.0
         out[name] = settings
     return out
 
@@ -445,12 +518,23 @@ def _output(r: _Reader, root: Path, data: dict[str, Any], stem: str) -> Path:
             f"output {written!r} is outside the recipe's folder",
             hint="write a relative path like out/episode.mp3",
         )
+    fmt = data.get("master", {}).get("format")
+    if fmt is not None and not extension_matches(candidate, fmt):
+        wanted = FORMAT_EXTENSIONS.get(fmt, (f".{fmt}",))
+        raise r.doc.error(
+            ("output",),
+            f"output {written!r} does not end in {' or '.join(wanted)}, the extension of master.format {fmt}",
+            hint=f"name it {candidate.with_suffix(wanted[0]).name}, or change master.format",
+        )
     return root / candidate
 
 
-def build_recipe(doc: Document, path: Path) -> Recipe:
-    """Build the typed :class:`Recipe` from a schema-valid document. Raises :class:`RecipeError`."""
+def build_recipe(doc: Document, path: Path, *, allow_dirs: Iterable[Path | str] = ()) -> Recipe:
+    """Build the typed :class:`Recipe` from a schema-valid document. Local inputs may come from the
+    recipe's folder, ``allow_dirs`` and ``$AUDIOFLOW_ALLOW_DIRS`` (see ``recipe.paths``).
+    Raises :class:`RecipeError`."""
     r, data = _Reader(doc), doc.data
+    refuse_non_finite(doc, data)
     root = path.parent
     cast = {name: _voice(r, name, i, spec) for i, (name, spec) in enumerate(data.get("cast", {}).items())}
     steps: dict[str, StepSpec] = {}
@@ -483,5 +567,6 @@ def build_recipe(doc: Document, path: Path) -> Recipe:
         mix=mix,
         master=_master(r, data.get("master", {}), output),
         output=output,
+        confinement=Confinement.for_recipe(path, allow_dirs),
         providers=_providers(r, data.get("providers", {})),
     )

@@ -28,3 +28,29 @@ def hold_lock(root: str, input_digest: str, log: str, hold_s: float) -> None:
         time.sleep(hold_s)
         with open(log, "a") as handle:
             handle.write(f"end {time.monotonic()}\n")
+
+
+def count_under_lock(root: str, input_digest: str, counter: str, rounds: int) -> None:
+    """Read-modify-write ``counter`` ``rounds`` times under the digest's lock (lost updates show a broken lock)."""
+    store = ArtifactStore(Path(root))
+    for _ in range(rounds):
+        with store.lock(input_digest):
+            value = int(Path(counter).read_text() or "0")
+            time.sleep(0.001)
+            Path(counter).write_text(str(value + 1))
+
+
+def write_forever(target: str) -> None:
+    """Start an atomic write of ``target`` and hang inside it (fsync never returns) until killed."""
+    import os
+    import sys
+
+    from audioflow.cache import write_atomic
+
+    def hang(fd: int) -> None:
+        print("writing", flush=True)
+        time.sleep(600)
+
+    os.fsync = hang  # type: ignore[assignment]
+    sys.stdout.flush()
+    write_atomic(Path(target), b"partial output " * 1000)

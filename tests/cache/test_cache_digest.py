@@ -10,6 +10,7 @@ from conftest import BASIC_RECIPE, FakeProvider, write_recipe_file
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from audioflow.audio import Audio, write_wav
 from audioflow.cache import FORMAT_VERSION, canonical_json, input_digest, sha256_hex
 from audioflow.engine import open_project
 
@@ -98,7 +99,7 @@ def test_digests_hold_no_absolute_paths_so_a_moved_recipe_stays_cached(tmp_path:
     text = BASIC_RECIPE.replace("{generate: steady rain, duration: 1s}", "{file: assets/a.wav}")
     first = write_recipe_file(tmp_path / "one", text)
     (tmp_path / "one" / "assets").mkdir()
-    (tmp_path / "one" / "assets" / "a.wav").write_bytes(b"not really audio")
+    (tmp_path / "one" / "assets" / "a.wav").write_bytes(write_wav(Audio.silence(100.0, 8000)))  # checked at plan
     shutil.copytree(tmp_path / "one", tmp_path / "elsewhere" / "two")
     fake = FakeProvider()
     plans = [

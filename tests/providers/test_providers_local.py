@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import numpy as np
+import psutil
 import pytest
 
 from audioflow.audio import read_wav
 from audioflow.errors import ProviderError
 from audioflow.providers import LOCAL_VOICES, PROVIDERS, LocalProvider, Provider, RenderRequest, get_provider
-from audioflow.providers.local import resolve_local_voice
+from audioflow.providers.local import (
+    MAX_SYNTHESIS_CHARS,
+    PHRASE_GAP_MS,
+    SENTENCE_GAP_MS,
+    _bundled_model,
+    resolve_local_voice,
+    split_text,
+)
 
 TEXT = "Good morning."
 
@@ -125,3 +135,130 @@ def test_registry_and_protocol() -> None:
         get_provider("elevenlabs")
     assert str(info.value) == "elevenlabs: unknown provider; available: local, segmind, fal, evolink"
     assert LocalProvider(max_concurrency=3).max_concurrency == 3
+
+
+# -- long lines: bounded text per Piper call ---------------------------------------------------------
+
+WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "clerks", "count", "tins")
+
+
+def _unpunctuated(count: int, seed: int = 7) -> str:
+    rng = np.random.default_rng(seed)
+    return " ".join(WORDS[i] for i in rng.integers(0, len(WORDS), count))
+
+
+def test_split_text_bounds_a_3000_word_line_without_punctuation() -> None:
+    text = _unpunctuated(3000)
+    pieces = split_text(text)
+    assert all(0 < len(piece) <= MAX_SYNTHESIS_CHARS for piece, _ in pieces)
+    assert " ".join(piece for piece, _ in pieces) == text  # nothing lost, cut only between words
+    longest_word = max(len(w) for w in WORDS)  # greedy packing leaves less than a word free per piece
+    assert -(-len(text) // MAX_SYNTHESIS_CHARS) <= len(pieces) <= -(-len(text) // (MAX_SYNTHESIS_CHARS - longest_word))
+    assert [pause for _, pause in pieces] == [PHRASE_GAP_MS] * (len(pieces) - 1) + [SENTENCE_GAP_MS]
+
+
+def test_split_text_keeps_short_sentences_together_and_cuts_at_sentences_first() -> None:
+    assert split_text("Hello there.  How are\nyou?") == [("Hello there. How are you?", SENTENCE_GAP_MS)]
+    assert split_text("Hello there. How are you?") == [("Hello there. How are you?", SENTENCE_GAP_MS)]
+    sentences = " ".join(f"Sentence number {i} is here." for i in range(40))
+    pieces = split_text(sentences, 100)
+    assert all(len(p) <= 100 and p.endswith(".") for p, _ in pieces)
+    assert {pause for _, pause in pieces} == {SENTENCE_GAP_MS}
+    assert " ".join(p for p, _ in pieces) == sentences
+
+
+def test_split_text_cuts_a_long_sentence_at_commas_then_words_then_characters() -> None:
+    assert split_text("One, two, three; four: five. Six!", 12) == [
+        ("One, two,", PHRASE_GAP_MS),
+        ("three; four:", PHRASE_GAP_MS),
+        ("five. Six!", SENTENCE_GAP_MS),
+    ]
+    assert split_text("alpha beta gamma delta", 11) == [
+        ("alpha beta", PHRASE_GAP_MS),
+        ("gamma delta", SENTENCE_GAP_MS),
+    ]
+    assert split_text("x" * 25, 10) == [
+        ("x" * 10, PHRASE_GAP_MS),
+        ("x" * 10, PHRASE_GAP_MS),
+        ("x" * 5, SENTENCE_GAP_MS),
+    ]
+    assert split_text("  \n ") == []
+
+
+class _CountingVoice:
+    """Stands in for a loaded PiperVoice: one chunk per call, 10 samples per character, and a record
+    of every text it was given."""
+
+    class config:  # as PiperVoice.config.sample_rate
+        sample_rate = 22050
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def synthesize(self, text: str, config: object):
+        self.texts.append(text)
+
+        class Chunk:
+            audio_float_array = np.full(10 * len(text), 0.1, dtype=np.float32)
+
+        return [Chunk()]
+
+
+def test_a_3000_word_line_is_spoken_in_bounded_calls_and_joined_with_pauses() -> None:
+    voice = _CountingVoice()
+    provider = LocalProvider(max_concurrency=1)
+    provider._voices = type("Voices", (), {"get": lambda self, model: voice})()
+    text = _unpunctuated(3000)
+    take = asyncio.run(provider.render(RenderRequest("long", "speak", {**_speak("joe").params, "text": text})))
+    audio = read_wav(take.data)
+    pieces = split_text(text)
+    assert voice.texts == [piece for piece, _ in pieces]
+    assert max(len(t) for t in voice.texts) <= MAX_SYNTHESIS_CHARS
+    pauses = round(22050 * PHRASE_GAP_MS / 1000) * (len(pieces) - 1)
+    assert audio.frames == 10 * sum(len(t) for t in voice.texts) + pauses
+
+
+def _peak_rss_growth_mb(work) -> tuple[object, float]:
+    """Run ``work()`` while sampling this process's RSS every 5 ms: (its result, peak growth in MiB)."""
+    process, peak, done = psutil.Process(), [0], threading.Event()
+    base = process.memory_info().rss
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], process.memory_info().rss - base)
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = work()
+    finally:
+        done.set()
+        sampler.join()
+    return result, peak[0] / 2**20
+
+
+@pytest.mark.slow
+def test_real_piper_speaks_a_long_unpunctuated_line_in_pieces(record_property) -> None:
+    provider = LocalProvider(max_concurrency=1)
+    asyncio.run(provider.render(_speak("joe")))  # load the voice first: its size is not the line's
+    texts: list[str] = []
+    real = provider._voices.get(_bundled_model())
+
+    class Recording:
+        config = real.config
+
+        def synthesize(self, text: str, config: object):
+            texts.append(text)
+            return real.synthesize(text, config)
+
+    provider._voices = type("Voices", (), {"get": lambda self, model: Recording()})()
+    text = _unpunctuated(150)
+    request = RenderRequest("long", "speak", {**_speak("joe").params, "text": text})
+    take, growth_mb = _peak_rss_growth_mb(lambda: asyncio.run(provider.render(request)))
+    record_property("peak_rss_growth_mib", round(growth_mb, 1))
+    print(f"\npeak RSS growth speaking {len(text)} characters in {len(texts)} calls: {growth_mb:.0f} MiB")
+    assert texts == [piece for piece, _ in split_text(text)] and len(texts) >= 2
+    assert max(len(t) for t in texts) <= MAX_SYNTHESIS_CHARS
+    seconds = read_wav(take.data).duration_ms / 1000  # type: ignore[attr-defined]
+    assert 0.15 * 150 < seconds < 0.6 * 150  # about 0.28 s a word for this voice

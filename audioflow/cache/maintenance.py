@@ -1,0 +1,269 @@
+"""``audioflow cache verify`` and ``audioflow cache gc``: check every file of a store, and remove
+what no recipe uses.
+
+verify hashes every object against the digest in its name and parses every record, journal and
+state (:mod:`.records`). With ``repair`` a damaged object, record or state is set aside in
+``quarantine/`` (never deleted); a damaged journal is only reported, never moved: it may hold a
+request that was paid for, and only a person who has looked at the host can decide to submit again.
+
+gc keeps everything reachable from a root: every step of every recipe state in ``state/`` (its
+input digest, the take digest of its paid take, the artifacts of its upstream), plus the input
+digests a caller adds (the steps a recipe's current plan finds). From a kept record it keeps the
+record's object and the record of the raw take it was finished from (``meta.take_digest``).
+Everything else in ``steps/`` and ``objects/`` goes, with stale temp files and unheld lock files;
+journals and ``quarantine/`` are never touched. A state that cannot be read stops gc before it
+removes anything: it cannot tell what that recipe uses. gc holds no store-wide lock: run it when
+no render is using the store.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import CacheError
+from .atomic import is_stale_temp
+from .records import (
+    Damaged,
+    is_digest,
+    object_key,
+    parse_journal,
+    parse_object_key,
+    parse_record,
+    parse_record_key,
+    parse_state,
+    record_key,
+)
+from .store import ArtifactStore, Finding, hash_file
+
+__all__ = ["GcReport", "VerifyReport", "collect_garbage", "verify_store"]
+
+JOURNAL_LEFT = "a journal is never moved: it may hold a paid request; look it up on the host, then move it by hand"
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify_store` checked (counts, bytes hashed) and what it found damaged."""
+
+    findings: list[Finding] = field(default_factory=list)
+    records: int = 0
+    objects: int = 0
+    object_bytes: int = 0
+    journals: int = 0
+    states: int = 0
+
+    @property
+    def unrepaired(self) -> list[Finding]:
+        """Findings still in place (not repaired, or a journal)."""
+        return [f for f in self.findings if f.set_aside is None]
+
+
+def _read(store: ArtifactStore, key: str) -> tuple[bytes, os.stat_result]:
+    with open(store.path(key), "rb") as handle:
+        return handle.read(), os.fstat(handle.fileno())
+
+
+class _Verifier:
+    def __init__(self, store: ArtifactStore, repair: bool):
+        self.store = store
+        self.repair = repair
+        self.report = VerifyReport()
+        self.bad_objects: set[str] = set()
+
+    def flag(self, key: str, problem: str, seen: os.stat_result | None = None, *, left: str | None = None) -> None:
+        if self.repair and left is None:
+            finding = self.store.set_aside(key, problem, seen=seen)
+        else:
+            finding = Finding(key, problem, None, left or "run `audioflow cache verify --repair` to set it aside")
+        self.report.findings.append(finding)
+
+    def objects(self) -> None:
+        for key in self.store.keys("objects"):
+            seen = None
+            try:
+                digest, _ = parse_object_key(key)
+                seen = os.lstat(self.store.path(key))
+                if not stat.S_ISREG(seen.st_mode):
+                    raise Damaged("not a regular file")
+                self.report.objects += 1
+                self.report.object_bytes += seen.st_size
+                if hash_file(self.store.path(key)) != digest:
+                    raise Damaged("its content does not match its digest")
+            except Damaged as exc:
+                self.bad_objects.add(key)
+                self.flag(key, str(exc), seen)
+            except OSError as exc:
+                self.bad_objects.add(key)
+                self.flag(key, f"cannot be read: {exc.strerror or exc}")
+
+    def records(self) -> None:
+        for key in self.store.keys("steps"):
+            seen = None
+            try:
+                parse_record_key(key)
+                data, seen = _read(self.store, key)
+                fields = parse_record(data)
+                self.report.records += 1
+                obj = object_key(fields.digest, fields.ext)
+                if obj in self.bad_objects:
+                    raise Damaged(f"its object {obj} is damaged")
+                try:
+                    size = os.lstat(self.store.path(obj)).st_size
+                except FileNotFoundError:
+                    raise Damaged(f"its object {obj} is missing") from None
+                if size != fields.size:
+                    raise Damaged(f"'size' says {fields.size} bytes, its object has {size}")
+            except Damaged as exc:
+                self.flag(key, str(exc), seen)
+            except OSError as exc:
+                self.flag(key, f"cannot be read: {exc.strerror or exc}")
+
+    def journals_and_states(self) -> None:
+        for area, parse in (("jobs", parse_journal), ("state", parse_state)):
+            for key in self.store.keys(area):
+                left = JOURNAL_LEFT if area == "jobs" else None
+                seen = None
+                try:
+                    data, seen = _read(self.store, key)
+                    parse(data)
+                    if area == "jobs":
+                        self.report.journals += 1
+                    else:
+                        self.report.states += 1
+                except Damaged as exc:
+                    self.flag(key, str(exc), seen, left=left)
+                except OSError as exc:
+                    self.flag(key, f"cannot be read: {exc.strerror or exc}", left=left)
+
+
+def verify_store(store: ArtifactStore, *, repair: bool = False) -> VerifyReport:
+    """Check every object (sha256 against its name), record, journal and state of ``store``.
+    With ``repair``, set damaged ones aside (journals excepted). Raises :class:`CacheError` only
+    when the store cannot be listed."""
+    verifier = _Verifier(store, repair)
+    try:
+        verifier.objects()
+        verifier.records()
+        verifier.journals_and_states()
+    except OSError as exc:
+        raise CacheError(f"cannot read the cache at {store.root}: {exc.strerror or exc}") from exc
+    return verifier.report
+
+
+@dataclass
+class GcReport:
+    """What :func:`collect_garbage` removed (or would remove: ``dry_run``): (key, bytes) pairs."""
+
+    removed: list[tuple[str, int]]
+    dry_run: bool
+    kept_records: int
+    kept_objects: int
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(size for _, size in self.removed)
+
+
+def _roots(store: ArtifactStore) -> tuple[set[str], set[str]]:
+    """(input digests, object digests) named by every recipe state; a damaged state raises."""
+    inputs: set[str] = set()
+    contents: set[str] = set()
+    for key in store.keys("state"):
+        try:
+            state = parse_state(_read(store, key)[0])
+        except (Damaged, OSError) as exc:
+            why = str(exc) if isinstance(exc, Damaged) else (exc.strerror or str(exc))
+            raise CacheError(
+                f"{store.path(key)} cannot be read ({why}): gc cannot tell what that recipe uses, so it removes "
+                "nothing. Run that recipe again (its state is rewritten) or set the file aside with "
+                "`audioflow cache verify --repair`, then run gc again"
+            ) from exc
+        for entry in state.get("steps", {}).values():
+            inputs.add(entry["input_digest"])
+            if entry.get("take_digest"):
+                inputs.add(entry["take_digest"])
+            contents.update(entry.get("upstream", []))
+    return inputs, contents
+
+
+def _reachable(store: ArtifactStore, roots: Iterable[str]) -> tuple[set[str], set[str]]:
+    """(record keys, object digests) reachable from the input digests ``roots``."""
+    records: set[str] = set()
+    contents: set[str] = set()
+    queue = [d for d in roots if is_digest(d)]
+    while queue:
+        key = record_key(queue.pop())
+        if key in records:
+            continue
+        records.add(key)
+        try:
+            fields = parse_record(_read(store, key)[0])
+        except (Damaged, OSError):
+            continue  # kept as it is: verify reports it
+        contents.add(fields.digest)
+        take: Any = fields.meta.get("take_digest")
+        if is_digest(take):
+            queue.append(take)
+    return records, contents
+
+
+def _unheld(store: ArtifactStore, key: str, dry_run: bool) -> bool:
+    """Whether nobody holds the lock file ``key``; unless ``dry_run``, it is removed when so."""
+    if not dry_run:
+        lock = store.file_lock(os.path.basename(key).removesuffix(".lock"))
+        if not lock.try_acquire():
+            return False
+        lock.release()  # unlinks the file
+        return True
+    try:
+        fd = os.open(store.path(key), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def collect_garbage(store: ArtifactStore, *, keep_inputs: Iterable[str] = (), dry_run: bool = False) -> GcReport:
+    """Remove what no recipe uses (see the module docstring); ``keep_inputs`` adds input digests
+    to keep. With ``dry_run`` nothing is removed. Raises :class:`CacheError` for a damaged state."""
+    inputs, contents = _roots(store)
+    records, reached = _reachable(store, inputs | set(keep_inputs))
+    contents |= reached
+    doomed: list[str] = []
+    for key in store.keys("steps"):
+        try:
+            parse_record_key(key)
+        except Damaged:
+            continue  # not a record: verify reports it
+        if key not in records:
+            doomed.append(key)
+    for key in store.keys("objects"):
+        try:
+            digest, _ = parse_object_key(key)
+        except Damaged:
+            continue
+        if digest not in contents:
+            doomed.append(key)
+    doomed += [key for key in store.keys("tmp") if is_stale_temp(store.path(key))]
+    removed: list[tuple[str, int]] = []
+    for key in doomed:
+        try:
+            size = os.lstat(store.path(key)).st_size
+            if not dry_run:
+                os.unlink(store.path(key))
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise CacheError(f"cannot remove {store.path(key)}: {exc.strerror or exc}") from exc
+        removed.append((key, size))
+    removed += [(k, 0) for k in store.keys("locks") if k.endswith(".lock") and _unheld(store, k, dry_run)]
+    return GcReport(removed, dry_run, len(records), len(contents))

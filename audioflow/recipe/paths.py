@@ -1,0 +1,261 @@
+"""Where a recipe may read and where a run may write: the one place local paths are decided.
+
+A recipe is untrusted input (see ``docs/explanation/security.md``). Two rules hold for every recipe:
+
+- **Inputs are confined.** Every local file a recipe names (``file:``, ``isolate.audio``, a clone's
+  reference clip, ``image:``, a Piper ``model:`` and its ``.onnx.json``) is resolved with symlinks
+  followed (``Path.resolve(strict=True)``) and must land inside the recipe's folder or a folder the
+  user allowed (``--allow-dir DIR``, ``$AUDIOFLOW_ALLOW_DIRS``), be a regular file (not a folder, FIFO,
+  socket or device) and lie outside ``/proc`` and ``/sys``. :meth:`Confinement.resolve`
+  returns the *resolved* path, which is what later code hashes, decodes and uploads.
+- **Outputs never replace user data.** The output and every sidecar a bounce writes
+  (:func:`sidecar_paths`) must differ from the recipe file, from every input the confinement let
+  through, from each other, and lie outside the cache folder (:func:`check_outputs`); the output's
+  extension must suit the format (:func:`extension_matches`).
+
+Every refusal is a :class:`RecipeError` located in the recipe, raised at ``validate`` time.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
+
+from ..errors import RecipeError, SourceLocation
+
+if TYPE_CHECKING:
+    from .model import Recipe
+
+__all__ = [
+    "ALLOW_DIRS_ENV",
+    "CACHE_ENV",
+    "FORMAT_EXTENSIONS",
+    "SYSTEM_FOLDERS",
+    "Confinement",
+    "allowed_folders",
+    "cache_folder",
+    "check_outputs",
+    "extension_matches",
+    "sidecar_paths",
+]
+
+#: Extra folders local inputs may be read from, separated by ``os.pathsep`` (``:`` on POSIX).
+ALLOW_DIRS_ENV = "AUDIOFLOW_ALLOW_DIRS"
+#: The artifact store when no ``--cache-dir`` is given (default: ``.audioflow/`` beside the recipe).
+CACHE_ENV = "AUDIOFLOW_CACHE_DIR"
+#: Pseudo-file systems never read as inputs, even inside an allowed folder (``/proc/self/environ``).
+#: Their files look regular; devices (``/dev``) are refused by their file type wherever they are.
+SYSTEM_FOLDERS = (Path("/proc"), Path("/sys"))
+#: The extensions an output may have for each ``master.format`` (ogg and opus are both Opus in Ogg).
+FORMAT_EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "mp3": (".mp3",),
+    "wav": (".wav",),
+    "flac": (".flac",),
+    "ogg": (".ogg", ".opus"),
+    "opus": (".opus", ".ogg"),
+}
+_ALLOW_HINT = f"to read files from another folder, allow it: --allow-dir DIR or {ALLOW_DIRS_ENV}"
+_SIDECAR_LABELS = {"srt": "the .srt transcript", "vtt": "the .vtt transcript", "manifest": "the manifest"}
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def allowed_folders(given: Iterable[Path | str] = (), environ: Mapping[str, str] | None = None) -> tuple[Path, ...]:
+    """The folders named by the user (``given``, then ``$AUDIOFLOW_ALLOW_DIRS``), resolved.
+
+    Raises :class:`RecipeError` (exit 2) for one that is not an existing folder."""
+    env = os.environ if environ is None else environ
+    named = [(f"--allow-dir {g}", Path(g)) for g in given]
+    named += [(f"{ALLOW_DIRS_ENV}: {e}", Path(e)) for e in env.get(ALLOW_DIRS_ENV, "").split(os.pathsep) if e]
+    folders: list[Path] = []
+    for source, folder in named:
+        try:
+            resolved = folder.resolve(strict=True)
+            is_dir = resolved.is_dir()
+        except (OSError, RuntimeError, ValueError):
+            is_dir = False
+        if not is_dir:
+            raise RecipeError(f"{source}: not an existing folder")
+        folders.append(resolved)
+    return tuple(dict.fromkeys(folders))
+
+
+def cache_folder(recipe_root: Path, given: Path | None = None) -> Path:
+    """The artifact store of a recipe in ``recipe_root``: ``given`` (``--cache-dir``), else
+    ``$AUDIOFLOW_CACHE_DIR``, else ``.audioflow/`` beside the recipe. The one place this is decided."""
+    if given is not None:
+        return given
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else recipe_root / ".audioflow"
+
+
+@dataclass
+class Confinement:
+    """The folders a recipe's local inputs may come from, and every input resolved so far.
+
+    ``root`` is the recipe's folder as written (for messages); ``folders`` are the resolved folders
+    (the recipe's first); ``inputs`` maps each accepted resolved path to what it is and its line,
+    so :func:`check_outputs` can protect it."""
+
+    root: Path
+    folders: tuple[Path, ...]
+    inputs: dict[Path, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_recipe(cls, recipe_path: Path, allow_dirs: Iterable[Path | str] = ()) -> Confinement:
+        """The confinement of the recipe at ``recipe_path``: its folder plus :func:`allowed_folders`."""
+        root = recipe_path.parent
+        return cls(root, tuple(dict.fromkeys((root.resolve(), *allowed_folders(allow_dirs)))))
+
+    def resolve(
+        self,
+        written: str | PurePath,
+        location: SourceLocation,
+        what: str,
+        *,
+        missing: tuple[str, str | None] | None = None,
+    ) -> Path:
+        """The resolved path of local input ``written`` (relative to the recipe's folder), e.g.
+        ``what="audio file"``. ``missing`` replaces the (message, hint) of a file that does not exist.
+
+        Raises :class:`RecipeError` at ``location`` unless it is a readable regular file inside an
+        allowed folder."""
+        shown = f"{what} {str(written)!r}"
+        lexical = Path(os.path.normpath(self.folders[0] / written))
+        try:
+            resolved = (self.folders[0] / written).resolve(strict=True)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise self._missing(shown, location, missing) from exc
+        except RuntimeError as exc:  # Python 3.11 reports a symlink loop this way
+            raise RecipeError(f"{shown} is a symlink loop", location) from exc
+        except ValueError as exc:  # an embedded NUL byte
+            raise RecipeError(f"{shown} is not a usable path: {exc}", location) from exc
+        except OSError as exc:  # a name too long, a loop (3.13), no permission on a folder
+            if exc.errno == errno.ENAMETOOLONG:
+                raise self._missing(shown, location, missing) from exc
+            raise RecipeError(f"{shown} cannot be read: {exc.strerror or exc}", location) from exc
+        self._check_inside(shown, resolved, lexical, location)
+        self._check_regular(shown, resolved, location)
+        self.inputs.setdefault(resolved, f"{shown} (line {location.line})")
+        return resolved
+
+    def _missing(self, shown: str, location: SourceLocation, missing: tuple[str, str | None] | None) -> RecipeError:
+        message, hint = missing or (f"{shown} not found", f"paths are relative to the recipe's folder {self.root}")
+        return RecipeError(message, location, hint)
+
+    def _check_inside(self, shown: str, resolved: Path, lexical: Path, location: SourceLocation) -> None:
+        if _is_system(resolved):
+            raise RecipeError(
+                f"{shown} is a system file ({resolved}), not a regular file",
+                location,
+                f"files under {' and '.join(map(str, SYSTEM_FOLDERS))} are never read",
+            )
+        if any(resolved.is_relative_to(folder) for folder in self.folders):
+            return
+        where = "the recipe's folder" + (" and the allowed folders" if len(self.folders) > 1 else "")
+        if resolved != lexical and any(lexical.is_relative_to(folder) for folder in self.folders):
+            raise RecipeError(f"{shown} is a link to {resolved}, outside {where}", location, _ALLOW_HINT)
+        raise RecipeError(f"{shown} is outside {where}", location, _ALLOW_HINT)
+
+    @staticmethod
+    def _check_regular(shown: str, resolved: Path, location: SourceLocation) -> None:
+        try:
+            mode = resolved.stat().st_mode
+        except OSError as exc:
+            raise RecipeError(f"{shown} cannot be read: {exc.strerror or exc}", location) from exc
+        kind = next((name for test, name in _KINDS if test(mode)), None)
+        if kind is not None or not stat.S_ISREG(mode):
+            raise RecipeError(f"{shown} is {kind or 'not a regular file'}", location, "inputs are regular files")
+        if not os.access(resolved, os.R_OK):
+            raise RecipeError(f"{shown} cannot be read: permission denied", location)
+
+
+def _is_system(path: Path) -> bool:
+    return any(path.is_relative_to(folder) for folder in SYSTEM_FOLDERS)
+
+
+def extension_matches(output: PurePath, fmt: str) -> bool:
+    """Whether ``output``'s extension suits ``master.format`` ``fmt`` (see :data:`FORMAT_EXTENSIONS`)."""
+    return output.suffix.lower() in FORMAT_EXTENSIONS.get(fmt, (f".{fmt}",))
+
+
+def sidecar_paths(output: Path) -> dict[str, Path]:
+    """Every file a bounce may write beside ``output``, by role: ``srt`` and ``vtt`` transcripts
+    (written when the programme has speech) and the ``manifest``. The bounce writes these paths and
+    :func:`check_outputs` checks them: a new sidecar is added here, once."""
+    return {
+        "srt": output.with_suffix(".srt"),
+        "vtt": output.with_suffix(".vtt"),
+        "manifest": output.with_name(output.stem + ".manifest.json"),
+    }
+
+
+def _loose(path: Path) -> Path:
+    """``path`` resolved as far as it exists (symlinks followed), without requiring it to exist."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
+
+
+def check_outputs(recipe: Recipe, cache_dir: Path) -> None:
+    """Refuse (:class:`RecipeError` at ``output:``) an output or sidecar that would replace the
+    recipe, an input :attr:`Recipe.confinement` let through (so call it after ``expand``), another
+    output, or an existing folder, FIFO or device, or that lies inside ``cache_dir``."""
+    location = recipe.document.locate(("output",))
+    cache = _loose(cache_dir)
+    protected = {_loose(recipe.path): "the recipe itself"}
+    protected.update(recipe.confinement.inputs)
+    identities = {_identity(path): shown for path, shown in protected.items()}
+    identities.pop(None, None)
+    outputs = {"output": recipe.output, **sidecar_paths(recipe.output)}
+    taken: dict[Path, str] = {}
+    for role, path in outputs.items():
+        shown = str(path.relative_to(recipe.root)) if path.is_relative_to(recipe.root) else str(path)
+        label = f"output {shown!r}" if role == "output" else f"{_SIDECAR_LABELS.get(role, role)} {shown!r}"
+        entry = _loose(path.parent) / path.name  # what a rename replaces
+        for target in dict.fromkeys((entry, _loose(entry))):
+            if target.is_relative_to(cache):
+                raise RecipeError(
+                    f"{label} is inside the cache folder {cache_dir}",
+                    location,
+                    "write outputs outside the cache, or choose another --cache-dir",
+                )
+            replaced = protected.get(target) or identities.get(_identity(target))
+            if replaced is not None:
+                raise RecipeError(f"{label} would replace {replaced}, which the recipe reads", location, _RENAME)
+            if target in taken:
+                raise RecipeError(f"{label} is the same file as {taken[target]}", location, _RENAME)
+            taken[target] = label
+        _check_replaceable(label, entry, location)
+
+
+_RENAME = "choose another output name; the transcripts and the manifest are written beside it"
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except (OSError, ValueError):
+        return None
+    return (info.st_dev, info.st_ino)
+
+
+def _check_replaceable(label: str, entry: Path, location: SourceLocation) -> None:
+    try:
+        mode = entry.stat().st_mode
+    except (OSError, ValueError):
+        return  # nothing there yet (or a dangling link a rename replaces)
+    kind = next((name for test, name in _KINDS if test(mode)), None)
+    if kind is not None:
+        raise RecipeError(f"{label} exists and is {kind}", location, _RENAME)
