@@ -5,7 +5,8 @@ ITU-R BS.1770-4 (see :mod:`audioflow.audio.loudness`), true peak BS.1770-4 Annex
 
 :func:`master_to_file` is the streamed master the engine uses: it reads its source block by block
 (a WAV on disk, a mix being rendered), so memory does not grow with the programme. Pass 1 measures
-the integrated loudness; pass 2 applies the gain and the streaming limiter and pipes the blocks
+the integrated loudness and keeps a one-minute sample; a trial encode of the sample predicts the
+loudness the limiter and the codec will take; pass 2 applies the gain and the streaming limiter and pipes the blocks
 into ffmpeg's encoder; then the encoded file is decoded (streamed) and measured. When the decoded
 loudness is more than 0.2 LU off the target or its true peak over the ceiling, the gain is
 corrected by the error (and the limiter's margin grown by the overshoot + 0.1 dB) and pass 2 runs
@@ -57,6 +58,8 @@ _LIMIT_CHUNK_FRAMES = 1 << 19
 _LUFS_TOLERANCE_LU = 0.2
 _MARGIN_DB = 0.3  # the limiter's ceiling sits this far under the target's: it can overshoot where the gain moves
 _OVERSHOOT_STEP_DB = 0.1
+_TRIAL_EXCERPTS = 20  # pass 1 keeps this many excerpts of the programme for the trial encode
+_TRIAL_EXCERPT_S = 3.0
 _MAX_ENCODES = 3  # a programme the limiter works hard on, or a codec that overshoots, may need more than one
 
 
@@ -225,11 +228,42 @@ def measure_blocks(blocks: Iterator[np.ndarray], sample_rate_hz: int, channels: 
     return meter.lufs(), peaks.peak_dbtp(), meter.frames
 
 
-def _source_lufs(source: BlockSource, block_frames: int) -> float:
+@dataclass(frozen=True)
+class _Encoding:
+    """The fixed options of one master: codec, bit rate, the asked and the actual output rate, block size."""
+
+    format: str
+    bitrate_kbps: int
+    sample_rate_hz: int | None
+    out_rate_hz: int
+    block_frames: int
+
+
+def _measure_and_sample(source: BlockSource, block_frames: int) -> tuple[float, np.ndarray | None]:
+    """Pass 1: the source's integrated loudness, and a sample of it for the trial encode (None when the
+    programme is too short for a sample to be cheaper than a whole pass): ``_TRIAL_EXCERPTS`` excerpts of
+    ``_TRIAL_EXCERPT_S`` spread evenly, each faded in and out over 10 ms so the joins do not click."""
     meter = LoudnessMeter(source.sample_rate_hz, source.channels)
+    length = round(_TRIAL_EXCERPT_S * source.sample_rate_hz)
+    sampled = source.frames >= 4 * _TRIAL_EXCERPTS * length
+    starts = np.linspace(0, source.frames - length, _TRIAL_EXCERPTS).astype(np.int64) if sampled else np.zeros(0)
+    sample = np.zeros((len(starts) * length, source.channels), np.float32)
+    first = 0
     for block in source.blocks(block_frames):
         meter.add(block)
-    return meter.lufs()
+        last = first + block.shape[0]
+        for k, start in enumerate(starts):
+            lo, hi = max(first, int(start)), min(last, int(start) + length)
+            if lo < hi:
+                sample[k * length + lo - int(start) : k * length + hi - int(start)] = block[lo - first : hi - first]
+        first = last
+    if not sampled:
+        return meter.lufs(), None
+    fade = np.sin(np.linspace(0.0, np.pi / 2, round(0.01 * source.sample_rate_hz))).astype(np.float32)[:, None]
+    excerpts = sample.reshape(len(starts), length, source.channels)
+    excerpts[:, : fade.shape[0]] *= fade
+    excerpts[:, length - fade.shape[0] :] *= fade[::-1]
+    return meter.lufs(), sample
 
 
 def _encode_pass(
@@ -242,6 +276,39 @@ def _encode_pass(
             encoder.write(limiter.process(block))
         encoder.write(limiter.flush())
     return limiter
+
+
+def _encode_and_measure(
+    source: BlockSource, path: Path, encoding: _Encoding, gain_db: float, ceiling_dbtp: float
+) -> tuple[TruePeakLimiter, float, float, int]:
+    """Pass 2 (gain + limiter piped into the encoder) and the check of the DECODED file:
+    (the limiter, decoded LUFS, decoded true peak dBTP, decoded frames)."""
+    encoder = EncoderPipe(
+        path,
+        encoding.format,
+        sample_rate_hz=source.sample_rate_hz,
+        channels=source.channels,
+        bitrate_kbps=encoding.bitrate_kbps,
+        out_rate_hz=encoding.sample_rate_hz,
+    )
+    limiter = _encode_pass(source, encoder, gain_db, ceiling_dbtp, encoding.block_frames)
+    rate, channels = encoding.out_rate_hz, source.channels
+    decoded = decode_blocks(path, sample_rate_hz=rate, channels=channels, block_frames=encoding.block_frames)
+    lufs, peak_dbtp, frames = measure_blocks(decoded, rate, channels)
+    return limiter, lufs, peak_dbtp, frames
+
+
+def _trial(sample: np.ndarray, rate_hz: int, encoding: _Encoding, gain_db: float, ceiling_dbtp: float) -> float:
+    """The loudness the limiter and the codec take, predicted on the sample: decoded LUFS of the
+    sample mastered and encoded, minus its LUFS before, minus the gain (negative: loudness lost)."""
+    excerpts = _AudioBlocks(Audio(sample, rate_hz))
+    before = integrated_lufs(excerpts.audio)
+    if not math.isfinite(before):
+        return 0.0
+    with tempfile.TemporaryDirectory(prefix="audioflow-trial-") as tmp:
+        path = Path(tmp) / f"trial.{encoding.format}"
+        _, after, _, _ = _encode_and_measure(excerpts, path, encoding, gain_db, ceiling_dbtp)
+    return after - before - gain_db if math.isfinite(after) else 0.0
 
 
 def master_to_file(
@@ -257,35 +324,29 @@ def master_to_file(
 ) -> MasteredFile:
     """Master ``source`` to ``target_lufs`` / ``true_peak_dbtp`` and encode it to ``path``, streamed.
 
-        Memory is O(``block_frames``), whatever the programme's length. ``format`` and the codec
-        options are :func:`audioflow.audio.io.encode`'s. The rule: pass 1 measures the source; pass 2
-        applies ``target - input`` dB and the limiter (ceiling 0.3 dB under ``true_peak_dbtp``) and
-        encodes; the decoded file is measured; if its loudness is more than 0.2 LU off the target or
-        its true peak over ``true_peak_dbtp``, the gain moves by the loudness error, the margin grows by
-        the overshoot + 0.1 dB, and pass 2 runs again, at most three times in all (the last result is
-    kept as measured: compare ``lufs`` and ``true_peak_dbtp`` to decide).
-        Raises ``AudioError`` for silence (or under 400 ms of audio) and for an encoding failure.
+    Memory is O(``block_frames``), whatever the programme's length. ``format`` and the codec
+    options are :func:`audioflow.audio.io.encode`'s. The rule: pass 1 measures the source (and, for
+    a programme over ~4 minutes, keeps 20 excerpts of 3 s); a trial masters and encodes the excerpts
+    to predict what the limiter and the codec take, and the gain aims that much higher; pass 2
+    applies ``target - input`` dB (+ the prediction) and the limiter (ceiling 0.3 dB under
+    ``true_peak_dbtp``) and encodes; the decoded file is measured; if its loudness is more than
+    0.2 LU off the target or its true peak over ``true_peak_dbtp``, the gain moves by the loudness
+    error, the margin grows by the overshoot + 0.1 dB, and pass 2 runs again, at most three times
+    in all (the last result is kept as measured: compare ``lufs`` and ``true_peak_dbtp``).
+    Raises ``AudioError`` for silence (or under 400 ms of audio) and for an encoding failure.
     """
     fmt = audio_io.encoder_format(format)
-    input_lufs = _source_lufs(source, block_frames)
+    out_rate = audio_io.encoded_rate_hz(fmt, source.sample_rate_hz, sample_rate_hz)
+    encoding = _Encoding(fmt, int(bitrate_kbps), sample_rate_hz, out_rate, int(block_frames))
+    input_lufs, sample = _measure_and_sample(source, block_frames)
     if not math.isfinite(input_lufs):
         raise AudioError("cannot master silence (or audio shorter than 400 ms)")
-    out_rate = audio_io.encoded_rate_hz(fmt, source.sample_rate_hz, sample_rate_hz)
     gain_db, margin_db = target_lufs - input_lufs, _MARGIN_DB
+    if sample is not None:
+        gain_db -= _trial(sample, source.sample_rate_hz, encoding, gain_db, true_peak_dbtp - margin_db)
     for attempt in range(_MAX_ENCODES):
-        encoder = EncoderPipe(
-            Path(path),
-            fmt,
-            sample_rate_hz=source.sample_rate_hz,
-            channels=source.channels,
-            bitrate_kbps=bitrate_kbps,
-            out_rate_hz=sample_rate_hz,
-        )
-        limiter = _encode_pass(source, encoder, gain_db, true_peak_dbtp - margin_db, block_frames)
-        decoded = decode_blocks(
-            Path(path), sample_rate_hz=out_rate, channels=source.channels, block_frames=block_frames
-        )
-        lufs, peak_dbtp, frames = measure_blocks(decoded, out_rate, source.channels)
+        ceiling_dbtp = true_peak_dbtp - margin_db
+        limiter, lufs, peak_dbtp, frames = _encode_and_measure(source, Path(path), encoding, gain_db, ceiling_dbtp)
         result = MasteredFile(
             Path(path),
             fmt,
@@ -303,7 +364,7 @@ def master_to_file(
         overshoot_db = peak_dbtp - true_peak_dbtp
         if abs(lufs - target_lufs) <= _LUFS_TOLERANCE_LU and overshoot_db <= 0:
             break
-        gain_db += target_lufs - lufs  # e.g. the limiter or an mp3 low-pass took some loudness
+        gain_db += target_lufs - lufs  # e.g. the limiter or an mp3 encoder took some loudness
         if overshoot_db > 0:
             margin_db += overshoot_db + _OVERSHOOT_STEP_DB
     return result

@@ -288,6 +288,16 @@ def test_master_to_file_corrects_a_codec_loudness_loss_with_a_second_encode(tmp_
     assert done.gain_db > -16.0 - done.input_lufs + 0.5
 
 
+def test_a_trial_encode_predicts_the_codec_loss_of_a_long_programme(tmp_path: Path) -> None:
+    # the same white noise as above, 4 minutes long: pass 1 keeps 20 excerpts, their trial encode
+    # measures the mp3's loss, and the one full encode lands
+    source = as_file(noise(240 * 24000, 1, rate_hz=24000, seed=10, level=0.05), tmp_path / "mix.wav")
+    done = master_to_file(source, tmp_path / "out.mp3", target_lufs=-16.0, true_peak_dbtp=-1.0, format="mp3")
+    assert done.passes == 1
+    assert done.lufs == pytest.approx(-16.0, abs=0.2)
+    assert done.gain_db > -16.0 - done.input_lufs + 0.3
+
+
 def test_master_to_file_refuses_silence(tmp_path: Path) -> None:
     source = as_file(Audio.silence(2000, RATE_HZ, channels=2), tmp_path / "mix.wav")
     with pytest.raises(AudioError, match="cannot master silence"):
