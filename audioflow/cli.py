@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 1 a render failed (or another runtime error); 2 an invalid recipe or usage.
 Recipe errors print as ``path:line:col: message`` on stderr, never with a traceback
-(set ``AUDIOFLOW_DEBUG=1`` to see one for an internal error).
+(set ``AUDIOFLOW_DEBUG=1`` to see one for an internal error and for each failed step).
 """
 
 from __future__ import annotations
@@ -108,8 +108,8 @@ def cli() -> None:
 @ALLOW_DIR
 def validate(recipe: Path, cache_dir: Path | None, provider: str | None, allow_dirs: tuple[Path, ...]) -> None:
     """Check RECIPE (syntax, schema, names, voices, files, outputs) without rendering."""
-    from .engine.plan import check_requests
-    from .engine.project import make_providers
+    from .engine.facade import make_providers
+    from .engine.preflight import check_requests
     from .recipe import expand, load_recipe
     from .recipe.paths import cache_folder, check_outputs
 
@@ -137,9 +137,9 @@ def plan(
         rows = [
             {
                 "id": p.step.id,
-                "kind": p.step.kind,
+                "kind": str(p.step.kind),
                 "provider": p.step.provider,
-                "status": p.status,
+                "status": str(p.status),
                 "reason": p.reason,
                 "cost_usd": p.cost_usd if p.status == "stale" and p.step.provider else 0.0,
             }
@@ -202,6 +202,17 @@ def _progress(total: int, enabled: bool) -> tuple[Callable[[Any], None], Callabl
     return on_event, progress.stop
 
 
+def _tracebacks(report: Any) -> list[str]:
+    """The tracebacks of the failed steps (``AUDIOFLOW_DEBUG=1``)."""
+    if not os.environ.get("AUDIOFLOW_DEBUG"):
+        return []
+    return [
+        f"traceback of {o.step.id}:\n" + "".join(traceback.format_exception(o.exception)).rstrip()
+        for o in report.result.outcomes.values()
+        if o.exception is not None
+    ]
+
+
 def _summary(report: Any, recipe: Path) -> list[str]:
     result = report.result
     lines = []
@@ -209,12 +220,14 @@ def _summary(report: Any, recipe: Path) -> list[str]:
         if outcome.status == "failed":
             lines.append(f"failed: {outcome.step.id}: {outcome.error}")
     for outcome in result.outcomes.values():
-        meta = outcome.record.meta if outcome.record else {}
-        if meta.get("placeholder"):
-            lines.append(f"placeholder: {outcome.step.id}: {meta['notes'][0] if meta.get('notes') else ''}")
-        label = "approximate" if meta.get("approximate") else "note"
-        for note in meta.get("notes", []) if not meta.get("placeholder") else []:
-            lines.append(f"{label}: {outcome.step.id}: {note}")
+        meta = outcome.meta
+        if meta is None:
+            continue
+        if meta.placeholder:
+            lines.append(f"placeholder: {outcome.step.id}: {meta.notes[0] if meta.notes else ''}")
+            continue
+        label = "approximate" if meta.approximate else "note"
+        lines += [f"{label}: {outcome.step.id}: {note}" for note in meta.notes]
     counts = (
         f"{result.count('rendered')} rendered, {result.count('cached')} cached, {result.count('failed')} failed"
         + (
@@ -227,9 +240,9 @@ def _summary(report: Any, recipe: Path) -> list[str]:
         m = report.manifest
         lines.append(counts + (" (everything was cached)" if result.count("rendered") == 0 else ""))
         lines.append(
-            f"wrote {os.path.relpath(report.output)}: {m['duration_ms'] / 1000:.1f} s, "
-            f"{m['loudness']['measured_lufs']:.1f} LUFS, {m['loudness']['measured_true_peak_dbtp']:.1f} dBTP"
-            + (f", {len(m['placeholders'])} placeholder(s)" if m["placeholders"] else "")
+            f"wrote {os.path.relpath(report.output)}: {m.duration_ms / 1000:.1f} s, "
+            f"{m.loudness.measured_lufs:.1f} LUFS, {m.loudness.measured_true_peak_dbtp:.1f} dBTP"
+            + (f", {len(m.placeholders)} placeholder(s)" if m.placeholders else "")
         )
     else:
         lines.append(counts + " — no output written")
@@ -299,9 +312,9 @@ def run(
                         "steps": [
                             {
                                 "id": o.step.id,
-                                "kind": o.step.kind,
+                                "kind": str(o.step.kind),
                                 "provider": o.step.provider,
-                                "status": o.status,
+                                "status": str(o.status),
                                 "input_digest": o.digest,
                                 "error": o.error,
                             }
@@ -314,6 +327,8 @@ def run(
         else:
             for line in _summary(report, recipe):
                 _echo(line, err=line.startswith("failed:"))
+        for text in _tracebacks(report):
+            _err(text)
         if not result.ok:
             sys.exit(1)
 

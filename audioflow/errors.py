@@ -6,6 +6,7 @@ prints or exits; ``cli.py`` turns these into output and exit codes (``exit_code`
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,9 +18,16 @@ __all__ = [
     "ProviderError",
     "RecipeError",
     "SourceLocation",
-    "StepError",
+    "did_you_mean",
     "scrub",
 ]
+
+
+def did_you_mean(name: str, choices: Iterable[object]) -> str | None:
+    """``"did you mean 'x'?"`` for the closest of ``choices`` to ``name``, or None (the one
+    suggestion helper: recipe errors and provider errors alike)."""
+    close = difflib.get_close_matches(name, [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
 
 
 class AudioflowError(Exception):
@@ -73,7 +81,8 @@ class ProviderError(AudioflowError):
     """A provider failed to render a take.
 
     Carries the provider name, the HTTP status and request id when there is one, the vendor's
-    message, and whether retrying may help. Never carries an API key.
+    message, and whether retrying may help. Never carries an API key. ``voice`` names the cast voice
+    a refusal is about (the engine locates the recipe error there instead of at the step).
     """
 
     def __init__(
@@ -84,8 +93,10 @@ class ProviderError(AudioflowError):
         status: int | None = None,
         request_id: str | None = None,
         retryable: bool = False,
+        voice: str | None = None,
     ):
         self.provider = provider
+        self.voice = voice
         self.message = message
         self.status = status
         self.request_id = request_id
@@ -99,15 +110,6 @@ class ProviderError(AudioflowError):
         if self.request_id:
             parts.append(f"request {self.request_id}")
         return f"{' '.join(parts)}: {self.message}"
-
-
-class StepError(AudioflowError):
-    """A step failed at render time; ``step_id`` names it and ``__cause__`` holds the reason."""
-
-    def __init__(self, step_id: str, message: str):
-        self.step_id = step_id
-        self.message = message
-        super().__init__(f"step {step_id}: {message}")
 
 
 def _forms(secret: str) -> set[str]:

@@ -12,7 +12,7 @@ third, a sting between two scenes); the recipe's mix and master.
 Filling the cache: by default the lines are NOT spoken by Piper. The cache is filled in-process with
 ``open_project(path, providers={"local": fake})`` where ``fake`` is a :class:`LocalProvider` whose
 ``render`` returns a short sine WAV (300 ms per line; 2 s for a generated sound). Because ``fake``
-inherits ``model_id`` and ``check`` from the real provider, the input digests are exactly those the
+inherits ``prepare`` from the real provider, the input digests are exactly those the
 real provider computes, so the CLI (which uses the real provider) sees every step up to date.
 ``--fill real`` speaks every line with Piper instead (about 0.2 s of CPU per short line).
 
@@ -106,11 +106,11 @@ def write_recipe(folder: Path, steps: int, dialogues: int) -> Path:
 def fake_local_provider():  # type: ignore[no-untyped-def]
     """A LocalProvider whose render returns a short sine: same model ids and checks, no Piper."""
     from audioflow.audio import Audio, write_wav
-    from audioflow.providers import LocalProvider, RenderRequest, Take
+    from audioflow.providers import Journal, LocalProvider, PreparedRequest, Take
 
     class FastLocal(LocalProvider):
-        async def render(self, request: RenderRequest) -> Take:
-            self.check(request)
+        async def render(self, prepared: PreparedRequest, journal: Journal | None = None) -> Take:
+            request = prepared.request
             rate_hz = 22050
             seconds = 2.0 if request.kind == "generate" else 0.3
             t = np.arange(int(rate_hz * seconds)) / rate_hz

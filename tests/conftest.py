@@ -13,8 +13,9 @@ import pytest
 
 from audioflow.audio import Audio, write_wav
 from audioflow.errors import ProviderError
-from audioflow.providers import RenderRequest, Take
-from audioflow.providers.base import params_request_key
+from audioflow.providers import Journal, PreparedRequest, RenderRequest, Take
+from audioflow.providers.base import local_request_key
+from audioflow.steps import StepKind
 
 #: A small valid recipe: two voices, one dialogue of three lines, one generated bed, a mix, a wav output.
 BASIC_RECIPE = """\
@@ -85,21 +86,18 @@ class FakeProvider:
         self.rendered: list[str] = []
         self.checked: list[str] = []
 
-    def model_id(self, request: RenderRequest) -> str:
-        return self.model
+    def ready(self) -> None:
+        pass
 
-    def request_key(self, request: RenderRequest) -> dict:
-        return params_request_key(request)
-
-    def estimate_cost_usd(self, request: RenderRequest, expected_duration_s: float) -> float | None:
-        return 0.0
-
-    def check(self, request: RenderRequest) -> None:
+    def prepare(self, request: RenderRequest) -> PreparedRequest:
         self.checked.append(request.step_id)
-        if request.kind not in ("speak", "generate"):
+        if request.kind not in (StepKind.SPEAK, StepKind.GENERATE):
             raise ProviderError(self.name, f"cannot render {request.kind}")
+        key = None if request.pending else local_request_key(request)
+        return PreparedRequest(request, self.model, key, 0.0)
 
-    async def render(self, request: RenderRequest) -> Take:
+    async def render(self, prepared: PreparedRequest, journal: Journal | None = None) -> Take:
+        request = prepared.request
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         self.events.append(("start", request.step_id))
@@ -119,7 +117,7 @@ class FakeProvider:
             self.events.append(("end", request.step_id))
 
     def audio_for(self, request: RenderRequest) -> Audio:
-        params: dict[str, Any] = request.params
+        params: dict[str, Any] = request.payload.canonical()
         seed = f"{request.step_id}|{params.get('text') or params.get('prompt')}|{request.take}"
         freq_hz = 200 + int(hashlib.sha256(seed.encode()).hexdigest()[:4], 16) % 600
         duration_ms = float(params.get("duration_ms") or self.duration_ms)

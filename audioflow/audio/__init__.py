@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from audioflow.audio.dsp import (
     PLACEHOLDER_TEXTURES,
-    db_to_gain,
-    gain_to_db,
     placeholder_bed,
     shelf_eq,
     shift_pitch_by_resampling,
@@ -28,7 +26,6 @@ from audioflow.audio.io import (
 from audioflow.audio.limiter import TruePeakLimiter
 from audioflow.audio.loudness import LoudnessMeter, PeakDetector, integrated_lufs, sample_peak_dbfs, true_peak_dbtp
 from audioflow.audio.master import (
-    LOUDNESS_PRESETS,
     BlockSource,
     MasteredFile,
     MasterResult,
@@ -38,11 +35,11 @@ from audioflow.audio.master import (
     master_to_file,
 )
 from audioflow.audio.mix import Clip, Duck, render_mix
+from audioflow.audio.sequence import join_in_sequence, sequence_spans
 from audioflow.audio.types import Audio
 from audioflow.audio.wavstream import AudioFile, WavWriter
 
 __all__ = [
-    "LOUDNESS_PRESETS",
     "PLACEHOLDER_TEXTURES",
     "SUPPORTED_FORMATS",
     "Audio",
@@ -56,13 +53,12 @@ __all__ = [
     "PeakDetector",
     "TruePeakLimiter",
     "WavWriter",
-    "db_to_gain",
     "decode_bytes",
     "decode_file",
     "encode",
     "ffmpeg_exe",
-    "gain_to_db",
     "integrated_lufs",
+    "join_in_sequence",
     "limit",
     "master",
     "master_encoded",
@@ -71,6 +67,7 @@ __all__ = [
     "read_wav",
     "render_mix",
     "sample_peak_dbfs",
+    "sequence_spans",
     "shelf_eq",
     "shift_pitch_by_resampling",
     "true_peak_dbtp",

@@ -10,7 +10,7 @@ import numpy as np
 from audioflow.audio.types import Audio
 from audioflow.errors import AudioError
 
-__all__ = ["db_to_gain", "gain_to_db", "placeholder_bed", "shelf_eq", "shift_pitch_by_resampling"]
+__all__ = ["placeholder_bed", "shelf_eq", "shift_pitch_by_resampling"]
 
 PLACEHOLDER_TEXTURES: tuple[str, ...] = ("noise", "tone")
 _PLACEHOLDER_RMS_DBFS = -30.0
@@ -19,16 +19,6 @@ _PLACEHOLDER_FADE_MS = 50.0
 # "Spectral Audio Signal Processing", Example: synthesis of 1/f noise.
 _PINK_B = (0.049922035, -0.095993537, 0.050612699, -0.004408786)
 _PINK_A = (1.0, -2.494956002, 2.017265875, -0.522189400)
-
-
-def db_to_gain(db: float) -> float:
-    """Linear amplitude factor for ``db`` decibels: 10^(db/20) (-inf dB gives 0.0)."""
-    return 10.0 ** (db / 20.0) if db != -math.inf else 0.0
-
-
-def gain_to_db(gain: float) -> float:
-    """Decibels of a linear amplitude factor: 20·log10(|gain|); 0 gives -inf."""
-    return 20.0 * math.log10(abs(gain)) if gain != 0 else -math.inf
 
 
 def shift_pitch_by_resampling(audio: Audio, semitones: float) -> Audio:

@@ -1,13 +1,13 @@
 """Mastering: gain to a loudness target, look-ahead true-peak limiting, and verified bounces.
 
-Targets (integrated LUFS, true peak dBTP) come from :data:`LOUDNESS_PRESETS`. Loudness is
-ITU-R BS.1770-4 (see :mod:`audioflow.audio.loudness`), true peak BS.1770-4 Annex 2 at 4x.
+Targets (integrated LUFS, true peak dBTP) come from the recipe's master (its presets:
+``recipe.model``). Loudness is ITU-R BS.1770-4 (see :mod:`audioflow.audio.loudness`), true peak BS.1770-4 Annex 2 at 4x.
 
 :func:`master_to_file` is the streamed master the engine uses: it reads its source block by block
 (a WAV on disk, a mix being rendered), so memory does not grow with the programme. Pass 1 measures
 the integrated loudness and keeps a one-minute sample; a trial encode of the sample predicts the
-loudness the limiter and the codec will take; pass 2 applies the gain and the streaming limiter and pipes the blocks
-into ffmpeg's encoder; then the encoded file is decoded (streamed) and measured. When the decoded
+loudness the limiter and the codec will take; pass 2 applies the gain and the streaming limiter
+and pipes the blocks into ffmpeg's encoder; then the encoded file is decoded (streamed) and measured. When the decoded
 loudness is more than 0.2 LU off the target or its true peak over the ceiling, the gain is
 corrected by the error (and the limiter's margin grown by the overshoot + 0.1 dB) and pass 2 runs
 again: at most three encodes in all, one in the usual case. :func:`master` and
@@ -34,7 +34,6 @@ from audioflow.audio.types import Audio
 from audioflow.errors import AudioError
 
 __all__ = [
-    "LOUDNESS_PRESETS",
     "BlockSource",
     "MasterResult",
     "MasteredFile",
@@ -45,13 +44,6 @@ __all__ = [
     "measure_blocks",
 ]
 
-LOUDNESS_PRESETS: dict[str, tuple[float, float]] = {
-    "podcast": (-16.0, -1.0),  # Apple Podcasts: -16 LUFS ±1 LU, -1 dBTP
-    "streaming": (-14.0, -1.0),  # Spotify / YouTube normalisation level
-    "ebu-r128": (-23.0, -1.0),  # EBU R128 (2020): -23 LUFS, -1 dBTP
-    "atsc-a85": (-24.0, -2.0),  # ATSC A/85 RP: -24 LKFS, -2 dBTP
-}
-"""Preset name -> (target integrated loudness in LUFS, maximum true peak in dBTP)."""
 
 BLOCK_FRAMES = 1 << 16  # ~1.4 s at 48 kHz: the unit every streamed pass works in
 _LIMIT_CHUNK_FRAMES = 1 << 19

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import CacheError
+from ..steps import hash_file
 from .atomic import is_stale_temp
 from .records import (
     Damaged,
@@ -38,7 +39,7 @@ from .records import (
     parse_state,
     record_key,
 )
-from .store import ArtifactStore, Finding, hash_file
+from .store import ArtifactStore, Finding
 
 __all__ = ["GcReport", "VerifyReport", "collect_garbage", "verify_store"]
 

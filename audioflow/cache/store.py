@@ -22,7 +22,6 @@ Cache hits need no writes and no locks: a read-only store still serves a fully c
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import stat
@@ -36,12 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CacheError
+from ..steps import hash_file
 from .atomic import write_atomic
 from .digest import canonical_json, sha256_hex
 from .locks import StepLock
 from .records import Damaged, object_key, parse_journal, parse_record, parse_state, record_key
 
-__all__ = ["Artifact", "ArtifactStore", "Finding", "JobJournal", "StepRecord", "hash_file"]
+__all__ = ["Artifact", "ArtifactStore", "Finding", "JobJournal", "StepRecord"]
 
 AREAS = ("objects", "steps", "state", "locks", "jobs", "tmp")
 
@@ -77,15 +77,6 @@ class Finding:
     def __str__(self) -> str:
         where = f"set aside as {self.set_aside}" if self.set_aside else f"left in place ({self.left})"
         return f"damaged in cache: {self.key}: {self.problem}; {where}"
-
-
-def hash_file(path: Path) -> str:
-    """Hex sha256 of the file at ``path``, read in 1 MiB blocks. Raises ``OSError``."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class JobJournal:

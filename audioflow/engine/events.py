@@ -1,18 +1,39 @@
-"""Events the runner emits while it works; the CLI turns them into a progress display."""
+"""Step statuses and the events the scheduler emits while it works (the CLI shows them as progress)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-__all__ = ["StepEvent"]
+from ..steps import StepKind
+
+__all__ = ["StepEvent", "StepStatus"]
+
+
+class StepStatus(StrEnum):
+    """How a step stands in a run (a ``str``: ``StepStatus.RENDERED == "rendered"``).
+
+    ``started`` is only an event; a step ends ``cached``, ``rendered``, ``failed``, ``blocked`` (an
+    upstream step failed) or ``skipped`` (the run stopped after a failure, without ``keep_going``)."""
+
+    STARTED = "started"
+    CACHED = "cached"
+    RENDERED = "rendered"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    SKIPPED = "skipped"
+
+    @property
+    def ok(self) -> bool:
+        """Whether the step has its artifact (rendered now or found in the cache)."""
+        return self in (StepStatus.RENDERED, StepStatus.CACHED)
 
 
 @dataclass(frozen=True)
 class StepEvent:
-    """``status``: ``started``, ``cached``, ``rendered``, ``failed``, ``blocked`` (an upstream step
-    failed) or ``skipped`` (the run stopped after a failure, without ``--keep-going``)."""
+    """One step's progress: it ``started``, or how it ended (see :class:`StepStatus`), with a message."""
 
     step_id: str
-    kind: str
-    status: str
+    kind: StepKind
+    status: StepStatus
     message: str = ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import ProviderError
-from .base import Journal, Provider, ProviderSettings, Reference, RenderRequest, Take
+from .base import Journal, PreparedRequest, Provider, ProviderSettings, Reference, RenderRequest, Take
 from .local import LOCAL_VOICES, LocalProvider
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "PROVIDERS",
     "Journal",
     "LocalProvider",
+    "PreparedRequest",
     "Provider",
     "ProviderSettings",
     "Reference",

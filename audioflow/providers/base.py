@@ -1,9 +1,12 @@
-"""The small seam between the engine and every provider: render a request, return a take.
+"""The small seam between the engine and every provider: prepare a request once, render it.
 
 A provider module holds everything vendor-specific. The engine hands it a :class:`RenderRequest`
-(the step's canonical params plus its audio inputs) and gets back a :class:`Take` (encoded audio
-plus labels). Before any request is rendered, :meth:`Provider.check` runs on all of them, so
-everything that can fail before spending money fails first.
+(the step's typed payload plus its audio inputs) and :meth:`Provider.prepare` turns it, once, into a
+:class:`PreparedRequest`: the model id, the request key (what the host is sent, for the paid-take
+cache), the cost estimate, notes and the host call itself. ``prepare`` raises every limit the host
+has (a :class:`~audioflow.errors.ProviderError`, with ``voice`` set when a cast voice is at fault), so
+plan, budget and render all use that one result and everything that can fail before spending money
+fails first. :meth:`Provider.render` sends a prepared request and returns a :class:`Take`.
 
 Paid submissions are journalled: the engine gives a remote render a :class:`Journal` keyed by the
 request's digest, the provider saves the host's request id (and poll URLs) in it *before* polling,
@@ -16,24 +19,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from ..steps import GeneratePayload, IsolatePayload, LinesPayload, StepKind, file_sha256
+
 __all__ = [
     "API_KEY_ENV",
     "Journal",
+    "PreparedRequest",
     "Provider",
     "ProviderSettings",
     "Reference",
     "RenderRequest",
     "Take",
-    "params_request_key",
+    "local_request_key",
 ]
 
 #: Provider name → the environment variable holding its API key (PROVIDERS.md "Settings every
 #: provider has"). Keys are read from there only, when a render needs them; the CLI scrubs every one
 #: of them from everything it prints.
 API_KEY_ENV = {"segmind": "SEGMIND_API_KEY", "fal": "FAL_KEY", "evolink": "EVOLINK_API_KEY"}
-
-#: Voice params the engine applies after the take (never sent to a provider, never in a take's key).
-ENGINE_VOICE_KEYS = ("gain_db",)
 
 
 @runtime_checkable
@@ -63,8 +66,8 @@ class Reference:
 
     ``path`` is a local file (WAV, or anything ffmpeg decodes); ``url`` an http(s) URL the recipe
     gave; ``sha256`` the content digest of ``path``'s bytes; ``duration_ms`` its length when known.
-    Neither ``path`` nor ``url`` marks the output of a step not rendered yet (``check`` and cost
-    estimates see such references; ``render`` never does): a local file to come.
+    None of ``path``, ``url`` and ``sha256`` marks the output of a step not rendered yet
+    (:attr:`pending`): ``prepare`` sees such references at plan time; ``render`` never does.
     """
 
     name: str
@@ -73,21 +76,58 @@ class Reference:
     sha256: str | None = None
     duration_ms: float | None = None
 
+    @property
+    def pending(self) -> bool:
+        return self.path is None and self.url is None and self.sha256 is None
+
+    def digest(self) -> str | None:
+        """The content digest of the local file (hashed once if not given), None for a URL."""
+        if self.sha256 is not None or self.path is None:
+            return self.sha256
+        return file_sha256(self.path)
+
 
 @dataclass(frozen=True)
 class RenderRequest:
-    """What to render. ``kind`` is ``speak``, ``scene``, ``generate`` or ``isolate``; ``params`` are
-    the step's canonical params (see ``recipe.graph``); ``files`` are other local inputs (a Piper
-    voice model, a reference image); ``references`` the audio inputs; ``journal`` is given by the
-    engine to remote renders (see :class:`Journal`)."""
+    """What to render: a step's typed ``payload`` (``speak``/``scene`` lines, ``generate`` or
+    ``isolate``), its ``take``, local ``files`` (a Piper voice model, a reference image), the audio
+    ``references`` and the output length the engine expects to be billed (for estimates)."""
 
     step_id: str
-    kind: str
-    params: dict[str, Any]
+    payload: LinesPayload | GeneratePayload | IsolatePayload
     take: int = 1
     files: dict[str, Path] = field(default_factory=dict)
     references: tuple[Reference, ...] = ()
-    journal: Journal | None = None
+    expected_duration_s: float = 0.0
+
+    @property
+    def kind(self) -> StepKind:
+        return self.payload.kind
+
+    @property
+    def pending(self) -> bool:
+        """Whether an audio input is still to be rendered (the request key cannot be known yet)."""
+        return any(ref.pending for ref in self.references)
+
+    def reference(self, name: str) -> Reference | None:
+        """The reference called ``name`` (a cast voice's clip, or ``audio``), or None."""
+        return next((ref for ref in self.references if ref.name == name), None)
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A request made ready once (:meth:`Provider.prepare`): ``model`` (part of the input digest),
+    ``key`` (everything that decides the host's output, as canonical JSON data: the paid take is
+    cached under it; None while :attr:`RenderRequest.pending`), ``cost_usd`` (the estimate from the
+    vendor's published price; None when unknown), ``notes`` for the run's output, and ``body``:
+    the host call as the provider built it (opaque to the engine)."""
+
+    request: RenderRequest
+    model: str
+    key: dict[str, Any] | None
+    cost_usd: float | None
+    notes: tuple[str, ...] = ()
+    body: Any = None
 
 
 @dataclass(frozen=True)
@@ -129,50 +169,37 @@ class ProviderSettings:
 
 @runtime_checkable
 class Provider(Protocol):
-    """A host of audio models. ``max_concurrency`` caps its requests in flight."""
+    """A host of audio models: everything the engine relies on.
+
+    ``max_concurrency`` caps its requests in flight. ``local`` is True for a provider that renders on
+    this machine's cores, for free (the engine's ``-j`` limit applies; no budget, no journal); a
+    remote provider is paid."""
 
     name: str
     max_concurrency: int
+    local: bool
 
-    def model_id(self, request: RenderRequest) -> str:
-        """The model (and version) that would render ``request``: part of the input digest."""
+    def ready(self) -> None:
+        """Raise :class:`~audioflow.errors.ProviderError` if nothing can be rendered now (a missing
+        API key). Called before the first paid submission; spends nothing."""
         ...
 
-    def check(self, request: RenderRequest) -> None:
-        """Raise :class:`~audioflow.errors.ProviderError` if ``request`` cannot be rendered (an
-        unknown voice, a limit exceeded). Spends nothing."""
+    def prepare(self, request: RenderRequest) -> PreparedRequest:
+        """Build the host request once: model, key, cost, notes, body. Raises
+        :class:`~audioflow.errors.ProviderError` for everything the host would refuse (an unknown
+        voice, a limit exceeded). Reads no key; stats local files only; spends nothing."""
         ...
 
-    def request_key(self, request: RenderRequest) -> dict[str, Any]:
-        """Everything that decides this provider's output for ``request``, as canonical JSON data
-        (for a remote host: the body it would send, with content digests for local files). Paid
-        takes are cached under this key, so a change the host never sees (a mix gain, a trim)
-        never pays again."""
-        ...
-
-    def estimate_cost_usd(self, request: RenderRequest, expected_duration_s: float) -> float | None:
-        """The expected price of rendering ``request`` (from the vendor's published prices), for
-        ``plan`` and ``run --budget``; None when the price is not known."""
-        ...
-
-    async def render(self, request: RenderRequest) -> Take:
-        """Render one take. Raises :class:`~audioflow.errors.ProviderError`."""
+    async def render(self, prepared: PreparedRequest, journal: Journal | None = None) -> Take:
+        """Render one take of a prepared (never pending) request. Raises :class:`~audioflow.errors.ProviderError`."""
         ...
 
 
-def params_request_key(request: RenderRequest) -> dict[str, Any]:
-    """A request key for providers that render from the canonical params themselves (``local``):
-    the params without what the engine applies afterwards (a voice's ``gain_db``; a generated
+def local_request_key(request: RenderRequest) -> dict[str, Any]:
+    """A request key for providers that render from the payload themselves (``local``): its
+    canonical data without what the engine applies afterwards (a voice's ``gain_db``; a generated
     sound's ``duration_ms`` stays, as the local placeholder renders that length), plus the audio
     inputs by content digest or URL."""
-
-    def strip(voice: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in voice.items() if k not in ENGINE_VOICE_KEYS}
-
-    params = dict(request.params)
-    if isinstance(params.get("voice"), dict):
-        params["voice"] = strip(params["voice"])
-    if isinstance(params.get("voices"), dict):
-        params["voices"] = {name: strip(v) for name, v in params["voices"].items()}
+    params = request.payload.canonical(for_host=True)
     params["references"] = [[ref.name, ref.sha256 or ref.url] for ref in request.references]
     return {"kind": request.kind, "params": params}

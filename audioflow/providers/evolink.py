@@ -16,14 +16,13 @@ vendored as ``tests/fakes/evolink_seed_audio_openapi.yaml``):
   when present. An unknown task id is assumed to answer 404 with the same error shape.
 * ``callback_url`` must be a public HTTPS URL, so audioflow polls instead and never sends it.
 * Evolink's file upload takes images only (and its endpoint is not in our sources), so every reference
-  clip and image must be a URL the user hosts; :meth:`EvolinkProvider.check` refuses local files.
+  clip and image must be a URL the user hosts; :meth:`EvolinkProvider.prepare` refuses local files.
 * Price: about $0.0012 per second of output (PROVIDERS.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -32,9 +31,11 @@ import httpx
 
 from ..audio import decode_bytes
 from ..errors import AudioflowError, ProviderError
-from .base import API_KEY_ENV, ProviderSettings, Reference, RenderRequest, Take
-from .remote import ExpiredError, HttpClient, env_url, format_of, poll_wait, read_key, run_journalled
-from .seed_audio import SAMPLE_RATES_HZ, SeedAudioCall, build_call
+from ..steps import GeneratePayload, LinesPayload, StepKind
+from .base import API_KEY_ENV, Journal, PreparedRequest, ProviderSettings, Reference, RenderRequest, Take
+from .http import HttpClient, env_url, read_key
+from .jobs import JobFailed, JobGone, format_of, poll, run_job
+from .seed_audio import SeedAudioCall, build_call, output_format
 
 __all__ = ["DEFAULT_URL", "KEY_ENV", "MODEL", "PRICE_PER_S_USD", "URL_ENV", "EvolinkProvider", "error_message"]
 
@@ -48,9 +49,7 @@ PRICE_PER_S_USD = 0.0012
 #: ``SeedAudioRequest.prompt.maxLength`` on the vendor page.
 MAX_PROMPT_CHARS = 1500
 DEFAULT_CONCURRENCY = 4
-#: audioflow format name → the page's ``format`` enum (wav | mp3 | pcm | ogg_opus; default wav). Raw
-#: ``pcm`` has no header to decode, so it is not offered.
-FORMATS = {"wav": "wav", "mp3": "mp3", "ogg": "ogg_opus", "opus": "ogg_opus", "ogg_opus": "ogg_opus"}
+#: Evolink's ``format`` is Seed Audio's (``seed_audio.OUTPUT_FORMATS``); the page's default is wav.
 HOST_DEFAULT_FORMAT = "wav"
 HOST_DEFAULT_SAMPLE_RATE_HZ = 24000
 #: Task states (vendor page, ``SeedAudioResponse.status``); cancelled is named by the callback docs.
@@ -64,21 +63,6 @@ NO_LOCAL_IMAGE = (
     "Evolink cannot take a local image here (its upload endpoint is not documented in our sources): "
     "host the image and give its URL (image: https://…), or render this step on segmind or fal"
 )
-
-
-class _Gone(ExpiredError):
-    """The host no longer holds a task or its result (HTTP ``status``): resubmitted when resumed,
-    else a :class:`ProviderError` naming the status and ``task_id``."""
-
-    def __init__(self, message: str, *, status: int, task_id: str):
-        super().__init__(message)
-        self.status = status
-        self.task_id = task_id
-
-
-class _TaskFailed(ProviderError):
-    """The task reached its terminal ``failed`` state: nothing to resume, so the journal is cleared
-    (a rerun submits again; a failed task's reserved credits are not the point of resuming)."""
 
 
 def _describe(error: Any) -> str | None:
@@ -126,18 +110,17 @@ def _result_url(task: dict[str, Any]) -> str | None:
     return None
 
 
-def _reference_item(ref: Reference | str) -> Any:
-    """An ``audio_references`` item: a preset voice id or a clip's URL (a local clip's sha256 only in
-    request keys; :meth:`EvolinkProvider.check` refuses local clips before anything is sent)."""
-    if isinstance(ref, str):
-        return ref
-    return ref.url if ref.url else {"sha256": ref.sha256}
+def _reference_item(ref: Reference | str) -> str | None:
+    """An ``audio_references`` item: a preset voice id or a clip's URL (local clips are refused by
+    :meth:`EvolinkProvider.prepare` before the body is built)."""
+    return ref if isinstance(ref, str) else ref.url
 
 
 class EvolinkProvider:
     """Seed Audio 1.0 on Evolink: ``speak``, ``scene`` and ``generate`` steps (see the module docs)."""
 
     name = NAME
+    local = False
 
     def __init__(
         self,
@@ -153,48 +136,40 @@ class EvolinkProvider:
         self._transport = transport
         self._slots: asyncio.Semaphore | None = None
 
-    # -- checks and keys (no I/O, no key) ----------------------------------------------------------
-    def model_id(self, request: RenderRequest) -> str:
-        return f"evolink/{MODEL}"
-
-    def _call(self, request: RenderRequest) -> SeedAudioCall:
-        if request.kind not in ("speak", "scene", "generate"):
+    # -- prepare (no I/O, no key) ------------------------------------------------------------------
+    def prepare(self, request: RenderRequest) -> PreparedRequest:
+        """The Evolink call: model ``evolink/doubao-seed-audio-1-0``, the key ``{"provider", "model",
+        "body"}`` (the body as it would be sent), expected seconds × $0.0012 (PROVIDERS.md) or the
+        configured price per call. Refuses what Evolink cannot render before anything is spent:
+        other kinds, OpenVoice clones, local clips and images (reference items must be URLs), Seed
+        Audio's limits (``build_call``: 3 references, 1500 characters, 30 s clips, image xor audio,
+        rates), and a format or sample rate outside the page's enums."""
+        if request.kind not in (StepKind.SPEAK, StepKind.SCENE, StepKind.GENERATE):
             raise ProviderError(NAME, f"Evolink does not render {request.kind} steps (isolate is on segmind)")
-        return build_call(request, host=NAME, marker="@audio", max_prompt_chars=MAX_PROMPT_CHARS, id_references=True)
-
-    def _format(self) -> str:
-        fmt = FORMATS.get(self.settings.format.lower())
-        if fmt is None:
-            raise ProviderError(NAME, f"Evolink cannot deliver format {self.settings.format!r}; use wav, mp3 or ogg")
-        return fmt
-
-    def check(self, request: RenderRequest) -> None:
-        """Refuse what Evolink cannot render before anything is spent: other kinds, OpenVoice clones,
-        local clips and images (reference items must be URLs), Seed Audio's limits (``build_call``:
-        3 references, 1500 characters, 30 s clips, image xor audio, rates), and a format or sample
-        rate outside the page's enums."""
-        call = self._call(request)
-        self._format()
-        if self.settings.sample_rate_hz not in SAMPLE_RATES_HZ:
-            rates = ", ".join(map(str, SAMPLE_RATES_HZ))
-            raise ProviderError(NAME, f"sample rate {self.settings.sample_rate_hz} Hz: Evolink takes {rates}")
-        params = request.params
-        voices = [params["voice"]] if request.kind == "speak" else list(params.get("voices", {}).values())
-        for voice in voices:
-            clone = voice.get("clone") or {}
-            if clone.get("model", "seed-audio") != "seed-audio":
+        call = build_call(request, host=NAME, marker="@audio", max_prompt_chars=MAX_PROMPT_CHARS, id_references=True)
+        fmt = output_format(NAME, self.settings.format, self.settings.sample_rate_hz)
+        payload = request.payload
+        for voice in payload.voices if isinstance(payload, LinesPayload | GeneratePayload) else ():
+            if voice.clone_model not in (None, "seed-audio"):
                 raise ProviderError(
-                    NAME, f"voice {voice.get('name')!r}: the {clone['model']} clone model is on segmind, not Evolink"
+                    NAME,
+                    f"voice {voice.name!r}: the {voice.clone_model} clone model is on segmind, not Evolink",
+                    voice=voice.name,
                 )
         for ref in call.references:
             if isinstance(ref, Reference) and not ref.url:
-                raise ProviderError(NAME, f"voice {ref.name!r}: {NO_LOCAL_AUDIO}")
+                raise ProviderError(NAME, f"voice {ref.name!r}: {NO_LOCAL_AUDIO}", voice=ref.name)
             if isinstance(ref, Reference) and not _is_url(ref.url):
                 raise ProviderError(NAME, f"voice {ref.name!r}: the clip's URL must be http(s): {ref.url!r}")
         if call.image is not None and not _is_url(call.image.url):
             raise ProviderError(NAME, NO_LOCAL_IMAGE)
+        body = self._body(call, fmt)
+        key = None if request.pending else {"provider": NAME, "model": MODEL, "body": body}
+        return PreparedRequest(
+            request, f"evolink/{MODEL}", key, self._price_usd(request.expected_duration_s), call.notes, body
+        )
 
-    def _body(self, call: SeedAudioCall) -> dict[str, Any]:
+    def _body(self, call: SeedAudioCall, fmt: str) -> dict[str, Any]:
         """The ``SeedAudioRequest`` body: only the page's fields, host defaults and neutral values
         omitted; rates rounded to the page's two decimals (``multipleOf: 0.01``)."""
         body: dict[str, Any] = {"model": MODEL, "prompt": call.prompt}
@@ -202,8 +177,8 @@ class EvolinkProvider:
         if references:
             body["audio_references"] = [_reference_item(ref) for ref in references]
         if call.image is not None:
-            body["image_urls"] = [call.image.url or {"sha256": call.image.sha256}]
-        if (fmt := self._format()) != HOST_DEFAULT_FORMAT:
+            body["image_urls"] = [call.image.url]
+        if fmt != HOST_DEFAULT_FORMAT:
             body["format"] = fmt
         if self.settings.sample_rate_hz != HOST_DEFAULT_SAMPLE_RATE_HZ:
             body["sample_rate"] = int(self.settings.sample_rate_hz)
@@ -215,19 +190,11 @@ class EvolinkProvider:
             body["pitch_rate"] = int(call.pitch_semitones)
         return body
 
-    def request_key(self, request: RenderRequest) -> dict[str, Any]:
-        """``{"provider", "model", "body"}``: the body as it would be sent (a local file, which
-        :meth:`check` refuses, appears as its sha256)."""
-        return {"provider": NAME, "model": MODEL, "body": self._body(self._call(request))}
-
     def _price_usd(self, duration_s: float) -> float:
-        if self.settings.price_per_call_usd is not None:
-            return float(self.settings.price_per_call_usd)
-        return max(0.0, duration_s) * PRICE_PER_S_USD
-
-    def estimate_cost_usd(self, request: RenderRequest, expected_duration_s: float) -> float | None:
-        """``expected_duration_s`` × $0.0012 (PROVIDERS.md), or the configured price per call."""
-        return self._price_usd(expected_duration_s)
+        """The published price of ``duration_s`` of output; a recipe's ``price_per_call_usd`` can
+        raise it, never lower it (a recipe from a stranger must not switch a budget off)."""
+        published = max(0.0, duration_s) * PRICE_PER_S_USD
+        return max(published, float(self.settings.price_per_call_usd or 0.0))
 
     def ready(self) -> None:
         """Raise :class:`ProviderError` when ``$EVOLINK_API_KEY`` is not set."""
@@ -247,33 +214,23 @@ class EvolinkProvider:
             transport=self._transport,
         )
 
-    async def render(self, request: RenderRequest) -> Take:
+    async def render(self, prepared: PreparedRequest, journal: Journal | None = None) -> Take:
         """Submit (once: the task id is journalled before the first poll), poll, download at once."""
-        self.check(request)
-        call = self._call(request)
-        body = self._body(call)
+        body: dict[str, Any] = prepared.body
         client = self._client(read_key(NAME, KEY_ENV))
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.max_concurrency)
         try:
             async with self._slots:
-                take, notes = await run_journalled(
-                    request.journal, lambda: self._submit(client, body), lambda state: self._finish(client, state)
+                take, notes = await run_job(
+                    journal, lambda: self._submit(client, body), lambda state, _: self._finish(client, state)
                 )
-        except _Gone as exc:  # a task submitted in this run that the host no longer knows
-            raise client.error(
-                f"the result is gone at the host: {exc}", status=exc.status, request_id=exc.task_id
-            ) from exc
-        except _TaskFailed:
-            if request.journal is not None:
-                request.journal.clear()
-            raise
         finally:
             await client.aclose()
         return Take(
             take.data,
             take.format,
-            notes=(*call.notes, *notes, *take.notes),
+            notes=(*prepared.notes, *notes, *take.notes),
             request_id=take.request_id,
             cost_usd=take.cost_usd,
         )
@@ -287,18 +244,20 @@ class EvolinkProvider:
             raise client.error(f"the submit answered no task id: {str(task)[:200]}")
         return {"request_id": str(task_id), "status_url": f"{self.base_url}/v1/tasks/{quote(str(task_id), safe='')}"}
 
+    def _gone(self, client: HttpClient, detail: str, *, status: int, task_id: str) -> JobGone:
+        error = client.error(f"the result is gone at the host: {detail}", status=status, request_id=task_id)
+        return JobGone(detail, error)
+
     async def _finish(self, client: HttpClient, state: dict[str, Any]) -> Take:
         """Poll the task until it completes, then download the audio; a take with the estimated cost."""
         task_id = str(state["request_id"])
         url = await self._poll(client, task_id, str(state["status_url"]))
         response = await client.request("GET", url, request_id=task_id, ok=(403, 404, 410))
         if response.status_code in (403, 404, 410):
-            raise _Gone(
-                f"task {task_id}: its result link answered HTTP {response.status_code} (links last 24 h)",
-                status=response.status_code,
-                task_id=task_id,
-            )
-        fallback = "ogg" if self._format() == "ogg_opus" else self._format()
+            detail = f"task {task_id}: its result link answered HTTP {response.status_code} (links last 24 h)"
+            raise self._gone(client, detail, status=response.status_code, task_id=task_id)
+        fmt_name = output_format(NAME, self.settings.format, self.settings.sample_rate_hz)
+        fallback = "ogg" if fmt_name == "ogg_opus" else fmt_name
         fmt = format_of(response.headers.get("content-type", ""), url, fallback)
         try:
             duration_s = decode_bytes(response.content, fmt).duration_ms / 1000.0
@@ -307,10 +266,11 @@ class EvolinkProvider:
         return Take(response.content, fmt, request_id=task_id, cost_usd=self._price_usd(duration_s))
 
     async def _task(self, client: HttpClient, task_id: str, status_url: str) -> dict[str, Any]:
-        """One status poll: the task object. Raises ExpiredError on 404 (an unknown or expired task)."""
+        """One status poll: the task object. Raises :class:`JobGone` on 404 (an unknown or expired task)."""
         response = await client.request("GET", status_url, request_id=task_id, ok=(404,))
         if response.status_code == 404:
-            raise _Gone(f"task {task_id}: HTTP 404: {client.message_of(response)}", status=404, task_id=task_id)
+            detail = f"task {task_id}: HTTP 404: {client.message_of(response)}"
+            raise self._gone(client, detail, status=404, task_id=task_id)
         try:
             task = response.json()
         except ValueError as exc:
@@ -320,28 +280,30 @@ class EvolinkProvider:
         return task
 
     async def _poll(self, client: HttpClient, task_id: str, status_url: str) -> str:
-        """The result URL of a completed task. Raises ExpiredError on 404 (unknown or expired task),
-        ProviderError on a failed task or after ``settings.timeout_s``."""
-        start = time.monotonic()
-        polls = 0
-        while True:
-            await poll_wait(self.settings.poll_interval_s, polls, self._sleep)
-            polls += 1
+        """The result URL of a completed task. Raises :class:`JobGone` on 404 (unknown or expired
+        task), :class:`JobFailed` on a failed task, ProviderError after ``settings.timeout_s``."""
+        last: dict[str, Any] = {}
+
+        async def status() -> str | None:
             task = await self._task(client, task_id, status_url)
-            status = str(task.get("status", "")).lower()
-            if status == DONE:
+            last.clear()
+            last.update(task)
+            state = str(task.get("status", "")).lower()
+            if state == DONE:
                 url = _result_url(task)
                 if url is None:
                     raise client.error(
                         f"the task completed without an audio URL: {str(task)[:200]}", request_id=task_id
                     )
                 return url
-            if status in FAILED:
-                failure = client.error(f"the task {status}: {_task_failure(task)}", request_id=task_id)
-                raise _TaskFailed(NAME, failure.message, request_id=task_id)
-            if time.monotonic() - start > self.settings.timeout_s:
-                raise client.error(
-                    f"no result after {self.settings.timeout_s:.0f} s (task {status or 'unknown'}, "
-                    f"{task.get('progress', '?')}%); a rerun resumes this task without paying again",
-                    request_id=task_id,
-                )
+            if state in FAILED:
+                raise JobFailed.of(client.error(f"the task {state}: {_task_failure(task)}", request_id=task_id))
+            return None
+
+        def timed_out(elapsed_s: float) -> str:
+            return (
+                f"no result after {self.settings.timeout_s:.0f} s (task {last.get('status') or 'unknown'}, "
+                f"{last.get('progress', '?')}%); a rerun resumes this task without paying again"
+            )
+
+        return await poll(status, self.settings, self._sleep, (client, task_id, timed_out))

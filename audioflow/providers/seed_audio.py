@@ -10,7 +10,7 @@ Sources: the vendor pages in ``shared/seeds/`` (Segmind ``seed-audio-1.0``, fal
 * Each reference clip ≤ 30 s and ≤ 10 MB (wav/mp3/pcm/ogg_opus).
 * One reference image excludes reference audio.
 * Prompt ≤ 2048 characters on Segmind, ≤ 1500 on Evolink; fal documents no limit.
-* Output ≤ 120 s per request.
+* Output ≤ 120 s per request (``steps.MAX_REQUEST_MS``: the recipe splits longer sounds).
 * Speed and volume are multipliers ×0.5…×2.0, pitch is −12…12 semitones.
 """
 
@@ -18,28 +18,45 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..errors import ProviderError
+from ..steps import CLIP_LIMITS_MS, GeneratePayload, LinesPayload, StepKind, UrlRef, VoiceSpec
 from .base import Reference, RenderRequest
 
 __all__ = [
-    "MAX_OUTPUT_S",
     "MAX_REFERENCES",
     "MAX_REFERENCE_BYTES",
     "MAX_REFERENCE_MS",
+    "OUTPUT_FORMATS",
     "SAMPLE_RATES_HZ",
     "SeedAudioCall",
     "build_call",
-    "preset_for",
+    "output_format",
 ]
 
 MAX_REFERENCES = 3
-MAX_REFERENCE_MS = 30_000.0
+MAX_REFERENCE_MS = CLIP_LIMITS_MS["seed-audio"][1]
 MAX_REFERENCE_BYTES = 10 * 1024 * 1024
-MAX_OUTPUT_S = 120.0
+#: The ``sample_rate`` values every host's Seed Audio page lists.
 SAMPLE_RATES_HZ = (8000, 16000, 24000, 32000, 44100, 48000)
+#: audioflow format name → Seed Audio's ``format`` (wav | mp3 | pcm | ogg_opus on every host). Raw ``pcm``
+#: has no header to decode (its sample width and channels are undocumented), so it is not offered.
+OUTPUT_FORMATS = {"wav": "wav", "mp3": "mp3", "ogg": "ogg_opus", "opus": "ogg_opus", "ogg_opus": "ogg_opus"}
 CITE = re.compile(r"(?<![\w@])@([A-Za-z_][A-Za-z0-9_-]*)")
+
+
+def output_format(host: str, fmt: str, sample_rate_hz: int) -> str:
+    """Seed Audio's ``format`` for audioflow format ``fmt``. Raises :class:`ProviderError` for a
+    format or a sample rate no host's page offers."""
+    value = OUTPUT_FORMATS.get(fmt.lower())
+    if value is None:
+        raise ProviderError(
+            host, f"{host} renders wav, mp3 or ogg (Opus), not format {fmt!r}: set providers.{host}.format"
+        )
+    if sample_rate_hz not in SAMPLE_RATES_HZ:
+        rates = ", ".join(str(r) for r in SAMPLE_RATES_HZ)
+        raise ProviderError(host, f"{host} takes a sample rate of {rates} Hz, not {sample_rate_hz} Hz")
+    return value
 
 
 @dataclass(frozen=True)
@@ -63,20 +80,14 @@ class SeedAudioCall:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def preset_for(voice: dict[str, Any], host: str) -> str | None:
-    """The voice's preset id on ``host``: ``preset: {host: id}``, or a plain string preset."""
-    preset = voice.get("preset")
-    if isinstance(preset, dict):
-        value = preset.get(host)
-        return str(value) if value else None
-    return str(preset) if isinstance(preset, str) and preset else None
-
-
-def _image(request: RenderRequest) -> Reference | None:
-    image = request.params.get("image")
-    if not image:
+def _image(request: RenderRequest, payload: LinesPayload | GeneratePayload) -> Reference | None:
+    """The reference image as a :class:`Reference`: a URL, or the local file with its content digest."""
+    image = payload.image
+    if image is None:
         return None
-    return Reference("image", path=request.files.get("image"), url=image.get("url"), sha256=image.get("sha256"))
+    if isinstance(image, UrlRef):
+        return Reference("image", url=image.url)
+    return Reference("image", path=request.files.get("image"), sha256=image.sha256)
 
 
 class _Numbering:
@@ -89,35 +100,65 @@ class _Numbering:
         self.numbers: dict[str, int] = {}
         self.cited: list[str] = []
 
-    def cite(self, name: str, voice: dict[str, Any]) -> str | None:
-        """The marker for voice ``name`` (numbering it on first use), or None when the voice has
-        nothing to refer to (no clip, and no preset id this host takes as a reference)."""
-        if name in self.numbers:
-            return f"{self.marker}{self.numbers[name]}"
-        item: Reference | str | None = self.clips.get(name)
+    def cite(self, voice: VoiceSpec) -> str | None:
+        """The marker for ``voice`` (numbering it on first use), or None when the voice has nothing
+        to refer to (no clip, and no preset id this host takes as a reference)."""
+        if voice.name in self.numbers:
+            return f"{self.marker}{self.numbers[voice.name]}"
+        item: Reference | str | None = self.clips.get(voice.name)
         if item is None and self.id_references:
-            item = preset_for(voice, self.host)
+            item = voice.preset_on(self.host)
         if item is None:
             return None
         self.items.append(item)
-        self.cited.append(name)
-        self.numbers[name] = len(self.items)
-        return f"{self.marker}{self.numbers[name]}"
+        self.cited.append(voice.name)
+        self.numbers[voice.name] = len(self.items)
+        return f"{self.marker}{self.numbers[voice.name]}"
 
 
 def _spoken(text: str, direction: str | None) -> str:
     return f"({direction}) {text}" if direction else text
 
 
-def _prosody(voices: list[dict[str, Any]], notes: list[str]) -> tuple[float, float, int]:
-    values = {
-        (float(v.get("speed", 1.0)), float(v.get("volume", 1.0)), round(float(v.get("pitch_semitones", 0))))
-        for v in voices
-    }
+def _prosody(voices: list[VoiceSpec], notes: list[str]) -> tuple[float, float, int]:
+    values = {(float(v.speed), float(v.volume), round(float(v.pitch_semitones))) for v in voices}
     if len(values) == 1:
         return values.pop()
     notes.append("the scene's voices ask for different speed/volume/pitch; one request takes one: sent neutral")
     return 1.0, 1.0, 0
+
+
+def _lines_prompt(
+    payload: LinesPayload, numbering: _Numbering, host: str, notes: list[str]
+) -> tuple[str, str | None, tuple[float, float, int]]:
+    """(prompt, preset, prosody) of a ``speak`` (one line) or ``scene`` request."""
+    if payload.kind == StepKind.SPEAK:
+        voice, line = payload.voices[0], payload.lines[0]
+        cited = numbering.cite(voice) if voice.clone or numbering.id_references else None
+        preset = voice.preset_on(host) if cited is None else None
+        prompt = _spoken(line.text, line.direction)
+        return (f"{cited} {prompt}" if cited and voice.clone else prompt), preset, _prosody([voice], notes)
+    rows = []
+    for line in payload.lines:
+        cited = numbering.cite(payload.voice(line.voice))
+        rows.append(f"{cited or line.voice + ':'} {_spoken(line.text, line.direction)}")
+    uncited = sorted({line.voice for line in payload.lines} - set(numbering.cited))
+    if uncited:
+        notes.append(f"voices without a reference clip are labelled by name: {', '.join(uncited)}")
+    spoken = [payload.voice(name) for name in dict.fromkeys(line.voice for line in payload.lines)]
+    return "\n".join(rows), None, _prosody(spoken, notes)
+
+
+def _generate_prompt(payload: GeneratePayload, numbering: _Numbering) -> str:
+    names = {voice.name: voice for voice in payload.voices}
+
+    def replace(match: re.Match[str]) -> str:
+        voice = names.get(match.group(1))
+        if voice is None:
+            return match.group(0)
+        return numbering.cite(voice) or voice.name
+
+    return CITE.sub(replace, payload.prompt)
 
 
 def build_call(
@@ -125,47 +166,22 @@ def build_call(
 ) -> SeedAudioCall:
     """The Seed Audio call for a ``speak``, ``scene`` or ``generate`` request on ``host``.
 
-    Raises :class:`ProviderError` (located as a recipe error by the engine's checks) for more than
+    Raises :class:`ProviderError` (located by the engine at the step, or at ``voice``) for more than
     3 references, a prompt over ``max_prompt_chars``, a reference image with reference audio, a
     clip over 30 s or 10 MB, or speed/volume/pitch out of range.
     """
-    params = request.params
+    payload = request.payload
     numbering = _Numbering(request, host, marker, id_references)
     notes: list[str] = []
     preset: str | None = None
-    if request.kind == "speak":
-        voice = params["voice"]
-        cited = numbering.cite(voice.get("name", "voice"), voice) if voice.get("clone") or id_references else None
-        if cited is None:
-            preset = preset_for(voice, host)
-        prompt = _spoken(params["text"], params.get("direction"))
-        prompt = f"{cited} {prompt}" if cited and voice.get("clone") else prompt
-        speed, volume, pitch = _prosody([voice], notes)
-    elif request.kind == "scene":
-        voices = params["voices"]
-        rows = []
-        for line in params["lines"]:
-            cited = numbering.cite(line["voice"], voices[line["voice"]])
-            rows.append(f"{cited or line['voice'] + ':'} {_spoken(line['text'], line.get('direction'))}")
-        prompt = "\n".join(rows)
-        uncited = sorted({line["voice"] for line in params["lines"]} - set(numbering.cited))
-        if uncited:
-            notes.append(f"voices without a reference clip are labelled by name: {', '.join(uncited)}")
-        speed, volume, pitch = _prosody([voices[n] for n in dict.fromkeys(x["voice"] for x in params["lines"])], notes)
-    elif request.kind == "generate":
-        voices = params.get("voices", {})
-
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in voices:
-                return match.group(0)
-            return numbering.cite(name, voices[name]) or name
-
-        prompt = CITE.sub(replace, params["prompt"])
-        speed, volume, pitch = 1.0, 1.0, 0
+    if isinstance(payload, LinesPayload):
+        prompt, preset, (speed, volume, pitch) = _lines_prompt(payload, numbering, host, notes)
+    elif isinstance(payload, GeneratePayload):
+        prompt, (speed, volume, pitch) = _generate_prompt(payload, numbering), (1.0, 1.0, 0)
     else:
         raise ProviderError(host, f"Seed Audio does not render {request.kind} steps")
-    call = SeedAudioCall(prompt, tuple(numbering.items), preset, _image(request), speed, volume, pitch, tuple(notes))
+    image = _image(request, payload)
+    call = SeedAudioCall(prompt, tuple(numbering.items), preset, image, speed, volume, pitch, tuple(notes))
     _check(call, host, max_prompt_chars, numbering.cited)
     return call
 
@@ -191,10 +207,13 @@ def _check(call: SeedAudioCall, host: str, max_prompt_chars: int | None, cited: 
                 host,
                 f"reference clip of {ref.name!r} is {ref.duration_ms / 1000:.1f} s; Seed Audio takes at most "
                 f"{MAX_REFERENCE_MS / 1000:.0f} s per clip",
+                voice=ref.name,
             )
         if isinstance(ref, Reference) and ref.path is not None and ref.path.is_file():
             size = ref.path.stat().st_size
             if size > MAX_REFERENCE_BYTES:
-                raise ProviderError(host, f"reference clip of {ref.name!r} is {size / 1e6:.1f} MB; the limit is 10 MB")
+                raise ProviderError(
+                    host, f"reference clip of {ref.name!r} is {size / 1e6:.1f} MB; the limit is 10 MB", voice=ref.name
+                )
     if not (0.5 <= call.speed <= 2.0 and 0.5 <= call.volume <= 2.0 and -12 <= call.pitch_semitones <= 12):
         raise ProviderError(host, "speed and volume must be ×0.5…×2.0 and pitch −12…12 semitones")

@@ -21,8 +21,9 @@ Protocol (``shared/PROVIDERS.md`` "Segmind"; the vendor pages ``shared/seeds/seg
   UNCONFIRMED (the SDK's own type table lists mp3 but not wav).
 
 Prices: ``sam-audio-large`` ≈ $0.062 per call (its vendor page). No price is published in our sources
-for ``seed-audio-1.0`` or ``openvoice``: :meth:`SegmindProvider.estimate_cost_usd` returns
-``settings.price_per_call_usd`` when set (it overrides every model), else None ("price unknown").
+for ``seed-audio-1.0`` or ``openvoice``: :meth:`SegmindProvider.prepare` estimates
+``settings.price_per_call_usd`` when set, else None ("price unknown"); for ``sam-audio-large`` a
+declared price can raise the published one, never lower it.
 A take's ``cost_usd`` is the host's own figure when the status or result ``metrics`` carry a numeric
 ``cost``/``cost_usd``/``price``/``credits_used`` (or the response an ``x-cost`` header, as v1 does —
 all UNCONFIRMED for v2), else the estimate, else 0.0.
@@ -32,10 +33,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import mimetypes
 import re
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,9 +42,11 @@ import httpx
 
 from ..audio import decode_bytes
 from ..errors import AudioflowError, ProviderError
-from .base import API_KEY_ENV, ProviderSettings, Reference, RenderRequest, Take
-from .remote import ExpiredError, HttpClient, env_url, final, format_of, poll_wait, read_key, run_journalled
-from .seed_audio import SAMPLE_RATES_HZ, build_call
+from ..steps import CLIP_LIMITS_MS, GeneratePayload, IsolatePayload, LinesPayload, StepKind
+from .base import API_KEY_ENV, Journal, PreparedRequest, ProviderSettings, Reference, RenderRequest, Take
+from .http import HttpClient, env_url, read_key
+from .jobs import JobFailed, JobGone, format_of, poll, run_job
+from .seed_audio import MAX_REFERENCE_MS, build_call, output_format
 
 __all__ = [
     "OPENVOICE_LANGUAGES",
@@ -61,8 +62,6 @@ KEY_ENV = API_KEY_ENV[NAME]
 SEED, OPENVOICE, SAM = "seed-audio-1.0", "openvoice", "sam-audio-large"
 MAX_PROMPT_CHARS = 2048  # seed-audio-1.0 page: text_prompt "Up to 2048 characters"
 SAM_PRICE_USD = 0.062  # sam-audio-large page: "~$0.062"
-#: seed-audio-1.0 ``format`` values (page), from ``settings.format``. ``pcm`` is headerless: not asked.
-FORMATS = {"wav": "wav", "mp3": "mp3", "ogg": "ogg_opus", "opus": "ogg_opus", "ogg_opus": "ogg_opus"}
 HOST_DEFAULT_RATE_HZ = 44100  # seed-audio-1.0 page: sample_rate default
 #: The speaker ids the seed-audio page shows (10 of its 16); others must still end ``_bigtts``.
 KNOWN_SPEAKERS = (
@@ -81,7 +80,6 @@ SPEAKER_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*_bigtts$")
 #: openvoice ``language`` values (page: 11 allowed; the 11th, EN_AU, is UNCONFIRMED).
 OPENVOICE_LANGUAGES = ("EN_NEWEST", "EN", "ES", "FR", "ZH", "JP", "KR", "EN_US", "EN_BR", "EN_INDIA", "EN_AU")
 _LANGUAGE_ALIASES = {"JA": "JP", "KO": "KR", "EN_GB": "EN_BR", "EN_UK": "EN_BR", "EN_IN": "EN_INDIA", "ZH_CN": "ZH"}
-OPENVOICE_CLIP_MS = (5_000.0, 120_000.0)  # openvoice page: input_audio "5-120 seconds"
 COST_KEYS = ("cost", "cost_usd", "price", "credits_used")
 
 
@@ -161,6 +159,7 @@ class SegmindProvider:
     ``AUDIOFLOW_SEGMIND_STORAGE_URL``, read at construction; the key from ``SEGMIND_API_KEY``."""
 
     name = NAME
+    local = False
 
     def __init__(
         self,
@@ -176,54 +175,33 @@ class SegmindProvider:
         self._sleep = sleep
         self._transport = transport
 
-    # -- checks and keys ------------------------------------------------------------------------
-    def model_id(self, request: RenderRequest) -> str:
-        return f"{NAME}/{self._slug(request)}"
-
-    def check(self, request: RenderRequest) -> None:
-        """Every limit that can fail before spending (see the builders); no key, no I/O but ``stat``."""
-        self._plan(request)
+    # -- prepare (no key, no I/O but stat) ------------------------------------------------------
+    def prepare(self, request: RenderRequest) -> PreparedRequest:
+        """The Segmind call: model ``segmind/<slug>``, the key ``{"model": slug, "body": …}`` with each
+        local file as ``{"sha256": …}``, and the price per call: ``settings.price_per_call_usd``
+        when set; else $0.062 for ``sam-audio-large``; else None (no published price for
+        seed-audio-1.0 or openvoice). Raises :class:`ProviderError` for every limit (see the builders)."""
+        if request.kind not in (StepKind.SPEAK, StepKind.SCENE, StepKind.GENERATE, StepKind.ISOLATE):
+            raise ProviderError(NAME, f"Segmind does not render {request.kind} steps")
+        slug = _slug(request)
+        plan = {SAM: self._isolate_plan, OPENVOICE: self._openvoice_plan, SEED: self._seed_plan}[slug](request)
+        for value in _references(plan.body):
+            _check_file(value)
+        key = None
+        if not request.pending:
+            key = {"model": plan.slug, "body": _substitute(plan.body, lambda ref: {"sha256": ref.digest()})}
+        cost = self.settings.price_per_call_usd  # a declared price can raise a published one, never lower it
+        if slug == SAM:
+            cost = max(SAM_PRICE_USD, cost or 0.0)
+        return PreparedRequest(request, f"{NAME}/{slug}", key, cost, plan.notes, plan)
 
     def ready(self) -> None:
         read_key(NAME, KEY_ENV)
 
-    def request_key(self, request: RenderRequest) -> dict[str, Any]:
-        """``{"model": slug, "body": …}`` with each local file as ``{"sha256": …}``."""
-        plan = self._plan(request)
-        return {"model": plan.slug, "body": _substitute(plan.body, lambda ref: {"sha256": _sha256(ref)})}
-
-    def estimate_cost_usd(self, request: RenderRequest, expected_duration_s: float) -> float | None:
-        """Per call, in USD: ``settings.price_per_call_usd`` when set; else $0.062 for
-        ``sam-audio-large``; else None (no published price for seed-audio-1.0 or openvoice)."""
-        if self.settings.price_per_call_usd is not None:
-            return self.settings.price_per_call_usd
-        return SAM_PRICE_USD if self._slug(request) == SAM else None
-
-    # -- planning -------------------------------------------------------------------------------
-    def _slug(self, request: RenderRequest) -> str:
-        if request.kind == "isolate":
-            return SAM
-        if request.kind == "speak" and _clone_model(request.params.get("voice")) == OPENVOICE:
-            return OPENVOICE
-        return SEED
-
-    def _plan(self, request: RenderRequest) -> _Plan:
-        if request.kind not in ("speak", "scene", "generate", "isolate"):
-            raise ProviderError(NAME, f"Segmind does not render {request.kind} steps")
-        slug = self._slug(request)
-        plan = {SAM: self._isolate_plan, OPENVOICE: self._openvoice_plan, SEED: self._seed_plan}[slug](request)
-        for value in _references(plan.body):
-            _check_file(value)
-        return plan
-
     def _seed_plan(self, request: RenderRequest) -> _Plan:
         openvoice_notes = _openvoice_voices_in_seed(request)
         call = build_call(request, host=NAME, marker="@Audio", max_prompt_chars=MAX_PROMPT_CHARS)
-        fmt = FORMATS.get(self.settings.format)
-        if fmt is None:
-            raise ProviderError(NAME, f"format {self.settings.format!r}: Segmind seed-audio-1.0 gives wav, mp3 or ogg")
-        if self.settings.sample_rate_hz not in SAMPLE_RATES_HZ:
-            raise ProviderError(NAME, f"sample rate {self.settings.sample_rate_hz} Hz: one of {SAMPLE_RATES_HZ}")
+        fmt = output_format(NAME, self.settings.format, self.settings.sample_rate_hz)
         body: dict[str, Any] = {"text_prompt": call.prompt, "format": fmt}
         if self.settings.sample_rate_hz != HOST_DEFAULT_RATE_HZ:
             body["sample_rate"] = self.settings.sample_rate_hz
@@ -247,35 +225,40 @@ class SegmindProvider:
         return _Plan(SEED, body, {"ogg_opus": "ogg"}.get(fmt, fmt), (*call.notes, *openvoice_notes))
 
     def _openvoice_plan(self, request: RenderRequest) -> _Plan:
-        params, voice = request.params, request.params["voice"]
+        payload = request.payload
+        assert isinstance(payload, LinesPayload)
+        voice, line = payload.voices[0], payload.lines[0]
         if not request.references:
-            raise ProviderError(NAME, f"voice {voice.get('name')!r} is an openvoice clone but has no reference clip")
+            raise ProviderError(
+                NAME, f"voice {voice.name!r} is an openvoice clone but has no reference clip", voice=voice.name
+            )
         clip = request.references[0]
-        low_ms, high_ms = OPENVOICE_CLIP_MS
+        low_ms, high_ms = CLIP_LIMITS_MS[OPENVOICE]
         if clip.duration_ms is not None and not low_ms <= clip.duration_ms <= high_ms:
             raise ProviderError(
                 NAME,
                 f"reference clip of {clip.name!r} is {clip.duration_ms / 1000:.1f} s; openvoice takes "
                 f"{low_ms / 1000:.0f}–{high_ms / 1000:.0f} s of clean single-speaker audio",
+                voice=voice.name,
             )
-        speed = float(voice.get("speed", 1.0))
-        if not 0.5 <= speed <= 2.0:
-            raise ProviderError(NAME, f"speed ×{speed}: openvoice takes ×0.5…×2.0")
-        language = _openvoice_language((voice.get("clone") or {}).get("language"))
+        if not 0.5 <= voice.speed <= 2.0:
+            raise ProviderError(NAME, f"speed ×{voice.speed}: openvoice takes ×0.5…×2.0", voice=voice.name)
+        language = _openvoice_language(voice.clone.language if voice.clone else None, voice.name)
         notes = []
-        if params.get("direction"):
-            notes.append(f"openvoice takes no direction: ({params['direction']}) was not sent")
-        if float(voice.get("volume", 1.0)) != 1.0 or round(float(voice.get("pitch_semitones", 0))) != 0:
+        if line.direction:
+            notes.append(f"openvoice takes no direction: ({line.direction}) was not sent")
+        if float(voice.volume) != 1.0 or round(float(voice.pitch_semitones)) != 0:
             notes.append("openvoice takes no volume or pitch: sent neutral")
-        if params.get("image"):
+        if payload.image is not None:
             notes.append("openvoice takes no reference image: not sent")
         # All four fields always sent: speed and text are required on the page, language made explicit.
-        body = {"input_audio": _url_or_ref(clip), "text": params["text"], "speed": speed, "language": language}
+        body = {"input_audio": _url_or_ref(clip), "text": line.text, "speed": voice.speed, "language": language}
         return _Plan(OPENVOICE, body, "wav", tuple(notes))
 
     def _isolate_plan(self, request: RenderRequest) -> _Plan:
-        describe = str(request.params.get("describe") or "").strip()
-        candidates = request.params.get("candidates", 1)
+        payload = request.payload
+        assert isinstance(payload, IsolatePayload)
+        describe, candidates = payload.describe.strip(), payload.candidates
         if not describe:
             raise ProviderError(NAME, "isolate needs a description of the sound to keep")
         if not isinstance(candidates, int) or isinstance(candidates, bool) or not 1 <= candidates <= 8:
@@ -292,9 +275,9 @@ class SegmindProvider:
         return _Plan(SAM, body, output_format)
 
     # -- rendering ------------------------------------------------------------------------------
-    async def render(self, request: RenderRequest) -> Take:
+    async def render(self, prepared: PreparedRequest, journal: Journal | None = None) -> Take:
         """Upload, submit (journalled), poll, fetch and download; see the module docstring."""
-        plan = self._plan(request)
+        plan: _Plan = prepared.body
         key = read_key(NAME, KEY_ENV)
         http = HttpClient(
             NAME,
@@ -306,28 +289,16 @@ class SegmindProvider:
             sleep=self._sleep,
             transport=self._transport,
         )
-        fresh: set[str] = set()
-
-        async def submit() -> dict[str, Any]:
-            state = await self._submit(http, plan)
-            fresh.add(state["request_id"])
-            return state
-
-        async def finish(state: dict[str, Any]) -> _Result:
-            return await self._finish(http, state, resumed=state.get("request_id") not in fresh)
-
         try:
-            result, notes = await run_journalled(request.journal, submit, finish)
+            result, notes = await run_job(journal, lambda: self._submit(http, plan), lambda s, _: self._finish(http, s))
         finally:
             await http.aclose()
         fmt = format_of(result.content_type, result.url, plan.fallback_format)
         try:
-            duration_s = await asyncio.to_thread(lambda: decode_bytes(result.data, fmt).duration_ms / 1000.0)
+            await asyncio.to_thread(decode_bytes, result.data, fmt)
         except AudioflowError as exc:
             raise ProviderError(NAME, f"the result is not audio: {exc}", request_id=result.request_id) from exc
-        cost = result.host_cost_usd
-        if cost is None:
-            cost = self.estimate_cost_usd(request, duration_s) or 0.0
+        cost = result.host_cost_usd if result.host_cost_usd is not None else (prepared.cost_usd or 0.0)
         return Take(result.data, fmt, notes=(*plan.notes, *notes), request_id=result.request_id, cost_usd=cost)
 
     async def _submit(self, http: HttpClient, plan: _Plan) -> dict[str, Any]:
@@ -355,12 +326,12 @@ class SegmindProvider:
             raise http.error(f"upload-asset answered without {len(refs)} file URL(s): {str(body)[:200]}")
         return dict(zip(refs, urls, strict=True))
 
-    async def _finish(self, http: HttpClient, state: dict[str, Any], *, resumed: bool) -> _Result:
+    async def _finish(self, http: HttpClient, state: dict[str, Any]) -> _Result:
         rid = str(state.get("request_id"))
         if not (state.get("status_url") and state.get("response_url")):
-            raise ExpiredError("the journal holds no poll URLs")
-        status_body = await self._poll(http, state, resumed=resumed)
-        response = await self._get(http, state["response_url"], rid, resumed=resumed)
+            raise JobGone("the journal holds no poll URLs", http.error("the journal holds no poll URLs"))
+        status_body = await self._poll(http, state)
+        response = await self._get(http, state["response_url"], rid)
         result_body = response.json()
         url = find_audio_url(result_body)
         if url is None:
@@ -370,73 +341,78 @@ class SegmindProvider:
         cost = _host_cost(result_body, status_body, headers=response.headers)
         return _Result(rid, data, content_type, url, cost)
 
-    async def _poll(self, http: HttpClient, state: dict[str, Any], *, resumed: bool) -> dict[str, Any]:
-        rid, interval_s, timeout_s = str(state["request_id"]), self.settings.poll_interval_s, self.settings.timeout_s
-        start, waited_s, polls = time.monotonic(), 0.0, 0
-        while True:
-            waited_s += await poll_wait(interval_s, polls, self._sleep)
-            body = (await self._get(http, state["status_url"], rid, resumed=resumed)).json()
-            if isinstance(body, dict) and str(body.get("status", "")).upper() == "COMPLETED":
-                return body
-            polls += 1
-            if max(time.monotonic() - start, waited_s) >= timeout_s:
-                raise http.error(
-                    f"request {rid} did not finish within {timeout_s:.0f} s; it may still be running at "
-                    "Segmind — rerun to resume it (results are kept 1 hour)",
-                    request_id=rid,
-                    retryable=True,
-                )
+    async def _poll(self, http: HttpClient, state: dict[str, Any]) -> dict[str, Any]:
+        rid, timeout_s = str(state["request_id"]), self.settings.timeout_s
 
-    async def _get(self, http: HttpClient, url: str, rid: str, *, resumed: bool) -> httpx.Response:
-        """GET a status/response URL: 404 → expired (resumed) or ProviderError; 422 → FAILED."""
+        async def status() -> dict[str, Any] | None:
+            body = (await self._get(http, state["status_url"], rid)).json()
+            completed = isinstance(body, dict) and str(body.get("status", "")).upper() == "COMPLETED"
+            return body if completed else None
+
+        def timed_out(elapsed_s: float) -> str:
+            return (
+                f"request {rid} did not finish within {timeout_s:.0f} s; it may still be running at "
+                "Segmind — rerun to resume it (results are kept 1 hour)"
+            )
+
+        return await poll(status, self.settings, self._sleep, (http, rid, timed_out))
+
+    async def _get(self, http: HttpClient, url: str, rid: str) -> httpx.Response:
+        """GET a status/response URL: 404 → :class:`JobGone`; 422 or FAILED → :class:`JobFailed`."""
         response = await http.request("GET", url, request_id=rid, ok=(404, 422))
         if response.status_code == 404:
             message = http.message_of(response)
-            if resumed:
-                raise ExpiredError(f"HTTP 404: {message}")
-            raise http.error(f"Segmind no longer knows the request: {message}", status=404, request_id=rid)
+            error = http.error(f"Segmind no longer knows the request: {message}", status=404, request_id=rid)
+            raise JobGone(f"HTTP 404: {message}", error)
         try:
             body = response.json()
         except ValueError as exc:
             raise http.error("expected JSON", status=response.status_code, request_id=rid) from exc
         if response.status_code == 422 or (isinstance(body, dict) and body.get("status") == "FAILED"):
-            raise final(
+            raise JobFailed.of(
                 http.error(f"request failed: {http.message_of(response)}", status=response.status_code, request_id=rid)
             )
         return response
 
 
-def _clone_model(voice: Any) -> str | None:
-    clone = voice.get("clone") if isinstance(voice, dict) else None
-    return clone.get("model") if isinstance(clone, dict) else None
+def _slug(request: RenderRequest) -> str:
+    payload = request.payload
+    if isinstance(payload, IsolatePayload):
+        return SAM
+    speak = isinstance(payload, LinesPayload) and payload.kind == StepKind.SPEAK
+    if speak and payload.voices[0].clone_model == OPENVOICE:
+        return OPENVOICE
+    return SEED
 
 
-def _openvoice_language(value: str | None) -> str:
+def _openvoice_language(value: str | None, voice: str) -> str:
     if not value:
         return "EN_NEWEST"
     code = value.strip().upper().replace("-", "_")
     code = _LANGUAGE_ALIASES.get(code, code)
     if code not in OPENVOICE_LANGUAGES:
-        raise ProviderError(NAME, f"openvoice language {value!r}: one of {', '.join(OPENVOICE_LANGUAGES)}")
+        raise ProviderError(NAME, f"openvoice language {value!r}: one of {', '.join(OPENVOICE_LANGUAGES)}", voice=voice)
     return code
 
 
 def _openvoice_voices_in_seed(request: RenderRequest) -> tuple[str, ...]:
     """Notes for openvoice voices in a scene or generate: those go through seed-audio (the clip as an
     ``@AudioN`` reference), whose clips are ≤ 30 s — a longer clip is refused, saying why."""
-    voices = request.params.get("voices") or {}
+    payload = request.payload
+    voices = {v.name: v for v in payload.voices} if isinstance(payload, LinesPayload | GeneratePayload) else {}
     notes = []
     for ref in request.references:
-        duration_ms = ref.duration_ms or 0.0
-        if _clone_model(voices.get(ref.name)) != OPENVOICE:
+        voice = voices.get(ref.name)
+        if voice is None or voice.clone_model != OPENVOICE:
             continue
         notes.append(f"voice {ref.name!r} (an openvoice clone) is rendered by seed-audio-1.0 from its clip")
-        if duration_ms > 30_001.0:
+        if (ref.duration_ms or 0.0) > MAX_REFERENCE_MS + 1:
             raise ProviderError(
                 NAME,
-                f"voice {ref.name!r} is an openvoice clone with a {duration_ms / 1000:.1f} s clip; in a "
+                f"voice {ref.name!r} is an openvoice clone with a {(ref.duration_ms or 0.0) / 1000:.1f} s clip; in a "
                 f"{request.kind} it is rendered by seed-audio-1.0, which takes clips of at most 30 s — trim it, "
                 "or render the lines one by one (render: lines)",
+                voice=ref.name,
             )
     return tuple(notes)
 
@@ -472,10 +448,3 @@ def _substitute(value: Any, replace: Any) -> Any:
     if isinstance(value, list):
         return [_substitute(v, replace) for v in value]
     return value
-
-
-def _sha256(ref: Reference) -> str:
-    if ref.sha256:
-        return ref.sha256
-    assert ref.path is not None
-    return hashlib.sha256(ref.path.read_bytes()).hexdigest()

@@ -27,6 +27,7 @@ __all__ = [
     "load_recipe",
     "load_schema",
     "parse_document",
+    "parse_recipe",
     "schema_text",
     "to_dot",
     "to_mermaid",
@@ -38,5 +39,14 @@ def load_recipe(path: Path, *, allow_dirs: Iterable[Path | str] = ()) -> Recipe:
     """Read, validate and build the recipe at ``path``; its local inputs may come from its folder,
     ``allow_dirs`` and ``$AUDIOFLOW_ALLOW_DIRS``. Raises :class:`~audioflow.errors.RecipeError`."""
     document = load_document(path)
+    validate_document(document)
+    return build_recipe(document, path, allow_dirs=allow_dirs)
+
+
+def parse_recipe(text: str, path: Path, *, allow_dirs: Iterable[Path | str] = ()) -> Recipe:
+    """Validate and build a recipe from its ``text``, as if it were the file at ``path`` (whose folder
+    is the recipe's root, and whose name locates errors); local inputs as for :func:`load_recipe`.
+    Raises :class:`~audioflow.errors.RecipeError`."""
+    document = parse_document(text, str(path))
     validate_document(document)
     return build_recipe(document, path, allow_dirs=allow_dirs)

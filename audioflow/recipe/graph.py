@@ -15,46 +15,72 @@ or an http(s) URL: a name of a step wins, then a URL, then a file relative to th
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
-from ..errors import RecipeError, SourceLocation
-from .model import CLONE_LIMITS_MS, Line, Recipe, StepSpec, Track, Voice
-from .schema import did_you_mean
+from ..errors import RecipeError, SourceLocation, did_you_mean
+from ..steps import (
+    CLIP_LIMITS_MS,
+    MAX_REQUEST_MS,
+    ClonePayload,
+    CloneSpec,
+    DialoguePayload,
+    FilePayload,
+    FileRef,
+    GeneratePayload,
+    IsolatePayload,
+    JoinPayload,
+    LinesPayload,
+    MasterPayload,
+    MixPayload,
+    Payload,
+    PiperModel,
+    SpokenLine,
+    StepKind,
+    StepSource,
+    TrackSpec,
+    UrlRef,
+    VoiceSpec,
+    file_sha256,
+)
+from .model import Line, Recipe, StepSpec, Track, Voice
 
-__all__ = ["CLONE_PREFIX", "MAX_REQUEST_MS", "Step", "StepGraph", "clone_step_id", "expand", "to_dot", "to_mermaid"]
+__all__ = ["CLONE_PREFIX", "Step", "StepGraph", "clone_step_id", "expand", "to_dot", "to_mermaid"]
 
 CLONE_PREFIX = "cast."
-#: The longest sound one generation request returns (Seed Audio 1.0: 120 s per request).
-MAX_REQUEST_MS = 120_000.0
 JOIN_CROSSFADE_MS = 2_000.0
 #: ``@name`` in a generate prompt cites a cast voice (numbered ``@Audio1..3`` per request).
 CITE = re.compile(r"(?<![\w@])@([A-Za-z_][A-Za-z0-9_-]*)")
 
-_hash_memo: dict[tuple[str, int, int], str] = {}
-
 
 @dataclass(frozen=True)
 class Step:
-    """One node of the DAG. ``params`` is canonical JSON data: with kind, provider, take and the
-    upstream artifacts it decides the output. ``files`` are local inputs read at render time, kept
-    out of the digest (their content digest is in ``params`` instead)."""
+    """One node of the DAG. ``payload`` is the step's typed input; with kind, provider, take and the
+    upstream artifacts it decides the output (its canonical form, :attr:`params`, is what the input
+    digest covers). ``files`` are local inputs read at render time, kept out of the digest (their
+    content digest is in the payload instead)."""
 
     id: str
-    kind: str
+    kind: StepKind
     location: SourceLocation
-    params: dict[str, Any]
+    payload: Payload
     deps: tuple[str, ...] = ()
     provider: str | None = None
     take: int = 1
     files: dict[str, Path] = field(default_factory=dict)
     voice: str | None = None  # the cast name of a speak step: for transcripts, not the digest
+
+    @cached_property
+    def params(self) -> dict[str, Any]:
+        """The payload's canonical JSON data: the source of the input digest."""
+        return self.payload.canonical()
 
 
 @dataclass
@@ -71,23 +97,18 @@ class StepGraph:
         return list(nx.lexicographical_topological_sort(self.graph, key=position.__getitem__))
 
 
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes, memoised on (path, size, mtime)."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _hash_memo:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _hash_memo[key] = digest.hexdigest()
-    return _hash_memo[key]
+def _is_url(written: str) -> bool:
+    return written.startswith(("http://", "https://"))
 
 
 def _existing_file(recipe: Recipe, written: Path, location: SourceLocation, what: str) -> Path:
     """The resolved path of a local input, confined by ``recipe.paths`` (inside the recipe's folder
     or an allowed folder; a regular file). Later code reads this path, not the written one."""
     return recipe.confinement.resolve(written, location, what)
+
+
+def _file_ref(path: Path, written: str | Path) -> FileRef:
+    return FileRef(file_sha256(path), Path(written).name)
 
 
 def clone_step_id(voice: str) -> str:
@@ -97,18 +118,26 @@ def clone_step_id(voice: str) -> str:
 
 def _source(
     recipe: Recipe, written: str, location: SourceLocation, what: str
-) -> tuple[dict[str, Any], tuple[str, ...], dict[str, Path]]:
-    """Resolve an audio source as written: (params, deps, files)."""
+) -> tuple[StepSource | UrlRef | FileRef, tuple[str, ...], dict[str, Path]]:
+    """Resolve an audio source as written: (source, deps, files)."""
     if written in recipe.steps:
-        return {"step": written}, (written,), {}
-    if written.startswith(("http://", "https://")):
-        return {"url": written}, (), {}
+        return StepSource(written), (written,), {}
+    if _is_url(written):
+        return UrlRef(written), (), {}
     if "://" in written:
         raise RecipeError(f"{what} {written!r}: only http(s) URLs can be fetched by a host", location)
     hint = did_you_mean(written, recipe.steps) or f"a step name, a file relative to {recipe.root}, or an https URL"
     missing = (f"{what} {written!r} is not a step, a file or a URL", hint)
     path = recipe.confinement.resolve(written, location, what, missing=missing)
-    return {"sha256": file_sha256(path), "name": Path(written).name}, (), {"source": path}
+    return _file_ref(path, written), (), {"source": path}
+
+
+def _clone_url(recipe: Recipe, voice: Voice) -> str | None:
+    """The reference clip's URL when a host fetches it (no clone step), else None."""
+    clone = voice.clone
+    if clone is None or clone.source in recipe.steps or not _is_url(clone.source):
+        return None
+    return clone.source
 
 
 def _clone_step(recipe: Recipe, voice: Voice) -> Step | None:
@@ -117,45 +146,28 @@ def _clone_step(recipe: Recipe, voice: Voice) -> Step | None:
     if clone is None:
         return None
     source, deps, files = _source(recipe, clone.source, clone.location, "reference clip")
-    if "url" in source:
+    if isinstance(source, UrlRef):
         return None
-    low, high = CLONE_LIMITS_MS[clone.model]
-    params = {
-        "source": source,
-        "start_ms": clone.start_ms,
-        "duration_ms": clone.duration_ms,
-        "min_ms": low,
-        "max_ms": high,
-    }
-    return Step(clone_step_id(voice.name), "clone", clone.location, params, deps, files=files, voice=voice.name)
+    low, high = CLIP_LIMITS_MS[clone.model]
+    payload = ClonePayload(source, clone.start_ms, clone.duration_ms, low, high)
+    return Step(clone_step_id(voice.name), StepKind.CLONE, clone.location, payload, deps, files=files, voice=voice.name)
 
 
-def _image(recipe: Recipe, spec: StepSpec) -> tuple[dict[str, Any] | None, dict[str, Path]]:
+def _image(recipe: Recipe, spec: StepSpec) -> tuple[FileRef | UrlRef | None, dict[str, Path]]:
     if spec.image is None:
         return None, {}
     location = recipe.document.locate(("steps", spec.name, "image"))
-    if spec.image.startswith(("http://", "https://")):
-        return {"url": spec.image}, {}
+    if _is_url(spec.image):
+        return UrlRef(spec.image), {}
     path = _existing_file(recipe, Path(spec.image), location, "reference image")
-    return {"sha256": file_sha256(path), "name": Path(spec.image).name}, {"image": path}
+    return _file_ref(path, spec.image), {"image": path}
 
 
-def _voice_params(recipe: Recipe, voice: Voice) -> tuple[dict[str, Any], dict[str, Path]]:
-    params: dict[str, Any] = {
-        "name": voice.name,
-        "cast_index": voice.index,
-        "preset": voice.preset,
-        "speed": voice.speed,
-        "volume": voice.volume,
-        "pitch_semitones": voice.pitch_semitones,
-        "gain_db": voice.gain_db,
-        "clone": None,
-    }
+def _voice_spec(recipe: Recipe, voice: Voice) -> tuple[VoiceSpec, dict[str, Path]]:
+    clone = None
     if voice.clone is not None:
-        params["clone"] = {"model": voice.clone.model, "language": voice.clone.language}
-        if voice.clone.source.startswith(("http://", "https://")) and voice.clone.source not in recipe.steps:
-            params["clone"]["url"] = voice.clone.source
-    files: dict[str, Path] = {}
+        clone = CloneSpec(voice.clone.model, voice.clone.language, _clone_url(recipe, voice))
+    piper, files = None, {}
     if voice.model is not None:
         model = _existing_file(recipe, voice.model, voice.location, "voice model")
         beside = model.with_name(model.name + ".json")  # where Piper looks: beside the resolved model
@@ -164,54 +176,62 @@ def _voice_params(recipe: Recipe, voice: Voice) -> tuple[dict[str, Any], dict[st
             "Piper voices come as a .onnx file and a .onnx.json config",
         )
         config = recipe.confinement.resolve(beside, voice.location, "voice model config", missing=missing)
-        params["model_sha256"] = file_sha256(model)
-        params["config_sha256"] = file_sha256(config)
-        params["speaker"] = voice.speaker
+        piper = PiperModel(file_sha256(model), file_sha256(config), voice.speaker)
         files["model"] = model
-    return params, files
+    spec = VoiceSpec(
+        name=voice.name,
+        cast_index=voice.index,
+        preset=voice.preset,
+        speed=voice.speed,
+        volume=voice.volume,
+        pitch_semitones=voice.pitch_semitones,
+        gain_db=voice.gain_db,
+        clone=clone,
+        piper=piper,
+    )
+    return spec, files
 
 
-def _clone_deps(recipe: Recipe, voices: list[str]) -> tuple[tuple[str, ...], list[str]]:
+def _clone_deps(recipe: Recipe, voices: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(deps on clone steps, names of the voices with a reference clip) for ``voices`` in order."""
     deps, refs = [], []
     for name in dict.fromkeys(voices):
-        clone = recipe.cast[name].clone
-        if clone is None:
+        voice = recipe.cast[name]
+        if voice.clone is None:
             continue
         refs.append(name)
-        if not (clone.source.startswith(("http://", "https://")) and clone.source not in recipe.steps):
+        if _clone_url(recipe, voice) is None:
             deps.append(clone_step_id(name))
-    return tuple(deps), refs
+    return tuple(deps), tuple(refs)
+
+
+def _spoken(line: Line) -> SpokenLine:
+    return SpokenLine(line.voice, line.text, line.direction, line.gap_ms)
 
 
 def _speak(recipe: Recipe, spec: StepSpec, step_id: str, line: Line, provider: str) -> Step:
-    voice_params, files = _voice_params(recipe, recipe.cast[line.voice])
+    voice, files = _voice_spec(recipe, recipe.cast[line.voice])
     image, image_files = _image(recipe, spec)
     deps, refs = _clone_deps(recipe, [line.voice])
-    params = {"text": line.text, "direction": line.direction, "voice": voice_params, "image": image, "references": refs}
+    payload = LinesPayload(StepKind.SPEAK, (_spoken(line),), (voice,), 0.0, image, refs)
     files = {**files, **image_files}
-    return Step(step_id, "speak", line.location, params, deps, provider, line.take or spec.take, files, line.voice)
+    return Step(
+        step_id, StepKind.SPEAK, line.location, payload, deps, provider, line.take or spec.take, files, line.voice
+    )
 
 
 def _scene(recipe: Recipe, spec: StepSpec, provider: str) -> Step:
     names = [line.voice for line in spec.lines]
-    voices, files = {}, {}
+    voices, files = [], {}
     for name in dict.fromkeys(names):
-        voices[name], voice_files = _voice_params(recipe, recipe.cast[name])
+        voice, voice_files = _voice_spec(recipe, recipe.cast[name])
+        voices.append(voice)
         files.update({f"{key}:{name}": path for key, path in voice_files.items()})
     image, image_files = _image(recipe, spec)
     deps, refs = _clone_deps(recipe, names)
-    params = {
-        "gap_ms": spec.gap_ms,
-        "lines": [
-            {"voice": line.voice, "text": line.text, "direction": line.direction, "gap_ms": line.gap_ms}
-            for line in spec.lines
-        ],
-        "voices": voices,
-        "image": image,
-        "references": refs,
-    }
-    return Step(spec.name, "scene", spec.location, params, deps, provider, spec.take, {**files, **image_files})
+    lines = tuple(_spoken(line) for line in spec.lines)
+    payload = LinesPayload(StepKind.SCENE, lines, tuple(voices), spec.gap_ms, image, refs)
+    return Step(spec.name, StepKind.SCENE, spec.location, payload, deps, provider, spec.take, {**files, **image_files})
 
 
 def _generate(recipe: Recipe, spec: StepSpec, provider: str) -> list[Step]:
@@ -223,27 +243,20 @@ def _generate(recipe: Recipe, spec: StepSpec, provider: str) -> list[Step]:
             raise RecipeError(
                 f"@{name} cites no cast voice", recipe.document.locate(("steps", spec.name, "generate")), hint
             )
-    voices = {name: _voice_params(recipe, recipe.cast[name])[0] for name in cited}
+    voices = tuple(_voice_spec(recipe, recipe.cast[name])[0] for name in cited)
     image, files = _image(recipe, spec)
     deps, refs = _clone_deps(recipe, cited)
-    params = {
-        "prompt": spec.prompt,
-        "duration_ms": spec.duration_ms,
-        "texture": spec.texture,
-        "voices": voices,
-        "image": image,
-        "references": refs,
-    }
+    payload = GeneratePayload(spec.prompt, spec.duration_ms, spec.texture, voices, image, refs)
     if spec.extend != "join" or spec.duration_ms <= MAX_REQUEST_MS:
-        return [Step(spec.name, "generate", spec.location, params, deps, provider, spec.take, files)]
+        return [Step(spec.name, StepKind.GENERATE, spec.location, payload, deps, provider, spec.take, files)]
     count = math.ceil(spec.duration_ms / MAX_REQUEST_MS)
     part_ms = (spec.duration_ms + (count - 1) * JOIN_CROSSFADE_MS) / count
     parts = [
         Step(
             f"{spec.name}[{i}]",
-            "generate",
+            StepKind.GENERATE,
             spec.location,
-            {**params, "duration_ms": part_ms},
+            GeneratePayload(spec.prompt, part_ms, spec.texture, voices, image, refs),
             deps,
             provider,
             spec.take * 100 + i if spec.take > 1 else i,
@@ -251,43 +264,40 @@ def _generate(recipe: Recipe, spec: StepSpec, provider: str) -> list[Step]:
         )
         for i in range(1, count + 1)
     ]
-    join = {"crossfade_ms": JOIN_CROSSFADE_MS, "duration_ms": spec.duration_ms}
-    return [*parts, Step(spec.name, "join", spec.location, join, tuple(p.id for p in parts))]
+    join = JoinPayload(JOIN_CROSSFADE_MS, spec.duration_ms)
+    return [*parts, Step(spec.name, StepKind.JOIN, spec.location, join, tuple(p.id for p in parts))]
 
 
 def _isolate(recipe: Recipe, spec: StepSpec, provider: str) -> Step:
-    assert spec.source is not None
+    assert spec.source is not None and spec.describe is not None
     location = recipe.document.locate(("steps", spec.name, "isolate", "audio"))
     source, deps, files = _source(recipe, spec.source, location, "audio to isolate from")
-    params = {"describe": spec.describe, "candidates": spec.candidates, "source": source}
-    return Step(spec.name, "isolate", spec.location, params, deps, provider, spec.take, files)
+    payload = IsolatePayload(spec.describe, spec.candidates, source)
+    return Step(spec.name, StepKind.ISOLATE, spec.location, payload, deps, provider, spec.take, files)
 
 
-def _mix_params(recipe: Recipe, tracks: tuple[Track, ...]) -> dict[str, Any]:
+def _track(t: Track) -> TrackSpec:
+    return TrackSpec(
+        track=t.step,
+        at_ms=t.at_ms,
+        after=t.after,
+        with_=t.with_,
+        under=t.under,
+        offset_ms=t.offset_ms,
+        duration_ms=t.duration_ms,
+        gain_db=t.gain_db,
+        fade_in_ms=t.fade_in_ms,
+        fade_out_ms=t.fade_out_ms,
+        loop=t.loop,
+        duck_db=t.duck_db,
+        duck_attack_ms=t.duck_attack_ms,
+        duck_release_ms=t.duck_release_ms,
+    )
+
+
+def _mix_payload(recipe: Recipe, tracks: tuple[Track, ...]) -> MixPayload:
     master = recipe.master
-    return {
-        "sample_rate_hz": master.sample_rate_hz,
-        "channels": master.channels,
-        "tracks": [
-            {
-                "track": t.step,
-                "at_ms": t.at_ms,
-                "after": t.after,
-                "with": t.with_,
-                "under": t.under,
-                "offset_ms": t.offset_ms,
-                "duration_ms": t.duration_ms,
-                "gain_db": t.gain_db,
-                "fade_in_ms": t.fade_in_ms,
-                "fade_out_ms": t.fade_out_ms,
-                "loop": t.loop,
-                "duck_db": t.duck_db,
-                "duck_attack_ms": t.duck_attack_ms,
-                "duck_release_ms": t.duck_release_ms,
-            }
-            for t in tracks
-        ],
-    }
+    return MixPayload(master.sample_rate_hz, master.channels, tuple(_track(t) for t in tracks))
 
 
 def _check_tracks(spec: StepSpec, known: set[str]) -> None:
@@ -307,68 +317,76 @@ def _check_tracks(spec: StepSpec, known: set[str]) -> None:
 
 
 def _expand_step(recipe: Recipe, spec: StepSpec, provider: str) -> list[Step]:
-    if spec.kind == "speak":
+    kind = StepKind(spec.kind)
+    if kind == StepKind.SPEAK:
         return [_speak(recipe, spec, spec.name, spec.lines[0], provider)]
-    if spec.kind == "dialogue" and spec.render == "scene":
+    if kind == StepKind.DIALOGUE and spec.render == "scene":
         return [_scene(recipe, spec, provider)]
-    if spec.kind == "dialogue":
+    if kind == StepKind.DIALOGUE:
         lines = [
             _speak(recipe, spec, f"{spec.name}[{i}]", line, provider) for i, line in enumerate(spec.lines, start=1)
         ]
-        params = {
-            "gap_ms": spec.gap_ms,
-            "lines": [{"voice": line.voice, "text": line.text, "gap_ms": line.gap_ms} for line in spec.lines],
-        }
-        return [*lines, Step(spec.name, "dialogue", spec.location, params, tuple(s.id for s in lines))]
-    if spec.kind == "file":
+        payload = DialoguePayload(spec.gap_ms, tuple(_spoken(line) for line in spec.lines))
+        return [*lines, Step(spec.name, StepKind.DIALOGUE, spec.location, payload, tuple(s.id for s in lines))]
+    if kind == StepKind.FILE:
         assert spec.file is not None
         source = _existing_file(recipe, spec.file, spec.location, "audio file")
-        return [
-            Step(
-                spec.name,
-                "file",
-                spec.location,
-                {"sha256": file_sha256(source), "name": spec.file.name},
-                files={"source": source},
-            )
-        ]
-    if spec.kind == "generate":
+        payload_file = FilePayload(_file_ref(source, spec.file))
+        return [Step(spec.name, StepKind.FILE, spec.location, payload_file, files={"source": source})]
+    if kind == StepKind.GENERATE:
         return _generate(recipe, spec, provider)
-    if spec.kind == "isolate":
+    if kind == StepKind.ISOLATE:
         return [_isolate(recipe, spec, provider)]
     deps = tuple(dict.fromkeys(t.step for t in spec.tracks))
-    return [Step(spec.name, "mix", spec.location, _mix_params(recipe, spec.tracks), deps)]
+    return [Step(spec.name, StepKind.MIX, spec.location, _mix_payload(recipe, spec.tracks), deps)]
 
 
-def expand(recipe: Recipe, *, provider: str | None = None) -> StepGraph:
+def _check_inputs(recipe: Recipe, inputs: Mapping[str, tuple[Path, str]]) -> None:
+    """Every name in ``inputs`` is a ``file`` step of the recipe."""
+    files = [name for name, spec in recipe.steps.items() if spec.kind == StepKind.FILE]
+    for name in inputs:
+        if name not in files:
+            hint = did_you_mean(name, files) or f"the recipe's file steps: {', '.join(files) or 'none'}"
+            raise RecipeError(f"inputs: {name!r} is not a file step of the recipe", hint=hint)
+
+
+def expand(
+    recipe: Recipe, *, provider: str | None = None, inputs: Mapping[str, tuple[Path, str]] | None = None
+) -> StepGraph:
     """Expand ``recipe`` into its :class:`StepGraph`. ``provider`` overrides every step's provider
-    (``run --provider``). Raises :class:`RecipeError` for unknown names, cycles and missing files."""
+    (``run --provider``). ``inputs`` gives ``file`` steps their audio through the Python API: step
+    name → (the file to read, its sha256), used instead of the file the recipe names (the caller's
+    own file, so it is not confined to the recipe's folder). Raises :class:`RecipeError` for unknown
+    names, cycles and missing files."""
     known = set(recipe.steps)
+    _check_inputs(recipe, inputs or {})
     steps: dict[str, Step] = {}
     for voice in recipe.cast.values():
         clone = _clone_step(recipe, voice)
         if clone is not None:
             steps[clone.id] = clone
     for spec in (*recipe.steps.values(), recipe.mix):
-        if spec.kind == "mix":
+        if spec.kind == StepKind.MIX:
             _check_tracks(spec, known)
+        given = (inputs or {}).get(spec.name)
+        if given is not None:
+            path, sha256 = given
+            assert spec.file is not None
+            file_step = FilePayload(FileRef(sha256, spec.file.name))
+            steps[spec.name] = Step(spec.name, StepKind.FILE, spec.location, file_step, files={"source": path})
+            continue
         for step in _expand_step(recipe, spec, provider or spec.provider or recipe.provider):
             steps[step.id] = step
     master = recipe.master
-    steps["master"] = Step(
-        "master",
-        "master",
-        master.location,
-        {
-            "target_lufs": master.target_lufs,
-            "true_peak_dbtp": master.true_peak_dbtp,
-            "format": master.format,
-            "bitrate_kbps": master.bitrate_kbps,
-            "sample_rate_hz": master.sample_rate_hz,
-            "channels": master.channels,
-        },
-        ("mix",),
+    payload = MasterPayload(
+        master.target_lufs,
+        master.true_peak_dbtp,
+        master.format,
+        master.bitrate_kbps,
+        master.sample_rate_hz,
+        master.channels,
     )
+    steps["master"] = Step("master", StepKind.MASTER, master.location, payload, ("mix",))
     graph = nx.DiGraph()
     graph.add_nodes_from(steps)
     graph.add_edges_from((dep, step.id) for step in steps.values() for dep in step.deps)

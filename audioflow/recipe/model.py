@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import SourceLocation
+from ..errors import SourceLocation, did_you_mean
+from ..steps import CLIP_LIMITS_MS, StepKind
 from ..units import parse_bitrate_kbps, parse_db, parse_duration_ms, parse_level
 from .limits import (
     CHANNELS,
@@ -33,7 +34,6 @@ from .limits import (
 )
 from .loader import Document, JsonPath
 from .paths import FORMAT_EXTENSIONS, Confinement, extension_matches
-from .schema import did_you_mean
 
 __all__ = [
     "KINDS",
@@ -48,7 +48,8 @@ __all__ = [
     "build_recipe",
 ]
 
-KINDS = ("speak", "dialogue", "file", "generate", "isolate", "mix")
+#: The kinds a recipe step is written as (``dialogue`` expands to ``speak`` or ``scene`` steps).
+KINDS = (StepKind.SPEAK, StepKind.DIALOGUE, StepKind.FILE, StepKind.GENERATE, StepKind.ISOLATE, StepKind.MIX)
 RESERVED_NAMES = ("mix", "master")
 DEFAULT_GAP_MS = 350.0
 #: (LUFS, dBTP): Apple Podcasts (-16 ±1 LU), streaming (-14), EBU R128 (-23), ATSC A/85 (-24/-2).
@@ -69,10 +70,6 @@ _KIND_KEYS = {
 _COMMON_KEYS = {"provider", "take"}
 _DIRECTION = re.compile(r"^\s*\(([^()]{1,80})\)\s*(.*)$", re.S)
 _LINE_KEYS = {"voice", "text", "direction", "gap", "take"}
-
-
-#: Reference-clip limits by cloning model, ms: Seed Audio ≤ 30 s per clip; OpenVoice 5–120 s (vendor pages).
-CLONE_LIMITS_MS = {"seed-audio": (0.0, 30_000.0), "openvoice": (5_000.0, 120_000.0)}
 
 
 @dataclass(frozen=True)
@@ -147,7 +144,7 @@ class StepSpec:
     """A step as written. Which fields are set depends on ``kind`` (speak, dialogue, file, generate, mix)."""
 
     name: str
-    kind: str
+    kind: StepKind
     location: SourceLocation
     provider: str | None = None
     take: int = 1
@@ -270,7 +267,7 @@ def _clone(r: _Reader, path: JsonPath, spec: str | dict[str, Any]) -> Clone:
         start_ms=r.duration((*path, "start"), spec["start"]) if "start" in spec else 0.0,
         duration_ms=r.duration((*path, "duration"), spec["duration"]) if "duration" in spec else None,
     )
-    low, high = CLONE_LIMITS_MS[model]
+    low, high = CLIP_LIMITS_MS[model]
     if clone.duration_ms is not None and not low <= clone.duration_ms <= high:
         raise r.doc.error(
             (*path, "duration"),
@@ -398,7 +395,7 @@ def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice]) -
         "take": r.number((*path, "take"), spec["take"]) if "take" in spec else 1,
         "image": spec.get("image"),
     }
-    if kind == "speak":
+    if kind == StepKind.SPEAK:
         if "voice" not in spec:
             raise r.doc.error(path, f"speak step {name!r} needs `voice:`", key=True)
         line = _line(
@@ -412,15 +409,15 @@ def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice]) -
             cast,
         )
         return StepSpec(**common, lines=(line,))
-    if kind == "dialogue":
+    if kind == StepKind.DIALOGUE:
         lines = tuple(_line(r, (*path, "dialogue", i), item, cast) for i, item in enumerate(spec["dialogue"]))
         gap = (
             r.duration((*path, "gap"), spec["gap"], signed=True, cap_ms=MAX_GAP_MS) if "gap" in spec else DEFAULT_GAP_MS
         )
         return StepSpec(**common, lines=lines, gap_ms=gap, render=spec.get("render", "lines"))
-    if kind == "file":
+    if kind == StepKind.FILE:
         return StepSpec(**common, file=Path(spec["file"]))
-    if kind == "generate":
+    if kind == StepKind.GENERATE:
         if "duration" not in spec:
             raise r.doc.error(path, f"generate step {name!r} needs `duration:` (like 20s)", key=True)
         duration = r.duration((*path, "duration"), spec["duration"])
@@ -433,7 +430,7 @@ def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice]) -
             texture=spec.get("texture", "noise"),
             extend=spec.get("extend", "loop"),
         )
-    if kind == "isolate":
+    if kind == StepKind.ISOLATE:
         item = spec["isolate"]
         return StepSpec(
             **common,
@@ -551,7 +548,7 @@ def build_recipe(doc: Document, path: Path, *, allow_dirs: Iterable[Path | str] 
         raise doc.error((), "missing key 'mix'", hint="the mix places steps on the programme's timeline")
     mix = StepSpec(
         name="mix",
-        kind="mix",
+        kind=StepKind.MIX,
         location=doc.locate(("mix",), key=True),
         tracks=tuple(_track(r, ("mix", i), t) for i, t in enumerate(data["mix"])),
     )

@@ -28,35 +28,3 @@ def test_import_has_no_side_effects() -> None:
         "assert 'imageio_ffmpeg' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def test_audio_imports_only_what_it_may() -> None:
-    allowed = {
-        "numpy",
-        "scipy",
-        "soxr",
-        "pyebur128",
-        "pydub",
-        "pyloudnorm",
-        "imageio_ffmpeg",
-        "librosa",
-        "noisereduce",
-        "audioflow",
-    }
-    import ast
-    from pathlib import Path
-
-    for path in Path(audio_pkg.__file__).parent.glob("*.py"):
-        tree = ast.parse(path.read_text())
-        for node in ast.walk(tree):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            for name in names:
-                top = name.split(".")[0]
-                if top == "audioflow":
-                    assert name.split(".")[1] in {"audio", "errors", "units"}, (path.name, name)
-                else:
-                    assert top in allowed or top in sys.stdlib_module_names, (path.name, name)

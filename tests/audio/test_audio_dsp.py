@@ -7,8 +7,6 @@ import pytest
 
 from audioflow.audio import (
     Audio,
-    db_to_gain,
-    gain_to_db,
     placeholder_bed,
     shelf_eq,
     shift_pitch_by_resampling,
@@ -26,13 +24,6 @@ def sine(frequency_hz: float, duration_s: float = 1.0) -> Audio:
 def peak_frequency_hz(audio: Audio) -> float:
     spectrum = np.abs(np.fft.rfft(audio.samples[:, 0] * np.hanning(audio.frames)))
     return float(np.argmax(spectrum)) * audio.sample_rate_hz / audio.frames
-
-
-def test_db_gain_conversions() -> None:
-    assert db_to_gain(-6.0206) == pytest.approx(0.5, abs=1e-4)
-    assert gain_to_db(2.0) == pytest.approx(6.0206, abs=1e-4)
-    assert gain_to_db(0.0) == -math.inf
-    assert db_to_gain(-math.inf) == 0.0
 
 
 def test_pitch_up_an_octave_halves_duration_and_doubles_frequency() -> None:

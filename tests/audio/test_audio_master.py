@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from audioflow.audio import (
-    LOUDNESS_PRESETS,
     Audio,
     decode_bytes,
     integrated_lufs,
@@ -39,11 +38,6 @@ def speech_like(duration_s: float = 8.0, seed: int = 2) -> Audio:
         position = end + int(rng.uniform(0.1, 0.5) * RATE_HZ)
     samples[::12345] = 0.4  # transient peaks the limiter must catch
     return Audio(samples, RATE_HZ)
-
-
-def test_presets() -> None:
-    assert LOUDNESS_PRESETS["podcast"] == (-16.0, -1.0)
-    assert LOUDNESS_PRESETS["ebu-r128"] == (-23.0, -1.0)
 
 
 def test_limiter_holds_the_ceiling() -> None:

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from payloads import make_request, render_request
 
 from audioflow.audio import Audio, read_wav, shift_pitch_by_resampling
 from audioflow.audio.voiceprint import VoiceProfile, analyse_voice, match_voice
@@ -67,12 +68,12 @@ def test_match_voice_gives_semitones_and_rate_ratio_clipped() -> None:
 
 @pytest.mark.slow
 def test_piper_speech_shifted_up_four_semitones_measures_four_semitones_higher() -> None:
-    from audioflow.providers import LocalProvider, RenderRequest
+    from audioflow.providers import LocalProvider
 
     voice = {"cast_index": 0, "preset": {"local": "joe"}, "speed": 1.0, "pitch_semitones": 0.0, "volume": 1.0}
     text = "The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore."
     speech = read_wav(
-        asyncio.run(LocalProvider(1).render(RenderRequest("s", "speak", {"text": text, "voice": voice}))).data
+        asyncio.run(render_request(LocalProvider(1), make_request("s", "speak", {"text": text, "voice": voice}))).data
     )
     plain, shifted = analyse_voice(speech), analyse_voice(shift_pitch_by_resampling(speech, 4.0))
     # measured: ratio 1.279 for 1.260 (+0.25 st)

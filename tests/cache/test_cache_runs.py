@@ -20,7 +20,7 @@ from fakes.segmind import segmind_hosts
 
 from audioflow.cache import record_key, sha256_hex
 from audioflow.engine import open_project
-from audioflow.engine.takes import build_request, take_digest
+from audioflow.engine.preflight import build_request, take_digest
 from audioflow.errors import CacheError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,7 +90,7 @@ def test_flipped_bytes_in_a_stored_master_are_re_rendered_not_bounced(tmp_path: 
     first = _project(path, fake, cache).run()
     assert first.manifest is not None and first.output is not None
     good = first.output.read_bytes()
-    master = _master_object(cache, first.manifest)
+    master = _master_object(cache, first.manifest.to_json())
     _flip(master)
     project = _project(path, fake, cache)
     planned = project.plan().steps["master"]
@@ -102,9 +102,9 @@ def test_flipped_bytes_in_a_stored_master_are_re_rendered_not_bounced(tmp_path: 
     assert finding.key == master.relative_to(cache).as_posix() and finding.set_aside is not None
     report = _project(path, fake, cache).run()
     assert report.output is not None and report.manifest is not None
-    assert {s["id"]: s["cached"] for s in report.manifest["steps"]}["master"] is False
+    assert {s["id"]: s["cached"] for s in report.manifest.to_json()["steps"]}["master"] is False
     written = report.output.read_bytes()
-    assert sha256_hex(written) == next(s["artifact"] for s in report.manifest["steps"] if s["id"] == "master")
+    assert sha256_hex(written) == next(s["artifact"] for s in report.manifest.to_json()["steps"] if s["id"] == "master")
     assert written == good  # mastering is deterministic: the same bytes as the first bounce
     assert len(fake.rendered) == 4  # nothing upstream of the master rendered again
 
@@ -114,7 +114,7 @@ def test_a_master_damaged_after_plan_fails_the_bounce_clearly(tmp_path: Path, mo
     first = _project(path, fake, cache).run()
     assert first.output is not None and first.manifest is not None
     first.output.unlink()
-    master = _master_object(cache, first.manifest)
+    master = _master_object(cache, first.manifest.to_json())
     project = _project(path, fake, cache)
     save_state = project._save_state
 
@@ -160,8 +160,8 @@ def test_an_unreadable_journal_stops_its_step_before_anything_is_sent(segmind, t
     project = open_project(path, cache_dir=cache)
     step = project.graph.steps["scene[2]"]
     provider = project.providers["segmind"]
-    model = provider.model_id(build_request(step, {}))
-    journal = cache / "jobs" / f"{take_digest(step, provider, model, build_request(step, {}))}.json"
+    prepared = provider.prepare(build_request(step, {}))
+    journal = cache / "jobs" / f"{take_digest(step, provider.name, prepared)}.json"
     journal.write_bytes(b'{"request_id": "req-0002-')  # cut short by a crash or a full disk
     planned = project.plan().steps["scene[2]"]
     assert planned.reason.startswith(

@@ -60,7 +60,8 @@ def write(folder: Path, text: str) -> str:
     [
         (
             BASIC_RECIPE.replace("title: Test", "title: [Test"),
-            "recipe.yaml:3:5: YAML syntax error: expected ',' or ']', but got ':' (while parsing a flow sequence)",
+            "recipe.yaml:2:8: YAML syntax error: the '[' opened here is not closed: did not find expected ',' or ']'"
+            " at line 3, column 5 (close it with ']', or quote the whole value if the '[' is part of the text)",
         ),
         (
             BASIC_RECIPE.replace("gain_db: -20", "gian_db: -20"),

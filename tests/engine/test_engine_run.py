@@ -152,7 +152,7 @@ def test_the_manifest_lists_every_step(write_recipe, tmp_path: Path) -> None:
     manifest_path = path.parent / "out" / "test.manifest.json"
     assert report.manifest_path == manifest_path
     manifest = json.loads(manifest_path.read_text())
-    assert manifest == report.manifest
+    assert manifest == report.manifest.to_json()
     assert [s["id"] for s in manifest["steps"]] == ALL
     for step in manifest["steps"]:
         assert set(step) == {
@@ -190,14 +190,14 @@ def test_the_manifest_lists_every_step(write_recipe, tmp_path: Path) -> None:
     srt = (path.parent / "out" / "test.srt").read_text()
     assert srt.startswith("1\n00:00:00,000 --> 00:00:00,300\nMARA: Hello there.\n")
     second = _project(path, fake, tmp_path / "c").run()
-    assert all(s["cached"] for s in second.manifest["steps"])
+    assert all(s["cached"] for s in second.manifest.to_json()["steps"])
 
 
 def test_provider_override_changes_the_provider_field(write_recipe, tmp_path: Path) -> None:
     path = write_recipe(BASIC_RECIPE)
     fake = FakeProvider(name="other")
     report = open_project(path, provider="other", providers={"other": fake}, cache_dir=tmp_path / "c").run()
-    providers = {s["id"]: s["provider"] for s in report.manifest["steps"]}
+    providers = {s["id"]: s["provider"] for s in report.manifest.to_json()["steps"]}
     assert providers == {
         "scene[1]": "other",
         "scene[2]": "other",

@@ -38,9 +38,9 @@ def dag_recipes(draw: st.DrawFn) -> str:
 class JitteryProvider(FakeProvider):
     """Renders finish in an order unrelated to the recipe's."""
 
-    async def render(self, request):  # type: ignore[no-untyped-def]
-        self.delay_s = int(hashlib.sha256(request.step_id.encode()).hexdigest()[:2], 16) / 255 * 0.02
-        return await super().render(request)
+    async def render(self, prepared, journal=None):  # type: ignore[no-untyped-def]
+        self.delay_s = int(hashlib.sha256(prepared.request.step_id.encode()).hexdigest()[:2], 16) / 255 * 0.02
+        return await super().render(prepared, journal)
 
 
 @settings(max_examples=20, deadline=None, derandomize=True)

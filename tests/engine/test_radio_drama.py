@@ -24,8 +24,8 @@ def drama(tmp_path: Path) -> Path:
 def test_the_radio_drama_drafts_offline(drama: Path) -> None:
     report = open_project(drama, provider="local", cache_dir=drama.parent / "cache").run()
     assert report.result.ok, [o.error for o in report.result.outcomes.values() if o.error]
-    manifest = report.manifest
-    assert manifest is not None
+    assert report.manifest is not None
+    manifest = report.manifest.to_json()
     assert 25_000 < manifest["duration_ms"] < 90_000
     assert abs(manifest["loudness"]["measured_lufs"] + 16) <= 1.0
     assert manifest["loudness"]["measured_true_peak_dbtp"] <= -1.0 + 0.1
@@ -64,6 +64,7 @@ def test_the_radio_drama_renders_on_segmind(drama: Path, monkeypatch: pytest.Mon
     assert len(sting["reference_audio_urls"]) == 1
     narrator = next(b for p, b in submits.values() if "two in the morning" in b.get("text_prompt", ""))
     assert narrator["speaker"] == "en_male_bruce_uranus_bigtts" and "reference_audio_urls" not in narrator
-    manifest = report.manifest
-    assert manifest is not None and manifest["placeholders"] == []
+    assert report.manifest is not None
+    manifest = report.manifest.to_json()
+    assert manifest["placeholders"] == []
     assert all(s.get("request_id") for s in manifest["steps"] if s["provider"] == "segmind")

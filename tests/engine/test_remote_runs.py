@@ -17,7 +17,7 @@ from fakes.segmind import KEY as SEGMIND_KEY
 from fakes.segmind import segmind_hosts
 
 from audioflow.engine import open_project
-from audioflow.engine.takes import BudgetError
+from audioflow.engine.budget import BudgetError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,7 +71,9 @@ def test_a_40_step_recipe_completes_under_429_and_5xx_with_every_paid_submission
     faults = [r for r in segmind.api.requests if r.fault]
     assert len(faults) >= len(segmind.api.requests) // 3 - 1  # a third of calls failed, and were retried
     assert report.manifest is not None
-    assert {s["request_id"] for s in report.manifest["steps"] if s["kind"] == "speak"} == set(segmind.api.jobs)
+    assert {s["request_id"] for s in report.manifest.to_json()["steps"] if s["kind"] == "speak"} == set(
+        segmind.api.jobs
+    )
     again = open_project(path, cache_dir=tmp_path / "cache").run(jobs=8)
     assert again.result.count("rendered") == 0
     assert len(segmind.api.submits()) == 38
@@ -110,7 +112,7 @@ def test_a_run_killed_mid_poll_resubmits_nothing_when_run_again(segmind, tmp_pat
     assert report.result.ok
     assert len(segmind.api.submits()) == 6  # nothing was paid for twice
     assert not list((tmp_path / "cache" / "jobs").glob("*.json"))
-    notes = [n for s in report.manifest["steps"] for n in s["notes"]]
+    notes = [n for s in report.manifest.to_json()["steps"] for n in s["notes"]]
     assert sum("resumed request" in n for n in notes) == 6
 
 

@@ -13,11 +13,12 @@ import pytest
 from click.testing import CliRunner
 from fakes.base import RecordedRequest, Response
 from fakes.segmind import KEY, SegmindHosts, segmind_hosts
+from payloads import make_request, render_request
 
 from audioflow.cli import cli
 from audioflow.errors import ProviderError, scrub
 from audioflow.providers.base import ProviderSettings, RenderRequest
-from audioflow.providers.remote import HttpClient, origin_of, read_key
+from audioflow.providers.http import HttpClient, origin_of, read_key
 from audioflow.providers.segmind import SegmindProvider
 
 SUBMIT = r"^/v2/[^/]+$"
@@ -40,12 +41,12 @@ async def _no_wait(seconds: float) -> None:
 def _speak() -> RenderRequest:
     voice = {"name": "mara", "cast_index": 0, "preset": {"segmind": NADIA}, "speed": 1.0, "volume": 1.0}
     voice |= {"pitch_semitones": 0.0, "gain_db": 0.0, "clone": None}
-    return RenderRequest("line1", "speak", {"text": "Hello.", "direction": None, "voice": voice, "image": None})
+    return make_request("line1", "speak", {"text": "Hello.", "direction": None, "voice": voice, "image": None})
 
 
 def _render() -> None:
     provider = SegmindProvider(ProviderSettings(poll_interval_s=0.01, timeout_s=30.0), sleep=_no_wait)
-    asyncio.run(provider.render(_speak()))
+    asyncio.run(render_request(provider, _speak()))
 
 
 def _redirect_once(to: str) -> object:

@@ -24,6 +24,7 @@ from fakes.evolink import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from payloads import estimate, make_request, model_id, render_request, request_key
 
 from audioflow.audio import decode_bytes
 from audioflow.errors import ProviderError
@@ -92,7 +93,7 @@ def speak(text: str = "Good evening, everyone, and welcome to the evening news."
     journal = kw.pop("journal", None)
     v = kw.pop("voice", None) or voice("anchor", preset=PRESET, **kw)
     params = {"text": text, "direction": None, "voice": v, "image": None}
-    return RenderRequest("news[1]", "speak", params, references=tuple(refs), journal=journal)
+    return make_request("news[1]", "speak", params, references=tuple(refs), journal=journal)
 
 
 def scene(journal: DictJournal | None = None) -> RenderRequest:
@@ -103,12 +104,12 @@ def scene(journal: DictJournal | None = None) -> RenderRequest:
     ]
     params = {"lines": lines, "gap_ms": 300.0, "voices": voices, "image": None}
     refs = (Reference("mara", url=CLIP_URL, duration_ms=8000.0),)
-    return RenderRequest("scene1", "scene", params, references=refs, journal=journal)
+    return make_request("scene1", "scene", params, references=refs, journal=journal)
 
 
 def generate(prompt: str = "Synthesize a voiceover that matches the mood of the image.", **kw: Any) -> RenderRequest:
     params = {"prompt": prompt, "voices": kw.get("voices", {}), "image": kw.get("image"), "duration_ms": 5000.0}
-    return RenderRequest(
+    return make_request(
         "bed", "generate", params, references=tuple(kw.get("references", ())), files=kw.get("files", {})
     )
 
@@ -119,7 +120,7 @@ def provider(fake: EvolinkFake | None = None, sleeps: Sleeps | None = None, **se
 
 
 def render(p: EvolinkProvider, request: RenderRequest) -> Any:
-    return asyncio.run(p.render(request))
+    return asyncio.run(render_request(p, request))
 
 
 def assert_valid_bodies(fake: EvolinkFake) -> None:
@@ -146,7 +147,7 @@ def test_provider_satisfies_the_protocol() -> None:
     assert isinstance(p, Provider)
     assert p.name == "evolink" and p.max_concurrency == 4
     assert EvolinkProvider(ProviderSettings(concurrency=2)).max_concurrency == 2
-    assert p.model_id(speak()) == "evolink/doubao-seed-audio-1-0"
+    assert model_id(p, speak()) == "evolink/doubao-seed-audio-1-0"
 
 
 def test_speak_with_a_preset_voice_sends_the_pages_with_voice_body(fake: EvolinkFake) -> None:
@@ -242,7 +243,7 @@ def test_a_free_voice_sends_no_references(fake: EvolinkFake) -> None:
 )
 def test_every_in_range_request_key_body_is_schema_valid(speed: float, volume: float, pitch: float, rate: int) -> None:
     p = EvolinkProvider(ProviderSettings(sample_rate_hz=rate))
-    body = p.request_key(speak(speed=speed, volume=volume, pitch_semitones=pitch))["body"]
+    body = request_key(p, speak(speed=speed, volume=volume, pitch_semitones=pitch))["body"]
     assert list(VALIDATOR.iter_errors(body)) == []
     assert set(body) <= FIELDS
 
@@ -262,7 +263,7 @@ def test_check_refuses_a_local_clip_before_anything_is_sent(tmp_path: Path, monk
     clip.write_bytes(b"RIFF")
     request = speak("Hi.", voice=voice("mara", clone=True), references=[Reference("mara", path=clip, sha256="ab")])
     with pytest.raises(ProviderError) as info:
-        EvolinkProvider().check(request)
+        EvolinkProvider().prepare(request)
     message = str(info.value)
     assert "voice 'mara'" in message and "Evolink cannot take a local audio file" in message
     assert "(clone: https://…)" in message and "segmind or fal" in message
@@ -271,9 +272,9 @@ def test_check_refuses_a_local_clip_before_anything_is_sent(tmp_path: Path, monk
 def test_check_refuses_another_steps_output_as_a_reference() -> None:
     isolated = Reference("mara", path=Path("/cache/artifacts/ab12.wav"), sha256="ab12", duration_ms=9000.0)
     request = scene()
-    request = RenderRequest(request.step_id, "scene", request.params, references=(isolated,))
+    request = make_request(request.step_id, "scene", request.payload.canonical(), references=(isolated,))
     with pytest.raises(ProviderError, match="Evolink cannot take a local audio file"):
-        EvolinkProvider().check(request)
+        EvolinkProvider().prepare(request)
 
 
 def test_check_refuses_a_local_image(tmp_path: Path) -> None:
@@ -281,13 +282,13 @@ def test_check_refuses_a_local_image(tmp_path: Path) -> None:
     image.write_bytes(b"\x89PNG")
     request = generate(image={"sha256": "cd", "name": "scene.png"}, files={"image": image})
     with pytest.raises(ProviderError, match="Evolink cannot take a local image"):
-        EvolinkProvider().check(request)
+        EvolinkProvider().prepare(request)
 
 
 @pytest.mark.parametrize(
     ("request_", "settings_", "match"),
     [
-        (RenderRequest("i", "isolate", {"describe": "a voice", "candidates": 2}), {}, "does not render isolate"),
+        (make_request("i", "isolate", {"describe": "a voice", "candidates": 2}), {}, "does not render isolate"),
         (speak("x" * 1501), {}, "1501 characters; evolink takes at most 1500"),
         (speak(), {"sample_rate_hz": 22050}, "22050 Hz"),
         (speak(), {"format": "flac"}, "format 'flac'"),
@@ -302,7 +303,7 @@ def test_check_refuses_a_local_image(tmp_path: Path) -> None:
 )
 def test_check_names_the_limit(request_: RenderRequest, settings_: dict, match: str) -> None:
     with pytest.raises(ProviderError, match=match):
-        EvolinkProvider(ProviderSettings(**settings_)).check(request_)
+        EvolinkProvider(ProviderSettings(**settings_)).prepare(request_)
 
 
 def test_check_refuses_an_image_with_audio_references() -> None:
@@ -313,11 +314,11 @@ def test_check_refuses_an_image_with_audio_references() -> None:
         references=[Reference("m", url=CLIP_URL)],
     )
     with pytest.raises(ProviderError, match="reference image or reference audio, not both"):
-        EvolinkProvider().check(request)
+        EvolinkProvider().prepare(request)
 
 
 def test_prompt_of_exactly_1500_characters_passes() -> None:
-    EvolinkProvider().check(speak("x" * 1500, voice=voice("narrator")))
+    EvolinkProvider().prepare(speak("x" * 1500, voice=voice("narrator")))
 
 
 def test_ready_needs_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -331,19 +332,21 @@ def test_ready_needs_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_request_key_is_the_body_and_stable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVOLINK_API_KEY", API_KEY)
     p = EvolinkProvider()
-    key = p.request_key(scene())
-    assert key == p.request_key(scene())
+    key = request_key(p, scene())
+    assert key == request_key(p, scene())
     assert key["model"] == "doubao-seed-audio-1-0" and key["body"]["audio_references"] == [PRESET, CLIP_URL]
-    assert p.request_key(speak(speed=1.1)) != p.request_key(speak(speed=1.2))
-    assert p.request_key(speak(gain_db=-6.0)) == p.request_key(speak())  # gain is the engine's, never sent
+    assert request_key(p, speak(speed=1.1)) != request_key(p, speak(speed=1.2))
+    assert request_key(p, speak(gain_db=-6.0)) == request_key(p, speak())  # gain is the engine's, never sent
     assert API_KEY not in json.dumps(key)
     local = speak(voice=voice("m", clone=True), references=[Reference("m", path=Path("/x/m.wav"), sha256="ab")])
-    assert p.request_key(local)["body"]["audio_references"] == [{"sha256": "ab"}]  # never a path
+    with pytest.raises(ProviderError, match="cannot take a local audio file"):  # no key, so never a path in one
+        request_key(p, local)
 
 
 def test_estimate_is_per_second_of_output() -> None:
-    assert EvolinkProvider().estimate_cost_usd(speak(), 10.0) == pytest.approx(0.012)
-    assert EvolinkProvider(ProviderSettings(price_per_call_usd=0.05)).estimate_cost_usd(speak(), 10.0) == 0.05
+    assert estimate(EvolinkProvider(), speak(), 10.0) == pytest.approx(0.012)
+    assert estimate(EvolinkProvider(ProviderSettings(price_per_call_usd=0.05)), speak(), 10.0) == 0.05
+    assert estimate(EvolinkProvider(ProviderSettings(price_per_call_usd=0.0)), speak(), 10.0) == pytest.approx(0.012)
 
 
 # -- the task protocol ------------------------------------------------------------------------------
@@ -470,7 +473,7 @@ def test_twelve_concurrent_renders_with_every_third_call_failing(fake: EvolinkFa
     requests = [speak(f"Line number {i}.") for i in range(12)]
 
     async def all_of_them() -> list[Any]:
-        return await asyncio.gather(*(p.render(r) for r in requests))
+        return await asyncio.gather(*(render_request(p, r) for r in requests))
 
     takes = asyncio.run(all_of_them())
     assert len(takes) == 12 and len({t.request_id for t in takes}) == 12
@@ -478,7 +481,9 @@ def test_twelve_concurrent_renders_with_every_third_call_failing(fake: EvolinkFa
     posts = fake.count("POST", SUBMIT)  # 12 that created a task + every 3rd refused (429/500) and retried
     assert posts == 12 + submit_faults.fired and submit_faults.fired == posts // 3 >= 5
     assert poll_faults.fired >= 1
-    assert sorted(json.loads(r.body)["prompt"] for r in fake.submits()) == sorted(r.params["text"] for r in requests)
+    assert sorted(json.loads(r.body)["prompt"] for r in fake.submits()) == sorted(
+        r.payload.canonical()["text"] for r in requests
+    )
     assert fake.max_in_flight <= p.max_concurrency
 
 
@@ -498,7 +503,7 @@ def test_a_killed_render_resumes_without_posting_again(fake: EvolinkFake) -> Non
 
     async def kill_mid_poll() -> None:
         killed = EvolinkProvider(ProviderSettings(poll_interval_s=0.001))  # real (tiny) sleeps
-        task = asyncio.create_task(killed.render(speak(journal=journal)))
+        task = asyncio.create_task(render_request(killed, speak(journal=journal)))
         while fake.count("GET", r"^/v1/tasks/") < 3:
             await asyncio.sleep(0.005)
         task.cancel()
@@ -556,7 +561,7 @@ def test_the_key_reaches_only_the_api_host(fake: EvolinkFake) -> None:
     assert all(API_KEY not in json.dumps(r.headers) for r in file_requests)
     assert all(r.headers["authorization"] == f"Bearer {API_KEY}" for r in fake.calls())
     assert API_KEY not in " ".join(take.notes) and API_KEY not in json.dumps(journal.state)
-    assert API_KEY not in json.dumps(provider().request_key(scene()))
+    assert API_KEY not in json.dumps(request_key(provider(), scene()))
 
 
 def test_a_vendor_message_echoing_the_key_is_scrubbed(fake: EvolinkFake) -> None:

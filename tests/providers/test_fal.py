@@ -23,6 +23,7 @@ from fakes.fal import (
     FakeFal,
     fake_fal,  # noqa: F401  (a fixture)
 )
+from payloads import estimate, make_request, model_id, render_request, request_key
 
 from audioflow.audio import decode_bytes
 from audioflow.errors import ProviderError
@@ -75,7 +76,7 @@ def voice(name: str = "narrator", preset: str | None = "cedric_en_zh", **kw: Any
 
 def speak(text: str = "Hello there.", direction: str | None = None, v: dict | None = None, **kw: Any) -> RenderRequest:
     params = {"text": text, "direction": direction, "voice": v or voice(), "image": None}
-    return RenderRequest("line1", "speak", params, **kw)
+    return make_request("line1", "speak", params, **kw)
 
 
 def clip(tmp_path: Path, name: str = "mara", seconds: float = 3.0) -> Reference:
@@ -86,7 +87,7 @@ def clip(tmp_path: Path, name: str = "mara", seconds: float = 3.0) -> Reference:
 
 
 def render(provider: FalProvider, request: RenderRequest) -> Take:
-    return asyncio.run(provider.render(request))
+    return asyncio.run(render_request(provider, request))
 
 
 def fal(settings: ProviderSettings = FAST, sleep: Any = None) -> FalProvider:
@@ -107,7 +108,7 @@ def test_is_a_provider_with_default_concurrency() -> None:
     assert isinstance(provider, Provider)
     assert provider.name == "fal" and provider.max_concurrency == 4
     assert FalProvider(ProviderSettings(concurrency=2)).max_concurrency == 2
-    assert provider.model_id(speak()) == "fal/bytedance/seed-audio-1.0"
+    assert model_id(provider, speak()) == "fal/bytedance/seed-audio-1.0"
     assert len(FAL_VOICES) == 20
 
 
@@ -165,7 +166,7 @@ def test_scene_uploads_a_local_clip_with_the_cdn_token(fake: FakeFal, tmp_path: 
         "image": None,
     }
     provider = fal()
-    request = RenderRequest("scene1", "scene", params, references=(mara,))
+    request = make_request("scene1", "scene", params, references=(mara,))
     take = render(provider, request)
     [token] = fake.calls("POST", "^/storage/auth/token$")
     assert token.query == {"storage_type": ["fal-cdn-v3"]} and token.json == {}
@@ -179,7 +180,7 @@ def test_scene_uploads_a_local_clip_with_the_cdn_token(fake: FakeFal, tmp_path: 
     assert body["audio_urls"] == [f"{fake.cdn.url}/files/up1-mara.wav"]
     assert "voice" not in body and set(body) <= FIELDS
     assert any("labelled by name: ben" in note for note in take.notes)
-    key = provider.request_key(request)
+    key = request_key(provider, request)
     assert key["body"]["audio_urls"] == [{"sha256": mara.sha256}]
     assert str(tmp_path) not in json.dumps(key) and "files/up" not in json.dumps(key)
 
@@ -188,7 +189,7 @@ def test_generate_with_a_cited_url_clip_and_with_a_local_image(fake: FakeFal, tm
     mara = Reference("mara", url=CLIP_URL, duration_ms=4000)
     cloned = voice("mara", None, clone={"model": "seed-audio", "language": None})
     params = {"prompt": "@mara laughs in a busy cafe", "voices": {"mara": cloned}, "image": None, "duration_ms": 5000}
-    render(fal(), RenderRequest("g1", "generate", params, references=(mara,)))
+    render(fal(), make_request("g1", "generate", params, references=(mara,)))
     assert fake.submits[0].json["audio_urls"] == [CLIP_URL]
     assert fake.count("POST", "/storage/") == 0  # URLs are sent as given: nothing to upload
 
@@ -196,12 +197,12 @@ def test_generate_with_a_cited_url_clip_and_with_a_local_image(fake: FakeFal, tm
     image.write_bytes(b"\x89PNG\r\n\x1a\nfake")
     digest = hashlib.sha256(image.read_bytes()).hexdigest()
     params = {"prompt": "the hum of a shop", "voices": {}, "image": {"sha256": digest, "name": "shop.png"}}
-    request = RenderRequest("g2", "generate", {**params, "duration_ms": 3000}, files={"image": image})
+    request = make_request("g2", "generate", {**params, "duration_ms": 3000}, files={"image": image})
     render(fal(), request)
     body = fake.submits[1].json
     assert body["image_url"].startswith(fake.cdn.url) and "audio_urls" not in body
     assert fake.cdn.calls("POST", "/files/upload")[0].headers["content-type"] == "image/png"
-    assert FalProvider().request_key(request)["body"]["image_url"] == {"sha256": digest}
+    assert request_key(FalProvider(), request)["body"]["image_url"] == {"sha256": digest}
 
 
 def test_openvoice_clone_renders_with_seed_audio_and_says_so(fake: FakeFal, tmp_path: Path) -> None:
@@ -209,44 +210,44 @@ def test_openvoice_clone_renders_with_seed_audio_and_says_so(fake: FakeFal, tmp_
     take = render(fal(), speak(v=mara, references=(clip(tmp_path),)))
     assert fake.submits[0].json["prompt"] == "@Audio1 Hello there."
     assert any("OpenVoice" in n and "Seed Audio" in n for n in take.notes)
-    assert FalProvider().model_id(speak(v=mara)) == "fal/bytedance/seed-audio-1.0"
+    assert model_id(FalProvider(), speak(v=mara)) == "fal/bytedance/seed-audio-1.0"
     long_clip = Reference("mara", url=CLIP_URL, duration_ms=45_000)
     with pytest.raises(ProviderError, match=r"OpenVoice.*at most 30 s.*45\.0 s"):
-        FalProvider().check(speak(v=mara, references=(long_clip,)))
+        FalProvider().prepare(speak(v=mara, references=(long_clip,)))
 
 
 # -- checks before money ---------------------------------------------------------------------------
 def test_check_needs_no_key_and_refuses_what_fal_cannot_render(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("FAL_KEY", raising=False)
     provider = FalProvider()
-    provider.check(speak())
-    isolate = RenderRequest("iso", "isolate", {"describe": "a voice", "candidates": 2})
+    provider.prepare(speak())
+    isolate = make_request("iso", "isolate", {"describe": "a voice", "candidates": 2})
     with pytest.raises(ProviderError, match="fal does not host SAM-Audio: render isolate steps on segmind"):
-        provider.check(isolate)
+        provider.prepare(isolate)
     with pytest.raises(ProviderError, match="did you mean 'cedric_en_zh'"):
-        provider.check(speak(v=voice(preset="cedric_en")))
+        provider.prepare(speak(v=voice(preset="cedric_en")))
     with pytest.raises(ProviderError, match="unknown fal voice 'joe'"):
-        provider.check(speak(v=voice(preset=None) | {"preset": "joe"}))
+        provider.prepare(speak(v=voice(preset=None) | {"preset": "joe"}))
     for bad in (ProviderSettings(format="flac"), ProviderSettings(format="pcm")):
         with pytest.raises(ProviderError, match="wav, mp3 or ogg"):
-            FalProvider(bad).check(speak())
+            FalProvider(bad).prepare(speak())
     with pytest.raises(ProviderError, match="22050"):
-        FalProvider(ProviderSettings(sample_rate_hz=22050)).check(speak())
+        FalProvider(ProviderSettings(sample_rate_hz=22050)).prepare(speak())
     with pytest.raises(ProviderError, match="speed and volume"):
-        provider.check(speak(v=voice(speed=3.0)))
+        provider.prepare(speak(v=voice(speed=3.0)))
     refs = tuple(Reference(n, url=f"https://x.test/{n}.wav") for n in "abcd")
     cloned = {n: voice(n, None, clone={"model": "seed-audio"}) for n in "abcd"}
     lines = [{"voice": n, "text": "hi", "direction": None, "gap_ms": 0} for n in "abcd"]
-    scene = RenderRequest("s", "scene", {"lines": lines, "gap_ms": 0, "voices": cloned, "image": None}, references=refs)
+    scene = make_request("s", "scene", {"lines": lines, "gap_ms": 0, "voices": cloned, "image": None}, references=refs)
     with pytest.raises(ProviderError, match="at most 3"):
-        provider.check(scene)
+        provider.prepare(scene)
     missing = Reference("mara", path=tmp_path / "nope.wav")
     with pytest.raises(ProviderError, match="neither a URL nor an existing file"):
-        provider.check(speak(v=voice("mara", None, clone={"model": "seed-audio"}), references=(missing,)))
+        provider.prepare(speak(v=voice("mara", None, clone={"model": "seed-audio"}), references=(missing,)))
     flac = tmp_path / "mara.flac"
     flac.write_bytes(b"fLaC")
     with pytest.raises(ProviderError, match="wav/mp3/pcm/ogg/opus"):
-        provider.check(
+        provider.prepare(
             speak(v=voice("mara", None, clone={"model": "seed-audio"}), references=(Reference("mara", flac),))
         )
     with pytest.raises(ProviderError, match="no API key: set FAL_KEY"):
@@ -255,17 +256,24 @@ def test_check_needs_no_key_and_refuses_what_fal_cannot_render(monkeypatch: pyte
 
 def test_request_key_is_stable_and_follows_what_fal_sees(tmp_path: Path) -> None:
     provider = FalProvider()
-    key = provider.request_key(speak())
-    assert key == {"model": "bytedance/seed-audio-1.0", "body": provider.request_key(speak())["body"]}
+    key = request_key(provider, speak())
+    assert key == {"model": "bytedance/seed-audio-1.0", "body": request_key(provider, speak())["body"]}
     assert key["body"]["voice"] == "cedric_en_zh"
-    assert provider.request_key(speak(v=voice(gain_db=-12.0))) == key  # gain is applied by the engine
-    assert provider.request_key(speak(v=voice(speed=1.1))) != key
-    assert provider.request_key(speak("Other.")) != key
+    assert request_key(provider, speak(v=voice(gain_db=-12.0))) == key  # gain is applied by the engine
+    assert request_key(provider, speak(v=voice(speed=1.1))) != key
+    assert request_key(provider, speak("Other.")) != key
 
 
 def test_estimate_cost_is_per_minute_of_output() -> None:
-    assert FalProvider().estimate_cost_usd(speak(), 120.0) == pytest.approx(0.15)
-    assert FalProvider(ProviderSettings(price_per_call_usd=0.5)).estimate_cost_usd(speak(), 120.0) == 0.5
+    assert estimate(FalProvider(), speak(), 120.0) == pytest.approx(0.15)
+    assert estimate(FalProvider(ProviderSettings(price_per_call_usd=0.5)), speak(), 120.0) == 0.5
+
+
+@pytest.mark.parametrize("declared", [0.0, 0.001])
+def test_a_declared_price_never_lowers_the_published_one(declared: float) -> None:
+    """A stranger's recipe cannot switch a budget off by declaring a price below fal's."""
+    settings = ProviderSettings(price_per_call_usd=declared)
+    assert estimate(FalProvider(settings), speak(), 120.0) == pytest.approx(0.15)
 
 
 # -- the queue -------------------------------------------------------------------------------------
@@ -446,7 +454,7 @@ def test_twelve_concurrent_renders_with_a_third_of_submits_failing(fake: FakeFal
 
     async def all_of_them() -> list[Take]:
         requests = [speak(f"Line {i}.", journal=DictJournal()) for i in range(12)]
-        return await asyncio.gather(*(provider.render(r) for r in requests))
+        return await asyncio.gather(*(render_request(provider, r) for r in requests))
 
     takes = asyncio.run(all_of_them())
     assert len(takes) == 12 and len({t.request_id for t in takes}) == 12
@@ -457,7 +465,7 @@ def test_twelve_concurrent_renders_with_a_third_of_submits_failing(fake: FakeFal
 
 # -- Ctrl-C ----------------------------------------------------------------------------------------
 async def _interrupt(provider: FalProvider, request: RenderRequest, fake: FakeFal, polls: int = 2) -> None:
-    task = asyncio.create_task(provider.render(request))
+    task = asyncio.create_task(render_request(provider, request))
     while fake.count("GET", STATUS_PATH) < polls:
         await asyncio.sleep(0.005)
     task.cancel()
@@ -504,7 +512,7 @@ def test_the_key_never_leaks(fake: FakeFal, tmp_path: Path) -> None:
     fake.fail_jobs("failed for " + FAL_KEY)  # even a host echoing the key is scrubbed
     with pytest.raises(ProviderError) as caught:
         render(fal(), speak("x", journal=DictJournal()))
-    texts = [str(caught.value), *take.notes, json.dumps(FalProvider().request_key(request)), json.dumps(journal.saves)]
+    texts = [str(caught.value), *take.notes, json.dumps(request_key(FalProvider(), request)), json.dumps(journal.saves)]
     assert all(FAL_KEY not in t for t in texts)
     for req in fake.cdn.requests:
         assert FAL_KEY not in json.dumps(req.headers) and FAL_KEY.encode() not in req.body

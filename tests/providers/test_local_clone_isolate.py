@@ -8,12 +8,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from payloads import estimate, make_request, model_id, render_request, request_key
 
 from audioflow.audio import Audio, read_wav, shift_pitch_by_resampling, write_wav
 from audioflow.audio.voiceprint import analyse_voice
 from audioflow.errors import ProviderError
 from audioflow.providers import LocalProvider, Provider, Reference, RenderRequest, Take
 from audioflow.providers.local import LocalVoice, _Delivery
+from audioflow.steps import SpokenLine, VoiceSpec
 
 TEXT = "It was two in the morning at the Quik-Mart, and nobody came in."
 NARRATIVE = (
@@ -44,11 +46,11 @@ def _clone(name: str = "mara", url: str | None = None) -> dict[str, Any]:
 
 
 def _speak(voice: dict[str, Any], *refs: Reference, text: str = TEXT) -> RenderRequest:
-    return RenderRequest("line", "speak", {"text": text, "direction": None, "voice": voice}, references=refs)
+    return make_request("line", "speak", {"text": text, "direction": None, "voice": voice}, references=refs)
 
 
 def _render(request: RenderRequest, provider: LocalProvider | None = None) -> Take:
-    return asyncio.run((provider or LocalProvider(1)).render(request))
+    return asyncio.run(render_request(provider or LocalProvider(1), request))
 
 
 def _rms_db(audio: Audio) -> float:
@@ -61,24 +63,25 @@ def _rms_db(audio: Audio) -> float:
 def test_local_provider_meets_the_protocol_and_is_free() -> None:
     provider = LocalProvider()
     assert isinstance(provider, Provider)
-    assert provider.estimate_cost_usd(_speak(_voice()), 3.0) == 0.0
+    assert estimate(provider, _speak(_voice()), 3.0) == 0.0
 
 
 def test_check_accepts_the_four_kinds() -> None:
     provider = LocalProvider()
-    provider.check(_speak(_voice()))
-    provider.check(RenderRequest("g", "generate", {"prompt": "rain", "duration_ms": 1000.0}))
-    provider.check(_scene({"a": _voice("a"), "b": _voice("b", 1)}, [("a", None), ("b", None)]))
-    provider.check(_isolate("a woman speaking", Reference("audio", path=Path("x.wav"))))
+    provider.prepare(_speak(_voice()))
+    provider.prepare(make_request("g", "generate", {"prompt": "rain", "duration_ms": 1000.0}))
+    provider.prepare(_scene({"a": _voice("a"), "b": _voice("b", 1)}, [("a", None), ("b", None)]))
+    provider.prepare(_isolate("a woman speaking", Reference("audio", path=Path("x.wav"))))
     with pytest.raises(ProviderError, match="does not render clone steps"):
-        provider.check(RenderRequest("c", "clone", {}))
+        provider.prepare(make_request("c", "clone", {}))
 
 
 def test_clone_model_ids_differ_from_plain_voices_and_url_fallbacks() -> None:
     provider = LocalProvider()
-    plain = provider.model_id(_speak(_voice()))
-    cloned = provider.model_id(_speak(_clone()))
-    fallback = provider.model_id(_speak(_clone(url="https://example.com/mara.wav")))
+    plain = model_id(provider, _speak(_voice()))
+    cloned = model_id(provider, _speak(_clone(), Reference("mara")))  # its clip still to be rendered
+    url = "https://example.com/mara.wav"
+    fallback = model_id(provider, _speak(_clone(url=url), Reference("mara", url=url)))
     assert "clone-match-v1" in cloned and "librosa@" in cloned
     assert fallback.endswith(":clone-url-fallback")
     assert len({plain, cloned, fallback}) == 3
@@ -87,32 +90,32 @@ def test_clone_model_ids_differ_from_plain_voices_and_url_fallbacks() -> None:
 def test_request_key_leaves_out_gain_but_keeps_volume_and_reference_digests() -> None:
     provider = LocalProvider()
     quiet, loud = _speak(_voice(gain_db=-20.0)), _speak(_voice(gain_db=0.0))
-    assert provider.request_key(quiet) == provider.request_key(loud)
-    assert provider.request_key(_speak(_voice(volume=2.0))) != provider.request_key(loud)
+    assert request_key(provider, quiet) == request_key(provider, loud)
+    assert request_key(provider, _speak(_voice(volume=2.0))) != request_key(provider, loud)
     one, other = Reference("mara", sha256="a" * 64), Reference("mara", sha256="b" * 64)
-    assert provider.request_key(_speak(_clone(), one)) != provider.request_key(_speak(_clone(), other))
+    assert request_key(provider, _speak(_clone(), one)) != request_key(provider, _speak(_clone(), other))
 
 
 def test_clone_without_any_reference_is_refused() -> None:
     with pytest.raises(ProviderError, match="is a clone but its reference clip is missing"):
-        LocalProvider().check(_speak(_clone()))
+        LocalProvider().prepare(_speak(_clone()))
 
 
 def _isolate(describe: str, source: Reference) -> RenderRequest:
-    return RenderRequest("stem", "isolate", {"describe": describe, "candidates": 1}, references=(source,))
+    return make_request("stem", "isolate", {"describe": describe, "candidates": 1}, references=(source,))
 
 
 def test_isolate_check_refuses_urls_and_descriptions_outside_the_vocabulary() -> None:
     provider = LocalProvider()
     with pytest.raises(ProviderError) as info:
-        provider.check(_isolate("the drums", Reference("audio", url="https://example.com/a.mp3")))
+        provider.prepare(_isolate("the drums", Reference("audio", url="https://example.com/a.mp3")))
     assert str(info.value) == "local: the local provider cannot fetch URLs; download the file and name it"
     with pytest.raises(ProviderError) as info:
-        provider.check(_isolate("the dog barking", Reference("audio", path=Path("a.wav"))))
+        provider.prepare(_isolate("the dog barking", Reference("audio", path=Path("a.wav"))))
     message = str(info.value)
     assert message.startswith("local: cannot isolate 'the dog barking' offline")
     assert "speech: speech, speak" in message and "bass: bass" in message and "--provider segmind" in message
-    provider.check(_isolate("the drums", Reference("audio")))  # not rendered yet: fine for a check
+    provider.prepare(_isolate("the drums", Reference("audio")))  # not rendered yet: fine for a check
 
 
 def test_isolate_renders_the_target_stem_as_an_approximate_take(tmp_path: Path) -> None:
@@ -130,7 +133,7 @@ def test_isolate_renders_the_target_stem_as_an_approximate_take(tmp_path: Path) 
     )
     assert stem.samples.shape == (rate, 2) and stem.sample_rate_hz == rate
     assert _rms_db(stem) == pytest.approx(20 * np.log10(0.3 / np.sqrt(2)), abs=1.0)  # the 60 Hz sine alone
-    assert "isolate-v1:bass" in LocalProvider().model_id(_isolate("the bass line", Reference("audio")))
+    assert "isolate-v1:bass" in model_id(LocalProvider(), _isolate("the bass line", Reference("audio")))
 
 
 def test_isolate_of_an_unreadable_source_is_a_provider_error(tmp_path: Path) -> None:
@@ -144,7 +147,7 @@ def test_isolate_of_an_unreadable_source_is_a_provider_error(tmp_path: Path) -> 
 
 
 def _scene(voices: dict[str, dict[str, Any]], lines: list[tuple[str, float | None]], gap_ms: float = 300.0):
-    return RenderRequest(
+    return make_request(
         "scene",
         "scene",
         {
@@ -161,10 +164,10 @@ class _FixedLines(LocalProvider):
     """Every line is 1 s of 1.0 at 22050 Hz (voice "b": 16000 Hz, approximate, with a note)."""
 
     def _line(
-        self, text: str, direction: str | None, voice: dict[str, Any], request: RenderRequest, model_key: str
+        self, line: SpokenLine, voice: VoiceSpec, request: RenderRequest, model_key: str | None
     ) -> tuple[Audio, _Delivery, tuple[str, ...]]:
-        rate = 16000 if voice["name"] == "b" else 22050
-        delivery = _Delivery(None, None, LocalVoice(), 0.0, 1.0, 0.0, voice["name"] == "b", ("b is approximate",))
+        rate = 16000 if voice.name == "b" else 22050
+        delivery = _Delivery(None, None, LocalVoice(), 0.0, 1.0, 0.0, voice.name == "b", ("b is approximate",))
         return Audio(np.ones(rate, np.float32), rate), delivery, delivery.notes if delivery.approximate else ()
 
 
@@ -185,7 +188,7 @@ def test_scene_joins_lines_with_gaps_overrides_and_overlaps() -> None:
 
 def test_scene_refuses_a_line_voice_it_was_not_given() -> None:
     with pytest.raises(ProviderError, match="scene line voice 'zed' is not among the scene's voices"):
-        LocalProvider().check(_scene({"a": _voice("a")}, [("a", None), ("zed", None)]))
+        LocalProvider().prepare(_scene({"a": _voice("a")}, [("a", None), ("zed", None)]))
 
 
 # -- Piper ------------------------------------------------------------------------------------------
@@ -245,10 +248,13 @@ def test_scene_with_a_clone_renders_one_approximate_take(joe_speech: Audio, tmp_
     clip.write_bytes(write_wav(shift_pitch_by_resampling(joe_speech, 4.0)))
     voices = {"ben": _voice("ben", 0, preset={"local": "deep"}), "mara": _clone("mara")}
     request = _scene(voices, [("ben", None), ("mara", 800.0)], gap_ms=300.0)
-    request = RenderRequest(
+    request = make_request(
         "scene",
         "scene",
-        {**request.params, "lines": [{**line, "text": "Hello there."} for line in request.params["lines"]]},
+        {
+            **request.payload.canonical(),
+            "lines": [{**line, "text": "Hello there."} for line in request.payload.canonical()["lines"]],
+        },
         references=(Reference("mara", path=clip),),
     )
     take = _render(request)

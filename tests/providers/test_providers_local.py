@@ -9,6 +9,7 @@ import time
 import numpy as np
 import psutil
 import pytest
+from payloads import make_request, model_id, render_request, voice_spec
 
 from audioflow.audio import read_wav
 from audioflow.errors import ProviderError
@@ -27,7 +28,7 @@ TEXT = "Good morning."
 
 def _speak(preset: str, index: int = 0) -> RenderRequest:
     voice = {"cast_index": index, "preset": {"local": preset}, "speed": 1.0, "pitch_semitones": 0.0, "gain_db": 0.0}
-    return RenderRequest(f"line-{preset}", "speak", {"text": TEXT, "direction": None, "voice": voice})
+    return make_request(f"line-{preset}", "speak", {"text": TEXT, "direction": None, "voice": voice})
 
 
 def _centroid_hz(samples: np.ndarray, rate: int) -> float:
@@ -41,7 +42,7 @@ def rendered() -> dict[str, object]:
     provider = LocalProvider(max_concurrency=1)
 
     async def all_voices() -> dict[str, object]:
-        return {name: await provider.render(_speak(name)) for name in ("joe", "deep", "bright")}
+        return {name: await render_request(provider, _speak(name)) for name in ("joe", "deep", "bright")}
 
     return asyncio.run(all_voices())
 
@@ -70,11 +71,11 @@ def test_local_voices_differ_measurably(rendered: dict) -> None:
 def test_resolve_local_voice_by_preset_and_by_cast_index() -> None:
     names = list(LOCAL_VOICES)
     assert names == ["joe", "bright", "deep", "crisp", "gruff"]
-    assert resolve_local_voice({"preset": {"local": "gruff"}, "cast_index": 0}) == "gruff"
-    assert resolve_local_voice({"preset": "deep", "cast_index": 0}) == "deep"
-    assert resolve_local_voice({"preset": {"segmind": "x"}, "cast_index": 1}) == "bright"
-    assert resolve_local_voice({"preset": "someone_else", "cast_index": 2}) == "deep"
-    assert [resolve_local_voice({"preset": None, "cast_index": i}) for i in range(7)] == [
+    assert resolve_local_voice(voice_spec({"preset": {"local": "gruff"}, "cast_index": 0})) == "gruff"
+    assert resolve_local_voice(voice_spec({"preset": "deep", "cast_index": 0})) == "deep"
+    assert resolve_local_voice(voice_spec({"preset": {"segmind": "x"}, "cast_index": 1})) == "bright"
+    assert resolve_local_voice(voice_spec({"preset": "someone_else", "cast_index": 2})) == "deep"
+    assert [resolve_local_voice(voice_spec({"preset": None, "cast_index": i})) for i in range(7)] == [
         "joe",
         "bright",
         "deep",
@@ -87,32 +88,32 @@ def test_resolve_local_voice_by_preset_and_by_cast_index() -> None:
 
 def test_unknown_local_preset_is_a_provider_error() -> None:
     with pytest.raises(ProviderError) as info:
-        resolve_local_voice({"preset": {"local": "robot"}, "cast_index": 0})
+        resolve_local_voice(voice_spec({"preset": {"local": "robot"}, "cast_index": 0}))
     assert info.value.provider == "local"
     assert str(info.value) == "local: unknown local voice 'robot'; local voices: joe, bright, deep, crisp, gruff"
     with pytest.raises(ProviderError):
-        LocalProvider().check(_speak("robot"))
+        LocalProvider().prepare(_speak("robot"))
 
 
 def test_check_refuses_kinds_it_cannot_render() -> None:
     with pytest.raises(ProviderError, match="does not render mix steps"):
-        LocalProvider().check(RenderRequest("m", "mix", {}))
+        LocalProvider().prepare(make_request("m", "mix", {}))
 
 
 def test_model_ids_name_the_voice_and_the_placeholder() -> None:
     provider = LocalProvider()
-    assert provider.model_id(RenderRequest("g", "generate", {})) == "local/placeholder-v1"
-    deep, bright = provider.model_id(_speak("deep")), provider.model_id(_speak("bright"))
+    assert model_id(provider, make_request("g", "generate", {})) == "local/placeholder-v1"
+    deep, bright = model_id(provider, _speak("deep")), model_id(provider, _speak("bright"))
     assert deep.startswith("piper@") and "/en_US-joe-medium@" in deep and ":deep:" in deep
     assert deep != bright
 
 
 @pytest.mark.parametrize("duration_ms", [1000.0, 2345.0])
 def test_generate_returns_a_placeholder_of_the_exact_duration(duration_ms: float) -> None:
-    request = RenderRequest(
+    request = make_request(
         "rain", "generate", {"prompt": "steady rain", "duration_ms": duration_ms, "texture": "noise"}
     )
-    take = asyncio.run(LocalProvider().render(request))
+    take = asyncio.run(render_request(LocalProvider(), request))
     audio = read_wav(take.data)
     assert take.placeholder is True
     assert abs(audio.frames - duration_ms / 1000 * audio.sample_rate_hz) <= 1
@@ -120,7 +121,7 @@ def test_generate_returns_a_placeholder_of_the_exact_duration(duration_ms: float
         'no local model generates sound; a procedural noise texture stands in for "steady rain" '
         "(render with a remote provider for the real sound)",
     )
-    again = asyncio.run(LocalProvider().render(request))
+    again = asyncio.run(render_request(LocalProvider(), request))
     assert again.data == take.data
 
 
@@ -209,7 +210,8 @@ def test_a_3000_word_line_is_spoken_in_bounded_calls_and_joined_with_pauses() ->
     provider = LocalProvider(max_concurrency=1)
     provider._voices = type("Voices", (), {"get": lambda self, model: voice})()
     text = _unpunctuated(3000)
-    take = asyncio.run(provider.render(RenderRequest("long", "speak", {**_speak("joe").params, "text": text})))
+    request = make_request("long", "speak", {**_speak("joe").payload.canonical(), "text": text})
+    take = asyncio.run(render_request(provider, request))
     audio = read_wav(take.data)
     pieces = split_text(text)
     assert voice.texts == [piece for piece, _ in pieces]
@@ -241,7 +243,7 @@ def _peak_rss_growth_mb(work) -> tuple[object, float]:
 @pytest.mark.slow
 def test_real_piper_speaks_a_long_unpunctuated_line_in_pieces(record_property) -> None:
     provider = LocalProvider(max_concurrency=1)
-    asyncio.run(provider.render(_speak("joe")))  # load the voice first: its size is not the line's
+    asyncio.run(render_request(provider, _speak("joe")))  # load the voice first: its size is not the line's
     texts: list[str] = []
     real = provider._voices.get(_bundled_model())
 
@@ -254,8 +256,8 @@ def test_real_piper_speaks_a_long_unpunctuated_line_in_pieces(record_property) -
 
     provider._voices = type("Voices", (), {"get": lambda self, model: Recording()})()
     text = _unpunctuated(150)
-    request = RenderRequest("long", "speak", {**_speak("joe").params, "text": text})
-    take, growth_mb = _peak_rss_growth_mb(lambda: asyncio.run(provider.render(request)))
+    request = make_request("long", "speak", {**_speak("joe").payload.canonical(), "text": text})
+    take, growth_mb = _peak_rss_growth_mb(lambda: asyncio.run(render_request(provider, request)))
     record_property("peak_rss_growth_mib", round(growth_mb, 1))
     print(f"\npeak RSS growth speaking {len(text)} characters in {len(texts)} calls: {growth_mb:.0f} MiB")
     assert texts == [piece for piece, _ in split_text(text)] and len(texts) >= 2

@@ -16,6 +16,7 @@ import pytest
 import segmind
 from fakes.base import RecordedRequest, Response, wav_bytes
 from fakes.segmind import FIELDS, KEY, SegmindHosts, segmind_hosts
+from payloads import estimate, make_request, model_id, render_request, request_key
 from segmind.files import Files
 from segmind.v2 import InferenceFailed
 
@@ -90,17 +91,17 @@ def clip(tmp_path: Path, name: str, seconds: float = 3.0, suffix: str = ".wav") 
 
 def speak(text: str = "Hello.", *, direction: str | None = None, v: dict[str, Any] | None = None, **kw: Any):
     params = {"text": text, "direction": direction, "voice": v or voice(), "image": None}
-    return RenderRequest("line1", "speak", params, **kw)
+    return make_request("line1", "speak", params, **kw)
 
 
 def isolate(source: Reference, candidates: int = 4) -> RenderRequest:
-    return RenderRequest(
+    return make_request(
         "iso", "isolate", {"describe": "a man speaking", "candidates": candidates}, references=(source,)
     )
 
 
 def render(p: SegmindProvider, request: RenderRequest):
-    return asyncio.run(p.render(request))
+    return asyncio.run(render_request(p, request))
 
 
 def data_url_bytes(url: str) -> bytes:
@@ -154,7 +155,7 @@ def test_speak_with_a_seed_audio_clone_uploads_the_clip_and_cites_it(hosts: Segm
     assert "speaker" not in body
     (url,) = body["reference_audio_urls"]
     assert url.startswith(hosts.files.url + "/assets/")
-    key = provider().request_key(request)
+    key = request_key(provider(), request)
     assert key["body"]["reference_audio_urls"] == [{"sha256": ref.sha256}]
     assert str(tmp_path) not in json.dumps(key) and hosts.files.url not in json.dumps(key)
 
@@ -171,8 +172,8 @@ def test_scene_numbers_clips_in_order_and_labels_preset_voices(hosts: SegmindHos
         {"voice": "mara", "text": "Hey.", "direction": "softly", "gap_ms": 300},
         {"voice": "nar", "text": "They met.", "direction": None, "gap_ms": 300},
     ]
-    request = RenderRequest("s", "scene", {"lines": lines, "gap_ms": 300, "voices": voices, "image": None})
-    request = RenderRequest("s", "scene", request.params, references=(mara, ben))
+    request = make_request("s", "scene", {"lines": lines, "gap_ms": 300, "voices": voices, "image": None})
+    request = make_request("s", "scene", request.payload.canonical(), references=(mara, ben))
     take = render(provider(), request)
     body = hosts.api.calls("POST", SUBMIT)[0].json
     assert body["text_prompt"] == "@Audio1 Hi.\n@Audio2 (softly) Hey.\nnar: They met."
@@ -187,13 +188,13 @@ def test_generate_with_a_local_image_uploads_it_as_image_url(hosts: SegmindHosts
     image = tmp_path / "shop.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\nfake")
     params = {"prompt": "rain on a window", "voices": {}, "image": {"sha256": "ab" * 32, "name": "shop.png"}}
-    request = RenderRequest("g", "generate", {**params, "duration_ms": 4000.0}, files={"image": image})
+    request = make_request("g", "generate", {**params, "duration_ms": 4000.0}, files={"image": image})
     render(provider(), request)
     (data_url,) = hosts.storage.calls("POST")[0].json["data_urls"]
     assert data_url.startswith("data:image/png;base64,")
     body = hosts.api.calls("POST", SUBMIT)[0].json
     assert body["image_url"].startswith(hosts.files.url) and body["text_prompt"] == "rain on a window"
-    assert provider().request_key(request)["body"]["image_url"] == {"sha256": "ab" * 32}
+    assert request_key(provider(), request)["body"]["image_url"] == {"sha256": "ab" * 32}
 
 
 def test_openvoice_speak_sends_its_four_fields_and_notes_the_direction(hosts: SegmindHosts) -> None:
@@ -201,7 +202,7 @@ def test_openvoice_speak_sends_its_four_fields_and_notes_the_direction(hosts: Se
     v = voice(clone={"model": "openvoice", "language": "fr"}, speed=1.25, volume=1.5)
     request = speak("Bonjour.", direction="whispering", v=v, references=(ref,))
     p = provider()
-    assert p.model_id(request) == "segmind/openvoice"
+    assert model_id(p, request) == "segmind/openvoice"
     take = render(p, request)
     (submit,) = hosts.api.calls("POST", SUBMIT)
     assert submit.path == "/v2/openvoice"
@@ -214,8 +215,8 @@ def test_isolate_uploads_the_source_and_costs_the_published_price(hosts: Segmind
     source = clip(tmp_path, "interview", seconds=1.0)
     p = provider()
     request = isolate(source)
-    assert p.model_id(request) == "segmind/sam-audio-large"
-    assert p.estimate_cost_usd(request, 10.0) == SAM_PRICE_USD
+    assert model_id(p, request) == "segmind/sam-audio-large"
+    assert estimate(p, request, 10.0) == SAM_PRICE_USD
     take = render(p, request)
     body = hosts.api.calls("POST", SUBMIT)[0].json
     assert hosts.api.calls("POST", SUBMIT)[0].path == "/v2/sam-audio-large"
@@ -227,6 +228,8 @@ def test_isolate_uploads_the_source_and_costs_the_published_price(hosts: Segmind
     }
     assert body["audio"].startswith(hosts.files.url + "/assets/")
     assert take.cost_usd == pytest.approx(SAM_PRICE_USD)
+    assert estimate(provider(price_per_call_usd=0.0), request, 10.0) == SAM_PRICE_USD  # never below the published
+    assert estimate(provider(price_per_call_usd=0.5), request, 10.0) == 0.5
 
 
 def test_a_cost_in_the_metrics_is_reported_as_the_take_cost(hosts: SegmindHosts, tmp_path: Path) -> None:
@@ -235,9 +238,9 @@ def test_a_cost_in_the_metrics_is_reported_as_the_take_cost(hosts: SegmindHosts,
 
 
 def test_price_per_call_setting_is_the_estimate_for_seed_audio(hosts: SegmindHosts) -> None:
-    assert provider().estimate_cost_usd(speak(), 5.0) is None
+    assert estimate(provider(), speak(), 5.0) is None
     p = provider(price_per_call_usd=0.03)
-    assert p.estimate_cost_usd(speak(), 5.0) == 0.03
+    assert estimate(p, speak(), 5.0) == 0.03
     assert render(p, speak()).cost_usd == 0.03
 
 
@@ -277,7 +280,7 @@ def long_text() -> str:
 @pytest.mark.parametrize(
     ("make", "words"),
     [
-        (lambda t: RenderRequest("x", "clone", {}), "does not render clone"),
+        (lambda t: make_request("x", "clone", {}), "does not render clone"),
         (lambda t: speak(v=voice(preset={"segmind": "cedric_en_zh"})), "_bigtts"),
         (lambda t: speak(long_text()), "2048"),
         (lambda t: speak(v=voice(clone={"model": "openvoice"}), references=(clip(t, "m", 3.0),)), "5–120 s"),
@@ -289,7 +292,7 @@ def long_text() -> str:
         (lambda t: speak(v=voice(clone={"model": "openvoice"})), "no reference clip"),
         (lambda t: isolate(clip(t, "s"), candidates=9), "1…8"),
         (lambda t: isolate(Reference("audio", path=t / "missing.wav")), "file not found"),
-        (lambda t: RenderRequest("i", "isolate", {"describe": " ", "candidates": 1}), "description"),
+        (lambda t: make_request("i", "isolate", {"describe": " ", "candidates": 1}), "description"),
     ],
     ids=[
         "kind",
@@ -309,7 +312,7 @@ def test_check_refuses_before_anything_is_sent(
 ) -> None:
     monkeypatch.delenv("SEGMIND_API_KEY", raising=False)  # check needs no key
     with pytest.raises(ProviderError, match=words) as caught:
-        provider().check(make(tmp_path))
+        provider().prepare(make(tmp_path))
     assert caught.value.provider == "segmind"
 
 
@@ -317,11 +320,11 @@ def test_an_openvoice_clip_over_30_s_cannot_go_through_seed_audio_in_a_scene(tmp
     ben = clip(tmp_path, "ben", 45.0)
     voices = {"ben": voice("ben", clone={"model": "openvoice"})}
     lines = [{"voice": "ben", "text": "Hi.", "direction": None, "gap_ms": 0}]
-    request = RenderRequest(
+    request = make_request(
         "s", "scene", {"lines": lines, "gap_ms": 0, "voices": voices, "image": None}, references=(ben,)
     )
     with pytest.raises(ProviderError, match=r"seed-audio-1\.0, which takes clips of at most 30 s"):
-        provider().check(request)
+        provider().prepare(request)
 
 
 @pytest.mark.parametrize(
@@ -329,7 +332,7 @@ def test_an_openvoice_clip_over_30_s_cannot_go_through_seed_audio_in_a_scene(tmp
 )
 def test_check_refuses_formats_and_rates_seed_audio_does_not_give(setting: dict[str, Any], words: str) -> None:
     with pytest.raises(ProviderError, match=words):
-        provider(**setting).check(speak())
+        provider(**setting).prepare(speak())
 
 
 def test_ready_names_the_missing_key_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -342,10 +345,10 @@ def test_ready_names_the_missing_key_variable(monkeypatch: pytest.MonkeyPatch) -
 
 def test_request_key_is_stable_and_follows_what_is_sent(tmp_path: Path) -> None:
     p = provider()
-    assert p.request_key(speak()) == p.request_key(speak())
-    assert p.request_key(speak()) != p.request_key(speak("Other."))
-    assert p.request_key(speak()) == p.request_key(speak(v=voice(gain_db=-6.0)))  # gain is the engine's
-    assert p.request_key(speak())["model"] == "seed-audio-1.0"
+    assert request_key(p, speak()) == request_key(p, speak())
+    assert request_key(p, speak()) != request_key(p, speak("Other."))
+    assert request_key(p, speak()) == request_key(p, speak(v=voice(gain_db=-6.0)))  # gain is the engine's
+    assert request_key(p, speak())["model"] == "seed-audio-1.0"
     assert isinstance(p, Provider) and p.max_concurrency == 4 and provider(concurrency=2).max_concurrency == 2
 
 
@@ -452,7 +455,7 @@ def test_kill_mid_poll_then_rerun_resumes_without_a_new_post(hosts: SegmindHosts
     journal = DictJournal(hosts)
 
     async def start_then_kill() -> None:
-        task = asyncio.create_task(provider(sleep=asyncio.sleep).render(speak(journal=journal)))
+        task = asyncio.create_task(render_request(provider(sleep=asyncio.sleep), speak(journal=journal)))
         while journal.state is None or hosts.api.count("GET", STATUS) < 2:
             await asyncio.sleep(0.005)
         task.cancel()
@@ -479,7 +482,7 @@ def test_twelve_concurrent_speaks_with_429_and_503_on_a_third_of_calls(hosts: Se
     requests = [speak(f"Line {i}.", journal=DictJournal(hosts)) for i in range(12)]
 
     async def all_of_them() -> list[Any]:
-        return await asyncio.gather(*(p.render(r) for r in requests))
+        return await asyncio.gather(*(render_request(p, r) for r in requests))
 
     takes = asyncio.run(all_of_them())
     assert len({t.request_id for t in takes}) == 12
@@ -498,7 +501,7 @@ def test_the_key_never_leaks(hosts: SegmindHosts, tmp_path: Path, monkeypatch: p
     request = speak(v=voice(clone={"model": "seed-audio"}), references=(clip(tmp_path, "m"),), journal=journal)
     p = provider()
     take = render(p, request)
-    leaked = json.dumps([journal.state, p.request_key(request), take.notes])
+    leaked = json.dumps([journal.state, request_key(p, request), take.notes])
     assert KEY not in leaked
     assert hosts.files.requests and all(KEY not in json.dumps(r.headers) for r in hosts.files.requests)
 

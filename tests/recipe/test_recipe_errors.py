@@ -133,7 +133,7 @@ BAD_RECIPES = {
     ),
     "output with a NUL byte": (
         BASIC_RECIPE.replace("out/test.wav", '"out/a\\0.wav"'),
-        "16:9: output 'out/a\\x00.wav' is not a usable path: embedded null byte",
+        "16:9: this string holds the control character U+0000 (remove the escape that makes it: \\0, \\a, \\e, \\x1b…)",
     ),
     "file name too long for the file system": (
         BASIC_RECIPE.replace("{generate: steady rain, duration: 1s}", "{file: " + "a" * 300 + ".wav}"),

@@ -1,5 +1,6 @@
-"""What every remote host shares: an HTTP client that retries the way the hosts ask, keeps keys out
-of every message, and sends credentials only to the host that owns them.
+"""The HTTP client every remote host uses: it retries the way the hosts ask, keeps keys out of every
+message, and sends credentials only to the host that owns them. (The paid-job protocol on top of it,
+submit → journal → poll → resume, is :mod:`.jobs`.)
 
 Retry policy (one place, used by every adapter):
 
@@ -35,17 +36,12 @@ from ..errors import ProviderError, scrub
 
 __all__ = [
     "RETRYABLE_STATUSES",
-    "ExpiredError",
     "HttpClient",
     "Sleep",
     "backoff_s",
     "env_url",
-    "final",
     "origin_of",
-    "poll_wait",
     "read_key",
-    "run_journalled",
-    "scrub",
     "server_wait_s",
 ]
 
@@ -307,88 +303,3 @@ class HttpClient:
             raise self.error(f"the result is not a downloadable URL: {url[:80]!r}", request_id=request_id)
         response = await self.request("GET", url, request_id=request_id)
         return response.content, response.headers.get("content-type", "")
-
-
-async def poll_wait(interval_s: float, polls: int, sleep: Sleep) -> float:
-    """Wait before poll number ``polls`` (0-based): none before the first, then ``interval_s``
-    growing 1.5× per poll up to 4×. Returns the seconds waited (a virtual clock for timeouts)."""
-    wait_s = interval_s * min(4.0, 1.5 ** min(max(0, polls - 1), 8)) if polls else 0.0
-    await sleep(wait_s)
-    return wait_s
-
-
-def format_of(content_type: str, url: str, fallback: str) -> str:
-    """An audio format name (``mp3``, ``wav``, ``ogg``, ``flac``) from a content type or URL suffix."""
-    ct = content_type.split(";")[0].strip().lower()
-    by_type = {
-        "audio/mpeg": "mp3",
-        "audio/mp3": "mp3",
-        "audio/wav": "wav",
-        "audio/x-wav": "wav",
-        "audio/wave": "wav",
-        "audio/ogg": "ogg",
-        "audio/opus": "ogg",
-        "audio/flac": "flac",
-    }
-    if ct in by_type:
-        return by_type[ct]
-    suffix = urlsplit(url).path.rsplit(".", 1)[-1].lower() if "." in urlsplit(url).path else ""
-    return {"mp3": "mp3", "wav": "wav", "ogg": "ogg", "opus": "ogg", "flac": "flac"}.get(suffix, fallback)
-
-
-def final(error: ProviderError) -> ProviderError:
-    """Mark ``error`` as the host's final answer on a request (FAILED, a content block): the
-    journal is cleared, so a rerun submits afresh instead of resuming the same failure."""
-    error.final = True  # type: ignore[attr-defined]
-    return error
-
-
-class ExpiredError(Exception):
-    """Raised by an adapter's ``finish`` when the host no longer holds a journalled request (404
-    after the retention period): the result is gone and the request must be submitted again."""
-
-
-async def run_journalled(
-    journal: Any,
-    submit: Callable[[], Awaitable[dict[str, Any]]],
-    finish: Callable[[dict[str, Any]], Awaitable[Any]],
-) -> tuple[Any, list[str]]:
-    """Submit once, persist, then finish (poll, fetch, download) — resuming a journalled request.
-
-    ``submit()`` sends the paid request and returns the state to persist (at least ``request_id``,
-    plus the poll URLs); it is saved in ``journal`` (a :class:`~audioflow.providers.base.Journal`,
-    or None in tests) *before* ``finish(state)`` polls. If the journal already holds a state, no
-    request is sent: ``finish`` resumes it. When ``finish`` raises :class:`ExpiredError` for a
-    resumed request, the journal is cleared and the request submitted once more (a note says so).
-    A failure marked :func:`final` (the host's own answer: FAILED) clears the journal; on any other
-    failure it stays, so a rerun resumes; the engine clears it once the take is stored.
-    Returns (``finish``'s result, notes).
-    """
-    notes: list[str] = []
-    state = journal.load() if journal is not None else None
-    if state is not None:
-        try:
-            result = await _finish_or_forget(journal, finish, state)
-            return result, [f"resumed request {state.get('request_id')} from an earlier run"]
-        except ExpiredError as exc:
-            journal.clear()
-            notes.append(
-                f"request {state.get('request_id')} from an earlier run had expired at the host ({exc}); "
-                "submitted again"
-            )
-    state = await submit()
-    if journal is not None:
-        journal.save(state)
-    return await _finish_or_forget(journal, finish, state), notes
-
-
-async def _finish_or_forget(
-    journal: Any, finish: Callable[[dict[str, Any]], Awaitable[Any]], state: dict[str, Any]
-) -> Any:
-    """``finish(state)``; on the host's final failure (see :func:`final`) the journal is cleared."""
-    try:
-        return await finish(state)
-    except ProviderError as exc:
-        if getattr(exc, "final", False) and journal is not None:
-            journal.clear()
-        raise

@@ -6,9 +6,10 @@ import asyncio
 
 import numpy as np
 import pytest
+from payloads import make_request, render_request
 
 from audioflow.audio import Audio, read_wav
-from audioflow.audio.separate import ISOLATE_METHODS, ISOLATE_TARGETS, isolate, match_isolate_target
+from audioflow.audio.isolate import ISOLATE_METHODS, ISOLATE_TARGETS, isolate, match_isolate_target
 from audioflow.errors import AudioError
 
 RATE_HZ = 48000
@@ -128,12 +129,12 @@ def _si_sdr_db(estimate: np.ndarray, reference: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def speech() -> Audio:
-    from audioflow.providers import LocalProvider, RenderRequest
+    from audioflow.providers import LocalProvider
 
     voice = {"cast_index": 0, "preset": {"local": "joe"}, "speed": 1.0, "pitch_semitones": 0.0, "volume": 1.0}
     text = "The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore."
-    request = RenderRequest("speech", "speak", {"text": text, "direction": None, "voice": voice})
-    return read_wav(asyncio.run(LocalProvider(1).render(request)).data)
+    request = make_request("speech", "speak", {"text": text, "direction": None, "voice": voice})
+    return read_wav(asyncio.run(render_request(LocalProvider(1), request)).data)
 
 
 @pytest.mark.slow

@@ -1,0 +1,208 @@
+"""The bounce: the mastered output written beside the recipe, its transcripts (SRT, WebVTT) and its
+QC manifest — a typed :class:`Manifest` with one serialiser (:meth:`Manifest.to_json`)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..cache import ArtifactStore, write_atomic
+from ..recipe.paths import sidecar_paths
+from ..steps import MasterPayload, StepKind
+from .events import StepStatus
+from .meta import StepMeta
+from .scheduler import RunResult
+from .staleness import Plan
+from .transcript import to_srt, to_vtt
+
+__all__ = ["LoudnessReport", "Manifest", "ManifestStep", "bounce"]
+
+METER = "ITU-R BS.1770-4 (pyloudnorm), true peak 4x oversampled"
+
+
+@dataclass(frozen=True)
+class ManifestStep:
+    """One step in the manifest: what rendered it, its digests, length (ms), and how it came to be."""
+
+    id: str
+    kind: StepKind
+    provider: str | None
+    model: str | None
+    take: int
+    input_digest: str | None
+    artifact: str | None
+    duration_ms: float
+    cached: bool
+    placeholder: bool
+    approximate: bool
+    notes: tuple[str, ...]
+    request_id: str | None = None
+    cost_usd: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "kind": str(self.kind),
+            "provider": self.provider,
+            "model": self.model,
+            "take": self.take,
+            "input_digest": self.input_digest,
+            "artifact": self.artifact,
+            "duration_ms": round(self.duration_ms, 1),
+            "cached": self.cached,
+            "placeholder": self.placeholder,
+            "approximate": self.approximate,
+            "notes": list(self.notes),
+        }
+        if self.request_id:
+            out["request_id"] = self.request_id
+        if self.cost_usd:
+            out["cost_usd"] = round(self.cost_usd, 6)
+        return out
+
+
+@dataclass(frozen=True)
+class LoudnessReport:
+    """The master's loudness: targets and what was measured on the decoded output (LUFS, dBTP)."""
+
+    target_lufs: float
+    measured_lufs: float
+    target_true_peak_dbtp: float
+    measured_true_peak_dbtp: float
+    gain_db: float
+    limited: bool
+    meter: str = METER
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target_lufs": self.target_lufs,
+            "measured_lufs": round(self.measured_lufs, 2),
+            "target_true_peak_dbtp": self.target_true_peak_dbtp,
+            "measured_true_peak_dbtp": round(self.measured_true_peak_dbtp, 2),
+            "gain_db": round(self.gain_db, 2),
+            "limited": self.limited,
+            "meter": self.meter,
+        }
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The QC manifest of a bounce: the output, its format, length (ms) and rate (Hz), loudness,
+    placeholder steps, what was rendered or cached, what was spent (USD), every step, transcripts."""
+
+    audioflow: str
+    title: str
+    recipe: str
+    output: str
+    format: str
+    duration_ms: float
+    sample_rate_hz: int | None
+    loudness: LoudnessReport
+    placeholders: tuple[str, ...]
+    rendered: int
+    cached: int
+    spent_usd: float
+    steps: tuple[ManifestStep, ...]
+    transcripts: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest as JSON data (what ``<output>.manifest.json`` holds)."""
+        out: dict[str, Any] = {
+            "audioflow": self.audioflow,
+            "title": self.title,
+            "recipe": self.recipe,
+            "output": self.output,
+            "format": self.format,
+            "duration_ms": round(self.duration_ms, 1),
+            "sample_rate_hz": self.sample_rate_hz,
+            "loudness": self.loudness.to_json(),
+            "placeholders": list(self.placeholders),
+            "rendered": self.rendered,
+            "cached": self.cached,
+            "spent_usd": round(self.spent_usd, 6),
+            "steps": [step.to_json() for step in self.steps],
+        }
+        if self.transcripts:
+            out["transcripts"] = list(self.transcripts)
+        return out
+
+
+def _steps(plan: Plan, result: RunResult) -> tuple[ManifestStep, ...]:
+    steps = []
+    for step_id, outcome in result.outcomes.items():
+        meta = outcome.meta or StepMeta()
+        step = outcome.step
+        steps.append(
+            ManifestStep(
+                step_id,
+                step.kind,
+                step.provider,
+                plan.steps[step_id].model,
+                step.take,
+                outcome.digest,
+                outcome.record.artifact.digest if outcome.record else None,
+                meta.duration_ms,
+                outcome.status == StepStatus.CACHED,
+                meta.placeholder,
+                meta.approximate,
+                meta.notes,
+                meta.request_id,
+                meta.cost_usd,
+            )
+        )
+    return tuple(steps)
+
+
+def _manifest(plan: Plan, result: RunResult, output: Path, transcripts: tuple[str, ...]) -> Manifest:
+    recipe = plan.graph.recipe
+    master = result.outcomes["master"].meta
+    payload = plan.graph.steps["master"].payload
+    assert master is not None and master.loudness is not None and isinstance(payload, MasterPayload)
+    loudness = LoudnessReport(
+        payload.target_lufs,
+        master.loudness.lufs,
+        payload.true_peak_dbtp,
+        master.loudness.true_peak_dbtp,
+        master.loudness.gain_db,
+        master.loudness.limited,
+    )
+    return Manifest(
+        __version__,
+        recipe.title,
+        recipe.path.name,
+        output.name,
+        payload.format,
+        master.duration_ms,
+        master.sample_rate_hz,
+        loudness,
+        master.placeholders,
+        result.count(StepStatus.RENDERED),
+        result.count(StepStatus.CACHED),
+        result.budget.spent_usd,
+        _steps(plan, result),
+        transcripts,
+    )
+
+
+def bounce(plan: Plan, result: RunResult, store: ArtifactStore) -> tuple[Path, Path, Manifest]:
+    """Write the master (its sha256 checked as it is read from ``store``) to the recipe's output, its
+    transcripts beside it (when anything is spoken) and the manifest, at the sidecar paths
+    ``validate`` checked. Returns (output, manifest path, manifest). Raises ``CacheError`` on I/O failure."""
+    output = plan.graph.recipe.output
+    master = result.outcomes["master"]
+    assert master.record is not None and master.meta is not None
+    write_atomic(output, store.read_verified(master.record.artifact), shared=True)
+    sidecars = sidecar_paths(output)
+    transcripts: tuple[str, ...] = ()
+    if master.meta.segments:
+        write_atomic(sidecars["srt"], to_srt(master.meta.segments).encode(), shared=True)
+        write_atomic(sidecars["vtt"], to_vtt(master.meta.segments).encode(), shared=True)
+        transcripts = (sidecars["srt"].name, sidecars["vtt"].name)
+    manifest = _manifest(plan, result, output, transcripts)
+    manifest_path = sidecars["manifest"]
+    text = json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n"
+    write_atomic(manifest_path, text.encode(), shared=True)
+    return output, manifest_path, manifest

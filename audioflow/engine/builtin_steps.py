@@ -1,0 +1,304 @@
+"""The steps audioflow renders itself: ``file`` (import), ``clone`` (prepare a reference clip),
+``dialogue`` (join lines), ``join`` (crossfade generated parts), ``mix`` (place tracks on one
+timeline) and ``master`` (loudness, true peak, encode); and the engine's own processing of a
+provider's take (:func:`finish_take`: voice gain, fitting a generated sound to its length).
+
+Each function takes the step's typed payload plus its upstream artifacts and returns
+``(encoded bytes, extension, StepMeta)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..audio import (
+    Audio,
+    Clip,
+    Duck,
+    decode_file,
+    join_in_sequence,
+    master_encoded,
+    read_wav,
+    render_mix,
+    sequence_spans,
+    write_wav,
+)
+from ..errors import AudioflowError
+from ..steps import (
+    ClonePayload,
+    DialoguePayload,
+    GeneratePayload,
+    JoinPayload,
+    LinesPayload,
+    MasterPayload,
+    MixPayload,
+    StepKind,
+    TrackSpec,
+)
+from .meta import Loudness, Segment, StepMeta
+from .resources import check_programme
+
+__all__ = [
+    "Upstream",
+    "finish_take",
+    "import_file",
+    "join_dialogue",
+    "join_parts",
+    "master_mix",
+    "mix_tracks",
+    "prepare_reference",
+    "speech_meta",
+]
+
+#: The fade that ends a generated take cut to length, and the longest crossfade of a loop seam, ms.
+FIT_FADE_OUT_MS = 250.0
+FIT_LOOP_CROSSFADE_MS = 1_000.0
+
+Rendered = tuple[bytes, str, StepMeta]
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """An upstream artifact as a downstream step sees it."""
+
+    step_id: str
+    kind: StepKind
+    path: Path
+    meta: StepMeta
+
+    def audio(self) -> Audio:
+        return read_wav(self.path)
+
+
+def _audio_meta(audio: Audio, **more: object) -> StepMeta:
+    return StepMeta(audio.duration_ms, audio.sample_rate_hz, audio.channels, **more)  # type: ignore[arg-type]
+
+
+def speech_meta(audio: Audio, payload: LinesPayload) -> StepMeta:
+    """Metadata of a spoken take: all speech. One line is one transcript segment; a whole-scene
+    take's segments are spread over it in proportion to each line's length (the host returns one
+    file, not line timings)."""
+    speech = ((0.0, audio.duration_ms),)
+    if payload.kind == StepKind.SPEAK:
+        line = payload.lines[0]
+        segment = Segment(0.0, audio.duration_ms, line.voice, line.text)
+        return _audio_meta(audio, speech_ms=speech, segments=(segment,))
+    weights = [max(1, len(line.text)) for line in payload.lines]
+    total, cursor, segments = float(sum(weights)), 0.0, []
+    for line, weight in zip(payload.lines, weights, strict=True):
+        end = cursor + audio.duration_ms * weight / total
+        segments.append(Segment(cursor, end, line.voice, line.text))
+        cursor = end
+    return _audio_meta(audio, speech_ms=speech, segments=tuple(segments), segments_estimated=True)
+
+
+def import_file(source: Path) -> Rendered:
+    """Decode any audio file into the store's float32 WAV."""
+    audio = decode_file(source)
+    return write_wav(audio), "wav", _audio_meta(audio)
+
+
+def prepare_reference(payload: ClonePayload, source: Audio) -> Rendered:
+    """A cast voice's reference clip from ``source``: mono, from ``start_ms`` for ``duration_ms``
+    (default: as much as the cloning model takes, ``max_ms``), as 16-bit PCM WAV (small enough
+    for the hosts' 10 MB limit: 30 s at 48 kHz is 2.9 MB). A longer clip is cut to ``max_ms`` with
+    a note; one shorter than ``min_ms`` (OpenVoice: 5 s) is refused. Raises AudioflowError."""
+    start, wanted = payload.start_ms, payload.duration_ms
+    available = source.duration_ms - start
+    if available <= 0:
+        raise AudioflowError(
+            f"the reference clip is {source.duration_ms / 1000:.1f} s; it cannot start at {start / 1000:g} s"
+        )
+    length = min(available, wanted if wanted is not None else available)
+    notes = []
+    if length > payload.max_ms:
+        notes.append(
+            f"reference clip cut to its first {payload.max_ms / 1000:g} s (of {length / 1000:.1f} s): the cloning "
+            "model's limit; set clone.start / clone.duration to choose the part"
+        )
+        length = payload.max_ms
+    if length < payload.min_ms:
+        raise AudioflowError(
+            f"the reference clip is {length / 1000:.1f} s; the cloning model needs at least {payload.min_ms / 1000:g} s"
+        )
+    first = round(start * source.sample_rate_hz / 1000)
+    count = round(length * source.sample_rate_hz / 1000)
+    mono = source.samples[first : first + count].mean(axis=1, keepdims=True)
+    clip = Audio(mono.astype("float32"), source.sample_rate_hz)
+    if clip.sample_rate_hz > 48000:
+        clip = clip.resampled(48000)
+    return write_wav(clip, pcm16=True), "wav", _audio_meta(clip, notes=tuple(notes))
+
+
+def finish_take(payload: LinesPayload | GeneratePayload | object, take: Audio) -> tuple[Audio, list[str]]:
+    """The engine's processing of a provider's take: a spoken line gets its voice's ``gain_db``; a
+    generated sound is fitted to ``duration_ms`` — cut with a 250 ms fade-out when longer, looped
+    with equal-power crossfades when shorter (hosts return the length their model chooses)."""
+    notes: list[str] = []
+    if isinstance(payload, LinesPayload) and payload.kind == StepKind.SPEAK and payload.voices[0].gain_db:
+        gain = 10.0 ** (payload.voices[0].gain_db / 20.0)
+        return Audio((take.samples * gain).astype("float32"), take.sample_rate_hz), notes
+    if not isinstance(payload, GeneratePayload) or take.duration_ms == 0:
+        return take, notes
+    wanted, have = float(payload.duration_ms), take.duration_ms
+    if abs(wanted - have) < 1000.0 / take.sample_rate_hz:
+        return take, notes
+    if have > wanted:
+        clip = Clip(take, start_ms=0.0, length_ms=wanted, fade_out_ms=min(FIT_FADE_OUT_MS, wanted / 4))
+    else:
+        notes.append(f"the take is {have / 1000:.1f} s: looped to {wanted / 1000:.1f} s")
+        crossfade = min(FIT_LOOP_CROSSFADE_MS, have / 4)
+        clip = Clip(take, start_ms=0.0, length_ms=wanted, loop=True, loop_crossfade_ms=crossfade)
+    fitted = render_mix([clip], sample_rate_hz=take.sample_rate_hz, channels=take.channels, length_ms=wanted)
+    return fitted, notes
+
+
+def _placeholders(inputs: list[Upstream]) -> tuple[str, ...]:
+    found: list[str] = []
+    for up in inputs:
+        found += up.meta.placeholders_inside(up.step_id)
+    return tuple(dict.fromkeys(found))
+
+
+def join_parts(payload: JoinPayload, parts: list[Upstream]) -> Rendered:
+    """Join generated parts end to end with ``crossfade_ms`` linear crossfades, cut to ``duration_ms``."""
+    crossfade = payload.crossfade_ms
+    first = parts[0].audio()
+    clips, cursor = [], 0.0
+    for i, up in enumerate(parts):
+        audio = first if i == 0 else up.audio()
+        start = max(0.0, cursor - crossfade) if i else 0.0
+        fade = min(crossfade, audio.duration_ms / 2)
+        clips.append(
+            Clip(audio, start_ms=start, fade_in_ms=fade if i else 0.0, fade_out_ms=fade if i < len(parts) - 1 else 0.0)
+        )
+        cursor = start + audio.duration_ms
+    joined = render_mix(
+        clips, sample_rate_hz=first.sample_rate_hz, channels=first.channels, length_ms=payload.duration_ms
+    )
+    return write_wav(joined), "wav", _audio_meta(joined, placeholders=_placeholders(parts))
+
+
+def join_dialogue(payload: DialoguePayload, lines: list[Upstream]) -> Rendered:
+    """Join the line takes in order, ``gap_ms`` apart (a line's own ``gap_ms`` wins; negative
+    overlaps). Output rate and channels are the first line's."""
+    takes = [up.audio() for up in lines]
+    gaps = [line.gap_ms if line.gap_ms is not None else payload.gap_ms for line in payload.lines]
+    end_ms = max(end for _, end in sequence_spans([t.duration_ms for t in takes], gaps))
+    check_programme(end_ms, takes[0].sample_rate_hz, takes[0].channels, what="the dialogue")
+    joined, spans = join_in_sequence(takes, gaps, sample_rate_hz=takes[0].sample_rate_hz, channels=takes[0].channels)
+    speech: list[tuple[float, float]] = []
+    segments = []
+    for line, up, (start, end) in zip(payload.lines, lines, spans, strict=True):
+        speech += up.meta.shifted_speech(start, end)
+        segments.append(Segment(start, end, line.voice, line.text))
+    meta = _audio_meta(joined, speech_ms=tuple(speech), segments=tuple(segments), placeholders=_placeholders(lines))
+    return write_wav(joined), "wav", meta
+
+
+def _layout(tracks: tuple[TrackSpec, ...], durations: dict[str, float]) -> list[tuple[float, float]]:
+    """(start_ms, length_ms) of each track. A track with no placement follows the previous non-bed
+    track (the first starts at 0); a bed ``under`` a track takes its start and length."""
+    placed: dict[str, tuple[float, float]] = {}
+    result: list[tuple[float, float]] = []
+    programme_end = 0.0
+    for track in tracks:
+        own = durations[track.track]
+        length = track.duration_ms
+        if track.at_ms is not None:
+            start = track.at_ms
+        elif track.after:
+            start = sum(placed[track.after])
+        elif track.with_ or track.under:
+            ref = placed[track.with_ or track.under or ""]
+            start = ref[0]
+            if track.under and length is None:
+                length = ref[1]
+        else:
+            start = programme_end
+        start += track.offset_ms
+        if start < 0:
+            raise AudioflowError(f"track {track.track} would start {-start:.0f} ms before the programme")
+        if length is None or (length > own and not track.loop):
+            length = own if length is None else min(length, own)
+        placed[track.track] = (start, length)
+        result.append((start, length))
+        if not track.under:
+            programme_end = start + length
+    return result
+
+
+def _duck(track: TrackSpec, index: int, tracks: tuple[TrackSpec, ...], speech: dict[int, list]) -> Duck | None:
+    if track.duck_db is None:
+        return None
+    if track.under:
+        under = max(j for j, t in enumerate(tracks[:index]) if t.track == track.under)
+        intervals = speech.get(under, [])
+    else:
+        intervals = [iv for ivs in speech.values() for iv in ivs]
+    return Duck(
+        depth_db=track.duck_db,
+        intervals_ms=tuple((s, e) for s, e in intervals),
+        attack_ms=track.duck_attack_ms,
+        release_ms=track.duck_release_ms,
+    )
+
+
+def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream]) -> Rendered:
+    """Place the tracks (gain, fades, loops, ducking) in one float32 timeline (``audio.render_mix``)."""
+    tracks = payload.tracks
+    audio = {name: up.audio() for name, up in inputs.items()}
+    spans = _layout(tracks, {name: a.duration_ms for name, a in audio.items()})
+    check_programme(max((s + n for s, n in spans), default=0.0), payload.sample_rate_hz, payload.channels)
+    speech: dict[int, list[tuple[float, float]]] = {}
+    segments: list[Segment] = []
+    for i, (track, (start, length)) in enumerate(zip(tracks, spans, strict=True)):
+        if not track.under and track.duck_db is None:
+            meta = inputs[track.track].meta
+            speech[i] = meta.shifted_speech(start, start + length)
+            segments += meta.shifted_segments(start, start + length)
+    clips = [
+        Clip(
+            audio[track.track],
+            start_ms=start,
+            gain_db=track.gain_db,
+            fade_in_ms=min(track.fade_in_ms, length),
+            fade_out_ms=min(track.fade_out_ms, length),
+            length_ms=length,
+            loop=track.loop,
+            duck=_duck(track, i, tracks, speech),
+            loop_crossfade_ms=50.0 if track.loop else 0.0,
+        )
+        for i, (track, (start, length)) in enumerate(zip(tracks, spans, strict=True))
+    ]
+    mixed = render_mix(clips, sample_rate_hz=payload.sample_rate_hz, channels=payload.channels)
+    meta = _audio_meta(
+        mixed,
+        speech_ms=tuple(sorted(iv for ivs in speech.values() for iv in ivs)),
+        segments=tuple(sorted(segments, key=lambda s: s.start_ms)),
+        placeholders=_placeholders(list(inputs.values())),
+    )
+    return write_wav(mixed), "wav", meta
+
+
+def master_mix(payload: MasterPayload, mix: Upstream) -> Rendered:
+    """Master the mix to the loudness target and true-peak ceiling and encode it."""
+    data, result = master_encoded(
+        mix.audio(),
+        target_lufs=payload.target_lufs,
+        true_peak_dbtp=payload.true_peak_dbtp,
+        format=payload.format,
+        bitrate_kbps=payload.bitrate_kbps,
+        sample_rate_hz=payload.sample_rate_hz,
+    )
+    loudness = Loudness(result.input_lufs, result.gain_db, result.lufs, result.true_peak_dbtp, result.limited)
+    meta = StepMeta(
+        result.audio.duration_ms,
+        payload.sample_rate_hz,
+        result.audio.channels,
+        segments=mix.meta.segments,
+        placeholders=mix.meta.placeholders,
+        loudness=loudness,
+    )
+    return data, payload.format, meta

@@ -1,0 +1,262 @@
+"""A recipe opened for work: load → expand → plan → run → bounce. The engine's thin front door;
+``cli.py`` (and the Python API) only call these.
+
+Open a project from a recipe file (:func:`open_project`), from recipe text with the folder it lives
+in (:func:`open_text`), or from a loaded :class:`~audioflow.recipe.Recipe` (:func:`open_recipe`).
+:meth:`Project.arun` runs in an event loop that is already running (Jupyter, web apps);
+:meth:`Project.run` wraps it in ``asyncio.run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+
+from ..audio import Audio, decode_file, write_wav
+from ..audio.segments import from_segment, to_segment
+from ..cache import ArtifactStore, sha256_hex
+from ..cache.records import object_key
+from ..errors import AudioflowError, CacheError, RecipeError
+from ..providers import PROVIDERS, Provider, ProviderSettings
+from ..recipe import Recipe, StepGraph, expand, load_recipe, parse_recipe
+from ..recipe.paths import cache_folder, check_outputs
+from .bounce import Manifest, bounce
+from .budget import Budget, check_budget
+from .events import StepEvent
+from .scheduler import RunResult, arun_plan
+from .staleness import Plan, PlanStatus, make_plan, recipe_key
+
+if TYPE_CHECKING:
+    from pydub import AudioSegment
+
+__all__ = [
+    "Project",
+    "RunOptions",
+    "RunReport",
+    "make_providers",
+    "open_project",
+    "open_recipe",
+    "open_text",
+    "provider_settings",
+]
+
+
+class RunOptions(TypedDict, total=False):
+    """How :meth:`Project.run` runs: ``jobs`` caps steps worked on this machine at once (default 4;
+    remote requests use each provider's concurrency); ``keep_going`` still renders what does not
+    depend on a failed step; ``on_event`` hears every :class:`StepEvent`; ``budget_usd`` caps spending."""
+
+    jobs: int
+    keep_going: bool
+    on_event: Callable[[StepEvent], None] | None
+    budget_usd: float | None
+
+
+@dataclass
+class RunReport:
+    """A finished run: per-step outcomes, the bounced output, its manifest file and the typed
+    manifest (``output`` and the manifest are None when a step failed and nothing was bounced),
+    and ``warnings`` (problems that did not stop it: a state the cache could not record)."""
+
+    result: RunResult
+    output: Path | None
+    manifest_path: Path | None
+    manifest: Manifest | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Every step rendered or was cached (and the output was written)."""
+        return self.result.ok and self.output is not None
+
+    def audio(self, step_id: str = "master") -> Audio:
+        """The artifact of ``step_id`` (default: the master) decoded to float32 :class:`Audio`
+        (frames × channels, at its own rate). Raises :class:`KeyError` for an unknown step id and
+        :class:`~audioflow.errors.AudioflowError` when the step has no artifact (it failed or did not run)."""
+        outcome = self.result.outcomes[step_id]
+        if outcome.record is None:
+            raise AudioflowError(f"step {step_id} has no artifact: it {outcome.status}")
+        return decode_file(outcome.record.artifact.path)
+
+    def segment(self, step_id: str = "master", *, sample_width: int = 2) -> AudioSegment:
+        """:meth:`audio` as a pydub ``AudioSegment`` (``sample_width`` 2: 16-bit, or 4: 32-bit);
+        no ``ffmpeg`` on ``PATH`` is needed. Raises as :meth:`audio` does."""
+        return to_segment(self.audio(step_id), sample_width=sample_width)
+
+
+@dataclass
+class Project:
+    """A loaded recipe with its step graph, store and providers."""
+
+    graph: StepGraph
+    store: ArtifactStore
+    providers: Mapping[str, Provider]
+
+    def plan(self) -> Plan:
+        """Up-to-date/stale for every step. Raises :class:`RecipeError` before any spending."""
+        return make_plan(self.graph, self.store, self.providers)
+
+    async def arun(self, **options: Unpack[RunOptions]) -> RunReport:
+        """Render what is stale, then bounce the master to the recipe's output (in the running loop),
+        as :class:`RunOptions` say.
+
+        With ``budget_usd``, refuses (:class:`~.budget.BudgetError`) to start when the plan's estimate
+        could exceed it or includes a price that is unknown, and stops submitting once spending
+        reaches it. Raises :class:`RecipeError` or :class:`~audioflow.errors.ProviderError` (a missing
+        key) before any spending; a step's failure is in the report, not raised."""
+        plan = await asyncio.to_thread(self.plan)
+        budget_usd = options.get("budget_usd")
+        if budget_usd is not None:
+            check_budget(plan.cost_by_provider(), budget_usd)
+        paid = {p.step.provider for p in plan.steps.values() if p.status == PlanStatus.STALE and p.cost_usd != 0.0}
+        for name in sorted(n for n in paid if n is not None):
+            self.providers[name].ready()
+        result = await arun_plan(
+            plan,
+            self.store,
+            self.providers,
+            jobs=options.get("jobs", 4),
+            keep_going=options.get("keep_going", False),
+            on_event=options.get("on_event"),
+            budget=Budget(budget_usd),
+        )
+        warnings = []
+        try:
+            self._save_state(plan, result)
+        except CacheError as exc:  # a read-only cache still bounces a cached render; plan loses its reasons
+            warnings.append(f"the recipe's state was not saved: {exc}")
+        master = result.outcomes.get("master")
+        if master is None or master.record is None:
+            return RunReport(result, None, None, None, warnings)
+        output, manifest_path, manifest = await asyncio.to_thread(bounce, plan, result, self.store)
+        return RunReport(result, output, manifest_path, manifest, warnings)
+
+    def run(self, **options: Unpack[RunOptions]) -> RunReport:
+        """:meth:`arun` in a new event loop (``asyncio.run``); see there."""
+        return asyncio.run(self.arun(**options))
+
+    def _save_state(self, plan: Plan, result: RunResult) -> None:
+        key = recipe_key(self.graph)
+        state = self.store.read_state(key)
+        steps = dict(state.get("steps", {}))
+        for step_id, outcome in result.outcomes.items():
+            if outcome.record is None:
+                continue
+            step = outcome.step
+            steps[step_id] = {
+                "input_digest": outcome.digest,
+                "params": step.params,
+                "provider": step.provider,
+                "model": plan.steps[step_id].model,
+                "take": step.take,
+                "take_digest": outcome.record.meta.get("take_digest"),  # gc keeps the paid take it came from
+                "upstream": [
+                    result.outcomes[d].record.artifact.digest  # type: ignore[union-attr]
+                    for d in step.deps
+                ],
+            }
+        steps = {k: v for k, v in steps.items() if k in self.graph.steps}
+        self.store.write_state(key, {"steps": steps})
+
+
+def _check_provider(provider: str | None, providers: Mapping[str, Provider] | None) -> None:
+    known = providers if providers is not None else PROVIDERS
+    if provider is not None and provider not in known:
+        raise RecipeError(f"--provider {provider}: unknown provider", hint=f"available: {', '.join(known)}")
+
+
+def open_recipe(
+    recipe: Recipe,
+    *,
+    provider: str | None = None,
+    cache_dir: Path | str | None = None,
+    providers: Mapping[str, Provider] | None = None,
+    inputs: Mapping[str, AudioSegment | Audio] | None = None,
+) -> Project:
+    """Expand a loaded ``recipe`` into a project. ``provider`` renders every provider step there;
+    the store is ``cache_dir``, else ``$AUDIOFLOW_CACHE_DIR``, else ``.audioflow/`` beside the recipe;
+    outputs are checked against the inputs, the recipe and the store before the store is touched;
+    ``providers`` replaces the built-in ones (tests, custom hosts); ``inputs`` gives ``file`` steps
+    their audio (step name → a pydub ``AudioSegment`` or an :class:`Audio`) instead of the file the
+    recipe names: it is stored in the cache as float32 WAV and digested by content like any file.
+    Raises :class:`RecipeError` (an unknown step name in ``inputs`` too)."""
+    _check_provider(provider, providers)
+    root = cache_folder(recipe.root, Path(cache_dir) if cache_dir is not None else None)
+    wavs = {name: _as_wav(audio) for name, audio in (inputs or {}).items()}
+    given = {name: (root / object_key(digest, "wav"), digest) for name, (digest, _) in wavs.items()}
+    graph = expand(recipe, provider=provider, inputs=given)
+    check_outputs(recipe, root)
+    store = ArtifactStore(root)
+    for digest, data in wavs.values():
+        stored = store.put_bytes(data, "wav")
+        assert stored.digest == digest
+    if providers is None:
+        providers = make_providers(graph)
+    return Project(graph, store, providers)
+
+
+def _as_wav(audio: AudioSegment | Audio) -> tuple[str, bytes]:
+    """(sha256, float32 WAV bytes) of audio given through the API."""
+    if not isinstance(audio, Audio):
+        try:
+            audio = from_segment(audio)
+        except AttributeError as exc:
+            raise RecipeError(
+                f"inputs: expected a pydub AudioSegment or an audioflow Audio, got {type(audio).__name__}"
+            ) from exc
+    data = write_wav(audio)
+    return sha256_hex(data), data
+
+
+def open_project(
+    recipe_path: Path | str,
+    *,
+    provider: str | None = None,
+    cache_dir: Path | str | None = None,
+    providers: Mapping[str, Provider] | None = None,
+    allow_dirs: Iterable[Path | str] = (),
+    inputs: Mapping[str, AudioSegment | Audio] | None = None,
+) -> Project:
+    """Load and expand the recipe file at ``recipe_path`` (see :func:`open_recipe`). Local inputs may
+    come from the recipe's folder, ``allow_dirs`` and ``$AUDIOFLOW_ALLOW_DIRS``. Raises :class:`RecipeError`."""
+    _check_provider(provider, providers)
+    recipe = load_recipe(Path(recipe_path), allow_dirs=allow_dirs)
+    return open_recipe(recipe, provider=provider, cache_dir=cache_dir, providers=providers, inputs=inputs)
+
+
+def open_text(
+    text: str,
+    *,
+    root: Path | str,
+    name: str = "recipe.yaml",
+    provider: str | None = None,
+    cache_dir: Path | str | None = None,
+    providers: Mapping[str, Provider] | None = None,
+    allow_dirs: Iterable[Path | str] = (),
+    inputs: Mapping[str, AudioSegment | Audio] | None = None,
+) -> Project:
+    """A project from recipe ``text``, as if it were the file ``root / name``: relative paths resolve
+    against ``root``, errors are located in ``name``; local inputs as for :func:`open_project` (see
+    :func:`open_recipe`). Raises :class:`RecipeError`."""
+    _check_provider(provider, providers)
+    recipe = parse_recipe(text, Path(root) / name, allow_dirs=allow_dirs)
+    return open_recipe(recipe, provider=provider, cache_dir=cache_dir, providers=providers, inputs=inputs)
+
+
+def provider_settings(recipe_providers: Mapping[str, Mapping[str, Any]], name: str) -> ProviderSettings:
+    """The :class:`ProviderSettings` of provider ``name`` from the recipe's ``providers:`` block."""
+    given = dict(recipe_providers.get(name, {}))
+    if "concurrency" in given:
+        given["concurrency"] = int(given["concurrency"])
+    return ProviderSettings(**given)
+
+
+def make_providers(graph: StepGraph) -> dict[str, Provider]:
+    """A provider for every provider name the graph's steps use, with the recipe's settings
+    (unknown names are left out: pre-flight reports them at their location)."""
+    wanted = {s.provider for s in graph.steps.values() if s.provider}
+    settings = graph.recipe.providers
+    return {name: PROVIDERS[name](provider_settings(settings, name)) for name in sorted(wanted) if name in PROVIDERS}

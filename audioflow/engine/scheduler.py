@@ -1,0 +1,326 @@
+"""The scheduler: renders the stale steps of a plan concurrently with asyncio.
+
+Every step waits for its upstream steps, then takes a slot of the global ``jobs`` limit (work on
+this machine: assembly and local providers) and, for a provider step, one of that provider's
+``max_concurrency`` slots (a remote request takes only those: it waits on its host, not our
+cores). Under the step's store lock it looks the digest up again (another run may have rendered
+it meanwhile), renders, and stores the artifact before its record, so the store never holds a
+partial artifact. Failures are collected, not raised: steps below a failure are ``blocked``;
+independent steps finish with ``keep_going``, otherwise no new step starts after the first failure.
+A failed step keeps its exception (:attr:`StepOutcome.exception`).
+
+A provider step sends the request the plan prepared (prepared again only when an upstream clip was
+rendered in this run). It first looks for its raw take under the take digest (see
+:mod:`.preflight`); only when there is none does it reserve budget, journal and submit a paid
+request. Once the host answers, the take's bytes are stored before anything that could still fail,
+then its record; the journal is cleared last, so a run killed in between resumes the same request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TypedDict, Unpack
+
+from ..audio import decode_file, read_wav, write_wav
+from ..cache import ArtifactStore, StepRecord
+from ..errors import AudioflowError
+from ..providers import PreparedRequest, Provider, Take
+from ..recipe import Step
+from ..steps import (
+    ClonePayload,
+    DialoguePayload,
+    FilePayload,
+    JoinPayload,
+    LinesPayload,
+    MasterPayload,
+    MixPayload,
+)
+from . import builtin_steps, preflight
+from .budget import Budget
+from .events import StepEvent, StepStatus
+from .meta import StepMeta
+from .staleness import Plan, resolve_digest
+
+__all__ = ["RunResult", "SchedulerOptions", "StepOutcome", "arun_plan", "run_plan"]
+
+Rendered = tuple[bytes, str, StepMeta]
+
+
+@dataclass
+class StepOutcome:
+    """How one step ended (:class:`StepStatus`); ``error`` says why it did not render and
+    ``exception`` is what was raised, with its traceback (a failed step only)."""
+
+    step: Step
+    status: StepStatus
+    digest: str | None = None
+    record: StepRecord | None = None
+    error: str | None = None
+    exception: BaseException | None = None
+
+    @property
+    def meta(self) -> StepMeta | None:
+        return StepMeta.from_json(self.record.meta) if self.record is not None else None
+
+
+@dataclass
+class RunResult:
+    """The outcome of every step, in plan order, and what the run spent."""
+
+    outcomes: dict[str, StepOutcome] = field(default_factory=dict)
+    budget: Budget = field(default_factory=Budget)
+
+    def count(self, status: StepStatus | str) -> int:
+        return sum(1 for o in self.outcomes.values() if o.status == status)
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status.ok for o in self.outcomes.values())
+
+
+@dataclass
+class _Run:
+    """What every step of one run shares."""
+
+    plan: Plan
+    store: ArtifactStore
+    providers: Mapping[str, Provider]
+    limits: dict[str | None, asyncio.Semaphore]
+    emit: Callable[[StepEvent], None]
+    stop: Callable[[], bool]
+    budget: Budget
+    outcomes: dict[str, StepOutcome]
+    digest_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def records(self) -> dict[str, StepRecord | None]:
+        return {k: o.record for k, o in self.outcomes.items()}
+
+    @contextlib.asynccontextmanager
+    async def locked(self, digest: str) -> AsyncIterator[None]:
+        """Hold ``digest``'s lock in this process (asyncio) and across processes (file lock)."""
+        async with self.digest_locks.setdefault(digest, asyncio.Lock()):
+            lock = self.store.file_lock(digest)
+            await asyncio.to_thread(lock.acquire)
+            try:
+                yield
+            finally:
+                lock.release()
+
+
+def _upstream(step: Step, run: _Run) -> list[builtin_steps.Upstream]:
+    out = []
+    for dep in step.deps:
+        record = run.outcomes[dep].record
+        assert record is not None
+        kind = run.plan.graph.steps[dep].kind
+        out.append(builtin_steps.Upstream(dep, kind, record.artifact.path, StepMeta.from_json(record.meta)))
+    return out
+
+
+def _prepared(step: Step, run: _Run) -> PreparedRequest:
+    """The plan's prepared request, or (when an upstream clip was pending at plan time) the request
+    prepared now with the rendered clips."""
+    prepared = run.plan.steps[step.id].prepared
+    if prepared is not None and prepared.key is not None:
+        return prepared
+    return run.providers[step.provider].prepare(preflight.build_request(step, run.records()))  # type: ignore[index]
+
+
+def _take_meta(take: Take, provider: str, model: str) -> StepMeta:
+    """The raw take's meta, its cost made safe to store (a host's NaN or negative figure is noted, not kept)."""
+    notes, cost = take.notes, take.cost_usd
+    if not (isinstance(cost, int | float) and math.isfinite(cost) and cost >= 0):
+        notes, cost = (*notes, f"the host reported a cost of {cost!r}; counted as $0"), 0.0
+    return StepMeta(
+        provider=provider,
+        model=model,
+        placeholder=take.placeholder,
+        approximate=take.approximate,
+        notes=notes,
+        request_id=take.request_id,
+        cost_usd=float(cost),
+    )
+
+
+async def _raw_take(step: Step, run: _Run) -> StepRecord:
+    """The raw take of a provider step: from the store, or rendered (and paid for) once."""
+    provider = run.providers[step.provider]  # type: ignore[index]
+    prepared = _prepared(step, run)
+    digest = preflight.take_digest(step, provider.name, prepared)
+    record = run.store.get_step(digest)
+    if record is not None:
+        return record
+    async with run.locked(digest):
+        record = run.store.get_step(digest)
+        if record is not None:
+            return record
+        journal = run.store.journal(digest)
+        resumed = journal.load() is not None  # paid by an earlier run: resume, reserve nothing
+        reserved = 0.0
+        if not provider.local and not resumed:
+            reserved = run.budget.reserve(step.id, prepared.cost_usd)
+            provider.ready()
+        try:
+            take = await provider.render(prepared, journal)
+        except BaseException:
+            run.budget.release(reserved)
+            raise
+        # Paid for: the bytes are stored first, before anything that can still fail.
+        artifact = await asyncio.to_thread(run.store.put_bytes, take.data, take.format)
+        meta = _take_meta(take, provider.name, prepared.model)
+        record = run.store.put_step(digest, artifact, meta.to_json())
+        if not provider.local:
+            run.budget.settle(provider.name, reserved, 0.0 if resumed else meta.cost_usd)
+        journal.clear()
+        return record
+
+
+def _finish(step: Step, raw: StepRecord) -> Rendered:
+    """The step's artifact from its raw take: decoded to float32 WAV, then the engine's processing."""
+    fmt = raw.artifact.path.suffix.lstrip(".")
+    audio = read_wav(raw.artifact.path) if fmt == "wav" else decode_file(raw.artifact.path)
+    audio, notes = builtin_steps.finish_take(step.payload, audio)
+    take = StepMeta.from_json(raw.meta)
+    if isinstance(step.payload, LinesPayload):
+        meta = builtin_steps.speech_meta(audio, step.payload)
+    else:
+        meta = StepMeta(audio.duration_ms, audio.sample_rate_hz, audio.channels)
+    meta = replace(
+        meta,
+        notes=(*take.notes, *notes),
+        take_digest=raw.input_digest,
+        provider=take.provider,
+        model=take.model,
+        placeholder=take.placeholder,
+        approximate=take.approximate,
+        request_id=take.request_id,
+        cost_usd=take.cost_usd,
+    )
+    return write_wav(audio), "wav", meta
+
+
+async def _render(step: Step, run: _Run) -> Rendered:
+    if step.provider is not None:
+        raw = await _raw_take(step, run)
+        return await asyncio.to_thread(_finish, step, raw)
+    ups = _upstream(step, run)
+    payload = step.payload
+    if isinstance(payload, FilePayload):
+        return await asyncio.to_thread(builtin_steps.import_file, step.files["source"])
+    if isinstance(payload, ClonePayload):
+
+        def reference() -> Rendered:  # a user's file in any format, or an upstream float32 WAV artifact
+            source = decode_file(step.files["source"]) if "source" in step.files else ups[0].audio()
+            return builtin_steps.prepare_reference(payload, source)
+
+        return await asyncio.to_thread(reference)
+    if isinstance(payload, DialoguePayload):
+        return await asyncio.to_thread(builtin_steps.join_dialogue, payload, ups)
+    if isinstance(payload, JoinPayload):
+        return await asyncio.to_thread(builtin_steps.join_parts, payload, ups)
+    if isinstance(payload, MixPayload):
+        return await asyncio.to_thread(builtin_steps.mix_tracks, payload, {u.step_id: u for u in ups})
+    if isinstance(payload, MasterPayload):
+        return await asyncio.to_thread(builtin_steps.master_mix, payload, ups[0])
+    raise AudioflowError(f"no renderer for {step.kind} steps")
+
+
+async def _run_step(step: Step, run: _Run) -> StepOutcome:
+    planned = run.plan.steps[step.id]
+    if planned.record is not None:  # up-to-date at plan time: the record was read then
+        return StepOutcome(step, StepStatus.CACHED, planned.digest, planned.record)
+    upstream = [run.outcomes[d].record.artifact.digest for d in step.deps]  # type: ignore[union-attr]
+    digest = resolve_digest(step, planned.model, upstream)
+    record = run.store.get_step(digest)  # a re-rendered upstream may have given already-cached content
+    if record is not None:
+        return StepOutcome(step, StepStatus.CACHED, digest, record)
+    async with contextlib.AsyncExitStack() as stack:
+        provider = run.providers.get(step.provider) if step.provider else None
+        if provider is None or provider.local:  # work on this machine's cores
+            await stack.enter_async_context(run.limits[None])
+        if step.provider is not None:  # a remote request waits on its host, not on our cores
+            await stack.enter_async_context(run.limits[step.provider])
+        # Two steps of one run can share a digest (a repeated line): the second waits here for the first
+        # and then finds its record.
+        await stack.enter_async_context(run.locked(digest))
+        record = run.store.get_step(digest)
+        if record is not None:
+            return StepOutcome(step, StepStatus.CACHED, digest, record)
+        if run.stop():  # a step failed while this one waited for a slot: start nothing new
+            return StepOutcome(step, StepStatus.SKIPPED, digest, error="the run stopped after a failure")
+        run.emit(StepEvent(step.id, step.kind, StepStatus.STARTED))
+        data, ext, meta = await _render(step, run)
+        artifact = await asyncio.to_thread(run.store.put_bytes, data, ext)
+        record = run.store.put_step(digest, artifact, replace(meta, step=step.id).to_json())
+    return StepOutcome(step, StepStatus.RENDERED, digest, record)
+
+
+def _failure(step: Step, exc: Exception) -> StepOutcome:
+    """A failed step's outcome: the message, and the exception itself (a bug keeps its type in the message)."""
+    message = str(exc) if isinstance(exc, AudioflowError) else f"{type(exc).__name__}: {exc}"
+    return StepOutcome(step, StepStatus.FAILED, error=message, exception=exc)
+
+
+class SchedulerOptions(TypedDict, total=False):
+    """How to run: ``jobs`` caps steps worked on this machine at once (default 4); ``keep_going``
+    renders the steps independent of a failure; ``on_event`` hears every :class:`StepEvent`;
+    ``budget`` caps spending (a step whose submission could pass it fails with ``BudgetError``)."""
+
+    jobs: int
+    keep_going: bool
+    on_event: Callable[[StepEvent], None] | None
+    budget: Budget | None
+
+
+async def arun_plan(
+    plan: Plan, store: ArtifactStore, providers: Mapping[str, Provider], **options: Unpack[SchedulerOptions]
+) -> RunResult:
+    """Render ``plan``'s stale steps (up-to-date ones are looked up) in the running event loop,
+    as :class:`SchedulerOptions` say. Never raises for a step's failure: see :class:`RunResult`."""
+    jobs, keep_going = options.get("jobs", 4), options.get("keep_going", False)
+    emit = options.get("on_event") or (lambda event: None)
+    result = RunResult(budget=options.get("budget") or Budget())
+    order = list(plan.steps)
+    limits: dict[str | None, asyncio.Semaphore] = {None: asyncio.Semaphore(max(1, jobs))}
+    for name, provider in providers.items():
+        limits[name] = asyncio.Semaphore(max(1, provider.max_concurrency))
+    done = {step_id: asyncio.Event() for step_id in order}
+    failed = asyncio.Event()
+    stop = lambda: failed.is_set() and not keep_going  # noqa: E731
+    run = _Run(plan, store, providers, limits, emit, stop, result.budget, result.outcomes)
+
+    async def one(step_id: str) -> None:
+        step = plan.graph.steps[step_id]
+        try:
+            for dep in step.deps:
+                await done[dep].wait()
+            bad = [d for d in step.deps if not result.outcomes[d].status.ok]
+            if bad:
+                outcome = StepOutcome(step, StepStatus.BLOCKED, error=f"upstream step {bad[0]} did not render")
+            elif run.stop():
+                outcome = StepOutcome(step, StepStatus.SKIPPED, error="the run stopped after a failure")
+            else:
+                try:
+                    outcome = await _run_step(step, run)
+                except Exception as exc:  # kept whole in the outcome (AUDIOFLOW_DEBUG shows its traceback)
+                    outcome = _failure(step, exc)
+                    failed.set()
+            result.outcomes[step_id] = outcome
+            emit(StepEvent(step_id, step.kind, outcome.status, outcome.error or ""))
+        finally:
+            done[step_id].set()
+
+    await asyncio.gather(*(one(s) for s in order))
+    result.outcomes = {s: result.outcomes[s] for s in order}
+    return result
+
+
+def run_plan(
+    plan: Plan, store: ArtifactStore, providers: Mapping[str, Provider], **options: Unpack[SchedulerOptions]
+) -> RunResult:
+    """:func:`arun_plan` in a new event loop (``asyncio.run``)."""
+    return asyncio.run(arun_plan(plan, store, providers, **options))
