@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from .atomic import clean_stale_temps, write_atomic
-from .digest import FORMAT_VERSION, canonical_json, input_digest, sha256_hex
+from .digest import FORMAT_VERSION, KIND_VERSIONS, canonical_json, input_digest, sha256_hex
 from .maintenance import GcReport, VerifyReport, collect_garbage, verify_store
 from .records import record_key
 from .store import Artifact, ArtifactStore, Finding, JobJournal, StepRecord
 
 __all__ = [
     "FORMAT_VERSION",
+    "KIND_VERSIONS",
     "Artifact",
     "ArtifactStore",
     "Finding",

@@ -4,26 +4,31 @@ timeline) and ``master`` (loudness, true peak, encode); and the engine's own pro
 provider's take (:func:`finish_take`: voice gain, fitting a generated sound to its length).
 
 Each function takes the step's typed payload plus its upstream artifacts and returns
-``(encoded bytes, extension, StepMeta)``.
+``(encoded bytes, extension, StepMeta)``; the dialogue, mix and master steps stream, reading their
+inputs as files and writing their output to a file in ``out_dir`` (the store's temporary folder),
+returned as a :class:`WrittenFile` for the store to adopt: none holds a whole programme in memory.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..audio import (
     Audio,
+    AudioFile,
     Clip,
     Duck,
     decode_file,
-    join_in_sequence,
-    master_encoded,
+    master_to_file,
     read_wav,
     render_mix,
     sequence_spans,
     write_wav,
 )
+from ..audio.mixstream import MixStream, mix_to_wav
 from ..errors import AudioflowError
 from ..steps import (
     ClonePayload,
@@ -41,6 +46,7 @@ from .resources import check_programme
 
 __all__ = [
     "Upstream",
+    "WrittenFile",
     "finish_take",
     "import_file",
     "join_dialogue",
@@ -55,7 +61,25 @@ __all__ = [
 FIT_FADE_OUT_MS = 250.0
 FIT_LOOP_CROSSFADE_MS = 1_000.0
 
-Rendered = tuple[bytes, str, StepMeta]
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """An output a step wrote to ``path`` (in the store's temporary folder) instead of returning its
+    bytes; ``digest`` is its hex sha256 when the writer computed it on the way."""
+
+    path: Path
+    digest: str | None = None
+
+
+Rendered = tuple[bytes | WrittenFile, str, StepMeta]
+
+
+def _new_file(out_dir: Path, ext: str) -> Path:
+    """A fresh, empty file in ``out_dir`` for a step to write (the store's temporary folder)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=out_dir, prefix="render-", suffix=f".{ext}")
+    os.close(fd)
+    return Path(name)
 
 
 @dataclass(frozen=True)
@@ -180,21 +204,31 @@ def join_parts(payload: JoinPayload, parts: list[Upstream]) -> Rendered:
     return write_wav(joined), "wav", _audio_meta(joined, placeholders=_placeholders(parts))
 
 
-def join_dialogue(payload: DialoguePayload, lines: list[Upstream]) -> Rendered:
+def join_dialogue(payload: DialoguePayload, lines: list[Upstream], out_dir: Path) -> Rendered:
     """Join the line takes in order, ``gap_ms`` apart (a line's own ``gap_ms`` wins; negative
-    overlaps). Output rate and channels are the first line's."""
-    takes = [up.audio() for up in lines]
+    overlaps), streamed from their files into a WAV in ``out_dir``. Output rate and channels are
+    the first line's."""
+    takes = [AudioFile.open(up.path) for up in lines]
     gaps = [line.gap_ms if line.gap_ms is not None else payload.gap_ms for line in payload.lines]
-    end_ms = max(end for _, end in sequence_spans([t.duration_ms for t in takes], gaps))
-    check_programme(end_ms, takes[0].sample_rate_hz, takes[0].channels, what="the dialogue")
-    joined, spans = join_in_sequence(takes, gaps, sample_rate_hz=takes[0].sample_rate_hz, channels=takes[0].channels)
+    spans = sequence_spans([take.duration_ms for take in takes], gaps)
+    rate, channels = takes[0].sample_rate_hz, takes[0].channels
+    check_programme(max(end for _, end in spans), rate, channels, what="the dialogue", space_at=out_dir)
+    clips = [Clip(take, start_ms=start) for take, (start, _) in zip(takes, spans, strict=True)]
+    joined = mix_to_wav(MixStream(clips, sample_rate_hz=rate, channels=channels), _new_file(out_dir, "wav"))
     speech: list[tuple[float, float]] = []
     segments = []
     for line, up, (start, end) in zip(payload.lines, lines, spans, strict=True):
         speech += up.meta.shifted_speech(start, end)
         segments.append(Segment(start, end, line.voice, line.text))
-    meta = _audio_meta(joined, speech_ms=tuple(speech), segments=tuple(segments), placeholders=_placeholders(lines))
-    return write_wav(joined), "wav", meta
+    meta = StepMeta(
+        joined.duration_ms,
+        rate,
+        channels,
+        speech_ms=tuple(speech),
+        segments=tuple(segments),
+        placeholders=_placeholders(lines),
+    )
+    return WrittenFile(joined.path, joined.digest), "wav", meta
 
 
 def _layout(tracks: tuple[TrackSpec, ...], durations: dict[str, float]) -> list[tuple[float, float]]:
@@ -245,12 +279,14 @@ def _duck(track: TrackSpec, index: int, tracks: tuple[TrackSpec, ...], speech: d
     )
 
 
-def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream]) -> Rendered:
-    """Place the tracks (gain, fades, loops, ducking) in one float32 timeline (``audio.render_mix``)."""
+def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) -> Rendered:
+    """Place the tracks (gain, fades, loops, ducking) on one timeline, streamed block by block from
+    the tracks' files into a float32 WAV in ``out_dir`` (``audio.MixStream``, ``audio.mix_to_wav``)."""
     tracks = payload.tracks
-    audio = {name: up.audio() for name, up in inputs.items()}
+    audio = {name: AudioFile.open(up.path) for name, up in inputs.items()}
     spans = _layout(tracks, {name: a.duration_ms for name, a in audio.items()})
-    check_programme(max((s + n for s, n in spans), default=0.0), payload.sample_rate_hz, payload.channels)
+    end_ms = max((s + n for s, n in spans), default=0.0)
+    check_programme(end_ms, payload.sample_rate_hz, payload.channels, space_at=out_dir)
     speech: dict[int, list[tuple[float, float]]] = {}
     segments: list[Segment] = []
     for i, (track, (start, length)) in enumerate(zip(tracks, spans, strict=True)):
@@ -272,33 +308,44 @@ def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream]) -> Rendered:
         )
         for i, (track, (start, length)) in enumerate(zip(tracks, spans, strict=True))
     ]
-    mixed = render_mix(clips, sample_rate_hz=payload.sample_rate_hz, channels=payload.channels)
-    meta = _audio_meta(
-        mixed,
+    stream = MixStream(clips, sample_rate_hz=payload.sample_rate_hz, channels=payload.channels)
+    mixed = mix_to_wav(stream, _new_file(out_dir, "wav"))
+    meta = StepMeta(
+        mixed.duration_ms,
+        mixed.sample_rate_hz,
+        mixed.channels,
         speech_ms=tuple(sorted(iv for ivs in speech.values() for iv in ivs)),
         segments=tuple(sorted(segments, key=lambda s: s.start_ms)),
         placeholders=_placeholders(list(inputs.values())),
     )
-    return write_wav(mixed), "wav", meta
+    return WrittenFile(mixed.path, mixed.digest), "wav", meta
 
 
-def master_mix(payload: MasterPayload, mix: Upstream) -> Rendered:
-    """Master the mix to the loudness target and true-peak ceiling and encode it."""
-    data, result = master_encoded(
-        mix.audio(),
-        target_lufs=payload.target_lufs,
-        true_peak_dbtp=payload.true_peak_dbtp,
-        format=payload.format,
-        bitrate_kbps=payload.bitrate_kbps,
-        sample_rate_hz=payload.sample_rate_hz,
-    )
+def master_mix(payload: MasterPayload, mix: Upstream, out_dir: Path) -> Rendered:
+    """Master the mix to the loudness target and true-peak ceiling and encode it, streamed from the
+    mix's file into a file in ``out_dir`` (``audio.master_to_file``: loudness and true peak are those
+    of the decoded file)."""
+    path = _new_file(out_dir, payload.format)
+    try:
+        result = master_to_file(
+            AudioFile.open(mix.path),
+            path,
+            target_lufs=payload.target_lufs,
+            true_peak_dbtp=payload.true_peak_dbtp,
+            format=payload.format,
+            bitrate_kbps=payload.bitrate_kbps,
+            sample_rate_hz=payload.sample_rate_hz,
+        )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     loudness = Loudness(result.input_lufs, result.gain_db, result.lufs, result.true_peak_dbtp, result.limited)
     meta = StepMeta(
-        result.audio.duration_ms,
+        result.duration_ms,
         payload.sample_rate_hz,
-        result.audio.channels,
+        result.channels,
         segments=mix.meta.segments,
         placeholders=mix.meta.placeholders,
         loudness=loudness,
     )
-    return data, payload.format, meta
+    return WrittenFile(path), payload.format, meta

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import TypedDict, Unpack
 
 from ..audio import decode_file, read_wav, write_wav
-from ..cache import ArtifactStore, StepRecord
+from ..cache import Artifact, ArtifactStore, StepRecord
 from ..errors import AudioflowError
 from ..providers import PreparedRequest, Provider, Take
 from ..recipe import Step
@@ -47,7 +47,7 @@ from .staleness import Plan, resolve_digest
 
 __all__ = ["RunResult", "SchedulerOptions", "StepOutcome", "arun_plan", "run_plan"]
 
-Rendered = tuple[bytes, str, StepMeta]
+Rendered = builtin_steps.Rendered
 
 
 @dataclass
@@ -219,13 +219,15 @@ async def _render(step: Step, run: _Run) -> Rendered:
 
         return await asyncio.to_thread(reference)
     if isinstance(payload, DialoguePayload):
-        return await asyncio.to_thread(builtin_steps.join_dialogue, payload, ups)
+        return await asyncio.to_thread(builtin_steps.join_dialogue, payload, ups, run.store.tmp_dir)
     if isinstance(payload, JoinPayload):
         return await asyncio.to_thread(builtin_steps.join_parts, payload, ups)
     if isinstance(payload, MixPayload):
-        return await asyncio.to_thread(builtin_steps.mix_tracks, payload, {u.step_id: u for u in ups})
+        return await asyncio.to_thread(
+            builtin_steps.mix_tracks, payload, {u.step_id: u for u in ups}, run.store.tmp_dir
+        )
     if isinstance(payload, MasterPayload):
-        return await asyncio.to_thread(builtin_steps.master_mix, payload, ups[0])
+        return await asyncio.to_thread(builtin_steps.master_mix, payload, ups[0], run.store.tmp_dir)
     raise AudioflowError(f"no renderer for {step.kind} steps")
 
 
@@ -254,9 +256,20 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
             return StepOutcome(step, StepStatus.SKIPPED, digest, error="the run stopped after a failure")
         run.emit(StepEvent(step.id, step.kind, StepStatus.STARTED))
         data, ext, meta = await _render(step, run)
-        artifact = await asyncio.to_thread(run.store.put_bytes, data, ext)
+        artifact = await asyncio.to_thread(_store_output, run.store, data, ext)
         record = run.store.put_step(digest, artifact, replace(meta, step=step.id).to_json())
     return StepOutcome(step, StepStatus.RENDERED, digest, record)
+
+
+def _store_output(store: ArtifactStore, data: bytes | builtin_steps.WrittenFile, ext: str) -> Artifact:
+    """Store a step's output: bytes as they are, a written file adopted by its digest (never read whole)."""
+    if not isinstance(data, builtin_steps.WrittenFile):
+        return store.put_bytes(data, ext)
+    try:
+        return store.put_file(data.path, ext, digest=data.digest)
+    except BaseException:
+        data.path.unlink(missing_ok=True)
+        raise
 
 
 def _failure(step: Step, exc: Exception) -> StepOutcome:
