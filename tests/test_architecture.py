@@ -55,7 +55,6 @@ ARROWS: dict[str, tuple[set[str], set[str]]] = {
             "pyebur128",
             "pedalboard",
             "mutagen",
-            "pyloudnorm",
             "imageio_ffmpeg",
             "librosa",
             "noisereduce",

@@ -16,6 +16,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -88,9 +89,9 @@ class AudioFile:
         except OSError as exc:
             raise AudioError(f"cannot read {self.path.name}: {exc.strerror or exc}") from exc
 
-    def _read_from(self, handle: object, first: int, count: int) -> np.ndarray:
+    def _read_from(self, handle: BinaryIO, first: int, count: int) -> np.ndarray:
         width = self.sample_bytes * self.channels
-        handle.seek(self.data_offset + first * width)  # type: ignore[attr-defined]
+        handle.seek(self.data_offset + first * width)
         raw = bytearray(count * width)
         if handle.readinto(raw) != len(raw):  # type: ignore[attr-defined]
             raise AudioError(f"cannot read {self.path.name}: the file is shorter than its header says")
