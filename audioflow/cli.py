@@ -117,6 +117,8 @@ def validate(recipe: Path, cache_dir: Path | None, provider: str | None, allow_d
         graph = expand(load_recipe(recipe, allow_dirs=allow_dirs), provider=provider)
         check_outputs(graph.recipe, cache_folder(graph.recipe.root, cache_dir))
         check_requests(graph, make_providers(graph))
+        for warning in graph.warnings:
+            _err(warning)
         _echo(f"{recipe}: ok ({len(graph.steps)} steps)")
 
 
@@ -134,6 +136,8 @@ def plan(
         project = _open(recipe, provider, cache_dir, allow_dirs)
         result = project.plan()
         _report_damage(project.store)
+        for warning in project.graph.warnings:
+            _err(warning)
         rows = [
             {
                 "id": p.step.id,
@@ -298,6 +302,8 @@ def run(
             stop()
         result = report.result
         _report_damage(project.store)
+        for warning in project.graph.warnings:
+            _err(warning)
         for warning in report.warnings:
             _err(f"warning: {warning}")
         if as_json:

@@ -17,6 +17,7 @@ __all__ = [
     "CacheError",
     "ProviderError",
     "RecipeError",
+    "RecipeErrors",
     "SourceLocation",
     "did_you_mean",
     "scrub",
@@ -67,6 +68,24 @@ class RecipeError(AudioflowError):
         if self.hint:
             text += f" ({self.hint})"
         return text
+
+
+class RecipeErrors(RecipeError):
+    """Several independent recipe errors found in one pass, ``errors`` in file order. Prints one
+    ``path:line:col: message`` line each, at most ``shown`` of them and then how many more there are.
+    Its own ``message``, ``location`` and ``hint`` are the first error's."""
+
+    def __init__(self, errors: Iterable[RecipeError], shown: int = 20):
+        self.errors = tuple(errors)
+        self.shown = shown
+        first = self.errors[0]
+        super().__init__(first.message, first.location, first.hint)
+
+    def __str__(self) -> str:
+        lines = [RecipeError.__str__(e) for e in self.errors[: self.shown]]
+        if len(self.errors) > self.shown:
+            lines.append(f"... and {len(self.errors) - self.shown} more errors")
+        return "\n".join(lines)
 
 
 class CacheError(AudioflowError):

@@ -30,6 +30,7 @@ __all__ = [
     "ClonePayload",
     "CloneSpec",
     "DialoguePayload",
+    "EffectSpec",
     "FilePayload",
     "FileRef",
     "GeneratePayload",
@@ -139,7 +140,30 @@ class StepSource:
         return {"step": self.step}
 
 
-# -- voices and lines ----------------------------------------------------------------------------------
+# -- effects, voices and lines ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EffectSpec:
+    """One audio effect audioflow applies itself (``audio.effects``, pedalboard) to a voice's takes
+    or a mix track: ``kind`` (pan, highpass, lowpass, low_shelf, high_shelf, room, distance,
+    telephone, radio) and its resolved numeric ``settings`` (name → value; units in the names:
+    ``cutoff_hz``, ``gain_db``). Part of the step digest of the artifact it changes, never of a
+    paid take's request key."""
+
+    kind: str
+    settings: tuple[tuple[str, float], ...] = ()
+
+    def setting(self, name: str) -> float:
+        """The setting called ``name``. Raises ``KeyError``."""
+        return dict(self.settings)[name]
+
+    def canonical(self) -> dict[str, Any]:
+        return {"kind": self.kind, **dict(self.settings)}
+
+
+def _effects(effects: tuple[EffectSpec, ...]) -> list[dict[str, Any]]:
+    return [effect.canonical() for effect in effects]
 
 
 @dataclass(frozen=True)
@@ -171,7 +195,8 @@ class PiperModel:
 class VoiceSpec:
     """A cast voice as a provider sees it. ``preset`` maps provider name → voice id (a plain string
     applies to every provider); ``speed``/``volume`` are multipliers; ``gain_db`` is applied by the
-    engine after the take (never sent, never in a take's key); ``cast_index`` is its place in the cast."""
+    engine after the take (never sent, never in a take's key), as are its ``effects``; ``cast_index``
+    is its place in the cast."""
 
     name: str
     cast_index: int = 0
@@ -182,6 +207,7 @@ class VoiceSpec:
     gain_db: float = 0.0
     clone: CloneSpec | None = None
     piper: PiperModel | None = None
+    effects: tuple[EffectSpec, ...] = ()
 
     def preset_on(self, host: str) -> str | None:
         """The voice's preset id on ``host``: ``preset: {host: id}``, or a plain string preset."""
@@ -195,7 +221,8 @@ class VoiceSpec:
         return self.clone.model if self.clone is not None else None
 
     def canonical(self, *, for_host: bool = False) -> dict[str, Any]:
-        """The voice's canonical data; ``for_host`` leaves out what the engine applies itself (``gain_db``)."""
+        """The voice's canonical data; ``for_host`` leaves out what the engine applies itself
+        (``gain_db``, ``effects``). ``effects`` appear only when there are some."""
         out: dict[str, Any] = {
             "name": self.name,
             "cast_index": self.cast_index,
@@ -210,6 +237,8 @@ class VoiceSpec:
             out.update(
                 model_sha256=self.piper.model_sha256, config_sha256=self.piper.config_sha256, speaker=self.piper.speaker
             )
+        if self.effects and not for_host:
+            out["effects"] = _effects(self.effects)
         if for_host:
             del out["gain_db"]
         return out
@@ -218,12 +247,30 @@ class VoiceSpec:
 @dataclass(frozen=True)
 class SpokenLine:
     """One line: ``text`` by cast voice ``voice``, read with ``direction``; ``gap_ms`` before it
-    (None: the dialogue's gap)."""
+    (None: the dialogue's gap). ``say`` is what the model is sent instead of ``text`` when the
+    recipe's lexicon respells a word of it (``text`` stays the transcript's)."""
 
     voice: str
     text: str
     direction: str | None = None
     gap_ms: float | None = None
+    say: str | None = None
+
+    @property
+    def model_text(self) -> str:
+        """The words the model is sent: the lexicon's respelling, else the text."""
+        return self.say if self.say is not None else self.text
+
+    def canonical(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "voice": self.voice,
+            "text": self.text,
+            "direction": self.direction,
+            "gap_ms": self.gap_ms,
+        }
+        if self.say is not None:
+            out["say"] = self.say
+        return out
 
 
 def _voices(voices: tuple[VoiceSpec, ...], *, for_host: bool) -> dict[str, Any]:
@@ -267,18 +314,19 @@ class LinesPayload:
     def canonical(self, *, for_host: bool = False) -> dict[str, Any]:
         if self.kind == StepKind.SPEAK:
             line = self.lines[0]
-            return {
+            out: dict[str, Any] = {
                 "text": line.text,
                 "direction": line.direction,
                 "voice": self.voices[0].canonical(for_host=for_host),
                 "image": _image(self.image),
                 "references": list(self.references),
             }
+            if line.say is not None:
+                out["say"] = line.say
+            return out
         return {
             "gap_ms": self.gap_ms,
-            "lines": [
-                {"voice": x.voice, "text": x.text, "direction": x.direction, "gap_ms": x.gap_ms} for x in self.lines
-            ],
+            "lines": [x.canonical() for x in self.lines],
             "voices": _voices(self.voices, for_host=for_host),
             "image": _image(self.image),
             "references": list(self.references),
@@ -397,7 +445,7 @@ class DialoguePayload:
 @dataclass(frozen=True)
 class TrackSpec:
     """One placement of a step's output in a mix (times in ms; ``after``/``with_``/``under`` name
-    earlier tracks of the same mix)."""
+    earlier tracks of the same mix; ``effects`` are applied to the track before it is placed)."""
 
     track: str
     at_ms: float | None = None
@@ -413,9 +461,10 @@ class TrackSpec:
     duck_db: float | None = None
     duck_attack_ms: float = 80.0
     duck_release_ms: float = 400.0
+    effects: tuple[EffectSpec, ...] = ()
 
     def canonical(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "track": self.track,
             "at_ms": self.at_ms,
             "after": self.after,
@@ -431,6 +480,9 @@ class TrackSpec:
             "duck_attack_ms": self.duck_attack_ms,
             "duck_release_ms": self.duck_release_ms,
         }
+        if self.effects:
+            out["effects"] = _effects(self.effects)
+        return out
 
 
 @dataclass(frozen=True)

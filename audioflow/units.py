@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["parse_bitrate_kbps", "parse_db", "parse_duration_ms", "parse_level"]
+__all__ = ["parse_bitrate_kbps", "parse_db", "parse_duration_ms", "parse_frequency_hz", "parse_level"]
 
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
 _DURATION = re.compile(rf"^\s*({_NUMBER})\s*(ms|s|sec|min|m|h)?\s*$", re.IGNORECASE)
@@ -73,6 +73,17 @@ def parse_level(value: object, unit: str) -> float:
 def parse_db(value: object) -> float:
     """Parse a gain in decibels: ``-20``, ``"-20 dB"``, ``"+3dB"``."""
     return parse_level(value, "dB")
+
+
+def parse_frequency_hz(value: object) -> float:
+    """Parse a frequency (``"120 Hz"``, ``"3.4kHz"``, ``250``: a bare number is Hz) into hertz."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _finite(float(value), value)
+    match = re.match(rf"^\s*({_NUMBER})\s*(hz|khz)?\s*$", value, re.I) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f"{value!r} is not a frequency: write it like 120 Hz or 3.4 kHz")
+    scale = 1000.0 if (match.group(2) or "").lower() == "khz" else 1.0
+    return _finite(float(match.group(1)) * scale, value)
 
 
 def parse_bitrate_kbps(value: object) -> int:

@@ -14,6 +14,7 @@ from audioflow.audio.dsp import (
     shelf_eq,
     shift_pitch_by_resampling,
 )
+from audioflow.audio.effects import EFFECT_KINDS, apply_effects
 from audioflow.audio.io import (
     SUPPORTED_FORMATS,
     decode_bytes,
@@ -40,6 +41,7 @@ from audioflow.audio.types import Audio
 from audioflow.audio.wavstream import AudioFile, WavWriter
 
 __all__ = [
+    "EFFECT_KINDS",
     "PLACEHOLDER_TEXTURES",
     "SUPPORTED_FORMATS",
     "Audio",
@@ -53,6 +55,7 @@ __all__ = [
     "PeakDetector",
     "TruePeakLimiter",
     "WavWriter",
+    "apply_effects",
     "decode_bytes",
     "decode_file",
     "encode",

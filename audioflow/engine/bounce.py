@@ -4,7 +4,7 @@ QC manifest — a typed :class:`Manifest` with one serialiser (:meth:`Manifest.t
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from ..cache import ArtifactStore, write_atomic
 from ..recipe.paths import sidecar_paths
 from ..steps import MasterPayload, StepKind
 from .events import StepStatus
-from .meta import StepMeta
+from .meta import Segment, StepMeta
 from .scheduler import RunResult
 from .staleness import Plan
 from .transcript import to_srt, to_vtt
@@ -91,7 +91,8 @@ class LoudnessReport:
 @dataclass(frozen=True)
 class Manifest:
     """The QC manifest of a bounce: the output, its format, length (ms) and rate (Hz), loudness,
-    placeholder steps, what was rendered or cached, what was spent (USD), every step, transcripts."""
+    placeholder steps, what was rendered or cached, what was spent (USD), every step, transcripts,
+    and the speakers (cast name → display name)."""
 
     audioflow: str
     title: str
@@ -107,6 +108,7 @@ class Manifest:
     spent_usd: float
     steps: tuple[ManifestStep, ...]
     transcripts: tuple[str, ...] = ()
+    speakers: tuple[tuple[str, str], ...] = ()  # (cast name, display name) of every cast voice
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as JSON data (what ``<output>.manifest.json`` holds)."""
@@ -127,6 +129,8 @@ class Manifest:
         }
         if self.transcripts:
             out["transcripts"] = list(self.transcripts)
+        if self.speakers:
+            out["speakers"] = dict(self.speakers)
         return out
 
 
@@ -184,7 +188,15 @@ def _manifest(plan: Plan, result: RunResult, output: Path, transcripts: tuple[st
         result.budget.spent_usd,
         _steps(plan, result),
         transcripts,
+        tuple((name, voice.shown_name) for name, voice in recipe.cast.items()),
     )
+
+
+def _with_display_names(plan: Plan, segments: tuple[Segment, ...]) -> list[Segment]:
+    """Transcript segments with each speaker as the recipe shows it (a voice's ``display_name``;
+    never part of a digest, so renaming a speaker renders nothing again)."""
+    cast = plan.graph.recipe.cast
+    return [replace(s, voice=cast[s.voice].shown_name) if s.voice in cast else s for s in segments]
 
 
 def bounce(plan: Plan, result: RunResult, store: ArtifactStore) -> tuple[Path, Path, Manifest]:
@@ -198,8 +210,9 @@ def bounce(plan: Plan, result: RunResult, store: ArtifactStore) -> tuple[Path, P
     sidecars = sidecar_paths(output)
     transcripts: tuple[str, ...] = ()
     if master.meta.segments:
-        write_atomic(sidecars["srt"], to_srt(master.meta.segments).encode(), shared=True)
-        write_atomic(sidecars["vtt"], to_vtt(master.meta.segments).encode(), shared=True)
+        segments = _with_display_names(plan, master.meta.segments)
+        write_atomic(sidecars["srt"], to_srt(segments).encode(), shared=True)
+        write_atomic(sidecars["vtt"], to_vtt(segments).encode(), shared=True)
         transcripts = (sidecars["srt"].name, sidecars["vtt"].name)
     manifest = _manifest(plan, result, output, transcripts)
     manifest_path = sidecars["manifest"]

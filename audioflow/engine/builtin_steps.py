@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..audio import (
@@ -21,6 +21,7 @@ from ..audio import (
     AudioFile,
     Clip,
     Duck,
+    apply_effects,
     decode_file,
     master_to_file,
     read_wav,
@@ -55,6 +56,7 @@ __all__ = [
     "mix_tracks",
     "prepare_reference",
     "speech_meta",
+    "with_voice_effects",
 ]
 
 #: The fade that ends a generated take cut to length, and the longest crossfade of a loop seam, ms.
@@ -178,6 +180,18 @@ def finish_take(payload: LinesPayload | GeneratePayload | object, take: Audio) -
     return fitted, notes
 
 
+def with_voice_effects(payload: object, audio: Audio, meta: StepMeta) -> tuple[Audio, StepMeta]:
+    """A spoken line's take through its voice's ``effects`` (pan, room, telephone…), and its meta
+    with the new length, rate and channels; its speech and transcript stay where the words are (a
+    reverb's tail is not speech). Anything else is returned as it is."""
+    if not isinstance(payload, LinesPayload) or payload.kind != StepKind.SPEAK or not payload.voices[0].effects:
+        return audio, meta
+    shaped = apply_effects(audio, payload.voices[0].effects)
+    return shaped, replace(
+        meta, duration_ms=shaped.duration_ms, sample_rate_hz=shaped.sample_rate_hz, channels=shaped.channels
+    )
+
+
 def _placeholders(inputs: list[Upstream]) -> tuple[str, ...]:
     found: list[str] = []
     for up in inputs:
@@ -211,7 +225,7 @@ def join_dialogue(payload: DialoguePayload, lines: list[Upstream], out_dir: Path
     takes = [AudioFile.open(up.path) for up in lines]
     gaps = [line.gap_ms if line.gap_ms is not None else payload.gap_ms for line in payload.lines]
     spans = sequence_spans([take.duration_ms for take in takes], gaps)
-    rate, channels = takes[0].sample_rate_hz, takes[0].channels
+    rate, channels = takes[0].sample_rate_hz, max(take.channels for take in takes)  # a panned voice's lines are stereo
     check_programme(max(end for _, end in spans), rate, channels, what="the dialogue", space_at=out_dir)
     clips = [Clip(take, start_ms=start) for take, (start, _) in zip(takes, spans, strict=True)]
     joined = mix_to_wav(MixStream(clips, sample_rate_hz=rate, channels=channels), _new_file(out_dir, "wav"))
@@ -283,8 +297,14 @@ def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) 
     """Place the tracks (gain, fades, loops, ducking) on one timeline, streamed block by block from
     the tracks' files into a float32 WAV in ``out_dir`` (``audio.MixStream``, ``audio.mix_to_wav``)."""
     tracks = payload.tracks
-    audio = {name: AudioFile.open(up.path) for name, up in inputs.items()}
-    spans = _layout(tracks, {name: a.duration_ms for name, a in audio.items()})
+    files = {name: AudioFile.open(up.path) for name, up in inputs.items()}
+    # a track's own effects, before placing: such a track is read and processed whole (pedalboard)
+    shaped: list[Audio | AudioFile] = [
+        apply_effects(files[t.track].load(), t.effects) if t.effects else files[t.track] for t in tracks
+    ]
+    durations = {name: f.duration_ms for name, f in files.items()}
+    durations.update({t.track: a.duration_ms for t, a in zip(tracks, shaped, strict=True) if t.effects})
+    spans = _layout(tracks, durations)
     end_ms = max((s + n for s, n in spans), default=0.0)
     check_programme(end_ms, payload.sample_rate_hz, payload.channels, space_at=out_dir)
     speech: dict[int, list[tuple[float, float]]] = {}
@@ -296,7 +316,7 @@ def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) 
             segments += meta.shifted_segments(start, start + length)
     clips = [
         Clip(
-            audio[track.track],
+            shaped[i],
             start_ms=start,
             gain_db=track.gain_db,
             fade_in_ms=min(track.fade_in_ms, length),

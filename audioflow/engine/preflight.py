@@ -25,6 +25,7 @@ from ..cache import StepRecord, input_digest
 from ..errors import AudioflowError, ProviderError, RecipeError
 from ..providers import PROVIDERS, PreparedRequest, Provider, Reference, RenderRequest
 from ..recipe import Step, StepGraph
+from ..recipe.diagnostics import Collector
 from ..recipe.graph import CLONE_PREFIX
 from ..steps import (
     ClonePayload,
@@ -165,6 +166,9 @@ def check_requests(graph: StepGraph, providers: Mapping[str, Provider]) -> None:
     """Everything :func:`check_graph` checks, and every provider request prepared with no upstream
     artifacts (``validate``: no store, nothing spent). Raises :class:`RecipeError`."""
     check_graph(graph, providers)
+    collector = Collector()  # every step's refusal in one pass
     for step in graph.steps.values():
         if step.provider is not None:
-            prepare(graph, step, providers, {})
+            with collector.guard():
+                prepare(graph, step, providers, {})
+    collector.raise_any()

@@ -189,6 +189,7 @@ def _finish(step: Step, raw: StepRecord) -> Rendered:
         meta = builtin_steps.speech_meta(audio, step.payload)
     else:
         meta = StepMeta(audio.duration_ms, audio.sample_rate_hz, audio.channels)
+    audio, meta = builtin_steps.with_voice_effects(step.payload, audio, meta)
     meta = replace(
         meta,
         notes=(*take.notes, *notes),

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import json
 import math
 import os
 import re
@@ -331,6 +332,37 @@ def _check_voice(voice: VoiceSpec, references: tuple[Reference, ...]) -> None:
         )
 
 
+_PHONEME_BLOCK = re.compile(r"\[\[(.*?)\]\]", re.S)
+
+
+@functools.cache
+def _phoneme_set(config: Path) -> frozenset[str]:
+    """The phonemes a Piper voice speaks (its config's ``phoneme_id_map``)."""
+    try:
+        return frozenset(json.loads(config.read_text(encoding="utf-8"))["phoneme_id_map"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ProviderError("local", f"cannot read the phonemes of Piper voice {config.name}: {exc}") from exc
+
+
+def _check_phonemes(line: SpokenLine, voice: VoiceSpec, request: RenderRequest) -> None:
+    """Raise ProviderError for a lexicon ``[[ phonemes ]]`` form the line's Piper voice cannot speak."""
+    blocks = _PHONEME_BLOCK.findall(line.model_text)
+    if not blocks:
+        return
+    model = request.files.get(f"model:{voice.name}") or request.files.get("model") if voice.piper else None
+    config = (model or _bundled_model()).with_name((model or _bundled_model()).name + ".json")
+    known = _phoneme_set(config)
+    for block in blocks:
+        unknown = sorted({c for c in block if not c.isspace() and c not in known})
+        if unknown:
+            raise ProviderError(
+                "local",
+                f"the lexicon's ipa form {block.strip()!r} holds {', '.join(map(repr, unknown))}, which Piper voice "
+                f"{config.name.removesuffix('.onnx.json')} cannot speak (espeak-ng IPA phonemes only)",
+                voice=voice.name,
+            )
+
+
 def _isolate_target(payload: IsolatePayload) -> str:
     describe = payload.describe
     target = match_isolate_target(describe)
@@ -380,6 +412,8 @@ class LocalProvider:
                     raise ProviderError("local", f"scene line voice {line.voice!r} is not among the scene's voices")
             for voice in payload.voices:
                 _check_voice(voice, request.references)
+            for line in payload.lines:
+                _check_phonemes(line, payload.voice(line.voice), request)
         elif isinstance(payload, IsolatePayload):
             _isolate_target(payload)
             _isolate_source(request)
@@ -477,7 +511,7 @@ class LocalProvider:
         delivery = self._delivery(voice, request, model_key or f"model:{voice.name}")
         gain_db, direction_speed, note = _direction_effect(line.direction)
         audio = self._synthesize(
-            line.text,
+            line.model_text,  # the lexicon's respelling or [[ phonemes ]], else the text
             delivery,
             speed=delivery.speed * direction_speed,
             gain_db=delivery.gain_db + gain_db,

@@ -136,12 +136,12 @@ def _lines_prompt(
         voice, line = payload.voices[0], payload.lines[0]
         cited = numbering.cite(voice) if voice.clone or numbering.id_references else None
         preset = voice.preset_on(host) if cited is None else None
-        prompt = _spoken(line.text, line.direction)
+        prompt = _spoken(line.model_text, line.direction)
         return (f"{cited} {prompt}" if cited and voice.clone else prompt), preset, _prosody([voice], notes)
     rows = []
     for line in payload.lines:
         cited = numbering.cite(payload.voice(line.voice))
-        rows.append(f"{cited or line.voice + ':'} {_spoken(line.text, line.direction)}")
+        rows.append(f"{cited or line.voice + ':'} {_spoken(line.model_text, line.direction)}")
     uncited = sorted({line.voice for line in payload.lines} - set(numbering.cited))
     if uncited:
         notes.append(f"voices without a reference clip are labelled by name: {', '.join(uncited)}")

@@ -252,7 +252,7 @@ class SegmindProvider:
         if payload.image is not None:
             notes.append("openvoice takes no reference image: not sent")
         # All four fields always sent: speed and text are required on the page, language made explicit.
-        body = {"input_audio": _url_or_ref(clip), "text": line.text, "speed": voice.speed, "language": language}
+        body = {"input_audio": _url_or_ref(clip), "text": line.model_text, "speed": voice.speed, "language": language}
         return _Plan(OPENVOICE, body, "wav", tuple(notes))
 
     def _isolate_plan(self, request: RenderRequest) -> _Plan:

@@ -8,7 +8,7 @@ from pathlib import Path
 from .graph import Step, StepGraph, expand, to_dot, to_mermaid
 from .loader import Document, load_document, parse_document
 from .model import LOUDNESS_PRESETS, Line, Master, Recipe, StepSpec, Track, Voice, build_recipe
-from .schema import load_schema, schema_text, validate_document
+from .schema import load_schema, schema_errors, schema_text, validate_document
 
 __all__ = [
     "LOUDNESS_PRESETS",
@@ -28,6 +28,7 @@ __all__ = [
     "load_schema",
     "parse_document",
     "parse_recipe",
+    "schema_errors",
     "schema_text",
     "to_dot",
     "to_mermaid",
@@ -37,10 +38,10 @@ __all__ = [
 
 def load_recipe(path: Path, *, allow_dirs: Iterable[Path | str] = ()) -> Recipe:
     """Read, validate and build the recipe at ``path``; its local inputs may come from its folder,
-    ``allow_dirs`` and ``$AUDIOFLOW_ALLOW_DIRS``. Raises :class:`~audioflow.errors.RecipeError`."""
+    ``allow_dirs`` and ``$AUDIOFLOW_ALLOW_DIRS``. Raises :class:`~audioflow.errors.RecipeError`
+    (:class:`~audioflow.errors.RecipeErrors` with every independent error, in file order)."""
     document = load_document(path)
-    validate_document(document)
-    return build_recipe(document, path, allow_dirs=allow_dirs)
+    return build_recipe(document, path, allow_dirs=allow_dirs, schema_errors=schema_errors(document))
 
 
 def parse_recipe(text: str, path: Path, *, allow_dirs: Iterable[Path | str] = ()) -> Recipe:
@@ -48,5 +49,4 @@ def parse_recipe(text: str, path: Path, *, allow_dirs: Iterable[Path | str] = ()
     is the recipe's root, and whose name locates errors); local inputs as for :func:`load_recipe`.
     Raises :class:`~audioflow.errors.RecipeError`."""
     document = parse_document(text, str(path))
-    validate_document(document)
-    return build_recipe(document, path, allow_dirs=allow_dirs)
+    return build_recipe(document, path, allow_dirs=allow_dirs, schema_errors=schema_errors(document))

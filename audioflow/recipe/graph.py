@@ -50,6 +50,8 @@ from ..steps import (
     VoiceSpec,
     file_sha256,
 )
+from .diagnostics import Collector
+from .lexicon import unhonoured_warning
 from .model import Line, Recipe, StepSpec, Track, Voice
 
 __all__ = ["CLONE_PREFIX", "Step", "StepGraph", "clone_step_id", "expand", "to_dot", "to_mermaid"]
@@ -90,6 +92,7 @@ class StepGraph:
     recipe: Recipe
     steps: dict[str, Step]
     graph: nx.DiGraph
+    warnings: tuple[str, ...] = ()  # located ``path:line:col: warning: …`` lines (validate, plan, run print them)
 
     def order(self) -> list[str]:
         """Step ids in a topological order that keeps recipe order where the graph allows."""
@@ -188,6 +191,7 @@ def _voice_spec(recipe: Recipe, voice: Voice) -> tuple[VoiceSpec, dict[str, Path
         gain_db=voice.gain_db,
         clone=clone,
         piper=piper,
+        effects=voice.effects,
     )
     return spec, files
 
@@ -205,15 +209,18 @@ def _clone_deps(recipe: Recipe, voices: list[str]) -> tuple[tuple[str, ...], tup
     return tuple(deps), tuple(refs)
 
 
-def _spoken(line: Line) -> SpokenLine:
-    return SpokenLine(line.voice, line.text, line.direction, line.gap_ms)
+def _spoken(line: Line, recipe: Recipe | None = None, provider: str = "") -> SpokenLine:
+    """A line as the step carries it: with the lexicon's respelling for ``provider`` (``say``) when
+    ``recipe`` is given and its lexicon changes the line."""
+    say = recipe.lexicon.respell(line.text, line.voice, provider).say if recipe is not None else None
+    return SpokenLine(line.voice, line.text, line.direction, line.gap_ms, say)
 
 
 def _speak(recipe: Recipe, spec: StepSpec, step_id: str, line: Line, provider: str) -> Step:
     voice, files = _voice_spec(recipe, recipe.cast[line.voice])
     image, image_files = _image(recipe, spec)
     deps, refs = _clone_deps(recipe, [line.voice])
-    payload = LinesPayload(StepKind.SPEAK, (_spoken(line),), (voice,), 0.0, image, refs)
+    payload = LinesPayload(StepKind.SPEAK, (_spoken(line, recipe, provider),), (voice,), 0.0, image, refs)
     files = {**files, **image_files}
     return Step(
         step_id, StepKind.SPEAK, line.location, payload, deps, provider, line.take or spec.take, files, line.voice
@@ -229,7 +236,15 @@ def _scene(recipe: Recipe, spec: StepSpec, provider: str) -> Step:
         files.update({f"{key}:{name}": path for key, path in voice_files.items()})
     image, image_files = _image(recipe, spec)
     deps, refs = _clone_deps(recipe, names)
-    lines = tuple(_spoken(line) for line in spec.lines)
+    for voice in voices:
+        if voice.effects:
+            cast_voice = recipe.cast[voice.name]
+            raise RecipeError(
+                f"voice {voice.name!r} has effects, which a whole-scene take (render: scene) cannot apply to one voice",
+                recipe.document.locate(("cast", cast_voice.name, "effects"), key=True),
+                f"render dialogue {spec.name!r} line by line (render: lines), or put the effects on its mix track",
+            )
+    lines = tuple(_spoken(line, recipe, provider) for line in spec.lines)
     payload = LinesPayload(StepKind.SCENE, lines, tuple(voices), spec.gap_ms, image, refs)
     return Step(spec.name, StepKind.SCENE, spec.location, payload, deps, provider, spec.take, {**files, **image_files})
 
@@ -292,6 +307,7 @@ def _track(t: Track) -> TrackSpec:
         duck_db=t.duck_db,
         duck_attack_ms=t.duck_attack_ms,
         duck_release_ms=t.duck_release_ms,
+        effects=t.effects,
     )
 
 
@@ -361,22 +377,26 @@ def expand(
     known = set(recipe.steps)
     _check_inputs(recipe, inputs or {})
     steps: dict[str, Step] = {}
+    collector = Collector()  # every step's errors in one pass
     for voice in recipe.cast.values():
-        clone = _clone_step(recipe, voice)
-        if clone is not None:
-            steps[clone.id] = clone
+        with collector.guard():
+            clone = _clone_step(recipe, voice)
+            if clone is not None:
+                steps[clone.id] = clone
     for spec in (*recipe.steps.values(), recipe.mix):
-        if spec.kind == StepKind.MIX:
-            _check_tracks(spec, known)
-        given = (inputs or {}).get(spec.name)
-        if given is not None:
-            path, sha256 = given
-            assert spec.file is not None
-            file_step = FilePayload(FileRef(sha256, spec.file.name))
-            steps[spec.name] = Step(spec.name, StepKind.FILE, spec.location, file_step, files={"source": path})
-            continue
-        for step in _expand_step(recipe, spec, provider or spec.provider or recipe.provider):
-            steps[step.id] = step
+        with collector.guard():
+            if spec.kind == StepKind.MIX:
+                _check_tracks(spec, known)
+            given = (inputs or {}).get(spec.name)
+            if given is not None:
+                path, sha256 = given
+                assert spec.file is not None
+                file_step = FilePayload(FileRef(sha256, spec.file.name))
+                steps[spec.name] = Step(spec.name, StepKind.FILE, spec.location, file_step, files={"source": path})
+                continue
+            for step in _expand_step(recipe, spec, provider or spec.provider or recipe.provider):
+                steps[step.id] = step
+    collector.raise_any()
     master = recipe.master
     payload = MasterPayload(
         master.target_lufs,
@@ -393,7 +413,7 @@ def expand(
     try:
         cycle = nx.find_cycle(graph)
     except nx.NetworkXNoCycle:
-        return StepGraph(recipe, steps, graph)
+        return StepGraph(recipe, steps, graph, _lexicon_warnings(recipe, steps))
     names = [edge[0] for edge in cycle]
     first = steps[cycle[0][1]]
     owner = recipe.steps.get(first.id)
@@ -405,6 +425,23 @@ def expand(
         if any(n.startswith(CLONE_PREFIX) for n in names)
         else None,
     )
+
+
+def _lexicon_warnings(recipe: Recipe, steps: dict[str, Step]) -> tuple[str, ...]:
+    """A located warning for each lexicon entry a step's provider cannot honour on its lines."""
+    found: dict[tuple[str, str], tuple[Any, list[str]]] = {}
+    for step in steps.values():
+        payload = step.payload
+        if not isinstance(payload, LinesPayload) or step.provider is None:
+            continue
+        for line in payload.lines:
+            for entry in recipe.lexicon.respell(line.text, line.voice, step.provider).unhonoured:
+                found.setdefault((entry.word, step.provider), (entry, []))[1].append(step.id)
+    warnings = []
+    for (_, provider), (entry, step_ids) in found.items():
+        location, message = unhonoured_warning(entry, provider, dict.fromkeys(step_ids))
+        warnings.append(f"{location}: warning: {message}")
+    return tuple(warnings)
 
 
 def _label(step: Step) -> str:

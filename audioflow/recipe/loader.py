@@ -490,6 +490,30 @@ def _clamped(lines: list[str], mark: Any) -> tuple[int, int]:
     return line + 1, min(col, len(lines[line])) + 1
 
 
+_KEY_VALUE = re.compile(r"^(\s*(?:-\s+)?)([^\s:#'\"{\[][^:#]*?):[ \t]+(.*?)\s*$")
+
+
+def _text_hint(source: str, problem: str) -> str | None:
+    """A hint for the YAML traps of text written as a plain value on the line ``source``: a leading
+    apostrophe (``'Tis``), a ``{…}`` of prose (a flow mapping), or a ``: `` inside the text."""
+    match = _KEY_VALUE.match(source)
+    if match is None:
+        return None
+    prefix, key, value = match.groups()
+    start = f"{prefix.strip()} {key}:".lstrip()
+    quoted = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if len(value) > 1 and value[0] == "'" and value[1].isalpha() and " " in value:  # 'Tis…: prose
+        return f"a value starting with ' is quoted text up to the next ': double-quote the text: `{start} {quoted}`"
+    inner, _, rest = value[1:].partition("}")
+    prose = inner.strip() and ":" not in inner and (rest.strip() or "," in inner or " " in inner.strip())
+    if value.startswith("{") and "}" in value and prose:
+        direction = f"{start} ({inner.strip()}) {rest.strip()}".rstrip()
+        return f"a value starting with {{ is a YAML mapping, not text: write a direction as `{direction}`, or quote it"
+    if "mapping values are not allowed" in problem and ": " in value:
+        return f"a ': ' inside text starts a mapping: quote the text: `{start} {quoted}`"
+    return None
+
+
 def _syntax_error(exc: yaml.MarkedYAMLError, text: str, path: str) -> RecipeError:
     """Translate a parser error: located where it stopped, or where an unclosed bracket or quote opened."""
     lines = _LINE_BREAK.split(text)
@@ -510,9 +534,13 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, path: str) -> RecipeErro
             message = f"YAML syntax error: the quote {char} opened here is not closed: {problem} at {where}"
             doubled = "''" if char == "'" else '\\"'
             hint = f"close it with {char}; inside the quotes write {char} as {doubled}"
+            if char == "'" and (apostrophe := _text_hint(lines[line - 1], problem)):  # 'Tis…: meant as text
+                hint = f"{hint}; or, {apostrophe}"
         return RecipeError(message, SourceLocation(path, line, col), hint)
     message = f"{problem} ({exc.context})" if exc.context else problem
-    return RecipeError(f"YAML syntax error: {message}", SourceLocation(path, line, col))
+    return RecipeError(
+        f"YAML syntax error: {message}", SourceLocation(path, line, col), _text_hint(lines[line - 1], problem)
+    )
 
 
 def parse_document(text: str, path: str = "<recipe>") -> Document:

@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import SourceLocation, did_you_mean
-from ..steps import CLIP_LIMITS_MS, StepKind
+from ..errors import RecipeError, SourceLocation, did_you_mean
+from ..steps import CLIP_LIMITS_MS, EffectSpec, StepKind
 from ..units import parse_bitrate_kbps, parse_db, parse_duration_ms, parse_level
+from .diagnostics import Collector
+from .effects import parse_effects
+from .lexicon import Lexicon, LexiconEntry, parse_lexicon
 from .limits import (
     CHANNELS,
     MAX_DUCK_RAMP_MS,
@@ -90,7 +93,9 @@ class Clone:
 class Voice:
     """A cast voice. ``preset`` maps provider name → that provider's voice id (a plain string preset
     applies to every provider); ``clone`` makes it from a reference clip; ``model`` is a Piper
-    ``.onnx`` file for the local provider. ``speed`` and ``volume`` are multipliers."""
+    ``.onnx`` file for the local provider. ``speed`` and ``volume`` are multipliers.
+    ``display_name`` is how transcripts and the manifest name the speaker (default: ``name``);
+    ``effects`` are applied to every take of the voice; ``lexicon`` holds its own pronunciations."""
 
     name: str
     index: int
@@ -103,6 +108,14 @@ class Voice:
     gain_db: float = 0.0
     volume: float = 1.0
     clone: Clone | None = None
+    display_name: str | None = None
+    effects: tuple[EffectSpec, ...] = ()
+    lexicon: tuple[LexiconEntry, ...] = ()
+
+    @property
+    def shown_name(self) -> str:
+        """The speaker's name in transcripts and the manifest."""
+        return self.display_name or self.name
 
 
 @dataclass(frozen=True)
@@ -137,6 +150,7 @@ class Track:
     duck_attack_ms: float = 80.0
     duck_release_ms: float = 400.0
     reference_locations: dict[str, SourceLocation] = field(default_factory=dict)
+    effects: tuple[EffectSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -193,6 +207,7 @@ class Recipe:
     output: Path
     confinement: Confinement
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lexicon: Lexicon = field(default_factory=Lexicon)
 
 
 class _Reader:
@@ -278,7 +293,7 @@ def _clone(r: _Reader, path: JsonPath, spec: str | dict[str, Any]) -> Clone:
     return clone
 
 
-def _voice(r: _Reader, name: str, index: int, spec: dict[str, Any]) -> Voice:
+def _voice(r: _Reader, name: str, index: int, spec: dict[str, Any], channels: int = 2) -> Voice:
     path: JsonPath = ("cast", name)
     model = Path(spec["model"]) if "model" in spec else None
     if "clone" in spec and "model" in spec:
@@ -295,6 +310,9 @@ def _voice(r: _Reader, name: str, index: int, spec: dict[str, Any]) -> Voice:
         gain_db=r.level((*path, "gain_db"), spec.get("gain_db", 0), "gain_db"),
         volume=r.number((*path, "volume"), spec.get("volume", 1.0)),
         clone=_clone(r, (*path, "clone"), spec["clone"]) if "clone" in spec else None,
+        display_name=spec.get("display_name"),
+        effects=parse_effects(r.doc, (*path, "effects"), spec.get("effects", []), channels=channels),
+        lexicon=parse_lexicon(r.doc, (*path, "lexicon"), spec.get("lexicon", {}), voice=name),
     )
 
 
@@ -339,7 +357,7 @@ def _line(r: _Reader, path: JsonPath, item: dict[str, Any], cast: dict[str, Voic
     return Line(voice=voice, text=spoken, location=r.doc.locate(path), direction=direction, gap_ms=gap, take=take)
 
 
-def _track(r: _Reader, path: JsonPath, spec: dict[str, Any]) -> Track:
+def _track(r: _Reader, path: JsonPath, spec: dict[str, Any], channels: int = 2) -> Track:
     def dur(
         key: str, default: float | None = None, *, signed: bool = False, cap_ms: float = MAX_PROGRAMME_MS
     ) -> float | None:
@@ -373,10 +391,11 @@ def _track(r: _Reader, path: JsonPath, spec: dict[str, Any]) -> Track:
         duck_attack_ms=dur("duck_attack", 80.0, cap_ms=MAX_DUCK_RAMP_MS) or 0.0,
         duck_release_ms=dur("duck_release", 400.0, cap_ms=MAX_DUCK_RAMP_MS) or 0.0,
         reference_locations=refs,
+        effects=parse_effects(r.doc, (*path, "effects"), spec.get("effects", []), channels=channels),
     )
 
 
-def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice]) -> StepSpec:
+def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice], channels: int = 2) -> StepSpec:
     path: JsonPath = ("steps", name)
     kinds = [k for k in KINDS if k in spec]
     if not kinds:
@@ -438,7 +457,7 @@ def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice]) -
             describe=item["describe"],
             candidates=r.number((*path, "isolate", "candidates"), item["candidates"]) if "candidates" in item else 4,
         )
-    tracks = tuple(_track(r, (*path, "mix", i), t) for i, t in enumerate(spec["mix"]))
+    tracks = tuple(_track(r, (*path, "mix", i), t, channels) for i, t in enumerate(spec["mix"]))
     return StepSpec(**common, tracks=tracks)
 
 
@@ -526,33 +545,82 @@ def _output(r: _Reader, root: Path, data: dict[str, Any], stem: str) -> Path:
     return root / candidate
 
 
-def build_recipe(doc: Document, path: Path, *, allow_dirs: Iterable[Path | str] = ()) -> Recipe:
-    """Build the typed :class:`Recipe` from a schema-valid document. Local inputs may come from the
-    recipe's folder, ``allow_dirs`` and ``$AUDIOFLOW_ALLOW_DIRS`` (see ``recipe.paths``).
-    Raises :class:`RecipeError`."""
+def _blocked(unit: JsonPath, broken: list[JsonPath]) -> bool:
+    """Whether a schema error at one of ``broken`` lies inside ``unit`` or encloses it."""
+    return any(b[: len(unit)] == unit or unit[: len(b)] == b for b in broken)
+
+
+def _items(value: Any) -> list[tuple[Any, Any]]:
+    return list(value.items()) if isinstance(value, dict) else list(enumerate(value)) if isinstance(value, list) else []
+
+
+def _cast(r: _Reader, data: dict[str, Any], broken: list[JsonPath], collector: Collector) -> dict[str, Voice]:
+    """Every cast voice; one that is broken (its error collected) stands in by name, so lines that
+    name it report nothing more."""
+    channels = data.get("master", {}).get("channels", 2) if isinstance(data.get("master"), dict) else 2
+    cast: dict[str, Voice] = {}
+    for i, (name, spec) in enumerate(_items(data.get("cast"))):
+        cast[name] = Voice(name, i, r.doc.locate(("cast", name), key=True))
+        if not _blocked(("cast", name), broken):
+            with collector.guard():
+                cast[name] = _voice(r, name, i, spec, channels)
+    return cast
+
+
+def build_recipe(
+    doc: Document,
+    path: Path,
+    *,
+    allow_dirs: Iterable[Path | str] = (),
+    schema_errors: Iterable[tuple[JsonPath, RecipeError]] = (),
+) -> Recipe:
+    """Build the typed :class:`Recipe` from a document. Local inputs may come from the recipe's
+    folder, ``allow_dirs`` and ``$AUDIOFLOW_ALLOW_DIRS`` (see ``recipe.paths``). ``schema_errors``
+    are the (path, error) pairs :func:`~.schema.schema_errors` found: the parts they are about are
+    not built, and the errors of every independent part (voice, step, track, master…) are raised
+    together with them. Raises :class:`RecipeError` (:class:`~audioflow.errors.RecipeErrors` for several)."""
     r, data = _Reader(doc), doc.data
+    collector, broken = Collector(), []
+    for where, error in schema_errors:
+        collector.add(error)
+        broken.append(where)
+    if () in broken or not isinstance(data, dict):  # the whole document is wrong (no steps…): nothing to build
+        collector.raise_any()
     refuse_non_finite(doc, data)
     root = path.parent
-    cast = {name: _voice(r, name, i, spec) for i, (name, spec) in enumerate(data.get("cast", {}).items())}
+    cast = _cast(r, data, broken, collector)
+    channels = data.get("master", {}).get("channels", 2) if isinstance(data.get("master"), dict) else 2
     steps: dict[str, StepSpec] = {}
-    for name, spec in data["steps"].items():
-        if name in RESERVED_NAMES:
-            raise doc.error(
-                ("steps", name),
-                f"{name!r} is the name of the recipe's own {name} step",
-                key=True,
-                hint="choose another name",
-            )
-        steps[name] = _step(r, name, spec, cast)
+    for name, spec in _items(data.get("steps")):
+        if _blocked(("steps", name), broken):
+            continue
+        with collector.guard():
+            if name in RESERVED_NAMES:
+                raise doc.error(
+                    ("steps", name),
+                    f"{name!r} is the name of the recipe's own {name} step",
+                    key=True,
+                    hint="choose another name",
+                )
+            steps[name] = _step(r, name, spec, cast, channels)
     if "mix" not in data:
-        raise doc.error((), "missing key 'mix'", hint="the mix places steps on the programme's timeline")
-    mix = StepSpec(
-        name="mix",
-        kind=StepKind.MIX,
-        location=doc.locate(("mix",), key=True),
-        tracks=tuple(_track(r, ("mix", i), t) for i, t in enumerate(data["mix"])),
-    )
-    output = _output(r, root, data, path.stem)
+        collector.add(doc.error((), "missing key 'mix'", hint="the mix places steps on the programme's timeline"))
+    tracks = []
+    for i, item in _items(data.get("mix")):
+        if not _blocked(("mix", i), broken):
+            with collector.guard():
+                tracks.append(_track(r, ("mix", i), item, channels))
+    mix = StepSpec(name="mix", kind=StepKind.MIX, location=doc.locate(("mix",), key=True), tracks=tuple(tracks))
+    parts: dict[str, Any] = {}
+    with collector.guard():
+        if not _blocked(("output",), broken) and not _blocked(("master",), broken):  # the output's format
+            parts["output"] = output = _output(r, root, data, path.stem)
+            parts["master"] = _master(r, data.get("master", {}), output)
+    for key, build in (("providers", _providers), ("lexicon", _lexicon)):
+        if not _blocked((key,), broken):
+            with collector.guard():
+                parts[key] = build(r, data.get(key, {}))
+    collector.raise_any()
     return Recipe(
         path=path,
         root=root,
@@ -562,8 +630,13 @@ def build_recipe(doc: Document, path: Path, *, allow_dirs: Iterable[Path | str] 
         cast=cast,
         steps=steps,
         mix=mix,
-        master=_master(r, data.get("master", {}), output),
-        output=output,
         confinement=Confinement.for_recipe(path, allow_dirs),
-        providers=_providers(r, data.get("providers", {})),
+        lexicon=Lexicon(parts["lexicon"], {name: v.lexicon for name, v in cast.items() if v.lexicon}),
+        master=parts["master"],
+        output=parts["output"],
+        providers=parts["providers"],
     )
+
+
+def _lexicon(r: _Reader, spec: dict[str, Any]) -> tuple[LexiconEntry, ...]:
+    return parse_lexicon(r.doc, ("lexicon",), spec)

@@ -21,11 +21,14 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from ..errors import RecipeError, did_you_mean
 from ..units import parse_duration_ms
+from .diagnostics import Collector
 from .loader import Document, JsonPath
 
-__all__ = ["load_schema", "schema_text", "validate_document"]
+__all__ = ["load_schema", "schema_errors", "schema_text", "validate_document"]
 
 _RESOURCE = ("schemas", "recipe.schema.json")
+_NAME_PATTERN = "^[A-Za-z_][A-Za-z0-9_-]*$"
+_NAME_HINT = "names start with a letter or _ and use letters, digits, _ and -"
 
 
 def schema_text() -> str:
@@ -56,11 +59,25 @@ def _type_name(value: object) -> str:
     )
 
 
-def _describe(error: ValidationError, doc: Document) -> RecipeError:
+def _describe(error: ValidationError, doc: Document) -> tuple[JsonPath, RecipeError]:
+    """The recipe error for a schema error, and the path of what it is about."""
     parent = error.parent
     if parent is not None and parent.validator in ("anyOf", "oneOf"):  # best_match descended into a branch
         return _describe(parent, doc)
     path: JsonPath = tuple(error.absolute_path)
+    return _error_path(error, path), _message(error, doc, path)
+
+
+def _error_path(error: ValidationError, path: JsonPath) -> JsonPath:
+    """What the error is about: the extra key of an ``additionalProperties`` error, else its value."""
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - allowed)
+        return (*path, extra[0]) if extra else path
+    return path
+
+
+def _message(error: ValidationError, doc: Document, path: JsonPath) -> RecipeError:
     validator, value = error.validator, error.instance
     if validator == "pattern" and "propertyNames" in error.schema_path:  # jsonschema reports the name's pattern
         validator = "propertyNames"
@@ -79,13 +96,15 @@ def _describe(error: ValidationError, doc: Document) -> RecipeError:
     if validator == "required":
         missing = [k for k in error.validator_value if k not in value]
         return doc.error(path, f"missing key {missing[0]!r}", key=True)
+    if validator == "pattern" and error.validator_value == _NAME_PATTERN:  # a name that names a step or voice
+        return doc.error(path, f"{value!r} is not a valid name", hint=_NAME_HINT)
     if validator == "propertyNames":
         bad = error.instance if isinstance(error.instance, str) else ""
         return doc.error(
             (*path, bad),
             f"{bad!r} is not a valid name",
             key=True,
-            hint="names start with a letter or _ and use letters, digits, _ and -",
+            hint=_NAME_HINT,
         )
     if validator == "const" and path == ("audioflow",):
         return doc.error(path, f"unsupported recipe version {value!r}", hint="this audioflow reads `audioflow: 1`")
@@ -93,6 +112,10 @@ def _describe(error: ValidationError, doc: Document) -> RecipeError:
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
         hint = "recipes use YAML 1.2: write true or false" if expected == "boolean" and isinstance(value, str) else None
+        if expected == "string" and isinstance(value, dict) and "dialogue" in path:  # `- mara: {softly, aside}`
+            hint = (
+                "a {…} is a YAML mapping, not text: write a direction as (softly, aside) before the words, or quote it"
+            )
         return doc.error(path, f"expected {expected}, got {_type_name(value)}", hint=hint)
     if validator == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)
@@ -110,31 +133,42 @@ def _describe(error: ValidationError, doc: Document) -> RecipeError:
     if validator in ("minimum", "maximum"):
         word = "at least" if validator == "minimum" else "at most"
         return doc.error(path, f"{value!r} is out of range: must be {word} {error.validator_value}")
+    if validator == "maxProperties" and isinstance(value, dict):  # an effect item: one key each
+        items = " and ".join(f"`- {k}: {v}`" for k, v in value.items())
+        return doc.error(path, f"one effect per item: write {items} as items of their own")
     if validator in ("minItems", "minProperties", "minLength"):
         return doc.error(path, "must not be empty")
     return doc.error(path, error.message)
 
 
-def validate_document(doc: Document) -> None:
-    """Validate ``doc.data`` against the recipe schema. Raises :class:`RecipeError` at the first
-    problem (in file order) with its location."""
+def schema_errors(doc: Document) -> list[tuple[JsonPath, RecipeError]]:
+    """Every problem of ``doc.data`` against the recipe schema, in file order, each with the path of
+    what it is about (one per place: among several, jsonschema's best)."""
     if not isinstance(doc.data, dict):
-        raise doc.error(
+        error = doc.error(
             (), f"a recipe is a mapping of keys, got {_type_name(doc.data)}", hint="start with `audioflow: 1`"
         )
+        return [((), error)]
     if _fast_validator().is_valid(doc.data):
-        return
+        return []
     validator = jsonschema.Draft202012Validator(load_schema())
-    errors = list(validator.iter_errors(doc.data))
-    if not errors:  # jsonschema's verdict counts (Python's re, say, lets a name end in a line break)
-        return
+    errors = list(validator.iter_errors(doc.data))  # jsonschema's verdict counts (Python's re, say, lets a
+    # name end in a line break): none here means valid
 
-    # Report the problem that comes first in the file; among several at one place, jsonschema's best.
     def position(err: ValidationError) -> tuple[int, int, int]:
         loc = doc.locate(tuple(err.absolute_path))
         return (loc.line, loc.col, -len(err.absolute_path))
 
-    errors.sort(key=position)
-    first = position(errors[0])
-    chosen = best_match([e for e in errors if position(e) == first])
-    raise _describe(chosen, doc)
+    by_place: dict[tuple[int, int, int], list[ValidationError]] = {}
+    for err in sorted(errors, key=position):
+        by_place.setdefault(position(err), []).append(err)
+    return [_describe(best_match(group), doc) for group in by_place.values()]
+
+
+def validate_document(doc: Document) -> None:
+    """Validate ``doc.data`` against the recipe schema. Raises :class:`RecipeError` (every problem,
+    in file order: :class:`~audioflow.errors.RecipeErrors` when there are several) with locations."""
+    collector = Collector()
+    for _, error in schema_errors(doc):
+        collector.add(error)
+    collector.raise_any()

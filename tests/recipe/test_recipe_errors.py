@@ -117,7 +117,8 @@ BAD_RECIPES = {
     ),
     "bad step name": (
         BASIC_RECIPE.replace("  rain:", "  9rain:").replace("track: rain", "track: 9rain"),
-        "12:3: '9rain' is not a valid name (names start with a letter or _ and use letters, digits, _ and -)",
+        "12:3: '9rain' is not a valid name (names start with a letter or _ and use letters, digits, _ and -)\n"
+        "{path}:15:13: '9rain' is not a valid name (names start with a letter or _ and use letters, digits, _ and -)",
     ),
     "unit of another quantity": (
         BASIC_RECIPE + "master: {loudness_lufs: -16 dB}\n",
@@ -149,7 +150,7 @@ def test_bad_recipe_reports_exact_message_and_location(case: str, write_recipe) 
     path = write_recipe(text)
     with pytest.raises(RecipeError) as info:
         expand(load_recipe(path))
-    assert str(info.value) == f"{path}:{expected}".replace("{root}", str(path.parent))
+    assert str(info.value) == f"{path}:{expected}".replace("{root}", str(path.parent)).replace("{path}", str(path))
     line, col = (int(n) for n in expected.split(":")[:2])
     assert info.value.location == SourceLocation(str(path), line, col)
     assert info.value.exit_code == 2

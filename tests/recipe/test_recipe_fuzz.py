@@ -375,6 +375,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 LOCATED = re.compile(r"recipe\.yaml:(\d+):(\d+): (.+)\n")
+MORE = re.compile(r"\.\.\. and \d+ more errors\n")
 YAML_LINES = re.compile(r"\r\n|\n|\r")
 RUNNER = CliRunner()
 
@@ -391,12 +392,20 @@ def check_validate(text: str) -> int:
         return 0
     assert result.exit_code == 2, (text, result.exit_code, output)
     assert result.stdout == ""
-    located = LOCATED.fullmatch(result.stderr)
-    assert located is not None, (text, result.stderr)
-    line, col = int(located.group(1)), int(located.group(2))
-    lines = YAML_LINES.split(text)
-    assert 1 <= line <= len(lines), (text, result.stderr)
-    assert 1 <= col <= len(lines[line - 1]) + 1, (text, result.stderr)
+    reported = result.stderr.splitlines(keepends=True)
+    if len(reported) > 1 and MORE.fullmatch(reported[-1]):  # validate caps what it prints
+        reported = reported[:-1]
+    assert 1 <= len(reported) <= 20, (text, result.stderr)
+    positions = []
+    for printed in reported:  # every independent error, one located line each, in file order
+        located = LOCATED.fullmatch(printed)
+        assert located is not None, (text, result.stderr)
+        line, col = int(located.group(1)), int(located.group(2))
+        lines = YAML_LINES.split(text)
+        assert 1 <= line <= len(lines), (text, result.stderr)
+        assert 1 <= col <= len(lines[line - 1]) + 1, (text, result.stderr)
+        positions.append((line, col))
+    assert positions == sorted(positions), (text, result.stderr)
     return 2
 
 
