@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
-from ..cache import ArtifactStore
+from ..cache import ArtifactStore, open_store
 from ..errors import CacheError, RecipeError
 from ..providers import PROVIDERS, Provider, ProviderSettings
 from ..recipe import Recipe, StepGraph, expand, load_recipe, parse_recipe
@@ -147,11 +147,12 @@ def open_recipe(
     recipe: Recipe,
     *,
     provider: str | None = None,
-    cache_dir: Path | None = None,
+    cache_dir: Path | str | None = None,
     providers: Mapping[str, Provider] | None = None,
 ) -> Project:
     """Expand a loaded ``recipe`` into a project. ``provider`` renders every provider step there;
-    the store is ``cache_dir``, else ``$AUDIOFLOW_CACHE_DIR``, else ``.audioflow/`` beside the recipe;
+    the store is ``cache_dir`` (a folder or ``s3://bucket/prefix``), else ``$AUDIOFLOW_CACHE_DIR``, else
+    ``.audioflow/`` beside the recipe;
     outputs are checked against the inputs, the recipe and the store before the store is touched;
     ``providers`` replaces the built-in ones (tests, custom hosts). Raises :class:`RecipeError`."""
     _check_provider(provider, providers)
@@ -160,14 +161,14 @@ def open_recipe(
     check_outputs(recipe, root)
     if providers is None:
         providers = make_providers(graph)
-    return Project(graph, ArtifactStore(root), providers)
+    return Project(graph, open_store(root), providers)
 
 
 def open_project(
     recipe_path: Path,
     *,
     provider: str | None = None,
-    cache_dir: Path | None = None,
+    cache_dir: Path | str | None = None,
     providers: Mapping[str, Provider] | None = None,
     allow_dirs: Iterable[Path | str] = (),
 ) -> Project:
@@ -184,7 +185,7 @@ def open_text(
     root: Path,
     name: str = "recipe.yaml",
     provider: str | None = None,
-    cache_dir: Path | None = None,
+    cache_dir: Path | str | None = None,
     providers: Mapping[str, Provider] | None = None,
     allow_dirs: Iterable[Path | str] = (),
 ) -> Project:
