@@ -38,7 +38,7 @@ from .leases import Lease, is_precondition_failure
 from .records import Damaged, object_key, parse_journal, parse_record, parse_state, record_key
 from .store import Artifact, ArtifactStore, Finding, StepRecord
 
-__all__ = ["S3Journal", "S3Store", "filesystem", "is_url", "open_store"]
+__all__ = ["S3Journal", "S3Store", "filesystem", "is_url", "local_root", "open_store"]
 
 SCHEME = "s3://"
 #: Seconds a lease lasts without renewal (renewed every third of it while a paid request is polled).
@@ -60,6 +60,12 @@ def open_store(location: Path | str, *, create: bool = True) -> ArtifactStore:
     if is_url(location):
         return S3Store(str(location))
     return ArtifactStore(Path(location), create=create)
+
+
+def local_root(location: Path | str) -> Path:
+    """Where the artifacts of the store at ``location`` are read from on this machine: the folder
+    itself, or a bucket's local mirror."""
+    return _mirror_folder(str(location).rstrip("/")) if is_url(location) else Path(location)
 
 
 def filesystem() -> Any:
