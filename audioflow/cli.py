@@ -41,6 +41,7 @@ class _CacheLocation(click.ParamType):
 CACHE_DIR = click.option(
     "--cache-dir",
     type=_CacheLocation(),
+    metavar="DIR",
     help="Artifact store: a folder or s3://bucket/prefix (default: .audioflow/ beside the recipe, or "
     "$AUDIOFLOW_CACHE_DIR).",
 )
