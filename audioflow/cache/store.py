@@ -32,13 +32,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CacheError
 from ..steps import hash_file
 from .atomic import write_atomic
 from .digest import canonical_json, sha256_hex
 from .locks import StepLock
+
+if TYPE_CHECKING:
+    from .leases import Lease
 from .records import Damaged, object_key, parse_journal, parse_record, parse_state, record_key
 
 __all__ = ["Artifact", "ArtifactStore", "Finding", "JobJournal", "StepRecord"]
@@ -375,6 +378,11 @@ class ArtifactStore:
     def journal(self, request_digest: str) -> JobJournal:
         """The journal of the paid request with digest ``request_digest`` (see :class:`JobJournal`)."""
         return JobJournal(self.root / "jobs" / f"{request_digest}.json", self.root / "tmp")
+
+    def lease(self, input_digest: str) -> Lease | None:
+        """The lease on ``input_digest`` in a shared store (:mod:`.leases`); None here: a local store
+        is one machine's, and its file lock (:meth:`file_lock`) already keeps its runs apart."""
+        return None
 
     def pending_jobs(self) -> list[str]:
         """Request digests with a journal: paid requests a rerun will resume."""

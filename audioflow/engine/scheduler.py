@@ -12,8 +12,9 @@ A failed step keeps its exception (:attr:`StepOutcome.exception`).
 A provider step sends the request the plan prepared (prepared again only when an upstream clip was
 rendered in this run). It first looks for its raw take under the take digest (see
 :mod:`.preflight`); only when there is none does it reserve budget, journal and submit a paid
-request. Once the host answers, the take's bytes are stored before anything that could still fail,
-then its record; the journal is cleared last, so a run killed in between resumes the same request.
+request (on a shared store, under the digest's lease: :mod:`.leasing`). Once the host answers,
+the take's bytes are stored before anything that could still fail, then its record; the journal is
+cleared last, so a run killed in between resumes the same request.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from ..steps import (
     MasterPayload,
     MixPayload,
 )
-from . import builtin_steps, preflight
+from . import builtin_steps, leasing, preflight
 from .budget import Budget
 from .events import StepEvent, StepStatus
 from .meta import StepMeta
@@ -154,7 +155,7 @@ async def _raw_take(step: Step, run: _Run) -> StepRecord:
     record = run.store.get_step(digest)
     if record is not None:
         return record
-    async with run.locked(digest):
+    async with run.locked(digest), leasing.leased(run.store, digest):  # a lease: on a shared store only
         record = run.store.get_step(digest)
         if record is not None:
             return record
