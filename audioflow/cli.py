@@ -20,15 +20,30 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import AudioflowError, RecipeError, scrub
+from .errors import AudioflowError, CacheError, RecipeError, scrub
 
 __all__ = ["cli", "main"]
 
 RECIPE = click.argument("recipe", type=click.Path(path_type=Path, dir_okay=False))
+
+
+class _CacheLocation(click.ParamType):
+    """A cache folder (a Path) or a bucket URL ``s3://bucket/prefix`` (kept as the string it is)."""
+
+    name = "DIR|s3://BUCKET/PREFIX"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.startswith("s3://"):
+            return value
+        return click.Path(path_type=Path, file_okay=False).convert(value, param, ctx)
+
+
 CACHE_DIR = click.option(
     "--cache-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Artifact store (default: .audioflow/ beside the recipe, or $AUDIOFLOW_CACHE_DIR).",
+    type=_CacheLocation(),
+    metavar="DIR",
+    help="Artifact store: a folder or s3://bucket/prefix (default: .audioflow/ beside the recipe, or "
+    "$AUDIOFLOW_CACHE_DIR).",
 )
 ALLOW_DIR = click.option(
     "--allow-dir",
@@ -44,11 +59,16 @@ PROVIDER = click.option(
 )
 
 
+#: Other secrets in the environment the CLI never shows: the shared cache's S3 credentials.
+SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
 def _key_values() -> list[str]:
-    """The API keys in this process's environment, as set and stripped (what a provider sends)."""
+    """The API keys and secrets in this process's environment, as set and stripped (what a provider sends)."""
     from .providers.base import API_KEY_ENV
 
-    values = [os.environ.get(name, "") for name in API_KEY_ENV.values()]
+    names = [*API_KEY_ENV.values(), *SECRET_ENV]
+    values = [os.environ.get(name, "") for name in names]
     return [v for value in values for v in (value, value.strip()) if v]
 
 
@@ -89,7 +109,7 @@ def _errors_to_exit_codes() -> Iterator[None]:
         sys.exit(130)
 
 
-def _open(recipe: Path, provider: str | None, cache_dir: Path | None, allow_dirs: tuple[Path, ...]) -> Any:
+def _open(recipe: Path, provider: str | None, cache_dir: Path | str | None, allow_dirs: tuple[Path, ...]) -> Any:
     from .engine import open_project
 
     return open_project(recipe, provider=provider, cache_dir=cache_dir, allow_dirs=allow_dirs)
@@ -106,7 +126,7 @@ def cli() -> None:
 @CACHE_DIR
 @PROVIDER
 @ALLOW_DIR
-def validate(recipe: Path, cache_dir: Path | None, provider: str | None, allow_dirs: tuple[Path, ...]) -> None:
+def validate(recipe: Path, cache_dir: Path | str | None, provider: str | None, allow_dirs: tuple[Path, ...]) -> None:
     """Check RECIPE (syntax, schema, names, voices, files, outputs) without rendering."""
     from .engine.facade import make_providers
     from .engine.preflight import check_requests
@@ -129,7 +149,7 @@ def validate(recipe: Path, cache_dir: Path | None, provider: str | None, allow_d
 @ALLOW_DIR
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(
-    recipe: Path, cache_dir: Path | None, provider: str | None, allow_dirs: tuple[Path, ...], as_json: bool
+    recipe: Path, cache_dir: Path | str | None, provider: str | None, allow_dirs: tuple[Path, ...], as_json: bool
 ) -> None:
     """List every step of RECIPE as up-to-date or stale, with the reason."""
     with _errors_to_exit_codes():
@@ -284,7 +304,7 @@ def _summary(report: Any, recipe: Path) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the run's result as JSON.")
 def run(
     recipe: Path,
-    cache_dir: Path | None,
+    cache_dir: Path | str | None,
     provider: str | None,
     allow_dirs: tuple[Path, ...],
     jobs: int,
@@ -344,7 +364,7 @@ def cache() -> None:
     """Check and tidy an artifact store: verify, gc."""
 
 
-def _stores(recipes: tuple[Path, ...], cache_dir: Path | None) -> list[Path]:
+def _stores(recipes: tuple[Path, ...], cache_dir: Path | str | None) -> list[Path]:
     """The store roots the cache commands work on: --cache-dir, else $AUDIOFLOW_CACHE_DIR, else
     the .audioflow/ of each RECIPE (each once)."""
     from .recipe.paths import CACHE_ENV, cache_folder
@@ -352,8 +372,13 @@ def _stores(recipes: tuple[Path, ...], cache_dir: Path | None) -> list[Path]:
     if cache_dir is None and not recipes and not os.environ.get(CACHE_ENV):
         raise click.UsageError("give a RECIPE (its cache is .audioflow/ beside it) or --cache-dir")
     if cache_dir is not None or not recipes:
-        return [cache_folder(Path("."), cache_dir)]
-    return list(dict.fromkeys(cache_folder(recipe.parent, None) for recipe in recipes))
+        roots = [cache_folder(Path("."), cache_dir)]
+    else:
+        roots = list(dict.fromkeys(cache_folder(recipe.parent, None) for recipe in recipes))
+    remote = [r for r in roots if not isinstance(r, Path)]
+    if remote:
+        raise CacheError(f"{remote[0]}: cache verify and gc work on a local cache folder, not yet on a bucket")
+    return [r for r in roots if isinstance(r, Path)]
 
 
 def _count(n: int, noun: str) -> str:
@@ -376,7 +401,7 @@ def _size(n_bytes: int) -> str:
 @click.argument("recipe", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @CACHE_DIR
 @click.option("--repair", is_flag=True, help="Set damaged files aside in quarantine/ (never deleted; journals stay).")
-def cache_verify(recipe: Path | None, cache_dir: Path | None, repair: bool) -> None:
+def cache_verify(recipe: Path | None, cache_dir: Path | str | None, repair: bool) -> None:
     """Check every file of a cache; exit 1 while damage remains.
 
     Hashes every object (sha256) and parses every record, journal and recipe state of the cache
@@ -402,7 +427,9 @@ def cache_verify(recipe: Path | None, cache_dir: Path | None, repair: bool) -> N
 @CACHE_DIR
 @ALLOW_DIR
 @click.option("--dry-run", is_flag=True, help="List what would be removed, with sizes; remove nothing.")
-def cache_gc(recipes: tuple[Path, ...], cache_dir: Path | None, allow_dirs: tuple[Path, ...], dry_run: bool) -> None:
+def cache_gc(
+    recipes: tuple[Path, ...], cache_dir: Path | str | None, allow_dirs: tuple[Path, ...], dry_run: bool
+) -> None:
     """Remove records and objects no recipe uses.
 
     Kept: what the last run of every recipe that used the cache resolved to, what RECIPES use now,

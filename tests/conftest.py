@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +129,24 @@ class FakeProvider:
 @pytest.fixture
 def fake_provider() -> FakeProvider:
     return FakeProvider()
+
+
+@pytest.fixture(scope="session")
+def seaweed_endpoint() -> Iterator[Any]:
+    """A SeaweedFS S3 server on 127.0.0.1 for the whole session (see ``tests/seaweed.py``)."""
+    from seaweed import seaweed_server
+
+    with seaweed_server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_url(seaweed_endpoint: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """A fresh ``s3://audioflow/<prefix>`` on the session's SeaweedFS, with its credentials in the
+    environment and this test's own local mirror folder."""
+    import uuid
+
+    for name, value in seaweed_endpoint.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    return f"s3://audioflow/{uuid.uuid4().hex[:12]}"

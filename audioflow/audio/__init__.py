@@ -24,20 +24,37 @@ from audioflow.audio.io import (
     read_wav,
     write_wav,
 )
-from audioflow.audio.loudness import integrated_lufs, sample_peak_dbfs, true_peak_dbtp
-from audioflow.audio.master import MasterResult, limit, master, master_encoded
+from audioflow.audio.limiter import TruePeakLimiter
+from audioflow.audio.loudness import LoudnessMeter, PeakDetector, integrated_lufs, sample_peak_dbfs, true_peak_dbtp
+from audioflow.audio.master import (
+    BlockSource,
+    MasteredFile,
+    MasterResult,
+    limit,
+    master,
+    master_encoded,
+    master_to_file,
+)
 from audioflow.audio.mix import Clip, Duck, render_mix
 from audioflow.audio.sequence import join_in_sequence, sequence_spans
 from audioflow.audio.types import Audio
+from audioflow.audio.wavstream import AudioFile, WavWriter
 
 __all__ = [
     "EFFECT_KINDS",
     "PLACEHOLDER_TEXTURES",
     "SUPPORTED_FORMATS",
     "Audio",
+    "AudioFile",
+    "BlockSource",
     "Clip",
     "Duck",
+    "LoudnessMeter",
     "MasterResult",
+    "MasteredFile",
+    "PeakDetector",
+    "TruePeakLimiter",
+    "WavWriter",
     "apply_effects",
     "decode_bytes",
     "decode_file",
@@ -48,6 +65,7 @@ __all__ = [
     "limit",
     "master",
     "master_encoded",
+    "master_to_file",
     "placeholder_bed",
     "read_wav",
     "render_mix",

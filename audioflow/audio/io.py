@@ -359,11 +359,44 @@ def encode(audio: Audio, format: str, *, bitrate_kbps: int = 192, sample_rate_hz
     to ffmpeg as float32 little-endian interleaved. Raises ``AudioError`` for an unknown format,
     empty audio or an ffmpeg failure.
     """
+    fmt = encoder_format(format)
+    if audio.frames == 0:
+        raise AudioError("cannot encode empty audio")
+    raw = np.ascontiguousarray(audio.samples, dtype="<f4").tobytes()
+    with tempfile.TemporaryDirectory(prefix="audioflow-") as tmp:
+        out = Path(tmp) / f"encoded.{fmt}"
+        args = encoder_args(
+            fmt,
+            out,
+            sample_rate_hz=audio.sample_rate_hz,
+            channels=audio.channels,
+            bitrate_kbps=bitrate_kbps,
+            out_rate_hz=sample_rate_hz,
+        )
+        _run_ffmpeg(args, stdin_data=raw, what=f"cannot encode {fmt}")
+        try:
+            return out.read_bytes()
+        except OSError as exc:
+            raise AudioError(f"cannot encode {fmt}: ffmpeg wrote no output") from exc
+
+
+def encoder_format(format: str) -> str:
+    """``format`` normalised ("MP3", ".mp3" -> "mp3"); raises ``AudioError`` unless :func:`encode` writes it."""
     fmt = format.lower().lstrip(".")
     if fmt not in _FORMAT_ARGS:
         raise AudioError(f"cannot encode {format!r}: supported formats are {', '.join(SUPPORTED_FORMATS)}")
-    if audio.frames == 0:
-        raise AudioError("cannot encode empty audio")
+    return fmt
+
+
+def encoded_rate_hz(format: str, input_rate_hz: int, sample_rate_hz: int | None = None) -> int:
+    """The sample rate of the file :func:`encode` writes: 48 000 Hz for Opus, else ``sample_rate_hz``
+    when given, else the input's rate."""
+    if encoder_format(format) in ("ogg", "opus"):
+        return _OPUS_RATE_HZ
+    return int(sample_rate_hz) if sample_rate_hz is not None else int(input_rate_hz)
+
+
+def _output_options(fmt: str, bitrate_kbps: int, sample_rate_hz: int | None) -> list[str]:
     out_args = list(_FORMAT_ARGS[fmt])
     if fmt in ("mp3", "ogg", "opus"):
         out_args[2:2] = ["-b:a", f"{int(bitrate_kbps)}k"]
@@ -371,14 +404,21 @@ def encode(audio: Audio, format: str, *, bitrate_kbps: int = 192, sample_rate_hz
         out_args[2:2] = ["-ar", str(_OPUS_RATE_HZ)]
     elif sample_rate_hz is not None:
         out_args[2:2] = ["-ar", str(int(sample_rate_hz))]
-    raw = np.ascontiguousarray(audio.samples, dtype="<f4").tobytes()
-    with tempfile.TemporaryDirectory(prefix="audioflow-") as tmp:
-        out = Path(tmp) / f"encoded.{fmt}"
-        args = ["-f", "f32le", "-ar", str(audio.sample_rate_hz), "-ac", str(audio.channels)]
-        args += ["-i", "pipe:0", "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact"]
-        args += [*out_args, str(out)]
-        _run_ffmpeg(args, stdin_data=raw, what=f"cannot encode {fmt}")
-        try:
-            return out.read_bytes()
-        except OSError as exc:
-            raise AudioError(f"cannot encode {fmt}: ffmpeg wrote no output") from exc
+    return out_args
+
+
+def encoder_args(
+    fmt: str,
+    out: Path,
+    *,
+    sample_rate_hz: int,
+    channels: int,
+    bitrate_kbps: int = 192,
+    out_rate_hz: int | None = None,
+) -> list[str]:
+    """ffmpeg arguments that read float32 little-endian interleaved PCM (``sample_rate_hz``,
+    ``channels``) from stdin and write ``out`` as :func:`encode` does (same codec options, bit-exact,
+    no metadata). ``out_rate_hz`` resamples the output (ignored for Opus)."""
+    args = ["-f", "f32le", "-ar", str(int(sample_rate_hz)), "-ac", str(int(channels))]
+    args += ["-i", "pipe:0", "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact"]
+    return [*args, *_output_options(fmt, bitrate_kbps, out_rate_hz), str(out)]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from audioflow.audio.types import Audio
+from audioflow.audio.wavstream import AudioFile
 from audioflow.errors import AudioError
 
 __all__ = ["Clip", "Duck", "render_mix"]
@@ -49,10 +50,11 @@ class Clip:
     ramps over the clip's own span (gain 0 at its first / last sample). ``length_ms`` truncates the
     clip; with ``loop`` the audio is repeated to fill ``length_ms`` (a loop without ``length_ms``
     plays once), with an equal-power crossfade of ``loop_crossfade_ms`` at each seam. ``duck``
-    lowers the clip under speech.
+    lowers the clip under speech. ``audio`` may be an :class:`AudioFile` (a WAV on disk): the
+    streamed mix (:mod:`audioflow.audio.mixstream`) then reads it block by block.
     """
 
-    audio: Audio
+    audio: Audio | AudioFile
     start_ms: float
     gain_db: float = 0.0
     fade_in_ms: float = 0.0
@@ -86,8 +88,8 @@ def _check_finite(value: float, name: str, index: int, *, minimum: float | None 
 
 def _validate(clip: Clip, index: int) -> None:
     """Raise AudioError for a clip the engine cannot place (negative start, NaN, bad duck)."""
-    if not isinstance(clip.audio, Audio):
-        raise AudioError(f"clip {index}: audio must be an Audio, got {type(clip.audio).__name__}")
+    if not isinstance(clip.audio, (Audio, AudioFile)):
+        raise AudioError(f"clip {index}: audio must be an Audio or AudioFile, got {type(clip.audio).__name__}")
     _check_finite(clip.start_ms, "start_ms", index)
     _check_finite(clip.gain_db, "gain_db", index, minimum=None)
     _check_finite(clip.fade_in_ms, "fade_in_ms", index)
@@ -167,7 +169,8 @@ class _ClipSource:
     """A clip's samples at the timeline's format, indexable by clip-relative frame, looping if asked."""
 
     def __init__(self, clip: Clip, index: int, rate_hz: int, channels: int):
-        audio = clip.audio.resampled(rate_hz).with_channels(channels)
+        audio = clip.audio if isinstance(clip.audio, Audio) else clip.audio.load()
+        audio = audio.resampled(rate_hz).with_channels(channels)
         if not np.isfinite(audio.samples).all():
             raise AudioError(f"clip {index}: audio contains NaN or infinite samples")
         self.samples = audio.samples
@@ -258,6 +261,16 @@ def render_mix(
     Raises ``AudioError`` for a negative or non-finite start, gain, fade or length, NaN samples,
     a positive duck depth, or an invalid timeline format.
     """
+    total = timeline_frames(clips, sample_rate_hz=sample_rate_hz, channels=channels, length_ms=length_ms)
+    timeline = np.zeros((total, channels), dtype=np.float32)
+    for index, clip in enumerate(clips):
+        _add_clip(timeline, clip, index, sample_rate_hz)
+    return Audio(timeline, sample_rate_hz)
+
+
+def timeline_frames(clips: Sequence[Clip], *, sample_rate_hz: int, channels: int, length_ms: float | None) -> int:
+    """Validate the clips and the timeline format; return the timeline's length in frames
+    (``length_ms``, or else the latest clip end). Raises ``AudioError`` as :func:`render_mix` does."""
     if int(sample_rate_hz) != sample_rate_hz or sample_rate_hz <= 0:
         raise AudioError(f"timeline sample rate must be a positive integer in Hz, got {sample_rate_hz!r}")
     if int(channels) != channels or channels < 1:
@@ -267,11 +280,6 @@ def render_mix(
     if length_ms is not None:
         if not math.isfinite(length_ms) or length_ms < 0:
             raise AudioError(f"timeline length_ms must be a finite number >= 0, got {length_ms!r}")
-        total = _ms_to_frames(length_ms, sample_rate_hz)
-    else:
-        starts = (_ms_to_frames(clip.start_ms, sample_rate_hz) for clip in clips)
-        total = max((s + _span_frames(c, sample_rate_hz) for s, c in zip(starts, clips, strict=True)), default=0)
-    timeline = np.zeros((total, channels), dtype=np.float32)
-    for index, clip in enumerate(clips):
-        _add_clip(timeline, clip, index, sample_rate_hz)
-    return Audio(timeline, sample_rate_hz)
+        return _ms_to_frames(length_ms, sample_rate_hz)
+    starts = (_ms_to_frames(clip.start_ms, sample_rate_hz) for clip in clips)
+    return max((s + _span_frames(c, sample_rate_hz) for s, c in zip(starts, clips, strict=True)), default=0)

@@ -1,26 +1,33 @@
-"""Canonical JSON, input digests, the content-addressed artifact store, and its verify and gc."""
+"""Canonical JSON, input digests, the content-addressed artifact store (local or S3), leases, and verify and gc."""
 
 from __future__ import annotations
 
 from .atomic import clean_stale_temps, write_atomic
-from .digest import FORMAT_VERSION, canonical_json, input_digest, sha256_hex
+from .digest import FORMAT_VERSION, KIND_VERSIONS, canonical_json, input_digest, sha256_hex
+from .leases import Lease
 from .maintenance import GcReport, VerifyReport, collect_garbage, verify_store
 from .records import record_key
+from .s3 import S3Store, is_url, open_store
 from .store import Artifact, ArtifactStore, Finding, JobJournal, StepRecord
 
 __all__ = [
     "FORMAT_VERSION",
+    "KIND_VERSIONS",
     "Artifact",
     "ArtifactStore",
     "Finding",
     "GcReport",
     "JobJournal",
+    "Lease",
+    "S3Store",
     "StepRecord",
     "VerifyReport",
     "canonical_json",
     "clean_stale_temps",
     "collect_garbage",
     "input_digest",
+    "is_url",
+    "open_store",
     "record_key",
     "sha256_hex",
     "verify_store",

@@ -14,10 +14,17 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["FORMAT_VERSION", "canonical_json", "input_digest", "sha256_hex"]
+__all__ = ["FORMAT_VERSION", "KIND_VERSIONS", "canonical_json", "input_digest", "sha256_hex"]
 
-#: Bump when a change to rendering makes old artifacts wrong: every digest changes with it.
+#: Bump when a change to rendering makes old artifacts wrong: every digest changes with it, the raw
+#: takes' too (so every paid take would be asked for and paid again: prefer :data:`KIND_VERSIONS`).
 FORMAT_VERSION = 1
+
+#: The renderer version of one kind of step, in that kind's digests only: bump it when a change makes
+#: that kind's old artifacts wrong, so they re-render while every other step (and every paid take)
+#: stays cached. ``master`` 2: the streamed master (libebur128 loudness, soxr true peak, the trial
+#: encode, ±0.2 LU on the decoded file).
+KIND_VERSIONS: dict[str, int] = {"master": 2}
 
 
 def _normalise(value: Any) -> Any:
@@ -61,16 +68,15 @@ def input_digest(
 ) -> str:
     """The input digest of a step (hex sha256). ``upstream`` is the ordered list of the content
     digests of the artifacts the step reads. Secrets and absolute paths never belong in ``params``."""
-    return sha256_hex(
-        canonical_json(
-            {
-                "format_version": FORMAT_VERSION,
-                "kind": kind,
-                "params": params,
-                "provider": provider,
-                "model": model,
-                "upstream": list(upstream),
-                "take": take,
-            }
-        )
-    )
+    fields: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        "params": params,
+        "provider": provider,
+        "model": model,
+        "upstream": list(upstream),
+        "take": take,
+    }
+    if str(kind) in KIND_VERSIONS:
+        fields["kind_version"] = KIND_VERSIONS[str(kind)]
+    return sha256_hex(canonical_json(fields))

@@ -23,20 +23,25 @@ Cache hits need no writes and no locks: a read-only store still serves a fully c
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CacheError
 from ..steps import hash_file
 from .atomic import write_atomic
 from .digest import canonical_json, sha256_hex
 from .locks import StepLock
+
+if TYPE_CHECKING:
+    from .leases import Lease
 from .records import Damaged, object_key, parse_journal, parse_record, parse_state, record_key
 
 __all__ = ["Artifact", "ArtifactStore", "Finding", "JobJournal", "StepRecord"]
@@ -236,6 +241,50 @@ class ArtifactStore:
         self._write_atomic(path, data)
         return Artifact(digest, path, len(data))
 
+    @property
+    def tmp_dir(self) -> Path:
+        """Where to write a file that :meth:`put_file` will adopt (same file system as the objects)."""
+        return self.root / "tmp"
+
+    def put_file(self, path: Path, ext: str, *, digest: str | None = None) -> Artifact:
+        """Adopt the finished file at ``path`` (best written in :attr:`tmp_dir`) as an artifact with
+        extension ``ext``, like :meth:`put_bytes` but never read into memory: fsynced and renamed
+        into place. ``digest`` is its hex sha256 when the writer computed it on the way (else the
+        file is hashed). An existing object is kept only if its content matches (a damaged one is
+        set aside). The file at ``path`` is gone afterwards (moved, or deleted as a duplicate)."""
+        path = Path(path)
+        try:
+            digest = digest or hash_file(path)
+            key = object_key(digest, ext)
+        except ValueError as exc:
+            raise CacheError(str(exc)) from exc
+        except OSError as exc:
+            raise CacheError(f"cannot store {path.name}: {exc.strerror or exc}") from exc
+        target = self.root / key
+        try:
+            size = path.stat().st_size
+            seen = os.lstat(target) if os.path.lexists(target) else None
+            if seen is not None:
+                if stat.S_ISREG(seen.st_mode) and seen.st_size == size and self._content_ok(target, digest):
+                    path.unlink()
+                    return Artifact(digest, target, size)
+                regular = stat.S_ISREG(seen.st_mode)
+                problem = "its content does not match its digest" if regular else "not a regular file"
+                self.set_aside(key, problem, seen=seen)
+            if path.parent.resolve() != self.tmp_dir.resolve():  # maybe another file system: copy in first
+                fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, prefix=f".{target.name}.")
+                os.close(fd)
+                shutil.copyfile(path, tmp)
+                path.unlink()
+                path = Path(tmp)
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+        except OSError as exc:
+            raise CacheError(f"cannot store {path.name}: {exc.strerror or exc}") from exc
+        return Artifact(digest, target, size)
+
     @staticmethod
     def _content_ok(path: Path, digest: str) -> bool:
         try:
@@ -329,6 +378,11 @@ class ArtifactStore:
     def journal(self, request_digest: str) -> JobJournal:
         """The journal of the paid request with digest ``request_digest`` (see :class:`JobJournal`)."""
         return JobJournal(self.root / "jobs" / f"{request_digest}.json", self.root / "tmp")
+
+    def lease(self, input_digest: str) -> Lease | None:
+        """The lease on ``input_digest`` in a shared store (:mod:`.leases`); None here: a local store
+        is one machine's, and its file lock (:meth:`file_lock`) already keeps its runs apart."""
+        return None
 
     def pending_jobs(self) -> list[str]:
         """Request digests with a journal: paid requests a rerun will resume."""

@@ -20,7 +20,7 @@ from .transcript import to_srt, to_vtt
 
 __all__ = ["LoudnessReport", "Manifest", "ManifestStep", "bounce"]
 
-METER = "ITU-R BS.1770-4 (pyloudnorm), true peak 4x oversampled"
+METER = "ITU-R BS.1770-4 (libebur128), true peak 4x oversampled (soxr), measured on the decoded file"
 
 
 @dataclass(frozen=True)

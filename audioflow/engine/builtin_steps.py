@@ -4,25 +4,31 @@ timeline) and ``master`` (loudness, true peak, encode); and the engine's own pro
 provider's take (:func:`finish_take`: voice gain, fitting a generated sound to its length).
 
 Each function takes the step's typed payload plus its upstream artifacts and returns
-``(encoded bytes, extension, StepMeta)``.
+``(encoded bytes, extension, StepMeta)``; the dialogue, mix and master steps stream, reading their
+inputs as files and writing their output to a file in ``out_dir`` (the store's temporary folder),
+returned as a :class:`WrittenFile` for the store to adopt: none holds a whole programme in memory.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..audio import (
     Audio,
+    AudioFile,
     Clip,
     Duck,
     apply_effects,
     decode_file,
-    master_encoded,
+    master_to_file,
     read_wav,
     render_mix,
     write_wav,
 )
+from ..audio.mixstream import MixStream, mix_to_wav
 from ..errors import AudioflowError
 from ..steps import (
     ClonePayload,
@@ -41,6 +47,7 @@ from .resources import check_programme
 
 __all__ = [
     "Upstream",
+    "WrittenFile",
     "finish_take",
     "import_file",
     "join_dialogue",
@@ -56,7 +63,25 @@ __all__ = [
 FIT_FADE_OUT_MS = 250.0
 FIT_LOOP_CROSSFADE_MS = 1_000.0
 
-Rendered = tuple[bytes, str, StepMeta]
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """An output a step wrote to ``path`` (in the store's temporary folder) instead of returning its
+    bytes; ``digest`` is its hex sha256 when the writer computed it on the way."""
+
+    path: Path
+    digest: str | None = None
+
+
+Rendered = tuple[bytes | WrittenFile, str, StepMeta]
+
+
+def _new_file(out_dir: Path, ext: str) -> Path:
+    """A fresh, empty file in ``out_dir`` for a step to write (the store's temporary folder)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=out_dir, prefix="render-", suffix=f".{ext}")
+    os.close(fd)
+    return Path(name)
 
 
 @dataclass(frozen=True)
@@ -193,36 +218,39 @@ def join_parts(payload: JoinPayload, parts: list[Upstream]) -> Rendered:
     return write_wav(joined), "wav", _audio_meta(joined, placeholders=_placeholders(parts))
 
 
-def join_dialogue(payload: DialoguePayload, ups: list[Upstream]) -> Rendered:
+def join_dialogue(payload: DialoguePayload, ups: list[Upstream], out_dir: Path) -> Rendered:
     """Join the speech takes in order, ``gap_ms`` apart (a line's own ``gap_ms`` wins; negative
     overlaps), after ``lead_ms`` of silence and before ``tail_ms``, and place the cues (the upstreams
-    after the speech) at their lines. Output rate is the first take's, channels the most of any take
-    (a panned voice's lines are stereo); the speech intervals and transcript are the lines' only
-    (see :mod:`.timeline`)."""
+    after the speech) at their lines, streamed from their files into a WAV in ``out_dir``. Output
+    rate is the first take's, channels the most of any take (a panned voice's lines are stereo); the
+    speech intervals and transcript are the lines' only (see :mod:`.timeline`)."""
     count = len(payload.parts) if payload.parts is not None else len(payload.lines)
     speech_ups, sound_ups = ups[:count], ups[count:]
-    takes = [up.audio() for up in speech_ups]
-    rate, channels = takes[0].sample_rate_hz, max(t.channels for t in takes)
-    spans = timeline.take_spans(payload, [t.duration_ms for t in takes])
+    takes = [AudioFile.open(up.path) for up in speech_ups]
+    rate, channels = takes[0].sample_rate_hz, max(take.channels for take in takes)
+    spans = timeline.take_spans(payload, [take.duration_ms for take in takes])
     lines = timeline.line_spans(payload, spans, [up.meta for up in speech_ups])
     speech: list[tuple[float, float]] = []
     for up, (start, end) in zip(speech_ups, spans, strict=True):
         speech += up.meta.shifted_speech(start, end)
-    sounds = {up.step_id: up.audio() for up in sound_ups}
+    sounds = {up.step_id: AudioFile.open(up.path) for up in sound_ups}
     cues = timeline.cue_clips(payload, lines, sounds, speech)
     end_ms = max([spans[-1][1] + payload.tail_ms, *(clip.end_ms for clip in cues)])
-    check_programme(end_ms, rate, channels, what="the dialogue")
+    check_programme(end_ms, rate, channels, what="the dialogue", space_at=out_dir)
     clips = [Clip(take, start_ms=start) for take, (start, _) in zip(takes, spans, strict=True)]
     length_ms = end_ms if payload.tail_ms else None  # else the last clip's end, to the frame
-    joined = render_mix([*clips, *cues], sample_rate_hz=rate, channels=channels, length_ms=length_ms)
-    meta = _audio_meta(
-        joined,
+    stream = MixStream([*clips, *cues], sample_rate_hz=rate, channels=channels, length_ms=length_ms)
+    joined = mix_to_wav(stream, _new_file(out_dir, "wav"))
+    meta = StepMeta(
+        joined.duration_ms,
+        rate,
+        channels,
         speech_ms=tuple(speech),
         segments=timeline.segments(payload, lines),
         segments_estimated=any(up.meta.segments_estimated for up in speech_ups),
         placeholders=_placeholders(ups),
     )
-    return write_wav(joined), "wav", meta
+    return WrittenFile(joined.path, joined.digest), "wav", meta
 
 
 @dataclass
@@ -304,17 +332,22 @@ def _duck(track: TrackSpec, index: int, tracks: tuple[TrackSpec, ...], speech: d
     )
 
 
-def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream]) -> Rendered:
-    """Place the tracks (gain, fades, loops, ducking) in one float32 timeline (``audio.render_mix``)."""
+def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) -> Rendered:
+    """Place the tracks (gain, fades, loops, ducking) on one timeline, streamed block by block from
+    the tracks' files into a float32 WAV in ``out_dir`` (``audio.MixStream``, ``audio.mix_to_wav``)."""
     tracks = payload.tracks
-    audio = {name: up.audio() for name, up in inputs.items()}
-    shaped = [apply_effects(audio[t.track], t.effects) for t in tracks]  # a track's own effects, before placing
-    durations = {name: a.duration_ms for name, a in audio.items()}
+    files = {name: AudioFile.open(up.path) for name, up in inputs.items()}
+    # a track's own effects, before placing: such a track is read and processed whole (pedalboard)
+    shaped: list[Audio | AudioFile] = [
+        apply_effects(files[t.track].load(), t.effects) if t.effects else files[t.track] for t in tracks
+    ]
+    durations = {name: f.duration_ms for name, f in files.items()}
     durations.update({t.track: a.duration_ms for t, a in zip(tracks, shaped, strict=True) if t.effects})
     lines = {name: [(seg.start_ms, seg.end_ms) for seg in up.meta.segments] for name, up in inputs.items()}
     layout = _layout(tracks, durations, lines)
     spans = layout.spans
-    check_programme(max((s + n for s, n in spans), default=0.0), payload.sample_rate_hz, payload.channels)
+    end_ms = max((s + n for s, n in spans), default=0.0)
+    check_programme(end_ms, payload.sample_rate_hz, payload.channels, space_at=out_dir)
     speech: dict[int, list[tuple[float, float]]] = {}
     segments: list[Segment] = []
     for i, (track, (start, length)) in enumerate(zip(tracks, spans, strict=True)):
@@ -336,33 +369,44 @@ def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream]) -> Rendered:
         )
         for i, (track, (start, length)) in enumerate(zip(tracks, spans, strict=True))
     ]
-    mixed = render_mix(clips, sample_rate_hz=payload.sample_rate_hz, channels=payload.channels)
-    meta = _audio_meta(
-        mixed,
+    stream = MixStream(clips, sample_rate_hz=payload.sample_rate_hz, channels=payload.channels)
+    mixed = mix_to_wav(stream, _new_file(out_dir, "wav"))
+    meta = StepMeta(
+        mixed.duration_ms,
+        mixed.sample_rate_hz,
+        mixed.channels,
         speech_ms=tuple(sorted(iv for ivs in speech.values() for iv in ivs)),
         segments=tuple(sorted(segments, key=lambda s: s.start_ms)),
         placeholders=_placeholders(list(inputs.values())),
     )
-    return write_wav(mixed), "wav", meta
+    return WrittenFile(mixed.path, mixed.digest), "wav", meta
 
 
-def master_mix(payload: MasterPayload, mix: Upstream) -> Rendered:
-    """Master the mix to the loudness target and true-peak ceiling and encode it."""
-    data, result = master_encoded(
-        mix.audio(),
-        target_lufs=payload.target_lufs,
-        true_peak_dbtp=payload.true_peak_dbtp,
-        format=payload.format,
-        bitrate_kbps=payload.bitrate_kbps,
-        sample_rate_hz=payload.sample_rate_hz,
-    )
+def master_mix(payload: MasterPayload, mix: Upstream, out_dir: Path) -> Rendered:
+    """Master the mix to the loudness target and true-peak ceiling and encode it, streamed from the
+    mix's file into a file in ``out_dir`` (``audio.master_to_file``: loudness and true peak are those
+    of the decoded file)."""
+    path = _new_file(out_dir, payload.format)
+    try:
+        result = master_to_file(
+            AudioFile.open(mix.path),
+            path,
+            target_lufs=payload.target_lufs,
+            true_peak_dbtp=payload.true_peak_dbtp,
+            format=payload.format,
+            bitrate_kbps=payload.bitrate_kbps,
+            sample_rate_hz=payload.sample_rate_hz,
+        )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     loudness = Loudness(result.input_lufs, result.gain_db, result.lufs, result.true_peak_dbtp, result.limited)
     meta = StepMeta(
-        result.audio.duration_ms,
+        result.duration_ms,
         payload.sample_rate_hz,
-        result.audio.channels,
+        result.channels,
         segments=mix.meta.segments,
         placeholders=mix.meta.placeholders,
         loudness=loudness,
     )
-    return data, payload.format, meta
+    return WrittenFile(path), payload.format, meta

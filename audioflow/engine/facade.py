@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from ..audio import Audio, decode_file, write_wav
 from ..audio.segments import from_segment, to_segment
-from ..cache import ArtifactStore, sha256_hex
+from ..cache import ArtifactStore, open_store, sha256_hex
 from ..cache.records import object_key
+from ..cache.s3 import local_root
 from ..errors import AudioflowError, CacheError, RecipeError
 from ..providers import PROVIDERS, Provider, ProviderSettings
 from ..recipe import Recipe, StepGraph, expand, load_recipe, parse_recipe
@@ -177,19 +178,20 @@ def open_recipe(
     inputs: Mapping[str, AudioSegment | Audio] | None = None,
 ) -> Project:
     """Expand a loaded ``recipe`` into a project. ``provider`` renders every provider step there;
-    the store is ``cache_dir``, else ``$AUDIOFLOW_CACHE_DIR``, else ``.audioflow/`` beside the recipe;
+    the store is ``cache_dir`` (a folder or ``s3://bucket/prefix``), else ``$AUDIOFLOW_CACHE_DIR``, else
+    ``.audioflow/`` beside the recipe;
     outputs are checked against the inputs, the recipe and the store before the store is touched;
     ``providers`` replaces the built-in ones (tests, custom hosts); ``inputs`` gives ``file`` steps
     their audio (step name → a pydub ``AudioSegment`` or an :class:`Audio`) instead of the file the
     recipe names: it is stored in the cache as float32 WAV and digested by content like any file.
     Raises :class:`RecipeError` (an unknown step name in ``inputs`` too)."""
     _check_provider(provider, providers)
-    root = cache_folder(recipe.root, Path(cache_dir) if cache_dir is not None else None)
+    root = cache_folder(recipe.root, cache_dir)
     wavs = {name: _as_wav(audio) for name, audio in (inputs or {}).items()}
-    given = {name: (root / object_key(digest, "wav"), digest) for name, (digest, _) in wavs.items()}
+    given = {name: (local_root(root) / object_key(digest, "wav"), digest) for name, (digest, _) in wavs.items()}
     graph = expand(recipe, provider=provider, inputs=given)
     check_outputs(recipe, root)
-    store = ArtifactStore(root)
+    store = open_store(root)
     for digest, data in wavs.values():
         stored = store.put_bytes(data, "wav")
         assert stored.digest == digest

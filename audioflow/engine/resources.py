@@ -1,31 +1,31 @@
-"""Checks made before a step allocates its output: will the programme fit?
+"""Checks made before a step writes its output: will the programme fit?
 
 A mix (or a dialogue joining its lines) knows its programme's end once its tracks are laid out,
-before anything is allocated. :func:`check_programme` refuses, with a clear error, a programme
-longer than the recipe cap (:data:`~audioflow.recipe.model.MAX_PROGRAMME_MS`, 24 h), or one this
-machine's memory cannot hold while it is mixed and mastered: so a run says so when the mix starts
-instead of failing mid-render (or writing a 12 GB WAV into the cache first).
+before anything is written. :func:`check_programme` refuses, with a clear error, a programme
+longer than the recipe cap (:data:`~audioflow.recipe.model.MAX_PROGRAMME_MS`, 24 h), or one whose
+float32 WAV (and the master made from it) the cache's disk cannot hold: so a run says so when the
+mix starts instead of failing mid-render. Memory is no limit: the dialogue, mix and master steps
+stream in blocks (``audio.MixStream``, ``audio.master_to_file``), whatever the programme's length.
 """
 
 from __future__ import annotations
 
-import psutil
+import shutil
+from pathlib import Path
 
 from ..errors import AudioflowError
 from ..recipe.limits import MAX_PROGRAMME_MS
 
-__all__ = ["RENDER_BYTES_PER_SAMPLE", "available_memory_bytes", "check_programme"]
+__all__ = ["DISK_BYTES_PER_SAMPLE", "available_disk_bytes", "check_programme"]
 
-#: Peak memory of rendering one programme sample (one frame of one channel) through the mix and the
-#: master, in bytes: the master's peak (float64 loudness copies, 4x-oversampled true peak) dominates.
-#: Measured by ``benchmarks/bench_programme_memory.py``: mix 4.1, master 32.3 B per sample (slope over
-#: 5 and 10 min at 44.1 kHz stereo); rounded up to 34.
-RENDER_BYTES_PER_SAMPLE = 34
+#: Disk a programme sample (one frame of one channel) takes in the cache: 4 bytes of float32 WAV for
+#: the mix (or dialogue), and at most as much again for the master made from it (24-bit WAV: 3).
+DISK_BYTES_PER_SAMPLE = 8
 
 
-def available_memory_bytes() -> int:
-    """The memory this machine can give without swapping, in bytes (``psutil``'s ``available``)."""
-    return int(psutil.virtual_memory().available)
+def available_disk_bytes(folder: Path) -> int:
+    """Free space on the file system holding ``folder``, in bytes (what a non-root user may write)."""
+    return int(shutil.disk_usage(folder).free)
 
 
 def _hms(ms: float) -> str:
@@ -33,20 +33,29 @@ def _hms(ms: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def check_programme(end_ms: float, sample_rate_hz: int, channels: int, *, what: str = "the programme") -> None:
+def check_programme(
+    end_ms: float,
+    sample_rate_hz: int,
+    channels: int,
+    *,
+    what: str = "the programme",
+    space_at: Path | None = None,
+) -> None:
     """Raise :class:`AudioflowError` when a programme ending at ``end_ms`` (ms) is over the 24 h cap,
-    or needs more memory to mix and master at ``sample_rate_hz`` × ``channels`` than is available
-    (:data:`RENDER_BYTES_PER_SAMPLE` per sample, against :func:`available_memory_bytes`)."""
+    or, with ``space_at`` (the folder the output is written in), needs more disk at
+    ``sample_rate_hz`` × ``channels`` than is free there (:data:`DISK_BYTES_PER_SAMPLE` per sample)."""
     if end_ms > MAX_PROGRAMME_MS:
         raise AudioflowError(
             f"{what} would last {_hms(end_ms)} (h:mm:ss): audioflow renders at most "
             f"{_hms(MAX_PROGRAMME_MS)}; check the tracks' at, offset, duration and gap values"
         )
-    needed = end_ms / 1000.0 * sample_rate_hz * channels * RENDER_BYTES_PER_SAMPLE
-    available = available_memory_bytes()
+    if space_at is None:
+        return
+    needed = end_ms / 1000.0 * sample_rate_hz * channels * DISK_BYTES_PER_SAMPLE
+    available = available_disk_bytes(space_at)
     if needed > available:
         raise AudioflowError(
-            f"{what} would last {_hms(end_ms)} (h:mm:ss): mixing and mastering it takes about "
-            f"{needed / 2**30:.1f} GiB of memory and this machine has {available / 2**30:.1f} GiB available; "
-            "shorten it, or lower master.sample_rate_hz or master.channels"
+            f"{what} would last {_hms(end_ms)} (h:mm:ss): its WAV and master take about "
+            f"{needed / 2**30:.1f} GiB in the cache and {available / 2**30:.1f} GiB is free there; "
+            "shorten it, free some space (audioflow cache gc), or lower master.sample_rate_hz or master.channels"
         )

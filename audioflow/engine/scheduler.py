@@ -12,8 +12,9 @@ A failed step keeps its exception (:attr:`StepOutcome.exception`).
 A provider step sends the request the plan prepared (prepared again only when an upstream clip was
 rendered in this run). It first looks for its raw take under the take digest (see
 :mod:`.preflight`); only when there is none does it reserve budget, journal and submit a paid
-request. Once the host answers, the take's bytes are stored before anything that could still fail,
-then its record; the journal is cleared last, so a run killed in between resumes the same request.
+request (on a shared store, under the digest's lease: :mod:`.leasing`). Once the host answers,
+the take's bytes are stored before anything that could still fail, then its record; the journal is
+cleared last, so a run killed in between resumes the same request.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import TypedDict, Unpack
 
 from ..audio import decode_file, read_wav, write_wav
-from ..cache import ArtifactStore, StepRecord
+from ..cache import Artifact, ArtifactStore, StepRecord
 from ..errors import AudioflowError
 from ..providers import PreparedRequest, Provider, Take
 from ..recipe import Step
@@ -39,7 +40,7 @@ from ..steps import (
     MasterPayload,
     MixPayload,
 )
-from . import builtin_steps, preflight
+from . import builtin_steps, leasing, preflight
 from .budget import Budget
 from .events import StepEvent, StepStatus
 from .meta import StepMeta
@@ -47,7 +48,7 @@ from .staleness import Plan, resolve_digest
 
 __all__ = ["RunResult", "SchedulerOptions", "StepOutcome", "arun_plan", "run_plan"]
 
-Rendered = tuple[bytes, str, StepMeta]
+Rendered = builtin_steps.Rendered
 
 
 @dataclass
@@ -154,7 +155,7 @@ async def _raw_take(step: Step, run: _Run) -> StepRecord:
     record = run.store.get_step(digest)
     if record is not None:
         return record
-    async with run.locked(digest):
+    async with run.locked(digest), leasing.leased(run.store, digest):  # a lease: on a shared store only
         record = run.store.get_step(digest)
         if record is not None:
             return record
@@ -220,13 +221,15 @@ async def _render(step: Step, run: _Run) -> Rendered:
 
         return await asyncio.to_thread(reference)
     if isinstance(payload, DialoguePayload):
-        return await asyncio.to_thread(builtin_steps.join_dialogue, payload, ups)
+        return await asyncio.to_thread(builtin_steps.join_dialogue, payload, ups, run.store.tmp_dir)
     if isinstance(payload, JoinPayload):
         return await asyncio.to_thread(builtin_steps.join_parts, payload, ups)
     if isinstance(payload, MixPayload):
-        return await asyncio.to_thread(builtin_steps.mix_tracks, payload, {u.step_id: u for u in ups})
+        return await asyncio.to_thread(
+            builtin_steps.mix_tracks, payload, {u.step_id: u for u in ups}, run.store.tmp_dir
+        )
     if isinstance(payload, MasterPayload):
-        return await asyncio.to_thread(builtin_steps.master_mix, payload, ups[0])
+        return await asyncio.to_thread(builtin_steps.master_mix, payload, ups[0], run.store.tmp_dir)
     raise AudioflowError(f"no renderer for {step.kind} steps")
 
 
@@ -255,9 +258,20 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
             return StepOutcome(step, StepStatus.SKIPPED, digest, error="the run stopped after a failure")
         run.emit(StepEvent(step.id, step.kind, StepStatus.STARTED))
         data, ext, meta = await _render(step, run)
-        artifact = await asyncio.to_thread(run.store.put_bytes, data, ext)
+        artifact = await asyncio.to_thread(_store_output, run.store, data, ext)
         record = run.store.put_step(digest, artifact, replace(meta, step=step.id).to_json())
     return StepOutcome(step, StepStatus.RENDERED, digest, record)
+
+
+def _store_output(store: ArtifactStore, data: bytes | builtin_steps.WrittenFile, ext: str) -> Artifact:
+    """Store a step's output: bytes as they are, a written file adopted by its digest (never read whole)."""
+    if not isinstance(data, builtin_steps.WrittenFile):
+        return store.put_bytes(data, ext)
+    try:
+        return store.put_file(data.path, ext, digest=data.digest)
+    except BaseException:
+        data.path.unlink(missing_ok=True)
+        raise
 
 
 def _failure(step: Step, exc: Exception) -> StepOutcome:

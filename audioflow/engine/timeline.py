@@ -9,9 +9,9 @@ never speech: they add no speech interval, so a bed under the dialogue does not 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from ..audio import Audio, Clip, Duck, sequence_spans
+from ..audio import Audio, AudioFile, Clip, Duck, sequence_spans
 from ..errors import AudioflowError
 from ..steps import CueSpec, DialoguePayload, SpokenLine
 from .meta import Segment, StepMeta
@@ -84,7 +84,7 @@ def cue_start_ms(cue: CueSpec, spans: Sequence[tuple[float, float]]) -> float:
 def cue_clips(
     payload: DialoguePayload,
     spans: Sequence[tuple[float, float]],
-    sounds: dict[str, Audio],
+    sounds: Mapping[str, Audio | AudioFile],
     speech_ms: Sequence[tuple[float, float]],
 ) -> list[Clip]:
     """The cues as clips on the dialogue's timeline (gain, fades, length, loop; ducked under

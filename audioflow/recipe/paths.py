@@ -90,13 +90,14 @@ def allowed_folders(given: Iterable[Path | str] = (), environ: Mapping[str, str]
     return tuple(dict.fromkeys(folders))
 
 
-def cache_folder(recipe_root: Path, given: Path | None = None) -> Path:
+def cache_folder(recipe_root: Path, given: Path | str | None = None) -> Path | str:
     """The artifact store of a recipe in ``recipe_root``: ``given`` (``--cache-dir``), else
-    ``$AUDIOFLOW_CACHE_DIR``, else ``.audioflow/`` beside the recipe. The one place this is decided."""
-    if given is not None:
-        return given
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else recipe_root / ".audioflow"
+    ``$AUDIOFLOW_CACHE_DIR``, else ``.audioflow/`` beside the recipe. The one place this is decided.
+    A bucket URL (``s3://bucket/prefix``) is returned as the string it is; a folder as a Path."""
+    chosen = given if given is not None else os.environ.get(CACHE_ENV) or None
+    if chosen is None:
+        return recipe_root / ".audioflow"
+    return chosen if str(chosen).startswith("s3://") else Path(chosen)
 
 
 @dataclass
@@ -208,12 +209,13 @@ def _loose(path: Path) -> Path:
         return Path(os.path.abspath(path))
 
 
-def check_outputs(recipe: Recipe, cache_dir: Path) -> None:
+def check_outputs(recipe: Recipe, cache_dir: Path | str) -> None:
     """Refuse (:class:`RecipeError` at ``output:``) an output or sidecar that would replace the
     recipe, an input :attr:`Recipe.confinement` let through (so call it after ``expand``), another
-    output, or an existing folder, FIFO or device, or that lies inside ``cache_dir``."""
+    output, or an existing folder, FIFO or device, or that lies inside ``cache_dir`` (a local one:
+    a bucket URL holds no local file)."""
     location = recipe.document.locate(("output",))
-    cache = _loose(cache_dir)
+    cache = _loose(cache_dir) if isinstance(cache_dir, Path) else None
     protected = {_loose(recipe.path): "the recipe itself"}
     protected.update(recipe.confinement.inputs)
     identities = {_identity(path): shown for path, shown in protected.items()}
@@ -225,7 +227,7 @@ def check_outputs(recipe: Recipe, cache_dir: Path) -> None:
         label = f"output {shown!r}" if role == "output" else f"{_SIDECAR_LABELS.get(role, role)} {shown!r}"
         entry = _loose(path.parent) / path.name  # what a rename replaces
         for target in dict.fromkeys((entry, _loose(entry))):
-            if target.is_relative_to(cache):
+            if cache is not None and target.is_relative_to(cache):
                 raise RecipeError(
                     f"{label} is inside the cache folder {cache_dir}",
                     location,

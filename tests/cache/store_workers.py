@@ -54,3 +54,16 @@ def write_forever(target: str) -> None:
     os.fsync = hang  # type: ignore[assignment]
     sys.stdout.flush()
     write_atomic(Path(target), b"partial output " * 1000)
+
+
+def race_for_lease(url: str, digest: str, env: dict[str, str], start_at: float) -> bool:
+    """Wait until ``start_at`` (time.time()), then try once to take the lease on ``digest``."""
+    import os
+
+    from audioflow.cache import S3Store
+
+    os.environ.update(env)
+    store = S3Store(url, mirror=Path(env["XDG_CACHE_HOME"]) / str(os.getpid()))
+    lease = store.lease(digest)
+    time.sleep(max(0.0, start_at - time.time()))
+    return lease.try_acquire()

@@ -15,7 +15,7 @@ from conftest import FakeProvider
 
 from audioflow.audio import Audio, read_wav, write_wav
 from audioflow.engine import open_project
-from audioflow.engine.builtin_steps import Upstream, join_dialogue
+from audioflow.engine.builtin_steps import Upstream, WrittenFile, join_dialogue
 from audioflow.engine.meta import Segment, StepMeta
 from audioflow.steps import CueSpec, DialoguePayload, SpokenLine, StepKind
 
@@ -213,10 +213,9 @@ def test_a_scene_take_holding_every_line_places_cues_by_its_line_timings(tmp_pat
         Upstream("scene.speech", StepKind.SCENE, take, scene_meta),
         Upstream("click", StepKind.FILE, click, StepMeta(100 / RATE * 1000, RATE, 1)),
     ]
-    data, _, meta = join_dialogue(payload, ups)
-    out = tmp_path / "out.wav"
-    out.write_bytes(data)
-    audio = read_wav(out)
+    written, _, meta = join_dialogue(payload, ups, tmp_path)
+    assert isinstance(written, WrittenFile)
+    audio = read_wav(written.path)
     assert int(np.argmax(audio.samples[:, 0])) == _frame(500 + 700 + 50)
     assert [(s.start_ms, s.end_ms) for s in meta.segments] == [(500, 800), (800, 1200), (1200, 1500)]
     assert meta.segments_estimated and meta.speech_ms == ((500.0, 1500.0),)

@@ -7,7 +7,8 @@ night-shift rendered on segmind, fal and evolink the take digest (the host reque
 provider step is pinned too, with fixed stand-in upstream clips; ``None`` pins "the provider
 refuses this step" (fal has no isolate, Evolink takes no local clips...).
 
-If a change to rendering really must change a digest, bump ``FORMAT_VERSION``, name the fix in
+If a change to rendering really must change a digest, bump that kind's ``KIND_VERSIONS`` entry
+(``FORMAT_VERSION`` only if every kind's artifacts are wrong: it re-pays every take), name the fix in
 CHANGELOG.md and regenerate the pins (``PIN_UPDATE=1 pytest tests/engine/test_pinned_digests.py``
 prints them).
 """

@@ -14,7 +14,7 @@ from conftest import FakeProvider
 from audioflow.audio import Audio, encode, write_wav
 from audioflow.cli import cli
 from audioflow.engine import open_project, resources
-from audioflow.engine.resources import RENDER_BYTES_PER_SAMPLE, check_programme
+from audioflow.engine.resources import DISK_BYTES_PER_SAMPLE, check_programme
 from audioflow.errors import AudioflowError
 
 RATE_HZ = 48_000
@@ -88,10 +88,10 @@ def test_a_file_that_is_not_audio_is_a_located_error_at_validate(in_tmp: Path) -
     assert result.stderr.count("\n") == 1
 
 
-def test_a_programme_too_long_for_this_machine_is_refused_before_the_mix_allocates(
+def test_a_programme_too_big_for_the_caches_disk_is_refused_before_the_mix_writes(
     in_tmp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(resources, "available_memory_bytes", lambda: 8 * GIB)
+    monkeypatch.setattr(resources, "available_disk_bytes", lambda folder: 8 * GIB)
     (in_tmp / "clip.wav").write_bytes(write_wav(_tones(2, seconds=3.0)))
     (in_tmp / "recipe.yaml").write_text(
         "audioflow: 1\nsteps:\n  clip: {file: clip.wav}\nmix:\n  - {track: clip, at: 10h}\noutput: out/x.wav\n",
@@ -99,19 +99,19 @@ def test_a_programme_too_long_for_this_machine_is_refused_before_the_mix_allocat
     )
     report = open_project(in_tmp / "recipe.yaml", cache_dir=in_tmp / "cache").run()
     mix = report.result.outcomes["mix"]
-    needed = 36_003 * 44_100 * 2 * RENDER_BYTES_PER_SAMPLE / GIB
+    needed = 36_003 * 44_100 * 2 * DISK_BYTES_PER_SAMPLE / GIB
     assert mix.status == "failed"
     assert mix.error == (
-        f"the programme would last 10:00:03 (h:mm:ss): mixing and mastering it takes about {needed:.1f} GiB "
-        "of memory and this machine has 8.0 GiB available; shorten it, or lower master.sample_rate_hz or "
-        "master.channels"
+        f"the programme would last 10:00:03 (h:mm:ss): its WAV and master take about {needed:.1f} GiB "
+        "in the cache and 8.0 GiB is free there; shorten it, free some space (audioflow cache gc), or lower "
+        "master.sample_rate_hz or master.channels"
     )
     assert report.output is None and report.result.outcomes["master"].status == "blocked"
     assert _cache_bytes(in_tmp / "cache") < 5_000_000  # the 3 s clip, not a 12.7 GB programme
 
 
 def test_a_programme_over_24_h_is_refused_whatever_the_memory(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(resources, "available_memory_bytes", lambda: 10**15)
+    monkeypatch.setattr(resources, "available_disk_bytes", lambda folder: 10**15)
     (in_tmp / "clip.wav").write_bytes(write_wav(_tones(1, seconds=1.0)))
     (in_tmp / "recipe.yaml").write_text(
         "audioflow: 1\nsteps:\n  a: {file: clip.wav}\n  b: {file: clip.wav}\nmix:\n"

@@ -1,0 +1,145 @@
+"""Leases: a claim on a paid step's take digest in a shared store, so two workers never pay for it.
+
+A lease is one object, ``leases/<take digest>.json``, holding its holder's name and a nonce, with
+its time to live in the object's metadata. Its protocol uses only conditional writes, which the
+server decides atomically:
+
+* **take**: put with ``If-None-Match: *``. Exactly one of any number of racers succeeds.
+* **take over** an expired lease: read its ETag and ``Last-Modified`` and the server's ``Date`` (the
+  server's clock judges expiry, never ours); when ``Date - Last-Modified`` exceeds the lease's TTL,
+  put a new lease with ``If-Match: <that ETag>``. Of several workers that saw the same expired
+  lease, exactly one succeeds; the others' puts fail their precondition.
+* **renew**: put a new nonce with ``If-Match: <our ETag>`` (a fresh nonce gives a fresh ETag); a
+  renewal that fails means the lease is no longer ours, and the holder stops.
+* **release**: delete with ``If-Match: <our ETag>`` (never someone else's lease); a lease that
+  cannot be released simply expires.
+
+What the holder does under the lease (look for the take again, resume a journalled request or
+submit and journal a new one) and the window that remains are in ``docs/explanation/caching.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from ..errors import CacheError
+from .digest import canonical_json
+
+__all__ = ["Lease", "is_precondition_failure"]
+
+_PRECONDITION_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
+
+
+def is_precondition_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (as s3fs raises it) says a conditional write's precondition did not hold.
+    s3fs maps AWS's ``If-None-Match`` failure to ``FileExistsError``; other servers' 412 (SeaweedFS,
+    MinIO) arrive as an ``OSError`` whose cause carries the code."""
+    if isinstance(exc, FileExistsError):
+        return True
+    response = getattr(exc.__cause__, "response", None) or getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return False
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = str(response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+    return code in _PRECONDITION_CODES or status in ("412", "409")
+
+
+def _holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Lease:
+    """The lease object ``key`` in ``bucket`` (through the s3fs file system ``fs``), lasting
+    ``ttl_s`` seconds unrenewed. Not thread-safe: one holder uses it from one task at a time."""
+
+    def __init__(self, fs: Any, bucket: str, key: str, ttl_s: float):
+        self.fs = fs
+        self.bucket = bucket
+        self.key = key
+        self.ttl_s = ttl_s
+        self.etag: str | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.etag is not None
+
+    def _put(self, **condition: str) -> str | None:
+        """Put a fresh lease body under ``condition``; its ETag, or None when the condition failed."""
+        body = canonical_json({"holder": _holder(), "nonce": secrets.token_hex(12), "ttl_s": self.ttl_s})
+        try:
+            response = self.fs.call_s3(
+                "put_object",
+                Bucket=self.bucket,
+                Key=self.key,
+                Body=body,
+                ContentType="application/json",
+                Metadata={"ttl-s": repr(float(self.ttl_s))},
+                **condition,
+            )
+        except OSError as exc:
+            if is_precondition_failure(exc) or isinstance(exc, FileNotFoundError):
+                return None
+            raise CacheError(f"cannot write the lease s3://{self.bucket}/{self.key}: {exc.strerror or exc}") from exc
+        return str(response["ETag"])
+
+    def _expired_etag(self) -> str | None:
+        """The ETag of the current lease when the server's clock says it has expired, else None."""
+        try:
+            head = self.fs.call_s3("head_object", Bucket=self.bucket, Key=self.key)
+        except FileNotFoundError:
+            return None  # released meanwhile: the next try creates it
+        except OSError as exc:
+            raise CacheError(f"cannot read the lease s3://{self.bucket}/{self.key}: {exc.strerror or exc}") from exc
+        server_now = parsedate_to_datetime(head["ResponseMetadata"]["HTTPHeaders"]["date"])
+        try:
+            ttl_s = float(head.get("Metadata", {}).get("ttl-s", self.ttl_s))
+        except ValueError:
+            ttl_s = self.ttl_s  # a damaged lease still expires, after our own TTL
+        age_s = (server_now - head["LastModified"]).total_seconds()
+        return str(head["ETag"]) if age_s > ttl_s else None
+
+    def try_acquire(self) -> bool:
+        """Take the lease if it is free or expired; False when someone else holds it (or won a race)."""
+        for _ in range(3):
+            etag = self._put(IfNoneMatch="*")
+            if etag is not None:
+                self.etag = etag
+                return True
+            stale = self._expired_etag()
+            if stale is None:
+                try:
+                    self.fs.call_s3("head_object", Bucket=self.bucket, Key=self.key)
+                    return False  # held, not expired
+                except FileNotFoundError:
+                    continue  # released between our put and our look: try again
+            etag = self._put(IfMatch=stale)
+            if etag is not None:
+                self.etag = etag
+                return True
+            return False
+        return False
+
+    def renew(self) -> bool:
+        """Extend the lease (a new nonce under ``If-Match`` of ours). False when it is no longer ours
+        or the server cannot confirm it: the holder must stop."""
+        if self.etag is None:
+            return False
+        try:
+            etag = self._put(IfMatch=self.etag)
+        except CacheError:
+            etag = None
+        self.etag = etag
+        return etag is not None
+
+    def release(self) -> None:
+        """Delete the lease if it is still ours; errors are ignored (an unreleased lease expires)."""
+        etag, self.etag = self.etag, None
+        if etag is None:
+            return
+        with contextlib.suppress(OSError):
+            self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self.key, IfMatch=etag)

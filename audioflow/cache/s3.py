@@ -1,0 +1,343 @@
+"""The shared store on S3-compatible storage: ``--cache-dir s3://bucket/prefix`` (s3fs).
+
+Keys are those of the local store (:mod:`.records`) under ``prefix/``; only the way bytes move
+differs:
+
+* **Objects** are content-addressed and written with one conditional put (``If-None-Match: *``,
+  s3fs's ``mode="create"``): a put that finds the object already there changes nothing. **Records**
+  (``steps/``) are written only after their object, so a record never names a missing object.
+* **Nothing is listed from a cache**: the file system is made with ``skip_instance_cache`` and
+  ``use_listings_cache=False``, and every listing invalidates first; reads go to the server.
+* **Journals** of paid requests (``jobs/``) and **leases** (``leases/``, :mod:`.leases`) live in the
+  bucket, so a request started by a worker that died is resumed by another.
+* **Artifacts are read from a local mirror** (``$XDG_CACHE_HOME/audioflow/s3/<hash of the URL>`` or
+  ``mirror=``): an object is downloaded once, checked against its digest and size, and kept under
+  the same key, so :class:`Artifact` paths stay local files for decoding, mixing and bouncing.
+  Outputs and sidecars are written where a local run writes them.
+
+Endpoint, region and credentials come from the usual environment (``AWS_ENDPOINT_URL``,
+``AWS_REGION``/``AWS_DEFAULT_REGION``, ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``,
+``AWS_PROFILE``, ``~/.aws``), read by botocore; one s3fs client is made per process and URL-free
+settings (:func:`filesystem`). Errors are :class:`CacheError`; no message carries a credential.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import CacheError
+from .atomic import write_atomic
+from .digest import canonical_json, sha256_hex
+from .leases import Lease, is_precondition_failure
+from .records import Damaged, object_key, parse_journal, parse_record, parse_state, record_key
+from .store import Artifact, ArtifactStore, Finding, StepRecord
+
+__all__ = ["S3Journal", "S3Store", "filesystem", "is_url", "local_root", "open_store"]
+
+SCHEME = "s3://"
+#: Seconds a lease lasts without renewal (renewed every third of it while a paid request is polled).
+LEASE_TTL_S = 60.0
+LEASE_TTL_ENV = "AUDIOFLOW_LEASE_TTL_S"
+
+_CLIENTS: dict[tuple[int, str | None, str | None, str | None], Any] = {}
+_CLIENTS_GUARD = threading.Lock()
+
+
+def is_url(location: object) -> bool:
+    """Whether ``location`` (``--cache-dir``, ``$AUDIOFLOW_CACHE_DIR``) names a bucket: ``s3://…``."""
+    return isinstance(location, str) and location.startswith(SCHEME)
+
+
+def open_store(location: Path | str, *, create: bool = True) -> ArtifactStore:
+    """The store at ``location``: an :class:`S3Store` for ``s3://bucket/prefix``, else a local
+    :class:`ArtifactStore` (``create=False`` requires it to exist). Raises :class:`CacheError`."""
+    if is_url(location):
+        return S3Store(str(location))
+    return ArtifactStore(Path(location), create=create)
+
+
+def local_root(location: Path | str) -> Path:
+    """Where the artifacts of the store at ``location`` are read from on this machine: the folder
+    itself, or a bucket's local mirror."""
+    return _mirror_folder(str(location).rstrip("/")) if is_url(location) else Path(location)
+
+
+def filesystem() -> Any:
+    """This process's s3fs file system for the environment's endpoint, region and profile (made
+    once per process: workers share it between tasks). No instance or listing caches."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+    profile = os.environ.get("AWS_PROFILE") or None
+    key = (os.getpid(), endpoint, region, profile)
+    with _CLIENTS_GUARD:
+        if key not in _CLIENTS:
+            try:
+                import s3fs
+            except ImportError as exc:  # pragma: no cover - s3fs is a dependency
+                raise CacheError("an s3:// cache needs s3fs: pip install s3fs") from exc
+            client_kwargs = {"region_name": region} if region else {}
+            _CLIENTS[key] = s3fs.S3FileSystem(
+                skip_instance_cache=True,
+                use_listings_cache=False,
+                endpoint_url=endpoint,
+                profile=profile,
+                client_kwargs=client_kwargs,
+            )
+        return _CLIENTS[key]
+
+
+def _lease_ttl_s() -> float:
+    text = os.environ.get(LEASE_TTL_ENV, "")
+    try:
+        ttl_s = float(text) if text else LEASE_TTL_S
+    except ValueError:
+        raise CacheError(f"{LEASE_TTL_ENV}={text!r} is not a number of seconds") from None
+    if not (math.isfinite(ttl_s) and ttl_s >= 1.0):
+        raise CacheError(f"{LEASE_TTL_ENV}={text!r}: a lease lasts at least 1 second")
+    return ttl_s
+
+
+def _mirror_folder(url: str) -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "audioflow" / "s3" / hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+class S3Journal:
+    """The journal of one paid request in the bucket (``jobs/<request digest>.json``), satisfying the
+    providers' ``Journal`` protocol. ``save`` returns once the server has the object: a worker that
+    dies after it leaves a request any other worker resumes."""
+
+    def __init__(self, store: S3Store, key: str):
+        self._store = store
+        self.key = key
+
+    def load(self) -> dict[str, Any] | None:
+        """The saved state, or None. An unreadable journal raises :class:`CacheError`: it may hold a
+        paid request, so it is never taken for "not submitted"."""
+        data = self._store.read_key(self.key)
+        if data is None:
+            return None
+        try:
+            return parse_journal(data)
+        except Damaged as exc:
+            raise CacheError(
+                f"the journal of a paid request, {self._store.url_of(self.key)}, cannot be read ({exc}); it may hold "
+                "a request that was already paid for, so the step is not submitted again. Look the request up on "
+                "the host, then move the object out of jobs/ to submit afresh"
+            ) from exc
+
+    def save(self, state: dict[str, Any]) -> None:
+        self._store.write_key(self.key, canonical_json(state))
+
+    def clear(self) -> None:
+        self._store.remove_key(self.key)
+
+
+class S3Store(ArtifactStore):
+    """The store at ``url`` (``s3://bucket/prefix``), read through a local ``mirror`` folder (see the
+    module docstring). ``lease_ttl_s`` is how long a paid step's lease lasts unrenewed (default
+    ``$AUDIOFLOW_LEASE_TTL_S``, else :data:`LEASE_TTL_S`)."""
+
+    def __init__(self, url: str, *, mirror: Path | None = None, lease_ttl_s: float | None = None, fs: Any = None):
+        bucket, _, prefix = url.removeprefix(SCHEME).partition("/")
+        if not bucket:
+            raise CacheError(f"{url}: no bucket named (s3://bucket/prefix)")
+        self.url = url.rstrip("/")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.lease_ttl_s = lease_ttl_s if lease_ttl_s is not None else _lease_ttl_s()
+        self.fs = fs if fs is not None else filesystem()
+        super().__init__(mirror if mirror is not None else _mirror_folder(self.url))
+
+    # -- remote keys ---------------------------------------------------------------------------
+    def _remote(self, key: str) -> str:
+        return f"{self.bucket}/{self.prefix}/{key}" if self.prefix else f"{self.bucket}/{key}"
+
+    def bucket_key(self, key: str) -> str:
+        """The S3 object key (inside the bucket) of store key ``key``."""
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def url_of(self, key: str) -> str:
+        return f"{self.url}/{key}"
+
+    def _failed(self, verb: str, key: str, exc: OSError) -> CacheError:
+        return CacheError(f"cannot {verb} {self.url_of(key)}: {exc.strerror or exc}")
+
+    def read_key(self, key: str) -> bytes | None:
+        """The bytes of ``key`` from the server, or None when there is no such object."""
+        try:
+            return bytes(self.fs.cat_file(self._remote(key)))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._failed("read", key, exc) from exc
+
+    def write_key(self, key: str, data: bytes, *, create: bool = False) -> bool:
+        """Put ``data`` at ``key``; with ``create``, only if absent (``If-None-Match: *``). Returns
+        False when ``create`` found an object there already."""
+        try:
+            self.fs.pipe_file(self._remote(key), data, mode="create" if create else "overwrite")
+        except OSError as exc:
+            if create and is_precondition_failure(exc):
+                return False
+            raise self._failed("write", key, exc) from exc
+        return True
+
+    def remove_key(self, key: str) -> None:
+        try:
+            self.fs.rm_file(self._remote(key))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise self._failed("remove", key, exc) from exc
+
+    def keys(self, area: str) -> list[str]:
+        """Every key under ``area`` on the server, sorted (listed afresh, never from a cache)."""
+        base = self._remote(area)
+        self.fs.invalidate_cache()
+        try:
+            found = self.fs.find(base)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise self._failed("list", area, exc) from exc
+        strip = len(self._remote(""))
+        keys = (str(name)[strip:] for name in found)
+        return sorted(k for k in keys if k.startswith(f"{area}/") and not k.endswith("/"))  # no folder markers
+
+    # -- damage ------------------------------------------------------------------------------
+    def set_aside(self, key: str, problem: str, *, seen: os.stat_result | None = None) -> Finding:
+        """Copy the damaged object ``key`` to ``quarantine/<UTC time>/<key>`` in the bucket, then
+        remove it (never deleted outright); its mirror copy, if any, goes."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        dest_key = f"quarantine/{stamp}-{os.getpid()}/{key}"
+        (self.root / key).unlink(missing_ok=True)
+        try:
+            self.fs.copy(self._remote(key), self._remote(dest_key))
+            self.fs.rm_file(self._remote(key))
+        except FileNotFoundError:
+            return self.report(Finding(key, problem, None, "already moved by another run"))
+        except OSError as exc:
+            return self.report(Finding(key, problem, None, f"cannot move it: {exc.strerror or exc}"))
+        return self.report(Finding(key, problem, dest_key))
+
+    # -- objects ---------------------------------------------------------------------------------
+    def put_bytes(self, data: bytes, ext: str) -> Artifact:
+        """Store ``data`` under its content digest: one conditional put (an object already there is
+        kept: same key, same content), and a copy in the mirror."""
+        digest = sha256_hex(data)
+        try:
+            key = object_key(digest, ext)
+        except ValueError as exc:
+            raise CacheError(str(exc)) from exc
+        self.write_key(key, data, create=True)
+        local = self.root / key
+        if not local.is_file() or local.stat().st_size != len(data):
+            write_atomic(local, data, tmp_dir=self.root / "tmp")
+        return Artifact(digest, local, len(data))
+
+    def _fetch(self, key: str, digest: str, size: int) -> bool | None:
+        """Download object ``key`` into the mirror, checked: True when it is there and sound, None
+        when the server has no such object, False when it is damaged (set aside)."""
+        data = self.read_key(key)
+        if data is None:
+            return None
+        if len(data) != size or sha256_hex(data) != digest:
+            problem = (
+                f"{len(data)} bytes, its record says {size}"
+                if len(data) != size
+                else "its content does not match its digest"
+            )
+            self.set_aside(key, problem)
+            return False
+        write_atomic(self.root / key, data, tmp_dir=self.root / "tmp")
+        return True
+
+    def read_verified(self, artifact: Artifact) -> bytes:
+        """The bytes of ``artifact``, checked; a damaged mirror copy is fetched again once."""
+        for _ in range(2):
+            try:
+                data = artifact.path.read_bytes()
+            except FileNotFoundError:
+                data = b""
+            except OSError as exc:
+                raise CacheError(f"cannot read {artifact.path}: {exc.strerror or exc}") from exc
+            if len(data) == artifact.size and sha256_hex(data) == artifact.digest:
+                return data
+            key = Path(os.path.relpath(artifact.path, self.root)).as_posix()
+            artifact.path.unlink(missing_ok=True)
+            if not self._fetch(key, artifact.digest, artifact.size):
+                break
+        raise CacheError(f"the artifact {artifact.digest[:12]} in {self.url} is damaged; run again to render it afresh")
+
+    # -- step records --------------------------------------------------------------------------
+    def get_step(self, input_digest: str, *, verify: bool = False) -> StepRecord | None:
+        """The record for ``input_digest`` from the server, its object in the mirror (downloaded and
+        checked when missing; re-hashed with ``verify``), or None (a miss; damage is set aside)."""
+        key = record_key(input_digest)
+        data = self.read_key(key)
+        if data is None:
+            return None
+        try:
+            fields = parse_record(data)
+        except Damaged as exc:
+            self.set_aside(key, str(exc))
+            return None
+        obj_key = object_key(fields.digest, fields.ext)
+        local = self.root / obj_key
+        present = local.is_file() and local.stat().st_size == fields.size
+        if present and verify and not self._content_ok(local, fields.digest):
+            local.unlink(missing_ok=True)
+            present = False
+        if not present:
+            fetched = self._fetch(obj_key, fields.digest, fields.size)
+            if not fetched:
+                if fetched is False:
+                    finding = self.damage(obj_key)
+                    if finding is not None:
+                        self.report(finding, also=key)
+                return None
+        return StepRecord(input_digest, Artifact(fields.digest, local, fields.size), fields.meta)
+
+    def put_step(self, input_digest: str, artifact: Artifact, meta: dict[str, Any]) -> StepRecord:
+        """Record (on the server, after its object) that ``input_digest`` produced ``artifact``."""
+        record = {
+            "digest": artifact.digest,
+            "object": object_key(artifact.digest, artifact.path.suffix.lstrip(".")),
+            "size": artifact.size,
+            "meta": meta,
+        }
+        self.write_key(record_key(input_digest), canonical_json(record))
+        return StepRecord(input_digest, artifact, meta)
+
+    # -- journals, leases, state -------------------------------------------------------------
+    def journal(self, request_digest: str) -> S3Journal:  # type: ignore[override]
+        """The journal of the paid request ``request_digest``, in the bucket."""
+        return S3Journal(self, f"jobs/{request_digest}.json")
+
+    def pending_jobs(self) -> list[str]:
+        return sorted(k.removeprefix("jobs/").removesuffix(".json") for k in self.keys("jobs"))
+
+    def lease(self, input_digest: str) -> Lease:
+        """The lease on ``input_digest`` (see :mod:`.leases`), not yet taken."""
+        return Lease(self.fs, self.bucket, self.bucket_key(f"leases/{input_digest}.json"), self.lease_ttl_s)
+
+    def read_state(self, recipe_key: str) -> dict[str, Any]:
+        key = self.state_key(recipe_key)
+        data = self.read_key(key)
+        if data is None:
+            return {}
+        try:
+            return parse_state(data)
+        except Damaged as exc:
+            self.report(Finding(key, str(exc), None, "a run replaces it"))
+            return {}
+
+    def write_state(self, recipe_key: str, state: dict[str, Any]) -> None:
+        self.write_key(self.state_key(recipe_key), canonical_json(state))
