@@ -41,6 +41,7 @@ class ManifestStep:
     notes: tuple[str, ...]
     request_id: str | None = None
     cost_usd: float = 0.0
+    timings_estimated: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -61,6 +62,8 @@ class ManifestStep:
             out["request_id"] = self.request_id
         if self.cost_usd:
             out["cost_usd"] = round(self.cost_usd, 6)
+        if self.timings_estimated:
+            out["timings_estimated"] = True
         return out
 
 
@@ -91,7 +94,9 @@ class LoudnessReport:
 @dataclass(frozen=True)
 class Manifest:
     """The QC manifest of a bounce: the output, its format, length (ms) and rate (Hz), loudness,
-    placeholder steps, what was rendered or cached, what was spent (USD), every step, transcripts."""
+    placeholder steps, what was rendered or cached, what was spent (USD), every step, transcripts
+    and how many of their cues have estimated timings (``scene`` steps rendered remotely are marked
+    ``timings_estimated``)."""
 
     audioflow: str
     title: str
@@ -107,6 +112,7 @@ class Manifest:
     spent_usd: float
     steps: tuple[ManifestStep, ...]
     transcripts: tuple[str, ...] = ()
+    estimated_cues: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as JSON data (what ``<output>.manifest.json`` holds)."""
@@ -127,6 +133,8 @@ class Manifest:
         }
         if self.transcripts:
             out["transcripts"] = list(self.transcripts)
+        if self.estimated_cues:
+            out["transcript_cues_estimated"] = self.estimated_cues
         return out
 
 
@@ -151,6 +159,7 @@ def _steps(plan: Plan, result: RunResult) -> tuple[ManifestStep, ...]:
                 meta.notes,
                 meta.request_id,
                 meta.cost_usd,
+                step.kind == StepKind.SCENE and meta.segments_estimated,
             )
         )
     return tuple(steps)
@@ -184,6 +193,7 @@ def _manifest(plan: Plan, result: RunResult, output: Path, transcripts: tuple[st
         result.budget.spent_usd,
         _steps(plan, result),
         transcripts,
+        sum(1 for segment in master.segments if segment.estimated),
     )
 
 

@@ -5,8 +5,8 @@ prompt length, 120 s of speech).
 The split is the same for every provider (the strictest host's limits), so a local draft shows the
 parts a final render sends. Among the splits with the fewest parts it prefers cuts where the scene
 breaks anyway: at a cue, then at a long gap (:data:`LONG_GAP_MS`), then between ordinary lines, and
-least of all inside an overlap. It depends only on the lines' voices, lengths, gaps and cues, never
-on their exact words, so editing a line's words re-renders only the part that holds it (unless the
+least of all inside an overlap; among equal cuts, the latest. It depends only on the lines' voices,
+lengths, gaps and cues, never on their exact words, so editing a line's words re-renders only the part that holds it (unless the
 edit moves a part across a limit, when the parts around it are cut again).
 
 Dynamic programming over the lines: ``O(lines × lines per part)``.
@@ -91,7 +91,8 @@ def split_scene(
                 f"{speech[i] / 1000:.0f} s; a request takes at most {limits.max_prompt_chars} characters "
                 f"and {limits.max_ms / 1000:.0f} s)",
             )
-    # best[i]: (parts, penalty, start of the last part) of the best split of lines[:i]
+    # best[i]: (parts, penalty, -start of the last part) of the best split of lines[:i]; among equals
+    # the latest cut, so earlier parts stay as they were when lines are added at the end
     best: list[tuple[int, int, int]] = [(0, 0, 0)]
     for end in range(1, len(lines) + 1):
         part, choice = _Part(set()), None
@@ -101,14 +102,14 @@ def split_scene(
             parts, penalty, _ = best[start]
             if start:
                 penalty += _penalty(gaps[start], start in cues_before)
-            candidate = (parts + 1, penalty, start)
+            candidate = (parts + 1, penalty, -start)
             if choice is None or candidate <= choice:
                 choice = candidate
         assert choice is not None  # a single line always fits (checked above)
         best.append(choice)
     cuts, end = [], len(lines)
     while end:
-        start = best[end][2]
+        start = -best[end][2]
         cuts.append((start, end))
         end = start
     return cuts[::-1]
