@@ -6,8 +6,9 @@ The split is the same for every provider (the strictest host's limits), so a loc
 parts a final render sends. Among the splits with the fewest parts it prefers cuts where the scene
 breaks anyway: at a cue, then at a long gap (:data:`LONG_GAP_MS`), then between ordinary lines, and
 least of all inside an overlap; among equal cuts, the latest. It depends only on the lines' voices,
-lengths, gaps and cues, never on their exact words, so editing a line's words re-renders only the part that holds it (unless the
-edit moves a part across a limit, when the parts around it are cut again).
+lengths, gaps and cues, never on their exact words, so editing a line's words re-renders only the
+part that holds it (unless the edit moves a part across a limit, when the parts around it are cut
+again).
 
 Dynamic programming over the lines: ``O(lines × lines per part)``.
 """

@@ -57,7 +57,7 @@ def test_a_scene_citing_four_cloned_voices_is_split_and_plan_shows_the_parts(fol
     rows = {line.split()[1]: line for line in result.stdout.splitlines() if line.startswith("stale")}
     assert "scene     segmind  lines 1–3 · upstream stale: cast.ann, cast.bob, cast.cy" in rows["talk#1"]
     assert "scene     segmind  lines 4–4 · upstream stale: cast.dee" in rows["talk#2"]
-    assert "dialogue -" in rows["talk"]
+    assert "dialogue  -        upstream stale: talk#1, talk#2" in rows["talk"]
     parts = json.loads(invoke("plan", "r.yaml", "--json").stdout)["steps"]
     assert [(p["id"], p.get("lines")) for p in parts if p["id"].startswith("talk")] == [
         ("talk#1", [1, 3]),
