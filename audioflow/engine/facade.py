@@ -13,10 +13,13 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from ..cache import ArtifactStore
-from ..errors import CacheError, RecipeError
+from ..audio import Audio, decode_file, write_wav
+from ..audio.segments import from_segment, to_segment
+from ..cache import ArtifactStore, sha256_hex
+from ..cache.records import object_key
+from ..errors import AudioflowError, CacheError, RecipeError
 from ..providers import PROVIDERS, Provider, ProviderSettings
 from ..recipe import Recipe, StepGraph, expand, load_recipe, parse_recipe
 from ..recipe.paths import cache_folder, check_outputs
@@ -25,6 +28,9 @@ from .budget import Budget, check_budget
 from .events import StepEvent
 from .scheduler import RunResult, arun_plan
 from .staleness import Plan, PlanStatus, make_plan, recipe_key
+
+if TYPE_CHECKING:
+    from pydub import AudioSegment
 
 __all__ = [
     "Project",
@@ -60,6 +66,25 @@ class RunReport:
     manifest_path: Path | None
     manifest: Manifest | None
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Every step rendered or was cached (and the output was written)."""
+        return self.result.ok and self.output is not None
+
+    def audio(self, step_id: str = "master") -> Audio:
+        """The artifact of ``step_id`` (default: the master) decoded to float32 :class:`Audio`
+        (frames × channels, at its own rate). Raises :class:`KeyError` for an unknown step id and
+        :class:`~audioflow.errors.AudioflowError` when the step has no artifact (it failed or did not run)."""
+        outcome = self.result.outcomes[step_id]
+        if outcome.record is None:
+            raise AudioflowError(f"step {step_id} has no artifact: it {outcome.status}")
+        return decode_file(outcome.record.artifact.path)
+
+    def segment(self, step_id: str = "master", *, sample_width: int = 2) -> AudioSegment:
+        """:meth:`audio` as a pydub ``AudioSegment`` (``sample_width`` 2: 16-bit, or 4: 32-bit);
+        no ``ffmpeg`` on ``PATH`` is needed. Raises as :meth:`audio` does."""
+        return to_segment(self.audio(step_id), sample_width=sample_width)
 
 
 @dataclass
@@ -147,52 +172,78 @@ def open_recipe(
     recipe: Recipe,
     *,
     provider: str | None = None,
-    cache_dir: Path | None = None,
+    cache_dir: Path | str | None = None,
     providers: Mapping[str, Provider] | None = None,
+    inputs: Mapping[str, AudioSegment | Audio] | None = None,
 ) -> Project:
     """Expand a loaded ``recipe`` into a project. ``provider`` renders every provider step there;
     the store is ``cache_dir``, else ``$AUDIOFLOW_CACHE_DIR``, else ``.audioflow/`` beside the recipe;
     outputs are checked against the inputs, the recipe and the store before the store is touched;
-    ``providers`` replaces the built-in ones (tests, custom hosts). Raises :class:`RecipeError`."""
+    ``providers`` replaces the built-in ones (tests, custom hosts); ``inputs`` gives ``file`` steps
+    their audio (step name → a pydub ``AudioSegment`` or an :class:`Audio`) instead of the file the
+    recipe names: it is stored in the cache as float32 WAV and digested by content like any file.
+    Raises :class:`RecipeError` (an unknown step name in ``inputs`` too)."""
     _check_provider(provider, providers)
-    graph = expand(recipe, provider=provider)
-    root = cache_folder(recipe.root, cache_dir)
+    root = cache_folder(recipe.root, Path(cache_dir) if cache_dir is not None else None)
+    wavs = {name: _as_wav(audio) for name, audio in (inputs or {}).items()}
+    given = {name: (root / object_key(digest, "wav"), digest) for name, (digest, _) in wavs.items()}
+    graph = expand(recipe, provider=provider, inputs=given)
     check_outputs(recipe, root)
+    store = ArtifactStore(root)
+    for digest, data in wavs.values():
+        stored = store.put_bytes(data, "wav")
+        assert stored.digest == digest
     if providers is None:
         providers = make_providers(graph)
-    return Project(graph, ArtifactStore(root), providers)
+    return Project(graph, store, providers)
+
+
+def _as_wav(audio: AudioSegment | Audio) -> tuple[str, bytes]:
+    """(sha256, float32 WAV bytes) of audio given through the API."""
+    if not isinstance(audio, Audio):
+        try:
+            audio = from_segment(audio)
+        except AttributeError as exc:
+            raise RecipeError(
+                f"inputs: expected a pydub AudioSegment or an audioflow Audio, got {type(audio).__name__}"
+            ) from exc
+    data = write_wav(audio)
+    return sha256_hex(data), data
 
 
 def open_project(
-    recipe_path: Path,
+    recipe_path: Path | str,
     *,
     provider: str | None = None,
-    cache_dir: Path | None = None,
+    cache_dir: Path | str | None = None,
     providers: Mapping[str, Provider] | None = None,
     allow_dirs: Iterable[Path | str] = (),
+    inputs: Mapping[str, AudioSegment | Audio] | None = None,
 ) -> Project:
     """Load and expand the recipe file at ``recipe_path`` (see :func:`open_recipe`). Local inputs may
     come from the recipe's folder, ``allow_dirs`` and ``$AUDIOFLOW_ALLOW_DIRS``. Raises :class:`RecipeError`."""
     _check_provider(provider, providers)
-    recipe = load_recipe(recipe_path, allow_dirs=allow_dirs)
-    return open_recipe(recipe, provider=provider, cache_dir=cache_dir, providers=providers)
+    recipe = load_recipe(Path(recipe_path), allow_dirs=allow_dirs)
+    return open_recipe(recipe, provider=provider, cache_dir=cache_dir, providers=providers, inputs=inputs)
 
 
 def open_text(
     text: str,
     *,
-    root: Path,
+    root: Path | str,
     name: str = "recipe.yaml",
     provider: str | None = None,
-    cache_dir: Path | None = None,
+    cache_dir: Path | str | None = None,
     providers: Mapping[str, Provider] | None = None,
     allow_dirs: Iterable[Path | str] = (),
+    inputs: Mapping[str, AudioSegment | Audio] | None = None,
 ) -> Project:
     """A project from recipe ``text``, as if it were the file ``root / name``: relative paths resolve
     against ``root``, errors are located in ``name``; local inputs as for :func:`open_project` (see
     :func:`open_recipe`). Raises :class:`RecipeError`."""
+    _check_provider(provider, providers)
     recipe = parse_recipe(text, Path(root) / name, allow_dirs=allow_dirs)
-    return open_recipe(recipe, provider=provider, cache_dir=cache_dir, providers=providers)
+    return open_recipe(recipe, provider=provider, cache_dir=cache_dir, providers=providers, inputs=inputs)
 
 
 def provider_settings(recipe_providers: Mapping[str, Mapping[str, Any]], name: str) -> ProviderSettings:

@@ -191,9 +191,10 @@ class EvolinkProvider:
         return body
 
     def _price_usd(self, duration_s: float) -> float:
-        if self.settings.price_per_call_usd is not None:
-            return float(self.settings.price_per_call_usd)
-        return max(0.0, duration_s) * PRICE_PER_S_USD
+        """The published price of ``duration_s`` of output; a recipe's ``price_per_call_usd`` can
+        raise it, never lower it (a recipe from a stranger must not switch a budget off)."""
+        published = max(0.0, duration_s) * PRICE_PER_S_USD
+        return max(published, float(self.settings.price_per_call_usd or 0.0))
 
     def ready(self) -> None:
         """Raise :class:`ProviderError` when ``$EVOLINK_API_KEY`` is not set."""

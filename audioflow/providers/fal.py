@@ -232,9 +232,10 @@ class FalProvider:
         return body
 
     def _price_usd(self, duration_s: float) -> float:
-        if self.settings.price_per_call_usd is not None:
-            return self.settings.price_per_call_usd
-        return max(0.0, duration_s) / 60.0 * PRICE_PER_MINUTE_USD
+        """The published price of ``duration_s`` of output; a recipe's ``price_per_call_usd`` can
+        raise it, never lower it (a recipe from a stranger must not switch a budget off)."""
+        published = max(0.0, duration_s) / 60.0 * PRICE_PER_MINUTE_USD
+        return max(published, self.settings.price_per_call_usd or 0.0)
 
     def _notes(self, request: RenderRequest) -> list[str]:
         return [

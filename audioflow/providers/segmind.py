@@ -22,7 +22,8 @@ Protocol (``shared/PROVIDERS.md`` "Segmind"; the vendor pages ``shared/seeds/seg
 
 Prices: ``sam-audio-large`` ≈ $0.062 per call (its vendor page). No price is published in our sources
 for ``seed-audio-1.0`` or ``openvoice``: :meth:`SegmindProvider.prepare` estimates
-``settings.price_per_call_usd`` when set (it overrides every model), else None ("price unknown").
+``settings.price_per_call_usd`` when set, else None ("price unknown"); for ``sam-audio-large`` a
+declared price can raise the published one, never lower it.
 A take's ``cost_usd`` is the host's own figure when the status or result ``metrics`` carry a numeric
 ``cost``/``cost_usd``/``price``/``credits_used`` (or the response an ``x-cost`` header, as v1 does —
 all UNCONFIRMED for v2), else the estimate, else 0.0.
@@ -189,9 +190,9 @@ class SegmindProvider:
         key = None
         if not request.pending:
             key = {"model": plan.slug, "body": _substitute(plan.body, lambda ref: {"sha256": ref.digest()})}
-        cost = self.settings.price_per_call_usd
-        if cost is None and slug == SAM:
-            cost = SAM_PRICE_USD
+        cost = self.settings.price_per_call_usd  # a declared price can raise a published one, never lower it
+        if slug == SAM:
+            cost = max(SAM_PRICE_USD, cost or 0.0)
         return PreparedRequest(request, f"{NAME}/{slug}", key, cost, plan.notes, plan)
 
     def ready(self) -> None:

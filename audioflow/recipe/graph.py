@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -401,10 +402,25 @@ def _expand_step(recipe: Recipe, spec: StepSpec, provider: str) -> list[Step]:
     return [Step(spec.name, StepKind.MIX, spec.location, _mix_payload(recipe, spec.tracks), deps)]
 
 
-def expand(recipe: Recipe, *, provider: str | None = None) -> StepGraph:
+def _check_inputs(recipe: Recipe, inputs: Mapping[str, tuple[Path, str]]) -> None:
+    """Every name in ``inputs`` is a ``file`` step of the recipe."""
+    files = [name for name, spec in recipe.steps.items() if spec.kind == StepKind.FILE]
+    for name in inputs:
+        if name not in files:
+            hint = did_you_mean(name, files) or f"the recipe's file steps: {', '.join(files) or 'none'}"
+            raise RecipeError(f"inputs: {name!r} is not a file step of the recipe", hint=hint)
+
+
+def expand(
+    recipe: Recipe, *, provider: str | None = None, inputs: Mapping[str, tuple[Path, str]] | None = None
+) -> StepGraph:
     """Expand ``recipe`` into its :class:`StepGraph`. ``provider`` overrides every step's provider
-    (``run --provider``). Raises :class:`RecipeError` for unknown names, cycles and missing files."""
+    (``run --provider``). ``inputs`` gives ``file`` steps their audio through the Python API: step
+    name → (the file to read, its sha256), used instead of the file the recipe names (the caller's
+    own file, so it is not confined to the recipe's folder). Raises :class:`RecipeError` for unknown
+    names, cycles and missing files."""
     known = set(recipe.steps)
+    _check_inputs(recipe, inputs or {})
     steps: dict[str, Step] = {}
     for voice in recipe.cast.values():
         clone = _clone_step(recipe, voice)
@@ -413,6 +429,13 @@ def expand(recipe: Recipe, *, provider: str | None = None) -> StepGraph:
     for spec in (*recipe.steps.values(), recipe.mix):
         if spec.kind == StepKind.MIX:
             _check_tracks(spec, known)
+        given = (inputs or {}).get(spec.name)
+        if given is not None:
+            path, sha256 = given
+            assert spec.file is not None
+            file_step = FilePayload(FileRef(sha256, spec.file.name))
+            steps[spec.name] = Step(spec.name, StepKind.FILE, spec.location, file_step, files={"source": path})
+            continue
         for step in _expand_step(recipe, spec, provider or spec.provider or recipe.provider):
             steps[step.id] = step
     master = recipe.master

@@ -346,6 +346,7 @@ def test_request_key_is_the_body_and_stable(monkeypatch: pytest.MonkeyPatch) -> 
 def test_estimate_is_per_second_of_output() -> None:
     assert estimate(EvolinkProvider(), speak(), 10.0) == pytest.approx(0.012)
     assert estimate(EvolinkProvider(ProviderSettings(price_per_call_usd=0.05)), speak(), 10.0) == 0.05
+    assert estimate(EvolinkProvider(ProviderSettings(price_per_call_usd=0.0)), speak(), 10.0) == pytest.approx(0.012)
 
 
 # -- the task protocol ------------------------------------------------------------------------------

@@ -269,6 +269,13 @@ def test_estimate_cost_is_per_minute_of_output() -> None:
     assert estimate(FalProvider(ProviderSettings(price_per_call_usd=0.5)), speak(), 120.0) == 0.5
 
 
+@pytest.mark.parametrize("declared", [0.0, 0.001])
+def test_a_declared_price_never_lowers_the_published_one(declared: float) -> None:
+    """A stranger's recipe cannot switch a budget off by declaring a price below fal's."""
+    settings = ProviderSettings(price_per_call_usd=declared)
+    assert estimate(FalProvider(settings), speak(), 120.0) == pytest.approx(0.15)
+
+
 # -- the queue -------------------------------------------------------------------------------------
 def test_queued_then_in_progress_then_completed(fake: FakeFal) -> None:
     fake.polls_queued, fake.polls_in_progress = 3, 2

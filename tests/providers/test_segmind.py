@@ -228,6 +228,8 @@ def test_isolate_uploads_the_source_and_costs_the_published_price(hosts: Segmind
     }
     assert body["audio"].startswith(hosts.files.url + "/assets/")
     assert take.cost_usd == pytest.approx(SAM_PRICE_USD)
+    assert estimate(provider(price_per_call_usd=0.0), request, 10.0) == SAM_PRICE_USD  # never below the published
+    assert estimate(provider(price_per_call_usd=0.5), request, 10.0) == 0.5
 
 
 def test_a_cost_in_the_metrics_is_reported_as_the_take_cost(hosts: SegmindHosts, tmp_path: Path) -> None:
