@@ -159,7 +159,7 @@ LOCAL_VOICES: dict[str, LocalVoice] = {
         description="high and small, quick: a child or a slight, young speaker",
     ),
     "reedy": LocalVoice(
-        pitch_semitones=1.0,
+        pitch_semitones=-2.0,
         speed=0.92,
         low_shelf_db=-7.0,
         high_shelf_db=6.0,
