@@ -39,6 +39,7 @@ from ..steps import (
     LinesPayload,
     MasterPayload,
     MixPayload,
+    SceneJoinPayload,
 )
 from . import builtin_steps, leasing, preflight
 from .budget import Budget
@@ -144,6 +145,7 @@ def _take_meta(take: Take, provider: str, model: str) -> StepMeta:
         notes=notes,
         request_id=take.request_id,
         cost_usd=float(cost),
+        speech_ms=tuple((float(s), float(e)) for s, e in take.line_spans_ms),
     )
 
 
@@ -185,8 +187,8 @@ def _finish(step: Step, raw: StepRecord) -> Rendered:
     audio = read_wav(raw.artifact.path) if fmt == "wav" else decode_file(raw.artifact.path)
     audio, notes = builtin_steps.finish_take(step.payload, audio)
     take = StepMeta.from_json(raw.meta)
-    if isinstance(step.payload, LinesPayload):
-        meta = builtin_steps.speech_meta(audio, step.payload)
+    if isinstance(step.payload, LinesPayload):  # a raw take's speech intervals are its lines' spans, if known
+        meta = builtin_steps.speech_meta(audio, step.payload, take.speech_ms)
     else:
         meta = StepMeta(audio.duration_ms, audio.sample_rate_hz, audio.channels)
     audio, meta = builtin_steps.with_voice_effects(step.payload, audio, meta)
@@ -221,6 +223,8 @@ async def _render(step: Step, run: _Run, prepared: PreparedRequest | None) -> Re
         return await asyncio.to_thread(reference)
     if isinstance(payload, DialoguePayload):
         return await asyncio.to_thread(builtin_steps.join_dialogue, payload, ups, run.store.tmp_dir)
+    if isinstance(payload, SceneJoinPayload):
+        return await asyncio.to_thread(builtin_steps.join_scene_parts, payload, ups, run.store.tmp_dir)
     if isinstance(payload, JoinPayload):
         return await asyncio.to_thread(builtin_steps.join_parts, payload, ups)
     if isinstance(payload, MixPayload):
