@@ -80,9 +80,7 @@ def _artifacts(manifest_path: Path) -> dict[str, tuple[str, str]]:
     return {s["id"]: (s["input_digest"], s["artifact"]) for s in steps}
 
 
-def test_a_batch_on_the_cluster_pays_each_request_once_and_matches_a_local_run(
-    segmind, client, tmp_path: Path
-) -> None:
+def test_a_batch_on_the_cluster_pays_each_request_once_and_matches_a_local_run(segmind, client, tmp_path: Path) -> None:
     segmind.api.fail_every(4, [429, 503], paths=[r"^/v2/"])
     paths = [write_recipe_file(tmp_path / "season", _episode(n), f"ep{n}.yaml") for n in range(3)]
     report = open_batch(paths, cache_dir=tmp_path / "cache").run(cluster=client)
