@@ -200,6 +200,7 @@ def _plan_rows(result: Any) -> list[dict[str, Any]]:
             "status": str(p.status),
             "reason": p.reason,
             "cost_usd": p.cost_usd if p.status == "stale" and p.step.provider else 0.0,
+            **({"lines": list(p.step.lines)} if p.step.lines else {}),
         }
         for p in result.steps.values()
     ]
@@ -224,7 +225,11 @@ def _print_plan(rows: list[dict[str, Any]], costs: dict[str, tuple[float, int, i
     width = max(len(r["id"]) for r in rows)
     for r in rows:
         cost = "" if not r["cost_usd"] and r["cost_usd"] is not None else f"  {_usd(r['cost_usd'])}"
-        _echo(f"{r['status']:<10}  {r['id']:<{width}}  {r['kind']:<8}  {r['provider'] or '-':<7}  {r['reason']}{cost}")
+        part = f"lines {r['lines'][0]}–{r['lines'][1]} · " if "lines" in r else ""
+        _echo(
+            f"{r['status']:<10}  {r['id']:<{width}}  {r['kind']:<8}  {r['provider'] or '-':<7}  "
+            f"{part}{r['reason']}{cost}"
+        )
     stale = sum(1 for r in rows if r["status"] == "stale")
     _echo(f"{stale} stale, {len(rows) - stale} up-to-date")
     for line in _cost_lines(costs):
