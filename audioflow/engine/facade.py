@@ -10,7 +10,7 @@ in (:func:`open_text`), or from a loaded :class:`~audioflow.recipe.Recipe` (:fun
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
@@ -27,33 +27,71 @@ from ..recipe.paths import cache_folder, check_outputs
 from .bounce import Manifest, bounce
 from .budget import Budget, check_budget
 from .events import StepEvent
-from .scheduler import RunResult, arun_plan
+from .scheduler import RunResult, arun_plans
 from .staleness import Plan, PlanStatus, make_plan, recipe_key
 
 if TYPE_CHECKING:
+    from distributed import Client
     from pydub import AudioSegment
 
 __all__ = [
     "Project",
     "RunOptions",
     "RunReport",
+    "execute_plans",
     "make_providers",
     "open_project",
     "open_recipe",
     "open_text",
     "provider_settings",
+    "ready_paid_providers",
 ]
 
 
 class RunOptions(TypedDict, total=False):
     """How :meth:`Project.run` runs: ``jobs`` caps steps worked on this machine at once (default 4;
     remote requests use each provider's concurrency); ``keep_going`` still renders what does not
-    depend on a failed step; ``on_event`` hears every :class:`StepEvent`; ``budget_usd`` caps spending."""
+    depend on a failed step; ``on_event`` hears every :class:`StepEvent`; ``budget_usd`` caps spending;
+    ``cluster`` (a ``distributed.Client``) runs the steps on that Dask cluster instead of this process."""
 
     jobs: int
     keep_going: bool
     on_event: Callable[[StepEvent], None] | None
     budget_usd: float | None
+    cluster: Client | None
+
+
+def ready_paid_providers(plans: Iterable[tuple[Plan, Mapping[str, Provider]]]) -> None:
+    """Check (:meth:`Provider.ready`: a key is set) every provider a plan will pay, before anything runs."""
+    for plan, providers in plans:
+        paid = {p.step.provider for p in plan.steps.values() if p.status == PlanStatus.STALE and p.cost_usd != 0.0}
+        for name in sorted(n for n in paid if n is not None):
+            providers[name].ready()
+
+
+async def execute_plans(
+    items: Sequence[tuple[Plan, ArtifactStore, Mapping[str, Provider]]], options: RunOptions, budget: Budget
+) -> list[RunResult]:
+    """Run plans with the local asyncio scheduler, or on the Dask cluster ``options["cluster"]``."""
+    client = options.get("cluster")
+    if client is not None:
+        from .cluster import run_on_cluster
+
+        return await asyncio.to_thread(
+            run_on_cluster,
+            items,
+            client,
+            keep_going=options.get("keep_going", False),
+            on_event=options.get("on_event"),
+            budget=budget,
+        )
+    return await arun_plans(
+        items,
+        jobs=options.get("jobs", 4),
+        keep_going=options.get("keep_going", False),
+        on_event=options.get("on_event"),
+        budget=budget,
+    )
 
 
 @dataclass
@@ -112,18 +150,13 @@ class Project:
         budget_usd = options.get("budget_usd")
         if budget_usd is not None:
             check_budget(plan.cost_by_provider(), budget_usd)
-        paid = {p.step.provider for p in plan.steps.values() if p.status == PlanStatus.STALE and p.cost_usd != 0.0}
-        for name in sorted(n for n in paid if n is not None):
-            self.providers[name].ready()
-        result = await arun_plan(
-            plan,
-            self.store,
-            self.providers,
-            jobs=options.get("jobs", 4),
-            keep_going=options.get("keep_going", False),
-            on_event=options.get("on_event"),
-            budget=Budget(budget_usd),
-        )
+        ready_paid_providers([(plan, self.providers)])
+        (result,) = await execute_plans([(plan, self.store, self.providers)], options, Budget(budget_usd))
+        return await self.finish(plan, result)
+
+    async def finish(self, plan: Plan, result: RunResult) -> RunReport:
+        """Save the recipe's state and bounce its master (when it rendered) after ``result``; the
+        :class:`RunReport`. Raises :class:`~audioflow.errors.CacheError` when the output cannot be written."""
         warnings = []
         try:
             self._save_state(plan, result)

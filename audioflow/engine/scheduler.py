@@ -22,9 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TypedDict, Unpack
+from typing import Any, TypedDict, Unpack
 
 from ..audio import decode_file, read_wav, write_wav
 from ..cache import Artifact, ArtifactStore, StepRecord
@@ -45,9 +45,9 @@ from . import builtin_steps, leasing, preflight
 from .budget import Budget
 from .events import StepEvent, StepStatus
 from .meta import StepMeta
-from .staleness import Plan, resolve_digest
+from .staleness import Plan, StepPlan, resolve_digest
 
-__all__ = ["RunResult", "SchedulerOptions", "StepOutcome", "arun_plan", "run_plan"]
+__all__ = ["RunResult", "SchedulerOptions", "StepOutcome", "arun_plan", "arun_plans", "run_plan"]
 
 Rendered = builtin_steps.Rendered
 
@@ -88,10 +88,10 @@ class RunResult:
 class _Run:
     """What every step of one run shares."""
 
-    plan: Plan
+    steps: Mapping[str, StepPlan]
     store: ArtifactStore
     providers: Mapping[str, Provider]
-    limits: dict[str | None, asyncio.Semaphore]
+    limits: Mapping[str | None, contextlib.AbstractAsyncContextManager[Any]]
     emit: Callable[[StepEvent], None]
     stop: Callable[[], bool]
     budget: Budget
@@ -118,7 +118,7 @@ def _upstream(step: Step, run: _Run) -> list[builtin_steps.Upstream]:
     for dep in step.deps:
         record = run.outcomes[dep].record
         assert record is not None
-        kind = run.plan.graph.steps[dep].kind
+        kind = run.outcomes[dep].step.kind
         out.append(builtin_steps.Upstream(dep, kind, record.artifact.path, StepMeta.from_json(record.meta)))
     return out
 
@@ -126,7 +126,7 @@ def _upstream(step: Step, run: _Run) -> list[builtin_steps.Upstream]:
 def _prepared(step: Step, run: _Run) -> PreparedRequest:
     """The plan's prepared request, or (when an upstream clip was pending at plan time) the request
     prepared now with the rendered clips."""
-    prepared = run.plan.steps[step.id].prepared
+    prepared = run.steps[step.id].prepared
     if prepared is not None and prepared.key is not None:
         return prepared
     return run.providers[step.provider].prepare(preflight.build_request(step, run.records()))  # type: ignore[index]
@@ -237,7 +237,7 @@ async def _render(step: Step, run: _Run, prepared: PreparedRequest | None) -> Re
 
 
 async def _run_step(step: Step, run: _Run) -> StepOutcome:
-    planned = run.plan.steps[step.id]
+    planned = run.steps[step.id]
     if planned.record is not None:  # up-to-date at plan time: the record was read then
         return StepOutcome(step, StepStatus.CACHED, planned.digest, planned.record)
     upstream = [run.outcomes[d].record.artifact.digest for d in step.deps]  # type: ignore[union-attr]
@@ -301,24 +301,58 @@ async def arun_plan(
 ) -> RunResult:
     """Render ``plan``'s stale steps (up-to-date ones are looked up) in the running event loop,
     as :class:`SchedulerOptions` say. Never raises for a step's failure: see :class:`RunResult`."""
+    (result,) = await arun_plans([(plan, store, providers)], **options)
+    return result
+
+
+async def arun_plans(
+    items: Sequence[tuple[Plan, ArtifactStore, Mapping[str, Provider]]], **options: Unpack[SchedulerOptions]
+) -> list[RunResult]:
+    """Render the stale steps of several plans (a batch: each with its store and providers) as one
+    graph: they share the ``jobs`` limit, each provider's limit (the smallest of the batch's
+    ``max_concurrency``), the digest locks (a step two recipes share renders once; the other finds
+    it cached) and the ``budget`` (each result's budget counts its own plan's spending and passes
+    it on to ``budget``). A failure stops only its own plan (without ``keep_going``). Events of a
+    batch of two or more carry the recipe's path (:attr:`StepEvent.recipe`). Never raises for a
+    step's failure."""
     jobs, keep_going = options.get("jobs", 4), options.get("keep_going", False)
     emit = options.get("on_event") or (lambda event: None)
-    result = RunResult(budget=options.get("budget") or Budget())
-    order = list(plan.steps)
+    total = options.get("budget") or Budget()
     limits: dict[str | None, asyncio.Semaphore] = {None: asyncio.Semaphore(max(1, jobs))}
-    for name, provider in providers.items():
-        limits[name] = asyncio.Semaphore(max(1, provider.max_concurrency))
+    concurrency: dict[str, int] = {}
+    for _, _, providers in items:
+        for name, provider in providers.items():
+            concurrency[name] = min(concurrency.get(name, provider.max_concurrency), provider.max_concurrency)
+    limits.update({name: asyncio.Semaphore(max(1, n)) for name, n in concurrency.items()})
+    digest_locks: dict[str, asyncio.Lock] = {}
+    results, coroutines = [], []
+    for plan, store, providers in items:
+        result = RunResult(budget=total if len(items) == 1 else Budget(parent=total))
+        label = str(plan.graph.recipe.path) if len(items) > 1 else ""
+        run = _Run(plan.steps, store, providers, limits, emit, lambda: False, result.budget, result.outcomes)
+        run.digest_locks = digest_locks
+        results.append(result)
+        coroutines.append(_run_graph(plan, run, keep_going, label))
+    await asyncio.gather(*coroutines)
+    return results
+
+
+async def _run_graph(plan: Plan, run: _Run, keep_going: bool, label: str) -> None:
+    """Run every step of one plan in ``run`` (its outcomes end in plan order)."""
+    order = list(plan.steps)
     done = {step_id: asyncio.Event() for step_id in order}
     failed = asyncio.Event()
-    stop = lambda: failed.is_set() and not keep_going  # noqa: E731
-    run = _Run(plan, store, providers, limits, emit, stop, result.budget, result.outcomes)
+    run.stop = lambda: failed.is_set() and not keep_going
+    outer = run.emit
+    emit = outer if not label else (lambda event: outer(replace(event, recipe=label)))
+    run.emit = emit
 
     async def one(step_id: str) -> None:
         step = plan.graph.steps[step_id]
         try:
             for dep in step.deps:
                 await done[dep].wait()
-            bad = [d for d in step.deps if not result.outcomes[d].status.ok]
+            bad = [d for d in step.deps if not run.outcomes[d].status.ok]
             if bad:
                 outcome = StepOutcome(step, StepStatus.BLOCKED, error=f"upstream step {bad[0]} did not render")
             elif run.stop():
@@ -329,14 +363,15 @@ async def arun_plan(
                 except Exception as exc:  # kept whole in the outcome (AUDIOFLOW_DEBUG shows its traceback)
                     outcome = _failure(step, exc)
                     failed.set()
-            result.outcomes[step_id] = outcome
+            run.outcomes[step_id] = outcome
             emit(StepEvent(step_id, step.kind, outcome.status, outcome.error or ""))
         finally:
             done[step_id].set()
 
     await asyncio.gather(*(one(s) for s in order))
-    result.outcomes = {s: result.outcomes[s] for s in order}
-    return result
+    ordered = {s: run.outcomes[s] for s in order}
+    run.outcomes.clear()
+    run.outcomes.update(ordered)
 
 
 def run_plan(

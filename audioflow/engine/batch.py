@@ -1,0 +1,155 @@
+"""A batch: several recipes planned and run as one graph (``audioflow run a.yaml b.yaml``).
+
+The recipes' steps run together in one scheduler (:func:`.scheduler.arun_plans`, or the Dask
+cluster): they share the ``jobs`` limit, each provider's limit and the digest locks, so a step
+every episode shares (a voice clone, a bed: the same input digest) renders once and the other
+recipes find it cached. Recipes that share a cache folder share one store object. Each recipe is
+then bounced as a single run would bounce it: its output, sidecars and manifest are those of
+``audioflow run`` on that recipe alone. A failed step stops only its own recipe; a recipe whose
+output cannot be written is reported, not raised, so every recipe of the batch gets its report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Unpack
+
+from ..cache import ArtifactStore
+from ..errors import AudioflowError, RecipeError
+from ..providers import Provider
+from ..recipe import load_recipe
+from ..recipe.diagnostics import Collector
+from ..recipe.paths import cache_folder
+from . import preflight
+from .budget import Budget, check_budget
+from .facade import Project, RunOptions, RunReport, execute_plans, open_recipe, ready_paid_providers
+from .scheduler import RunResult
+from .staleness import Plan, PlanStatus
+
+__all__ = ["Batch", "BatchReport", "batch_cost", "open_batch"]
+
+
+@dataclass
+class BatchReport:
+    """A finished batch: one :class:`RunReport` per recipe (in the batch's order), or the error
+    that kept a recipe from being bounced (``errors``: recipe path → message), and the whole
+    batch's spending (``budget``: per provider, every paid request once)."""
+
+    recipes: list[Path]
+    reports: dict[Path, RunReport]
+    errors: dict[Path, str] = field(default_factory=dict)
+    budget: Budget = field(default_factory=Budget)
+
+    @property
+    def ok(self) -> bool:
+        """Every recipe rendered and was bounced."""
+        return not self.errors and all(report.ok for report in self.reports.values())
+
+
+def batch_cost(plans: Iterable[Plan]) -> dict[str, tuple[float, int, int]]:
+    """Provider → (estimated USD, paid requests, requests of unknown price) of a batch's stale paid
+    steps, each paid take counted once however many recipes share it (by its take digest, where
+    the request is known at plan time)."""
+    out: dict[str, tuple[float, int, int]] = {}
+    seen: set[str] = set()
+    for plan in plans:
+        for planned in plan.steps.values():
+            step, prepared = planned.step, planned.prepared
+            if planned.status != PlanStatus.STALE or step.provider is None or planned.cost_usd == 0.0:
+                continue
+            if prepared is not None and prepared.key is not None:
+                take = preflight.take_digest(step, step.provider, prepared)
+                if take in seen:
+                    continue
+                seen.add(take)
+            usd, count, unknown = out.get(step.provider, (0.0, 0, 0))
+            out[step.provider] = (usd + (planned.cost_usd or 0.0), count + 1, unknown + (planned.cost_usd is None))
+    return out
+
+
+@dataclass
+class Batch:
+    """Several projects run as one graph (see the module docstring)."""
+
+    projects: list[Project]
+
+    @property
+    def recipes(self) -> list[Path]:
+        return [project.graph.recipe.path for project in self.projects]
+
+    def plan(self) -> list[Plan]:
+        """Every recipe's plan. Raises :class:`RecipeError` (every recipe's errors together)."""
+        collector, plans = Collector(), []
+        for project in self.projects:
+            with collector.guard():
+                plans.append(project.plan())
+        collector.raise_any()
+        return plans
+
+    async def arun(self, **options: Unpack[RunOptions]) -> BatchReport:
+        """Render every recipe's stale steps as one graph, then bounce each recipe (as
+        :meth:`Project.arun` does for one). ``budget_usd`` holds for the whole batch. Raises
+        :class:`RecipeError` or :class:`~audioflow.errors.ProviderError` before any spending; a
+        step's failure, or a recipe that could not be bounced, is in the report."""
+        plans = await asyncio.to_thread(self.plan)
+        budget_usd = options.get("budget_usd")
+        if budget_usd is not None:
+            check_budget(batch_cost(plans), budget_usd)
+        ready_paid_providers((plan, p.providers) for plan, p in zip(plans, self.projects, strict=True))
+        total = Budget(budget_usd)
+        items = [(plan, p.store, p.providers) for plan, p in zip(plans, self.projects, strict=True)]
+        results = await execute_plans(items, options, total)
+        report = BatchReport(self.recipes, {}, budget=total)
+        for plan, project, result in zip(plans, self.projects, results, strict=True):
+            report.reports[project.graph.recipe.path] = await self._finish(project, plan, result, report)
+        return report
+
+    def run(self, **options: Unpack[RunOptions]) -> BatchReport:
+        """:meth:`arun` in a new event loop (``asyncio.run``)."""
+        return asyncio.run(self.arun(**options))
+
+    @staticmethod
+    async def _finish(project: Project, plan: Plan, result: RunResult, report: BatchReport) -> RunReport:
+        try:
+            return await project.finish(plan, result)
+        except AudioflowError as exc:  # this recipe's output could not be written: the others still are
+            report.errors[project.graph.recipe.path] = str(exc)
+            return RunReport(result, None, None, None)
+
+
+def open_batch(
+    recipe_paths: Sequence[Path | str],
+    *,
+    provider: str | None = None,
+    cache_dir: Path | str | None = None,
+    providers: Mapping[str, Provider] | None = None,
+    allow_dirs: Iterable[Path | str] = (),
+) -> Batch:
+    """Load and expand every recipe of a batch (see :func:`~.facade.open_project`). Recipes with one
+    cache (``cache_dir``, ``$AUDIOFLOW_CACHE_DIR``, or the same folder) share one store. Raises
+    :class:`RecipeError` with every recipe's errors together, and for two recipes that would write
+    the same output."""
+    collector, projects = Collector(), []
+    stores: dict[str, ArtifactStore] = {}
+    outputs: dict[Path, Path] = {}
+    allowed = tuple(allow_dirs)
+    for path in recipe_paths:
+        with collector.guard():
+            recipe = load_recipe(Path(path), allow_dirs=allowed)
+            project = open_recipe(recipe, provider=provider, cache_dir=cache_dir, providers=providers)
+            root = str(cache_folder(recipe.root, cache_dir))
+            project.store = stores.setdefault(root, project.store)
+            output = recipe.output.resolve()
+            if output in outputs:
+                raise RecipeError(
+                    f"output {recipe.output} is also the output of {outputs[output]}",
+                    recipe.document.locate(("output",)),
+                    "give every recipe of a batch its own output",
+                )
+            outputs[output] = recipe.path
+            projects.append(project)
+    collector.raise_any()
+    return Batch(projects)

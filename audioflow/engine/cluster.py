@@ -1,0 +1,342 @@
+"""Running plans on a Dask cluster (``audioflow run --cluster tcp://HOST:8786`` or ``local:N``).
+
+Every stale step becomes one Dask task, submitted with its upstream steps' futures
+(``client.submit``); the task runs the scheduler's own step code (:func:`.scheduler._run_step`:
+the same digest check, lock, lease, journal, budget and store) as a coroutine on the worker's
+event loop. What differs from the local scheduler is only where limits live:
+
+* **providers' limits are cluster-wide**: each provider's requests in flight are held to its
+  ``max_concurrency`` (the smallest in the batch) by a ``distributed.Semaphore`` named after it;
+* **CPU steps** (local speech, clone references, joining, mixing, mastering) ask for one unit of
+  the workers' ``cpu`` resource, so remote requests, which only wait on their host, never queue
+  behind them (workers without that resource run every step unrestricted);
+* **stores and providers are made once per worker process** (one S3 client per process:
+  :func:`audioflow.cache.s3.filesystem`), never shipped: a task carries the store's location and
+  each provider's name and settings; only a provider that is not built in is pickled whole.
+
+Dask may run a task twice (a worker lost mid-task): the lease on the take digest, not Dask, keeps
+a paid request from being submitted twice. A step every recipe of a batch shares, with a digest
+known at plan time, is one task; other duplicates meet at the store's lock or lease. Results come
+back as records; their artifact paths are rewritten to this machine's store (a bucket's objects
+are fetched into the local mirror when read).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..cache import Artifact, ArtifactStore, StepRecord, open_store
+from ..cache.records import object_key
+from ..cache.s3 import S3Store
+from ..errors import AudioflowError
+from ..providers import PROVIDERS, Provider, ProviderSettings
+from ..recipe import Step
+from .budget import Budget
+from .events import StepEvent, StepStatus
+from .facade import provider_settings
+from .scheduler import RunResult, StepOutcome, _failure, _Run, _run_step
+from .staleness import Plan, StepPlan
+
+__all__ = ["CPU_RESOURCE", "connect", "run_on_cluster"]
+
+#: The worker resource a CPU step asks one unit of (``dask worker --resources "cpu=4"``).
+CPU_RESOURCE = "cpu"
+#: Task slots per worker of ``local:N``: remote steps only wait on their hosts, so a worker holds many.
+LOCAL_SLOTS = 16
+
+
+@contextlib.contextmanager
+def connect(spec: str) -> Iterator[Any]:
+    """A ``distributed.Client`` for ``spec``: ``tcp://HOST:PORT`` (a running scheduler) or
+    ``local:N`` (a ``LocalCluster`` of N worker processes on 127.0.0.1, each with
+    :data:`LOCAL_SLOTS` task slots and its share of this machine's cores as ``cpu``). Closed on
+    exit. Raises :class:`AudioflowError` for a spec of neither form or a scheduler not reached."""
+    from distributed import Client, LocalCluster
+
+    if spec.startswith("local:"):
+        try:
+            workers = int(spec.removeprefix("local:"))
+        except ValueError:
+            workers = 0
+        if not 1 <= workers <= 256:
+            raise AudioflowError(f"--cluster {spec}: local:N needs a number of workers from 1 to 256")
+        cores = max(1, (os.cpu_count() or 1) // workers)
+        with (
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=LOCAL_SLOTS,
+                resources={CPU_RESOURCE: cores},
+                host="127.0.0.1",
+                dashboard_address=None,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+        return
+    if not spec.startswith(("tcp://", "tls://")):
+        raise AudioflowError(f"--cluster {spec}: give a scheduler address (tcp://HOST:8786) or local:N")
+    try:
+        client = Client(spec, timeout="20s")
+    except OSError as exc:
+        raise AudioflowError(f"--cluster {spec}: cannot reach the Dask scheduler ({exc})") from exc
+    with client:
+        yield client
+
+
+@dataclass(frozen=True)
+class _Task:
+    """What a worker needs to render one step: the step and its plan, its upstream steps, the
+    store's location, the providers (name → settings of a built-in one, or the object itself),
+    cluster-wide provider limits and the name of the event that stops its recipe."""
+
+    step: Step
+    planned: StepPlan
+    deps: tuple[Step, ...]
+    store: str
+    providers: tuple[tuple[str, ProviderSettings | Provider], ...]
+    limits: tuple[tuple[str, int], ...]
+    stop: str | None
+
+
+@dataclass(frozen=True)
+class _Done:
+    """How a step ended on a worker (picklable): its status, digest, record and, when it failed,
+    the message and traceback; ``paid`` holds (provider, USD) for the paid request it made."""
+
+    status: StepStatus
+    digest: str | None = None
+    record: StepRecord | None = None
+    error: str | None = None
+    trace: str | None = None
+    paid: tuple[tuple[str, float], ...] = ()
+
+
+# -- the worker side ---------------------------------------------------------------------------------
+_STORES: dict[str, ArtifactStore] = {}
+_PROVIDERS: dict[tuple[str, ProviderSettings], Provider] = {}
+_SEMAPHORES: dict[tuple[str, str, int], Any] = {}
+_DIGEST_LOCKS: dict[int, dict[str, asyncio.Lock]] = {}
+
+
+def _worker_store(location: str) -> ArtifactStore:
+    if location not in _STORES:
+        _STORES[location] = open_store(location if location.startswith("s3://") else Path(location))
+    return _STORES[location]
+
+
+def _worker_providers(given: tuple[tuple[str, ProviderSettings | Provider], ...]) -> dict[str, Provider]:
+    out = {}
+    for name, spec in given:
+        if isinstance(spec, ProviderSettings):
+            if (name, spec) not in _PROVIDERS:
+                _PROVIDERS[name, spec] = PROVIDERS[name](spec)
+            out[name] = _PROVIDERS[name, spec]
+        else:
+            out[name] = spec
+    return out
+
+
+def _worker_limits(limits: tuple[tuple[str, int], ...]) -> dict[str | None, Any]:
+    from distributed import Semaphore, get_worker
+
+    out: dict[str | None, Any] = {None: contextlib.nullcontext()}
+    worker = get_worker().id  # one semaphore object per worker (several share a process with processes=False)
+    for name, n in limits:
+        if (worker, name, n) not in _SEMAPHORES:
+            _SEMAPHORES[worker, name, n] = Semaphore(max_leases=n, name=f"audioflow:{name}:{n}")
+        out[name] = _SEMAPHORES[worker, name, n]
+    return out
+
+
+def _here(store: ArtifactStore, record: StepRecord) -> StepRecord:
+    """``record`` with its artifact in this process's store: the path rewritten, fetched when absent."""
+    artifact = record.artifact
+    local = store.root / object_key(artifact.digest, artifact.path.suffix.lstrip("."))
+    if local.is_file() and local.stat().st_size == artifact.size:
+        return StepRecord(record.input_digest, Artifact(artifact.digest, local, artifact.size), record.meta)
+    fetched = store.get_step(record.input_digest)
+    if fetched is None:
+        raise AudioflowError(f"the artifact of step {record.input_digest[:12]} is missing from {store.root}")
+    return fetched
+
+
+async def _stopped(name: str | None) -> bool:
+    if name is None:
+        return False
+    from distributed import Event
+
+    return bool(await Event(name).is_set())
+
+
+async def _step_task(task: _Task, *upstream: _Done) -> _Done:
+    """Render one step on a worker (see the module docstring); never raises."""
+    bad = [dep.id for dep, done in zip(task.deps, upstream, strict=True) if not done.status.ok]
+    if bad:
+        return _Done(StepStatus.BLOCKED, error=f"upstream step {bad[0]} did not render")
+    try:
+        if await _stopped(task.stop):
+            return _Done(StepStatus.SKIPPED, error="the run stopped after a failure")
+        store = _worker_store(task.store)
+        outcomes = {
+            dep.id: StepOutcome(dep, done.status, done.digest, _here(store, done.record) if done.record else None)
+            for dep, done in zip(task.deps, upstream, strict=True)
+        }
+        budget = Budget()
+        providers = _worker_providers(task.providers)
+        limits = _worker_limits(task.limits)
+        steps = {task.step.id: task.planned}
+        run = _Run(steps, store, providers, limits, lambda e: None, lambda: False, budget, outcomes)
+        # Tasks in one process meet at one lock per digest first (then at the store's file lock).
+        run.digest_locks = _DIGEST_LOCKS.setdefault(id(asyncio.get_running_loop()), {})
+        outcome = await _run_step(task.step, run)
+    except Exception as exc:
+        failed = _failure(task.step, exc)
+        return _Done(StepStatus.FAILED, error=failed.error, trace="".join(traceback.format_exception(exc)))
+    return _Done(outcome.status, outcome.digest, outcome.record, paid=tuple(budget.by_provider.items()))
+
+
+# -- the client side ---------------------------------------------------------------------------------
+@dataclass
+class _Graph:
+    """The submitted tasks of a run: futures by key, the (recipe, step) pairs each key stands for."""
+
+    futures: dict[str, Any] = field(default_factory=dict)
+    owners: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    keys: dict[tuple[int, str], str] = field(default_factory=dict)
+    cached: dict[tuple[int, str], _Done] = field(default_factory=dict)
+
+
+def _location(store: ArtifactStore) -> str:
+    return store.url if isinstance(store, S3Store) else str(store.root)
+
+
+def _provider_specs(plan: Plan, providers: Mapping[str, Provider]) -> tuple[tuple[str, Any], ...]:
+    out = []
+    for name, provider in providers.items():
+        factory = PROVIDERS.get(name)
+        builtin = isinstance(factory, type) and type(provider) is factory
+        out.append((name, provider_settings(plan.graph.recipe.providers, name) if builtin else provider))
+    return tuple(out)
+
+
+def _has_cpu_resource(client: Any) -> bool:
+    workers = client.scheduler_info(n_workers=-1).get("workers", {}).values()
+    return any(CPU_RESOURCE in (w.get("resources") or {}) for w in workers)
+
+
+def _submit(
+    client: Any,
+    items: Sequence[tuple[Plan, ArtifactStore, Mapping[str, Provider]]],
+    run_id: str,
+    keep_going: bool,
+) -> _Graph:
+    cpu = _has_cpu_resource(client)
+    concurrency: dict[str, int] = {}
+    for _, _, providers in items:
+        for name, p in providers.items():
+            concurrency[name] = max(1, min(concurrency.get(name, p.max_concurrency), p.max_concurrency))
+    limits = tuple(sorted(concurrency.items()))
+    graph = _Graph()
+    for i, (plan, store, providers) in enumerate(items):
+        location, specs = _location(store), _provider_specs(plan, providers)
+        stop = None if keep_going else f"audioflow-stop-{run_id}-{i}"
+        for step_id, planned in plan.steps.items():
+            if planned.record is not None:
+                graph.cached[i, step_id] = _Done(StepStatus.CACHED, planned.digest, planned.record)
+                continue
+            tag = hashlib.sha256(f"{location}|{planned.digest}".encode()).hexdigest()[:20] if planned.digest else ""
+            key = f"audioflow-{run_id}-" + (tag or f"{i}-{step_id}")
+            graph.keys[i, step_id] = key
+            graph.owners.setdefault(key, []).append((i, step_id))
+            if key in graph.futures:
+                continue
+            step = planned.step
+            ups = [graph.futures[graph.keys[i, d]] if (i, d) in graph.keys else graph.cached[i, d] for d in step.deps]
+            deps = tuple(plan.graph.steps[d] for d in step.deps)
+            task = _Task(step, planned, deps, location, specs, limits, stop)
+            on_cpu = step.provider is None or providers[step.provider].local
+            resources = {CPU_RESOURCE: 1} if on_cpu and cpu else None
+            graph.futures[key] = client.submit(_step_task, task, *ups, key=key, pure=False, resources=resources)
+    return graph
+
+
+def run_on_cluster(
+    items: Sequence[tuple[Plan, ArtifactStore, Mapping[str, Provider]]],
+    client: Any,
+    *,
+    keep_going: bool = False,
+    on_event: Callable[[StepEvent], None] | None = None,
+    budget: Budget | None = None,
+) -> list[RunResult]:
+    """Render the plans' stale steps on the cluster of ``client`` (blocking; see the module
+    docstring) and return each plan's :class:`RunResult`, as :func:`.scheduler.arun_plans` does."""
+    from distributed import Event, as_completed
+
+    emit = on_event or (lambda event: None)
+    total = budget or Budget()
+    run_id = uuid.uuid4().hex[:12]
+    graph = _submit(client, items, run_id, keep_going)
+    done: dict[str, _Done] = {}
+    erred: set[str] = set()
+    for future in as_completed(list(graph.futures.values())):
+        key = future.key
+        try:
+            result = future.result()
+        except Exception as exc:  # the task itself was lost (KilledWorker) or an upstream task was
+            result = _Done(StepStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+            erred.add(key)
+        done[key] = result
+        for n, (i, step_id) in enumerate(graph.owners[key]):
+            status = StepStatus.CACHED if n and result.status == StepStatus.RENDERED else result.status
+            kind = items[i][0].steps[step_id].step.kind
+            label = str(items[i][0].graph.recipe.path) if len(items) > 1 else ""
+            emit(StepEvent(step_id, kind, status, result.error or "", label))
+            if result.status == StepStatus.FAILED and not keep_going:
+                Event(f"audioflow-stop-{run_id}-{i}", client=client).set()
+    return [_result(i, item, graph, done, erred, total, len(items)) for i, item in enumerate(items)]
+
+
+def _result(
+    i: int,
+    item: tuple[Plan, ArtifactStore, Mapping[str, Provider]],
+    graph: _Graph,
+    done: dict[str, _Done],
+    erred: set[str],
+    total: Budget,
+    n_items: int,
+) -> RunResult:
+    """One plan's outcomes, in plan order, with its records in this machine's store."""
+    plan, store, _ = item
+    result = RunResult(budget=total if n_items == 1 else Budget(parent=total))
+    for step_id, planned in plan.steps.items():
+        key = graph.keys.get((i, step_id))
+        d = graph.cached[i, step_id] if key is None else done[key]
+        first = key is None or graph.owners[key][0] == (i, step_id)
+        status = d.status if first or d.status != StepStatus.RENDERED else StepStatus.CACHED
+        bad = [dep for dep in planned.step.deps if not result.outcomes[dep].status.ok]
+        if key in erred and bad:  # Dask's "a dependency erred": the step never ran
+            status, d = StepStatus.BLOCKED, _Done(StepStatus.BLOCKED, error=f"upstream step {bad[0]} did not render")
+        record = d.record
+        if record is not None:
+            artifact = record.artifact
+            local = store.root / object_key(artifact.digest, artifact.path.suffix.lstrip("."))
+            record = StepRecord(record.input_digest, Artifact(artifact.digest, local, artifact.size), record.meta)
+        exception = None
+        if status == StepStatus.FAILED:
+            exception = AudioflowError(d.error or "failed on a worker")
+            if d.trace:
+                exception.add_note(f"on the worker:\n{d.trace}")
+        result.outcomes[step_id] = StepOutcome(planned.step, status, d.digest, record, d.error, exception)
+        if first:
+            for provider, usd in d.paid:
+                result.budget.settle(provider, 0.0, usd)
+    return result

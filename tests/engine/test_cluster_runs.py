@@ -1,0 +1,127 @@
+"""Recipes rendered on a Dask LocalCluster against the fake Segmind (127.0.0.1 only): every paid
+step is submitted once, artifacts are those of a local run, a second run renders nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import write_recipe_file
+from fakes.segmind import KEY as SEGMIND_KEY
+from fakes.segmind import segmind_hosts
+
+from audioflow.engine import open_project
+from audioflow.engine.batch import open_batch
+
+distributed = pytest.importorskip("distributed")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _episode(n: int, lines: int = 3) -> str:
+    """Episode ``n``: its own lines, and an opening line every episode shares (one paid take)."""
+    rows = "\n".join(f"      - {'mara' if i % 2 else 'ben'}: Episode {n}, line {i}." for i in range(lines))
+    return f"""\
+audioflow: 1
+title: Episode {n}
+provider: segmind
+providers:
+  segmind: {{concurrency: 3, poll_interval: 10ms, retries: 20}}
+cast:
+  mara: {{preset: {{segmind: en_female_nadia_uranus_bigtts}}}}
+  ben: {{preset: {{segmind: en_male_bruce_uranus_bigtts}}}}
+steps:
+  opening: {{speak: Welcome to the season., voice: mara}}
+  scene:
+    dialogue:
+{rows}
+mix:
+  - {{track: opening}}
+  - {{track: scene, after: opening}}
+master: {{format: wav}}
+output: out/ep{n}.wav
+"""
+
+
+@pytest.fixture
+def segmind(monkeypatch: pytest.MonkeyPatch):
+    with segmind_hosts() as hosts:
+        for name, value in hosts.env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("SEGMIND_API_KEY", SEGMIND_KEY)
+        hosts.api.opt.reset_in_s = 0.05
+        yield hosts
+
+
+@pytest.fixture
+def client():
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=8,
+            processes=False,
+            protocol="tcp://",
+            host="127.0.0.1",
+            resources={"cpu": 1},
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as c,
+    ):
+        yield c
+
+
+def _artifacts(manifest_path: Path) -> dict[str, tuple[str, str]]:
+    steps = json.loads(manifest_path.read_text())["steps"]
+    return {s["id"]: (s["input_digest"], s["artifact"]) for s in steps}
+
+
+def test_a_batch_on_the_cluster_pays_each_request_once_and_matches_a_local_run(segmind, client, tmp_path: Path) -> None:
+    segmind.api.fail_every(4, [429, 503], paths=[r"^/v2/"])
+    paths = [write_recipe_file(tmp_path / "season", _episode(n), f"ep{n}.yaml") for n in range(3)]
+    report = open_batch(paths, cache_dir=tmp_path / "cache").run(cluster=client)
+    assert report.ok, {p: [o.error for o in r.result.outcomes.values() if o.error] for p, r in report.reports.items()}
+    prompts = [r.json["text_prompt"] for r in segmind.api.submits()]
+    assert len(prompts) == 1 + 3 * 3 == len(set(prompts))  # the shared opening once
+    assert report.budget.requests == 10
+    cluster_artifacts = {p: _artifacts(r.manifest_path) for p, r in report.reports.items()}  # type: ignore[arg-type]
+    for n, path in enumerate(paths):
+        local = open_project(path, cache_dir=tmp_path / f"local{n}").run()
+        assert local.ok
+        assert _artifacts(local.manifest_path) == cluster_artifacts[path]  # type: ignore[arg-type]
+    submitted = len(segmind.api.submits())
+    again = open_batch(paths, cache_dir=tmp_path / "cache").run(cluster=client)
+    assert again.ok and sum(r.result.count("rendered") for r in again.reports.values()) == 0
+    assert len(segmind.api.submits()) == submitted
+
+
+def test_refused_paid_steps_fail_on_the_workers_and_block_what_is_below(segmind, client, tmp_path: Path) -> None:
+    path = write_recipe_file(tmp_path, _episode(1, lines=2), "ep.yaml")
+    segmind.api.fail_every(1, [400], paths=[r"^/v2/"])
+    report = open_project(path, cache_dir=tmp_path / "cache").run(cluster=client, keep_going=True)
+    outcomes = report.result.outcomes
+    assert not report.ok and report.output is None
+    assert {outcomes[s].status for s in ("opening", "scene[1]", "scene[2]")} == {"failed"}
+    assert "HTTP 400" in (outcomes["opening"].error or "")
+    assert {outcomes[s].status for s in ("scene", "mix", "master")} == {"blocked"}
+
+
+def test_run_with_local_worker_processes_pays_once_and_a_second_run_renders_nothing(segmind, tmp_path: Path) -> None:
+    recipe = write_recipe_file(tmp_path, _episode(7, lines=4), "ep.yaml")
+    env = {**os.environ, **segmind.env, "SEGMIND_API_KEY": SEGMIND_KEY, "PYTHONPATH": str(REPO)}
+    env.pop("AUDIOFLOW_CACHE_DIR", None)
+    command = [sys.executable, "-m", "audioflow", "run", str(recipe), "--cache-dir", str(tmp_path / "cache")]
+    first = subprocess.run([*command, "--cluster", "local:2", "--json"], env=env, capture_output=True, timeout=240)
+    assert first.returncode == 0, first.stderr.decode()
+    data = json.loads(first.stdout)
+    assert (data["rendered"], data["failed"]) == (len(data["steps"]), 0)
+    prompts = [r.json["text_prompt"] for r in segmind.api.submits()]
+    assert len(prompts) == 5 == len(set(prompts))
+    second = subprocess.run([*command, "--cluster", "local:2", "--json"], env=env, capture_output=True, timeout=240)
+    assert second.returncode == 0, second.stderr.decode()
+    assert json.loads(second.stdout)["rendered"] == 0
+    assert len(segmind.api.submits()) == 5
