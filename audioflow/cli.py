@@ -166,6 +166,7 @@ def plan(
                 "status": str(p.status),
                 "reason": p.reason,
                 "cost_usd": p.cost_usd if p.status == "stale" and p.step.provider else 0.0,
+                **({"lines": list(p.step.lines)} if p.step.lines else {}),
             }
             for p in result.steps.values()
         ]
@@ -177,8 +178,10 @@ def plan(
         width = max(len(r["id"]) for r in rows)
         for r in rows:
             cost = "" if not r["cost_usd"] and r["cost_usd"] is not None else f"  {_usd(r['cost_usd'])}"
+            part = f"lines {r['lines'][0]}–{r['lines'][1]} · " if "lines" in r else ""
             _echo(
-                f"{r['status']:<10}  {r['id']:<{width}}  {r['kind']:<8}  {r['provider'] or '-':<7}  {r['reason']}{cost}"
+                f"{r['status']:<10}  {r['id']:<{width}}  {r['kind']:<8}  {r['provider'] or '-':<7}  "
+                f"{part}{r['reason']}{cost}"
             )
         stale = sum(1 for r in rows if r["status"] == "stale")
         _echo(f"{stale} stale, {len(rows) - stale} up-to-date")

@@ -25,8 +25,11 @@ from typing import Any
 
 __all__ = [
     "CLIP_LIMITS_MS",
+    "LOCAL_VOICE_NAMES",
     "MAX_REQUEST_MS",
     "PROVIDER_KINDS",
+    "SCENE_LIMITS",
+    "SHARED_PRESET_HOSTS",
     "ClonePayload",
     "CloneSpec",
     "DialoguePayload",
@@ -41,6 +44,8 @@ __all__ = [
     "MixPayload",
     "Payload",
     "PiperModel",
+    "SceneJoinPayload",
+    "SceneLimits",
     "SpokenLine",
     "StepKind",
     "StepSource",
@@ -82,6 +87,33 @@ MAX_REQUEST_MS = 120_000.0
 #: Reference-clip lengths each cloning model takes, ms (vendor pages: Seed Audio ≤ 30 s per clip;
 #: OpenVoice 5–120 s of clean single-speaker audio). The one home of this policy.
 CLIP_LIMITS_MS: Mapping[str, tuple[float, float]] = {"seed-audio": (0.0, 30_000.0), "openvoice": (5_000.0, 120_000.0)}
+
+#: The local provider's voices, in the order cast voices without a local preset receive them
+#: (``providers.local`` defines each; ``recipe.graph`` assigns them over the whole cast).
+LOCAL_VOICE_NAMES = ("joe", "bright", "deep", "crisp", "gruff", "warm", "light", "reedy")
+
+#: Hosts that share one voice-id space: ByteDance's ``*_bigtts`` speaker ids work on each of them, so
+#: a preset given for one is carried to the other (:meth:`VoiceSpec.preset_on`).
+SHARED_PRESET_HOSTS = ("segmind", "evolink")
+_SHARED_PRESET_SUFFIX = "_bigtts"
+
+
+@dataclass(frozen=True)
+class SceneLimits:
+    """What one Seed Audio scene request may hold on every host: ``max_references`` voices with a
+    reference (a clip, or a preset id Evolink sends as a reference); a prompt of at most
+    ``max_prompt_chars`` (Evolink's 1500; Segmind takes 2048, fal documents none); at most
+    ``max_ms`` of speech, estimated at ``chars_per_s`` (a slow reading rate, so the estimate errs
+    long) plus the gaps between lines."""
+
+    max_references: int = 3
+    max_prompt_chars: int = 1500
+    max_ms: float = 120_000.0
+    chars_per_s: float = 12.0
+
+
+#: The limits ``render: scene`` splits a dialogue by (the strictest host's, so one split fits every host).
+SCENE_LIMITS = SceneLimits()
 
 _hash_memo: dict[tuple[str, int, int], str] = {}
 
@@ -196,7 +228,9 @@ class VoiceSpec:
     """A cast voice as a provider sees it. ``preset`` maps provider name → voice id (a plain string
     applies to every provider); ``speed``/``volume`` are multipliers; ``gain_db`` is applied by the
     engine after the take (never sent, never in a take's key), as are its ``effects``; ``cast_index``
-    is its place in the cast."""
+    is its place in the cast; ``local_voice`` the local voice ``recipe.graph`` assigned it over the
+    whole cast (None: none left, or not a plain voice). ``local_voice`` is not in :meth:`canonical`:
+    the local provider's model id, which every digest covers, names the voice it speaks with."""
 
     name: str
     cast_index: int = 0
@@ -208,13 +242,30 @@ class VoiceSpec:
     clone: CloneSpec | None = None
     piper: PiperModel | None = None
     effects: tuple[EffectSpec, ...] = ()
+    local_voice: str | None = None
 
     def preset_on(self, host: str) -> str | None:
-        """The voice's preset id on ``host``: ``preset: {host: id}``, or a plain string preset."""
+        """The voice's preset id on ``host``: ``preset: {host: id}``, or a plain string preset. A
+        ``*_bigtts`` id given for one of :data:`SHARED_PRESET_HOSTS` is carried to the others."""
         if isinstance(self.preset, Mapping):
             value = self.preset.get(host)
-            return str(value) if value else None
+            if value:
+                return str(value)
+            if host in SHARED_PRESET_HOSTS:
+                for other in SHARED_PRESET_HOSTS:
+                    carried = self.preset.get(other)
+                    if isinstance(carried, str) and carried.endswith(_SHARED_PRESET_SUFFIX):
+                        return carried
+            return None
         return str(self.preset) if isinstance(self.preset, str) and self.preset else None
+
+    @property
+    def referenced(self) -> bool:
+        """Whether a Seed Audio request cites this voice as a reference on some host: a clone, or a
+        preset id Evolink sends as one, a local voice's name aside (counted towards
+        :attr:`SceneLimits.max_references`)."""
+        preset = self.preset_on("evolink")
+        return self.clone is not None or (preset is not None and preset not in LOCAL_VOICE_NAMES)
 
     @property
     def clone_model(self) -> str | None:
@@ -443,6 +494,19 @@ class DialoguePayload:
 
 
 @dataclass(frozen=True)
+class SceneJoinPayload:
+    """The parts of a ``render: scene`` dialogue (one request each) joined in order; ``gaps_ms[i]``
+    is the silence before part ``i + 2`` (its first line's gap; negative overlaps)."""
+
+    gaps_ms: tuple[float, ...]
+
+    kind = StepKind.DIALOGUE
+
+    def canonical(self) -> dict[str, Any]:
+        return {"scene_parts": len(self.gaps_ms) + 1, "gaps_ms": list(self.gaps_ms)}
+
+
+@dataclass(frozen=True)
 class TrackSpec:
     """One placement of a step's output in a mix (times in ms; ``after``/``with_``/``under`` name
     earlier tracks of the same mix; ``effects`` are applied to the track before it is placed)."""
@@ -535,6 +599,7 @@ Payload = (
     | FilePayload
     | JoinPayload
     | DialoguePayload
+    | SceneJoinPayload
     | MixPayload
     | MasterPayload
 )

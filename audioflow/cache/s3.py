@@ -242,6 +242,19 @@ class S3Store(ArtifactStore):
             write_atomic(local, data, tmp_dir=self.root / "tmp")
         return Artifact(digest, local, len(data))
 
+    def put_file(self, path: Path, ext: str, *, digest: str | None = None) -> Artifact:
+        """Adopt the finished file at ``path`` (see :meth:`ArtifactStore.put_file`) into the mirror,
+        then upload it from there by one conditional put (an object already there is kept: same key,
+        same content); never read into memory whole."""
+        artifact = super().put_file(path, ext, digest=digest)
+        key = object_key(artifact.digest, ext)
+        try:
+            self.fs.put_file(str(artifact.path), self._remote(key), mode="create")
+        except OSError as exc:
+            if not is_precondition_failure(exc):
+                raise self._failed("write", key, exc) from exc
+        return artifact
+
     def _fetch(self, key: str, digest: str, size: int) -> bool | None:
         """Download object ``key`` into the mirror, checked: True when it is there and sound, None
         when the server has no such object, False when it is damaged (set aside)."""

@@ -41,6 +41,7 @@ class ManifestStep:
     notes: tuple[str, ...]
     request_id: str | None = None
     cost_usd: float = 0.0
+    timings_estimated: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -61,6 +62,8 @@ class ManifestStep:
             out["request_id"] = self.request_id
         if self.cost_usd:
             out["cost_usd"] = round(self.cost_usd, 6)
+        if self.timings_estimated:
+            out["timings_estimated"] = True
         return out
 
 
@@ -92,7 +95,8 @@ class LoudnessReport:
 class Manifest:
     """The QC manifest of a bounce: the output, its format, length (ms) and rate (Hz), loudness,
     placeholder steps, what was rendered or cached, what was spent (USD), every step, transcripts,
-    and the speakers (cast name → display name)."""
+    the speakers (cast name → display name), and how many transcript cues have estimated timings
+    (``scene`` steps rendered remotely are marked ``timings_estimated``)."""
 
     audioflow: str
     title: str
@@ -109,6 +113,7 @@ class Manifest:
     steps: tuple[ManifestStep, ...]
     transcripts: tuple[str, ...] = ()
     speakers: tuple[tuple[str, str], ...] = ()  # (cast name, display name) of every cast voice
+    estimated_cues: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as JSON data (what ``<output>.manifest.json`` holds)."""
@@ -131,6 +136,8 @@ class Manifest:
             out["transcripts"] = list(self.transcripts)
         if self.speakers:
             out["speakers"] = dict(self.speakers)
+        if self.estimated_cues:
+            out["transcript_cues_estimated"] = self.estimated_cues
         return out
 
 
@@ -155,6 +162,7 @@ def _steps(plan: Plan, result: RunResult) -> tuple[ManifestStep, ...]:
                 meta.notes,
                 meta.request_id,
                 meta.cost_usd,
+                step.kind == StepKind.SCENE and meta.segments_estimated,
             )
         )
     return tuple(steps)
@@ -189,6 +197,7 @@ def _manifest(plan: Plan, result: RunResult, output: Path, transcripts: tuple[st
         _steps(plan, result),
         transcripts,
         tuple((name, voice.shown_name) for name, voice in recipe.cast.items()),
+        sum(1 for segment in master.segments if segment.estimated),
     )
 
 

@@ -1,5 +1,5 @@
 """The steps audioflow renders itself: ``file`` (import), ``clone`` (prepare a reference clip),
-``dialogue`` (join lines), ``join`` (crossfade generated parts), ``mix`` (place tracks on one
+``dialogue`` (join lines, or a scene's parts), ``join`` (crossfade generated parts), ``mix`` (place tracks on one
 timeline) and ``master`` (loudness, true peak, encode); and the engine's own processing of a
 provider's take (:func:`finish_take`: voice gain, fitting a generated sound to its length).
 
@@ -39,6 +39,7 @@ from ..steps import (
     LinesPayload,
     MasterPayload,
     MixPayload,
+    SceneJoinPayload,
     StepKind,
     TrackSpec,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "import_file",
     "join_dialogue",
     "join_parts",
+    "join_scene_parts",
     "master_mix",
     "mix_tracks",
     "prepare_reference",
@@ -101,22 +103,28 @@ def _audio_meta(audio: Audio, **more: object) -> StepMeta:
     return StepMeta(audio.duration_ms, audio.sample_rate_hz, audio.channels, **more)  # type: ignore[arg-type]
 
 
-def speech_meta(audio: Audio, payload: LinesPayload) -> StepMeta:
-    """Metadata of a spoken take: all speech. One line is one transcript segment; a whole-scene
-    take's segments are spread over it in proportion to each line's length (the host returns one
-    file, not line timings)."""
+def speech_meta(audio: Audio, payload: LinesPayload, line_spans_ms: tuple[tuple[float, float], ...] = ()) -> StepMeta:
+    """Metadata of a spoken take. One line is one transcript segment and all speech. A scene take
+    with ``line_spans_ms`` (one (start, end) per line, ms: the provider measured them) has those as
+    its segments and speech intervals; without them its segments are spread over the take in
+    proportion to each line's length and marked ``estimated`` (the host returns one file, not line
+    timings), and the whole take counts as speech."""
     speech = ((0.0, audio.duration_ms),)
     if payload.kind == StepKind.SPEAK:
         line = payload.lines[0]
         segment = Segment(0.0, audio.duration_ms, line.voice, line.text)
         return _audio_meta(audio, speech_ms=speech, segments=(segment,))
+    if len(line_spans_ms) == len(payload.lines):
+        spans = [(max(0.0, s), min(e, audio.duration_ms)) for s, e in line_spans_ms]
+        segments = tuple(Segment(s, e, x.voice, x.text) for x, (s, e) in zip(payload.lines, spans, strict=True))
+        return _audio_meta(audio, speech_ms=tuple((s, e) for s, e in spans if e > s), segments=segments)
     weights = [max(1, len(line.text)) for line in payload.lines]
-    total, cursor, segments = float(sum(weights)), 0.0, []
+    total, cursor, estimated = float(sum(weights)), 0.0, []
     for line, weight in zip(payload.lines, weights, strict=True):
         end = cursor + audio.duration_ms * weight / total
-        segments.append(Segment(cursor, end, line.voice, line.text))
+        estimated.append(Segment(cursor, end, line.voice, line.text, estimated=True))
         cursor = end
-    return _audio_meta(audio, speech_ms=speech, segments=tuple(segments), segments_estimated=True)
+    return _audio_meta(audio, speech_ms=speech, segments=tuple(estimated), segments_estimated=True)
 
 
 def import_file(source: Path) -> Rendered:
@@ -241,6 +249,33 @@ def join_dialogue(payload: DialoguePayload, lines: list[Upstream], out_dir: Path
         speech_ms=tuple(speech),
         segments=tuple(segments),
         placeholders=_placeholders(lines),
+    )
+    return WrittenFile(joined.path, joined.digest), "wav", meta
+
+
+def join_scene_parts(payload: SceneJoinPayload, parts: list[Upstream], out_dir: Path) -> Rendered:
+    """Join the takes of a scene's parts in order, ``gaps_ms`` apart (negative overlaps), keeping
+    each part's segments (estimated ones stay marked) and speech intervals, streamed from their
+    files into a WAV in ``out_dir``. Output rate is the first part's; channels the widest part's."""
+    takes = [AudioFile.open(up.path) for up in parts]
+    spans = sequence_spans([take.duration_ms for take in takes], [0.0, *payload.gaps_ms])
+    rate, channels = takes[0].sample_rate_hz, max(take.channels for take in takes)
+    check_programme(max(end for _, end in spans), rate, channels, what="the dialogue", space_at=out_dir)
+    clips = [Clip(take, start_ms=start) for take, (start, _) in zip(takes, spans, strict=True)]
+    joined = mix_to_wav(MixStream(clips, sample_rate_hz=rate, channels=channels), _new_file(out_dir, "wav"))
+    speech: list[tuple[float, float]] = []
+    segments: list[Segment] = []
+    for up, (start, end) in zip(parts, spans, strict=True):
+        speech += up.meta.shifted_speech(start, end)
+        segments += up.meta.shifted_segments(start, end)
+    meta = StepMeta(
+        joined.duration_ms,
+        rate,
+        channels,
+        speech_ms=tuple(speech),
+        segments=tuple(segments),
+        segments_estimated=any(up.meta.segments_estimated for up in parts),
+        placeholders=_placeholders(parts),
     )
     return WrittenFile(joined.path, joined.digest), "wav", meta
 

@@ -16,21 +16,28 @@ __all__ = ["Loudness", "Segment", "StepMeta"]
 
 @dataclass(frozen=True)
 class Segment:
-    """Who says what when (a transcript cue): ms from the start of the artifact."""
+    """Who says what when (a transcript cue): ms from the start of the artifact. ``estimated``
+    marks timings spread over a whole-scene take from the lines' lengths (a remote host returns one
+    file, no line timings); measured timings are not marked."""
 
     start_ms: float
     end_ms: float
     voice: str | None
     text: str
+    estimated: bool = False
 
     def shifted(self, offset_ms: float, end_ms: float) -> Segment | None:
         """This segment placed ``offset_ms`` later and cut at ``end_ms`` (None when it starts after)."""
         if self.start_ms + offset_ms >= end_ms:
             return None
-        return Segment(self.start_ms + offset_ms, min(self.end_ms + offset_ms, end_ms), self.voice, self.text)
+        end = min(self.end_ms + offset_ms, end_ms)
+        return Segment(self.start_ms + offset_ms, end, self.voice, self.text, self.estimated)
 
     def to_json(self) -> dict[str, Any]:
-        return {"start_ms": self.start_ms, "end_ms": self.end_ms, "voice": self.voice, "text": self.text}
+        out = {"start_ms": self.start_ms, "end_ms": self.end_ms, "voice": self.voice, "text": self.text}
+        if self.estimated:
+            out["estimated"] = True
+        return out
 
 
 @dataclass(frozen=True)
@@ -138,8 +145,8 @@ class StepMeta:
             sample_rate_hz=data.get("sample_rate_hz"),
             channels=data.get("channels"),
             speech_ms=tuple((float(s), float(e)) for s, e in data.get("speech_ms") or ()),
-            segments=tuple(_segments(data.get("segments") or ())),
-            segments_estimated=bool(data.get("segments_estimated", False)),
+            segments=(segments := tuple(_segments(data.get("segments") or ()))),
+            segments_estimated=bool(data.get("segments_estimated", False)) or any(s.estimated for s in segments),
             placeholders=tuple(data.get("placeholders") or ()),
             notes=tuple(data.get("notes") or ()),
             provider=data.get("provider"),
@@ -156,7 +163,13 @@ class StepMeta:
 
 def _segments(items: Iterable[Mapping[str, Any]]) -> Iterable[Segment]:
     for item in items:
-        yield Segment(float(item["start_ms"]), float(item["end_ms"]), item.get("voice"), str(item["text"]))
+        yield Segment(
+            float(item["start_ms"]),
+            float(item["end_ms"]),
+            item.get("voice"),
+            str(item["text"]),
+            bool(item.get("estimated", False)),
+        )
 
 
 def _finite(value: float) -> float:

@@ -39,6 +39,7 @@ from ..steps import (
     LinesPayload,
     MasterPayload,
     MixPayload,
+    SceneJoinPayload,
 )
 from . import builtin_steps, leasing, preflight
 from .budget import Budget
@@ -144,13 +145,13 @@ def _take_meta(take: Take, provider: str, model: str) -> StepMeta:
         notes=notes,
         request_id=take.request_id,
         cost_usd=float(cost),
+        speech_ms=tuple((float(s), float(e)) for s, e in take.line_spans_ms),
     )
 
 
-async def _raw_take(step: Step, run: _Run) -> StepRecord:
+async def _raw_take(step: Step, run: _Run, prepared: PreparedRequest) -> StepRecord:
     """The raw take of a provider step: from the store, or rendered (and paid for) once."""
     provider = run.providers[step.provider]  # type: ignore[index]
-    prepared = _prepared(step, run)
     digest = preflight.take_digest(step, provider.name, prepared)
     record = run.store.get_step(digest)
     if record is not None:
@@ -186,8 +187,8 @@ def _finish(step: Step, raw: StepRecord) -> Rendered:
     audio = read_wav(raw.artifact.path) if fmt == "wav" else decode_file(raw.artifact.path)
     audio, notes = builtin_steps.finish_take(step.payload, audio)
     take = StepMeta.from_json(raw.meta)
-    if isinstance(step.payload, LinesPayload):
-        meta = builtin_steps.speech_meta(audio, step.payload)
+    if isinstance(step.payload, LinesPayload):  # a raw take's speech intervals are its lines' spans, if known
+        meta = builtin_steps.speech_meta(audio, step.payload, take.speech_ms)
     else:
         meta = StepMeta(audio.duration_ms, audio.sample_rate_hz, audio.channels)
     audio, meta = builtin_steps.with_voice_effects(step.payload, audio, meta)
@@ -205,9 +206,9 @@ def _finish(step: Step, raw: StepRecord) -> Rendered:
     return write_wav(audio), "wav", meta
 
 
-async def _render(step: Step, run: _Run) -> Rendered:
-    if step.provider is not None:
-        raw = await _raw_take(step, run)
+async def _render(step: Step, run: _Run, prepared: PreparedRequest | None) -> Rendered:
+    if prepared is not None:
+        raw = await _raw_take(step, run, prepared)
         return await asyncio.to_thread(_finish, step, raw)
     ups = _upstream(step, run)
     payload = step.payload
@@ -222,6 +223,8 @@ async def _render(step: Step, run: _Run) -> Rendered:
         return await asyncio.to_thread(reference)
     if isinstance(payload, DialoguePayload):
         return await asyncio.to_thread(builtin_steps.join_dialogue, payload, ups, run.store.tmp_dir)
+    if isinstance(payload, SceneJoinPayload):
+        return await asyncio.to_thread(builtin_steps.join_scene_parts, payload, ups, run.store.tmp_dir)
     if isinstance(payload, JoinPayload):
         return await asyncio.to_thread(builtin_steps.join_parts, payload, ups)
     if isinstance(payload, MixPayload):
@@ -238,7 +241,9 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
     if planned.record is not None:  # up-to-date at plan time: the record was read then
         return StepOutcome(step, StepStatus.CACHED, planned.digest, planned.record)
     upstream = [run.outcomes[d].record.artifact.digest for d in step.deps]  # type: ignore[union-attr]
-    digest = resolve_digest(step, planned.model, upstream)
+    prepared = _prepared(step, run) if step.provider is not None else None
+    take = preflight.take_digest(step, step.provider, prepared) if prepared is not None else None  # type: ignore[arg-type]
+    digest = resolve_digest(step, planned.model, upstream, take)
     record = run.store.get_step(digest)  # a re-rendered upstream may have given already-cached content
     if record is not None:
         return StepOutcome(step, StepStatus.CACHED, digest, record)
@@ -257,7 +262,7 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
         if run.stop():  # a step failed while this one waited for a slot: start nothing new
             return StepOutcome(step, StepStatus.SKIPPED, digest, error="the run stopped after a failure")
         run.emit(StepEvent(step.id, step.kind, StepStatus.STARTED))
-        data, ext, meta = await _render(step, run)
+        data, ext, meta = await _render(step, run, prepared)
         artifact = await asyncio.to_thread(_store_output, run.store, data, ext)
         record = run.store.put_step(digest, artifact, replace(meta, step=step.id).to_json())
     return StepOutcome(step, StepStatus.RENDERED, digest, record)

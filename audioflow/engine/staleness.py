@@ -93,10 +93,16 @@ def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [prefix or "params"]
 
 
-def resolve_digest(step: Step, model: str | None, upstream: list[str]) -> str:
-    """The input digest of ``step`` given its model id and upstream artifact digests (in dep order)."""
+def resolve_digest(step: Step, model: str | None, upstream: list[str], take_digest: str | None = None) -> str:
+    """The input digest of ``step`` given its model id and upstream artifact digests (in dep order).
+
+    A provider step's artifact is made from its raw take, so the take's digest (exactly what the
+    host is sent: :func:`~.preflight.take_digest`) counts as its last upstream input: a change in
+    what an adapter sends (a preset carried from another host, say) re-renders the step, while a
+    change the host never sees re-finishes it from the same stored take."""
+    inputs = [*upstream, take_digest] if take_digest is not None else upstream
     return input_digest(
-        kind=step.kind, params=step.params, provider=step.provider, model=model, upstream=upstream, take=step.take
+        kind=step.kind, params=step.params, provider=step.provider, model=model, upstream=inputs, take=step.take
     )
 
 
@@ -166,7 +172,8 @@ def make_plan(graph: StepGraph, store: ArtifactStore, providers: Mapping[str, Pr
             plans[step_id] = StepPlan(step, PlanStatus.STALE, reason, prepared=prepared)
         else:
             upstream = [r.artifact.digest for r in records.values() if r is not None]
-            digest = resolve_digest(step, model, upstream)
+            take = preflight.take_digest(step, step.provider, prepared) if prepared and step.provider else None
+            digest = resolve_digest(step, model, upstream, take)
             record = store.get_step(digest, verify=step.kind == StepKind.MASTER)  # what is bounced: checked
             if record is not None:
                 label = "cached (placeholder)" if StepMeta.from_json(record.meta).placeholder else "cached"

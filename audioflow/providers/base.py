@@ -137,7 +137,9 @@ class Take:
     ``placeholder`` marks a stand-in (not the requested sound); ``approximate`` a rendering that
     only approximates the request; ``notes`` say how, for the run's output and manifest.
     ``request_id`` is the host's id of the paid request; ``cost_usd`` what it cost (or its
-    estimate from the published price when the host does not say).
+    estimate from the published price when the host does not say). ``line_spans_ms`` are the
+    (start, end) of each line of a ``speak``/``scene`` take, ms, when the provider knows them (the
+    local provider speaks line by line); empty when it does not (a remote host returns one file).
     """
 
     data: bytes
@@ -147,6 +149,7 @@ class Take:
     notes: tuple[str, ...] = ()
     request_id: str | None = None
     cost_usd: float = 0.0
+    line_spans_ms: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@ signal processing (see :data:`LOCAL_VOICES`): a "tape" pitch shift (resampling, 
 formants together, so the speaker sounds larger or smaller), a compensating Piper ``length_scale``
 so the speaking rate stays as asked, shelving EQ for timbre, and Piper's noise scales for delivery.
 A cast voice picks one with ``preset: {local: deep}`` (or a plain ``preset: deep``); a voice with
-no local preset gets one by its place in the cast: 1st joe, 2nd bright, 3rd deep, 4th crisp, 5th gruff,
-then around again. ``model: voices/x.onnx`` uses that Piper voice instead. A voice's ``volume``
+no local preset gets one the recipe assigned over the whole cast (``recipe.local_voices``: by its
+place in the cast — joe, bright, deep, crisp, gruff, warm, light, reedy — unless another voice names
+that one); a cast with more plain voices than that is an error, never a silent repeat.
+``model: voices/x.onnx`` uses that Piper voice instead. A voice's ``volume``
 (×0.5…2.0) is applied here as 20·log10(volume) dB; its ``gain_db`` is not (the engine applies it
 to every provider's take).
 
@@ -73,12 +75,16 @@ _SENTENCE = re.compile(r".+?(?:[.!?…]+[\"'”’)\]]*(?=\s)|\n|$)", re.S)
 _PHRASE = re.compile(r".+?(?:[,;:—–]+(?=\s)|$)", re.S)
 PLACEHOLDER_RATE_HZ = 48000
 #: Version of the clone approximation (voice profile and matching): part of a clone's model id.
-CLONE_MATCH_VERSION = "clone-match-v1"
+CLONE_MATCH_VERSION = "clone-match-v2"
 ISOLATE_VERSION = "isolate-v1"
-#: What the bundled voice reads to measure its own profile (pangrams: every letter, varied syllables).
+#: What the bundled voice reads to measure its own profile: the opening of the Rainbow Passage
+#: (Fairbanks 1960), a standard reading passage of ordinary English prose. (Pangrams, used before,
+#: are so dense in consonant clusters that they measured the voice 15–25 % slower than it reads
+#: ordinary prose, and clones came out that much too fast.)
 BASE_PROFILE_TEXT = (
-    "The quick brown fox jumps over the lazy dog. Pack my box with five dozen liquor jugs. "
-    "How vexingly quick daft zebras jump!"
+    "When the sunlight strikes raindrops in the air, they act as a prism and form a rainbow. "
+    "The rainbow is a division of white light into many beautiful colors. These take the shape of a "
+    "long round arch, with its path high above, and its two ends apparently beyond the horizon."
 )
 _NO_URLS = "the local provider cannot fetch URLs; download the file and name it"
 
@@ -97,7 +103,9 @@ class LocalVoice:
     description: str = ""
 
 
-#: The local voices, in the order voices without a local preset receive them.
+#: The local voices, in the order voices without a local preset receive them (``steps.LOCAL_VOICE_NAMES``).
+#: Eight characters from one recorded voice: each pair differs by at least 2 semitones of tape shift
+#: or, at nearly the same pitch, by its spectral tilt (shelves ≥ 6 dB apart) and pace.
 LOCAL_VOICES: dict[str, LocalVoice] = {
     "joe": LocalVoice(description="the bundled voice as recorded: an adult male, neutral"),
     "bright": LocalVoice(
@@ -134,6 +142,32 @@ LOCAL_VOICES: dict[str, LocalVoice] = {
         noise_w_scale=1.0,
         description="low, dark and slow",
     ),
+    "warm": LocalVoice(
+        pitch_semitones=-1.0,
+        speed=0.96,
+        low_shelf_db=5.0,
+        high_shelf_db=-5.0,
+        noise_scale=0.7,
+        description="a little low, soft-edged and round: a gentle speaker",
+    ),
+    "light": LocalVoice(
+        pitch_semitones=7.0,
+        speed=1.08,
+        low_shelf_db=-6.0,
+        high_shelf_db=3.0,
+        noise_scale=0.8,
+        noise_w_scale=0.9,
+        description="high and small, quick: a child or a slight, young speaker",
+    ),
+    "reedy": LocalVoice(
+        pitch_semitones=-2.0,
+        speed=0.92,
+        low_shelf_db=-7.0,
+        high_shelf_db=6.0,
+        noise_scale=0.55,
+        noise_w_scale=0.7,
+        description="thin and nasal, deliberate: a fussy or elderly speaker",
+    ),
 }
 
 #: Directions the local voices can act, matched as words in the direction: (gain dB, speed ×).
@@ -158,9 +192,12 @@ _DIRECTIONS: dict[str, tuple[float, float]] = {
 
 
 def resolve_local_voice(voice: VoiceSpec) -> str:
-    """The name of the local voice for a cast voice.
+    """The name of the local voice for a cast voice: its local preset, else the one the recipe
+    assigned it over the cast (``VoiceSpec.local_voice``), else (a voice made outside a recipe) the
+    one of its cast position.
 
-    Raises :class:`ProviderError` for a local preset that does not exist.
+    Raises :class:`ProviderError` for a local preset that does not exist, and for a voice past the
+    last local voice (never a silent repeat).
     """
     preset = voice.preset
     if not isinstance(preset, str) and preset is not None and "local" in preset:
@@ -175,8 +212,17 @@ def resolve_local_voice(voice: VoiceSpec) -> str:
         return str(name)
     if isinstance(preset, str) and preset in LOCAL_VOICES:
         return preset
+    if voice.local_voice in LOCAL_VOICES:
+        return str(voice.local_voice)
     names = list(LOCAL_VOICES)
-    return names[int(voice.cast_index) % len(names)]
+    if 0 <= voice.cast_index < len(names):
+        return names[voice.cast_index]
+    raise ProviderError(
+        "local",
+        f"voice {voice.name!r} has no local voice of its own: there are {len(names)} ({', '.join(names)}); "
+        "name one (preset: {local: NAME}) or give it a Piper model",
+        voice=voice.name,
+    )
 
 
 def _direction_effect(direction: str | None) -> tuple[float, float, str | None]:
@@ -487,8 +533,8 @@ class LocalProvider:
 
     def _lines(self, request: RenderRequest, payload: LinesPayload) -> Take:
         """Every line with its voice, joined as the engine joins a ``dialogue`` step (``gap_ms`` apart;
-        a line's own ``gap_ms`` wins; a negative gap overlaps); mono at the highest rate. A ``speak``
-        step is a one-line scene."""
+        a line's own ``gap_ms`` wins; a negative gap overlaps); mono at the highest rate, with each
+        line's real (start, end) in ``line_spans_ms``. A ``speak`` step is a one-line scene."""
         rendered, notes, approximate = [], [], False
         model_key = "model" if payload.kind == StepKind.SPEAK else None
         for line in payload.lines:
@@ -500,8 +546,8 @@ class LocalProvider:
             return Take(write_wav(rendered[0]), "wav", approximate=approximate, notes=tuple(notes))
         gaps_ms = [line.gap_ms if line.gap_ms is not None else payload.gap_ms for line in payload.lines]
         rate = max(audio.sample_rate_hz for audio in rendered)
-        joined, _ = join_in_sequence(rendered, gaps_ms, sample_rate_hz=rate, channels=1)
-        return Take(write_wav(joined), "wav", approximate=approximate, notes=tuple(notes))
+        joined, spans = join_in_sequence(rendered, gaps_ms, sample_rate_hz=rate, channels=1)
+        return Take(write_wav(joined), "wav", approximate=approximate, notes=tuple(notes), line_spans_ms=tuple(spans))
 
     def _line(
         self, line: SpokenLine, voice: VoiceSpec, request: RenderRequest, model_key: str | None
@@ -555,8 +601,14 @@ class LocalProvider:
                 raise ProviderError("local", f"cannot clone from {path.name}: {exc}") from exc
 
         target = _PROFILES.get(f"ref:{reference.digest()}", measure_reference)
-        base = _PROFILES.get(f"base:{_bundled_model()}", self._measure_bundled_voice)
-        pitch, speed = match_voice(target, base)
+        base = _PROFILES.get(f"base:{_bundled_model()}", lambda: self._measure_bundled_voice(0.0))
+        pitch, _ = match_voice(target, base)
+        # The rate is matched against the bundled voice as it sounds at the clone's pitch: the tape
+        # shift and Piper's length_scale do not scale every part of speech alike (pauses, stops), so
+        # the voice at a shifted pitch speaks faster than at its own (up to 16 % at +5 semitones).
+        pitch = round(pitch, 1)
+        shifted = _PROFILES.get(f"base:{_bundled_model()}:{pitch:+.1f}", lambda: self._measure_bundled_voice(pitch))
+        _, speed = match_voice(target, shifted)
         note = (
             f"approximate clone of {reference.name!r}: the bundled voice matched pitch "
             f"{target.median_f0_hz:.0f} Hz ({pitch:+.1f} st) and rate {target.syllable_rate_hz:.1f} syll/s "
@@ -564,8 +616,8 @@ class LocalProvider:
         )
         return pitch, speed, note
 
-    def _measure_bundled_voice(self) -> VoiceProfile:
-        neutral = _Delivery(None, None, LocalVoice(), 0.0, 1.0, 0.0)
+    def _measure_bundled_voice(self, pitch_semitones: float) -> VoiceProfile:
+        neutral = _Delivery(None, None, LocalVoice(), pitch_semitones, 1.0, 0.0)
         return analyse_voice(self._synthesize(BASE_PROFILE_TEXT, neutral, speed=1.0, gain_db=0.0))
 
     def _synthesize(self, text: str, delivery: _Delivery, *, speed: float, gain_db: float) -> Audio:

@@ -17,10 +17,11 @@ Sources: the vendor pages in ``shared/seeds/`` (Segmind ``seed-audio-1.0``, fal
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..errors import ProviderError
-from ..steps import CLIP_LIMITS_MS, GeneratePayload, LinesPayload, StepKind, UrlRef, VoiceSpec
+from ..steps import CLIP_LIMITS_MS, SCENE_LIMITS, GeneratePayload, LinesPayload, StepKind, UrlRef, VoiceSpec
 from .base import Reference, RenderRequest
 
 __all__ = [
@@ -34,7 +35,7 @@ __all__ = [
     "output_format",
 ]
 
-MAX_REFERENCES = 3
+MAX_REFERENCES = SCENE_LIMITS.max_references
 MAX_REFERENCE_MS = CLIP_LIMITS_MS["seed-audio"][1]
 MAX_REFERENCE_BYTES = 10 * 1024 * 1024
 #: The ``sample_rate`` values every host's Seed Audio page lists.
@@ -136,6 +137,8 @@ def _lines_prompt(
         voice, line = payload.voices[0], payload.lines[0]
         cited = numbering.cite(voice) if voice.clone or numbering.id_references else None
         preset = voice.preset_on(host) if cited is None else None
+        if cited is None and preset is None:
+            notes.append(_no_voice(voice, host))
         prompt = _spoken(line.model_text, line.direction)
         return (f"{cited} {prompt}" if cited and voice.clone else prompt), preset, _prosody([voice], notes)
     rows = []
@@ -144,9 +147,23 @@ def _lines_prompt(
         rows.append(f"{cited or line.voice + ':'} {_spoken(line.model_text, line.direction)}")
     uncited = sorted({line.voice for line in payload.lines} - set(numbering.cited))
     if uncited:
-        notes.append(f"voices without a reference clip are labelled by name: {', '.join(uncited)}")
+        what = "a reference clip or a preset id it takes" if numbering.id_references else "a reference clip"
+        notes.append(
+            f"warning: {host} receives no voice for {', '.join(uncited)} (no {what}): labelled by name, "
+            "the model picks a voice"
+        )
     spoken = [payload.voice(name) for name in dict.fromkeys(line.voice for line in payload.lines)]
     return "\n".join(rows), None, _prosody(spoken, notes)
+
+
+def _no_voice(voice: VoiceSpec, host: str) -> str:
+    """The warning for a one-voice request that carries no voice at all (the host picks one)."""
+    given = sorted(voice.preset) if isinstance(voice.preset, Mapping) else []
+    elsewhere = f" (its preset is for {', '.join(given)})" if given else ""
+    return (
+        f"warning: {host} receives no voice for {voice.name!r}{elsewhere}: no reference clip and no "
+        f"{host} preset, so the model picks a voice — add preset: {{{host}: ID}}"
+    )
 
 
 def _generate_prompt(payload: GeneratePayload, numbering: _Numbering) -> str:

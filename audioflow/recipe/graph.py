@@ -3,7 +3,9 @@ downstream) and its Mermaid / DOT renderings.
 
 A dialogue expands into one ``speak`` step per line (``scene1[1]``, ``scene1[2]`` …) and a
 ``dialogue`` step that joins them, so editing one line re-renders that line and what depends on it;
-with ``render: scene`` it is one ``scene`` step (one Seed Audio request for the whole dialogue).
+with ``render: scene`` it is one ``scene`` step (one Seed Audio request for the whole dialogue), or,
+when the dialogue is more than one request holds (``recipe.scene_split``), scene parts ``scene1#1``,
+``scene1#2`` … joined by a ``dialogue`` step ``scene1``.
 A cloned voice gets a ``clone`` step (``cast.mara``) that prepares its reference clip from a file or
 another step's output; every step speaking with that voice depends on it. A ``generate`` longer
 than one request (120 s) with ``extend: join`` becomes ``rain[1]``… plus a ``join`` step.
@@ -28,6 +30,7 @@ import networkx as nx
 from ..errors import RecipeError, SourceLocation, did_you_mean
 from ..steps import (
     CLIP_LIMITS_MS,
+    LOCAL_VOICE_NAMES,
     MAX_REQUEST_MS,
     ClonePayload,
     CloneSpec,
@@ -42,6 +45,7 @@ from ..steps import (
     MixPayload,
     Payload,
     PiperModel,
+    SceneJoinPayload,
     SpokenLine,
     StepKind,
     StepSource,
@@ -52,7 +56,9 @@ from ..steps import (
 )
 from .diagnostics import Collector
 from .lexicon import unhonoured_warning
+from .local_voices import assign_local_voices, named_local_voice
 from .model import Line, Recipe, StepSpec, Track, Voice
+from .scene_split import SceneSplitError, split_scene
 
 __all__ = ["CLONE_PREFIX", "Step", "StepGraph", "clone_step_id", "expand", "to_dot", "to_mermaid"]
 
@@ -78,6 +84,7 @@ class Step:
     take: int = 1
     files: dict[str, Path] = field(default_factory=dict)
     voice: str | None = None  # the cast name of a speak step: for transcripts, not the digest
+    lines: tuple[int, int] | None = None  # a scene part's lines (1-based, inclusive): for plan, not the digest
 
     @cached_property
     def params(self) -> dict[str, Any]:
@@ -181,9 +188,12 @@ def _voice_spec(recipe: Recipe, voice: Voice) -> tuple[VoiceSpec, dict[str, Path
         config = recipe.confinement.resolve(beside, voice.location, "voice model config", missing=missing)
         piper = PiperModel(file_sha256(model), file_sha256(config), voice.speaker)
         files["model"] = model
+    url_clones = {v.name for v in recipe.cast.values() if _clone_url(recipe, v) is not None}
+    local_voice = assign_local_voices(recipe.cast, url_clones).get(voice.name)
     spec = VoiceSpec(
         name=voice.name,
         cast_index=voice.index,
+        local_voice=local_voice,
         preset=voice.preset,
         speed=voice.speed,
         volume=voice.volume,
@@ -220,6 +230,7 @@ def _speak(recipe: Recipe, spec: StepSpec, step_id: str, line: Line, provider: s
     voice, files = _voice_spec(recipe, recipe.cast[line.voice])
     image, image_files = _image(recipe, spec)
     deps, refs = _clone_deps(recipe, [line.voice])
+    _check_local_voices(recipe, [voice], provider, (line,))
     payload = LinesPayload(StepKind.SPEAK, (_spoken(line, recipe, provider),), (voice,), 0.0, image, refs)
     files = {**files, **image_files}
     return Step(
@@ -227,13 +238,20 @@ def _speak(recipe: Recipe, spec: StepSpec, step_id: str, line: Line, provider: s
     )
 
 
-def _scene(recipe: Recipe, spec: StepSpec, provider: str) -> Step:
-    names = [line.voice for line in spec.lines]
+def _scene_part(
+    recipe: Recipe, spec: StepSpec, step_id: str, span: tuple[int, int], provider: str, whole: bool
+) -> Step:
+    """One scene request: the lines ``span`` (0-based, end exclusive) of ``spec``; ``whole`` when
+    it is the whole dialogue (located at the step, else at its first line). Its take is the largest
+    ``take:`` of its lines, else the step's."""
+    chosen = spec.lines[span[0] : span[1]]
+    names = [line.voice for line in chosen]
     voices, files = [], {}
     for name in dict.fromkeys(names):
         voice, voice_files = _voice_spec(recipe, recipe.cast[name])
         voices.append(voice)
         files.update({f"{key}:{name}": path for key, path in voice_files.items()})
+    _check_local_voices(recipe, voices, provider, chosen)
     image, image_files = _image(recipe, spec)
     deps, refs = _clone_deps(recipe, names)
     for voice in voices:
@@ -244,9 +262,52 @@ def _scene(recipe: Recipe, spec: StepSpec, provider: str) -> Step:
                 recipe.document.locate(("cast", cast_voice.name, "effects"), key=True),
                 f"render dialogue {spec.name!r} line by line (render: lines), or put the effects on its mix track",
             )
-    lines = tuple(_spoken(line, recipe, provider) for line in spec.lines)
+    lines = tuple(_spoken(line, recipe, provider) for line in chosen)
     payload = LinesPayload(StepKind.SCENE, lines, tuple(voices), spec.gap_ms, image, refs)
-    return Step(spec.name, StepKind.SCENE, spec.location, payload, deps, provider, spec.take, {**files, **image_files})
+    take = max((line.take for line in chosen if line.take is not None), default=spec.take)
+    location = spec.location if whole else chosen[0].location
+    files = {**files, **image_files}
+    lines_shown = None if whole else (span[0] + 1, span[1])
+    return Step(step_id, StepKind.SCENE, location, payload, deps, provider, take, files, lines=lines_shown)
+
+
+def _scene(recipe: Recipe, spec: StepSpec, provider: str) -> list[Step]:
+    """A ``render: scene`` dialogue: one ``scene`` step, or its parts (``NAME#1``…) and the
+    ``dialogue`` step ``NAME`` joining them (see ``recipe.scene_split``)."""
+    lines = [_spoken(line) for line in spec.lines]
+    voices = [_voice_spec(recipe, recipe.cast[name])[0] for name in dict.fromkeys(x.voice for x in lines)]
+    try:
+        spans = split_scene(lines, voices, spec.gap_ms)
+    except SceneSplitError as exc:
+        raise RecipeError(
+            f"step {spec.name}, line {exc.line + 1}: {exc}",
+            spec.lines[exc.line].location,
+            "split the line in two, or render the dialogue line by line (render: lines)",
+        ) from None
+    if len(spans) == 1:
+        return [_scene_part(recipe, spec, spec.name, spans[0], provider, whole=True)]
+    parts = [_scene_part(recipe, spec, f"{spec.name}#{k}", span, provider, False) for k, span in enumerate(spans, 1)]
+    gaps = tuple(spec.gap_ms if (own := lines[a].gap_ms) is None else own for a, _ in spans[1:])
+    join = Step(spec.name, StepKind.DIALOGUE, spec.location, SceneJoinPayload(gaps), tuple(p.id for p in parts))
+    return [*parts, join]
+
+
+def _check_local_voices(recipe: Recipe, voices: list[VoiceSpec], provider: str, lines: tuple[Line, ...]) -> None:
+    """A voice rendered by the local provider that the cast left without a local voice: a located error."""
+    if provider != "local":
+        return
+    for voice in voices:
+        if voice.local_voice is None and voice.piper is None and (voice.clone is None or voice.clone.url):
+            if named_local_voice(recipe.cast[voice.name]) is not None:
+                continue
+            line = next(x for x in lines if x.voice == voice.name)
+            raise RecipeError(
+                f"voice {voice.name!r}: the cast has more plain voices than the local provider's "
+                f"{len(LOCAL_VOICE_NAMES)} ({', '.join(LOCAL_VOICE_NAMES)}), and two would sound alike",
+                recipe.cast[voice.name].location,
+                f"give {voice.name} a Piper voice (model: voices/NAME.onnx) or name a local voice "
+                f"(preset: {{local: NAME}}) two voices may share; first spoken at line {line.location.line}",
+            )
 
 
 def _generate(recipe: Recipe, spec: StepSpec, provider: str) -> list[Step]:
@@ -337,7 +398,7 @@ def _expand_step(recipe: Recipe, spec: StepSpec, provider: str) -> list[Step]:
     if kind == StepKind.SPEAK:
         return [_speak(recipe, spec, spec.name, spec.lines[0], provider)]
     if kind == StepKind.DIALOGUE and spec.render == "scene":
-        return [_scene(recipe, spec, provider)]
+        return _scene(recipe, spec, provider)
     if kind == StepKind.DIALOGUE:
         lines = [
             _speak(recipe, spec, f"{spec.name}[{i}]", line, provider) for i, line in enumerate(spec.lines, start=1)

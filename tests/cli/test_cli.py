@@ -198,7 +198,16 @@ def test_graph_mermaid_and_dot(in_tmp: Path) -> None:
 def test_voices_lists_the_local_voices() -> None:
     result = invoke("voices")
     assert result.exit_code == 0
-    assert [line.split()[0] for line in result.stdout.splitlines()] == ["joe", "bright", "deep", "crisp", "gruff"]
+    assert [line.split()[0] for line in result.stdout.splitlines()] == [
+        "joe",
+        "bright",
+        "deep",
+        "crisp",
+        "gruff",
+        "warm",
+        "light",
+        "reedy",
+    ]
 
 
 def _python_m(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

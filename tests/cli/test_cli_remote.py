@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -48,15 +49,27 @@ mix:
 """
 
 
-def test_a_scene_citing_four_cloned_voices_is_a_located_recipe_error(folder: Path) -> None:
+def test_a_scene_citing_four_cloned_voices_is_split_and_plan_shows_the_parts(folder: Path) -> None:
     (folder / "r.yaml").write_text(SCENE)
+    assert invoke("validate", "r.yaml").exit_code == 0
+    result = invoke("plan", "r.yaml")
+    assert result.exit_code == 0, result.stderr
+    rows = {line.split()[1]: line for line in result.stdout.splitlines() if line.startswith("stale")}
+    assert "scene     segmind  lines 1–3 · upstream stale: cast.ann, cast.bob, cast.cy" in rows["talk#1"]
+    assert "scene     segmind  lines 4–4 · upstream stale: cast.dee" in rows["talk#2"]
+    assert "dialogue  -        upstream stale: talk#1, talk#2" in rows["talk"]
+    parts = json.loads(invoke("plan", "r.yaml", "--json").stdout)["steps"]
+    assert [(p["id"], p.get("lines")) for p in parts if p["id"].startswith("talk")] == [
+        ("talk#1", [1, 3]),
+        ("talk#2", [4, 4]),
+        ("talk", None),
+    ]
+    generate = SCENE.replace("  talk:\n    render: scene\n", "  talk:\n    generate: '@ann @bob @cy @dee sing'\n")
+    generate = generate.replace("    dialogue:\n      - ann: One.\n      - bob: Two.\n", "    duration: 5s\n")
+    (folder / "r.yaml").write_text(generate.replace("      - cy: Three.\n      - dee: Four.\n", ""))
     result = invoke("validate", "r.yaml")
-    assert result.exit_code == 2
-    assert result.stderr.startswith("r.yaml:9:3: step talk: segmind: 4 voices are referenced in one request")
-    assert "at most 3" in result.stderr
-    lines = SCENE.replace("    render: scene\n", "")
-    (folder / "r.yaml").write_text(lines)
-    assert invoke("validate", "r.yaml").exit_code == 0  # line by line, each request cites one voice
+    assert result.exit_code == 2  # a generate prompt is one request: four references stay an error
+    assert "step talk: segmind: 4 voices are referenced in one request" in result.stderr
 
 
 def test_a_reference_image_with_reference_audio_is_a_recipe_error(folder: Path) -> None:

@@ -43,11 +43,14 @@ def _step_digests(name: str, provider: str | None) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for step_id, step in graph.steps.items():
         try:
-            model = providers[step.provider].prepare(build_request(step, {})).model if step.provider else None
+            prepared = providers[step.provider].prepare(build_request(step, {})) if step.provider else None
         except AudioflowError:
             out[step_id] = None
             continue
-        out[step_id] = resolve_digest(step, model, [_stand_in(d) for d in step.deps])
+        model = prepared.model if prepared is not None else None
+        # A provider step's raw take is its last input (when no clip it cites is still to be rendered).
+        take = take_digest(step, step.provider, prepared) if prepared and prepared.key and step.provider else None
+        out[step_id] = resolve_digest(step, model, [_stand_in(d) for d in step.deps], take)
     return out
 
 

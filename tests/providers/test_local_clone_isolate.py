@@ -12,6 +12,8 @@ from payloads import estimate, make_request, model_id, render_request, request_k
 
 from audioflow.audio import Audio, read_wav, shift_pitch_by_resampling, write_wav
 from audioflow.audio.voiceprint import analyse_voice
+from audioflow.engine.builtin_steps import speech_meta
+from audioflow.engine.meta import StepMeta
 from audioflow.errors import ProviderError
 from audioflow.providers import LocalProvider, Provider, Reference, RenderRequest, Take
 from audioflow.providers.local import LocalVoice, _Delivery
@@ -82,7 +84,7 @@ def test_clone_model_ids_differ_from_plain_voices_and_url_fallbacks() -> None:
     cloned = model_id(provider, _speak(_clone(), Reference("mara")))  # its clip still to be rendered
     url = "https://example.com/mara.wav"
     fallback = model_id(provider, _speak(_clone(url=url), Reference("mara", url=url)))
-    assert "clone-match-v1" in cloned and "librosa@" in cloned
+    assert "clone-match-v2" in cloned and "librosa@" in cloned
     assert fallback.endswith(":clone-url-fallback")
     assert len({plain, cloned, fallback}) == 3
 
@@ -184,6 +186,27 @@ def test_scene_joins_lines_with_gaps_overrides_and_overlaps() -> None:
     assert at(2.0) == pytest.approx(2.0, abs=0.01)  # the overlap sums
     assert at(2.85) == 0.0 and at(3.5) == pytest.approx(1.0)
     assert take.approximate and take.notes == ("b is approximate",)
+    # the local provider knows every line's real place in its take
+    spans = [ms for span in take.line_spans_ms for ms in span]
+    assert spans == pytest.approx([0.0, 1000.0, 1300.0, 2300.0, 1800.0, 2800.0, 2900.0, 3900.0])
+
+
+def test_a_local_scene_reports_real_line_timings_and_a_remote_one_estimated_timings() -> None:
+    voices = {"a": _voice("a"), "b": _voice("b", 1)}
+    request = _scene(voices, [("a", None), ("b", 700.0)])
+    take = _render(request, _FixedLines(1))
+    audio = read_wav(take.data)
+    measured = speech_meta(audio, request.payload, take.line_spans_ms)
+    assert [(s.start_ms, s.end_ms, s.voice, s.estimated) for s in measured.segments] == [
+        (0.0, 1000.0, "a", False),
+        (1700.0, 2700.0, "b", False),
+    ]
+    assert measured.speech_ms == ((0.0, 1000.0), (1700.0, 2700.0)) and not measured.segments_estimated
+    estimated = speech_meta(audio, request.payload)  # a remote host: one file, no line timings
+    assert all(s.estimated for s in estimated.segments) and estimated.segments_estimated
+    assert estimated.speech_ms == ((0.0, 2700.0),)
+    again = StepMeta.from_json(estimated.to_json())
+    assert again.segments == estimated.segments and again.segments_estimated
 
 
 def test_scene_refuses_a_line_voice_it_was_not_given() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 import psutil
@@ -22,6 +23,7 @@ from audioflow.providers.local import (
     resolve_local_voice,
     split_text,
 )
+from audioflow.steps import LOCAL_VOICE_NAMES
 
 TEXT = "Good morning."
 
@@ -70,27 +72,28 @@ def test_local_voices_differ_measurably(rendered: dict) -> None:
 
 def test_resolve_local_voice_by_preset_and_by_cast_index() -> None:
     names = list(LOCAL_VOICES)
-    assert names == ["joe", "bright", "deep", "crisp", "gruff"]
+    assert names == ["joe", "bright", "deep", "crisp", "gruff", "warm", "light", "reedy"] == list(LOCAL_VOICE_NAMES)
     assert resolve_local_voice(voice_spec({"preset": {"local": "gruff"}, "cast_index": 0})) == "gruff"
     assert resolve_local_voice(voice_spec({"preset": "deep", "cast_index": 0})) == "deep"
     assert resolve_local_voice(voice_spec({"preset": {"segmind": "x"}, "cast_index": 1})) == "bright"
     assert resolve_local_voice(voice_spec({"preset": "someone_else", "cast_index": 2})) == "deep"
-    assert [resolve_local_voice(voice_spec({"preset": None, "cast_index": i})) for i in range(7)] == [
-        "joe",
-        "bright",
-        "deep",
-        "crisp",
-        "gruff",
-        "joe",
-        "bright",
-    ]
+    assert [resolve_local_voice(voice_spec({"preset": None, "cast_index": i})) for i in range(8)] == names
+    # past the last local voice: an error, never a silent repeat of the first
+    with pytest.raises(ProviderError, match="voice 'voice' has no local voice of its own: there are 8"):
+        resolve_local_voice(voice_spec({"preset": None, "cast_index": 8}))
+    # the voice the recipe assigned over the cast wins over the cast position
+    assigned = replace(voice_spec({"preset": None, "cast_index": 9}), local_voice="warm")
+    assert resolve_local_voice(assigned) == "warm"
 
 
 def test_unknown_local_preset_is_a_provider_error() -> None:
     with pytest.raises(ProviderError) as info:
         resolve_local_voice(voice_spec({"preset": {"local": "robot"}, "cast_index": 0}))
     assert info.value.provider == "local"
-    assert str(info.value) == "local: unknown local voice 'robot'; local voices: joe, bright, deep, crisp, gruff"
+    assert (
+        str(info.value)
+        == "local: unknown local voice 'robot'; local voices: joe, bright, deep, crisp, gruff, warm, light, reedy"
+    )
     with pytest.raises(ProviderError):
         LocalProvider().prepare(_speak("robot"))
 
