@@ -36,6 +36,7 @@ from .limits import (
     shown,
 )
 from .loader import Document, JsonPath
+from .meta import Meta, parse_meta
 from .paths import FORMAT_EXTENSIONS, Confinement, extension_matches
 
 __all__ = [
@@ -193,7 +194,8 @@ class Master:
 @dataclass(frozen=True)
 class Recipe:
     """A whole recipe. ``root`` is the recipe's folder: relative paths resolve against it, and
-    ``confinement`` resolves every local input (inside ``root`` or a folder the user allowed)."""
+    ``confinement`` resolves every local input (inside ``root`` or a folder the user allowed);
+    ``meta`` is what every output's tags say."""
 
     path: Path
     root: Path
@@ -206,6 +208,7 @@ class Recipe:
     master: Master
     output: Path
     confinement: Confinement
+    meta: Meta
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
     lexicon: Lexicon = field(default_factory=Lexicon)
 
@@ -620,17 +623,23 @@ def build_recipe(
         if not _blocked((key,), broken):
             with collector.guard():
                 parts[key] = build(r, data.get(key, {}))
+    confinement = Confinement.for_recipe(path, allow_dirs)
+    title = data.get("title", path.stem)
+    if not _blocked(("meta",), broken):
+        with collector.guard():
+            parts["meta"] = parse_meta(doc, data.get("meta", {}), title, confinement)
     collector.raise_any()
     return Recipe(
         path=path,
         root=root,
         document=doc,
-        title=data.get("title", path.stem),
+        title=title,
         provider=data.get("provider", "local"),
         cast=cast,
         steps=steps,
         mix=mix,
-        confinement=Confinement.for_recipe(path, allow_dirs),
+        confinement=confinement,
+        meta=parts["meta"],
         lexicon=Lexicon(parts["lexicon"], {name: v.lexicon for name, v in cast.items() if v.lexicon}),
         master=parts["master"],
         output=parts["output"],
