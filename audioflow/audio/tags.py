@@ -5,6 +5,9 @@
   language (ISO 639-2: only a three-letter primary subtag is written there), ``TCON`` genre,
   ``TXXX:LANGUAGE`` (the language as written), ``TXXX:ITUNESADVISORY`` (1 explicit, 0 clean) and the
   cover as ``APIC`` (type 3, front cover). A wav carries them in its ``id3 `` chunk.
+* m4a and m4b: MP4 atoms — ``©nam``, ``©alb``, ``©ART``, ``trkn`` (episode), ``disk`` (season),
+  ``©day``, ``desc`` and ``©cmt`` (description), ``cprt``, ``©gen``, ``rtng`` (1 explicit, 2 clean),
+  the freeform ``----:com.apple.iTunes:LANGUAGE`` and the cover as ``covr``.
 * flac and ogg/opus: Vorbis comments (``TITLE``, ``ALBUM``, ``ARTIST``, ``TRACKNUMBER``,
   ``DISCNUMBER``, ``DATE``, ``DESCRIPTION``, ``COPYRIGHT``, ``LANGUAGE``, ``GENRE``,
   ``ITUNESADVISORY``) and the cover as a FLAC picture block (in Opus, the base64
@@ -43,6 +46,7 @@ from mutagen.id3 import (
     PictureType,
 )
 from mutagen.mp3 import MP3
+from mutagen.mp4 import MP4, MP4Cover, MP4FreeForm
 from mutagen.oggopus import OggOpus, OggOpusVComment
 from mutagen.wave import WAVE
 
@@ -67,7 +71,7 @@ COVER_MAX_PX = 3000
 #: copied into every output, so a larger file is refused.
 COVER_MAX_BYTES = 512 * 1024
 #: The formats :func:`write_tags` tags.
-TAGGED_FORMATS = ("mp3", "wav", "flac", "ogg", "opus")
+TAGGED_FORMATS = ("mp3", "wav", "flac", "ogg", "opus", "m4a", "m4b")
 _MIME = {"JPEG": "image/jpeg", "PNG": "image/png"}
 _RGB_MODES = ("RGB", "P", "1")  # PNG palette and bilevel images are RGB colour; CMYK, greyscale and alpha are not
 _GENRE = "Podcast"
@@ -144,6 +148,8 @@ def write_tags(data: bytes, format: str, tags: Tags) -> bytes:
             _write_id3(buffer, fmt, tags)
         elif fmt in ("flac", "ogg", "opus"):
             _write_vorbis(buffer, fmt, tags)
+        elif fmt in ("m4a", "m4b"):
+            _write_mp4(buffer, tags)
         else:
             raise AudioError(f"cannot tag {format!r}: tagged formats are {', '.join(TAGGED_FORMATS)}")
     except MutagenError as exc:
@@ -232,5 +238,36 @@ def _write_vorbis(buffer: io.BytesIO, fmt: str, tags: Tags) -> None:
     elif tags.cover is not None:  # Opus: the picture block as a comment (Xiph's METADATA_BLOCK_PICTURE)
         block = base64.b64encode(_picture(tags.cover).write()).decode("ascii")
         comments["METADATA_BLOCK_PICTURE"] = [block]
+    buffer.seek(0)
+    audio.save(buffer)
+
+
+def _mp4_atoms(tags: Tags) -> dict[str, list[object]]:
+    atoms: dict[str, list[object]] = {"\xa9nam": [tags.title], "\xa9gen": [_GENRE]}
+    text = (("\xa9alb", tags.show), ("\xa9ART", tags.author), ("\xa9day", tags.date), ("cprt", tags.copyright))
+    atoms.update({key: [value] for key, value in text if value})
+    if tags.description:
+        atoms["desc"] = atoms["\xa9cmt"] = [tags.description]
+    if tags.episode is not None:
+        atoms["trkn"] = [(tags.episode, 0)]
+    if tags.season is not None:
+        atoms["disk"] = [(tags.season, 0)]
+    if tags.explicit is not None:
+        atoms["rtng"] = [1 if tags.explicit else 2]
+    if tags.language:
+        atoms["----:com.apple.iTunes:LANGUAGE"] = [MP4FreeForm(tags.language.encode())]
+    if tags.cover is not None:
+        kind = MP4Cover.FORMAT_PNG if tags.cover.mime == "image/png" else MP4Cover.FORMAT_JPEG
+        atoms["covr"] = [MP4Cover(tags.cover.data, imageformat=kind)]
+    return atoms
+
+
+def _write_mp4(buffer: io.BytesIO, tags: Tags) -> None:
+    audio = MP4(buffer)
+    if audio.tags is None:
+        audio.add_tags()
+    assert audio.tags is not None
+    audio.tags.clear()
+    audio.tags.update(_mp4_atoms(tags))
     buffer.seek(0)
     audio.save(buffer)

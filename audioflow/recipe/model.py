@@ -474,14 +474,12 @@ def _master(r: _Reader, spec: dict[str, Any], output: Path) -> Master:
         raise r.doc.error(("master", "loudness_lufs"), f"{lufs:g} LUFS is out of range: must be -40 to -5 LUFS")
     if not -10.0 <= peak <= 0.0:
         raise r.doc.error(("master", "true_peak_dbtp"), f"{peak:g} dBTP is out of range: must be -10 to 0 dBTP")
-    fmt = spec.get("format") or {".mp3": "mp3", ".wav": "wav", ".ogg": "ogg", ".opus": "opus", ".flac": "flac"}.get(
-        output.suffix.lower()
-    )
+    fmt = spec.get("format") or {f".{name}": name for name in FORMAT_EXTENSIONS}.get(output.suffix.lower())
     if fmt is None:
         raise r.doc.error(
             ("output",),
             f"cannot tell the format from {output.name!r}",
-            hint="use .mp3, .wav, .ogg, .opus or .flac, or set master.format",
+            hint="use .mp3, .m4a, .m4b, .wav, .ogg, .opus or .flac, or set master.format",
         )
     bitrate = r.unit(("master", "bitrate"), spec.get("bitrate", 192), parse_bitrate_kbps)
     rate = spec.get("sample_rate_hz", 48000 if fmt in ("ogg", "opus") else 44100)

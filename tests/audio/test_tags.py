@@ -142,3 +142,15 @@ def test_a_cover_that_is_too_large_or_not_an_image(tmp_path: Path) -> None:
     (tmp_path / "text.png").write_text("not an image")
     with pytest.raises(AudioError, match="cover image is not a JPEG or PNG image"):
         read_artwork(tmp_path / "text.png")
+
+
+@pytest.mark.parametrize("fmt", ["m4a", "m4b"])
+def test_mp4_atoms_and_covr_read_back(fmt: str, cover: Artwork) -> None:
+    tagged = write_tags(encode(_tone(), fmt), fmt, Tags(**{**FULL.__dict__, "cover": cover, "explicit": True}))
+    tags = mutagen.File(io.BytesIO(tagged)).tags
+    assert tags["\xa9nam"] == ["The Door"] and tags["\xa9alb"] == ["Night Shift"] and tags["\xa9ART"] == ["Ana Ruiz"]
+    assert tags["trkn"] == [(12, 0)] and tags["disk"] == [(2, 0)] and tags["\xa9day"] == ["2025-03-14"]
+    assert tags["desc"] == ["Mara hears something at the door."] and tags["cprt"] == ["© 2025 Ana Ruiz"]
+    assert tags["rtng"] == [1] and bytes(tags["----:com.apple.iTunes:LANGUAGE"][0]) == b"en-GB"
+    (art,) = tags["covr"]
+    assert bytes(art) == cover.data and art.imageformat == art.FORMAT_PNG

@@ -38,7 +38,9 @@ def _recipe(tmp_path, meta: str = META, output: str = "out/test.mp3"):
     return path
 
 
-@pytest.mark.parametrize("output", ["out/test.mp3", "out/test.flac", "out/test.opus", "out/test.wav"])
+@pytest.mark.parametrize(
+    "output", ["out/test.mp3", "out/test.flac", "out/test.opus", "out/test.wav", "out/test.m4a", "out/test.m4b"]
+)
 def test_the_output_carries_the_meta_and_the_cover(tmp_path, output: str) -> None:
     path = _recipe(tmp_path, output=output)
     report = open_project(path, providers={"local": FakeProvider()}, cache_dir=tmp_path / "c").run(jobs=4)
@@ -50,6 +52,10 @@ def test_the_output_carries_the_meta_and_the_cover(tmp_path, output: str) -> Non
         assert str(tags["TIT2"]) == "The Door" and str(tags["TALB"]) == "Night Shift"
         assert str(tags["TRCK"]) == "12" and str(tags["TDRC"]) == "2025-03-14"
         assert tags.getall("APIC")[0].data == cover
+    elif output.endswith((".m4a", ".m4b")):
+        assert tagged.info.codec == "mp4a.40.2"  # AAC-LC
+        assert tagged.tags["\xa9nam"] == ["The Door"] and tagged.tags["trkn"] == [(12, 0)]
+        assert bytes(tagged.tags["covr"][0]) == cover
     else:
         assert tagged.tags["TITLE"] == ["The Door"] and tagged.tags["ARTIST"] == ["Ana Ruiz"]
         assert tagged.tags["DATE"] == ["2025-03-14"]
