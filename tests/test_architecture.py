@@ -55,6 +55,7 @@ ARROWS: dict[str, tuple[set[str], set[str]]] = {
             "pyebur128",
             "pedalboard",
             "mutagen",
+            "PIL",
             "imageio_ffmpeg",
             "librosa",
             "noisereduce",

@@ -43,8 +43,9 @@ __all__ = [
     "write_wav",
 ]
 
-SUPPORTED_FORMATS: tuple[str, ...] = ("wav", "mp3", "ogg", "opus", "flac")
-"""Formats :func:`encode` writes. ``ogg`` and ``opus`` both mean Opus in an Ogg container."""
+SUPPORTED_FORMATS: tuple[str, ...] = ("wav", "mp3", "ogg", "opus", "flac", "m4a", "m4b")
+"""Formats :func:`encode` writes. ``ogg`` and ``opus`` both mean Opus in an Ogg container; ``m4a``
+and ``m4b`` (an audiobook) both mean AAC-LC (ffmpeg's native ``aac`` encoder) in an MPEG-4 file."""
 
 #: 5.1 → stereo by ITU-R BS.775: L' = L + 0.707·C + 0.707·Ls, R' = R + 0.707·C + 0.707·Rs, LFE
 #: dropped. Rows are the input channels in the WAV / ffmpeg order L, R, C, LFE, Ls, Rs; columns L', R'.
@@ -64,6 +65,8 @@ _FORMAT_ARGS: dict[str, list[str]] = {
     "mp3": ["-c:a", "libmp3lame", "-f", "mp3"],
     "ogg": ["-c:a", "libopus", "-f", "ogg"],
     "opus": ["-c:a", "libopus", "-f", "ogg"],
+    "m4a": ["-c:a", "aac", "-f", "ipod"],
+    "m4b": ["-c:a", "aac", "-f", "ipod"],
 }
 
 
@@ -356,6 +359,7 @@ def encode(audio: Audio, format: str, *, bitrate_kbps: int = 192, sample_rate_hz
     """Encode ``audio`` as ``format`` (one of :data:`SUPPORTED_FORMATS`) and return the file's bytes.
 
     wav: 24-bit PCM; flac: 24-bit; mp3: libmp3lame CBR ``bitrate_kbps``, channels kept;
+    m4a/m4b: AAC-LC (ffmpeg's ``aac``) at ``bitrate_kbps`` in an MPEG-4 (iPod) file;
     ogg/opus: Opus in Ogg at ``bitrate_kbps``, always 48 000 Hz (the rates libopus supports; ffmpeg
     resamples). ``sample_rate_hz`` resamples the output (ignored for Opus). Metadata and encoder
     tags are stripped (bit-exact mode), so the same input gives the same bytes. Samples are piped
@@ -401,7 +405,7 @@ def encoded_rate_hz(format: str, input_rate_hz: int, sample_rate_hz: int | None 
 
 def _output_options(fmt: str, bitrate_kbps: int, sample_rate_hz: int | None) -> list[str]:
     out_args = list(_FORMAT_ARGS[fmt])
-    if fmt in ("mp3", "ogg", "opus"):
+    if fmt in ("mp3", "ogg", "opus", "m4a", "m4b"):
         out_args[2:2] = ["-b:a", f"{int(bitrate_kbps)}k"]
     if fmt in ("ogg", "opus"):
         out_args[2:2] = ["-ar", str(_OPUS_RATE_HZ)]

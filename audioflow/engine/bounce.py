@@ -1,5 +1,7 @@
-"""The bounce: the mastered output written beside the recipe, its transcripts (SRT, WebVTT) and its
-QC manifest — a typed :class:`Manifest` with one serialiser (:meth:`Manifest.to_json`)."""
+"""The bounce: the mastered output written beside the recipe with the recipe's ``meta:`` as its tags
+and artwork, its transcripts (SRT, WebVTT) and its QC manifest — a typed :class:`Manifest` with one
+serialiser (:meth:`Manifest.to_json`). Tags are written to the copy the bounce writes, never to the
+cached master: they are in no digest, so changing them renders nothing again."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..audio.tags import Tags, read_artwork, write_tags
 from ..cache import ArtifactStore, write_atomic
+from ..recipe.meta import Meta
 from ..recipe.paths import sidecar_paths
 from ..steps import MasterPayload, StepKind
 from .events import StepStatus
@@ -18,7 +22,7 @@ from .scheduler import RunResult
 from .staleness import Plan
 from .transcript import to_srt, to_vtt
 
-__all__ = ["LoudnessReport", "Manifest", "ManifestStep", "bounce"]
+__all__ = ["LoudnessReport", "Manifest", "ManifestStep", "bounce", "tags_for"]
 
 METER = "ITU-R BS.1770-4 (libebur128), true peak 4x oversampled (soxr), measured on the decoded file"
 
@@ -208,14 +212,36 @@ def _with_display_names(plan: Plan, segments: tuple[Segment, ...]) -> list[Segme
     return [replace(s, voice=cast[s.voice].shown_name) if s.voice in cast else s for s in segments]
 
 
+def tags_for(meta: Meta) -> Tags:
+    """The tags a bounce writes for the recipe's ``meta`` (the cover read and checked again)."""
+    cover = read_artwork(meta.cover) if meta.cover is not None else None
+    return Tags(
+        meta.title,
+        meta.show,
+        meta.author,
+        meta.episode,
+        meta.season,
+        meta.date,
+        meta.description,
+        meta.language,
+        meta.copyright,
+        meta.explicit,
+        cover,
+    )
+
+
 def bounce(plan: Plan, result: RunResult, store: ArtifactStore) -> tuple[Path, Path, Manifest]:
     """Write the master (its sha256 checked as it is read from ``store``) to the recipe's output, its
     transcripts beside it (when anything is spoken) and the manifest, at the sidecar paths
-    ``validate`` checked. Returns (output, manifest path, manifest). Raises ``CacheError`` on I/O failure."""
-    output = plan.graph.recipe.output
+    ``validate`` checked, the output tagged from the recipe's ``meta:`` (:func:`tags_for`). Returns
+    (output, manifest path, manifest). Raises ``CacheError`` on I/O failure, ``AudioError`` when the
+    cover or the file cannot be read for tagging."""
+    recipe = plan.graph.recipe
+    output = recipe.output
     master = result.outcomes["master"]
     assert master.record is not None and master.meta is not None
-    write_atomic(output, store.read_verified(master.record.artifact), shared=True)
+    audio = store.read_verified(master.record.artifact)
+    write_atomic(output, write_tags(audio, recipe.master.format, tags_for(recipe.meta)), shared=True)
     sidecars = sidecar_paths(output)
     transcripts: tuple[str, ...] = ()
     if master.meta.segments:

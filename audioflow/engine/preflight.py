@@ -21,6 +21,7 @@ from collections.abc import Mapping
 
 from ..audio import decode_file
 from ..audio.io import probe_file
+from ..audio.tags import read_artwork
 from ..cache import StepRecord, input_digest
 from ..errors import AudioflowError, ProviderError, RecipeError
 from ..providers import PROVIDERS, PreparedRequest, Provider, Reference, RenderRequest
@@ -145,9 +146,20 @@ def _check_audio_file(step: Step) -> None:
     _probed.add(file.sha256)
 
 
+def _check_cover(graph: StepGraph) -> None:
+    """The ``meta.cover`` image: one hosts take (``audio.tags.read_artwork``), at its location."""
+    meta = graph.recipe.meta
+    if meta.cover is not None:
+        try:
+            read_artwork(meta.cover)
+        except AudioflowError as exc:
+            raise RecipeError(str(exc), meta.cover_location) from exc
+
+
 def check_graph(graph: StepGraph, providers: Mapping[str, Provider]) -> None:
-    """Unknown providers, local audio files that cannot be decoded (or are cut short) and reference
-    clips too short to clone from, as located recipe errors."""
+    """Unknown providers, local audio files that cannot be decoded (or are cut short), reference
+    clips too short to clone from and a cover image hosts would refuse, as located recipe errors."""
+    _check_cover(graph)
     for step in graph.steps.values():
         if isinstance(step.payload, ClonePayload):
             _check_reference(step, step.payload)

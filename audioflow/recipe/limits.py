@@ -52,6 +52,8 @@ NUMBER_RANGES: dict[str, tuple[float, float, bool]] = {
     "price_per_call_usd": (0.0, 100.0, False),
     "gain_db": (-120.0, 40.0, False),
     "duck_db": (-120.0, 0.0, False),
+    "episode": (0, 99_999, True),
+    "season": (0, 9_999, True),
 }
 SAMPLE_RATES_HZ = (22050, 24000, 32000, 44100, 48000)
 PROVIDER_SAMPLE_RATES_HZ = (8000, 16000, 24000, 32000, 44100, 48000)

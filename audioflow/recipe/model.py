@@ -36,6 +36,7 @@ from .limits import (
     shown,
 )
 from .loader import Document, JsonPath
+from .meta import Meta, parse_meta
 from .paths import FORMAT_EXTENSIONS, Confinement, extension_matches
 
 __all__ = [
@@ -201,7 +202,8 @@ class Master:
 @dataclass(frozen=True)
 class Recipe:
     """A whole recipe. ``root`` is the recipe's folder: relative paths resolve against it, and
-    ``confinement`` resolves every local input (inside ``root`` or a folder the user allowed)."""
+    ``confinement`` resolves every local input (inside ``root`` or a folder the user allowed);
+    ``meta`` is what every output's tags say."""
 
     path: Path
     root: Path
@@ -214,6 +216,7 @@ class Recipe:
     master: Master
     output: Path
     confinement: Confinement
+    meta: Meta
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
     lexicon: Lexicon = field(default_factory=Lexicon)
 
@@ -507,14 +510,12 @@ def _master(r: _Reader, spec: dict[str, Any], output: Path) -> Master:
         raise r.doc.error(("master", "loudness_lufs"), f"{lufs:g} LUFS is out of range: must be -40 to -5 LUFS")
     if not -10.0 <= peak <= 0.0:
         raise r.doc.error(("master", "true_peak_dbtp"), f"{peak:g} dBTP is out of range: must be -10 to 0 dBTP")
-    fmt = spec.get("format") or {".mp3": "mp3", ".wav": "wav", ".ogg": "ogg", ".opus": "opus", ".flac": "flac"}.get(
-        output.suffix.lower()
-    )
+    fmt = spec.get("format") or {f".{name}": name for name in FORMAT_EXTENSIONS}.get(output.suffix.lower())
     if fmt is None:
         raise r.doc.error(
             ("output",),
             f"cannot tell the format from {output.name!r}",
-            hint="use .mp3, .wav, .ogg, .opus or .flac, or set master.format",
+            hint="use .mp3, .m4a, .m4b, .wav, .ogg, .opus or .flac, or set master.format",
         )
     bitrate = r.unit(("master", "bitrate"), spec.get("bitrate", 192), parse_bitrate_kbps)
     rate = spec.get("sample_rate_hz", 48000 if fmt in ("ogg", "opus") else 44100)
@@ -659,17 +660,23 @@ def build_recipe(
         if not _blocked((key,), broken):
             with collector.guard():
                 parts[key] = build(r, data.get(key, {}))
+    confinement = Confinement.for_recipe(path, allow_dirs)
+    title = data.get("title", path.stem)
+    if not _blocked(("meta",), broken):
+        with collector.guard():
+            parts["meta"] = parse_meta(doc, data.get("meta", {}), title, confinement)
     collector.raise_any()
     return Recipe(
         path=path,
         root=root,
         document=doc,
-        title=data.get("title", path.stem),
+        title=title,
         provider=data.get("provider", "local"),
         cast=cast,
         steps=steps,
         mix=mix,
-        confinement=Confinement.for_recipe(path, allow_dirs),
+        confinement=confinement,
+        meta=parts["meta"],
         lexicon=Lexicon(parts["lexicon"], {name: v.lexicon for name, v in cast.items() if v.lexicon}),
         master=parts["master"],
         output=parts["output"],

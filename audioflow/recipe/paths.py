@@ -58,6 +58,8 @@ FORMAT_EXTENSIONS: dict[str, tuple[str, ...]] = {
     "flac": (".flac",),
     "ogg": (".ogg", ".opus"),
     "opus": (".opus", ".ogg"),
+    "m4a": (".m4a",),
+    "m4b": (".m4b",),
 }
 _ALLOW_HINT = f"to read files from another folder, allow it: --allow-dir DIR or {ALLOW_DIRS_ENV}"
 _SIDECAR_LABELS = {"srt": "the .srt transcript", "vtt": "the .vtt transcript", "manifest": "the manifest"}

@@ -119,6 +119,9 @@ def _message(error: ValidationError, doc: Document, path: JsonPath) -> RecipeErr
             key=True,
             hint=_NAME_HINT,
         )
+    if validator == "pattern" and path[:1] == ("meta",):  # a date or language tag: say what to write
+        described = str(error.schema.get("description", "")).split(". ")[0].rstrip(".")
+        return doc.error(path, f"invalid value {value!r}: {described[0].lower() + described[1:]}")
     if validator == "const" and path == ("audioflow",):
         return doc.error(path, f"unsupported recipe version {value!r}", hint="this audioflow reads `audioflow: 1`")
     if validator == "type":

@@ -265,7 +265,7 @@ def test_streamed_master_equals_gain_then_limit_in_memory(tmp_path: Path) -> Non
     assert np.abs(decoded - expected).max() <= MINUS_90_DB
 
 
-@pytest.mark.parametrize("fmt", ["mp3", "opus", "flac", "wav"])
+@pytest.mark.parametrize("fmt", ["mp3", "opus", "flac", "wav", "m4a", "m4b"])
 def test_master_to_file_meets_the_targets_on_the_decoded_file(tmp_path: Path, fmt: str) -> None:
     source = as_file(speechy(8.0, seed=9), tmp_path / "mix.wav")
     path = tmp_path / f"out.{fmt}"

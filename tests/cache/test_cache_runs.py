@@ -18,8 +18,10 @@ from conftest import BASIC_RECIPE, FakeProvider, write_recipe_file
 from fakes.segmind import KEY as SEGMIND_KEY
 from fakes.segmind import segmind_hosts
 
+from audioflow.audio.tags import write_tags
 from audioflow.cache import record_key, sha256_hex
 from audioflow.engine import open_project
+from audioflow.engine.bounce import tags_for
 from audioflow.engine.preflight import build_request, take_digest
 from audioflow.errors import CacheError
 
@@ -103,8 +105,10 @@ def test_flipped_bytes_in_a_stored_master_are_re_rendered_not_bounced(tmp_path: 
     report = _project(path, fake, cache).run()
     assert report.output is not None and report.manifest is not None
     assert {s["id"]: s["cached"] for s in report.manifest.to_json()["steps"]}["master"] is False
-    written = report.output.read_bytes()
-    assert sha256_hex(written) == next(s["artifact"] for s in report.manifest.to_json()["steps"] if s["id"] == "master")
+    written, stored = report.output.read_bytes(), _master_object(cache, report.manifest.to_json())
+    assert sha256_hex(stored.read_bytes()) == stored.stem  # the master stored again, whole
+    recipe = project.graph.recipe
+    assert written == write_tags(stored.read_bytes(), "wav", tags_for(recipe.meta))  # what was bounced: it, tagged
     assert written == good  # mastering is deterministic: the same bytes as the first bounce
     assert len(fake.rendered) == 4  # nothing upstream of the master rendered again
 

@@ -27,7 +27,7 @@ BAD_RECIPES = {
     "wrong type": (BASIC_RECIPE.replace("title: Test", "title: [a, b]"), "2:8: expected string, got a list"),
     "bad enum": (
         BASIC_RECIPE + "master: {format: mp4}\n",
-        "17:18: 'mp4' is not one of: mp3, wav, ogg, opus, flac (did you mean 'mp3'?)",
+        "17:18: 'mp4' is not one of: mp3, m4a, m4b, wav, ogg, opus, flac (did you mean 'mp3'?)",
     ),
     "duration written as a string without a unit": (
         BASIC_RECIPE.replace("  scene:\n", "  scene:\n    gap: '350'\n"),
@@ -101,7 +101,8 @@ BAD_RECIPES = {
     ),
     "output without a known extension": (
         BASIC_RECIPE.replace("out/test.wav", "out/test.aiff"),
-        "16:9: cannot tell the format from 'test.aiff' (use .mp3, .wav, .ogg, .opus or .flac, or set master.format)",
+        "16:9: cannot tell the format from 'test.aiff' "
+        "(use .mp3, .m4a, .m4b, .wav, .ogg, .opus or .flac, or set master.format)",
     ),
     "reserved step name mix": (
         BASIC_RECIPE.replace("  rain:", "  mix:").replace("track: rain", "track: scene"),
