@@ -153,15 +153,15 @@ async def _raw_take(step: Step, run: _Run, prepared: PreparedRequest) -> StepRec
     """The raw take of a provider step: from the store, or rendered (and paid for) once."""
     provider = run.providers[step.provider]  # type: ignore[index]
     digest = preflight.take_digest(step, provider.name, prepared)
-    record = run.store.get_step(digest)
+    record = await asyncio.to_thread(run.store.get_step, digest)
     if record is not None:
         return record
     async with run.locked(digest), leasing.leased(run.store, digest):  # a lease: on a shared store only
-        record = run.store.get_step(digest)
+        record = await asyncio.to_thread(run.store.get_step, digest)
         if record is not None:
             return record
         journal = run.store.journal(digest)
-        resumed = journal.load() is not None  # paid by an earlier run: resume, reserve nothing
+        resumed = await asyncio.to_thread(journal.load) is not None  # paid by an earlier run: resume, reserve nothing
         reserved = 0.0
         if not provider.local and not resumed:
             reserved = run.budget.reserve(step.id, prepared.cost_usd)
@@ -174,10 +174,10 @@ async def _raw_take(step: Step, run: _Run, prepared: PreparedRequest) -> StepRec
         # Paid for: the bytes are stored first, before anything that can still fail.
         artifact = await asyncio.to_thread(run.store.put_bytes, take.data, take.format)
         meta = _take_meta(take, provider.name, prepared.model)
-        record = run.store.put_step(digest, artifact, meta.to_json())
+        record = await asyncio.to_thread(run.store.put_step, digest, artifact, meta.to_json())
         if not provider.local:
             run.budget.settle(provider.name, reserved, 0.0 if resumed else meta.cost_usd)
-        journal.clear()
+        await asyncio.to_thread(journal.clear)
         return record
 
 
@@ -244,7 +244,7 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
     prepared = _prepared(step, run) if step.provider is not None else None
     take = preflight.take_digest(step, step.provider, prepared) if prepared is not None else None  # type: ignore[arg-type]
     digest = resolve_digest(step, planned.model, upstream, take)
-    record = run.store.get_step(digest)  # a re-rendered upstream may have given already-cached content
+    record = await asyncio.to_thread(run.store.get_step, digest)  # a re-rendered upstream may have given already-cached content
     if record is not None:
         return StepOutcome(step, StepStatus.CACHED, digest, record)
     async with contextlib.AsyncExitStack() as stack:
@@ -256,7 +256,7 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
         # Two steps of one run can share a digest (a repeated line): the second waits here for the first
         # and then finds its record.
         await stack.enter_async_context(run.locked(digest))
-        record = run.store.get_step(digest)
+        record = await asyncio.to_thread(run.store.get_step, digest)
         if record is not None:
             return StepOutcome(step, StepStatus.CACHED, digest, record)
         if run.stop():  # a step failed while this one waited for a slot: start nothing new
@@ -264,7 +264,8 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
         run.emit(StepEvent(step.id, step.kind, StepStatus.STARTED))
         data, ext, meta = await _render(step, run, prepared)
         artifact = await asyncio.to_thread(_store_output, run.store, data, ext)
-        record = run.store.put_step(digest, artifact, replace(meta, step=step.id).to_json())
+        meta_json = replace(meta, step=step.id).to_json()
+        record = await asyncio.to_thread(run.store.put_step, digest, artifact, meta_json)
     return StepOutcome(step, StepStatus.RENDERED, digest, record)
 
 

@@ -78,7 +78,7 @@ async def run_job(
     called when the run is interrupted while finishing and returns whether nothing can bill any
     more. The journal is cleared as the module docstring says. Returns (``finish``'s result, notes).
     """
-    state = journal.load() if journal is not None else None
+    state = await asyncio.to_thread(journal.load) if journal is not None else None
     notes: list[str] = []
     if state is not None:
         try:
@@ -92,7 +92,7 @@ async def run_job(
             )
     state = await submit()
     if journal is not None:
-        journal.save(state)
+        await asyncio.to_thread(journal.save, state)
     try:
         return await _finish(journal, finish, cancel, state, resumed=False), notes
     except JobGone as gone:
