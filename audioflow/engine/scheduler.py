@@ -244,7 +244,7 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
     prepared = _prepared(step, run) if step.provider is not None else None
     take = preflight.take_digest(step, step.provider, prepared) if prepared is not None else None  # type: ignore[arg-type]
     digest = resolve_digest(step, planned.model, upstream, take)
-    record = await asyncio.to_thread(run.store.get_step, digest)  # a re-rendered upstream may have given already-cached content
+    record = await asyncio.to_thread(run.store.get_step, digest)  # a re-rendered upstream: maybe cached content
     if record is not None:
         return StepOutcome(step, StepStatus.CACHED, digest, record)
     async with contextlib.AsyncExitStack() as stack:
