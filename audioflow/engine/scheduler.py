@@ -1,12 +1,14 @@
 """The scheduler: renders the stale steps of a plan concurrently with asyncio.
 
 Every step waits for its upstream steps, then takes a slot of the global ``jobs`` limit (work on
-this machine: assembly and local providers) and, for a provider step, one of that provider's
-``max_concurrency`` slots (a remote request takes only those: it waits on its host, not our
-cores). Under the step's store lock it looks the digest up again (another run may have rendered
-it meanwhile), renders, and stores the artifact before its record, so the store never holds a
-partial artifact. Failures are collected, not raised: steps below a failure are ``blocked``;
-independent steps finish with ``keep_going``, otherwise no new step starts after the first failure.
+this machine: assembly and local providers) and, for a local provider's step, one of that
+provider's ``max_concurrency`` slots. A remote request takes only its provider's slot, and only
+while it is at the host (submit, poll, download): it waits on its host, not on our cores, and its
+lookups, lease and storing hold no slot. Under the step's store lock it looks the digest up
+again (another run may have rendered it meanwhile), renders, and stores the artifact before its
+record, so the store never holds a partial artifact. Failures are collected, not raised: steps
+below a failure are ``blocked``; independent steps finish with ``keep_going``, otherwise no new
+step starts after the first failure.
 A failed step keeps its exception (:attr:`StepOutcome.exception`).
 
 A provider step sends the request the plan prepared (prepared again only when an upstream clip was
@@ -29,7 +31,7 @@ from typing import Any, TypedDict, Unpack
 from ..audio import decode_file, read_wav, write_wav
 from ..cache import Artifact, ArtifactStore, StepRecord
 from ..errors import AudioflowError
-from ..providers import PreparedRequest, Provider, Take
+from ..providers import Journal, PreparedRequest, Provider, Take
 from ..recipe import Step
 from ..steps import (
     ClonePayload,
@@ -149,6 +151,30 @@ def _take_meta(take: Take, provider: str, model: str) -> StepMeta:
     )
 
 
+async def _request(
+    step: Step, run: _Run, prepared: PreparedRequest, journal: Journal, resumed: bool
+) -> tuple[Take, StepMeta]:
+    """Render ``prepared`` (resuming its journalled request when ``resumed``). A remote request holds
+    its provider's slot only from its budget reservation to its settlement: while it is at the host."""
+    provider = run.providers[step.provider]  # type: ignore[index]
+    async with contextlib.AsyncExitStack() as slot:
+        if not provider.local:  # a local provider's slot was taken with the step's
+            await slot.enter_async_context(run.limits[step.provider])
+        reserved = 0.0
+        if not provider.local and not resumed:
+            reserved = run.budget.reserve(step.id, prepared.cost_usd)
+            provider.ready()
+        try:
+            take = await provider.render(prepared, journal)
+        except BaseException:
+            run.budget.release(reserved)
+            raise
+        meta = _take_meta(take, provider.name, prepared.model)
+        if not provider.local:
+            run.budget.settle(provider.name, reserved, 0.0 if resumed else meta.cost_usd)
+    return take, meta
+
+
 async def _raw_take(step: Step, run: _Run, prepared: PreparedRequest) -> StepRecord:
     """The raw take of a provider step: from the store, or rendered (and paid for) once."""
     provider = run.providers[step.provider]  # type: ignore[index]
@@ -162,21 +188,10 @@ async def _raw_take(step: Step, run: _Run, prepared: PreparedRequest) -> StepRec
             return record
         journal = run.store.journal(digest)
         resumed = await asyncio.to_thread(journal.load) is not None  # paid by an earlier run: resume, reserve nothing
-        reserved = 0.0
-        if not provider.local and not resumed:
-            reserved = run.budget.reserve(step.id, prepared.cost_usd)
-            provider.ready()
-        try:
-            take = await provider.render(prepared, journal)
-        except BaseException:
-            run.budget.release(reserved)
-            raise
+        take, meta = await _request(step, run, prepared, journal, resumed)
         # Paid for: the bytes are stored first, before anything that can still fail.
         artifact = await asyncio.to_thread(run.store.put_bytes, take.data, take.format)
-        meta = _take_meta(take, provider.name, prepared.model)
         record = await asyncio.to_thread(run.store.put_step, digest, artifact, meta.to_json())
-        if not provider.local:
-            run.budget.settle(provider.name, reserved, 0.0 if resumed else meta.cost_usd)
         await asyncio.to_thread(journal.clear)
         return record
 
@@ -251,7 +266,7 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
         provider = run.providers.get(step.provider) if step.provider else None
         if provider is None or provider.local:  # work on this machine's cores
             await stack.enter_async_context(run.limits[None])
-        if step.provider is not None:  # a remote request waits on its host, not on our cores
+        if provider is not None and provider.local:  # a remote request takes its slot in _raw_take
             await stack.enter_async_context(run.limits[step.provider])
         # Two steps of one run can share a digest (a repeated line): the second waits here for the first
         # and then finds its record.
