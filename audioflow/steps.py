@@ -32,6 +32,7 @@ __all__ = [
     "SHARED_PRESET_HOSTS",
     "ClonePayload",
     "CloneSpec",
+    "CueSpec",
     "DialoguePayload",
     "EffectSpec",
     "FilePayload",
@@ -478,19 +479,79 @@ class JoinPayload:
 
 
 @dataclass(frozen=True)
-class DialoguePayload:
-    """Line takes joined in order, ``gap_ms`` apart (a line's own ``gap_ms`` wins)."""
+class CueSpec:
+    """A cue of a dialogue: the output of step ``step`` placed at the start or end (``at``) of line
+    ``line`` (0-based among the dialogue's lines) plus ``offset_ms`` (signed). ``duration_ms`` cuts
+    (or, with ``loop``, fills) its length; gain, fades and ducking under the dialogue's speech as a
+    mix track's. A cue is never speech: beds do not duck under it."""
 
-    gap_ms: float
-    lines: tuple[SpokenLine, ...]
-
-    kind = StepKind.DIALOGUE
+    step: str
+    line: int
+    at: str = "end"
+    offset_ms: float = 0.0
+    duration_ms: float | None = None
+    gain_db: float = 0.0
+    fade_in_ms: float = 0.0
+    fade_out_ms: float = 0.0
+    loop: bool = False
+    duck_db: float | None = None
+    duck_attack_ms: float = 80.0
+    duck_release_ms: float = 400.0
 
     def canonical(self) -> dict[str, Any]:
         return {
+            "step": self.step,
+            "line": self.line,
+            "at": self.at,
+            "offset_ms": self.offset_ms,
+            "duration_ms": self.duration_ms,
+            "gain_db": self.gain_db,
+            "fade_in_ms": self.fade_in_ms,
+            "fade_out_ms": self.fade_out_ms,
+            "loop": self.loop,
+            "duck_db": self.duck_db,
+            "duck_attack_ms": self.duck_attack_ms,
+            "duck_release_ms": self.duck_release_ms,
+        }
+
+
+@dataclass(frozen=True)
+class DialoguePayload:
+    """Speech takes joined in order, ``gap_ms`` apart (a line's own ``gap_ms`` wins), with ``cues``.
+
+    The first upstreams are the speech: one take per line, or (``parts``) takes that each hold that
+    many consecutive lines (a whole-scene take; its segments give the line timings inside it).
+    ``lead_ms``/``tail_ms`` are silence before the first and after the last line (pause lines); the
+    remaining upstreams are the cues' sounds, in the order of :attr:`cue_steps`."""
+
+    gap_ms: float
+    lines: tuple[SpokenLine, ...]
+    cues: tuple[CueSpec, ...] = ()
+    lead_ms: float = 0.0
+    tail_ms: float = 0.0
+    parts: tuple[int, ...] | None = None
+
+    kind = StepKind.DIALOGUE
+
+    @property
+    def cue_steps(self) -> tuple[str, ...]:
+        """The steps the cues place, each once, in order of first use."""
+        return tuple(dict.fromkeys(cue.step for cue in self.cues))
+
+    def canonical(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             "gap_ms": self.gap_ms,
             "lines": [{"voice": x.voice, "text": x.text, "gap_ms": x.gap_ms} for x in self.lines],
         }
+        if self.cues:  # optional keys: a dialogue without cues or pauses keeps its digest
+            out["cues"] = [cue.canonical() for cue in self.cues]
+        if self.lead_ms:
+            out["lead_ms"] = self.lead_ms
+        if self.tail_ms:
+            out["tail_ms"] = self.tail_ms
+        if self.parts is not None:
+            out["parts"] = list(self.parts)
+        return out
 
 
 @dataclass(frozen=True)
@@ -509,7 +570,10 @@ class SceneJoinPayload:
 @dataclass(frozen=True)
 class TrackSpec:
     """One placement of a step's output in a mix (times in ms; ``after``/``with_``/``under`` name
-    earlier tracks of the same mix; ``effects`` are applied to the track before it is placed)."""
+    earlier tracks of the same mix; with ``anchor_line`` (1-based) they name that line of the
+    dialogue track: its end, its start, its span). ``crossfade_ms`` starts the track that long
+    before the previous one ends, fading one out as the other fades in; ``effects`` are applied to
+    the track before it is placed)."""
 
     track: str
     at_ms: float | None = None
@@ -526,6 +590,8 @@ class TrackSpec:
     duck_attack_ms: float = 80.0
     duck_release_ms: float = 400.0
     effects: tuple[EffectSpec, ...] = ()
+    anchor_line: int | None = None
+    crossfade_ms: float = 0.0
 
     def canonical(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -544,8 +610,12 @@ class TrackSpec:
             "duck_attack_ms": self.duck_attack_ms,
             "duck_release_ms": self.duck_release_ms,
         }
-        if self.effects:
+        if self.effects:  # optional keys: tracks that do not use them keep their digest
             out["effects"] = _effects(self.effects)
+        if self.anchor_line is not None:
+            out["anchor_line"] = self.anchor_line
+        if self.crossfade_ms:
+            out["crossfade_ms"] = self.crossfade_ms
         return out
 
 

@@ -88,9 +88,10 @@ def alias_bomb() -> str:
 # -- children -----------------------------------------------------------------------------------
 def child_stages(recipe: Path) -> None:
     started = time.perf_counter()
-    from audioflow.engine.plan import check_requests
-    from audioflow.engine.project import make_providers
+    from audioflow.engine.facade import make_providers
+    from audioflow.engine.preflight import check_requests
     from audioflow.recipe import build_recipe, expand, load_document, validate_document
+    from audioflow.recipe.paths import cache_folder, check_outputs
 
     times = {"imports": time.perf_counter() - started}
     mark = time.perf_counter()
@@ -108,6 +109,7 @@ def child_stages(recipe: Path) -> None:
     lap("build")
     graph = expand(model)
     lap("expand")
+    check_outputs(graph.recipe, cache_folder(graph.recipe.root, None))
     check_requests(graph, make_providers(graph))
     lap("checks")
     times["values"] = len(document.locations)

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from scipy.io import wavfile
 
 from audioflow.audio.types import Audio
 from audioflow.errors import AudioError
@@ -139,6 +138,8 @@ def read_wav(source: bytes | Path) -> Audio:
     handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
     try:
         with warnings.catch_warnings():  # "Reached EOF prematurely": a size left open, or cut short
+            from scipy.io import wavfile  # imported on use: scipy.io costs ~0.5 s at start-up
+
             warnings.simplefilter("ignore", wavfile.WavFileWarning)
             rate_hz, data = wavfile.read(handle)
     except (ValueError, OSError, EOFError, TypeError) as exc:
@@ -210,6 +211,8 @@ def write_wav(audio: Audio, *, pcm16: bool = False) -> bytes:
     data = audio.samples
     if pcm16:
         data = np.round(np.clip(data, -1.0, 1.0) * 32767.0).astype(np.int16)
+    from scipy.io import wavfile
+
     wavfile.write(buffer, audio.sample_rate_hz, data)
     return buffer.getvalue()
 

@@ -64,18 +64,22 @@ class TruePeakLimiter:
         self._env = np.zeros(self.context, np.float32)  # envelope (x gain) from frame self._env0
         self._env0 = -self.context  # frames before the start have no peak
 
-    def process(self, block: np.ndarray) -> np.ndarray:
-        """Feed ``block`` (frames × channels); return the output frames that are ready (maybe none)."""
+    def process(self, block: np.ndarray, envelope: np.ndarray | None = None) -> np.ndarray:
+        """Feed ``block`` (frames × channels); return the output frames that are ready (maybe none).
+        ``envelope``: what a :class:`PeakDetector` fed the same blocks returned for this one (the
+        envelope does not depend on the gain: a caller limiting one signal at several gains computes
+        it once); None: computed here."""
         data = np.asarray(block, dtype=np.float32)
         if data.ndim != 2 or data.shape[1] != self.channels:
             raise AudioError(f"cannot limit a {data.shape} block on a {self.channels}-channel limiter")
         self._x = np.concatenate([self._x, data]) if self._x.shape[0] else data
-        self._add_envelope(self.detector.push(data))
+        self._add_envelope(self.detector.push(data) if envelope is None else envelope)
         return self._emit(self._env0 + self._env.size - self.context)
 
-    def flush(self) -> np.ndarray:
-        """The remaining output frames: the stream has ended."""
-        self._add_envelope(self.detector.flush())
+    def flush(self, envelope: np.ndarray | None = None) -> np.ndarray:
+        """The remaining output frames: the stream has ended (``envelope``: the detector's flush, as
+        for :meth:`process`)."""
+        self._add_envelope(self.detector.flush() if envelope is None else envelope)
         self._add_envelope(np.zeros(self.context, np.float32))  # nothing after the end
         return self._emit(self._out + self._x.shape[0])
 

@@ -5,12 +5,14 @@ Targets (integrated LUFS, true peak dBTP) come from the recipe's master (its pre
 
 :func:`master_to_file` is the streamed master the engine uses: it reads its source block by block
 (a WAV on disk, a mix being rendered), so memory does not grow with the programme. Pass 1 measures
-the integrated loudness and keeps a one-minute sample; a trial encode of the sample predicts the
-loudness the limiter and the codec will take; pass 2 applies the gain and the streaming limiter
-and pipes the blocks into ffmpeg's encoder; then the encoded file is decoded (streamed) and measured. When the decoded
-loudness is more than 0.2 LU off the target or its true peak over the ceiling, the gain is
-corrected by the error (and the limiter's margin grown by the overshoot + 0.1 dB) and pass 2 runs
-again: at most three encodes in all, one in the usual case. :func:`master` and
+the integrated loudness and keeps a sample (the whole programme up to a minute, else up to 20
+excerpts of 3 s); the trial limits the sample in memory, encodes up to 20 s of it once to learn what
+the codec does, and solves for the gain with the limiter alone (what the limiter takes grows with
+the gain); pass 2 applies the gain and the streaming limiter and pipes the blocks into ffmpeg's
+encoder; then the encoded file is decoded (streamed) and measured. When the decoded loudness is
+more than 0.2 LU off the target or its true peak over the ceiling, the gain is corrected (and the
+limiter's margin grown by the overshoot + 0.1 dB) and pass 2 runs again: at most three encodes in
+all, one in the usual case. :func:`master` and
 :func:`master_encoded` are the in-memory forms.
 """
 
@@ -50,8 +52,14 @@ _LIMIT_CHUNK_FRAMES = 1 << 19
 _LUFS_TOLERANCE_LU = 0.2
 _MARGIN_DB = 0.3  # the limiter's ceiling sits this far under the target's: it can overshoot where the gain moves
 _OVERSHOOT_STEP_DB = 0.1
-_TRIAL_EXCERPTS = 20  # pass 1 keeps this many excerpts of the programme for the trial encode
+_TRIAL_EXCERPTS = 20  # pass 1 keeps at most this many excerpts of the programme for the trial
 _TRIAL_EXCERPT_S = 3.0
+_TRIAL_WHOLE_S = 60.0  # a programme up to this long is its own trial sample
+_CODEC_TRIAL_S = 20.0  # the trial encodes at most this much of the sample
+_SOLVE_TOLERANCE_LU = 0.03  # the trial's gain is solved this close (the check allows 0.2 LU)
+_MAX_SOLVE_STEPS = 4
+_MIN_SLOPE = 0.1
+_PEAK_GUARD_DB = 0.05  # a decoded trial peak closer than this to the ceiling grows the limiter's margin
 _MAX_ENCODES = 3  # a programme the limiter works hard on, or a codec that overshoots, may need more than one
 
 
@@ -231,31 +239,46 @@ class _Encoding:
     block_frames: int
 
 
-def _measure_and_sample(source: BlockSource, block_frames: int) -> tuple[float, np.ndarray | None]:
-    """Pass 1: the source's integrated loudness, and a sample of it for the trial encode (None when the
-    programme is too short for a sample to be cheaper than a whole pass): ``_TRIAL_EXCERPTS`` excerpts of
-    ``_TRIAL_EXCERPT_S`` spread evenly, each faded in and out over 10 ms so the joins do not click."""
+def _sample_starts(frames: int, length: int, rate_hz: int) -> np.ndarray | None:
+    """Where the trial's excerpts start; None: the programme (up to ``_TRIAL_WHOLE_S``) is its own sample.
+    Up to ``_TRIAL_EXCERPTS`` excerpts of ``length`` frames, spread evenly, covering about a quarter of it."""
+    if frames <= _TRIAL_WHOLE_S * rate_hz:
+        return None
+    count = int(min(_TRIAL_EXCERPTS, max(2, frames // (4 * length))))
+    return np.linspace(0, frames - length, count).astype(np.int64)
+
+
+def _measure_and_sample(source: BlockSource, block_frames: int) -> tuple[float, np.ndarray]:
+    """Pass 1: the source's integrated loudness, and a sample of it for the trial: the whole programme
+    when it is short (up to ``_TRIAL_WHOLE_S``), else excerpts of ``_TRIAL_EXCERPT_S`` (see
+    :func:`_sample_starts`), each faded in and out over 10 ms so the joins do not click."""
     meter = LoudnessMeter(source.sample_rate_hz, source.channels)
     length = round(_TRIAL_EXCERPT_S * source.sample_rate_hz)
-    sampled = source.frames >= 4 * _TRIAL_EXCERPTS * length
-    starts = np.linspace(0, source.frames - length, _TRIAL_EXCERPTS).astype(np.int64) if sampled else np.zeros(0)
-    sample = np.zeros((len(starts) * length, source.channels), np.float32)
+    starts = _sample_starts(source.frames, length, source.sample_rate_hz)
+    whole: list[np.ndarray] = []
+    sample = np.zeros((0 if starts is None else len(starts) * length, source.channels), np.float32)
     first = 0
     for block in source.blocks(block_frames):
         meter.add(block)
         last = first + block.shape[0]
-        for k, start in enumerate(starts):
+        if starts is None:
+            whole.append(np.array(block, dtype=np.float32))
+        for k, start in enumerate(starts if starts is not None else ()):
             lo, hi = max(first, int(start)), min(last, int(start) + length)
             if lo < hi:
                 sample[k * length + lo - int(start) : k * length + hi - int(start)] = block[lo - first : hi - first]
         first = last
-    if not sampled:
-        return meter.lufs(), None
-    fade = np.sin(np.linspace(0.0, np.pi / 2, round(0.01 * source.sample_rate_hz))).astype(np.float32)[:, None]
-    excerpts = sample.reshape(len(starts), length, source.channels)
-    excerpts[:, : fade.shape[0]] *= fade
-    excerpts[:, length - fade.shape[0] :] *= fade[::-1]
+    if starts is None:
+        return meter.lufs(), np.concatenate(whole) if whole else sample
+    _fade_edges(sample.reshape(len(starts), length, source.channels), source.sample_rate_hz)
     return meter.lufs(), sample
+
+
+def _fade_edges(excerpts: np.ndarray, rate_hz: int) -> None:
+    """Fade each excerpt (excerpts × frames × channels, in place) in and out over 10 ms: no clicks at the joins."""
+    fade = np.sin(np.linspace(0.0, np.pi / 2, round(0.01 * rate_hz))).astype(np.float32)[:, None]
+    excerpts[:, : fade.shape[0]] *= fade
+    excerpts[:, excerpts.shape[1] - fade.shape[0] :] *= fade[::-1]
 
 
 def _encode_pass(
@@ -270,37 +293,140 @@ def _encode_pass(
     return limiter
 
 
+def _encoder(path: Path, encoding: _Encoding, rate_hz: int, channels: int) -> EncoderPipe:
+    return EncoderPipe(
+        path,
+        encoding.format,
+        sample_rate_hz=rate_hz,
+        channels=channels,
+        bitrate_kbps=encoding.bitrate_kbps,
+        out_rate_hz=encoding.sample_rate_hz,
+    )
+
+
+def _measure_file(path: Path, encoding: _Encoding, channels: int) -> tuple[float, float, int]:
+    """(LUFS, true peak dBTP, frames) of the DECODED file, streamed."""
+    rate = encoding.out_rate_hz
+    decoded = decode_blocks(path, sample_rate_hz=rate, channels=channels, block_frames=encoding.block_frames)
+    return measure_blocks(decoded, rate, channels)
+
+
 def _encode_and_measure(
     source: BlockSource, path: Path, encoding: _Encoding, gain_db: float, ceiling_dbtp: float
 ) -> tuple[TruePeakLimiter, float, float, int]:
     """Pass 2 (gain + limiter piped into the encoder) and the check of the DECODED file:
     (the limiter, decoded LUFS, decoded true peak dBTP, decoded frames)."""
-    encoder = EncoderPipe(
-        path,
-        encoding.format,
-        sample_rate_hz=source.sample_rate_hz,
-        channels=source.channels,
-        bitrate_kbps=encoding.bitrate_kbps,
-        out_rate_hz=encoding.sample_rate_hz,
-    )
+    encoder = _encoder(path, encoding, source.sample_rate_hz, source.channels)
     limiter = _encode_pass(source, encoder, gain_db, ceiling_dbtp, encoding.block_frames)
-    rate, channels = encoding.out_rate_hz, source.channels
-    decoded = decode_blocks(path, sample_rate_hz=rate, channels=channels, block_frames=encoding.block_frames)
-    lufs, peak_dbtp, frames = measure_blocks(decoded, rate, channels)
+    lufs, peak_dbtp, frames = _measure_file(path, encoding, source.channels)
     return limiter, lufs, peak_dbtp, frames
 
 
-def _trial(sample: np.ndarray, rate_hz: int, encoding: _Encoding, gain_db: float, ceiling_dbtp: float) -> float:
-    """The loudness the limiter and the codec take, predicted on the sample: decoded LUFS of the
-    sample mastered and encoded, minus its LUFS before, minus the gain (negative: loudness lost)."""
-    excerpts = _AudioBlocks(Audio(sample, rate_hz))
-    before = integrated_lufs(excerpts.audio)
-    if not math.isfinite(before):
-        return 0.0
+@dataclass(frozen=True)
+class _Prediction:
+    """What the trial predicts: the gain that lands the programme on its target, d(output LUFS)/d(gain)
+    near it (1 where nothing is limited, less where the limiter works), and the limiter's margin (grown
+    when the codec's true peak overshoots on the sample)."""
+
+    gain_db: float
+    slope: float
+    margin_db: float
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """The trial's sample in blocks, with each block's true-peak envelope (the same at every gain)."""
+
+    rate_hz: int
+    channels: int
+    blocks: list[np.ndarray]
+    envelopes: list[np.ndarray]  # one per block, then the detector's flush
+
+    @classmethod
+    def of(cls, samples: np.ndarray, rate_hz: int) -> _Sample:
+        channels = samples.shape[1]
+        detector = PeakDetector(rate_hz, channels)
+        blocks = list(_AudioBlocks(Audio(samples, rate_hz)).blocks(BLOCK_FRAMES))
+        return cls(rate_hz, channels, blocks, [*(detector.push(b) for b in blocks), detector.flush()])
+
+
+def _limited_lufs(
+    sample: _Sample, gain_db: float, ceiling_dbtp: float, *, keep: bool = False
+) -> tuple[np.ndarray | None, float]:
+    """The sample through the gain and the limiter block by block (kept in memory only when ``keep``),
+    and its integrated loudness."""
+    limiter = TruePeakLimiter(sample.rate_hz, sample.channels, ceiling_dbtp=ceiling_dbtp, gain_db=gain_db)
+    meter = LoudnessMeter(sample.rate_hz, sample.channels)
+    parts = []
+    outs = (limiter.process(block, envelope) for block, envelope in zip(sample.blocks, sample.envelopes, strict=False))
+    for out in [*outs, limiter.flush(sample.envelopes[-1])]:
+        meter.add(out)
+        if keep:
+            parts.append(out)
+    return (np.concatenate(parts) if keep else None), meter.lufs()
+
+
+def _codec_excerpts(limited: np.ndarray, rate_hz: int) -> np.ndarray:
+    """At most ``_CODEC_TRIAL_S`` of ``limited`` for the codec trial: evenly spaced 1 s pieces, faded."""
+    piece = rate_hz
+    count = round(_CODEC_TRIAL_S)
+    if limited.shape[0] <= count * piece:
+        return limited
+    starts = np.linspace(0, limited.shape[0] - piece, count).astype(np.int64)
+    pieces = np.stack([limited[start : start + piece] for start in starts])
+    _fade_edges(pieces, rate_hz)
+    return pieces.reshape(-1, limited.shape[1])
+
+
+def _codec_change(limited: np.ndarray, rate_hz: int, encoding: _Encoding) -> tuple[float, float]:
+    """(LUFS, true peak dBTP) of ``limited`` encoded as the master will be and DECODED."""
     with tempfile.TemporaryDirectory(prefix="audioflow-trial-") as tmp:
         path = Path(tmp) / f"trial.{encoding.format}"
-        _, after, _, _ = _encode_and_measure(excerpts, path, encoding, gain_db, ceiling_dbtp)
-    return after - before - gain_db if math.isfinite(after) else 0.0
+        with _encoder(path, encoding, rate_hz, limited.shape[1]) as encoder:
+            for first in range(0, limited.shape[0], BLOCK_FRAMES):
+                encoder.write(limited[first : first + BLOCK_FRAMES])
+        lufs, peak_dbtp, _ = _measure_file(path, encoding, limited.shape[1])
+    return lufs, peak_dbtp
+
+
+def _trial(samples: np.ndarray, rate_hz: int, encoding: _Encoding, levels: tuple[float, float, float]) -> _Prediction:
+    """Predict on the sample the gain that lands the programme on its target after the limiter and the codec.
+
+    ``levels``: (the programme's input LUFS, target LUFS, true-peak ceiling dBTP). The sample is
+    limited at the plain gain ``target - input`` and (at most ``_CODEC_TRIAL_S`` of it) encoded once:
+    the codec's loudness change and its true-peak overshoot are measured on the decoded trial. Then
+    the gain is solved (secant, the limiter only, no codec) so that input + gain + what the limiter
+    takes + what the codec takes is the target, to within ``_SOLVE_TOLERANCE_LU``."""
+    input_lufs, target_lufs, true_peak_dbtp = levels
+    gain_db, margin_db = target_lufs - input_lufs, _MARGIN_DB
+    sample_lufs = integrated_lufs(Audio(samples, rate_hz))
+    if not math.isfinite(sample_lufs):
+        return _Prediction(gain_db, 1.0, margin_db)
+    sample = _Sample.of(samples, rate_hz)
+    limited, lufs = _limited_lufs(sample, gain_db, true_peak_dbtp - margin_db, keep=True)
+    assert limited is not None
+    pieces = _codec_excerpts(limited, rate_hz)
+    del limited
+    pieces_lufs = integrated_lufs(Audio(pieces, rate_hz))
+    decoded_lufs, decoded_peak_dbtp = _codec_change(pieces, rate_hz, encoding)
+    codec_lu = decoded_lufs - pieces_lufs if math.isfinite(decoded_lufs) and math.isfinite(pieces_lufs) else 0.0
+    if decoded_peak_dbtp > true_peak_dbtp - _PEAK_GUARD_DB:  # the codec overshoots: limit lower
+        margin_db += decoded_peak_dbtp - (true_peak_dbtp - _PEAK_GUARD_DB)
+        _, lufs = _limited_lufs(sample, gain_db, true_peak_dbtp - margin_db)
+
+    def error(lufs_after: float) -> float:  # the programme's predicted miss, in LU
+        return input_lufs + (lufs_after - sample_lufs) + codec_lu - target_lufs
+
+    slope, miss = 1.0, error(lufs)
+    for _ in range(_MAX_SOLVE_STEPS):
+        if abs(miss) <= _SOLVE_TOLERANCE_LU:
+            break
+        step = -miss / slope
+        _, lufs = _limited_lufs(sample, gain_db + step, true_peak_dbtp - margin_db)
+        new_miss = error(lufs)
+        slope = min(1.0, max(_MIN_SLOPE, (new_miss - miss) / step))
+        gain_db, miss = gain_db + step, new_miss
+    return _Prediction(gain_db, slope, margin_db)
 
 
 def master_to_file(
@@ -316,16 +442,18 @@ def master_to_file(
 ) -> MasteredFile:
     """Master ``source`` to ``target_lufs`` / ``true_peak_dbtp`` and encode it to ``path``, streamed.
 
-    Memory is O(``block_frames``), whatever the programme's length. ``format`` and the codec
-    options are :func:`audioflow.audio.io.encode`'s. The rule: pass 1 measures the source (and, for
-    a programme over ~4 minutes, keeps 20 excerpts of 3 s); a trial masters and encodes the excerpts
-    to predict what the limiter and the codec take, and the gain aims that much higher; pass 2
-    applies ``target - input`` dB (+ the prediction) and the limiter (ceiling 0.3 dB under
-    ``true_peak_dbtp``) and encodes; the decoded file is measured; if its loudness is more than
-    0.2 LU off the target or its true peak over ``true_peak_dbtp``, the gain moves by the loudness
-    error, the margin grows by the overshoot + 0.1 dB, and pass 2 runs again, at most three times
-    in all (the last result is kept as measured: compare ``lufs`` and ``true_peak_dbtp``).
-    Raises ``AudioError`` for silence (or under 400 ms of audio) and for an encoding failure.
+    Memory is O(``block_frames``) plus the trial's sample (at most a minute of audio), whatever the
+    programme's length. ``format`` and the codec options are :func:`audioflow.audio.io.encode`'s.
+    The rule: pass 1 measures the source and keeps a sample (the whole programme up to a minute,
+    else up to 20 excerpts of 3 s); the trial limits the sample in memory and encodes it once to
+    learn what the codec does to loudness and true peak, then solves for the gain with the limiter
+    alone; pass 2 applies that gain and the limiter (ceiling 0.3 dB under ``true_peak_dbtp``, more
+    if the codec overshot on the trial) and encodes; the decoded file is measured; if its loudness
+    is more than 0.2 LU off the target or its true peak over ``true_peak_dbtp``, the gain moves by
+    the loudness error (over the trial's slope), the margin grows by the overshoot + 0.1 dB, and
+    pass 2 runs again, at most three times in all (the last result is kept as measured: compare
+    ``lufs`` and ``true_peak_dbtp``). Raises ``AudioError`` for silence (or under 400 ms of audio)
+    and for an encoding failure.
     """
     fmt = audio_io.encoder_format(format)
     out_rate = audio_io.encoded_rate_hz(fmt, source.sample_rate_hz, sample_rate_hz)
@@ -333,9 +461,9 @@ def master_to_file(
     input_lufs, sample = _measure_and_sample(source, block_frames)
     if not math.isfinite(input_lufs):
         raise AudioError("cannot master silence (or audio shorter than 400 ms)")
-    gain_db, margin_db = target_lufs - input_lufs, _MARGIN_DB
-    if sample is not None:
-        gain_db -= _trial(sample, source.sample_rate_hz, encoding, gain_db, true_peak_dbtp - margin_db)
+    prediction = _trial(sample, source.sample_rate_hz, encoding, (input_lufs, target_lufs, true_peak_dbtp))
+    del sample
+    gain_db, margin_db = prediction.gain_db, prediction.margin_db
     for attempt in range(_MAX_ENCODES):
         ceiling_dbtp = true_peak_dbtp - margin_db
         limiter, lufs, peak_dbtp, frames = _encode_and_measure(source, Path(path), encoding, gain_db, ceiling_dbtp)
@@ -356,7 +484,7 @@ def master_to_file(
         overshoot_db = peak_dbtp - true_peak_dbtp
         if abs(lufs - target_lufs) <= _LUFS_TOLERANCE_LU and overshoot_db <= 0:
             break
-        gain_db += target_lufs - lufs  # e.g. the limiter or an mp3 encoder took some loudness
+        gain_db += (target_lufs - lufs) / prediction.slope  # the limiter takes part of any gain
         if overshoot_db > 0:
             margin_db += overshoot_db + _OVERSHOOT_STEP_DB
     return result

@@ -43,6 +43,7 @@ from ..steps import (
     StepKind,
     TrackSpec,
 )
+from . import timeline
 from .meta import Loudness, Segment, StepMeta
 from .resources import check_programme
 
@@ -226,29 +227,37 @@ def join_parts(payload: JoinPayload, parts: list[Upstream]) -> Rendered:
     return write_wav(joined), "wav", _audio_meta(joined, placeholders=_placeholders(parts))
 
 
-def join_dialogue(payload: DialoguePayload, lines: list[Upstream], out_dir: Path) -> Rendered:
-    """Join the line takes in order, ``gap_ms`` apart (a line's own ``gap_ms`` wins; negative
-    overlaps), streamed from their files into a WAV in ``out_dir``. Output rate and channels are
-    the first line's."""
-    takes = [AudioFile.open(up.path) for up in lines]
-    gaps = [line.gap_ms if line.gap_ms is not None else payload.gap_ms for line in payload.lines]
-    spans = sequence_spans([take.duration_ms for take in takes], gaps)
-    rate, channels = takes[0].sample_rate_hz, max(take.channels for take in takes)  # a panned voice's lines are stereo
-    check_programme(max(end for _, end in spans), rate, channels, what="the dialogue", space_at=out_dir)
-    clips = [Clip(take, start_ms=start) for take, (start, _) in zip(takes, spans, strict=True)]
-    joined = mix_to_wav(MixStream(clips, sample_rate_hz=rate, channels=channels), _new_file(out_dir, "wav"))
+def join_dialogue(payload: DialoguePayload, ups: list[Upstream], out_dir: Path) -> Rendered:
+    """Join the speech takes in order, ``gap_ms`` apart (a line's own ``gap_ms`` wins; negative
+    overlaps), after ``lead_ms`` of silence and before ``tail_ms``, and place the cues (the upstreams
+    after the speech) at their lines, streamed from their files into a WAV in ``out_dir``. Output
+    rate is the first take's, channels the most of any take (a panned voice's lines are stereo); the
+    speech intervals and transcript are the lines' only (see :mod:`.timeline`)."""
+    count = len(payload.parts) if payload.parts is not None else len(payload.lines)
+    speech_ups, sound_ups = ups[:count], ups[count:]
+    takes = [AudioFile.open(up.path) for up in speech_ups]
+    rate, channels = takes[0].sample_rate_hz, max(take.channels for take in takes)
+    spans = timeline.take_spans(payload, [take.duration_ms for take in takes])
+    lines = timeline.line_spans(payload, spans, [up.meta for up in speech_ups])
     speech: list[tuple[float, float]] = []
-    segments = []
-    for line, up, (start, end) in zip(payload.lines, lines, spans, strict=True):
+    for up, (start, end) in zip(speech_ups, spans, strict=True):
         speech += up.meta.shifted_speech(start, end)
-        segments.append(Segment(start, end, line.voice, line.text))
+    sounds = {up.step_id: AudioFile.open(up.path) for up in sound_ups}
+    cues = timeline.cue_clips(payload, lines, sounds, speech)
+    end_ms = max([spans[-1][1] + payload.tail_ms, *(clip.end_ms for clip in cues)])
+    check_programme(end_ms, rate, channels, what="the dialogue", space_at=out_dir)
+    clips = [Clip(take, start_ms=start) for take, (start, _) in zip(takes, spans, strict=True)]
+    length_ms = end_ms if payload.tail_ms else None  # else the last clip's end, to the frame
+    stream = MixStream([*clips, *cues], sample_rate_hz=rate, channels=channels, length_ms=length_ms)
+    joined = mix_to_wav(stream, _new_file(out_dir, "wav"))
     meta = StepMeta(
         joined.duration_ms,
         rate,
         channels,
         speech_ms=tuple(speech),
-        segments=tuple(segments),
-        placeholders=_placeholders(lines),
+        segments=timeline.segments(payload, lines),
+        segments_estimated=any(up.meta.segments_estimated for up in speech_ups),
+        placeholders=_placeholders(ups),
     )
     return WrittenFile(joined.path, joined.digest), "wav", meta
 
@@ -280,36 +289,67 @@ def join_scene_parts(payload: SceneJoinPayload, parts: list[Upstream], out_dir: 
     return WrittenFile(joined.path, joined.digest), "wav", meta
 
 
-def _layout(tracks: tuple[TrackSpec, ...], durations: dict[str, float]) -> list[tuple[float, float]]:
-    """(start_ms, length_ms) of each track. A track with no placement follows the previous non-bed
-    track (the first starts at 0); a bed ``under`` a track takes its start and length."""
-    placed: dict[str, tuple[float, float]] = {}
+@dataclass
+class _Layout:
+    """Where each track falls: (start_ms, length_ms), and the fade-out a crossfade into the next
+    track gives it (ms)."""
+
+    spans: list[tuple[float, float]]
+    crossfade_out_ms: dict[int, float]
+
+
+Lines = dict[str, list[tuple[float, float]]]
+
+
+def _reference(track: TrackSpec, placed: dict[str, tuple[int, float, float]], lines: Lines) -> tuple[int, float, float]:
+    """(index, start_ms, length_ms) of what ``after``/``with``/``under`` names: a placed track, or
+    (``anchor_line``) one line of it."""
+    name = track.after or track.with_ or track.under or ""
+    index, start, length = placed[name]
+    if track.anchor_line is None:
+        return index, start, length
+    spans = lines.get(name, [])
+    if track.anchor_line > len(spans):
+        raise AudioflowError(f"track {name} has {len(spans)} timed lines; line {track.anchor_line} has none")
+    line_start, line_end = spans[track.anchor_line - 1]
+    return index, start + line_start, line_end - line_start
+
+
+def _layout(tracks: tuple[TrackSpec, ...], durations: dict[str, float], lines: Lines) -> _Layout:
+    """Where each track falls. A track with no placement follows the previous non-bed track (the
+    first starts at 0); a bed ``under`` a track (or a line of it) takes its start and length; a
+    crossfade starts a track that long before the track it follows ends."""
+    placed: dict[str, tuple[int, float, float]] = {}
     result: list[tuple[float, float]] = []
-    programme_end = 0.0
-    for track in tracks:
-        own = durations[track.track]
-        length = track.duration_ms
+    crossfades: dict[int, float] = {}
+    programme_end, previous = 0.0, -1
+    for i, track in enumerate(tracks):
+        own, length = durations[track.track], track.duration_ms
+        follows = previous
         if track.at_ms is not None:
             start = track.at_ms
         elif track.after:
-            start = sum(placed[track.after])
+            follows, ref_start, ref_length = _reference(track, placed, lines)
+            start = ref_start + ref_length
         elif track.with_ or track.under:
-            ref = placed[track.with_ or track.under or ""]
-            start = ref[0]
+            _, start, ref_length = _reference(track, placed, lines)
             if track.under and length is None:
-                length = ref[1]
+                length = ref_length
         else:
             start = programme_end
+        if track.crossfade_ms and follows >= 0:
+            start -= track.crossfade_ms
+            crossfades[follows] = max(crossfades.get(follows, 0.0), track.crossfade_ms)
         start += track.offset_ms
         if start < 0:
             raise AudioflowError(f"track {track.track} would start {-start:.0f} ms before the programme")
         if length is None or (length > own and not track.loop):
             length = own if length is None else min(length, own)
-        placed[track.track] = (start, length)
+        placed[track.track] = (i, start, length)
         result.append((start, length))
         if not track.under:
-            programme_end = start + length
-    return result
+            programme_end, previous = start + length, i
+    return _Layout(result, crossfades)
 
 
 def _duck(track: TrackSpec, index: int, tracks: tuple[TrackSpec, ...], speech: dict[int, list]) -> Duck | None:
@@ -339,7 +379,9 @@ def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) 
     ]
     durations = {name: f.duration_ms for name, f in files.items()}
     durations.update({t.track: a.duration_ms for t, a in zip(tracks, shaped, strict=True) if t.effects})
-    spans = _layout(tracks, durations)
+    lines = {name: [(seg.start_ms, seg.end_ms) for seg in up.meta.segments] for name, up in inputs.items()}
+    layout = _layout(tracks, durations, lines)
+    spans = layout.spans
     end_ms = max((s + n for s, n in spans), default=0.0)
     check_programme(end_ms, payload.sample_rate_hz, payload.channels, space_at=out_dir)
     speech: dict[int, list[tuple[float, float]]] = {}
@@ -354,8 +396,8 @@ def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) 
             shaped[i],
             start_ms=start,
             gain_db=track.gain_db,
-            fade_in_ms=min(track.fade_in_ms, length),
-            fade_out_ms=min(track.fade_out_ms, length),
+            fade_in_ms=min(max(track.fade_in_ms, track.crossfade_ms), length),
+            fade_out_ms=min(max(track.fade_out_ms, layout.crossfade_out_ms.get(i, 0.0)), length),
             length_ms=length,
             loop=track.loop,
             duck=_duck(track, i, tracks, speech),

@@ -6,6 +6,10 @@ A dialogue expands into one ``speak`` step per line (``scene1[1]``, ``scene1[2]`
 with ``render: scene`` it is one ``scene`` step (one Seed Audio request for the whole dialogue), or,
 when the dialogue is more than one request holds (``recipe.scene_split``), scene parts ``scene1#1``,
 ``scene1#2`` … joined by a ``dialogue`` step ``scene1``.
+A dialogue's cues (``recipe.cues``) are placed by its joining step, which depends on each cue's
+sound; an inline cue is a ``generate`` step ``NAME.cue[1]``…; a scene with cues or leading/trailing
+pauses has its speech (``NAME.speech``, or its parts) joined with them by ``NAME``, and its parts
+are cut at cues where they can be. Mix tracks may name a line (``scene[7]``, ``scene.door``).
 A cloned voice gets a ``clone`` step (``cast.mara``) that prepares its reference clip from a file or
 another step's output; every step speaking with that voice depends on it. A ``generate`` longer
 than one request (120 s) with ``extend: join`` becomes ``rain[1]``… plus a ``join`` step.
@@ -20,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -34,6 +38,7 @@ from ..steps import (
     MAX_REQUEST_MS,
     ClonePayload,
     CloneSpec,
+    CueSpec,
     DialoguePayload,
     FilePayload,
     FileRef,
@@ -54,6 +59,7 @@ from ..steps import (
     VoiceSpec,
     file_sha256,
 )
+from .cues import Cue, resolve_line
 from .diagnostics import Collector
 from .lexicon import unhonoured_warning
 from .local_voices import assign_local_voices, named_local_voice
@@ -277,7 +283,8 @@ def _scene(recipe: Recipe, spec: StepSpec, provider: str) -> list[Step]:
     lines = [_spoken(line) for line in spec.lines]
     voices = [_voice_spec(recipe, recipe.cast[name])[0] for name in dict.fromkeys(x.voice for x in lines)]
     try:
-        spans = split_scene(lines, voices, spec.gap_ms)
+        cues_before = {cue.line + 1 if cue.at == "end" else cue.line for cue in spec.cues}
+        spans = split_scene(lines, voices, spec.gap_ms, cues_before=cues_before)
     except SceneSplitError as exc:
         raise RecipeError(
             f"step {spec.name}, line {exc.line + 1}: {exc}",
@@ -352,7 +359,7 @@ def _isolate(recipe: Recipe, spec: StepSpec, provider: str) -> Step:
     return Step(spec.name, StepKind.ISOLATE, spec.location, payload, deps, provider, spec.take, files)
 
 
-def _track(t: Track) -> TrackSpec:
+def _track(t: Track, anchor_line: int | None = None) -> TrackSpec:
     return TrackSpec(
         track=t.step,
         at_ms=t.at_ms,
@@ -369,12 +376,32 @@ def _track(t: Track) -> TrackSpec:
         duck_attack_ms=t.duck_attack_ms,
         duck_release_ms=t.duck_release_ms,
         effects=t.effects,
+        anchor_line=anchor_line,
+        crossfade_ms=t.crossfade_ms,
     )
 
 
 def _mix_payload(recipe: Recipe, tracks: tuple[Track, ...]) -> MixPayload:
     master = recipe.master
-    return MixPayload(master.sample_rate_hz, master.channels, tuple(_track(t) for t in tracks))
+    anchors = _anchor_lines(recipe, tracks)
+    return MixPayload(
+        master.sample_rate_hz, master.channels, tuple(_track(t, a) for t, a in zip(tracks, anchors, strict=True))
+    )
+
+
+def _anchor_lines(recipe: Recipe, tracks: tuple[Track, ...]) -> list[int | None]:
+    """The 1-based line each track's ``after``/``with``/``under`` names (``scene[7]``, ``scene.door``),
+    or None. Raises :class:`RecipeError` naming the line, with near labels."""
+    out: list[int | None] = []
+    for track in tracks:
+        ref = track.after or track.with_ or track.under
+        if track.anchor is None or ref is None:
+            out.append(None)
+            continue
+        key = "after" if track.after else "with" if track.with_ else "under"
+        written = f"{ref}{track.anchor}"
+        out.append(resolve_line(recipe.steps[ref], track.anchor, written, track.reference_locations[key]) + 1)
+    return out
 
 
 def _check_tracks(spec: StepSpec, known: set[str]) -> None:
@@ -387,24 +414,73 @@ def _check_tracks(spec: StepSpec, known: set[str]) -> None:
         for key, ref in (("after", track.after), ("with", track.with_), ("under", track.under)):
             if ref is not None and ref not in placed:
                 hint = did_you_mean(ref, placed) or "refer to a track placed earlier in this mix"
+                written = f"{ref}{track.anchor or ''}"
                 raise RecipeError(
-                    f"`{key}: {ref}` names no earlier track of this mix", track.reference_locations[key], hint
+                    f"`{key}: {written}` names no earlier track of this mix", track.reference_locations[key], hint
                 )
         placed.add(track.step)
 
 
-def _expand_step(recipe: Recipe, spec: StepSpec, provider: str) -> list[Step]:
+def _cue_spec(cue: Cue) -> CueSpec:
+    return CueSpec(
+        step=cue.step,
+        line=cue.line,
+        at=cue.at,
+        offset_ms=cue.offset_ms,
+        duration_ms=cue.duration_ms,
+        gain_db=cue.gain_db,
+        fade_in_ms=cue.fade_in_ms,
+        fade_out_ms=cue.fade_out_ms,
+        loop=cue.loop,
+        duck_db=cue.duck_db,
+        duck_attack_ms=cue.duck_attack_ms,
+        duck_release_ms=cue.duck_release_ms,
+    )
+
+
+def _cue_sounds(recipe: Recipe, spec: StepSpec, provider: str | None) -> list[Step]:
+    """The steps of a dialogue's inline cues (generated sounds); every other cue must name a step."""
+    out: list[Step] = []
+    for cue in spec.cues:
+        if cue.inline is not None:
+            out += _generate(recipe, cue.inline, provider or cue.inline.provider or recipe.provider)
+        elif cue.step not in recipe.steps or cue.step == spec.name:
+            what = "a dialogue cannot cue itself" if cue.step == spec.name else f"cue {cue.step!r} names no step"
+            hint = did_you_mean(cue.step, sorted(set(recipe.steps) - {spec.name}))
+            raise RecipeError(what, cue.location, hint or "name a step (a generate or file step), or write it inline")
+    return out
+
+
+def _dialogue(recipe: Recipe, spec: StepSpec, provider: str, override: str | None) -> list[Step]:
+    """A dialogue: its inline cue sounds, its speech (a step per line, or one ``scene`` step), and the
+    step that joins the speech with its pauses and cues. A scene with neither cues nor leading or
+    trailing pauses is the ``scene`` step alone (as before cues existed)."""
+    cue_steps = _cue_sounds(recipe, spec, override)
+    cues = tuple(_cue_spec(c) for c in spec.cues)
+    spoken = tuple(_spoken(line) for line in spec.lines)
+    if spec.render == "scene":
+        scene = _scene(recipe, spec, provider)
+        if not cues and not spec.lead_ms and not spec.tail_ms:
+            return [*cue_steps, *scene]
+        # the cues are placed by a dialogue step over the scene's speech: its one take, or its parts
+        speech = [replace(scene[0], id=f"{spec.name}.speech")] if len(scene) == 1 else scene[:-1]
+        parts: tuple[int, ...] | None = tuple(len(s.payload.lines) for s in speech)  # type: ignore[union-attr]
+    else:
+        speech = [
+            _speak(recipe, spec, f"{spec.name}[{i}]", line, provider) for i, line in enumerate(spec.lines, start=1)
+        ]
+        parts = None
+    payload = DialoguePayload(spec.gap_ms, spoken, cues, spec.lead_ms, spec.tail_ms, parts)
+    deps = (*(s.id for s in speech), *payload.cue_steps)
+    return [*cue_steps, *speech, Step(spec.name, StepKind.DIALOGUE, spec.location, payload, deps)]
+
+
+def _expand_step(recipe: Recipe, spec: StepSpec, provider: str, override: str | None = None) -> list[Step]:
     kind = StepKind(spec.kind)
     if kind == StepKind.SPEAK:
         return [_speak(recipe, spec, spec.name, spec.lines[0], provider)]
-    if kind == StepKind.DIALOGUE and spec.render == "scene":
-        return _scene(recipe, spec, provider)
     if kind == StepKind.DIALOGUE:
-        lines = [
-            _speak(recipe, spec, f"{spec.name}[{i}]", line, provider) for i, line in enumerate(spec.lines, start=1)
-        ]
-        payload = DialoguePayload(spec.gap_ms, tuple(_spoken(line) for line in spec.lines))
-        return [*lines, Step(spec.name, StepKind.DIALOGUE, spec.location, payload, tuple(s.id for s in lines))]
+        return _dialogue(recipe, spec, provider, override)
     if kind == StepKind.FILE:
         assert spec.file is not None
         source = _existing_file(recipe, spec.file, spec.location, "audio file")
@@ -455,7 +531,7 @@ def expand(
                 file_step = FilePayload(FileRef(sha256, spec.file.name))
                 steps[spec.name] = Step(spec.name, StepKind.FILE, spec.location, file_step, files={"source": path})
                 continue
-            for step in _expand_step(recipe, spec, provider or spec.provider or recipe.provider):
+            for step in _expand_step(recipe, spec, provider or spec.provider or recipe.provider, provider):
                 steps[step.id] = step
     collector.raise_any()
     master = recipe.master

@@ -17,12 +17,12 @@ from typing import Any
 from ..errors import RecipeError, SourceLocation, did_you_mean
 from ..steps import CLIP_LIMITS_MS, EffectSpec, StepKind
 from ..units import parse_bitrate_kbps, parse_db, parse_duration_ms, parse_level
+from .cues import Cue, check_voice_names, read_dialogue, read_placement, split_line_ref, unsupported_instruction
 from .diagnostics import Collector
 from .effects import parse_effects
 from .lexicon import Lexicon, LexiconEntry, parse_lexicon
 from .limits import (
     CHANNELS,
-    MAX_DUCK_RAMP_MS,
     MAX_GAP_MS,
     MAX_GENERATE_MS,
     MAX_PROGRAMME_MS,
@@ -72,7 +72,7 @@ _KIND_KEYS = {
 }
 _COMMON_KEYS = {"provider", "take"}
 _DIRECTION = re.compile(r"^\s*\(([^()]{1,80})\)\s*(.*)$", re.S)
-_LINE_KEYS = {"voice", "text", "direction", "gap", "take"}
+_LINE_KEYS = {"voice", "text", "direction", "gap", "take", "label"}
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,8 @@ class Voice:
 
 @dataclass(frozen=True)
 class Line:
-    """One spoken line: ``text`` by cast voice ``voice``, read with ``direction`` (or None)."""
+    """One spoken line: ``text`` by cast voice ``voice``, read with ``direction`` (or None);
+    ``label`` names it for cues and mix tracks (``scene.door``)."""
 
     voice: str
     text: str
@@ -128,11 +129,13 @@ class Line:
     direction: str | None = None
     gap_ms: float | None = None
     take: int | None = None
+    label: str | None = None
 
 
 @dataclass(frozen=True)
 class Track:
-    """One placement in a mix. Times are milliseconds; references name other tracks of the same mix."""
+    """One placement in a mix. Times are milliseconds; references name other tracks of the same mix,
+    or (``anchor``: ``"[7]"``, ``".door"``, from ``after: scene[7]``) a line of a dialogue track."""
 
     step: str
     location: SourceLocation
@@ -150,6 +153,8 @@ class Track:
     duck_attack_ms: float = 80.0
     duck_release_ms: float = 400.0
     reference_locations: dict[str, SourceLocation] = field(default_factory=dict)
+    anchor: str | None = None
+    crossfade_ms: float = 0.0
     effects: tuple[EffectSpec, ...] = ()
 
 
@@ -164,6 +169,9 @@ class StepSpec:
     take: int = 1
     lines: tuple[Line, ...] = ()
     gap_ms: float = DEFAULT_GAP_MS
+    cues: tuple[Cue, ...] = ()
+    lead_ms: float = 0.0
+    tail_ms: float = 0.0
     file: Path | None = None
     prompt: str | None = None
     duration_ms: float | None = None
@@ -352,17 +360,27 @@ def _line(r: _Reader, path: JsonPath, item: dict[str, Any], cast: dict[str, Voic
     spoken, direction = _split_direction(text, item.get("direction"))
     if not spoken:
         raise r.doc.error(voice_path, "a dialogue line needs words besides its (direction)")
+    if instruction := unsupported_instruction(spoken):
+        raise r.doc.error(
+            voice_path if voice_path[-1] != "voice" else (*path, "text"),
+            f"{instruction} is an instruction audioflow does not support: it would be read aloud",
+            hint="a leading (direction) sets how a line is read; write `- pause: 1s` for silence, "
+            "`- cue: STEP` for a sound, or a narrator line for a stage direction",
+        )
     gap = r.duration((*path, "gap"), item["gap"], signed=True, cap_ms=MAX_GAP_MS) if "gap" in item else None
     take = r.number((*path, "take"), item["take"]) if "take" in item else None
-    return Line(voice=voice, text=spoken, location=r.doc.locate(path), direction=direction, gap_ms=gap, take=take)
+    return Line(
+        voice=voice,
+        text=spoken,
+        location=r.doc.locate(path),
+        direction=direction,
+        gap_ms=gap,
+        take=take,
+        label=item.get("label"),
+    )
 
 
 def _track(r: _Reader, path: JsonPath, spec: dict[str, Any], channels: int = 2) -> Track:
-    def dur(
-        key: str, default: float | None = None, *, signed: bool = False, cap_ms: float = MAX_PROGRAMME_MS
-    ) -> float | None:
-        return r.duration((*path, key), spec[key], signed=signed, cap_ms=cap_ms) if key in spec else default
-
     placements = [k for k in ("at", "after", "with", "under") if k in spec]
     if len(placements) > 1:
         raise r.doc.error(
@@ -371,32 +389,37 @@ def _track(r: _Reader, path: JsonPath, spec: dict[str, Any], channels: int = 2) 
             key=True,
         )
     refs: dict[str, SourceLocation] = {k: r.at((*path, k)) for k in ("after", "with", "under") if k in spec}
-    if "duck_db" in spec and r.unit((*path, "duck_db"), spec["duck_db"], parse_db) > 0:
-        raise r.doc.error((*path, "duck_db"), "duck_db lowers a bed: it must be 0 dB or less, like -10")
-    duck_db = r.level((*path, "duck_db"), spec["duck_db"], "duck_db") if "duck_db" in spec else None
+    named, anchor = {}, None
+    for key in refs:
+        named[key], anchor = split_line_ref(spec[key])
+    crossfade = r.duration((*path, "crossfade"), spec["crossfade"]) if "crossfade" in spec else 0.0
+    if crossfade and (anchor or (placements and placements[0] != "after")):
+        raise r.doc.error(
+            (*path, "crossfade"),
+            "a crossfade starts a track before the track it follows ends"
+            + (f"; `{placements[0]}: {spec[placements[0]]}` sets its start" if placements else ""),
+            key=True,
+            hint="use crossfade on a track that follows the previous one, or one placed `after` a track",
+        )
     return Track(
         step=spec["track"],
         location=r.at((*path, "track")),
-        at_ms=dur("at"),
-        after=spec.get("after"),
-        with_=spec.get("with"),
-        under=spec.get("under"),
-        offset_ms=dur("offset", 0.0, signed=True) or 0.0,
-        duration_ms=dur("duration"),
-        gain_db=r.level((*path, "gain_db"), spec.get("gain_db", 0), "gain_db"),
-        fade_in_ms=dur("fade_in", 0.0) or 0.0,
-        fade_out_ms=dur("fade_out", 0.0) or 0.0,
-        loop=bool(spec.get("loop", False)),
-        duck_db=duck_db,
-        duck_attack_ms=dur("duck_attack", 80.0, cap_ms=MAX_DUCK_RAMP_MS) or 0.0,
-        duck_release_ms=dur("duck_release", 400.0, cap_ms=MAX_DUCK_RAMP_MS) or 0.0,
+        at_ms=r.duration((*path, "at"), spec["at"]) if "at" in spec else None,
+        after=named.get("after"),
+        with_=named.get("with"),
+        under=named.get("under"),
         reference_locations=refs,
+        anchor=anchor,
+        crossfade_ms=crossfade,
         effects=parse_effects(r.doc, (*path, "effects"), spec.get("effects", []), channels=channels),
+        **read_placement(r, path, spec),
     )
 
 
-def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice], channels: int = 2) -> StepSpec:
-    path: JsonPath = ("steps", name)
+def _step(
+    r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice], channels: int = 2, path: JsonPath = ()
+) -> StepSpec:
+    path = path or ("steps", name)
     kinds = [k for k in KINDS if k in spec]
     if not kinds:
         raise r.doc.error(path, f"step {name!r} has no kind", key=True, hint=f"give it one of: {', '.join(KINDS)}")
@@ -429,11 +452,19 @@ def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice], c
         )
         return StepSpec(**common, lines=(line,))
     if kind == StepKind.DIALOGUE:
-        lines = tuple(_line(r, (*path, "dialogue", i), item, cast) for i, item in enumerate(spec["dialogue"]))
+        items = read_dialogue(r, name, (*path, "dialogue"), spec["dialogue"], cast, _line, _inline_cue)
         gap = (
             r.duration((*path, "gap"), spec["gap"], signed=True, cap_ms=MAX_GAP_MS) if "gap" in spec else DEFAULT_GAP_MS
         )
-        return StepSpec(**common, lines=lines, gap_ms=gap, render=spec.get("render", "lines"))
+        return StepSpec(
+            **common,
+            lines=items.lines,
+            gap_ms=gap,
+            render=spec.get("render", "lines"),
+            cues=items.cues,
+            lead_ms=items.lead_ms,
+            tail_ms=items.tail_ms,
+        )
     if kind == StepKind.FILE:
         return StepSpec(**common, file=Path(spec["file"]))
     if kind == StepKind.GENERATE:
@@ -459,6 +490,11 @@ def _step(r: _Reader, name: str, spec: dict[str, Any], cast: dict[str, Voice], c
         )
     tracks = tuple(_track(r, (*path, "mix", i), t, channels) for i, t in enumerate(spec["mix"]))
     return StepSpec(**common, tracks=tracks)
+
+
+def _inline_cue(r: _Reader, name: str, spec: dict[str, Any], path: JsonPath) -> StepSpec:
+    """An inline cue's sound (``cue: {generate: …}``): a generate step called ``name``."""
+    return _step(r, name, spec, {}, path=path)
 
 
 def _master(r: _Reader, spec: dict[str, Any], output: Path) -> Master:
@@ -588,6 +624,9 @@ def build_recipe(
         collector.raise_any()
     refuse_non_finite(doc, data)
     root = path.parent
+    if isinstance(data.get("cast"), dict):
+        with collector.guard():
+            check_voice_names(r, data["cast"])
     cast = _cast(r, data, broken, collector)
     channels = data.get("master", {}).get("channels", 2) if isinstance(data.get("master"), dict) else 2
     steps: dict[str, StepSpec] = {}

@@ -59,6 +59,17 @@ def _type_name(value: object) -> str:
     )
 
 
+_NAMES = "letters, digits, _ and -, starting with a letter or _"
+#: What a name-like value may be, by its key (a pattern error would otherwise show the regex).
+_NAME_HINTS = {
+    "after": "name an earlier track of this mix, or a line of a dialogue track: scene[7] (1-based) or scene.LABEL",
+    "with": "name an earlier track of this mix, or a line of a dialogue track: scene[7] (1-based) or scene.LABEL",
+    "under": "name an earlier track of this mix, or a line of a dialogue track: scene[7] (1-based) or scene.LABEL",
+    "label": f"a label is {_NAMES}, like door",
+    "cue": f"a cue names a step ({_NAMES}), or is written inline as {{generate: PROMPT, duration: 3s}}",
+}
+
+
 def _describe(error: ValidationError, doc: Document) -> tuple[JsonPath, RecipeError]:
     """The recipe error for a schema error, and the path of what it is about."""
     parent = error.parent
@@ -96,6 +107,8 @@ def _message(error: ValidationError, doc: Document, path: JsonPath) -> RecipeErr
     if validator == "required":
         missing = [k for k in error.validator_value if k not in value]
         return doc.error(path, f"missing key {missing[0]!r}", key=True)
+    if validator == "pattern" and isinstance(value, str) and path and path[-1] in _NAME_HINTS:
+        return doc.error(path, f"{value!r} is not a valid {path[-1]}", hint=_NAME_HINTS[str(path[-1])])
     if validator == "pattern" and error.validator_value == _NAME_PATTERN:  # a name that names a step or voice
         return doc.error(path, f"{value!r} is not a valid name", hint=_NAME_HINT)
     if validator == "propertyNames":

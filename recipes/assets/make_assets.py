@@ -4,8 +4,11 @@
 local ``bright`` character), over café-like noise and a 50 Hz mains hum, about 9 s, mono. The recipe
 isolates her voice from it and clones the result.
 ``dev-sample.mp3``: a clean sample of Dev (the ``crisp`` character), the reference of his clone.
+``riders/*.mp3``: clean samples of the four voices of ``riders-to-the-sea.yaml`` (local characters
+bright, crisp, deep and gruff reading later lines of the play), the references of their clones.
 
-Usage: python recipes/assets/make_assets.py
+Usage: python recipes/assets/make_assets.py            # the night-shift assets
+       python recipes/assets/make_assets.py riders     # the riders-to-the-sea samples
 """
 
 from __future__ import annotations
@@ -58,6 +61,40 @@ def _noisy(speech: Audio) -> Audio:
     return Audio(mixed.reshape(-1, 1).astype(np.float32), rate)
 
 
+#: Later lines of Synge's "Riders to the Sea" (1904, public domain), one sample per cloned voice.
+RIDERS = {
+    "cathleen": (
+        "bright",
+        "It's destroyed he'll be, going till dark night, and he after eating nothing since the sun went up.",
+    ),
+    "nora": ("crisp", "And isn't it a pitiful thing when there is nothing left of a man who was a great rower and fisher."),
+    "maurya": (
+        "deep",
+        "They're all gone now, and there isn't anything more the sea can do to me. I'll have no call now "
+        "to be up crying and praying when the wind breaks from the south.",
+    ),
+    "bartley": ("gruff", "I'll have half an hour to go down, and you'll see me coming again in two days, or in three days."),
+}
+
+
+async def _speak_typed(name: str, text: str, preset: str) -> Audio:
+    from audioflow.steps import LinesPayload, SpokenLine, StepKind, VoiceSpec
+
+    voice = VoiceSpec(name, preset={"local": preset}, local_voice=preset)
+    payload = LinesPayload(StepKind.SPEAK, (SpokenLine(name, text),), (voice,))
+    provider = LocalProvider()
+    take = await provider.render(provider.prepare(RenderRequest("asset", payload)))
+    return read_wav(take.data)
+
+
+def riders() -> None:
+    folder = HERE / "riders"
+    folder.mkdir(exist_ok=True)
+    for name, (preset, text) in RIDERS.items():
+        audio = asyncio.run(_speak_typed(name, text, preset))
+        (folder / f"{name}.mp3").write_bytes(encode(audio, "mp3", bitrate_kbps=64, sample_rate_hz=22050))
+
+
 def main() -> None:
     mara = asyncio.run(_speak(MARA, "bright"))
     dev = asyncio.run(_speak(DEV, "crisp"))
@@ -66,4 +103,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    riders() if sys.argv[1:] == ["riders"] else main()

@@ -1,0 +1,107 @@
+"""Benchmark a one-line edit of ``recipes/earnest.yaml``: what a producer waits for after changing a line.
+
+The recipe and its assets are copied into a temporary folder and rendered once (untimed: Piper
+speaks every line, so the cache holds every take). Then, ``--repeats`` times, one dialogue line is
+edited (a different ending each time, so each edit is a new take) and ``audioflow run`` runs as a
+subprocess (``python -m audioflow``, start-up and imports included): Piper speaks the edited line,
+the dialogue is joined again, the mix and the master are rendered again, the output is bounced.
+The wall time of that subprocess is the figure (goal: at most 5 s).
+
+``--breakdown`` also runs one more edit in-process (``open_project(...).run()`` with an event
+hook) and prints when each re-rendered step started and ended, so the time can be attributed.
+
+Usage: ``python benchmarks/bench_edit_line.py [--repeats 5] [--breakdown]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LINE = "      - lane: Yes, sir; eight bottles and a pint."
+
+
+def edit(recipe: Path, n: int) -> None:
+    """Replace the edited line's text with variant ``n`` (every variant is a new take)."""
+    text = recipe.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if line.startswith("      - lane: Yes, sir; eight bottles"))
+    lines[index] = f"{LINE[:-1]}, and {n + 2} more.\n"
+    recipe.write_text("".join(lines), encoding="utf-8")
+
+
+def run_cli(folder: Path) -> float:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "audioflow", "run", "earnest.yaml"], cwd=folder, env=env, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"audioflow run failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return wall
+
+
+def breakdown(folder: Path) -> None:
+    """One edit in-process: each re-rendered step's start and end, seconds from ``open_project``."""
+    from audioflow.engine import open_project
+
+    started = time.perf_counter()
+    marks: list[str] = []
+
+    def on_event(event: object) -> None:
+        at = time.perf_counter() - started
+        marks.append(f"{at:6.2f} s  {event.step_id:<16} {event.status}")  # type: ignore[attr-defined]
+
+    project = open_project(folder / "earnest.yaml")
+    opened = time.perf_counter() - started
+    report = project.run(on_event=on_event)
+    total = time.perf_counter() - started
+    print(f"  {opened:6.2f} s  open_project (load, expand)")
+    for mark in marks:
+        if not mark.endswith("cached"):
+            print(f"  {mark}")
+    print(f"  {total:6.2f} s  done (bounced {report.output})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--breakdown", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="audioflow-edit-") as tmp:
+        folder = Path(tmp)
+        shutil.copy(ROOT / "recipes" / "earnest.yaml", folder / "earnest.yaml")
+        shutil.copytree(ROOT / "recipes" / "assets", folder / "assets")
+        fill = run_cli(folder)
+        print(f"first render (untimed fill): {fill:.1f} s")
+        walls = []
+        for n in range(args.repeats):
+            edit(folder / "earnest.yaml", n)
+            walls.append(run_cli(folder))
+            print(f"edit {n + 1}: {walls[-1]:.2f} s")
+        if args.breakdown:
+            edit(folder / "earnest.yaml", args.repeats)
+            breakdown(folder)
+    load = os.getloadavg()
+    print(
+        f"\none-line edit of earnest.yaml, {len(walls)} runs: median {statistics.median(walls):.2f} s, "
+        f"min {min(walls):.2f} s, max {max(walls):.2f} s (goal <= 5 s)\n"
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, load average {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
