@@ -72,6 +72,7 @@ class Rig:
     """The module's cluster, fake host and bucket."""
 
     client: Any
+    cluster: Any
     hosts: SegmindHosts
     env: dict[str, str]
     bucket: str
@@ -118,11 +119,20 @@ def rig(seaweed_endpoint: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
             ) as cluster,
             Client(cluster) as client,
         ):
-            yield Rig(client, hosts, env, "s3://audioflow", folder)
+            yield Rig(client, cluster, hosts, env, "s3://audioflow", folder)
+
+
+@pytest.fixture(autouse=True)
+def fresh_host(rig: Rig) -> Iterator[None]:
+    """Each test starts with the fake host's records, faults and request lengths reset."""
+    rig.hosts.api.reset()
+    yield
+    rig.hosts.api.reset()
+    rig.hosts.api.opt.processing_polls = 1
 
 
 class Killer(threading.Thread):
-    """Kills a random worker process every 1–2.5 s (at most ``limit`` times), each time while new
+    """Kills a random worker process every 0.5–1.5 s (at most ``limit`` times), each time while new
     submissions wait at the fake and every answered request has been polled (see the module
     docstring)."""
 
@@ -149,7 +159,7 @@ class Killer(threading.Thread):
         return not answering and all(job.polls >= 1 for job in list(api.jobs.values()))
 
     def run(self) -> None:
-        while not self.done.wait(self.random.uniform(1.0, 2.5)) and len(self.kills) < self.limit:
+        while not self.done.wait(self.random.uniform(0.5, 1.5)) and len(self.kills) < self.limit:
             self.gate.clear()
             try:
                 deadline = time.monotonic() + 10
@@ -157,15 +167,21 @@ class Killer(threading.Thread):
                     time.sleep(0.01)
                 if not self._settled():
                     continue
-                pids = self.rig.client.run(os.getpid)
-                if pids:
-                    pid = pids[self.random.choice(sorted(pids))]
+                pids = sorted(p for p in (_pid(nanny) for nanny in list(self.rig.cluster.workers.values())) if p)
+                if pids:  # read from this process's nannies: no call to a worker that may be starting
+                    pid = self.random.choice(pids)
                     os.kill(pid, signal.SIGKILL)
                     self.kills.append(pid)
             except Exception:  # a worker already gone: try again at the next turn
                 continue
             finally:
                 self.gate.set()
+
+
+def _pid(nanny: Any) -> int | None:
+    """The process id of a nanny's worker process (None while it has none)."""
+    process = getattr(getattr(nanny, "process", None), "process", None)
+    return getattr(process, "pid", None)
 
 
 def _client_command(rig: Rig, paths: list[Path], url: str) -> list[str]:
@@ -182,7 +198,8 @@ def test_a_season_under_chaos_pays_for_every_request_exactly_once(rig: Rig, tmp_
         write_recipe_file(tmp_path / "season", _episode("Chaos", n, limit=6), f"ep{n}.yaml") for n in range(RECIPES)
     ]
     paid = RECIPES * LINES + 1
-    killer = Killer(rig, seed=13, limit=5)
+    killer = Killer(rig, seed=13, limit=6)
+    api.opt.processing_polls = 3  # requests last a while: kills land mid-poll
     api.add_fault(killer.hold)
     api.fail_every(5, [429, 500, 503], paths=[r"^/v2/"])
     # The whole client is killed once a third of the season is paid for; its tasks may still finish.
@@ -237,11 +254,8 @@ def test_the_provider_limit_holds_across_the_cluster(rig: Rig, tmp_path: Path) -
     api.reset()
     api.forget()
     api.opt.processing_polls = 4  # each request is held a while, so the workers' tasks pile up on the limit
-    try:
-        paths = [write_recipe_file(tmp_path, _episode("Limit", n, limit=3), f"ep{n}.yaml") for n in range(10)]
-        report = open_batch(paths, cache_dir=rig.url("limit")).run(cluster=rig.client)
-    finally:
-        api.opt.processing_polls = 1
+    paths = [write_recipe_file(tmp_path, _episode("Limit", n, limit=3), f"ep{n}.yaml") for n in range(10)]
+    report = open_batch(paths, cache_dir=rig.url("limit")).run(cluster=rig.client)
     assert report.ok
     assert len(api.submits()) == 10 * LINES + 1
     assert _jobs_in_flight(rig) == 3  # never more than the limit, and the limit was used
