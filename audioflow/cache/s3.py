@@ -144,6 +144,8 @@ class S3Store(ArtifactStore):
     module docstring). ``lease_ttl_s`` is how long a paid step's lease lasts unrenewed (default
     ``$AUDIOFLOW_LEASE_TTL_S``, else :data:`LEASE_TTL_S`)."""
 
+    remote = True
+
     def __init__(self, url: str, *, mirror: Path | None = None, lease_ttl_s: float | None = None, fs: Any = None):
         bucket, _, prefix = url.removeprefix(SCHEME).partition("/")
         if not bucket:

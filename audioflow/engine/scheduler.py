@@ -26,7 +26,7 @@ import contextlib
 import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypedDict, Unpack
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from ..audio import decode_file, read_wav, write_wav
 from ..cache import Artifact, ArtifactStore, StepRecord
@@ -52,6 +52,7 @@ from .staleness import Plan, StepPlan, resolve_digest
 __all__ = ["RunResult", "SchedulerOptions", "StepOutcome", "arun_plan", "arun_plans", "run_plan"]
 
 Rendered = builtin_steps.Rendered
+T = TypeVar("T")
 
 
 @dataclass
@@ -113,6 +114,15 @@ class _Run:
                 yield
             finally:
                 lock.release()
+
+
+async def _store_call(store: ArtifactStore, call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)`` on ``store``: in a thread for a remote store (a bucket's round trips never block
+    the event loop, which on a Dask worker carries heartbeats and renewals), inline for a local one
+    (fast, and steps then reach their slots in recipe order)."""
+    if store.remote:
+        return await asyncio.to_thread(call, *args)
+    return call(*args)
 
 
 def _upstream(step: Step, run: _Run) -> list[builtin_steps.Upstream]:
@@ -179,20 +189,22 @@ async def _raw_take(step: Step, run: _Run, prepared: PreparedRequest) -> StepRec
     """The raw take of a provider step: from the store, or rendered (and paid for) once."""
     provider = run.providers[step.provider]  # type: ignore[index]
     digest = preflight.take_digest(step, provider.name, prepared)
-    record = await asyncio.to_thread(run.store.get_step, digest)
+    record = await _store_call(run.store, run.store.get_step, digest)
     if record is not None:
         return record
     async with run.locked(digest), leasing.leased(run.store, digest):  # a lease: on a shared store only
-        record = await asyncio.to_thread(run.store.get_step, digest)
+        record = await _store_call(run.store, run.store.get_step, digest)
         if record is not None:
             return record
         journal = run.store.journal(digest)
-        resumed = await asyncio.to_thread(journal.load) is not None  # paid by an earlier run: resume, reserve nothing
+        resumed = (
+            await _store_call(run.store, journal.load) is not None
+        )  # paid by an earlier run: resume, reserve nothing
         take, meta = await _request(step, run, prepared, journal, resumed)
         # Paid for: the bytes are stored first, before anything that can still fail.
         artifact = await asyncio.to_thread(run.store.put_bytes, take.data, take.format)
-        record = await asyncio.to_thread(run.store.put_step, digest, artifact, meta.to_json())
-        await asyncio.to_thread(journal.clear)
+        record = await _store_call(run.store, run.store.put_step, digest, artifact, meta.to_json())
+        await _store_call(run.store, journal.clear)
         return record
 
 
@@ -259,7 +271,7 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
     prepared = _prepared(step, run) if step.provider is not None else None
     take = preflight.take_digest(step, step.provider, prepared) if prepared is not None else None  # type: ignore[arg-type]
     digest = resolve_digest(step, planned.model, upstream, take)
-    record = await asyncio.to_thread(run.store.get_step, digest)  # a re-rendered upstream: maybe cached content
+    record = await _store_call(run.store, run.store.get_step, digest)  # a re-rendered upstream: maybe cached content
     if record is not None:
         return StepOutcome(step, StepStatus.CACHED, digest, record)
     async with contextlib.AsyncExitStack() as stack:
@@ -271,7 +283,7 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
         # Two steps of one run can share a digest (a repeated line): the second waits here for the first
         # and then finds its record.
         await stack.enter_async_context(run.locked(digest))
-        record = await asyncio.to_thread(run.store.get_step, digest)
+        record = await _store_call(run.store, run.store.get_step, digest)
         if record is not None:
             return StepOutcome(step, StepStatus.CACHED, digest, record)
         if run.stop():  # a step failed while this one waited for a slot: start nothing new
@@ -280,7 +292,7 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
         data, ext, meta = await _render(step, run, prepared)
         artifact = await asyncio.to_thread(_store_output, run.store, data, ext)
         meta_json = replace(meta, step=step.id).to_json()
-        record = await asyncio.to_thread(run.store.put_step, digest, artifact, meta_json)
+        record = await _store_call(run.store, run.store.put_step, digest, artifact, meta_json)
     return StepOutcome(step, StepStatus.RENDERED, digest, record)
 
 

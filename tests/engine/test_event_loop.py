@@ -19,6 +19,8 @@ STORE_CALL_S = 0.5
 class SlowStore(ArtifactStore):
     """A local store whose record reads and writes take as long as a slow bucket's."""
 
+    remote = True
+
     def get_step(self, input_digest: str, *, verify: bool = False) -> StepRecord | None:
         time.sleep(STORE_CALL_S)
         return super().get_step(input_digest, verify=verify)
