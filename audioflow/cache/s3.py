@@ -144,6 +144,8 @@ class S3Store(ArtifactStore):
     module docstring). ``lease_ttl_s`` is how long a paid step's lease lasts unrenewed (default
     ``$AUDIOFLOW_LEASE_TTL_S``, else :data:`LEASE_TTL_S`)."""
 
+    remote = True
+
     def __init__(self, url: str, *, mirror: Path | None = None, lease_ttl_s: float | None = None, fs: Any = None):
         bucket, _, prefix = url.removeprefix(SCHEME).partition("/")
         if not bucket:
@@ -170,9 +172,10 @@ class S3Store(ArtifactStore):
         return CacheError(f"cannot {verb} {self.url_of(key)}: {exc.strerror or exc}")
 
     def read_key(self, key: str) -> bytes | None:
-        """The bytes of ``key`` from the server, or None when there is no such object."""
+        """The bytes of ``key`` from the server, or None when there is no such object. One GET: s3fs's
+        concurrent read would first ask the object's size (a HEAD, and on a miss a listing too)."""
         try:
-            return bytes(self.fs.cat_file(self._remote(key)))
+            return bytes(self.fs.cat_file(self._remote(key), max_concurrency=1))
         except FileNotFoundError:
             return None
         except OSError as exc:

@@ -127,6 +127,9 @@ class ArtifactStore:
     """A content-addressed store rooted at ``root``; ``create=False`` requires it to exist.
     Raises :class:`CacheError` on I/O failures."""
 
+    #: Whether its calls wait on a network (a bucket): the scheduler then makes them off its event loop.
+    remote = False
+
     def __init__(self, root: Path, *, create: bool = True):
         self.root = Path(root)
         self._findings: list[Finding] = []

@@ -185,11 +185,11 @@ async def _step_task(task: _Task, *upstream: _Done) -> _Done:
     try:
         if await _stopped(task.stop):
             return _Done(StepStatus.SKIPPED, error="the run stopped after a failure")
-        store = _worker_store(task.store)
-        outcomes = {
-            dep.id: StepOutcome(dep, done.status, done.digest, _here(store, done.record) if done.record else None)
-            for dep, done in zip(task.deps, upstream, strict=True)
-        }
+        store = await asyncio.to_thread(_worker_store, task.store)
+        outcomes = {}
+        for dep, done in zip(task.deps, upstream, strict=True):  # store calls off the worker's event loop
+            record = await asyncio.to_thread(_here, store, done.record) if done.record else None
+            outcomes[dep.id] = StepOutcome(dep, done.status, done.digest, record)
         budget = Budget()
         providers = _worker_providers(task.providers)
         limits = _worker_limits(task.limits)

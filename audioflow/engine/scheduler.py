@@ -1,12 +1,14 @@
 """The scheduler: renders the stale steps of a plan concurrently with asyncio.
 
 Every step waits for its upstream steps, then takes a slot of the global ``jobs`` limit (work on
-this machine: assembly and local providers) and, for a provider step, one of that provider's
-``max_concurrency`` slots (a remote request takes only those: it waits on its host, not our
-cores). Under the step's store lock it looks the digest up again (another run may have rendered
-it meanwhile), renders, and stores the artifact before its record, so the store never holds a
-partial artifact. Failures are collected, not raised: steps below a failure are ``blocked``;
-independent steps finish with ``keep_going``, otherwise no new step starts after the first failure.
+this machine: assembly and local providers) and, for a local provider's step, one of that
+provider's ``max_concurrency`` slots. A remote request takes only its provider's slot, and only
+while it is at the host (submit, poll, download): it waits on its host, not on our cores, and its
+lookups, lease and storing hold no slot. Under the step's store lock it looks the digest up
+again (another run may have rendered it meanwhile), renders, and stores the artifact before its
+record, so the store never holds a partial artifact. Failures are collected, not raised: steps
+below a failure are ``blocked``; independent steps finish with ``keep_going``, otherwise no new
+step starts after the first failure.
 A failed step keeps its exception (:attr:`StepOutcome.exception`).
 
 A provider step sends the request the plan prepared (prepared again only when an upstream clip was
@@ -24,12 +26,12 @@ import contextlib
 import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypedDict, Unpack
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from ..audio import decode_file, read_wav, write_wav
 from ..cache import Artifact, ArtifactStore, StepRecord
 from ..errors import AudioflowError
-from ..providers import PreparedRequest, Provider, Take
+from ..providers import Journal, PreparedRequest, Provider, Take
 from ..recipe import Step
 from ..steps import (
     ClonePayload,
@@ -50,6 +52,7 @@ from .staleness import Plan, StepPlan, resolve_digest
 __all__ = ["RunResult", "SchedulerOptions", "StepOutcome", "arun_plan", "arun_plans", "run_plan"]
 
 Rendered = builtin_steps.Rendered
+T = TypeVar("T")
 
 
 @dataclass
@@ -113,6 +116,15 @@ class _Run:
                 lock.release()
 
 
+async def _store_call(store: ArtifactStore, call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)`` on ``store``: in a thread for a remote store (a bucket's round trips never block
+    the event loop, which on a Dask worker carries heartbeats and renewals), inline for a local one
+    (fast, and steps then reach their slots in recipe order)."""
+    if store.remote:
+        return await asyncio.to_thread(call, *args)
+    return call(*args)
+
+
 def _upstream(step: Step, run: _Run) -> list[builtin_steps.Upstream]:
     out = []
     for dep in step.deps:
@@ -149,19 +161,15 @@ def _take_meta(take: Take, provider: str, model: str) -> StepMeta:
     )
 
 
-async def _raw_take(step: Step, run: _Run, prepared: PreparedRequest) -> StepRecord:
-    """The raw take of a provider step: from the store, or rendered (and paid for) once."""
+async def _request(
+    step: Step, run: _Run, prepared: PreparedRequest, journal: Journal, resumed: bool
+) -> tuple[Take, StepMeta]:
+    """Render ``prepared`` (resuming its journalled request when ``resumed``). A remote request holds
+    its provider's slot only from its budget reservation to its settlement: while it is at the host."""
     provider = run.providers[step.provider]  # type: ignore[index]
-    digest = preflight.take_digest(step, provider.name, prepared)
-    record = run.store.get_step(digest)
-    if record is not None:
-        return record
-    async with run.locked(digest), leasing.leased(run.store, digest):  # a lease: on a shared store only
-        record = run.store.get_step(digest)
-        if record is not None:
-            return record
-        journal = run.store.journal(digest)
-        resumed = journal.load() is not None  # paid by an earlier run: resume, reserve nothing
+    async with contextlib.AsyncExitStack() as slot:
+        if not provider.local:  # a local provider's slot was taken with the step's
+            await slot.enter_async_context(run.limits[step.provider])
         reserved = 0.0
         if not provider.local and not resumed:
             reserved = run.budget.reserve(step.id, prepared.cost_usd)
@@ -171,13 +179,32 @@ async def _raw_take(step: Step, run: _Run, prepared: PreparedRequest) -> StepRec
         except BaseException:
             run.budget.release(reserved)
             raise
-        # Paid for: the bytes are stored first, before anything that can still fail.
-        artifact = await asyncio.to_thread(run.store.put_bytes, take.data, take.format)
         meta = _take_meta(take, provider.name, prepared.model)
-        record = run.store.put_step(digest, artifact, meta.to_json())
         if not provider.local:
             run.budget.settle(provider.name, reserved, 0.0 if resumed else meta.cost_usd)
-        journal.clear()
+    return take, meta
+
+
+async def _raw_take(step: Step, run: _Run, prepared: PreparedRequest) -> StepRecord:
+    """The raw take of a provider step: from the store, or rendered (and paid for) once."""
+    provider = run.providers[step.provider]  # type: ignore[index]
+    digest = preflight.take_digest(step, provider.name, prepared)
+    record = await _store_call(run.store, run.store.get_step, digest)
+    if record is not None:
+        return record
+    async with run.locked(digest), leasing.leased(run.store, digest):  # a lease: on a shared store only
+        record = await _store_call(run.store, run.store.get_step, digest)
+        if record is not None:
+            return record
+        journal = run.store.journal(digest)
+        resumed = (
+            await _store_call(run.store, journal.load) is not None
+        )  # paid by an earlier run: resume, reserve nothing
+        take, meta = await _request(step, run, prepared, journal, resumed)
+        # Paid for: the bytes are stored first, before anything that can still fail.
+        artifact = await asyncio.to_thread(run.store.put_bytes, take.data, take.format)
+        record = await _store_call(run.store, run.store.put_step, digest, artifact, meta.to_json())
+        await _store_call(run.store, journal.clear)
         return record
 
 
@@ -244,19 +271,19 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
     prepared = _prepared(step, run) if step.provider is not None else None
     take = preflight.take_digest(step, step.provider, prepared) if prepared is not None else None  # type: ignore[arg-type]
     digest = resolve_digest(step, planned.model, upstream, take)
-    record = run.store.get_step(digest)  # a re-rendered upstream may have given already-cached content
+    record = await _store_call(run.store, run.store.get_step, digest)  # a re-rendered upstream: maybe cached content
     if record is not None:
         return StepOutcome(step, StepStatus.CACHED, digest, record)
     async with contextlib.AsyncExitStack() as stack:
         provider = run.providers.get(step.provider) if step.provider else None
         if provider is None or provider.local:  # work on this machine's cores
             await stack.enter_async_context(run.limits[None])
-        if step.provider is not None:  # a remote request waits on its host, not on our cores
+        if provider is not None and provider.local:  # a remote request takes its slot in _raw_take
             await stack.enter_async_context(run.limits[step.provider])
         # Two steps of one run can share a digest (a repeated line): the second waits here for the first
         # and then finds its record.
         await stack.enter_async_context(run.locked(digest))
-        record = run.store.get_step(digest)
+        record = await _store_call(run.store, run.store.get_step, digest)
         if record is not None:
             return StepOutcome(step, StepStatus.CACHED, digest, record)
         if run.stop():  # a step failed while this one waited for a slot: start nothing new
@@ -264,7 +291,8 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
         run.emit(StepEvent(step.id, step.kind, StepStatus.STARTED))
         data, ext, meta = await _render(step, run, prepared)
         artifact = await asyncio.to_thread(_store_output, run.store, data, ext)
-        record = run.store.put_step(digest, artifact, replace(meta, step=step.id).to_json())
+        meta_json = replace(meta, step=step.id).to_json()
+        record = await _store_call(run.store, run.store.put_step, digest, artifact, meta_json)
     return StepOutcome(step, StepStatus.RENDERED, digest, record)
 
 

@@ -78,7 +78,7 @@ async def run_job(
     called when the run is interrupted while finishing and returns whether nothing can bill any
     more. The journal is cleared as the module docstring says. Returns (``finish``'s result, notes).
     """
-    state = journal.load() if journal is not None else None
+    state = await asyncio.to_thread(journal.load) if journal is not None else None
     notes: list[str] = []
     if state is not None:
         try:
@@ -90,13 +90,20 @@ async def run_job(
                 f"request {state.get('request_id')} from an earlier run had expired at the host ({gone}); "
                 "submitted again"
             )
-    state = await submit()
-    if journal is not None:
-        journal.save(state)
+    # Once sent, a submission is paid for: a cancellation (a worker closing, Ctrl-C) waits for the
+    # host's answer and its journal rather than lose the request id.
+    state = await asyncio.shield(_submit_and_save(submit, journal))
     try:
         return await _finish(journal, finish, cancel, state, resumed=False), notes
     except JobGone as gone:
         raise gone.error from gone
+
+
+async def _submit_and_save(submit: Callable[[], Awaitable[dict[str, Any]]], journal: Journal | None) -> dict[str, Any]:
+    state = await submit()
+    if journal is not None:
+        await asyncio.to_thread(journal.save, state)
+    return state
 
 
 async def _finish(

@@ -132,3 +132,25 @@ def test_the_poll_loop_times_out_on_the_waited_clock() -> None:
         )
     assert waits == [0.0, 1.0, 1.5, 2.25, 3.375, 4.0]  # backs off to 4×; stops once 10 s are waited
     assert caught.value.request_id == "r1" and caught.value.retryable
+
+
+def test_a_run_cancelled_while_submitting_still_journals_the_request() -> None:
+    journal = Journal()
+
+    async def submit() -> dict[str, Any]:
+        await asyncio.sleep(0.2)  # the host has the request; its answer is on the way
+        return {"request_id": "r1"}
+
+    async def finish(state: dict[str, Any], resumed: bool) -> str:
+        raise AssertionError("never reached: the run was cancelled")
+
+    async def main() -> None:
+        task = asyncio.create_task(run_job(journal, submit, finish))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.3)  # asyncio.run also lets the shielded submission finish
+
+    asyncio.run(main())
+    assert journal.state == {"request_id": "r1"}

@@ -1,0 +1,196 @@
+"""Benchmark a season on a cluster: 100 recipes x 3 paid steps on a 4-worker LocalCluster.
+
+Scenario: ``--recipes`` recipes (default 100), each a dialogue of three lines (three paid requests to
+Segmind's Seed Audio, all different), its join, mix and wav master. The fake Segmind
+(``tests/fakes/segmind.py``) on 127.0.0.1 answers every submission after ``--latency`` seconds
+(default 2) and reports the request COMPLETED at its first poll; the recipes set the provider's
+limit to ``--limit`` (default 32), enforced cluster-wide by a ``distributed.Semaphore``. The shared
+cache is a SeaweedFS bucket (``tests/seaweed.py``), each repetition on a fresh prefix (everything
+stale). A ``LocalCluster`` of ``--workers`` processes (default 4, 16 task slots each, one ``cpu``
+unit each) is started once; each repetition is ``open_batch(...).run(cluster=client)``.
+
+Reported, each ``--repeats`` times (default 3; the median is the figure):
+
+* **makespan**: wall time of the batch run (plan, every step on the cluster, every bounce);
+* **paid span**: from the first submission the fake saw to the last result it served;
+* the **ideal**: ``ceil(paid / limit) x latency`` (20 s for the defaults), and the ratio to it;
+* the most requests the host held at once (must not pass the limit).
+
+Then **the S3 bookkeeping per step**: a batch of ``--probe`` recipes (default 5) run with the local
+scheduler in this process against a fake with no latency, every S3 call of the s3fs client counted
+and timed (record lookups, leases, journals, objects, records), divided by the steps rendered.
+
+Usage: ``python benchmarks/bench_cluster.py [--recipes 100] [--workers 4] [--limit 32] [--latency 2]
+[--repeats 3] [--probe 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from fakes.segmind import KEY, segmind_hosts  # noqa: E402
+from seaweed import seaweed_server  # noqa: E402
+
+from audioflow.engine.batch import open_batch  # noqa: E402
+
+
+def recipe(n: int, limit: int) -> str:
+    rows = "\n".join(f"      - {'mara' if i % 2 else 'ben'}: Episode {n}, line {i}." for i in range(3))
+    return f"""\
+audioflow: 1
+title: Episode {n}
+provider: segmind
+providers:
+  segmind: {{concurrency: {limit}, poll_interval: 50ms, retries: 5}}
+cast:
+  mara: {{preset: {{segmind: en_female_nadia_uranus_bigtts}}}}
+  ben: {{preset: {{segmind: en_male_bruce_uranus_bigtts}}}}
+steps:
+  scene:
+    dialogue:
+{rows}
+mix:
+  - {{track: scene}}
+master: {{format: wav}}
+output: out/ep{n}.wav
+"""
+
+
+def write_season(folder: Path, recipes: int, limit: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n in range(recipes):
+        path = folder / f"ep{n}.yaml"
+        path.write_text(recipe(n, limit))
+        paths.append(path)
+    return paths
+
+
+def jobs_in_flight(api: Any) -> int:
+    """The most requests the fake held at once (accepted submission to its result served)."""
+    events: list[tuple[float, int]] = []
+    for req in api.submits():
+        events.append((req.t_start, 1))
+    for req in api.calls("GET", r"^/v2/requests/[^/]+$"):
+        events.append((req.t_end or req.t_start, -1))
+    best = current = 0
+    for _, delta in sorted(events):
+        current += delta
+        best = max(best, current)
+    return best
+
+
+def cluster_runs(args: argparse.Namespace, hosts: Any, folder: Path) -> list[dict[str, float]]:
+    import dask
+    from distributed import Client, LocalCluster
+
+    paths = write_season(folder / "season", args.recipes, args.limit)
+    rows = []
+    with (
+        dask.config.set({"distributed.scheduler.work-stealing": True}),
+        LocalCluster(
+            n_workers=args.workers,
+            threads_per_worker=16,
+            resources={"cpu": 1},
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.run(lambda: __import__("audioflow.engine.cluster"))  # imports are not the season's time
+        for rep in range(args.repeats):
+            hosts.api.reset()
+            hosts.api.slow(args.latency, paths=[r"^/v2/[^/]+$"], methods=["POST"])
+            start = time.monotonic()
+            report = open_batch(paths, cache_dir=f"s3://audioflow/bench-{os.getpid()}-{rep}").run(cluster=client)
+            makespan = time.monotonic() - start
+            assert report.ok, report.errors or "a step failed"
+            submits = hosts.api.submits()
+            results = hosts.api.calls("GET", r"^/v2/requests/[^/]+$")
+            paid_span = max(r.t_end or r.t_start for r in results) - min(r.t_start for r in submits)
+            rows.append(
+                {"makespan": makespan, "paid": paid_span, "requests": len(submits), "held": jobs_in_flight(hosts.api)}
+            )
+            print(f"run {rep + 1}: makespan {makespan:.1f} s, paid span {paid_span:.1f} s, {rows[-1]}", flush=True)
+    return rows
+
+
+def probe_s3(args: argparse.Namespace, hosts: Any, folder: Path) -> dict[str, float]:
+    """Count and time every S3 call of a small batch run locally (see the module docstring)."""
+    import s3fs
+
+    calls: Counter[str] = Counter()
+    spent = [0.0]
+    original = s3fs.S3FileSystem._call_s3
+
+    async def counted(self: Any, method: str, *a: Any, **kw: Any) -> Any:
+        start = time.monotonic()
+        try:
+            return await original(self, method, *a, **kw)
+        finally:
+            spent[0] += time.monotonic() - start
+            calls[method] += 1
+
+    hosts.api.reset()
+    paths = write_season(folder / "probe", args.probe, args.limit)
+    s3fs.S3FileSystem._call_s3 = counted  # type: ignore[method-assign]
+    try:
+        report = open_batch(paths, cache_dir=f"s3://audioflow/probe-{os.getpid()}").run()
+    finally:
+        s3fs.S3FileSystem._call_s3 = original  # type: ignore[method-assign]
+    assert report.ok
+    steps = sum(r.result.count("rendered") for r in report.reports.values())
+    paid = len(hosts.api.submits())
+    print(f"S3 calls by kind: {dict(calls)}")
+    # Lease and journal calls belong to paid steps only; the rest is every step's.
+    return {"steps": steps, "paid": paid, "calls": sum(calls.values()), "seconds": spent[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipes", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--limit", type=int, default=32)
+    parser.add_argument("--latency", type=float, default=2.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--probe", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, seaweed_server() as s3, segmind_hosts() as hosts:
+        folder = Path(tmp)
+        env = {**s3.env, **hosts.env, "SEGMIND_API_KEY": KEY, "XDG_CACHE_HOME": str(folder / "xdg")}
+        os.environ.update(env)
+        hosts.api.opt.queued_polls = hosts.api.opt.processing_polls = 0
+        rows = cluster_runs(args, hosts, folder)
+        probe = probe_s3(args, hosts, folder)
+    paid = args.recipes * 3
+    ideal = math.ceil(paid / args.limit) * args.latency
+    makespan = statistics.median(r["makespan"] for r in rows)
+    paid_span = statistics.median(r["paid"] for r in rows)
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"{args.recipes} recipes x 3 paid, {args.workers} workers, limit {args.limit}, latency {args.latency} s")
+    print(f"ideal {ideal:.1f} s; makespan median {makespan:.1f} s ({makespan / ideal:.2f}x)")
+    held = max(r["held"] for r in rows)
+    print(f"paid span median {paid_span:.1f} s ({paid_span / ideal:.2f}x); most held at once {held}")
+    print(
+        f"S3 bookkeeping: {probe['calls']} calls, {probe['seconds']:.2f} s for {probe['steps']:.0f} steps "
+        f"({probe['paid']:.0f} paid): {probe['calls'] / probe['steps']:.1f} calls and "
+        f"{1000 * probe['seconds'] / probe['steps']:.0f} ms per step"
+    )
+
+
+if __name__ == "__main__":
+    main()
