@@ -67,13 +67,19 @@ RIDERS = {
         "bright",
         "It's destroyed he'll be, going till dark night, and he after eating nothing since the sun went up.",
     ),
-    "nora": ("crisp", "And isn't it a pitiful thing when there is nothing left of a man who was a great rower and fisher."),
+    "nora": (
+        "crisp",
+        "And isn't it a pitiful thing when there is nothing left of a man who was a great rower and fisher.",
+    ),
     "maurya": (
         "deep",
         "They're all gone now, and there isn't anything more the sea can do to me. I'll have no call now "
         "to be up crying and praying when the wind breaks from the south.",
     ),
-    "bartley": ("gruff", "I'll have half an hour to go down, and you'll see me coming again in two days, or in three days."),
+    "bartley": (
+        "gruff",
+        "I'll have half an hour to go down, and you'll see me coming again in two days, or in three days.",
+    ),
 }
 
 
