@@ -189,9 +189,12 @@ async def _raw_take(step: Step, run: _Run, prepared: PreparedRequest) -> StepRec
     """The raw take of a provider step: from the store, or rendered (and paid for) once."""
     provider = run.providers[step.provider]  # type: ignore[index]
     digest = preflight.take_digest(step, provider.name, prepared)
-    record = await _store_call(run.store, run.store.get_step, digest)
-    if record is not None:
-        return record
+    planned = run.steps[step.id]
+    looked = prepared is planned.prepared and (planned.cost_usd != 0.0 or planned.resumes)
+    if not looked:  # the plan found no take under this digest; one look more, under the lease, suffices
+        record = await _store_call(run.store, run.store.get_step, digest)
+        if record is not None:
+            return record
     async with run.locked(digest), leasing.leased(run.store, digest):  # a lease: on a shared store only
         record = await _store_call(run.store, run.store.get_step, digest)
         if record is not None:
@@ -271,9 +274,12 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
     prepared = _prepared(step, run) if step.provider is not None else None
     take = preflight.take_digest(step, step.provider, prepared) if prepared is not None else None  # type: ignore[arg-type]
     digest = resolve_digest(step, planned.model, upstream, take)
-    record = await _store_call(run.store, run.store.get_step, digest)  # a re-rendered upstream: maybe cached content
-    if record is not None:
-        return StepOutcome(step, StepStatus.CACHED, digest, record)
+    # A re-rendered upstream: maybe cached content. The plan looked up its own digest already, and on a
+    # bucket (every look a round trip) the look under the lock below is enough.
+    if digest != planned.digest and not run.store.remote:
+        record = await _store_call(run.store, run.store.get_step, digest)
+        if record is not None:
+            return StepOutcome(step, StepStatus.CACHED, digest, record)
     async with contextlib.AsyncExitStack() as stack:
         provider = run.providers.get(step.provider) if step.provider else None
         if provider is None or provider.local:  # work on this machine's cores
