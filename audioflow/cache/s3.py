@@ -111,32 +111,47 @@ def _mirror_folder(url: str) -> Path:
 class S3Journal:
     """The journal of one paid request in the bucket (``jobs/<request digest>.json``), satisfying the
     providers' ``Journal`` protocol. ``save`` returns once the server has the object: a worker that
-    dies after it leaves a request any other worker resumes."""
+    dies after it leaves a request any other worker resumes. The journal remembers the ETag of the
+    state it loaded or saved, and ``clear`` deletes only that state (``If-Match``): a worker that
+    lost its lease and then sees its request fail never deletes the journal of the request the new
+    holder submitted since."""
 
     def __init__(self, store: S3Store, key: str):
         self._store = store
         self.key = key
+        self.etag: str | None = None
 
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None. An unreadable journal raises :class:`CacheError`: it may hold a
         paid request, so it is never taken for "not submitted"."""
-        data = self._store.read_key(self.key)
-        if data is None:
+        found = self._store.read_tagged(self.key)
+        if found is None:
+            self.etag = None
             return None
+        data, etag = found
         try:
-            return parse_journal(data)
+            state = parse_journal(data)
         except Damaged as exc:
             raise CacheError(
                 f"the journal of a paid request, {self._store.url_of(self.key)}, cannot be read ({exc}); it may hold "
                 "a request that was already paid for, so the step is not submitted again. Look the request up on "
                 "the host, then move the object out of jobs/ to submit afresh"
             ) from exc
+        self.etag = etag
+        return state
 
     def save(self, state: dict[str, Any]) -> None:
-        self._store.write_key(self.key, canonical_json(state))
+        """Put ``state``; returns once the server has it. Raises :class:`CacheError`."""
+        self.etag = self._store.put_tagged(self.key, canonical_json(state))
 
     def clear(self) -> None:
-        self._store.remove_key(self.key)
+        """Delete the state this journal loaded or saved, only if it is still there unchanged (one
+        conditional delete: done once the server answers). Another state (another holder's
+        request) is left; with nothing loaded or saved there is nothing of ours to clear.
+        Raises :class:`CacheError` when the server cannot be reached."""
+        etag, self.etag = self.etag, None
+        if etag is not None:
+            self._store.remove_if_unchanged(self.key, etag)
 
 
 class S3Store(ArtifactStore):
@@ -190,6 +205,46 @@ class S3Store(ArtifactStore):
             if create and is_precondition_failure(exc):
                 return False
             raise self._failed("write", key, exc) from exc
+        return True
+
+    def read_tagged(self, key: str) -> tuple[bytes, str] | None:
+        """The bytes of ``key`` and their ETag, from one GET; None when there is no such object."""
+        import fsspec.asyn
+
+        async def get() -> tuple[bytes, str]:
+            response = await self.fs._call_s3("get_object", Bucket=self.bucket, Key=self.bucket_key(key))
+            body = response["Body"]
+            try:
+                return bytes(await body.read()), str(response["ETag"])
+            finally:
+                body.close()
+
+        try:
+            return fsspec.asyn.sync(self.fs.loop, get)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._failed("read", key, exc) from exc
+
+    def put_tagged(self, key: str, data: bytes) -> str:
+        """Put ``data`` at ``key`` (one PUT); its ETag."""
+        try:
+            response = self.fs.call_s3("put_object", Bucket=self.bucket, Key=self.bucket_key(key), Body=data)
+        except OSError as exc:
+            raise self._failed("write", key, exc) from exc
+        return str(response["ETag"])
+
+    def remove_if_unchanged(self, key: str, etag: str) -> bool:
+        """Delete ``key`` if its ETag is still ``etag`` (``If-Match``). False when another write
+        replaced it (left in place); True when deleted or already gone."""
+        try:
+            self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self.bucket_key(key), IfMatch=etag)
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            if not is_precondition_failure(exc):
+                raise self._failed("remove", key, exc) from exc
+            return self.read_key(key) is None  # a 412 for an object already gone (SeaweedFS) is done too
         return True
 
     def remove_key(self, key: str) -> None:
