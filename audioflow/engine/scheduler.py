@@ -44,7 +44,7 @@ from ..steps import (
     SceneJoinPayload,
 )
 from . import builtin_steps, leasing, preflight
-from .budget import Budget
+from .budget import Budget, SharedBudget
 from .events import StepEvent, StepStatus
 from .meta import StepMeta
 from .staleness import Plan, StepPlan, resolve_digest
@@ -100,6 +100,7 @@ class _Run:
     budget: Budget
     outcomes: dict[str, StepOutcome]
     digest_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    shared_budget: SharedBudget | None = None  # a cluster's: held across processes as well as in ``budget``
 
     def records(self) -> dict[str, StepRecord | None]:
         return {k: o.record for k, o in self.outcomes.items()}
@@ -170,18 +171,29 @@ async def _request(
     async with contextlib.AsyncExitStack() as slot:
         if not provider.local:  # a local provider's slot was taken with the step's
             await slot.enter_async_context(run.limits[step.provider])
-        reserved = 0.0
+        reserved = shared = 0.0
         if not provider.local and not resumed:
             reserved = run.budget.reserve(step.id, prepared.cost_usd)
+            if run.shared_budget is not None:
+                try:
+                    shared = await run.shared_budget.reserve(step.id, prepared.cost_usd)
+                except BaseException:
+                    run.budget.release(reserved)
+                    raise
             provider.ready()
         try:
             take = await provider.render(prepared, journal)
         except BaseException:
             run.budget.release(reserved)
+            if shared and run.shared_budget is not None:
+                await asyncio.shield(run.shared_budget.release(shared))
             raise
         meta = _take_meta(take, provider.name, prepared.model)
         if not provider.local:
-            run.budget.settle(provider.name, reserved, 0.0 if resumed else meta.cost_usd)
+            cost_usd = 0.0 if resumed else meta.cost_usd
+            run.budget.settle(provider.name, reserved, cost_usd)
+            if run.shared_budget is not None and not resumed:
+                await run.shared_budget.settle(shared, cost_usd)
     return take, meta
 
 
