@@ -269,6 +269,38 @@ class S3Store(ArtifactStore):
         keys = (str(name)[strip:] for name in found)
         return sorted(k for k in keys if k.startswith(f"{area}/") and not k.endswith("/"))  # no folder markers
 
+    def sizes(self, area: str) -> dict[str, int]:
+        """Every key under ``area`` on the server with its size in bytes (one listing, made afresh)."""
+        base = self._remote(area)
+        self.fs.invalidate_cache()
+        try:
+            found = self.fs.find(base, detail=True)
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise self._failed("list", area, exc) from exc
+        strip = len(self._remote(""))
+        out = {}
+        for name, info in found.items():
+            key = str(name)[strip:]
+            if key.startswith(f"{area}/") and not key.endswith("/") and info.get("type") != "directory":
+                out[key] = int(info.get("size") or 0)
+        return out
+
+    def hash_key(self, key: str, block_bytes: int = 8 << 20) -> str:
+        """The sha256 of object ``key``, hashed as it streams from the server (never held whole).
+        Raises ``FileNotFoundError`` when it is gone, :class:`CacheError` when it cannot be read."""
+        digest = hashlib.sha256()
+        try:
+            with self.fs.open(self._remote(key), "rb", block_size=block_bytes, cache_type="none") as handle:
+                while block := handle.read(block_bytes):
+                    digest.update(block)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise self._failed("read", key, exc) from exc
+        return digest.hexdigest()
+
     # -- damage ------------------------------------------------------------------------------
     def set_aside(self, key: str, problem: str, *, seen: os.stat_result | None = None) -> Finding:
         """Copy the damaged object ``key`` to ``quarantine/<UTC time>/<key>`` in the bucket, then
