@@ -143,7 +143,8 @@ def one_run(hosts: Any, paths: list[Path], args: argparse.Namespace, url: str, c
     start = time.monotonic()
     report = open_batch(paths, cache_dir=url).run(cluster=client)
     end = time.monotonic()
-    assert report.ok, report.errors or "a step failed"
+    failed = {o.error for r in report.reports.values() for o in r.result.outcomes.values() if o.status == "failed"}
+    assert report.ok, report.errors or failed
     submits = hosts.api.submits()
     results = hosts.api.calls("GET", r"^/v2/requests/[^/]+$")
     last = max(r.t_end or r.t_start for r in results)

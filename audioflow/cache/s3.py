@@ -172,6 +172,10 @@ class S3Store(ArtifactStore):
         self.fs = fs if fs is not None else filesystem()
         super().__init__(mirror if mirror is not None else _mirror_folder(self.url))
 
+    @property
+    def location(self) -> str:
+        return self.url
+
     # -- remote keys ---------------------------------------------------------------------------
     def _remote(self, key: str) -> str:
         return f"{self.bucket}/{self.prefix}/{key}" if self.prefix else f"{self.bucket}/{key}"

@@ -150,6 +150,11 @@ class ArtifactStore:
             except OSError as exc:
                 raise CacheError(f"cannot create the cache at {self.root}: {exc.strerror or exc}") from exc
 
+    @property
+    def location(self) -> str:
+        """Where the store lives, as ``--cache-dir`` names it: its folder (a bucket: its URL)."""
+        return str(self.root)
+
     # -- keys ------------------------------------------------------------------------------------
     def path(self, key: str) -> Path:
         """The local file of ``key`` (a key from :mod:`.records` or :meth:`keys`)."""
