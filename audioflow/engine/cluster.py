@@ -338,6 +338,9 @@ def run_on_cluster(
         shared.start(client)
     try:
         graph = _submit(client, items, run_id, keep_going, shared)
+        for i, step_id in graph.cached:  # found at plan time: no task, but progress counts them
+            label = str(items[i][0].graph.recipe.path) if len(items) > 1 else ""
+            emit(StepEvent(step_id, items[i][0].steps[step_id].step.kind, StepStatus.CACHED, "", label))
         done, erred = _collect(client, items, graph, run_id, keep_going, emit)
     finally:
         if shared is not None:

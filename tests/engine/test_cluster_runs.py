@@ -167,3 +167,30 @@ def test_the_budget_holds_across_the_cluster_and_stops_submissions_mid_run(
         assert report.budget.requests == 3 and report.budget.spent_usd == pytest.approx(0.1125, rel=0.01)
         errors = [o.error or "" for r in report.reports.values() for o in r.result.outcomes.values()]
         assert sum("budget reached" in e for e in errors) == 9 - 3
+
+
+def test_progress_on_the_cluster_counts_every_step_of_every_recipe(segmind, client, tmp_path: Path) -> None:
+    """Cluster runs send no `started` events and cached steps have no task: every bar still ends full."""
+    import io
+
+    from rich.console import Console
+
+    from audioflow.cli.progress import progress
+
+    paths = [write_recipe_file(tmp_path / "season", _episode(n, lines=2), f"ep{n}.yaml") for n in range(2)]
+    for run in range(2):  # the second run: everything found at plan time
+        batch = open_batch(paths, cache_dir=tmp_path / "cache")
+        console = Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None)
+        sizes = [(p.graph.recipe.path, len(p.graph.steps)) for p in batch.projects]
+        on_event, stop = progress(sizes, True, console=console)
+        try:
+            report = batch.run(cluster=client, on_event=on_event)
+        finally:
+            stop()
+        assert report.ok
+        frames = console.file.getvalue()
+        tail = frames[frames.rindex("batch") :]
+        total = sum(n for _, n in sizes)
+        assert f"{total}/{total}" in tail and tail.count("done") == 2, tail
+        rendered = sum(r.result.count("rendered") for r in report.reports.values())
+        assert rendered == 0 if run else rendered > 0
