@@ -103,7 +103,8 @@ def test_progress_draws_a_bar_per_recipe_and_a_total_and_marks_failures(season: 
     season.fail = {"talk[2]"}
     batch = open_batch(sorted(Path("season").glob("*.yaml")))
     console = _console()
-    on_event, stop = progress([(p.graph.recipe.path, len(p.graph.steps)) for p in batch.projects], True, console=console)
+    sizes = [(p.graph.recipe.path, len(p.graph.steps)) for p in batch.projects]
+    on_event, stop = progress(sizes, True, console=console)
     try:
         batch.run(on_event=on_event, keep_going=True)
     finally:
