@@ -116,4 +116,3 @@ def test_progress_draws_a_bar_per_recipe_and_a_total_and_marks_failures(season: 
     assert "18/18" in tail  # every step of the batch counted once it ended
     assert tail.count("6/6") == 3 and tail.count("done") == 2
     assert "failed: talk[2]" in tail
-
