@@ -193,7 +193,8 @@ async def _request(
             cost_usd = 0.0 if resumed else meta.cost_usd
             run.budget.settle(provider.name, reserved, cost_usd)
             if run.shared_budget is not None and not resumed:
-                await run.shared_budget.settle(shared, cost_usd)
+                with contextlib.suppress(OSError):  # the take is paid for: a lost settlement never discards it
+                    await run.shared_budget.settle(shared, cost_usd)
     return take, meta
 
 
