@@ -23,7 +23,7 @@ scheduler in this process against a fake with no latency, every S3 call of the s
 and timed (record lookups, leases, journals, objects, records), divided by the steps rendered.
 
 Usage: ``python benchmarks/bench_cluster.py [--recipes 100] [--workers 4] [--limit 32] [--latency 2]
-[--repeats 3] [--probe 5] [--plan-threads 16]``
+[--repeats 3] [--probe 5] [--plan-threads 16]`` (``--repeats 0``: only the S3 probe)
 """
 
 from __future__ import annotations
@@ -160,6 +160,7 @@ def one_run(hosts: Any, paths: list[Path], args: argparse.Namespace, url: str, c
 def probe_s3(args: argparse.Namespace, hosts: Any, folder: Path) -> dict[str, float]:
     """Count and time every S3 call of a small batch run locally (see the module docstring)."""
     import s3fs
+    from fsspec.asyn import sync_wrapper
 
     calls: Counter[str] = Counter()
     spent = [0.0]
@@ -175,11 +176,15 @@ def probe_s3(args: argparse.Namespace, hosts: Any, folder: Path) -> dict[str, fl
 
     hosts.api.reset()
     paths = write_season(folder / "probe", args.probe, args.limit)
+    # call_s3 (leases, journals) is a sync wrapper made around the original _call_s3: count it too.
+    sync_original = s3fs.S3FileSystem.call_s3
     s3fs.S3FileSystem._call_s3 = counted  # type: ignore[method-assign]
+    s3fs.S3FileSystem.call_s3 = sync_wrapper(counted)  # type: ignore[method-assign]
     try:
         report = open_batch(paths, cache_dir=f"s3://audioflow/probe-{os.getpid()}").run()
     finally:
         s3fs.S3FileSystem._call_s3 = original  # type: ignore[method-assign]
+        s3fs.S3FileSystem.call_s3 = sync_original  # type: ignore[method-assign]
     assert report.ok
     steps = sum(r.result.count("rendered") for r in report.reports.values())
     paid = len(hosts.api.submits())
@@ -204,8 +209,18 @@ def main() -> None:
         env = {**s3.env, **hosts.env, "SEGMIND_API_KEY": KEY, "XDG_CACHE_HOME": str(folder / "xdg")}
         os.environ.update(env)
         hosts.api.opt.queued_polls = hosts.api.opt.processing_polls = 0
-        rows = cluster_runs(args, hosts, folder)
+        rows = cluster_runs(args, hosts, folder) if args.repeats else []
         probe = probe_s3(args, hosts, folder)
+    print(
+        f"S3 bookkeeping: {probe['calls']} calls, {probe['seconds']:.2f} s for {probe['steps']:.0f} steps "
+        f"({probe['paid']:.0f} paid): {probe['calls'] / probe['steps']:.1f} calls and "
+        f"{1000 * probe['seconds'] / probe['steps']:.0f} ms per step"
+    )
+    if rows:
+        summarise(args, rows)
+
+
+def summarise(args: argparse.Namespace, rows: list[dict[str, float]]) -> None:
     paid = args.recipes * 3
     ideal = math.ceil(paid / args.limit) * args.latency
     makespan = statistics.median(r["makespan"] for r in rows)
@@ -217,11 +232,6 @@ def main() -> None:
     print(f"paid span median {paid_span:.1f} s ({paid_span / ideal:.2f}x); most held at once {held}")
     plan_s, tail_s = statistics.median(r["plan"] for r in rows), statistics.median(r["tail"] for r in rows)
     print(f"plan median {plan_s:.1f} s; tail (last result to end) median {tail_s:.1f} s; load {os.getloadavg()}")
-    print(
-        f"S3 bookkeeping: {probe['calls']} calls, {probe['seconds']:.2f} s for {probe['steps']:.0f} steps "
-        f"({probe['paid']:.0f} paid): {probe['calls'] / probe['steps']:.1f} calls and "
-        f"{1000 * probe['seconds'] / probe['steps']:.0f} ms per step"
-    )
 
 
 if __name__ == "__main__":

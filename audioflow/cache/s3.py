@@ -114,19 +114,24 @@ class S3Journal:
     dies after it leaves a request any other worker resumes. The journal remembers the ETag of the
     state it loaded or saved, and ``clear`` deletes only that state (``If-Match``): a worker that
     lost its lease and then sees its request fail never deletes the journal of the request the new
-    holder submitted since."""
+    holder submitted since. One journal object serves one holder under its lease (the scheduler's
+    look, then the provider's): it reads the bucket once and then answers from what it read or saved."""
 
     def __init__(self, store: S3Store, key: str):
         self._store = store
         self.key = key
         self.etag: str | None = None
+        self._known: tuple[dict[str, Any] | None] | None = None  # (state,) once read, saved or cleared
 
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None. An unreadable journal raises :class:`CacheError`: it may hold a
         paid request, so it is never taken for "not submitted"."""
+        if self._known is not None:
+            return dict(self._known[0]) if self._known[0] is not None else None
         found = self._store.read_tagged(self.key)
         if found is None:
             self.etag = None
+            self._known = (None,)
             return None
         data, etag = found
         try:
@@ -138,11 +143,13 @@ class S3Journal:
                 "the host, then move the object out of jobs/ to submit afresh"
             ) from exc
         self.etag = etag
+        self._known = (dict(state),)
         return state
 
     def save(self, state: dict[str, Any]) -> None:
         """Put ``state``; returns once the server has it. Raises :class:`CacheError`."""
         self.etag = self._store.put_tagged(self.key, canonical_json(state))
+        self._known = (dict(state),)
 
     def clear(self) -> None:
         """Delete the state this journal loaded or saved, only if it is still there unchanged (one
@@ -150,6 +157,7 @@ class S3Journal:
         request) is left; with nothing loaded or saved there is nothing of ours to clear.
         Raises :class:`CacheError` when the server cannot be reached."""
         etag, self.etag = self.etag, None
+        self._known = None  # another holder's state may be there: the next load reads the bucket
         if etag is not None:
             self._store.remove_if_unchanged(self.key, etag)
 
