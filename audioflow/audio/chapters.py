@@ -188,7 +188,8 @@ def _write_vorbis(buffer: io.BytesIO, fmt: str, chapters: Sequence[Chapter]) -> 
         audio.add_tags()
     comments = audio.tags
     assert comments is not None
-    for key in [k for k in comments.keys() if k.upper().startswith("CHAPTER")]:
+    keys = comments.keys()  # a Vorbis comment block iterates as (key, value) pairs: its keys, once each
+    for key in [k for k in keys if k.upper().startswith("CHAPTER")]:
         del comments[key]
     for i, chapter in enumerate(chapters, start=1):
         key = f"CHAPTER{i:03d}"
