@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from mutagen import MutagenError
-from mutagen.flac import FLAC
+from mutagen.flac import FLAC, VCFLACDict
 from mutagen.id3 import APIC, CHAP, CTOC, ID3, TIT2, WXXX, CTOCFlags, Encoding, PictureType
 from mutagen.mp3 import MP3
-from mutagen.oggopus import OggOpus
+from mutagen.oggopus import OggOpus, OggOpusVComment
 
 from ..errors import AudioError
 from .io import _run_ffmpeg
@@ -187,7 +187,7 @@ def _write_vorbis(buffer: io.BytesIO, fmt: str, chapters: Sequence[Chapter]) -> 
     if audio.tags is None:
         audio.add_tags()
     comments = audio.tags
-    assert comments is not None
+    assert isinstance(comments, VCFLACDict | OggOpusVComment)
     keys = comments.keys()  # a Vorbis comment block iterates as (key, value) pairs: its keys, once each
     for key in [k for k in keys if k.upper().startswith("CHAPTER")]:
         del comments[key]
