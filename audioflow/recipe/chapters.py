@@ -73,6 +73,10 @@ def _mark(
         image_location = doc.locate((*path, "image"))
         if str(value["image"]).startswith("https://"):
             image_url = value["image"]
+        elif "://" in str(value["image"]):
+            raise RecipeError(
+                f"chapter image {value['image']!r}: only an https URL or a local file", image_location, "use https://"
+            )
         else:
             image = confinement.resolve(value["image"], image_location, "chapter image")
     return ChapterMark(

@@ -214,6 +214,7 @@ def _line_of(text: str, needle: str) -> int:
         ('at: "scene[3]"', 'at: "scene[9]"', "dialogue scene has 3 lines"),
         ('at: "3.5s"', 'at: "3.5 parsecs"', "invalid value '3.5 parsecs'"),
         ("image: art/last.png", "image: ../outside.png", "outside"),
+        ("image: art/last.png", "image: http://example.com/a.png", "only an https URL or a local file"),
         ("  outro: {file: one.wav}", "  outro: {file: one.wav, chapter: X}", "'chapter' does not apply to a file step"),
     ],
 )
