@@ -20,7 +20,7 @@ from mutagen.id3 import ID3
 from mutagen.mp4 import MP4
 from PIL import Image
 
-from audioflow.audio import Audio, write_wav
+from audioflow.audio import Audio, decode_file, write_wav
 from audioflow.engine import open_project
 from audioflow.engine.builtin_steps import Upstream, mix_tracks
 from audioflow.engine.meta import Segment, StepMeta
@@ -273,3 +273,30 @@ def test_a_chapter_image_hosts_would_refuse_is_caught_at_validate(tmp_path: Path
     assert result.exit_code == 2
     line = _line_of(RECIPE, "image: art/last.png")
     assert f"r.yaml:{line}:" in result.output and "chapter image is 300×300 px" in result.output
+
+
+@pytest.mark.parametrize(("fmt", "tolerance_frames"), [("wav", 0), ("flac", 0), ("mp3", 0), ("m4b", 2), ("opus", 2)])
+def test_the_audio_starts_where_the_chapter_says(tmp_path: Path, fmt: str, tolerance_frames: int) -> None:
+    """A tone after 1.5 s of silence, 123 ms late: its first sample in the decoded output is the
+    chapter's start: to the sample (measured 0 frames off in every format: the encoders' delay is
+    trimmed on decoding); AAC and Opus are given 2 frames for their transforms' smearing."""
+    folder = tmp_path / "show"
+    folder.mkdir()
+    (folder / "quiet.wav").write_bytes(write_wav(Audio(np.zeros((RATE * 3 // 2, 1), np.float32), RATE)))
+    tone = 0.3 * np.cos(2 * np.pi * 440 * np.arange(RATE) / RATE)
+    (folder / "tone.wav").write_bytes(write_wav(Audio(tone[:, None].astype(np.float32), RATE)))
+    text = (
+        "audioflow: 1\nsteps:\n  quiet: {file: quiet.wav}\n  tone: {file: tone.wav}\n"
+        "mix:\n  - {track: quiet}\n  - {track: tone, offset: 123ms, chapter: Tone}\n  - {track: quiet}\n"
+        f"output: out/r.{fmt}\n"
+    )
+    (folder / "r.yaml").write_text(text, encoding="utf-8")
+    report = open_project(folder / "r.yaml", providers={"local": FakeProvider()}, cache_dir=tmp_path / "c").run()
+    (chapter,) = report.manifest.chapters
+    decoded = decode_file(report.output)
+    level = np.abs(decoded.samples[:, 0])
+    onset = int(np.argmax(level > 0.5 * level.max()))  # above a lossy codec's pre-echo
+    expected = chapter.start_ms * decoded.sample_rate_hz / 1000
+    assert expected == pytest.approx(round(expected), abs=1e-6)
+    assert chapter.start_ms == pytest.approx(1623.0, abs=1000 / decoded.sample_rate_hz)
+    assert abs(onset - expected) <= tolerance_frames, (onset, expected)
