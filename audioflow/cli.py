@@ -308,13 +308,16 @@ def _summary(report: Any, recipe: Path) -> list[str]:
         )
     )
     if report.output is not None:
-        m = report.manifest
         lines.append(counts + (" (everything was cached)" if result.count("rendered") == 0 else ""))
-        lines.append(
-            f"wrote {os.path.relpath(report.output)}: {m.duration_ms / 1000:.1f} s, "
-            f"{m.loudness.measured_lufs:.1f} LUFS, {m.loudness.measured_true_peak_dbtp:.1f} dBTP"
-            + (f", {len(m.placeholders)} placeholder(s)" if m.placeholders else "")
-        )
+        for bounced in report.outputs:
+            m, qc = bounced.manifest, bounced.qc
+            rms = f", {qc.figures.rms_dbfs:.1f} dB RMS" if m.loudness.target_rms_dbfs is not None else ""
+            lines.append(
+                f"wrote {os.path.relpath(bounced.path)}: {m.duration_ms / 1000:.1f} s, "
+                f"{m.loudness.measured_lufs:.1f} LUFS, {m.loudness.measured_true_peak_dbtp:.1f} dBTP{rms}"
+                + (f", {len(m.placeholders)} placeholder(s)" if m.placeholders else "")
+                + f", QC {'pass' if qc.passed else 'FAIL'} ({qc.preset or 'custom target'})"
+            )
     else:
         lines.append(counts + " — no output written")
     budget = result.budget
@@ -354,6 +357,9 @@ def _summary(report: Any, recipe: Path) -> list[str]:
     help="Run the steps on a Dask cluster: a scheduler's address, or local:N for N worker processes here.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run's result as JSON.")
+@click.option(
+    "--allow-qc-fail", is_flag=True, help="Keep outputs that fail their preset's QC: warn and exit 0 instead of 1."
+)
 def run(
     recipes: tuple[Path, ...],
     cache_dir: Path | str | None,
@@ -364,8 +370,9 @@ def run(
     budget_usd: float | None,
     cluster: str | None,
     as_json: bool,
+    allow_qc_fail: bool,
 ) -> None:
-    """Render each RECIPE's stale steps and bounce its mastered output. Several recipes (or a quoted
+    """Render each RECIPE's stale steps and bounce its mastered outputs. Several recipes (or a quoted
     glob, 'episodes/*.yaml') run as one graph: a step they share renders once; failures are
     reported at the end."""
     from .engine.batch import open_batch
@@ -404,8 +411,23 @@ def run(
         for report in reports.values():
             for text in _tracebacks(report):
                 _err(text)
-        if errors or not all(r.result.ok for r in reports.values()):
+        qc_failed = _report_qc(reports.values(), allow_qc_fail)
+        if errors or qc_failed or not all(r.result.ok for r in reports.values()):
             sys.exit(1)
+
+
+def _report_qc(reports: Any, allow: bool) -> bool:
+    """One line on stderr per output that fails its preset (``error:``, or ``warning:`` when
+    ``allow``); whether the run fails for it."""
+    failed = False
+    for report in reports:
+        for bounced in report.qc_failures:
+            qc = bounced.qc
+            why = "; ".join(check.reason for check in qc.failures)
+            level, preset = "warning" if allow else "error", qc.preset or "its target"
+            _err(f"{level}: QC: {os.path.relpath(bounced.path)} fails {preset}: {why}")
+            failed = not allow
+    return failed
 
 
 @contextmanager
@@ -439,6 +461,9 @@ def _run_json(report: Any) -> dict[str, Any]:
     result = report.result
     return {
         "output": str(report.output) if report.output else None,
+        "outputs": [
+            {"path": str(b.path), "manifest": str(b.manifest_path), "qc_pass": b.qc.passed} for b in report.outputs
+        ],
         "rendered": result.count("rendered"),
         "cached": result.count("cached"),
         "failed": result.count("failed"),

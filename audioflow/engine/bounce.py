@@ -1,12 +1,16 @@
-"""The bounce: the mastered output written beside the recipe with the recipe's ``meta:`` as its tags
-and artwork, its transcripts (SRT, WebVTT) and its QC manifest — a typed :class:`Manifest` with one
-serialiser (:meth:`Manifest.to_json`). Tags are written to the copy the bounce writes, never to the
-cached master: they are in no digest, so changing them renders nothing again."""
+"""The bounce: every output of the recipe written beside it (each from its own master step) with the
+recipe's ``meta:`` as its tags and artwork, its transcripts (SRT, WebVTT) and its manifest — a typed
+:class:`Manifest` with one serialiser (:meth:`Manifest.to_json`, shape ``schemas/manifest.schema.json``,
+``manifest_version`` :data:`MANIFEST_VERSION`) holding the output's QC report (:mod:`.qc`). Tags
+are written to the copy the bounce writes, never to the cached master: they are in no digest, so
+changing them renders nothing again."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +18,46 @@ from .. import __version__
 from ..audio.tags import Tags, read_artwork, write_tags
 from ..cache import ArtifactStore, write_atomic
 from ..recipe.meta import Meta
+from ..recipe.outputs import Output
 from ..recipe.paths import sidecar_paths
 from ..steps import MasterPayload, StepKind
 from .events import StepStatus
 from .meta import Segment, StepMeta
+from .qc import QcReport, qc_report
 from .scheduler import RunResult
 from .staleness import Plan
 from .transcript import to_srt, to_vtt
 
-__all__ = ["LoudnessReport", "Manifest", "ManifestStep", "bounce", "tags_for"]
+__all__ = [
+    "MANIFEST_VERSION",
+    "Bounced",
+    "LoudnessReport",
+    "Manifest",
+    "ManifestStep",
+    "bounce",
+    "bounce_output",
+    "manifest_schema",
+    "tags_for",
+]
+
+#: The version of the manifest's shape (``schemas/manifest.schema.json``): raised when it changes.
+MANIFEST_VERSION = 1
+
+_SCHEMA = ("schemas", "manifest.schema.json")
+
+
+@cache
+def manifest_schema() -> dict[str, Any]:
+    """The manifest's JSON Schema (draft 2020-12): from the installed package, else from the source
+    tree's ``schemas/``."""
+    packaged = resources.files("audioflow").joinpath(*_SCHEMA)
+    if packaged.is_file():
+        text = packaged.read_text(encoding="utf-8")
+    else:
+        text = (Path(__file__).resolve().parents[2] / _SCHEMA[0] / _SCHEMA[1]).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
 
 METER = "ITU-R BS.1770-4 (libebur128), true peak 4x oversampled (soxr), measured on the decoded file"
 
@@ -73,19 +108,22 @@ class ManifestStep:
 
 @dataclass(frozen=True)
 class LoudnessReport:
-    """The master's loudness: targets and what was measured on the decoded output (LUFS, dBTP)."""
+    """The master's loudness: targets and what was measured on the decoded output (LUFS, dBTP);
+    an ACX master has ``target_rms_dbfs`` and no ``target_lufs``."""
 
-    target_lufs: float
+    target_lufs: float | None
     measured_lufs: float
     target_true_peak_dbtp: float
     measured_true_peak_dbtp: float
     gain_db: float
     limited: bool
     meter: str = METER
+    target_rms_dbfs: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "target_lufs": self.target_lufs,
+            **({"target_rms_dbfs": self.target_rms_dbfs} if self.target_rms_dbfs is not None else {}),
             "measured_lufs": round(self.measured_lufs, 2),
             "target_true_peak_dbtp": self.target_true_peak_dbtp,
             "measured_true_peak_dbtp": round(self.measured_true_peak_dbtp, 2),
@@ -99,8 +137,9 @@ class LoudnessReport:
 class Manifest:
     """The QC manifest of a bounce: the output, its format, length (ms) and rate (Hz), loudness,
     placeholder steps, what was rendered or cached, what was spent (USD), every step, transcripts,
-    the speakers (cast name → display name), and how many transcript cues have estimated timings
-    (``scene`` steps rendered remotely are marked ``timings_estimated``)."""
+    the speakers (cast name → display name), how many transcript cues have estimated timings
+    (``scene`` steps rendered remotely are marked ``timings_estimated``), the output's master
+    ``step`` and its ``qc`` report."""
 
     audioflow: str
     title: str
@@ -118,15 +157,19 @@ class Manifest:
     transcripts: tuple[str, ...] = ()
     speakers: tuple[tuple[str, str], ...] = ()  # (cast name, display name) of every cast voice
     estimated_cues: int = 0
+    step: str = "master"
+    qc: QcReport | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as JSON data (what ``<output>.manifest.json`` holds)."""
         out: dict[str, Any] = {
+            "manifest_version": MANIFEST_VERSION,
             "audioflow": self.audioflow,
             "title": self.title,
             "recipe": self.recipe,
             "output": self.output,
             "format": self.format,
+            "step": self.step,
             "duration_ms": round(self.duration_ms, 1),
             "sample_rate_hz": self.sample_rate_hz,
             "loudness": self.loudness.to_json(),
@@ -142,6 +185,8 @@ class Manifest:
             out["speakers"] = dict(self.speakers)
         if self.estimated_cues:
             out["transcript_cues_estimated"] = self.estimated_cues
+        if self.qc is not None:
+            out["qc"] = self.qc.to_json()
         return out
 
 
@@ -172,24 +217,26 @@ def _steps(plan: Plan, result: RunResult) -> tuple[ManifestStep, ...]:
     return tuple(steps)
 
 
-def _manifest(plan: Plan, result: RunResult, output: Path, transcripts: tuple[str, ...]) -> Manifest:
+def _manifest(plan: Plan, result: RunResult, output: Output, transcripts: tuple[str, ...], qc: QcReport) -> Manifest:
     recipe = plan.graph.recipe
-    master = result.outcomes["master"].meta
-    payload = plan.graph.steps["master"].payload
+    master = result.outcomes[output.step_id].meta
+    payload = plan.graph.steps[output.step_id].payload
     assert master is not None and master.loudness is not None and isinstance(payload, MasterPayload)
+    rms_target = payload.target_rms_dbfs
     loudness = LoudnessReport(
-        payload.target_lufs,
+        payload.target_lufs if rms_target is None else None,
         master.loudness.lufs,
         payload.true_peak_dbtp,
         master.loudness.true_peak_dbtp,
         master.loudness.gain_db,
         master.loudness.limited,
+        target_rms_dbfs=rms_target,
     )
     return Manifest(
         __version__,
         recipe.title,
         recipe.path.name,
-        output.name,
+        output.path.name,
         payload.format,
         master.duration_ms,
         master.sample_rate_hz,
@@ -202,6 +249,8 @@ def _manifest(plan: Plan, result: RunResult, output: Path, transcripts: tuple[st
         transcripts,
         tuple((name, voice.shown_name) for name, voice in recipe.cast.items()),
         sum(1 for segment in master.segments if segment.estimated),
+        output.step_id,
+        qc,
     )
 
 
@@ -230,27 +279,54 @@ def tags_for(meta: Meta) -> Tags:
     )
 
 
-def bounce(plan: Plan, result: RunResult, store: ArtifactStore) -> tuple[Path, Path, Manifest]:
-    """Write the master (its sha256 checked as it is read from ``store``) to the recipe's output, its
-    transcripts beside it (when anything is spoken) and the manifest, at the sidecar paths
-    ``validate`` checked, the output tagged from the recipe's ``meta:`` (:func:`tags_for`). Returns
-    (output, manifest path, manifest). Raises ``CacheError`` on I/O failure, ``AudioError`` when the
-    cover or the file cannot be read for tagging."""
+@dataclass(frozen=True)
+class Bounced:
+    """One output the bounce wrote: the recipe's :class:`~audioflow.recipe.outputs.Output`, the file,
+    its manifest file and the typed manifest (with its QC report)."""
+
+    output: Output
+    path: Path
+    manifest_path: Path
+    manifest: Manifest
+
+    @property
+    def qc(self) -> QcReport:
+        assert self.manifest.qc is not None
+        return self.manifest.qc
+
+
+def bounce(plan: Plan, result: RunResult, store: ArtifactStore) -> tuple[Bounced, ...]:
+    """Write every output of the recipe whose master step rendered or was cached (see
+    :func:`bounce_output`), in the recipe's order."""
     recipe = plan.graph.recipe
-    output = recipe.output
-    master = result.outcomes["master"]
+    done = []
+    for output in recipe.outputs:
+        outcome = result.outcomes.get(output.step_id)
+        if outcome is not None and outcome.record is not None:
+            done.append(bounce_output(plan, result, store, output))
+    return tuple(done)
+
+
+def bounce_output(plan: Plan, result: RunResult, store: ArtifactStore, output: Output) -> Bounced:
+    """Write ``output``'s master (its sha256 checked as it is read from ``store``) to its path, its
+    transcripts beside it (when anything is spoken) and its manifest with the QC report of the file
+    as written, at the sidecar paths ``validate`` checked, the file tagged from the recipe's
+    ``meta:`` (:func:`tags_for`). Raises ``CacheError`` on I/O failure, ``AudioError`` when the
+    cover or the file cannot be read for tagging or measuring."""
+    recipe = plan.graph.recipe
+    master = result.outcomes[output.step_id]
     assert master.record is not None and master.meta is not None
     audio = store.read_verified(master.record.artifact)
-    write_atomic(output, write_tags(audio, recipe.master.format, tags_for(recipe.meta)), shared=True)
-    sidecars = sidecar_paths(output)
+    write_atomic(output.path, write_tags(audio, output.master.format, tags_for(recipe.meta)), shared=True)
+    sidecars = sidecar_paths(output.path, output.sidecar_stem)
     transcripts: tuple[str, ...] = ()
     if master.meta.segments:
         segments = _with_display_names(plan, master.meta.segments)
         write_atomic(sidecars["srt"], to_srt(segments).encode(), shared=True)
         write_atomic(sidecars["vtt"], to_vtt(segments).encode(), shared=True)
         transcripts = (sidecars["srt"].name, sidecars["vtt"].name)
-    manifest = _manifest(plan, result, output, transcripts)
+    manifest = _manifest(plan, result, output, transcripts, qc_report(output.path, output.master))
     manifest_path = sidecars["manifest"]
     text = json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n"
     write_atomic(manifest_path, text.encode(), shared=True)
-    return output, manifest_path, manifest
+    return Bounced(output, output.path, manifest_path, manifest)
