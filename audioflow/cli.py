@@ -172,7 +172,7 @@ def plan(
                 _err(warning)
             rows[project.graph.recipe.path] = _plan_rows(result)
         if len(plans) == 1:
-            _print_plan(rows[batch.recipes[0]], plans[0].cost_by_provider(), as_json)
+            _print_plan(rows[batch.recipes[0]], plans[0].cost_by_provider(), as_json, plans[0].graph.recipe)
             return
         if as_json:
             per_recipe = [
@@ -183,7 +183,7 @@ def plan(
             return
         for (path, r), p in zip(rows.items(), plans, strict=True):
             _echo(f"== {path} ==")
-            _print_plan(r, p.cost_by_provider(), False)
+            _print_plan(r, p.cost_by_provider(), False, p.graph.recipe)
         stale = sum(1 for r in rows.values() for row in r if row["status"] == "stale")
         steps = sum(len(r) for r in rows.values())
         _echo(f"batch: {len(plans)} recipes, {stale} stale, {steps - stale} up-to-date")
@@ -218,7 +218,9 @@ def _cost_lines(costs: dict[str, tuple[float, int, int]]) -> list[str]:
     return lines or ["estimated cost: $0 (nothing to pay for)"]
 
 
-def _print_plan(rows: list[dict[str, Any]], costs: dict[str, tuple[float, int, int]], as_json: bool) -> None:
+def _print_plan(
+    rows: list[dict[str, Any]], costs: dict[str, tuple[float, int, int]], as_json: bool, recipe: Any = None
+) -> None:
     if as_json:
         _echo(json.dumps({"steps": rows, "cost": _cost_json(costs)}, indent=2))
         return
@@ -230,10 +232,26 @@ def _print_plan(rows: list[dict[str, Any]], costs: dict[str, tuple[float, int, i
             f"{r['status']:<10}  {r['id']:<{width}}  {r['kind']:<8}  {r['provider'] or '-':<7}  "
             f"{part}{r['reason']}{cost}"
         )
+    for line in _output_lines(recipe):
+        _echo(line)
     stale = sum(1 for r in rows if r["status"] == "stale")
     _echo(f"{stale} stale, {len(rows) - stale} up-to-date")
     for line in _cost_lines(costs):
         _echo(line)
+
+
+def _output_lines(recipe: Any) -> list[str]:
+    """One line per output of the recipe: its path, its master step, its encoding and its target."""
+    lines = []
+    for output in recipe.outputs if recipe is not None else ():
+        m = output.master
+        kind = f"{m.bitrate_kbps}k" if m.format not in ("wav", "flac") else f"{m.bit_depth}-bit"
+        target = f"{m.target_rms_dbfs:g} dB RMS" if m.target_rms_dbfs is not None else f"{m.target_lufs:g} LUFS"
+        lines.append(
+            f"output {os.path.relpath(output.path)} ← {output.step_id} ({m.format} {kind} {m.sample_rate_hz} Hz "
+            f"{'mono' if m.channels == 1 else 'stereo'}; {m.preset or 'custom'} {target}, ≤ {m.true_peak_dbtp:g} dBTP)"
+        )
+    return lines
 
 
 def _report_damage(store: Any) -> None:

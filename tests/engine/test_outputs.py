@@ -225,3 +225,41 @@ def test_bad_output_entries_are_located(tmp_path: Path, recipe: str, where: tupl
     text = str(error)
     assert message in text, text
     assert text.startswith(f"{path}:{where[0]}:"), text
+
+
+LOSSY = """\
+outputs:
+  - {path: out/feed.mp3, preset: podcast, bitrate: 128k}
+  - {path: out/apple.m4a, preset: streaming}
+  - {path: out/web.opus, preset: ebu-r128, bitrate: 96k}
+  - {path: out/tv.ogg, preset: atsc-a85}
+  - {path: out/talk.mp3, preset: speech-mono, bitrate: 96k}
+"""
+
+
+def test_every_lossy_format_lands_within_0_2_lu_of_its_preset_on_the_decoded_file(tmp_path: Path) -> None:
+    report = _run(_recipe(tmp_path, LOSSY), tmp_path / "cache")
+    targets = {"feed.mp3": -16.0, "apple.m4a": -14.0, "web.opus": -23.0, "tv.ogg": -24.0, "talk.mp3": -19.0}
+    ceilings = {"feed.mp3": -1.0, "apple.m4a": -1.0, "web.opus": -1.0, "tv.ogg": -2.0, "talk.mp3": -1.0}
+    for bounced in report.outputs:
+        name = bounced.path.name
+        assert abs(_lufs(bounced.path) - targets[name]) <= 0.2, name
+        qc = _validate(bounced.manifest_path)["qc"]
+        assert qc["pass"] and qc["true_peak_dbtp"] <= ceilings[name], (name, qc)
+        assert abs(qc["integrated_lufs"] - targets[name]) <= 0.2, name
+
+
+def test_plan_and_run_print_every_output(tmp_path: Path) -> None:
+    outputs = "outputs:\n  - {path: out/ep.mp3}\n  - {path: out/ep.m4b, preset: audiobook}\n"
+    path, runner = _recipe(tmp_path, outputs), CliRunner()
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    planned = runner.invoke(cli, ["plan", str(path), *cache])
+    assert planned.exit_code == 0, planned.output
+    lines = [line for line in planned.stdout.splitlines() if line.startswith("output ")]
+    assert [line.split(" ← ")[1].split(" (")[0] for line in lines] == ["master", "master:ep.m4b"]
+    assert lines[1].endswith("(m4b 192k 44100 Hz stereo; audiobook -20 dB RMS, ≤ -3 dBTP)")
+    ran = runner.invoke(cli, ["run", str(path), *cache])
+    assert ran.exit_code == 0, ran.output
+    wrote = [line for line in ran.stdout.splitlines() if line.startswith("wrote ")]
+    assert len(wrote) == 2 and wrote[0].endswith("QC pass (podcast)") and wrote[1].endswith("QC pass (audiobook)")
+    assert " dB RMS" in wrote[1] and " dB RMS" not in wrote[0]
