@@ -325,7 +325,9 @@ def bounce_output(plan: Plan, result: RunResult, store: ArtifactStore, output: O
         write_atomic(sidecars["srt"], to_srt(segments).encode(), shared=True)
         write_atomic(sidecars["vtt"], to_vtt(segments).encode(), shared=True)
         transcripts = (sidecars["srt"].name, sidecars["vtt"].name)
-    manifest = _manifest(plan, result, output, transcripts, qc_report(output.path, output.master))
+    manifest = _manifest(
+        plan, result, output, transcripts, qc_report(output.path, output.master, master.meta.qc_figures)
+    )
     manifest_path = sidecars["manifest"]
     text = json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n"
     write_atomic(manifest_path, text.encode(), shared=True)

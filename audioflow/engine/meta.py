@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..audio.qc import FileFigures
+
 __all__ = ["Loudness", "Segment", "StepMeta"]
 
 
@@ -58,7 +60,8 @@ class StepMeta:
     duck under); transcript ``segments`` (``segments_estimated`` when spread over a whole-scene take);
     ``placeholders`` inside (step ids); how a provider's take came to be (``provider``, ``model``,
     ``placeholder``, ``approximate``, ``notes``, ``request_id``, ``cost_usd``, ``take_digest``);
-    a master's ``loudness``; the ``step`` that rendered it."""
+    a master's ``loudness`` and ``qc_figures`` (its encoded file measured, decoded); the ``step``
+    that rendered it."""
 
     duration_ms: float = 0.0
     sample_rate_hz: int | None = None
@@ -77,6 +80,7 @@ class StepMeta:
     take_digest: str | None = None
     loudness: Loudness | None = None
     step: str | None = None
+    qc_figures: FileFigures | None = None
 
     def placeholders_inside(self, step_id: str) -> tuple[str, ...]:
         """The placeholder steps this artifact holds (itself, when it is one)."""
@@ -126,6 +130,8 @@ class StepMeta:
                 true_peak_dbtp=_finite(loud.true_peak_dbtp),
                 limited=loud.limited,
             )
+        if self.qc_figures is not None:
+            out["qc_figures"] = self.qc_figures.to_json()
         return {key: value for key, value in out.items() if value is not None}
 
     @classmethod
@@ -158,6 +164,7 @@ class StepMeta:
             take_digest=data.get("take_digest"),
             loudness=loudness,
             step=data.get("step"),
+            qc_figures=FileFigures.from_json(data["qc_figures"]) if "qc_figures" in data else None,
         )
 
 

@@ -163,10 +163,12 @@ def _sha256(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def qc_report(path: Path, master: Master) -> QcReport:
-    """Measure the delivered file at ``path`` (as written, tags included) against ``master``'s preset.
-    Raises ``AudioError`` when it cannot be decoded."""
-    figures = measure_file(path)
+def qc_report(path: Path, master: Master, figures: FileFigures | None = None) -> QcReport:
+    """The QC report of the delivered file at ``path`` (its size and sha256 as written, tags
+    included) against ``master``'s preset. ``figures`` are its audio's, measured when the master
+    rendered (tags change no sample); without them the file is decoded and measured now. Raises
+    ``AudioError`` when it cannot be decoded."""
+    figures = figures if figures is not None else measure_file(path)
     sha256, size = _sha256(path)
     lossy = master.format in _LOSSY
     seconds = figures.duration_ms / 1000.0

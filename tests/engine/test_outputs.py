@@ -263,3 +263,21 @@ def test_plan_and_run_print_every_output(tmp_path: Path) -> None:
     wrote = [line for line in ran.stdout.splitlines() if line.startswith("wrote ")]
     assert len(wrote) == 2 and wrote[0].endswith("QC pass (podcast)") and wrote[1].endswith("QC pass (audiobook)")
     assert " dB RMS" in wrote[1] and " dB RMS" not in wrote[0]
+
+
+def test_the_masters_figures_are_kept_with_its_record_and_read_back(tmp_path: Path) -> None:
+    from audioflow.audio.qc import FileFigures
+    from audioflow.cache.records import META_FIELDS
+    from audioflow.engine.meta import StepMeta
+
+    figures = FileFigures(44100, 2, 441000, -16.0, 3.2, -1.1, -1.3, -19.5, -math.inf)
+    meta = StepMeta(10000.0, 44100, 2, qc_figures=figures)
+    data = json.loads(json.dumps(meta.to_json()))
+    assert data["qc_figures"]["noise_floor_dbfs"] is None
+    assert META_FIELDS["qc_figures"][1](data["qc_figures"])
+    assert not META_FIELDS["qc_figures"][1]({**data["qc_figures"], "rms_dbfs": "loud"})
+    assert StepMeta.from_json(data).qc_figures == figures
+    path = _recipe(tmp_path, "output: out/ep.mp3\n")
+    first = _run(path, tmp_path / "cache").outputs[0].manifest.to_json()["qc"]
+    again = _run(path, tmp_path / "cache")
+    assert again.result.count("rendered") == 0 and again.outputs[0].manifest.to_json()["qc"] == first
