@@ -35,7 +35,7 @@ from .limits import (
 )
 from .loader import Document, JsonPath
 from .meta import Meta, parse_meta
-from .outputs import LOUDNESS_PRESETS, Master, Output, parse_outputs
+from .outputs import LOUDNESS_PRESETS, Master, Output, mix_channels, parse_outputs
 from .paths import Confinement
 
 __all__ = [
@@ -518,7 +518,7 @@ def _items(value: Any) -> list[tuple[Any, Any]]:
 def _cast(r: _Reader, data: dict[str, Any], broken: list[JsonPath], collector: Collector) -> dict[str, Voice]:
     """Every cast voice; one that is broken (its error collected) stands in by name, so lines that
     name it report nothing more."""
-    channels = data.get("master", {}).get("channels", 2) if isinstance(data.get("master"), dict) else 2
+    channels = mix_channels(data)
     cast: dict[str, Voice] = {}
     for i, (name, spec) in enumerate(_items(data.get("cast"))):
         cast[name] = Voice(name, i, r.doc.locate(("cast", name), key=True))
@@ -553,7 +553,7 @@ def build_recipe(
         with collector.guard():
             check_voice_names(r, data["cast"])
     cast = _cast(r, data, broken, collector)
-    channels = data.get("master", {}).get("channels", 2) if isinstance(data.get("master"), dict) else 2
+    channels = mix_channels(data)
     steps: dict[str, StepSpec] = {}
     for name, spec in _items(data.get("steps")):
         if _blocked(("steps", name), broken):

@@ -30,6 +30,7 @@ __all__ = [
     "Master",
     "Output",
     "Preset",
+    "mix_channels",
     "mix_settings",
     "parse_outputs",
 ]
@@ -342,6 +343,24 @@ def parse_outputs(doc: Document, data: dict[str, Any], root: Path, stem: str) ->
         )
         for i, (path, master, where) in enumerate(found)
     )
+
+
+def mix_channels(data: Any) -> int:
+    """The mix's channel count as the raw recipe ``data`` declares it (before it is checked: what
+    effects are parsed against): the most channels of any output, each set by the output, else by
+    ``master``, else by its preset (``speech-mono``: 1), else 2. :func:`mix_settings` is the checked form."""
+    if not isinstance(data, dict):
+        return 2
+    master: dict[str, Any] = data["master"] if isinstance(data.get("master"), dict) else {}
+    entries = (
+        [e for e in data.get("outputs", [{}]) if isinstance(e, dict)] if isinstance(data.get("outputs"), list) else [{}]
+    )
+    counts = []
+    for entry in entries or [{}]:
+        preset = PRESETS.get(str(entry.get("preset", master.get("preset", "podcast"))))
+        value = entry.get("channels", master.get("channels", preset.channels if preset and preset.channels else 2))
+        counts.append(value if value in CHANNELS else 2)
+    return max(counts)
 
 
 def mix_settings(outputs: tuple[Output, ...]) -> tuple[int, int]:

@@ -281,3 +281,12 @@ def test_the_masters_figures_are_kept_with_its_record_and_read_back(tmp_path: Pa
     first = _run(path, tmp_path / "cache").outputs[0].manifest.to_json()["qc"]
     again = _run(path, tmp_path / "cache")
     assert again.result.count("rendered") == 0 and again.outputs[0].manifest.to_json()["qc"] == first
+
+
+def test_a_mono_preset_makes_a_mono_mix_where_pan_is_refused(tmp_path: Path) -> None:
+    path = _recipe(tmp_path, "output: out/a.mp3\nmaster: {preset: speech-mono}\n")
+    path.write_text(path.read_text().replace("  - {track: read}", "  - {track: read, effects: [{pan: 0.5}]}"))
+    with pytest.raises(RecipeError, match="pan places a sound between two speakers, but the master is mono"):
+        load_recipe(path)
+    stereo = "outputs:\n  - {path: out/a.mp3, preset: speech-mono}\n  - {path: out/b.wav}\n"
+    assert load_recipe(_recipe(tmp_path / "s", stereo)).outputs[0].master.channels == 1  # the mix stays stereo
