@@ -32,6 +32,7 @@ from audioflow.audio import loudness
 from audioflow.audio.limiter import TruePeakLimiter
 from audioflow.audio.loudness import LoudnessMeter, PeakDetector, RmsMeter, integrated_lufs
 from audioflow.audio.pipes import EncoderPipe, decode_blocks
+from audioflow.audio.qc import FigureMeter, FileFigures
 from audioflow.audio.types import Audio
 from audioflow.errors import AudioError
 
@@ -148,7 +149,8 @@ class MasteredFile:
     ``path``: the encoded file; ``sample_rate_hz``/``channels``/``frames``: of the decoded file;
     ``input_lufs``: the source's loudness; ``gain_db``: gain before the limiter (last pass);
     ``lufs``/``true_peak_dbtp``: measured on the DECODED file; ``limited`` and
-    ``max_reduction_db``: what the limiter did; ``passes``: encodes made (1 to 3).
+    ``max_reduction_db``: what the limiter did; ``passes``: encodes made (1 to 3); ``figures``:
+    every QC figure of the decoded file (measured in the same pass).
     """
 
     path: Path
@@ -163,6 +165,7 @@ class MasteredFile:
     limited: bool
     max_reduction_db: float
     passes: int
+    figures: FileFigures | None = None
 
     @property
     def duration_ms(self) -> float:
@@ -344,13 +347,16 @@ def _measure_file(path: Path, encoding: _Encoding, channels: int) -> tuple[float
 
 def _encode_and_measure(
     source: BlockSource, path: Path, encoding: _Encoding, gain_db: float, ceiling_dbtp: float
-) -> tuple[TruePeakLimiter, float, float, int]:
-    """Pass 2 (gain + limiter piped into the encoder) and the check of the DECODED file:
-    (the limiter, decoded LUFS, decoded true peak dBTP, decoded frames)."""
+) -> tuple[TruePeakLimiter, FileFigures]:
+    """Pass 2 (gain + limiter piped into the encoder) and the check of the DECODED file, every QC
+    figure in one streamed pass: (the limiter, the decoded file's figures)."""
     encoder = _encoder(path, encoding, source.sample_rate_hz, source.channels)
     limiter = _encode_pass(source, encoder, gain_db, ceiling_dbtp, encoding.block_frames)
-    lufs, peak_dbtp, frames = _measure_file(path, encoding, source.channels)
-    return limiter, lufs, peak_dbtp, frames
+    rate = encoding.out_rate_hz
+    meter = FigureMeter(rate, source.channels)
+    for block in decode_blocks(path, sample_rate_hz=rate, channels=source.channels, block_frames=encoding.block_frames):
+        meter.add(block)
+    return limiter, meter.figures()
 
 
 @dataclass(frozen=True)
@@ -511,7 +517,8 @@ def master_to_file(
     gain_db, margin_db = prediction.gain_db, prediction.margin_db
     for attempt in range(_MAX_ENCODES):
         ceiling_dbtp = true_peak_dbtp - margin_db
-        limiter, lufs, peak_dbtp, frames = _encode_and_measure(source, Path(path), encoding, gain_db, ceiling_dbtp)
+        limiter, figures = _encode_and_measure(source, Path(path), encoding, gain_db, ceiling_dbtp)
+        lufs, peak_dbtp, frames = figures.integrated_lufs, figures.true_peak_dbtp, figures.frames
         result = MasteredFile(
             Path(path),
             fmt,
@@ -525,6 +532,7 @@ def master_to_file(
             limiter.limited,
             limiter.max_reduction_db,
             attempt + 1,
+            figures,
         )
         overshoot_db = peak_dbtp - true_peak_dbtp
         if abs(lufs - target_lufs) <= _LUFS_TOLERANCE_LU and overshoot_db <= 0:

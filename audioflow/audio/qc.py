@@ -26,7 +26,7 @@ from audioflow.audio.loudness import PeakDetector, RmsMeter
 from audioflow.audio.pipes import decode_blocks
 from audioflow.errors import AudioError
 
-__all__ = ["FIGURE_LEVELS", "NOISE_WINDOW_MS", "FileFigures", "measure_file"]
+__all__ = ["FIGURE_LEVELS", "NOISE_WINDOW_MS", "FigureMeter", "FileFigures", "measure_file"]
 
 #: The window the noise floor is measured in (ms), as ACX Check does.
 NOISE_WINDOW_MS = 500.0
@@ -102,40 +102,63 @@ class _NoiseFloor:
         return 10.0 * math.log10(self.quietest) if self.quietest > 0 else -math.inf
 
 
+class FigureMeter:
+    """Every figure of :class:`FileFigures` for a stream at ``sample_rate_hz`` × ``channels``, fed
+    block by block in one pass (what :func:`measure_file` and the master's check of its decoded file use)."""
+
+    def __init__(self, sample_rate_hz: int, channels: int):
+        import pyebur128
+
+        self._module = pyebur128
+        modes = pyebur128.MeasurementMode
+        self.rate, self.channels = int(sample_rate_hz), int(channels)
+        self._state = pyebur128.R128State(self.channels, self.rate, modes.MODE_I | modes.MODE_LRA)
+        self._peaks = PeakDetector(self.rate, self.channels)
+        self._floor = _NoiseFloor(round(NOISE_WINDOW_MS * self.rate / 1000.0), self.channels)
+        self._sample_peak, self.frames = 0.0, 0
+
+    def add(self, block: np.ndarray) -> None:
+        """Measure ``block`` (frames × channels)."""
+        if block.shape[0] == 0:
+            return
+        data = np.ascontiguousarray(block, dtype=np.float32)
+        self._state.add_frames(data.reshape(-1), data.shape[0])
+        self._peaks.push(data)
+        self._floor.add(data)
+        self._sample_peak = max(self._sample_peak, float(np.max(np.abs(data))))
+        self.frames += data.shape[0]
+
+    def figures(self) -> FileFigures:
+        """The figures of everything added (call once: it ends the true-peak stream); loudness is
+        ``-inf`` and its range 0 for silence or under 400 ms of audio."""
+        self._peaks.flush()
+        lufs, lra = -math.inf, 0.0
+        if self.frames * 1000.0 >= 400.0 * self.rate and self._sample_peak > 0:
+            lufs = float(self._module.get_loudness_global(self._state))
+            lra = float(self._module.get_loudness_range(self._state))
+        return FileFigures(
+            self.rate,
+            self.channels,
+            self.frames,
+            lufs if math.isfinite(lufs) else -math.inf,
+            lra if math.isfinite(lra) else 0.0,
+            self._peaks.peak_dbtp(),
+            20.0 * math.log10(self._sample_peak) if self._sample_peak > 0 else -math.inf,
+            self._floor.whole.rms_dbfs(),
+            self._floor.floor_dbfs(),
+        )
+
+
 def measure_file(path: Path) -> FileFigures:
     """Decode ``path`` (streamed, at its own rate and channel count) and measure it (see the module).
     Raises ``AudioError`` when the file cannot be read or holds less than 400 ms of audio."""
-    import pyebur128
-
     info = probe_file(Path(path))
     rate, channels = info.sample_rate_hz, info.channels
     if not rate or not channels:
         raise AudioError(f"cannot measure {Path(path).name}: its rate or channels are unknown")
-    modes = pyebur128.MeasurementMode
-    state = pyebur128.R128State(channels, rate, modes.MODE_I | modes.MODE_LRA)
-    peaks = PeakDetector(rate, channels)
-    floor = _NoiseFloor(round(NOISE_WINDOW_MS * rate / 1000.0), channels)
-    sample_peak, frames = 0.0, 0
+    meter = FigureMeter(rate, channels)
     for block in decode_blocks(Path(path), sample_rate_hz=rate, channels=channels, block_frames=_BLOCK_FRAMES):
-        data = np.ascontiguousarray(block, dtype=np.float32)
-        state.add_frames(data.reshape(-1), data.shape[0])
-        peaks.push(data)
-        floor.add(data)
-        sample_peak = max(sample_peak, float(np.max(np.abs(data))) if data.size else 0.0)
-        frames += data.shape[0]
-    peaks.flush()
-    if frames * 1000.0 < 400.0 * rate:
+        meter.add(block)
+    if meter.frames * 1000.0 < 400.0 * rate:
         raise AudioError(f"cannot measure {Path(path).name}: it holds less than 400 ms of audio")
-    lufs = float(pyebur128.get_loudness_global(state))
-    lra = float(pyebur128.get_loudness_range(state))
-    return FileFigures(
-        rate,
-        channels,
-        frames,
-        lufs if math.isfinite(lufs) else -math.inf,
-        lra if math.isfinite(lra) else 0.0,
-        peaks.peak_dbtp(),
-        20.0 * math.log10(sample_peak) if sample_peak > 0 else -math.inf,
-        floor.whole.rms_dbfs(),
-        floor.floor_dbfs(),
-    )
+    return meter.figures()

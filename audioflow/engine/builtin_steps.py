@@ -30,7 +30,6 @@ from ..audio import (
     write_wav,
 )
 from ..audio.mixstream import MixStream, mix_to_wav
-from ..audio.qc import measure_file
 from ..errors import AudioflowError
 from ..steps import (
     ClonePayload,
@@ -437,7 +436,6 @@ def master_mix(payload: MasterPayload, mix: Upstream, out_dir: Path) -> Rendered
             bit_depth=payload.bit_depth,
             target_rms_dbfs=payload.target_rms_dbfs,
         )
-        figures = measure_file(path)  # the QC report's figures, kept with the record
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -449,6 +447,6 @@ def master_mix(payload: MasterPayload, mix: Upstream, out_dir: Path) -> Rendered
         segments=mix.meta.segments,
         placeholders=mix.meta.placeholders,
         loudness=loudness,
-        qc_figures=figures,
+        qc_figures=result.figures,  # the QC report's, measured on the decoded file with the loudness
     )
     return WrittenFile(path), payload.format, meta
