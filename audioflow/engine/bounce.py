@@ -8,6 +8,7 @@ changing them renders nothing again."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
@@ -15,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..audio.tags import Tags, read_artwork, write_tags
+from ..audio.chapters import Chapter, podcast_json, write_tagged
+from ..audio.tags import Tags, read_artwork
 from ..cache import ArtifactStore, write_atomic
 from ..recipe.meta import Meta
 from ..recipe.outputs import Output
 from ..recipe.paths import sidecar_paths
 from ..steps import MasterPayload, StepKind
+from .chapters import resolve_chapters
 from .events import StepStatus
 from .meta import Segment, StepMeta
 from .qc import QcReport, qc_report
@@ -138,8 +141,9 @@ class Manifest:
     """The QC manifest of a bounce: the output, its format, length (ms) and rate (Hz), loudness,
     placeholder steps, what was rendered or cached, what was spent (USD), every step, transcripts,
     the speakers (cast name → display name), how many transcript cues have estimated timings
-    (``scene`` steps rendered remotely are marked ``timings_estimated``), the output's master
-    ``step`` and its ``qc`` report."""
+    (``scene`` steps rendered remotely are marked ``timings_estimated``), the chapters (title,
+    start and end in ms) with the name of the JSON chapters file, the output's master ``step`` and
+    its ``qc`` report."""
 
     audioflow: str
     title: str
@@ -157,6 +161,8 @@ class Manifest:
     transcripts: tuple[str, ...] = ()
     speakers: tuple[tuple[str, str], ...] = ()  # (cast name, display name) of every cast voice
     estimated_cues: int = 0
+    chapters: tuple[Chapter, ...] = ()  # in time order; ``chapters_file`` the JSON chapters beside the output
+    chapters_file: str | None = None
     step: str = "master"
     qc: QcReport | None = None
 
@@ -185,6 +191,10 @@ class Manifest:
             out["speakers"] = dict(self.speakers)
         if self.estimated_cues:
             out["transcript_cues_estimated"] = self.estimated_cues
+        if self.chapters:
+            out["chapters"] = [chapter.to_json() for chapter in self.chapters]
+        if self.chapters_file:
+            out["chapters_file"] = self.chapters_file
         if self.qc is not None:
             out["qc"] = self.qc.to_json()
         return out
@@ -249,8 +259,8 @@ def _manifest(plan: Plan, result: RunResult, output: Output, transcripts: tuple[
         transcripts,
         tuple((name, voice.shown_name) for name, voice in recipe.cast.items()),
         sum(1 for segment in master.segments if segment.estimated),
-        output.step_id,
-        qc,
+        step=output.step_id,
+        qc=qc,
     )
 
 
@@ -297,36 +307,51 @@ class Bounced:
 
 def bounce(plan: Plan, result: RunResult, store: ArtifactStore) -> tuple[Bounced, ...]:
     """Write every output of the recipe whose master step rendered or was cached (see
-    :func:`bounce_output`), in the recipe's order."""
+    :func:`bounce_output`), in the recipe's order, each output's chapters resolved against the mix's
+    anchors (``engine.chapters``) before anything is written. Raises what :func:`bounce_output`
+    raises, and ``RecipeError`` at a chapter that cannot be placed."""
     recipe = plan.graph.recipe
-    done = []
+    mix_meta = result.outcomes["mix"].meta or StepMeta()
+    ready = []
     for output in recipe.outputs:
         outcome = result.outcomes.get(output.step_id)
-        if outcome is not None and outcome.record is not None:
-            done.append(bounce_output(plan, result, store, output))
-    return tuple(done)
+        if outcome is not None and outcome.record is not None and outcome.meta is not None:
+            rate_hz = outcome.meta.sample_rate_hz or output.master.sample_rate_hz
+            chapters = resolve_chapters(recipe.chapters, mix_meta, outcome.meta.duration_ms, rate_hz)
+            ready.append((output, chapters))
+    return tuple(bounce_output(plan, result, store, output, chapters) for output, chapters in ready)
 
 
-def bounce_output(plan: Plan, result: RunResult, store: ArtifactStore, output: Output) -> Bounced:
+def bounce_output(
+    plan: Plan, result: RunResult, store: ArtifactStore, output: Output, chapters: Sequence[Chapter]
+) -> Bounced:
     """Write ``output``'s master (its sha256 checked as it is read from ``store``) to its path, its
     transcripts beside it (when anything is spoken) and its manifest with the QC report of the file
     as written, at the sidecar paths ``validate`` checked, the file tagged from the recipe's
-    ``meta:`` (:func:`tags_for`). Raises ``CacheError`` on I/O failure, ``AudioError`` when the
+    ``meta:`` (:func:`tags_for`) with its ``chapters`` (times at the output's rate; the Podcasting
+    2.0 JSON chapters beside it). Raises ``CacheError`` on I/O failure, ``AudioError`` when the
     cover or the file cannot be read for tagging or measuring."""
     recipe = plan.graph.recipe
     master = result.outcomes[output.step_id]
     assert master.record is not None and master.meta is not None
     audio = store.read_verified(master.record.artifact)
-    write_atomic(output.path, write_tags(audio, output.master.format, tags_for(recipe.meta)), shared=True)
+    tagged = write_tagged(audio, output.master.format, tags_for(recipe.meta), chapters)
+    write_atomic(output.path, tagged, shared=True)
     sidecars = sidecar_paths(output.path, output.sidecar_stem)
+    if chapters:
+        document = podcast_json(chapters, title=recipe.meta.title, file_name=output.path.name)
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        write_atomic(sidecars["chapters"], text.encode(), shared=True)
     transcripts: tuple[str, ...] = ()
     if master.meta.segments:
         segments = _with_display_names(plan, master.meta.segments)
         write_atomic(sidecars["srt"], to_srt(segments).encode(), shared=True)
         write_atomic(sidecars["vtt"], to_vtt(segments).encode(), shared=True)
         transcripts = (sidecars["srt"].name, sidecars["vtt"].name)
-    manifest = _manifest(
-        plan, result, output, transcripts, qc_report(output.path, output.master, master.meta.qc_figures)
+    manifest = replace(
+        _manifest(plan, result, output, transcripts, qc_report(output.path, output.master, master.meta.qc_figures)),
+        chapters=tuple(chapters),
+        chapters_file=sidecars["chapters"].name if chapters else None,
     )
     manifest_path = sidecars["manifest"]
     text = json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n"

@@ -62,7 +62,12 @@ FORMAT_EXTENSIONS: dict[str, tuple[str, ...]] = {
     "m4b": (".m4b",),
 }
 _ALLOW_HINT = f"to read files from another folder, allow it: --allow-dir DIR or {ALLOW_DIRS_ENV}"
-_SIDECAR_LABELS = {"srt": "the .srt transcript", "vtt": "the .vtt transcript", "manifest": "the manifest"}
+_SIDECAR_LABELS = {
+    "srt": "the .srt transcript",
+    "vtt": "the .vtt transcript",
+    "manifest": "the manifest",
+    "chapters": "the JSON chapters",
+}
 _KINDS = (
     (stat.S_ISDIR, "a folder"),
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -194,7 +199,8 @@ def extension_matches(output: PurePath, fmt: str) -> bool:
 
 def sidecar_paths(output: Path, stem: str | None = None) -> dict[str, Path]:
     """Every file a bounce may write beside ``output``, by role: ``srt`` and ``vtt`` transcripts
-    (written when the programme has speech) and the ``manifest``, each named ``stem`` (default: the
+    (written when the programme has speech), the ``manifest`` and the Podcasting 2.0 JSON
+    ``chapters`` (written when the recipe declares chapters), each named ``stem`` (default: the
     output's stem; a recipe's outputs that share a stem pass their whole name, see
     ``Output.sidecar_stem``) + its suffix. The bounce writes these paths and :func:`check_outputs`
     checks them: a new sidecar is added here, once."""
@@ -203,6 +209,7 @@ def sidecar_paths(output: Path, stem: str | None = None) -> dict[str, Path]:
         "srt": output.with_name(stem + ".srt"),
         "vtt": output.with_name(stem + ".vtt"),
         "manifest": output.with_name(stem + ".manifest.json"),
+        "chapters": output.with_name(stem + ".chapters.json"),
     }
 
 

@@ -290,3 +290,16 @@ def test_a_mono_preset_makes_a_mono_mix_where_pan_is_refused(tmp_path: Path) -> 
         load_recipe(path)
     stereo = "outputs:\n  - {path: out/a.mp3, preset: speech-mono}\n  - {path: out/b.wav}\n"
     assert load_recipe(_recipe(tmp_path / "s", stereo)).outputs[0].master.channels == 1  # the mix stays stereo
+
+
+def test_chapters_go_into_every_output_and_their_sidecars_per_output(tmp_path: Path) -> None:
+    outputs = "chapters:\n  - {at: 0s, title: Opening}\n  - {at: 6s, title: Later}\n" + THREE
+    report = _run(_recipe(tmp_path, outputs), tmp_path / "cache")
+    for bounced in report.outputs:
+        data = _validate(bounced.manifest_path)
+        assert [c["title"] for c in data["chapters"]] == ["Opening", "Later"]
+        document = json.loads((bounced.path.parent / data["chapters_file"]).read_text())
+        assert data["chapters_file"] == f"{bounced.path.name}.chapters.json"
+        assert [c["startTime"] for c in document["chapters"]] == [0, 6]
+    chaps = mutagen.File(tmp_path / "out" / "ep.mp3").tags.getall("CHAP")
+    assert sorted(c.start_time for c in chaps) == [0, 6000]
