@@ -7,7 +7,8 @@ with ``render: scene`` it is one ``scene`` step (one Seed Audio request for the 
 when the dialogue is more than one request holds (``recipe.scene_split``), scene parts ``scene1#1``,
 ``scene1#2`` … joined by a ``dialogue`` step ``scene1``.
 A dialogue's cues (``recipe.cues``) are placed by its joining step, which depends on each cue's
-sound; an inline cue is a ``generate`` step ``NAME.cue[1]``…; a scene with cues or leading/trailing
+sound; an inline cue is a ``generate`` step ``NAME.cue[LABEL]`` or ``NAME.cue[prompt-words]``
+(:func:`~.cues.inline_cue_ids`); a scene with cues or leading/trailing
 pauses has its speech (``NAME.speech``, or its parts) joined with them by ``NAME``, and its parts
 are cut at cues where they can be. Mix tracks may name a line (``scene[7]``, ``scene.door``).
 A cloned voice gets a ``clone`` step (``cast.mara``) that prepares its reference clip from a file or
