@@ -221,7 +221,7 @@ def test_a_scene_take_holding_every_line_places_cues_by_its_line_timings(tmp_pat
     assert meta.segments_estimated and meta.speech_ms == ((500.0, 1500.0),)
 
 
-def test_inserting_a_line_and_a_cue_renames_nothing_and_re_renders_only_them_and_the_dialogue(drama, tmp_path: Path) -> None:
+def test_inserting_a_line_and_a_cue_renames_nothing_and_re_renders_only_them(drama, tmp_path: Path) -> None:
     scene = (
         "  scene:\n    dialogue:\n      - mara: One.\n      - ben: Two.\n"
         "      - cue: {generate: a door slams, duration: 1s}\n"
