@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RecipeError, SourceLocation
-from ..steps import StepKind
+from ..steps import CueSpec, StepKind
 from ..units import parse_db
 from .limits import MAX_DUCK_RAMP_MS, MAX_GAP_MS, MAX_PROGRAMME_MS
 from .loader import JsonPath
@@ -80,22 +80,12 @@ CUE_ID_WORDS = 4
 
 @dataclass(frozen=True)
 class Cue:
-    """A cue as written: the sound is step ``step`` (an inline cue's step is ``inline``), placed at
-    the start or end (``at``) of line ``line`` (0-based among the dialogue's lines) plus ``offset_ms``."""
+    """A cue as written: ``spec`` is what the dialogue step is given (its sound's step, the line it
+    is anchored to, ``at``, offset, gain, fades, ducking), ``location`` where the cue is written, and
+    ``inline`` the ``generate`` step of an inline cue's sound."""
 
-    step: str
-    line: int
+    spec: CueSpec
     location: SourceLocation
-    at: str = "end"
-    offset_ms: float = 0.0
-    duration_ms: float | None = None
-    gain_db: float = 0.0
-    fade_in_ms: float = 0.0
-    fade_out_ms: float = 0.0
-    loop: bool = False
-    duck_db: float | None = None
-    duck_attack_ms: float = 80.0
-    duck_release_ms: float = 400.0
     inline: StepSpec | None = None
 
 
@@ -241,9 +231,10 @@ def read_dialogue(
     if not state.lines:
         raise r.doc.error(path, "a dialogue needs at least one line", hint="write `- mara: Hello.`")
     for cue in state.cues:  # the one line whose start is known before rendering: the first
-        if cue.line == 0 and cue.at == "start" and state.lead_ms + cue.offset_ms < 0:
+        spec = cue.spec
+        if spec.line == 0 and spec.at == "start" and state.lead_ms + spec.offset_ms < 0:
             raise RecipeError(
-                f"this cue would start {-(state.lead_ms + cue.offset_ms):g} ms before the dialogue",
+                f"this cue would start {-(state.lead_ms + spec.offset_ms):g} ms before the dialogue",
                 cue.location,
                 "make its offset smaller, or put a `- pause:` before the first line",
             )
@@ -264,7 +255,7 @@ def inline_cue_ids(name: str, lines: tuple[Line, ...], cues: tuple[Cue, ...]) ->
             named.append(cue)
             continue
         words = _WORD.findall((cue.inline.prompt or "").lower())[:CUE_ID_WORDS]
-        base = lines[cue.line].label or "-".join(words) or "cue"
+        base = lines[cue.spec.line].label or "-".join(words) or "cue"
         ident = base
         for count in range(2, len(cues) + 2):
             if ident not in taken:
@@ -272,7 +263,7 @@ def inline_cue_ids(name: str, lines: tuple[Line, ...], cues: tuple[Cue, ...]) ->
             ident = f"{base}-{count}"
         taken.add(ident)
         step = f"{name}.cue[{ident}]"
-        named.append(replace(cue, step=step, inline=replace(cue.inline, name=step)))
+        named.append(replace(cue, spec=replace(cue.spec, step=step), inline=replace(cue.inline, name=step)))
     return tuple(named)
 
 
@@ -303,7 +294,8 @@ def _add_line(r: _Reader, path: JsonPath, item: dict[str, Any], cast: dict[str, 
         state.pause_ms = None
     state.lines.append(line)
     for index in state.waiting:
-        state.cues[index] = replace(state.cues[index], line=len(state.lines) - 1)
+        cue = state.cues[index]
+        state.cues[index] = replace(cue, spec=replace(cue.spec, line=len(state.lines) - 1))
     state.waiting.clear()
 
 
@@ -320,8 +312,8 @@ def _add_cue(r: _Reader, path: JsonPath, item: dict[str, Any], state: _Items) ->
     if isinstance(sound, dict):  # named for good once its line is known (inline_cue_ids)
         inline = state.read_step(r, f"{state.name}.cue[{len(state.cues) + 1}]", sound, (*path, "cue"))
         sound = inline.name
-    cue = Cue(step=sound, line=len(state.lines) - 1, location=r.at((*path, "cue")), at=at, inline=inline)
-    cue = replace(cue, **read_placement(r, path, item))
+    spec = CueSpec(sound, len(state.lines) - 1, at, **read_placement(r, path, item))
+    cue = Cue(spec, r.at((*path, "cue")), inline)
     if at == "start":
         state.waiting.append(len(state.cues))
     state.cues.append(cue)
