@@ -564,9 +564,12 @@ class LocalProvider:
     def _clone_match(self, reference: Reference) -> tuple[float, float, str]:
         """(pitch semitones, speed, note) moving the bundled voice to ``reference``'s profile: the
         pitch from the median F0s; the speed by closing the loop on the speaking rate — the bundled
-        voice reads :data:`BASE_PROFILE_TEXT` at the clone's pitch, its rate is measured, and the
-        speed is corrected (:func:`~audioflow.audio.voiceprint.next_speed`) up to
-        :data:`CLONE_RATE_CORRECTIONS` times; the speed that measured closest wins."""
+        voice reads :data:`BASE_PROFILE_TEXT` at the clone's pitch (speed 1, shared by clones of
+        that pitch), its rate is measured and the speed corrected
+        (:func:`~audioflow.audio.voiceprint.next_speed`); then, up to
+        :data:`CLONE_RATE_CORRECTIONS` times, it is read at the corrected speed, measured and
+        corrected again (a secant through the last two readings), stopping once a reading is within
+        :data:`CLONE_RATE_TOLERANCE` of the reference's rate."""
         assert reference.path is not None
         path = reference.path
 
@@ -581,18 +584,20 @@ class LocalProvider:
         pitch = round(match_voice(target, base)[0], 1)
         # The bundled voice's rate at the clone's pitch and speed 1 (shared by clones of that pitch).
         tried = [(1.0, _PROFILES.get(f"rate:{_bundled_model()}:{pitch:+.1f}", lambda: self._rate_at(pitch, 1.0)))]
+        speed = round(next_speed(target.speaking_rate_hz, tried), 4)
         for _ in range(CLONE_RATE_CORRECTIONS):
             if target.speaking_rate_hz <= 0 or abs(math.log(tried[-1][1] / target.speaking_rate_hz)) < math.log(
                 1 + CLONE_RATE_TOLERANCE
             ):
+                speed = tried[-1][0]
                 break
-            speed = round(next_speed(target.speaking_rate_hz, tried), 4)
             tried.append((speed, self._rate_at(pitch, speed)))
-        speed, rate = min(tried, key=lambda t: abs(math.log(max(t[1], 1e-9) / max(target.speaking_rate_hz, 1e-9))))
+            speed = round(next_speed(target.speaking_rate_hz, tried), 4)
+        readings = ", ".join(f"{rate:.2f} Hz at ×{tried_speed:.2f}" for tried_speed, rate in tried)
         note = (
             f"approximate clone of {reference.name!r}: the bundled voice matched pitch "
             f"{target.median_f0_hz:.0f} Hz ({pitch:+.1f} st) and speaking rate {target.speaking_rate_hz:.2f} Hz "
-            f"(measured {rate:.2f} Hz at speed ×{speed:.2f}); timbre and accent are not copied"
+            f"(read {readings}; speed ×{speed:.2f}); timbre and accent are not copied"
         )
         return pitch, speed, note
 
