@@ -82,12 +82,12 @@ def test_clones_converge_on_each_reference_rate_and_repeat_exactly(tmp_path: Pat
         take = asyncio.run(render_request(provider, _clone_request(clip)))
         note = _NOTE.search(take.notes[0])
         assert note is not None, take.notes
-        assert 2 <= note["readings"].count(" Hz at ×") <= 3, take.notes  # speed 1, then at most 2 corrections
+        assert 1 <= note["readings"].count(" Hz at ×") <= 3, take.notes  # speed 1, then at most 2 corrections
         speeds[name] = float(note["speed"])
         said_by_speaker = _speech_s(_speaker(provider, LINE, speed, pitch))
         errors[name] = said_by_speaker / _speech_s(read_wav(take.data)) - 1.0  # > 0: the clone is faster
         again = asyncio.run(render_request(LocalProvider(1), _clone_request(clip)))
         assert again.data == take.data, name  # no random delivery: the same take every time
     print("clone tempo error vs reference speaker:", {k: f"{v:+.1%}" for k, v in errors.items()}, speeds)
-    assert speeds["slow"] < speeds["low-unhurried"] < speeds["high-quick"] < speeds["quick"]  # in the speakers' order
+    assert speeds["slow"] < speeds["high"] < speeds["quick"]  # the speakers read at ×0.7, ×1.0 (+4 st), ×1.4
     assert all(abs(error) < 0.15 for error in errors.values()), errors  # see the module docstring: not yet 5 %
