@@ -150,3 +150,12 @@ def s3_url(seaweed_endpoint: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     return f"s3://audioflow/{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def segmind(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The Segmind fakes (API, storage, file host) in this process's environment, a 429's reset 50 ms ahead."""
+    from fakes.segmind import segmind_in_env
+
+    with segmind_in_env(monkeypatch, reset_in_s=0.05) as hosts:
+        yield hosts

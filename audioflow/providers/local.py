@@ -45,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -59,33 +59,41 @@ from ..audio import (
     write_wav,
 )
 from ..audio.isolate import ISOLATE_METHODS, ISOLATE_TARGETS, isolate, match_isolate_target
-from ..audio.voiceprint import VoiceProfile, analyse_voice, match_voice
+from ..audio.voiceprint import VoiceProfile, analyse_voice, match_voice, next_speed, speaking_rate_hz
 from ..errors import AudioError, ProviderError, did_you_mean
 from ..steps import GeneratePayload, IsolatePayload, LinesPayload, SpokenLine, StepKind, VoiceSpec
 from .base import Journal, PreparedRequest, Reference, RenderRequest, Take, local_request_key
+from .text_split import MAX_SYNTHESIS_CHARS, PHRASE_GAP_MS, SENTENCE_GAP_MS, split_text
 
-__all__ = ["LOCAL_VOICES", "MAX_SYNTHESIS_CHARS", "LocalProvider", "LocalVoice", "resolve_local_voice", "split_text"]
+__all__ = [
+    "LOCAL_VOICES",
+    "MAX_SYNTHESIS_CHARS",
+    "PHRASE_GAP_MS",
+    "SENTENCE_GAP_MS",
+    "LocalProvider",
+    "LocalVoice",
+    "resolve_local_voice",
+    "split_text",
+]
 
-SENTENCE_GAP_MS = 220.0
-#: The pause where a sentence longer than :data:`MAX_SYNTHESIS_CHARS` is cut (a comma, or between words).
-PHRASE_GAP_MS = 120.0
-#: The most characters one Piper call speaks (bounded memory per call; see :func:`split_text`).
-MAX_SYNTHESIS_CHARS = 400
-_SENTENCE = re.compile(r".+?(?:[.!?…]+[\"'”’)\]]*(?=\s)|\n|$)", re.S)
-_PHRASE = re.compile(r".+?(?:[,;:—–]+(?=\s)|$)", re.S)
 PLACEHOLDER_RATE_HZ = 48000
 #: Version of the clone approximation (voice profile and matching): part of a clone's model id.
-CLONE_MATCH_VERSION = "clone-match-v2"
+CLONE_MATCH_VERSION = "clone-match-v3"
 ISOLATE_VERSION = "isolate-v1"
-#: What the bundled voice reads to measure its own profile: the opening of the Rainbow Passage
-#: (Fairbanks 1960), a standard reading passage of ordinary English prose. (Pangrams, used before,
-#: are so dense in consonant clusters that they measured the voice 15–25 % slower than it reads
-#: ordinary prose, and clones came out that much too fast.)
+#: What the bundled voice reads to measure its own profile and rate: the openings of two standard
+#: reading passages of ordinary English prose, the Rainbow Passage (Fairbanks 1960) and "The North
+#: Wind and the Sun" (the IPA's). (Pangrams, used before, are so dense in consonant clusters that
+#: they measured the voice 15–25 % slower than it reads ordinary prose; the Rainbow opening alone
+#: measured about 4 % slower than the mean of five other texts.)
 BASE_PROFILE_TEXT = (
     "When the sunlight strikes raindrops in the air, they act as a prism and form a rainbow. "
     "The rainbow is a division of white light into many beautiful colors. These take the shape of a "
-    "long round arch, with its path high above, and its two ends apparently beyond the horizon."
+    "long round arch, with its path high above, and its two ends apparently beyond the horizon. "
+    "The North Wind and the Sun were disputing which was the stronger, when a traveler came along "
+    "wrapped in a warm cloak. They agreed that the one who first succeeded in making the traveler take "
+    "his cloak off should be considered stronger than the other."
 )
+_T = TypeVar("_T")
 _NO_URLS = "the local provider cannot fetch URLs; download the file and name it"
 
 
@@ -169,6 +177,14 @@ LOCAL_VOICES: dict[str, LocalVoice] = {
         description="thin and nasal, deliberate: a fussy or elderly speaker",
     ),
 }
+
+#: How a clone is delivered: Piper's delivery noise off (``noise_scale``, ``noise_w``: they are drawn
+#: unseeded inside its ONNX graph and move a line's length by up to ±5 % run to run), so a clone's
+#: rate, once matched, is what is spoken, and its takes are the same every time.
+CLONE_STYLE = LocalVoice(noise_scale=0.0, noise_w_scale=0.0, description="a clone: no random delivery")
+#: A clone's rate is matched within this ratio, or after this many corrections of its speed.
+CLONE_RATE_TOLERANCE = 0.02
+CLONE_RATE_CORRECTIONS = 2
 
 #: Directions the local voices can act, matched as words in the direction: (gain dB, speed ×).
 _DIRECTIONS: dict[str, tuple[float, float]] = {
@@ -289,21 +305,22 @@ class _Delivery:
 
 
 class _ProfileCache:
-    """Voice profiles in this process: the bundled voice's by model path, references' by sha256."""
+    """Measurements in this process: voice profiles (the bundled voice's by model path, references'
+    by sha256) and clone matches (by the reference's sha256)."""
 
     def __init__(self) -> None:
-        self._profiles: dict[str, VoiceProfile] = {}
+        self._profiles: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
 
-    def get(self, key: str, measure: Callable[[], VoiceProfile]) -> VoiceProfile:
+    def get(self, key: str, measure: Callable[[], _T]) -> _T:
         """The profile under ``key``, measured once by ``measure()`` (concurrent callers wait)."""
         with self._lock:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         with key_lock:
             if key not in self._profiles:
                 self._profiles[key] = measure()
-            return self._profiles[key]
+            return cast(_T, self._profiles[key])
 
 
 _PROFILES = _ProfileCache()
@@ -321,51 +338,6 @@ def _volume_db(voice: VoiceSpec) -> float:
     if not (math.isfinite(volume) and volume > 0):
         raise ProviderError("local", f"voice volume must be a positive multiplier, got {volume!r}", voice=voice.name)
     return 20.0 * math.log10(volume)
-
-
-def _pieces(text: str, pattern: re.Pattern[str]) -> list[str]:
-    return [found for match in pattern.finditer(text) if (found := " ".join(match.group().split()))]
-
-
-def _pack(parts: list[str], max_chars: int) -> list[str]:
-    """Join consecutive ``parts`` (each at most ``max_chars``) with spaces into pieces of at most ``max_chars``."""
-    packed: list[str] = []
-    for part in parts:
-        if packed and len(packed[-1]) + 1 + len(part) <= max_chars:
-            packed[-1] += " " + part
-        else:
-            packed.append(part)
-    return packed
-
-
-def split_text(text: str, max_chars: int = MAX_SYNTHESIS_CHARS) -> list[tuple[str, float]]:
-    """Cut ``text`` into pieces of at most ``max_chars`` characters for one synthesis call each, as
-    ``(piece, pause_after_ms)``. Whole sentences (ending in ``. ! ? …`` or a line break) are packed
-    together while they fit (Piper pauses :data:`SENTENCE_GAP_MS` between them itself); a longer
-    sentence is cut at ``, ; : — –``, then between words, then (a single word longer than
-    ``max_chars``) every ``max_chars`` characters, with a :data:`PHRASE_GAP_MS` pause at each cut.
-    Runs of whitespace become one space. Every piece is non-empty; empty text gives ``[]``."""
-    units: list[tuple[str, float]] = []
-    for sentence in _pieces(text, _SENTENCE):
-        if len(sentence) <= max_chars:
-            units.append((sentence, SENTENCE_GAP_MS))
-            continue
-        parts: list[str] = []
-        for phrase in _pieces(sentence, _PHRASE):
-            if len(phrase) <= max_chars:
-                parts.append(phrase)
-                continue
-            words = [w[i : i + max_chars] for w in phrase.split() for i in range(0, len(w), max_chars)]
-            parts += _pack(words, max_chars)
-        packed = _pack(parts, max_chars)
-        units += [(piece, PHRASE_GAP_MS) for piece in packed[:-1]] + [(packed[-1], SENTENCE_GAP_MS)]
-    pieces: list[tuple[str, float]] = []
-    for unit, pause in units:  # pack whole sentences: Piper splits and pauses at sentence ends itself
-        if pieces and pieces[-1][1] == SENTENCE_GAP_MS and len(pieces[-1][0]) + 1 + len(unit) <= max_chars:
-            pieces[-1] = (f"{pieces[-1][0]} {unit}", pause)
-        else:
-            pieces.append((unit, pause))
-    return pieces
 
 
 def _check_voice(voice: VoiceSpec, references: tuple[Reference, ...]) -> None:
@@ -575,8 +547,8 @@ class LocalProvider:
         clone = voice.clone
         reference = _reference_for(voice, request.references) if clone else None
         if clone and reference is not None and reference.path is not None:
-            pitch, speed, note = self._clone_match(reference)
-            return _Delivery(None, None, LocalVoice(), pitch + own_pitch, speed * own_speed, volume_db, True, (note,))
+            pitch, speed, note = _PROFILES.get(f"clone:{reference.digest()}", lambda: self._clone_match(reference))
+            return _Delivery(None, None, CLONE_STYLE, pitch + own_pitch, speed * own_speed, volume_db, True, (note,))
         style = LOCAL_VOICES[resolve_local_voice(voice)]
         delivery = _Delivery(None, None, style, style.pitch_semitones + own_pitch, style.speed * own_speed, volume_db)
         if not clone:
@@ -590,7 +562,14 @@ class LocalProvider:
         return _Delivery(None, None, style, delivery.pitch_semitones, delivery.speed, volume_db, True, (note,))
 
     def _clone_match(self, reference: Reference) -> tuple[float, float, str]:
-        """(pitch semitones, speed, note) moving the bundled voice to ``reference``'s profile."""
+        """(pitch semitones, speed, note) moving the bundled voice to ``reference``'s profile: the
+        pitch from the median F0s; the speed by closing the loop on the speaking rate — the bundled
+        voice reads :data:`BASE_PROFILE_TEXT` at the clone's pitch (speed 1, shared by clones of
+        that pitch), its rate is measured and the speed corrected
+        (:func:`~audioflow.audio.voiceprint.next_speed`); then, up to
+        :data:`CLONE_RATE_CORRECTIONS` times, it is read at the corrected speed, measured and
+        corrected again (a secant through the last two readings), stopping once a reading is within
+        :data:`CLONE_RATE_TOLERANCE` of the reference's rate."""
         assert reference.path is not None
         path = reference.path
 
@@ -601,24 +580,34 @@ class LocalProvider:
                 raise ProviderError("local", f"cannot clone from {path.name}: {exc}") from exc
 
         target = _PROFILES.get(f"ref:{reference.digest()}", measure_reference)
-        base = _PROFILES.get(f"base:{_bundled_model()}", lambda: self._measure_bundled_voice(0.0))
-        pitch, _ = match_voice(target, base)
-        # The rate is matched against the bundled voice as it sounds at the clone's pitch: the tape
-        # shift and Piper's length_scale do not scale every part of speech alike (pauses, stops), so
-        # the voice at a shifted pitch speaks faster than at its own (up to 16 % at +5 semitones).
-        pitch = round(pitch, 1)
-        shifted = _PROFILES.get(f"base:{_bundled_model()}:{pitch:+.1f}", lambda: self._measure_bundled_voice(pitch))
-        _, speed = match_voice(target, shifted)
+        base = _PROFILES.get(f"base:{_bundled_model()}", lambda: analyse_voice(self._read_passage(0.0, 1.0)))
+        pitch = round(match_voice(target, base)[0], 1)
+        # The bundled voice's rate at the clone's pitch and speed 1 (shared by clones of that pitch).
+        tried = [(1.0, _PROFILES.get(f"rate:{_bundled_model()}:{pitch:+.1f}", lambda: self._rate_at(pitch, 1.0)))]
+        speed = round(next_speed(target.speaking_rate_hz, tried), 4)
+        for _ in range(CLONE_RATE_CORRECTIONS):
+            if target.speaking_rate_hz <= 0 or abs(math.log(tried[-1][1] / target.speaking_rate_hz)) < math.log(
+                1 + CLONE_RATE_TOLERANCE
+            ):
+                speed = tried[-1][0]
+                break
+            tried.append((speed, self._rate_at(pitch, speed)))
+            speed = round(next_speed(target.speaking_rate_hz, tried), 4)
+        readings = ", ".join(f"{rate:.2f} Hz at ×{tried_speed:.2f}" for tried_speed, rate in tried)
         note = (
             f"approximate clone of {reference.name!r}: the bundled voice matched pitch "
-            f"{target.median_f0_hz:.0f} Hz ({pitch:+.1f} st) and rate {target.syllable_rate_hz:.1f} syll/s "
-            f"(×{speed:.2f}); timbre and accent are not copied"
+            f"{target.median_f0_hz:.0f} Hz ({pitch:+.1f} st) and speaking rate {target.speaking_rate_hz:.2f} Hz "
+            f"(read {readings}; speed ×{speed:.2f}); timbre and accent are not copied"
         )
         return pitch, speed, note
 
-    def _measure_bundled_voice(self, pitch_semitones: float) -> VoiceProfile:
-        neutral = _Delivery(None, None, LocalVoice(), pitch_semitones, 1.0, 0.0)
-        return analyse_voice(self._synthesize(BASE_PROFILE_TEXT, neutral, speed=1.0, gain_db=0.0))
+    def _read_passage(self, pitch_semitones: float, speed: float) -> Audio:
+        """The bundled voice, delivered as a clone is, reading :data:`BASE_PROFILE_TEXT`."""
+        delivery = _Delivery(None, None, CLONE_STYLE, pitch_semitones, speed, 0.0)
+        return self._synthesize(BASE_PROFILE_TEXT, delivery, speed=speed, gain_db=0.0)
+
+    def _rate_at(self, pitch_semitones: float, speed: float) -> float:
+        return speaking_rate_hz(self._read_passage(pitch_semitones, speed))
 
     def _synthesize(self, text: str, delivery: _Delivery, *, speed: float, gain_db: float) -> Audio:
         """Piper speech of ``text`` (mono, the model's rate), tape-shifted by the delivery's pitch

@@ -8,7 +8,10 @@ at a line's start or end). :func:`read_dialogue` reads them in order into a :cla
   first line / after the last one (``lead_ms`` / ``tail_ms``);
 * a cue anchors to the END of the line above it (``at: end``, the default) or the START of the line
   below it (``at: start``), plus a signed ``offset``;
-* an inline cue is a ``generate`` step of its own, ``NAME.cue[1]``, ``NAME.cue[2]``…
+* an inline cue is a ``generate`` step of its own, named so that inserting or removing other lines
+  and cues leaves its name alone (:func:`inline_cue_ids`): ``NAME.cue[LABEL]`` after the label of
+  the line it is anchored to, else ``NAME.cue[a-door-slams]`` from the first words of its prompt;
+  a name already taken in the dialogue gets ``-2``, ``-3``… in the order the cues are written.
 
 A mix track names a line as ``NAME[7]`` (1-based, the ids ``plan`` shows) or ``NAME.LABEL``
 (:func:`split_line_ref`; resolved by :func:`resolve_line`). A bracketed instruction inside a line's
@@ -24,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RecipeError, SourceLocation
-from ..steps import StepKind
+from ..steps import CueSpec, StepKind
 from ..units import parse_db
 from .limits import MAX_DUCK_RAMP_MS, MAX_GAP_MS, MAX_PROGRAMME_MS
 from .loader import JsonPath
@@ -39,6 +42,7 @@ __all__ = [
     "Cue",
     "Dialogue",
     "check_voice_names",
+    "inline_cue_ids",
     "read_dialogue",
     "read_placement",
     "resolve_line",
@@ -70,26 +74,19 @@ _LINE_REF = re.compile(
     r"^(?P<step>[A-Za-z_][A-Za-z0-9_-]*)(?:\[(?P<number>\d+)\]|\.(?P<label>[A-Za-z_][A-Za-z0-9_-]*))$"
 )
 _INSTRUCTION = re.compile(r"\[[^\]]*\]|<[^<>]*>")
+_WORD = re.compile(r"[a-z0-9]+")
+#: How many words of an inline cue's prompt make its id.
+CUE_ID_WORDS = 4
 
 
 @dataclass(frozen=True)
 class Cue:
-    """A cue as written: the sound is step ``step`` (an inline cue's step is ``inline``), placed at
-    the start or end (``at``) of line ``line`` (0-based among the dialogue's lines) plus ``offset_ms``."""
+    """A cue as written: ``spec`` is what the dialogue step is given (its sound's step, the line it
+    is anchored to, ``at``, offset, gain, fades, ducking), ``location`` where the cue is written, and
+    ``inline`` the ``generate`` step of an inline cue's sound."""
 
-    step: str
-    line: int
+    spec: CueSpec
     location: SourceLocation
-    at: str = "end"
-    offset_ms: float = 0.0
-    duration_ms: float | None = None
-    gain_db: float = 0.0
-    fade_in_ms: float = 0.0
-    fade_out_ms: float = 0.0
-    loop: bool = False
-    duck_db: float | None = None
-    duck_attack_ms: float = 80.0
-    duck_release_ms: float = 400.0
     inline: StepSpec | None = None
 
 
@@ -204,7 +201,6 @@ class _Items:
         self.pause_ms: float | None = None
         self.lead_ms = 0.0
         self.labels: dict[str, JsonPath] = {}
-        self.inline = 0
 
 
 def read_dialogue(
@@ -236,13 +232,40 @@ def read_dialogue(
     if not state.lines:
         raise r.doc.error(path, "a dialogue needs at least one line", hint="write `- mara: Hello.`")
     for cue in state.cues:  # the one line whose start is known before rendering: the first
-        if cue.line == 0 and cue.at == "start" and state.lead_ms + cue.offset_ms < 0:
+        spec = cue.spec
+        if spec.line == 0 and spec.at == "start" and state.lead_ms + spec.offset_ms < 0:
             raise RecipeError(
-                f"this cue would start {-(state.lead_ms + cue.offset_ms):g} ms before the dialogue",
+                f"this cue would start {-(state.lead_ms + spec.offset_ms):g} ms before the dialogue",
                 cue.location,
                 "make its offset smaller, or put a `- pause:` before the first line",
             )
-    return Dialogue(tuple(state.lines), tuple(state.cues), state.lead_ms, state.pause_ms or 0.0)
+    cues = inline_cue_ids(name, tuple(state.lines), tuple(state.cues))
+    return Dialogue(tuple(state.lines), cues, state.lead_ms, state.pause_ms or 0.0)
+
+
+def inline_cue_ids(name: str, lines: tuple[Line, ...], cues: tuple[Cue, ...]) -> tuple[Cue, ...]:
+    """``cues`` with every inline cue's step named ``NAME.cue[ID]``: ID is the label of the line the
+    cue is anchored to, else the first :data:`CUE_ID_WORDS` words of its prompt (lower case, ``-``
+    between), else ``cue``; an ID already taken in this dialogue gets ``-2``, ``-3``… in order.
+    Neither a line's number nor a cue's position goes into an ID, so inserting or removing other
+    lines or cues renames nothing (and re-renders nothing but the dialogue above them)."""
+    taken: set[str] = set()
+    named: list[Cue] = []
+    for cue in cues:
+        if cue.inline is None:
+            named.append(cue)
+            continue
+        words = _WORD.findall((cue.inline.prompt or "").lower())[:CUE_ID_WORDS]
+        base = lines[cue.spec.line].label or "-".join(words) or "cue"
+        ident = base
+        for count in range(2, len(cues) + 2):
+            if ident not in taken:
+                break
+            ident = f"{base}-{count}"
+        taken.add(ident)
+        step = f"{name}.cue[{ident}]"
+        named.append(replace(cue, spec=replace(cue.spec, step=step), inline=replace(cue.inline, name=step)))
+    return tuple(named)
 
 
 def _pause(r: _Reader, path: JsonPath, item: dict[str, Any], state: _Items) -> None:
@@ -272,7 +295,8 @@ def _add_line(r: _Reader, path: JsonPath, item: dict[str, Any], cast: dict[str, 
         state.pause_ms = None
     state.lines.append(line)
     for index in state.waiting:
-        state.cues[index] = replace(state.cues[index], line=len(state.lines) - 1)
+        cue = state.cues[index]
+        state.cues[index] = replace(cue, spec=replace(cue.spec, line=len(state.lines) - 1))
     state.waiting.clear()
 
 
@@ -286,12 +310,11 @@ def _add_cue(r: _Reader, path: JsonPath, item: dict[str, Any], state: _Items) ->
             hint="write `at: start` to place it at the start of the line below",
         )
     sound, inline = item["cue"], None
-    if isinstance(sound, dict):
-        state.inline += 1
-        inline = state.read_step(r, f"{state.name}.cue[{state.inline}]", sound, (*path, "cue"))
+    if isinstance(sound, dict):  # named for good once its line is known (inline_cue_ids)
+        inline = state.read_step(r, f"{state.name}.cue[{len(state.cues) + 1}]", sound, (*path, "cue"))
         sound = inline.name
-    cue = Cue(step=sound, line=len(state.lines) - 1, location=r.at((*path, "cue")), at=at, inline=inline)
-    cue = replace(cue, **read_placement(r, path, item))
+    spec = CueSpec(sound, len(state.lines) - 1, at, **read_placement(r, path, item))
+    cue = Cue(spec, r.at((*path, "cue")), inline)
     if at == "start":
         state.waiting.append(len(state.cues))
     state.cues.append(cue)

@@ -7,7 +7,8 @@ with ``render: scene`` it is one ``scene`` step (one Seed Audio request for the 
 when the dialogue is more than one request holds (``recipe.scene_split``), scene parts ``scene1#1``,
 ``scene1#2`` … joined by a ``dialogue`` step ``scene1``.
 A dialogue's cues (``recipe.cues``) are placed by its joining step, which depends on each cue's
-sound; an inline cue is a ``generate`` step ``NAME.cue[1]``…; a scene with cues or leading/trailing
+sound; an inline cue is a ``generate`` step ``NAME.cue[LABEL]`` or ``NAME.cue[prompt-words]``
+(:func:`~.cues.inline_cue_ids`); a scene with cues or leading/trailing
 pauses has its speech (``NAME.speech``, or its parts) joined with them by ``NAME``, and its parts
 are cut at cues where they can be. Mix tracks may name a line (``scene[7]``, ``scene.door``).
 A cloned voice gets a ``clone`` step (``cast.mara``) that prepares its reference clip from a file or
@@ -38,7 +39,6 @@ from ..steps import (
     MAX_REQUEST_MS,
     ClonePayload,
     CloneSpec,
-    CueSpec,
     DialoguePayload,
     FilePayload,
     FileRef,
@@ -54,12 +54,11 @@ from ..steps import (
     SpokenLine,
     StepKind,
     StepSource,
-    TrackSpec,
     UrlRef,
     VoiceSpec,
     file_sha256,
 )
-from .cues import Cue, resolve_line
+from .cues import resolve_line
 from .diagnostics import Collector
 from .lexicon import unhonoured_warning
 from .local_voices import assign_local_voices, named_local_voice
@@ -284,7 +283,7 @@ def _scene(recipe: Recipe, spec: StepSpec, provider: str) -> list[Step]:
     lines = [_spoken(line) for line in spec.lines]
     voices = [_voice_spec(recipe, recipe.cast[name])[0] for name in dict.fromkeys(x.voice for x in lines)]
     try:
-        cues_before = {cue.line + 1 if cue.at == "end" else cue.line for cue in spec.cues}
+        cues_before = {cue.spec.line + 1 if cue.spec.at == "end" else cue.spec.line for cue in spec.cues}
         spans = split_scene(lines, voices, spec.gap_ms, cues_before=cues_before)
     except SceneSplitError as exc:
         raise RecipeError(
@@ -360,32 +359,11 @@ def _isolate(recipe: Recipe, spec: StepSpec, provider: str) -> Step:
     return Step(spec.name, StepKind.ISOLATE, spec.location, payload, deps, provider, spec.take, files)
 
 
-def _track(t: Track, anchor_line: int | None = None) -> TrackSpec:
-    return TrackSpec(
-        track=t.step,
-        at_ms=t.at_ms,
-        after=t.after,
-        with_=t.with_,
-        under=t.under,
-        offset_ms=t.offset_ms,
-        duration_ms=t.duration_ms,
-        gain_db=t.gain_db,
-        fade_in_ms=t.fade_in_ms,
-        fade_out_ms=t.fade_out_ms,
-        loop=t.loop,
-        duck_db=t.duck_db,
-        duck_attack_ms=t.duck_attack_ms,
-        duck_release_ms=t.duck_release_ms,
-        effects=t.effects,
-        anchor_line=anchor_line,
-        crossfade_ms=t.crossfade_ms,
-    )
-
-
 def _mix_payload(recipe: Recipe, tracks: tuple[Track, ...]) -> MixPayload:
     rate_hz, channels = mix_settings(recipe.outputs)
     anchors = _anchor_lines(recipe, tracks)
-    return MixPayload(rate_hz, channels, tuple(_track(t, a) for t, a in zip(tracks, anchors, strict=True)))
+    placed = tuple(replace(t.spec, anchor_line=a) for t, a in zip(tracks, anchors, strict=True))
+    return MixPayload(rate_hz, channels, placed)
 
 
 def _master_step(output: Output) -> Step:
@@ -410,48 +388,33 @@ def _anchor_lines(recipe: Recipe, tracks: tuple[Track, ...]) -> list[int | None]
     or None. Raises :class:`RecipeError` naming the line, with near labels."""
     out: list[int | None] = []
     for track in tracks:
-        ref = track.after or track.with_ or track.under
+        placed = track.spec
+        ref = placed.after or placed.with_ or placed.under
         if track.anchor is None or ref is None:
             out.append(None)
             continue
-        key = "after" if track.after else "with" if track.with_ else "under"
+        key = "after" if placed.after else "with" if placed.with_ else "under"
         written = f"{ref}{track.anchor}"
         out.append(resolve_line(recipe.steps[ref], track.anchor, written, track.reference_locations[key]) + 1)
     return out
 
 
 def _check_tracks(spec: StepSpec, known: set[str]) -> None:
-    placed: set[str] = set()
+    placed_steps: set[str] = set()
     for track in spec.tracks:
-        if track.step not in known or track.step == spec.name:
-            hint = did_you_mean(track.step, sorted(known - {spec.name}))
-            what = "a mix cannot contain itself" if track.step == spec.name else f"unknown step {track.step!r}"
+        placed, step = track.spec, track.spec.track
+        if step not in known or step == spec.name:
+            hint = did_you_mean(step, sorted(known - {spec.name}))
+            what = "a mix cannot contain itself" if step == spec.name else f"unknown step {step!r}"
             raise RecipeError(what, track.location, hint)
-        for key, ref in (("after", track.after), ("with", track.with_), ("under", track.under)):
-            if ref is not None and ref not in placed:
-                hint = did_you_mean(ref, placed) or "refer to a track placed earlier in this mix"
+        for key, ref in (("after", placed.after), ("with", placed.with_), ("under", placed.under)):
+            if ref is not None and ref not in placed_steps:
+                hint = did_you_mean(ref, placed_steps) or "refer to a track placed earlier in this mix"
                 written = f"{ref}{track.anchor or ''}"
                 raise RecipeError(
                     f"`{key}: {written}` names no earlier track of this mix", track.reference_locations[key], hint
                 )
-        placed.add(track.step)
-
-
-def _cue_spec(cue: Cue) -> CueSpec:
-    return CueSpec(
-        step=cue.step,
-        line=cue.line,
-        at=cue.at,
-        offset_ms=cue.offset_ms,
-        duration_ms=cue.duration_ms,
-        gain_db=cue.gain_db,
-        fade_in_ms=cue.fade_in_ms,
-        fade_out_ms=cue.fade_out_ms,
-        loop=cue.loop,
-        duck_db=cue.duck_db,
-        duck_attack_ms=cue.duck_attack_ms,
-        duck_release_ms=cue.duck_release_ms,
-    )
+        placed_steps.add(step)
 
 
 def _cue_sounds(recipe: Recipe, spec: StepSpec, provider: str | None) -> list[Step]:
@@ -460,9 +423,9 @@ def _cue_sounds(recipe: Recipe, spec: StepSpec, provider: str | None) -> list[St
     for cue in spec.cues:
         if cue.inline is not None:
             out += _generate(recipe, cue.inline, provider or cue.inline.provider or recipe.provider)
-        elif cue.step not in recipe.steps or cue.step == spec.name:
-            what = "a dialogue cannot cue itself" if cue.step == spec.name else f"cue {cue.step!r} names no step"
-            hint = did_you_mean(cue.step, sorted(set(recipe.steps) - {spec.name}))
+        elif (sound := cue.spec.step) not in recipe.steps or sound == spec.name:
+            what = "a dialogue cannot cue itself" if sound == spec.name else f"cue {sound!r} names no step"
+            hint = did_you_mean(sound, sorted(set(recipe.steps) - {spec.name}))
             raise RecipeError(what, cue.location, hint or "name a step (a generate or file step), or write it inline")
     return out
 
@@ -472,7 +435,7 @@ def _dialogue(recipe: Recipe, spec: StepSpec, provider: str, override: str | Non
     step that joins the speech with its pauses and cues. A scene with neither cues nor leading or
     trailing pauses is the ``scene`` step alone (as before cues existed)."""
     cue_steps = _cue_sounds(recipe, spec, override)
-    cues = tuple(_cue_spec(c) for c in spec.cues)
+    cues = tuple(c.spec for c in spec.cues)
     spoken = tuple(_spoken(line) for line in spec.lines)
     if spec.render == "scene":
         scene = _scene(recipe, spec, provider)
@@ -506,7 +469,7 @@ def _expand_step(recipe: Recipe, spec: StepSpec, provider: str, override: str | 
         return _generate(recipe, spec, provider)
     if kind == StepKind.ISOLATE:
         return [_isolate(recipe, spec, provider)]
-    deps = tuple(dict.fromkeys(t.step for t in spec.tracks))
+    deps = tuple(dict.fromkeys(t.spec.track for t in spec.tracks))
     return [Step(spec.name, StepKind.MIX, spec.location, _mix_payload(recipe, spec.tracks), deps)]
 
 
@@ -562,7 +525,7 @@ def expand(
     names = [edge[0] for edge in cycle]
     first = steps[cycle[0][1]]
     owner = recipe.steps.get(first.id)
-    track = next((t for t in owner.tracks if t.step == cycle[0][0]), None) if owner else None
+    track = next((t for t in owner.tracks if t.spec.track == cycle[0][0]), None) if owner else None
     raise RecipeError(
         f"steps depend on each other in a cycle: {' → '.join([*names, names[0]])}",
         track.location if track else first.location,

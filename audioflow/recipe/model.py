@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RecipeError, SourceLocation, did_you_mean
-from ..steps import CLIP_LIMITS_MS, EffectSpec, StepKind
+from ..steps import CLIP_LIMITS_MS, EffectSpec, StepKind, TrackSpec
 from ..units import parse_db, parse_duration_ms
 from .chapters import ChapterMark, parse_chapters
 from .cues import Cue, check_voice_names, read_dialogue, read_placement, split_line_ref, unsupported_instruction
@@ -128,28 +128,15 @@ class Line:
 
 @dataclass(frozen=True)
 class Track:
-    """One placement in a mix. Times are milliseconds; references name other tracks of the same mix,
-    or (``anchor``: ``"[7]"``, ``".door"``, from ``after: scene[7]``) a line of a dialogue track."""
+    """One placement in a mix as written: ``spec`` is what the mix step is given (times in ms; its
+    ``after``/``with_``/``under`` name other tracks of the same mix, and its ``anchor_line`` is set at
+    expansion), ``location`` and ``reference_locations`` where it and its references are written, and
+    ``anchor`` (``"[7]"``, ``".door"``, from ``after: scene[7]``) the line of a dialogue track it names."""
 
-    step: str
+    spec: TrackSpec
     location: SourceLocation
-    at_ms: float | None = None
-    after: str | None = None
-    with_: str | None = None
-    under: str | None = None
-    offset_ms: float = 0.0
-    duration_ms: float | None = None
-    gain_db: float = 0.0
-    fade_in_ms: float = 0.0
-    fade_out_ms: float = 0.0
-    loop: bool = False
-    duck_db: float | None = None
-    duck_attack_ms: float = 80.0
-    duck_release_ms: float = 400.0
     reference_locations: dict[str, SourceLocation] = field(default_factory=dict)
     anchor: str | None = None
-    crossfade_ms: float = 0.0
-    effects: tuple[EffectSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -387,19 +374,17 @@ def _track(r: _Reader, path: JsonPath, spec: dict[str, Any], channels: int = 2) 
             key=True,
             hint="use crossfade on a track that follows the previous one, or one placed `after` a track",
         )
-    return Track(
-        step=spec["track"],
-        location=r.at((*path, "track")),
+    placed = TrackSpec(
+        spec["track"],
         at_ms=r.duration((*path, "at"), spec["at"]) if "at" in spec else None,
         after=named.get("after"),
         with_=named.get("with"),
         under=named.get("under"),
-        reference_locations=refs,
-        anchor=anchor,
         crossfade_ms=crossfade,
         effects=parse_effects(r.doc, (*path, "effects"), spec.get("effects", []), channels=channels),
         **read_placement(r, path, spec),
     )
+    return Track(placed, r.at((*path, "track")), refs, anchor)
 
 
 def _step(

@@ -7,8 +7,13 @@ isolates her voice from it and clones the result.
 ``riders/*.mp3``: clean samples of the four voices of ``riders-to-the-sea.yaml`` (local characters
 bright, crisp, deep and gruff reading later lines of the play), the references of their clones.
 
-Usage: python recipes/assets/make_assets.py            # the night-shift assets
-       python recipes/assets/make_assets.py riders     # the riders-to-the-sea samples
+Usage: python recipes/assets/make_assets.py [night-shift [OUT]]   # the night-shift assets
+       python recipes/assets/make_assets.py riders [OUT]          # the riders-to-the-sea samples
+(OUT: another folder to write to; by default this one, replacing the committed files.)
+
+The files are not reproducible byte for byte: Piper draws its delivery noise (``noise_scale``,
+``noise_w``) inside its ONNX graph without a seed, so each run speaks a little differently, and the
+committed recordings (whose digests the demos' caches and pinned tests depend on) are kept as made.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 
 from audioflow.audio import Audio, encode, read_wav
 from audioflow.providers import LocalProvider, RenderRequest
+from audioflow.steps import LinesPayload, SpokenLine, StepKind, VoiceSpec
 
 HERE = Path(__file__).parent
 MARA = (
@@ -29,22 +35,12 @@ MARA = (
 DEV = "Honestly, it's the easiest job in town. Stock the shelves, watch the door, drink the coffee."
 
 
-def _voice(preset: str, index: int) -> dict[str, object]:
-    return {
-        "name": preset,
-        "cast_index": index,
-        "preset": {"local": preset},
-        "speed": 1.0,
-        "volume": 1.0,
-        "pitch_semitones": 0.0,
-        "gain_db": 0.0,
-        "clone": None,
-    }
-
-
-async def _speak(text: str, preset: str) -> Audio:
-    params = {"text": text, "direction": None, "voice": _voice(preset, 0)}
-    take = await LocalProvider().render(RenderRequest("asset", "speak", params))
+async def _speak(name: str, text: str, preset: str) -> Audio:
+    """``text`` spoken by the local character ``preset`` (a typed one-line ``speak`` request)."""
+    voice = VoiceSpec(name, preset={"local": preset}, local_voice=preset)
+    payload = LinesPayload(StepKind.SPEAK, (SpokenLine(name, text),), (voice,))
+    provider = LocalProvider()
+    take = await provider.render(provider.prepare(RenderRequest("asset", payload)))
     return read_wav(take.data)
 
 
@@ -83,32 +79,31 @@ RIDERS = {
 }
 
 
-async def _speak_typed(name: str, text: str, preset: str) -> Audio:
-    from audioflow.steps import LinesPayload, SpokenLine, StepKind, VoiceSpec
-
-    voice = VoiceSpec(name, preset={"local": preset}, local_voice=preset)
-    payload = LinesPayload(StepKind.SPEAK, (SpokenLine(name, text),), (voice,))
-    provider = LocalProvider()
-    take = await provider.render(provider.prepare(RenderRequest("asset", payload)))
-    return read_wav(take.data)
-
-
-def riders() -> None:
-    folder = HERE / "riders"
-    folder.mkdir(exist_ok=True)
+def riders(out: Path = HERE) -> None:
+    folder = out / "riders"
+    folder.mkdir(parents=True, exist_ok=True)
     for name, (preset, text) in RIDERS.items():
-        audio = asyncio.run(_speak_typed(name, text, preset))
+        audio = asyncio.run(_speak(name, text, preset))
         (folder / f"{name}.mp3").write_bytes(encode(audio, "mp3", bitrate_kbps=64, sample_rate_hz=22050))
 
 
-def main() -> None:
-    mara = asyncio.run(_speak(MARA, "bright"))
-    dev = asyncio.run(_speak(DEV, "crisp"))
-    (HERE / "interview.mp3").write_bytes(encode(_noisy(mara), "mp3", bitrate_kbps=64, sample_rate_hz=22050))
-    (HERE / "dev-sample.mp3").write_bytes(encode(dev, "mp3", bitrate_kbps=64, sample_rate_hz=22050))
+def night_shift(out: Path = HERE) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    mara = asyncio.run(_speak("mara", MARA, "bright"))
+    dev = asyncio.run(_speak("dev", DEV, "crisp"))
+    (out / "interview.mp3").write_bytes(encode(_noisy(mara), "mp3", bitrate_kbps=64, sample_rate_hz=22050))
+    (out / "dev-sample.mp3").write_bytes(encode(dev, "mp3", bitrate_kbps=64, sample_rate_hz=22050))
+
+
+def main(argv: list[str]) -> None:
+    command = argv[0] if argv else "night-shift"
+    if command not in ("night-shift", "riders") or len(argv) > 2:
+        raise SystemExit(__doc__)
+    out = Path(argv[1]) if len(argv) == 2 else HERE
+    night_shift(out) if command == "night-shift" else riders(out)
 
 
 if __name__ == "__main__":
     import sys
 
-    riders() if sys.argv[1:] == ["riders"] else main()
+    main(sys.argv[1:])

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import BASIC_RECIPE, FakeProvider, write_recipe_file
-from fakes.segmind import KEY as SEGMIND_KEY
-from fakes.segmind import segmind_hosts
+from fakes.segmind import segmind_in_env
 
 from audioflow.audio.tags import write_tags
 from audioflow.cache import record_key, sha256_hex
@@ -63,12 +62,7 @@ output: out/scene.wav
 
 @pytest.fixture
 def segmind(monkeypatch: pytest.MonkeyPatch):
-    with segmind_hosts() as hosts:
-        for name, value in hosts.env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("SEGMIND_API_KEY", SEGMIND_KEY)
-        hosts.api.opt.queued_polls = 0
-        hosts.api.opt.processing_polls = 0
+    with segmind_in_env(monkeypatch, queued_polls=0, processing_polls=0) as hosts:
         yield hosts
 
 

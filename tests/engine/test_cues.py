@@ -187,10 +187,10 @@ def test_cue_steps_are_cached_and_moving_a_cue_re_renders_only_the_dialogue(dram
     inline = "      - cue: {generate: a door slams, duration: 1s}\n        offset: 200ms\n"
     body = SCENE.format(cue_before="", cue_after=inline)
     first = drama(body)
-    assert first.result.outcomes["scene.cue[1]"].meta.placeholder
-    assert "scene.cue[1]" in first.manifest.to_json()["placeholders"]
+    assert first.result.outcomes["scene.cue[a-door-slams]"].meta.placeholder
+    assert "scene.cue[a-door-slams]" in first.manifest.to_json()["placeholders"]
     rendered = list(drama.fake.rendered)
-    assert sorted(rendered) == ["scene.cue[1]", "scene[1]", "scene[2]", "scene[3]"]
+    assert sorted(rendered) == ["scene.cue[a-door-slams]", "scene[1]", "scene[2]", "scene[3]"]
     again = drama(body)
     assert again.result.count("rendered") == 0
     moved = drama(body.replace("offset: 200ms", "offset: 400ms"))
@@ -219,3 +219,29 @@ def test_a_scene_take_holding_every_line_places_cues_by_its_line_timings(tmp_pat
     assert int(np.argmax(audio.samples[:, 0])) == _frame(500 + 700 + 50)
     assert [(s.start_ms, s.end_ms) for s in meta.segments] == [(500, 800), (800, 1200), (1200, 1500)]
     assert meta.segments_estimated and meta.speech_ms == ((500.0, 1500.0),)
+
+
+def test_inserting_a_line_and_a_cue_renames_nothing_and_re_renders_only_them(drama, tmp_path: Path) -> None:
+    scene = (
+        "  scene:\n    dialogue:\n      - mara: One.\n      - ben: Two.\n"
+        "      - cue: {generate: a door slams, duration: 1s}\n"
+        "      - cue: {generate: a knock, duration: 1s}\n        at: start\n"
+        "      - mara: Three.\n        label: knock\n"
+        "      - cue: {generate: a knock, duration: 2s}\n"
+        "      - ben: Four.\n"
+    )
+    first = drama(scene)
+    cues = ["scene.cue[a-door-slams]", "scene.cue[knock]", "scene.cue[knock-2]"]
+    assert [c.step for c in first.result.outcomes["scene"].step.payload.cues] == cues
+    inserted = scene.replace(
+        "      - mara: One.\n",
+        "      - mara: One.\n      - cue: {generate: a cough, duration: 1s}\n      - ben: One and a half.\n",
+    )
+    path = tmp_path / "show" / "r.yaml"
+    path.write_text(path.read_text().replace(scene, inserted))
+    project = open_project(path, providers={"local": drama.fake}, cache_dir=tmp_path / "cache")
+    assert [c.step for c in project.graph.steps["scene"].payload.cues] == ["scene.cue[a-cough]", *cues]
+    plan = project.plan()
+    for step in (*cues, "scene[1]"):
+        assert plan.steps[step].digest == first.result.outcomes[step].digest
+    assert sorted(plan.stale) == ["master", "mix", "scene", "scene.cue[a-cough]", "scene[2]"]

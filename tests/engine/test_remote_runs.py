@@ -14,7 +14,6 @@ import pytest
 from conftest import write_recipe_file
 from fakes.fal import FakeFal
 from fakes.segmind import KEY as SEGMIND_KEY
-from fakes.segmind import segmind_hosts
 
 from audioflow.engine import open_project
 from audioflow.engine.budget import BudgetError
@@ -43,18 +42,6 @@ steps:
 master: {{format: wav}}
 output: out/long.wav
 """
-
-
-@pytest.fixture
-def segmind(monkeypatch: pytest.MonkeyPatch):
-    with segmind_hosts() as hosts:
-        for name, value in hosts.env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("SEGMIND_API_KEY", SEGMIND_KEY)
-        hosts.api.opt.reset_in_s = 0.05
-        hosts.api.opt.queued_polls = 1
-        hosts.api.opt.processing_polls = 1
-        yield hosts
 
 
 def test_a_40_step_recipe_completes_under_429_and_5xx_with_every_paid_submission_made_once(

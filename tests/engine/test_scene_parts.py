@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import write_recipe_file
 from fakes.base import wav_bytes
-from fakes.segmind import KEY as SEGMIND_KEY
-from fakes.segmind import segmind_hosts
+from fakes.segmind import segmind_in_env
 
 from audioflow.engine import open_project
 from audioflow.engine.transcript import ESTIMATED_NOTE
@@ -62,12 +61,7 @@ def folder(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def segmind(monkeypatch: pytest.MonkeyPatch):
-    with segmind_hosts() as hosts:
-        for name, value in hosts.env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("SEGMIND_API_KEY", SEGMIND_KEY)
-        hosts.api.opt.queued_polls = 0
-        hosts.api.opt.processing_polls = 0
+    with segmind_in_env(monkeypatch, queued_polls=0, processing_polls=0) as hosts:
         yield hosts
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from conftest import write_recipe_file
 from fakes.segmind import KEY as SEGMIND_KEY
-from fakes.segmind import segmind_hosts
 
 from audioflow.cache import S3Store
 from audioflow.engine import open_project
@@ -41,16 +40,6 @@ mix:
 master: {{format: wav}}
 output: out/shared.wav
 """
-
-
-@pytest.fixture
-def segmind(monkeypatch: pytest.MonkeyPatch):
-    with segmind_hosts() as hosts:
-        for name, value in hosts.env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("SEGMIND_API_KEY", SEGMIND_KEY)
-        hosts.api.opt.reset_in_s = 0.05
-        yield hosts
 
 
 def _worker(recipe: Path, url: str, segmind, home: Path, **extra: str) -> subprocess.Popen[bytes]:

@@ -310,3 +310,19 @@ def segmind_hosts() -> Iterator[SegmindHosts]:
     """Start the file host, the storage and the API fakes; stop them on exit."""
     with FileHost() as files, StorageFake(files) as storage, SegmindFake(files) as api:
         yield SegmindHosts(api, storage, files)
+
+
+@contextmanager
+def segmind_in_env(monkeypatch: Any, **options: float) -> Iterator[SegmindHosts]:
+    """:func:`segmind_hosts` with this process's environment pointing at them (their URLs and
+    :data:`KEY` as ``SEGMIND_API_KEY``, through ``monkeypatch``) and the API fake's ``options``
+    (``queued_polls``, ``processing_polls``, ``reset_in_s``) set."""
+    with segmind_hosts() as hosts:
+        for name, value in hosts.env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("SEGMIND_API_KEY", KEY)
+        for name, value in options.items():
+            if not hasattr(hosts.api.opt, name):
+                raise TypeError(f"the Segmind fake has no option {name!r}")
+            setattr(hosts.api.opt, name, value)
+        yield hosts

@@ -84,7 +84,7 @@ def test_clone_model_ids_differ_from_plain_voices_and_url_fallbacks() -> None:
     cloned = model_id(provider, _speak(_clone(), Reference("mara")))  # its clip still to be rendered
     url = "https://example.com/mara.wav"
     fallback = model_id(provider, _speak(_clone(url=url), Reference("mara", url=url)))
-    assert "clone-match-v2" in cloned and "librosa@" in cloned
+    assert "clone-match-v3" in cloned and "librosa@" in cloned
     assert fallback.endswith(":clone-url-fallback")
     assert len({plain, cloned, fallback}) == 3
 
@@ -239,7 +239,8 @@ def test_clone_matches_the_reference_pitch(joe_speech: Audio, semitones: float, 
     assert abs(error_st) < 1.5
     assert take.approximate and len(take.notes) == 1
     assert take.notes[0].startswith("approximate clone of 'mara': the bundled voice matched pitch ")
-    assert "syll/s (×" in take.notes[0] and "timbre and accent are not copied" in take.notes[0]
+    assert "Hz (read " in take.notes[0] and "; speed ×" in take.notes[0]
+    assert take.notes[0].endswith("timbre and accent are not copied")
 
 
 @pytest.mark.slow

@@ -60,7 +60,7 @@ def test_cues_pauses_and_labels_expand_into_the_dialogue_payload(write_recipe) -
     graph = _graph(write_recipe)
     assert list(graph.steps) == [
         "bell",
-        "scene.cue[1]",
+        "scene.cue[footsteps-going-away]",
         "scene[1]",
         "scene[2]",
         "scene[3]",
@@ -78,10 +78,10 @@ def test_cues_pauses_and_labels_expand_into_the_dialogue_payload(write_recipe) -
     assert payload.cues == (
         CueSpec("bell", 0, "start", -500.0),
         CueSpec("bell", 0, "end", 200.0, gain_db=-6.0),
-        CueSpec("scene.cue[1]", 2, "start", duck_db=-12.0),
+        CueSpec("scene.cue[footsteps-going-away]", 2, "start", duck_db=-12.0),
     )
-    assert scene.deps == ("scene[1]", "scene[2]", "scene[3]", "bell", "scene.cue[1]")
-    inline = graph.steps["scene.cue[1]"]
+    assert scene.deps == ("scene[1]", "scene[2]", "scene[3]", "bell", "scene.cue[footsteps-going-away]")
+    inline = graph.steps["scene.cue[footsteps-going-away]"]
     assert inline.kind == StepKind.GENERATE and inline.provider == "local"
     assert inline.params["prompt"] == "footsteps going away" and inline.params["duration_ms"] == 3000.0
 
@@ -113,7 +113,7 @@ def test_a_scene_with_cues_renders_its_speech_as_one_step_and_joins_the_cues(wri
     graph = _graph(write_recipe, DRAMA.replace("  scene:\n    dialogue:", "  scene:\n    render: scene\n    dialogue:"))
     assert graph.steps["scene.speech"].kind == StepKind.SCENE
     scene = graph.steps["scene"]
-    assert scene.kind == StepKind.DIALOGUE and scene.deps == ("scene.speech", "bell", "scene.cue[1]")
+    assert scene.kind == StepKind.DIALOGUE and scene.deps == ("scene.speech", "bell", "scene.cue[footsteps-going-away]")
     assert isinstance(scene.payload, DialoguePayload) and scene.payload.parts == (3,)
     bare = DRAMA.split("steps:")[0] + "steps:\n  scene:\n    render: scene\n    dialogue:\n      - mara: Hi.\n"
     assert _graph(write_recipe, bare + "mix:\n  - {track: scene}\n").steps["scene"].kind == StepKind.SCENE

@@ -55,7 +55,7 @@ def test_a_line_saying_no_and_an_unquoted_minutes_seconds_time_mean_what_they_sa
     assert validate(in_tmp, YAML_12) == (0, "recipe.yaml: ok (7 steps)\n", "")
     recipe = load_recipe(in_tmp / "recipe.yaml")
     assert [(line.voice, line.text) for line in recipe.steps["scene"].lines][1] == ("francisco", "No")
-    assert recipe.mix.tracks[1].at_ms == 65_000.0
+    assert recipe.mix.tracks[1].spec.at_ms == 65_000.0
 
 
 def test_yes_is_not_a_boolean(in_tmp: Path) -> None:
@@ -68,7 +68,7 @@ def test_yes_is_not_a_boolean(in_tmp: Path) -> None:
 def test_true_in_any_core_case_is_a_boolean(in_tmp: Path) -> None:
     text = BASIC_RECIPE.replace("gain_db: -20}", "gain_db: -20, loop: TRUE}")
     assert validate(in_tmp, text)[0] == 0
-    assert load_recipe(in_tmp / "recipe.yaml").mix.tracks[1].loop is True
+    assert load_recipe(in_tmp / "recipe.yaml").mix.tracks[1].spec.loop is True
 
 
 # -- tags ------------------------------------------------------------------------------------------
