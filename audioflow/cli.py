@@ -315,6 +315,8 @@ def _summary(report: Any, recipe: Path) -> list[str]:
             f"{m.loudness.measured_lufs:.1f} LUFS, {m.loudness.measured_true_peak_dbtp:.1f} dBTP"
             + (f", {len(m.placeholders)} placeholder(s)" if m.placeholders else "")
         )
+        if report.report is not None:
+            lines.append(f"report: {os.path.relpath(report.report)}")
     else:
         lines.append(counts + " — no output written")
     budget = result.budget
@@ -433,6 +435,26 @@ def _recipe_paths(given: tuple[Path, ...]) -> list[Path]:
             raise click.UsageError(f"{text}: no recipe matches")
         out += [Path(m) for m in matches]
     return list(dict.fromkeys(out))
+
+
+@cli.command("report")
+@RECIPE
+@CACHE_DIR
+@PROVIDER
+@ALLOW_DIR
+def report_command(
+    recipe: Path, cache_dir: Path | str | None, provider: str | None, allow_dirs: tuple[Path, ...]
+) -> None:
+    """Rebuild RECIPE's HTML report (<output stem>.report.html beside the output) from the cache,
+    rendering nothing. Exits 1 when the recipe, as it is now, has not been rendered (pass the
+    --provider it was rendered with)."""
+    with _errors_to_exit_codes():
+        project = _open(recipe, provider, cache_dir, allow_dirs)
+        path = project.report()
+        output = project.graph.recipe.output
+        if not output.exists():
+            _err(f"warning: {os.path.relpath(output)} is missing: the report's player stays silent until it is bounced")
+        _echo(f"wrote {os.path.relpath(path)}")
 
 
 def _run_json(report: Any) -> dict[str, Any]:

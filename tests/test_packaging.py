@@ -48,3 +48,4 @@ def test_the_wheel_contains_the_schema(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         assert archive.read("audioflow/schemas/recipe.schema.json") == SCHEMA.read_bytes()
         assert "audioflow/py.typed" in archive.namelist()
+        assert "audioflow/engine/report_template.html" in archive.namelist()  # the report's page

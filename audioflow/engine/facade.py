@@ -27,6 +27,7 @@ from ..recipe.paths import cache_folder, check_outputs
 from .bounce import Manifest, bounce
 from .budget import Budget, check_budget
 from .events import StepEvent
+from .report import cached_result, write_report
 from .scheduler import RunResult, arun_plans
 from .staleness import Plan, PlanStatus, make_plan, recipe_key
 
@@ -98,13 +99,15 @@ async def execute_plans(
 class RunReport:
     """A finished run: per-step outcomes, the bounced output, its manifest file and the typed
     manifest (``output`` and the manifest are None when a step failed and nothing was bounced),
-    and ``warnings`` (problems that did not stop it: a state the cache could not record)."""
+    ``warnings`` (problems that did not stop it: a state the cache could not record, a report not
+    written) and the HTML ``report`` beside the output (None when it was not written)."""
 
     result: RunResult
     output: Path | None
     manifest_path: Path | None
     manifest: Manifest | None
     warnings: list[str] = field(default_factory=list)
+    report: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -166,7 +169,18 @@ class Project:
         if master is None or master.record is None:
             return RunReport(result, None, None, None, warnings)
         output, manifest_path, manifest = await asyncio.to_thread(bounce, plan, result, self.store)
-        return RunReport(result, output, manifest_path, manifest, warnings)
+        try:
+            report = await asyncio.to_thread(write_report, plan, result, output)
+        except AudioflowError as exc:  # the output stands without its report
+            warnings.append(f"the report was not written: {exc}")
+            report = None
+        return RunReport(result, output, manifest_path, manifest, warnings, report)
+
+    def report(self) -> Path:
+        """Rebuild the HTML report beside the output from the cache, rendering nothing; its path.
+        Raises :class:`AudioflowError` when the recipe, as it is now, has not been rendered."""
+        plan = self.plan()
+        return write_report(plan, cached_result(plan), self.graph.recipe.output)
 
     def run(self, **options: Unpack[RunOptions]) -> RunReport:
         """:meth:`arun` in a new event loop (``asyncio.run``); see there."""

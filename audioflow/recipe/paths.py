@@ -194,12 +194,14 @@ def extension_matches(output: PurePath, fmt: str) -> bool:
 
 def sidecar_paths(output: Path) -> dict[str, Path]:
     """Every file a bounce may write beside ``output``, by role: ``srt`` and ``vtt`` transcripts
-    (written when the programme has speech) and the ``manifest``. The bounce writes these paths and
+    (written when the programme has speech), the ``manifest`` and the ``report`` (HTML). The bounce
+    and the report writer write these paths and
     :func:`check_outputs` checks them: a new sidecar is added here, once."""
     return {
         "srt": output.with_suffix(".srt"),
         "vtt": output.with_suffix(".vtt"),
         "manifest": output.with_name(output.stem + ".manifest.json"),
+        "report": output.with_name(output.stem + ".report.html"),
     }
 
 
