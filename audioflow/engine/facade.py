@@ -170,7 +170,7 @@ class Project:
             return RunReport(result, None, None, None, warnings)
         output, manifest_path, manifest = await asyncio.to_thread(bounce, plan, result, self.store)
         try:
-            report = await asyncio.to_thread(write_report, plan, result, output)
+            report = await asyncio.to_thread(write_report, plan, result, self.store, output)
         except AudioflowError as exc:  # the output stands without its report
             warnings.append(f"the report was not written: {exc}")
             report = None
@@ -180,7 +180,7 @@ class Project:
         """Rebuild the HTML report beside the output from the cache, rendering nothing; its path.
         Raises :class:`AudioflowError` when the recipe, as it is now, has not been rendered."""
         plan = self.plan()
-        return write_report(plan, cached_result(plan), self.graph.recipe.output)
+        return write_report(plan, cached_result(plan), self.store, self.graph.recipe.output)
 
     def run(self, **options: Unpack[RunOptions]) -> RunReport:
         """:meth:`arun` in a new event loop (``asyncio.run``); see there."""

@@ -18,9 +18,11 @@ say "no preview" past it); the mix and the master have none (the programme playe
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -29,8 +31,8 @@ from string import Template
 from .. import __version__
 from ..audio import Audio, AudioFile, clip_gain_db, decode_file, encode
 from ..audio.overview import Overview, overview
-from ..cache import write_atomic
-from ..errors import AudioflowError
+from ..cache import ArtifactStore, StepRecord, input_digest, write_atomic
+from ..errors import AudioflowError, CacheError
 from ..recipe.paths import sidecar_paths
 from ..steps import DialoguePayload, MasterPayload, MixPayload, StepKind
 from . import report_figures, timeline
@@ -62,6 +64,7 @@ PREVIEWS_MAX_BYTES = 2_000_000
 ENVELOPE_POINTS = 1200
 #: How far the measured integrated loudness may be from the target and still pass, LU (DESIGN.md).
 LOUDNESS_TOLERANCE_LU = 0.2
+_PREVIEW_WORKERS = 4
 _NO_PREVIEW = {StepKind.MIX, StepKind.MASTER, StepKind.DIALOGUE}
 
 
@@ -250,26 +253,62 @@ def _verdict(payload: MasterPayload, meta: StepMeta) -> tuple[dict[str, float | 
     return figures, (not problems, problems)
 
 
-def _preview(outcome: StepOutcome, budget: list[int]) -> str:
-    """A ``data:`` URI of the step's take (see the module docstring), or why there is none."""
-    if outcome.step.kind in _NO_PREVIEW:
-        return "programme player"
-    if outcome.record is None:
-        return f"no take: {outcome.status}"
-    audio = decode_file(outcome.record.artifact.path)
+def _preview_key(artifact_digest: str) -> str:
+    """The cache key of a take's preview: a derived artifact, digested like a step's."""
+    params = {"codec": "opus", "bitrate_kbps": PREVIEW_BITRATE_KBPS, "max_s": PREVIEW_MAX_S, "channels": 1}
+    return input_digest(
+        kind="report-preview", params=params, provider=None, model=None, upstream=[artifact_digest], take=1
+    )
+
+
+def _encode_preview(record: StepRecord, store: ArtifactStore) -> bytes:
+    """The Opus preview of ``record``'s take: from the cache, else encoded and stored there (a
+    cache that cannot be written still gets its page)."""
+    key = _preview_key(record.artifact.digest)
+    cached = store.get_step(key)
+    if cached is not None:
+        with contextlib.suppress(CacheError):
+            return store.read_verified(cached.artifact)
+    audio = decode_file(record.artifact.path)
     if audio.frames == 0:
-        return "empty"
+        return b""
     frames = min(audio.frames, round(PREVIEW_MAX_S * audio.sample_rate_hz))
     mono = Audio(audio.samples[:frames].mean(axis=1, keepdims=True), audio.sample_rate_hz)
     data = encode(mono, "ogg", bitrate_kbps=PREVIEW_BITRATE_KBPS)
-    if len(data) > budget[0]:
-        return "no preview: the page's preview budget is spent"
-    budget[0] -= len(data)
-    return "data:audio/ogg;base64," + base64.b64encode(data).decode("ascii")
+    with contextlib.suppress(CacheError):
+        store.put_step(key, store.put_bytes(data, "ogg"), {"step": "report-preview"})
+    return data
 
 
-def _steps(plan: Plan, result: RunResult) -> list[StepRow]:
-    rows, budget = [], [PREVIEWS_MAX_BYTES]
+def _previews(result: RunResult, store: ArtifactStore) -> dict[str, str]:
+    """Step id → a ``data:`` URI of its take (see the module docstring), or why there is none;
+    encoded a few at a time (each is an ffmpeg process)."""
+    wanted = {
+        step_id: outcome.record
+        for step_id, outcome in result.outcomes.items()
+        if outcome.step.kind not in _NO_PREVIEW and outcome.record is not None
+    }
+    with ThreadPoolExecutor(max_workers=_PREVIEW_WORKERS) as pool:
+        encoded = dict(zip(wanted, pool.map(lambda r: _encode_preview(r, store), wanted.values()), strict=True))
+    out, budget = {}, PREVIEWS_MAX_BYTES
+    for step_id, outcome in result.outcomes.items():
+        if outcome.step.kind in _NO_PREVIEW:
+            out[step_id] = "programme player"
+        elif step_id not in encoded:
+            out[step_id] = f"no take: {outcome.status}"
+        elif not encoded[step_id]:
+            out[step_id] = "empty"
+        elif len(encoded[step_id]) > budget:
+            out[step_id] = "no preview: the page's preview budget is spent"
+        else:
+            budget -= len(encoded[step_id])
+            out[step_id] = "data:audio/ogg;base64," + base64.b64encode(encoded[step_id]).decode("ascii")
+    return out
+
+
+def _steps(result: RunResult, store: ArtifactStore) -> list[StepRow]:
+    rows = []
+    previews = _previews(result, store)
     for step_id, outcome in result.outcomes.items():
         meta = outcome.meta or StepMeta()
         step = outcome.step
@@ -283,17 +322,23 @@ def _steps(plan: Plan, result: RunResult) -> list[StepRow]:
                 meta.approximate,
                 meta.cost_usd,
                 meta.request_id or "",
-                _preview(outcome, budget),
+                previews[step_id],
                 meta.notes,
             )
         )
     return rows
 
 
-def collect(plan: Plan, result: RunResult, output: Path, chapters: Sequence[tuple[float, str]] = ()) -> ReportData:
-    """The report's data for a finished run whose master was bounced to ``output``; ``chapters``
-    are (start_ms, title) pairs. Raises AudioflowError when the run did not finish, AudioError when
-    the master cannot be decoded."""
+def collect(
+    plan: Plan,
+    result: RunResult,
+    store: ArtifactStore,
+    output: Path,
+    chapters: Sequence[tuple[float, str]] = (),
+) -> ReportData:
+    """The report's data for a finished run whose master was bounced to ``output`` (previews of
+    the takes kept in ``store``); ``chapters`` are (start_ms, title) pairs. Raises AudioflowError
+    when the run did not finish, AudioError when the master cannot be decoded."""
     master_step = plan.graph.steps["master"]
     mix_id = next(d for d in master_step.deps if plan.graph.steps[d].kind == StepKind.MIX)
     master_meta = _meta(result, "master")
@@ -325,7 +370,7 @@ def collect(plan: Plan, result: RunResult, output: Path, chapters: Sequence[tupl
         _beds(payload, placement, shaped, master_meta.duration_ms),
         figures,
         verdict,
-        _steps(plan, result),
+        _steps(result, store),
     )
 
 
@@ -393,10 +438,16 @@ def render_html(data: ReportData) -> str:
     )
 
 
-def write_report(plan: Plan, result: RunResult, output: Path, chapters: Sequence[tuple[float, str]] = ()) -> Path:
+def write_report(
+    plan: Plan,
+    result: RunResult,
+    store: ArtifactStore,
+    output: Path,
+    chapters: Sequence[tuple[float, str]] = (),
+) -> Path:
     """Write the report of a finished run beside ``output`` (its ``report`` sidecar path, which
     ``validate`` checked) and return its path. Raises as :func:`collect`, CacheError on I/O failure."""
     path = sidecar_paths(output)["report"]
-    text = render_html(collect(plan, result, output, chapters))
+    text = render_html(collect(plan, result, store, output, chapters))
     write_atomic(path, text.encode("utf-8"), shared=True)
     return path
