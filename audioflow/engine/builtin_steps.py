@@ -48,8 +48,6 @@ from .meta import Loudness, Segment, StepMeta
 from .resources import check_programme
 
 __all__ = [
-    "MixPlacement",
-    "PlacedTrack",
     "Upstream",
     "WrittenFile",
     "finish_take",
@@ -59,11 +57,8 @@ __all__ = [
     "join_scene_parts",
     "master_mix",
     "mix_tracks",
-    "place_tracks",
     "prepare_reference",
-    "shaped_tracks",
     "speech_meta",
-    "track_clip",
     "with_voice_effects",
 ]
 
@@ -374,105 +369,67 @@ def _duck(track: TrackSpec, index: int, tracks: tuple[TrackSpec, ...], speech: d
 
 
 @dataclass(frozen=True)
-class PlacedTrack:
-    """Where a mix places one track and how it shapes it: start and length (ms), fades (ms, a
-    crossfade included) and the duck envelope (a bed under speech; None when it does not duck)."""
+class _Placed:
+    """A mix's tracks as clips on its timeline (one per track, in track order), the speech
+    intervals each non-bed track brings (by track index, ms) and the transcript segments."""
 
-    track: TrackSpec
-    start_ms: float
-    length_ms: float
-    fade_in_ms: float
-    fade_out_ms: float
-    duck: Duck | None
+    clips: list[Clip]
+    speech: dict[int, list[tuple[float, float]]]
+    segments: list[Segment]
 
 
-@dataclass(frozen=True)
-class MixPlacement:
-    """Every track placed, with the programme's speech intervals and transcript segments (ms)."""
-
-    tracks: tuple[PlacedTrack, ...]
-    speech_ms: tuple[tuple[float, float], ...]
-    segments: tuple[Segment, ...]
-
-    @property
-    def end_ms(self) -> float:
-        return max((p.start_ms + p.length_ms for p in self.tracks), default=0.0)
-
-
-def place_tracks(payload: MixPayload, durations: dict[str, float], metas: dict[str, StepMeta]) -> MixPlacement:
-    """Place the mix's tracks (their lengths ``durations`` in ms, after a track's own effects; their
-    upstream ``metas`` by track name): start, length, fades and ducking, as :func:`mix_tracks` mixes
-    them and the report draws them. Raises AudioflowError for a track placed before the programme."""
+def _place_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) -> _Placed:
+    """Every track of ``payload`` processed (its effects) and placed (gain, fades, loops, ducking):
+    the one place a mix's clips are made, for the mix and for each stem alike."""
     tracks = payload.tracks
-    lines = {name: [(seg.start_ms, seg.end_ms) for seg in meta.segments] for name, meta in metas.items()}
+    files = {name: AudioFile.open(up.path) for name, up in inputs.items()}
+    # a track's own effects, before placing: such a track is read and processed whole (pedalboard)
+    shaped: list[Audio | AudioFile] = [
+        apply_effects(files[t.track].load(), t.effects) if t.effects else files[t.track] for t in tracks
+    ]
+    durations = {name: f.duration_ms for name, f in files.items()}
+    durations.update({t.track: a.duration_ms for t, a in zip(tracks, shaped, strict=True) if t.effects})
+    lines = {name: [(seg.start_ms, seg.end_ms) for seg in up.meta.segments] for name, up in inputs.items()}
     layout = _layout(tracks, durations, lines)
+    spans = layout.spans
+    end_ms = max((s + n for s, n in spans), default=0.0)
+    check_programme(end_ms, payload.sample_rate_hz, payload.channels, space_at=out_dir)
     speech: dict[int, list[tuple[float, float]]] = {}
     segments: list[Segment] = []
-    for i, (track, (start, length)) in enumerate(zip(tracks, layout.spans, strict=True)):
+    for i, (track, (start, length)) in enumerate(zip(tracks, spans, strict=True)):
         if not track.under and track.duck_db is None:
-            meta = metas[track.track]
+            meta = inputs[track.track].meta
             speech[i] = meta.shifted_speech(start, start + length)
             segments += meta.shifted_segments(start, start + length)
-    placed = tuple(
-        PlacedTrack(
-            track,
-            start,
-            length,
-            min(max(track.fade_in_ms, track.crossfade_ms), length),
-            min(max(track.fade_out_ms, layout.crossfade_out_ms.get(i, 0.0)), length),
-            _duck(track, i, tracks, speech),
+    clips = [
+        Clip(
+            shaped[i],
+            start_ms=start,
+            gain_db=track.gain_db,
+            fade_in_ms=min(max(track.fade_in_ms, track.crossfade_ms), length),
+            fade_out_ms=min(max(track.fade_out_ms, layout.crossfade_out_ms.get(i, 0.0)), length),
+            length_ms=length,
+            loop=track.loop,
+            duck=_duck(track, i, tracks, speech),
+            loop_crossfade_ms=50.0 if track.loop else 0.0,
         )
-        for i, (track, (start, length)) in enumerate(zip(tracks, layout.spans, strict=True))
-    )
-    return MixPlacement(
-        placed,
-        tuple(sorted(iv for ivs in speech.values() for iv in ivs)),
-        tuple(sorted(segments, key=lambda s: s.start_ms)),
-    )
-
-
-def shaped_tracks(payload: MixPayload, files: dict[str, AudioFile]) -> list[Audio | AudioFile]:
-    """Each track's audio as the mix places it: its file, or (a track with ``effects``) the file read
-    whole and processed (pedalboard)."""
-    return [apply_effects(files[t.track].load(), t.effects) if t.effects else files[t.track] for t in payload.tracks]
-
-
-def track_clip(placed: PlacedTrack, audio: Audio | AudioFile) -> Clip:
-    """The clip the mix adds for ``placed`` (gain, fades, length, loop, duck)."""
-    track = placed.track
-    return Clip(
-        audio,
-        start_ms=placed.start_ms,
-        gain_db=track.gain_db,
-        fade_in_ms=placed.fade_in_ms,
-        fade_out_ms=placed.fade_out_ms,
-        length_ms=placed.length_ms,
-        loop=track.loop,
-        duck=placed.duck,
-        loop_crossfade_ms=50.0 if track.loop else 0.0,
-    )
+        for i, (track, (start, length)) in enumerate(zip(tracks, spans, strict=True))
+    ]
+    return _Placed(clips, speech, segments)
 
 
 def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) -> Rendered:
-    """Place the tracks (gain, fades, loops, ducking: :func:`place_tracks`) on one timeline, streamed
-    block by block from the tracks' files into a float32 WAV in ``out_dir`` (``audio.MixStream``,
-    ``audio.mix_to_wav``)."""
-    tracks = payload.tracks
-    files = {name: AudioFile.open(up.path) for name, up in inputs.items()}
-    shaped = shaped_tracks(payload, files)
-    durations = {name: f.duration_ms for name, f in files.items()}
-    durations.update({t.track: a.duration_ms for t, a in zip(tracks, shaped, strict=True) if t.effects})
-    placement = place_tracks(payload, durations, {name: up.meta for name, up in inputs.items()})
-    check_programme(placement.end_ms, payload.sample_rate_hz, payload.channels, space_at=out_dir)
-    clips = [track_clip(placed, shaped[i]) for i, placed in enumerate(placement.tracks)]
-    stream = MixStream(clips, sample_rate_hz=payload.sample_rate_hz, channels=payload.channels)
+    """Place the tracks (gain, fades, loops, ducking) on one timeline, streamed block by block from
+    the tracks' files into a float32 WAV in ``out_dir`` (``audio.MixStream``, ``audio.mix_to_wav``)."""
+    placed = _place_tracks(payload, inputs, out_dir)
+    stream = MixStream(placed.clips, sample_rate_hz=payload.sample_rate_hz, channels=payload.channels)
     mixed = mix_to_wav(stream, _new_file(out_dir, "wav"))
     meta = StepMeta(
         mixed.duration_ms,
         mixed.sample_rate_hz,
         mixed.channels,
-        speech_ms=placement.speech_ms,
-        segments=placement.segments,
+        speech_ms=tuple(sorted(iv for ivs in placed.speech.values() for iv in ivs)),
+        segments=tuple(sorted(placed.segments, key=lambda s: s.start_ms)),
         placeholders=_placeholders(list(inputs.values())),
     )
     return WrittenFile(mixed.path, mixed.digest), "wav", meta

@@ -2,7 +2,7 @@
 network at view time) a producer reads and listens to.
 
 It shows the programme as lanes (each mix track, each dialogue line on its speaker's lane, the cues
-and the chapters, placed by :func:`~.builtin_steps.place_tracks` and :mod:`.timeline`: the code the
+and the chapters, placed by :func:`~.builtin_steps._place_tracks` and :mod:`.timeline`: the code the
 mix used), the master's waveform (a min/max envelope) and short-term loudness (EBU R128, 3 s) against
 the target, each bed's gain with its duck envelope (:func:`~audioflow.audio.mix.clip_gain_db`), the
 master's measured figures with pass/fail, and every step (kind, provider, cached/rendered,
@@ -29,16 +29,16 @@ from pathlib import Path
 from string import Template
 
 from .. import __version__
-from ..audio import Audio, AudioFile, clip_gain_db, decode_file, encode
+from ..audio import Audio, Clip, clip_gain_db, decode_file, encode
 from ..audio.overview import Overview, overview
 from ..cache import ArtifactStore, StepRecord, input_digest, write_atomic
 from ..errors import AudioflowError, CacheError
 from ..recipe.paths import sidecar_paths
-from ..steps import DialoguePayload, MasterPayload, MixPayload, StepKind
+from ..steps import DialoguePayload, MasterPayload, MixPayload, StepKind, TrackSpec
 from . import report_figures, timeline
-from .builtin_steps import MixPlacement, place_tracks, shaped_tracks, track_clip
+from .builtin_steps import Upstream, _place_tracks
 from .events import StepStatus
-from .meta import StepMeta
+from .meta import Segment, StepMeta
 from .scheduler import RunResult, StepOutcome
 from .staleness import Plan, PlanStatus
 
@@ -149,84 +149,89 @@ def _meta(result: RunResult, step_id: str) -> StepMeta:
     return meta
 
 
-def _placement(plan: Plan, result: RunResult, mix_id: str) -> tuple[MixPayload, MixPlacement, list]:
+@dataclass(frozen=True)
+class _Mix:
+    """The mix as it was made: each track with the clip the mix placed for it (start, length,
+    gain, fades, duck), and the programme's transcript segments in time order."""
+
+    payload: MixPayload
+    tracks: list[tuple[TrackSpec, Clip]]
+    segments: list[Segment]
+
+
+def _placement(plan: Plan, result: RunResult, mix_id: str, store: ArtifactStore) -> _Mix:
+    """Place the mix's tracks again with the mix's own code (:func:`~.builtin_steps._place_tracks`)."""
     step = plan.graph.steps[mix_id]
     payload = step.payload
     assert isinstance(payload, MixPayload)
-    files = {}
+    inputs = {}
     for dep in step.deps:
         record = result.outcomes[dep].record
         assert record is not None
-        files[dep] = AudioFile.open(record.artifact.path)
-    needs_shaping = any(t.effects for t in payload.tracks)
-    shaped: list[Audio | AudioFile] = (
-        shaped_tracks(payload, files) if needs_shaping else [files[t.track] for t in payload.tracks]
-    )
-    durations = {name: f.duration_ms for name, f in files.items()}
-    durations.update({t.track: a.duration_ms for t, a in zip(payload.tracks, shaped, strict=True) if t.effects})
-    placement = place_tracks(payload, durations, {dep: _meta(result, dep) for dep in step.deps})
-    return payload, placement, shaped
+        inputs[dep] = Upstream(dep, plan.graph.steps[dep].kind, record.artifact.path, StepMeta.from_json(record.meta))
+    placed = _place_tracks(payload, inputs, store.tmp_dir)
+    segments = sorted(placed.segments, key=lambda seg: seg.start_ms)
+    return _Mix(payload, list(zip(payload.tracks, placed.clips, strict=True)), segments)
 
 
-def _cue_blocks(plan: Plan, result: RunResult, placement: MixPlacement) -> list[Block]:
+def _cue_blocks(plan: Plan, result: RunResult, mix: _Mix) -> list[Block]:
     """The cues of every dialogue track, where they play in the programme."""
     blocks = []
-    for placed in placement.tracks:
-        payload = plan.graph.steps[placed.track.track].payload
+    for track, clip in mix.tracks:
+        payload = plan.graph.steps[track.track].payload
         if not isinstance(payload, DialoguePayload) or not payload.cues:
             continue
-        meta = _meta(result, placed.track.track)
+        meta = _meta(result, track.track)
         spans = [(seg.start_ms, seg.end_ms) for seg in meta.segments]
         if len(spans) != len(payload.lines):
             continue
-        end = placed.start_ms + placed.length_ms
+        end = clip.end_ms
         for cue in payload.cues:
-            start = placed.start_ms + timeline.cue_start_ms(cue, spans)
+            start = clip.start_ms + timeline.cue_start_ms(cue, spans)
             length = cue.duration_ms if cue.duration_ms is not None else _meta(result, cue.step).duration_ms
             if start < end:
-                where = f"{cue.at} of line {cue.line + 1} of {placed.track.track}"
+                where = f"{cue.at} of line {cue.line + 1} of {track.track}"
                 blocks.append(Block("cues", start, min(start + length, end), cue.step, f"{cue.step} at the {where}"))
     return blocks
 
 
-def _lanes(plan: Plan, result: RunResult, placement: MixPlacement) -> tuple[list[str], list[Block], list[str]]:
+def _lanes(plan: Plan, result: RunResult, mix: _Mix) -> tuple[list[str], list[Block], list[str]]:
     """(lane names in order, blocks, speakers' display names): tracks, speakers, cues."""
     cast = plan.graph.recipe.cast
     blocks: list[Block] = []
-    for placed in placement.tracks:
-        name = placed.track.track
+    for track, clip in mix.tracks:
+        name = track.track
         meta = _meta(result, name)
         kind = plan.graph.steps[name].kind
         tags = [str(kind)] + (["placeholder"] if meta.placeholders_inside(name) else [])
         label = name + (" (placeholder)" if meta.placeholder else "")
-        end_ms = placed.start_ms + placed.length_ms
-        title = f"{name}: {', '.join(tags)}, {placed.start_ms / 1000:.1f}–{end_ms / 1000:.1f} s"
-        blocks.append(Block(name, placed.start_ms, end_ms, label, title))
+        title = f"{name}: {', '.join(tags)}, {clip.start_ms / 1000:.1f}–{clip.end_ms / 1000:.1f} s"
+        blocks.append(Block(name, clip.start_ms, clip.end_ms, label, title))
     track_lanes = list(dict.fromkeys(b.lane for b in blocks))
     speakers: dict[str, None] = {}
     order = {name: i for i, name in enumerate(cast)}
-    for seg in sorted(placement.segments, key=lambda s: order.get(s.voice or "", len(order))):
+    for seg in sorted(mix.segments, key=lambda s: order.get(s.voice or "", len(order))):
         speakers[cast[seg.voice].shown_name if seg.voice in cast else (seg.voice or "speech")] = None
-    for seg in placement.segments:
+    for seg in mix.segments:
         who = cast[seg.voice].shown_name if seg.voice in cast else (seg.voice or "speech")
         short = seg.text if len(seg.text) <= 40 else seg.text[:39] + "…"
         blocks.append(Block(who, seg.start_ms, seg.end_ms, short, f"{who}: {seg.text}"))
-    cues = _cue_blocks(plan, result, placement)
+    cues = _cue_blocks(plan, result, mix)
     blocks += cues
     lanes = track_lanes + list(speakers) + (["cues"] if cues else [])
     return lanes, blocks, list(speakers)
 
 
-def _beds(payload: MixPayload, placement: MixPlacement, shaped: list, duration_ms: float) -> list[BedCurve]:
+def _beds(mix: _Mix, duration_ms: float) -> list[BedCurve]:
     times = [duration_ms * k / (ENVELOPE_POINTS - 1) for k in range(ENVELOPE_POINTS)]
     beds = []
-    for i, placed in enumerate(placement.tracks):
-        if placed.duck is None and not placed.track.under:
+    for track, clip in mix.tracks:
+        if clip.duck is None and not track.under:
             continue
-        gain = clip_gain_db(track_clip(placed, shaped[i]), times, payload.sample_rate_hz).tolist()
-        speech = placed.duck.intervals_ms if placed.duck is not None else ()
-        depth = placed.duck.depth_db if placed.duck is not None else None
-        beds.append(BedCurve(placed.track.track, times, gain, depth, speech))
+        gain = clip_gain_db(clip, times, mix.payload.sample_rate_hz).tolist()
+        speech = clip.duck.intervals_ms if clip.duck is not None else ()
+        depth = clip.duck.depth_db if clip.duck is not None else None
+        beds.append(BedCurve(track.track, times, gain, depth, speech))
     return beds
 
 
@@ -344,8 +349,8 @@ def collect(
     master_meta = _meta(result, "master")
     master_payload = master_step.payload
     assert isinstance(master_payload, MasterPayload)
-    payload, placement, shaped = _placement(plan, result, mix_id)
-    lanes, blocks, speakers = _lanes(plan, result, placement)
+    mix = _placement(plan, result, mix_id, store)
+    lanes, blocks, speakers = _lanes(plan, result, mix)
     record = result.outcomes["master"].record
     assert record is not None
     rate, channels = master_meta.sample_rate_hz or master_payload.sample_rate_hz, master_meta.channels or 2
@@ -367,7 +372,7 @@ def collect(
         speakers,
         marks,
         seen,
-        _beds(payload, placement, shaped, master_meta.duration_ms),
+        _beds(mix, master_meta.duration_ms),
         figures,
         verdict,
         _steps(result, store),
