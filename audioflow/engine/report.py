@@ -18,7 +18,6 @@ say "no preview" past it); the mix and the master have none (the programme playe
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import json
 from collections.abc import Sequence
@@ -31,8 +30,8 @@ from string import Template
 from .. import __version__
 from ..audio import Audio, Clip, clip_gain_db, decode_file, encode
 from ..audio.overview import Overview, overview
-from ..cache import ArtifactStore, StepRecord, input_digest, write_atomic
-from ..errors import AudioflowError, CacheError
+from ..cache import ArtifactStore, StepRecord, write_atomic
+from ..errors import AudioflowError
 from ..recipe.paths import sidecar_paths
 from ..steps import DialoguePayload, MasterPayload, MixPayload, StepKind, TrackSpec
 from . import report_figures, timeline
@@ -258,34 +257,17 @@ def _verdict(payload: MasterPayload, meta: StepMeta) -> tuple[dict[str, float | 
     return figures, (not problems, problems)
 
 
-def _preview_key(artifact_digest: str) -> str:
-    """The cache key of a take's preview: a derived artifact, digested like a step's."""
-    params = {"codec": "opus", "bitrate_kbps": PREVIEW_BITRATE_KBPS, "max_s": PREVIEW_MAX_S, "channels": 1}
-    return input_digest(
-        kind="report-preview", params=params, provider=None, model=None, upstream=[artifact_digest], take=1
-    )
-
-
-def _encode_preview(record: StepRecord, store: ArtifactStore) -> bytes:
-    """The Opus preview of ``record``'s take: from the cache, else encoded and stored there (a
-    cache that cannot be written still gets its page)."""
-    key = _preview_key(record.artifact.digest)
-    cached = store.get_step(key)
-    if cached is not None:
-        with contextlib.suppress(CacheError):
-            return store.read_verified(cached.artifact)
+def _encode_preview(record: StepRecord) -> bytes:
+    """The Opus preview of ``record``'s take (empty for an empty take)."""
     audio = decode_file(record.artifact.path)
     if audio.frames == 0:
         return b""
     frames = min(audio.frames, round(PREVIEW_MAX_S * audio.sample_rate_hz))
     mono = Audio(audio.samples[:frames].mean(axis=1, keepdims=True), audio.sample_rate_hz)
-    data = encode(mono, "ogg", bitrate_kbps=PREVIEW_BITRATE_KBPS)
-    with contextlib.suppress(CacheError):
-        store.put_step(key, store.put_bytes(data, "ogg"), {"step": "report-preview"})
-    return data
+    return encode(mono, "ogg", bitrate_kbps=PREVIEW_BITRATE_KBPS)
 
 
-def _previews(result: RunResult, store: ArtifactStore) -> dict[str, str]:
+def _previews(result: RunResult) -> dict[str, str]:
     """Step id → a ``data:`` URI of its take (see the module docstring), or why there is none;
     encoded a few at a time (each is an ffmpeg process)."""
     wanted = {
@@ -294,7 +276,7 @@ def _previews(result: RunResult, store: ArtifactStore) -> dict[str, str]:
         if outcome.step.kind not in _NO_PREVIEW and outcome.record is not None
     }
     with ThreadPoolExecutor(max_workers=_PREVIEW_WORKERS) as pool:
-        encoded = dict(zip(wanted, pool.map(lambda r: _encode_preview(r, store), wanted.values()), strict=True))
+        encoded = dict(zip(wanted, pool.map(_encode_preview, wanted.values()), strict=True))
     out, budget = {}, PREVIEWS_MAX_BYTES
     for step_id, outcome in result.outcomes.items():
         if outcome.step.kind in _NO_PREVIEW:
@@ -311,9 +293,9 @@ def _previews(result: RunResult, store: ArtifactStore) -> dict[str, str]:
     return out
 
 
-def _steps(result: RunResult, store: ArtifactStore) -> list[StepRow]:
+def _steps(result: RunResult) -> list[StepRow]:
     rows = []
-    previews = _previews(result, store)
+    previews = _previews(result)
     for step_id, outcome in result.outcomes.items():
         meta = outcome.meta or StepMeta()
         step = outcome.step
@@ -341,9 +323,10 @@ def collect(
     output: Path,
     chapters: Sequence[tuple[float, str]] = (),
 ) -> ReportData:
-    """The report's data for a finished run whose master was bounced to ``output`` (previews of
-    the takes kept in ``store``); ``chapters`` are (start_ms, title) pairs. Raises AudioflowError
-    when the run did not finish, AudioError when the master cannot be decoded."""
+    """The report's data for a finished run whose master was bounced to ``output`` (``store``'s
+    temporary folder is the mix placement's scratch space); ``chapters`` are (start_ms, title)
+    pairs. Raises AudioflowError when the run did not finish, AudioError when the master cannot be
+    decoded."""
     master_step = plan.graph.steps["master"]
     mix_id = next(d for d in master_step.deps if plan.graph.steps[d].kind == StepKind.MIX)
     master_meta = _meta(result, "master")
@@ -375,7 +358,7 @@ def collect(
         _beds(mix, master_meta.duration_ms),
         figures,
         verdict,
-        _steps(result, store),
+        _steps(result),
     )
 
 
