@@ -128,6 +128,10 @@ def test_report_rebuilds_from_the_cache_and_refuses_an_unrendered_recipe(
     rebuilt = (tmp_path / "out" / "test.report.html").read_text(encoding="utf-8")
     assert rebuilt.count("<td>cached</td>") == 8 and first.count("<td>rendered</td>") == 8
     assert _without_statuses(rebuilt) == _without_statuses(first)  # the same page, drawn from the cache
+    (tmp_path / "out" / "test.wav").unlink()
+    orphan = runner.invoke(cli, ["report", "recipe.yaml", "--cache-dir", "cache"])
+    assert (orphan.exit_code, orphan.stdout) == (0, "wrote out/test.report.html\n")
+    assert orphan.stderr == ("warning: out/test.wav is missing: the report's player stays silent until it is bounced\n")
 
 
 def _without_statuses(page: str) -> str:
