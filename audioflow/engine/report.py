@@ -36,6 +36,7 @@ from ..recipe.paths import sidecar_paths
 from ..steps import DialoguePayload, MasterPayload, MixPayload, StepKind, TrackSpec
 from . import report_figures, timeline
 from .builtin_steps import Upstream, _place_tracks
+from .chapters import resolve_chapters
 from .events import StepStatus
 from .meta import Segment, StepMeta
 from .scheduler import RunResult, StepOutcome
@@ -316,17 +317,11 @@ def _steps(result: RunResult) -> list[StepRow]:
     return rows
 
 
-def collect(
-    plan: Plan,
-    result: RunResult,
-    store: ArtifactStore,
-    output: Path,
-    chapters: Sequence[tuple[float, str]] = (),
-) -> ReportData:
+def collect(plan: Plan, result: RunResult, store: ArtifactStore, output: Path) -> ReportData:
     """The report's data for a finished run whose master was bounced to ``output`` (``store``'s
-    temporary folder is the mix placement's scratch space); ``chapters`` are (start_ms, title)
-    pairs. Raises AudioflowError when the run did not finish, AudioError when the master cannot be
-    decoded."""
+    temporary folder is the mix placement's scratch space); its chapters resolved as the bounce
+    resolves them. Raises AudioflowError when the run did not finish, AudioError when the master
+    cannot be decoded."""
     master_step = plan.graph.steps["master"]
     mix_id = next(d for d in master_step.deps if plan.graph.steps[d].kind == StepKind.MIX)
     master_meta = _meta(result, "master")
@@ -345,7 +340,11 @@ def collect(
         points=ENVELOPE_POINTS,
     )
     figures, verdict = _verdict(master_payload, master_meta)
-    marks = [Block("chapters", start, start, title, title) for start, title in chapters]
+    mix_meta = _meta(result, mix_id)
+    chapters = resolve_chapters(plan.graph.recipe.chapters, mix_meta, master_meta.duration_ms, rate)
+    marks = [Block("chapters", c.start_ms, c.end_ms, c.title, f"chapter: {c.title}") for c in chapters]
+    if marks:
+        lanes, blocks = ["chapters", *lanes], [*marks, *blocks]
     return ReportData(
         plan.graph.recipe.title,
         output.name,
@@ -426,16 +425,10 @@ def render_html(data: ReportData) -> str:
     )
 
 
-def write_report(
-    plan: Plan,
-    result: RunResult,
-    store: ArtifactStore,
-    output: Path,
-    chapters: Sequence[tuple[float, str]] = (),
-) -> Path:
+def write_report(plan: Plan, result: RunResult, store: ArtifactStore, output: Path) -> Path:
     """Write the report of a finished run beside ``output`` (its ``report`` sidecar path, which
     ``validate`` checked) and return its path. Raises as :func:`collect`, CacheError on I/O failure."""
     path = sidecar_paths(output)["report"]
-    text = render_html(collect(plan, result, store, output, chapters))
+    text = render_html(collect(plan, result, store, output))
     write_atomic(path, text.encode("utf-8"), shared=True)
     return path

@@ -83,7 +83,7 @@ def _lanes(data: ReportData, chapters: list[tuple[float, str]]) -> tuple[str, di
     seek: dict[str, tuple[float, str]] = {}
     for i, block in enumerate(data.blocks):
         y = row[block.lane]
-        colour = colours.get(block.lane, _CUE if block.lane == "cues" else _TRACK)
+        colour = colours.get(block.lane, {"cues": _CUE, "chapters": _CHAPTER}.get(block.lane, _TRACK))
         width = max((block.end_ms - block.start_ms) / 1000.0, 0.05)
         (bar,) = ax.barh(y, width, left=block.start_ms / 1000.0, height=0.72, color=colour, alpha=0.85)
         bar.set_gid(f"seg-{i}")
@@ -91,10 +91,8 @@ def _lanes(data: ReportData, chapters: list[tuple[float, str]]) -> tuple[str, di
         label = ax.text(block.start_ms / 1000.0 + 0.1, y, block.label, va="center", fontsize=7, color="white")
         label.set_clip_path(bar)
         label.set_gid(f"seg-{i}-label")
-    for start_s, title in chapters:
-        ax.text(start_s, -0.75, f" {title}", color=_CHAPTER, fontsize=7, va="bottom")
     ax.set_yticks(range(len(rows)), rows)
-    ax.set_ylim(len(rows) - 0.5, -0.9 if chapters else -0.5)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
     _time_axis(ax, data.duration_ms / 1000.0, chapters)
     ax.set_xlabel("programme time (s) — click a block to play from there")
     return _svg(fig, "lanes"), seek

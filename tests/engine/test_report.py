@@ -156,3 +156,19 @@ def test_the_report_lanes_follow_the_mix_layout(tmp_path: Path) -> None:
     assert blocks["scene"][0] == 0.0 and blocks["rain"][0] == 0.0
     assert blocks["rain"][1] == f"rain: generate, placeholder, 0.0–{scene_ms / 1000:.1f} s"
     assert blocks["Ben Ode"][1] == "Ben Ode: Hi, Mara."
+
+
+def test_chapters_have_a_lane_where_the_bounce_put_them(tmp_path: Path) -> None:
+    text = RECIPE.replace("  - {track: scene}", "  - {track: scene, chapter: Opening}").replace(
+        "      - ben: Hi, Mara.", "      - ben: Hi, Mara.\n        chapter: Ben answers"
+    )
+    project = open_text(text, root=tmp_path, cache_dir=tmp_path / "cache", providers={"local": FakeProvider()})
+    run = project.run()
+    assert run.ok and run.report is not None and run.manifest is not None
+    page = run.report.read_text(encoding="utf-8")
+    seek = json.loads(re.search(r'<script type="application/json" id="seek-map">(.*?)</script>', page, re.S)[1])
+    marks = sorted((start, title) for start, title in seek.values() if title.startswith("chapter: "))
+    expected = [(round(c.start_ms / 1000.0, 3), f"chapter: {c.title}") for c in run.manifest.chapters]
+    assert marks == expected and [t for _, t in marks] == ["chapter: Opening", "chapter: Ben answers"]
+    assert marks[1][0] > 0.0
+    assert ">chapters</text>" in page  # the lane's name on the time axis
