@@ -20,6 +20,7 @@ from audioflow.errors import AudioError
 __all__ = [
     "LoudnessMeter",
     "PeakDetector",
+    "RmsMeter",
     "ShortTermMeter",
     "integrated_lufs",
     "sample_peak_dbfs",
@@ -107,6 +108,26 @@ class ShortTermMeter:
                     (self._frames * 1000.0 / self.sample_rate_hz, value if math.isfinite(value) else -math.inf)
                 )
         return readings
+
+
+class RmsMeter:
+    """The RMS level of a stream (every sample of every channel), fed block by block."""
+
+    def __init__(self) -> None:
+        self.squares = 0.0
+        self.samples = 0
+
+    def add(self, block: np.ndarray) -> None:
+        """Measure ``block`` (frames × channels)."""
+        data = np.asarray(block, dtype=np.float64)
+        self.squares += float(np.einsum("ij,ij->", data, data)) if data.ndim == 2 else float(np.dot(data, data))
+        self.samples += data.size
+
+    def rms_dbfs(self) -> float:
+        """The level so far in dBFS (a full-scale sine is -3.01 dBFS); ``-math.inf`` for silence."""
+        if not self.samples or self.squares <= 0.0:
+            return -math.inf
+        return 10.0 * math.log10(self.squares / self.samples)
 
 
 class PeakDetector:

@@ -24,7 +24,7 @@ from ..errors import AudioflowError, CacheError, RecipeError
 from ..providers import PROVIDERS, Provider, ProviderSettings
 from ..recipe import Recipe, StepGraph, expand, load_recipe, parse_recipe
 from ..recipe.paths import cache_folder, check_outputs
-from .bounce import Manifest, bounce
+from .bounce import Bounced, Manifest, bounce
 from .budget import Budget, check_budget
 from .events import StepEvent
 from .report import cached_result, write_report
@@ -100,13 +100,22 @@ class RunReport:
     """A finished run: per-step outcomes, the bounced output, its manifest file and the typed
     manifest (``output`` and the manifest are None when a step failed and nothing was bounced),
     ``warnings`` (problems that did not stop it: a state the cache could not record, a report not
-    written) and the HTML ``report`` beside the output (None when it was not written)."""
+    written), the HTML ``report`` beside the first output (None when it was not written; every
+    output gets its own). ``outputs`` holds every output bounced (``output`` and ``manifest`` are
+    the first's), each with its QC report; :attr:`qc_failures` lists those that fail their preset."""
 
     result: RunResult
     output: Path | None
     manifest_path: Path | None
     manifest: Manifest | None
     warnings: list[str] = field(default_factory=list)
+    outputs: tuple[Bounced, ...] = ()
+
+    @property
+    def qc_failures(self) -> tuple[Bounced, ...]:
+        """The bounced outputs whose QC report fails their preset."""
+        return tuple(b for b in self.outputs if not b.qc.passed)
+
     report: Path | None = None
 
     @property
@@ -168,19 +177,28 @@ class Project:
         master = result.outcomes.get("master")
         if master is None or master.record is None:
             return RunReport(result, None, None, None, warnings)
-        output, manifest_path, manifest = await asyncio.to_thread(bounce, plan, result, self.store)
+        bounced = await asyncio.to_thread(bounce, plan, result, self.store)
+        first = bounced[0]
+        report = None
         try:
-            report = await asyncio.to_thread(write_report, plan, result, self.store, output)
-        except AudioflowError as exc:  # the output stands without its report
+            for each in bounced:
+                page = await asyncio.to_thread(
+                    write_report, plan, result, self.store, each.path, each.output.sidecar_stem, each.output.step_id
+                )
+                report = report or page
+        except AudioflowError as exc:  # the outputs stand without their report
             warnings.append(f"the report was not written: {exc}")
-            report = None
-        return RunReport(result, output, manifest_path, manifest, warnings, report)
+        return RunReport(result, first.path, first.manifest_path, first.manifest, warnings, bounced, report)
 
     def report(self) -> Path:
-        """Rebuild the HTML report beside the output from the cache, rendering nothing; its path.
-        Raises :class:`AudioflowError` when the recipe, as it is now, has not been rendered."""
+        """Rebuild the HTML report beside each output from the cache, rendering nothing; the first's
+        path. Raises :class:`AudioflowError` when the recipe, as it is now, has not been rendered."""
         plan = self.plan()
-        return write_report(plan, cached_result(plan), self.store, self.graph.recipe.output)
+        result = cached_result(plan)
+        pages = [
+            write_report(plan, result, self.store, o.path, o.sidecar_stem, o.step_id) for o in self.graph.recipe.outputs
+        ]
+        return pages[0]
 
     def run(self, **options: Unpack[RunOptions]) -> RunReport:
         """:meth:`arun` in a new event loop (``asyncio.run``); see there."""

@@ -129,8 +129,8 @@ class ReportData:
 def cached_result(plan: Plan) -> RunResult:
     """A :class:`RunResult` of every step found in the cache (what ``audioflow report`` shows).
     Raises AudioflowError when the master is not there: the recipe has not been rendered as it is."""
-    master = plan.steps.get("master")
-    if master is None or master.status != PlanStatus.UP_TO_DATE:
+    masters = [plan.steps.get(o.step_id) for o in plan.graph.recipe.outputs]
+    if any(m is None or m.status != PlanStatus.UP_TO_DATE for m in masters):
         stale = len(plan.stale)
         raise AudioflowError(
             f"{plan.graph.recipe.path.name} has not been rendered as it is now ({stale} step(s) stale): "
@@ -317,19 +317,19 @@ def _steps(result: RunResult) -> list[StepRow]:
     return rows
 
 
-def collect(plan: Plan, result: RunResult, store: ArtifactStore, output: Path) -> ReportData:
+def collect(plan: Plan, result: RunResult, store: ArtifactStore, output: Path, master_id: str = "master") -> ReportData:
     """The report's data for a finished run whose master was bounced to ``output`` (``store``'s
     temporary folder is the mix placement's scratch space); its chapters resolved as the bounce
-    resolves them. Raises AudioflowError when the run did not finish, AudioError when the master
-    cannot be decoded."""
-    master_step = plan.graph.steps["master"]
+    resolves them; ``master_id`` is the output's master step. Raises AudioflowError when the run
+    did not finish, AudioError when the master cannot be decoded."""
+    master_step = plan.graph.steps[master_id]
     mix_id = next(d for d in master_step.deps if plan.graph.steps[d].kind == StepKind.MIX)
-    master_meta = _meta(result, "master")
+    master_meta = _meta(result, master_id)
     master_payload = master_step.payload
     assert isinstance(master_payload, MasterPayload)
     mix = _placement(plan, result, mix_id, store)
     lanes, blocks, speakers = _lanes(plan, result, mix)
-    record = result.outcomes["master"].record
+    record = result.outcomes[master_id].record
     assert record is not None
     rate, channels = master_meta.sample_rate_hz or master_payload.sample_rate_hz, master_meta.channels or 2
     seen = overview(
@@ -425,10 +425,18 @@ def render_html(data: ReportData) -> str:
     )
 
 
-def write_report(plan: Plan, result: RunResult, store: ArtifactStore, output: Path) -> Path:
-    """Write the report of a finished run beside ``output`` (its ``report`` sidecar path, which
-    ``validate`` checked) and return its path. Raises as :func:`collect`, CacheError on I/O failure."""
-    path = sidecar_paths(output)["report"]
-    text = render_html(collect(plan, result, store, output))
+def write_report(
+    plan: Plan,
+    result: RunResult,
+    store: ArtifactStore,
+    output: Path,
+    stem: str | None = None,
+    master_id: str = "master",
+) -> Path:
+    """Write the report of a finished run beside ``output`` (its ``report`` sidecar path named
+    ``stem``, which ``validate`` checked; ``master_id`` its master step) and return its path.
+    Raises as :func:`collect`, CacheError on I/O failure."""
+    path = sidecar_paths(output, stem)["report"]
+    text = render_html(collect(plan, result, store, output, master_id))
     write_atomic(path, text.encode("utf-8"), shared=True)
     return path
