@@ -172,3 +172,14 @@ def test_chapters_have_a_lane_where_the_bounce_put_them(tmp_path: Path) -> None:
     assert marks == expected and [t for _, t in marks] == ["chapter: Opening", "chapter: Ben answers"]
     assert marks[1][0] > 0.0
     assert ">chapters</text>" in page  # the lane's name on the time axis
+
+
+def test_every_output_gets_its_own_report(tmp_path: Path) -> None:
+    text = RECIPE.replace(
+        "output: out/test.wav", "outputs:\n  - {path: out/ep.mp3, bitrate: 128k}\n  - {path: out/ep.wav}"
+    )
+    project = open_text(text, root=tmp_path, cache_dir=tmp_path / "cache", providers={"local": FakeProvider()})
+    run = project.run()
+    assert run.ok and run.report == tmp_path / "out" / "ep.mp3.report.html", run.warnings
+    wav_page = (tmp_path / "out" / "ep.wav.report.html").read_text(encoding="utf-8")
+    assert 'src="ep.wav"' in wav_page and 'src="ep.mp3"' in run.report.read_text(encoding="utf-8")
