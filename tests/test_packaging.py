@@ -48,3 +48,13 @@ def test_the_wheel_contains_the_schema(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         assert archive.read("audioflow/schemas/recipe.schema.json") == SCHEMA.read_bytes()
         assert "audioflow/py.typed" in archive.namelist()
+        assert "audioflow/engine/report_template.html" in archive.namelist()  # the report's page
+
+
+def test_ci_runs_exactly_the_readmes_test_command() -> None:
+    """CI installs Chromium for the report's browser test the way the README tells a user to."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    after = readme.split("Install and run the tests:", 1)[1]
+    command = after.split("```sh\n", 1)[1].split("\n```", 1)[0]
+    assert "apt-get install -y chromium" in command and command.endswith(".venv/bin/pytest")
+    assert (REPO / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()[-1] == command

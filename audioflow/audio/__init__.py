@@ -35,7 +35,7 @@ from audioflow.audio.master import (
     master_encoded,
     master_to_file,
 )
-from audioflow.audio.mix import Clip, Duck, render_mix
+from audioflow.audio.mix import Clip, Duck, clip_gain_db, render_mix
 from audioflow.audio.sequence import join_in_sequence, sequence_spans
 from audioflow.audio.types import Audio
 from audioflow.audio.wavstream import AudioFile, WavWriter
@@ -56,6 +56,7 @@ __all__ = [
     "TruePeakLimiter",
     "WavWriter",
     "apply_effects",
+    "clip_gain_db",
     "decode_bytes",
     "decode_file",
     "encode",

@@ -17,7 +17,15 @@ import numpy as np
 from audioflow.audio.types import Audio
 from audioflow.errors import AudioError
 
-__all__ = ["LoudnessMeter", "PeakDetector", "RmsMeter", "integrated_lufs", "sample_peak_dbfs", "true_peak_dbtp"]
+__all__ = [
+    "LoudnessMeter",
+    "PeakDetector",
+    "RmsMeter",
+    "ShortTermMeter",
+    "integrated_lufs",
+    "sample_peak_dbfs",
+    "true_peak_dbtp",
+]
 
 _GATING_BLOCK_MS = 400.0  # BS.1770-4 gating block length
 _TRUE_PEAK_CHUNK_S = 10.0
@@ -62,6 +70,44 @@ class LoudnessMeter:
             return -math.inf
         value = float(self._module.get_loudness_global(self._state))
         return value if math.isfinite(value) else -math.inf
+
+
+class ShortTermMeter:
+    """Short-term loudness over time (EBU R128 / EBU Tech 3341: a 3 s sliding window, in LUFS),
+    read every ``hop_ms`` of a stream fed block by block (libebur128's ``MODE_S``).
+
+    :meth:`add` returns the (time_ms, LUFS) readings completed by the block: the loudness of the
+    3 s ending at time_ms (``-inf`` for silence; the first readings cover less than 3 s). Raises
+    ``AudioError`` for a bad rate, channel count or hop."""
+
+    def __init__(self, sample_rate_hz: int, channels: int, hop_ms: float = 1000.0):
+        import pyebur128
+
+        if sample_rate_hz <= 0 or channels < 1 or not hop_ms > 0:
+            raise AudioError(f"cannot meter {channels} channels at {sample_rate_hz} Hz every {hop_ms} ms")
+        self._module = pyebur128
+        self._state = pyebur128.R128State(int(channels), int(sample_rate_hz), pyebur128.MeasurementMode.MODE_S)
+        self.sample_rate_hz = int(sample_rate_hz)
+        self._hop_frames = max(1, round(hop_ms * sample_rate_hz / 1000.0))
+        self._frames = 0
+
+    def add(self, block: np.ndarray) -> list[tuple[float, float]]:
+        """Measure ``block`` (frames × channels); the readings it completes."""
+        data = np.ascontiguousarray(block, dtype=np.float32)
+        readings = []
+        first = 0
+        while first < data.shape[0]:
+            count = min(self._hop_frames - self._frames % self._hop_frames, data.shape[0] - first)
+            part = data[first : first + count]
+            self._state.add_frames(part.reshape(-1), count)
+            self._frames += count
+            first += count
+            if self._frames % self._hop_frames == 0:
+                value = float(self._module.get_loudness_shortterm(self._state))
+                readings.append(
+                    (self._frames * 1000.0 / self.sample_rate_hz, value if math.isfinite(value) else -math.inf)
+                )
+        return readings
 
 
 class RmsMeter:

@@ -19,7 +19,7 @@ from audioflow.audio.types import Audio
 from audioflow.audio.wavstream import AudioFile
 from audioflow.errors import AudioError
 
-__all__ = ["Clip", "Duck", "render_mix"]
+__all__ = ["Clip", "Duck", "clip_gain_db", "render_mix"]
 
 _BLOCK_FRAMES = 1 << 17  # ~2.7 s at 48 kHz: the working set per clip step
 
@@ -248,6 +248,29 @@ def _add_clip(timeline: np.ndarray, clip: Clip, index: int, rate_hz: int) -> Non
                 dest += samples * np.float32(gain)
         else:
             dest += samples * (envelope * gain).astype(np.float32)[:, None]
+
+
+def clip_gain_db(clip: Clip, times_ms: Sequence[float] | np.ndarray, rate_hz: int) -> np.ndarray:
+    """The gain (dB) :func:`render_mix` gives ``clip`` at each timeline time in ``times_ms``: its
+    ``gain_db``, fades and duck, from the same envelope code at ``rate_hz``; ``-inf`` where the clip
+    is silent or not playing. Shape (len(times_ms),), float64. Raises ``AudioError`` as render_mix."""
+    _validate(clip, 0)
+    total = _span_frames(clip, rate_hz)
+    start = _ms_to_frames(clip.start_ms, rate_hz)
+    fade_in = _ms_to_frames(clip.fade_in_ms, rate_hz)
+    fade_out = _ms_to_frames(clip.fade_out_ms, rate_hz)
+    duck = _DuckEnvelope(clip.duck, rate_hz) if clip.duck is not None else None
+    out = np.full(len(times_ms), -np.inf)
+    for i, time_ms in enumerate(times_ms):
+        frame = _ms_to_frames(time_ms, rate_hz) - start
+        if not 0 <= frame < total:
+            continue
+        gain = 10.0 ** (clip.gain_db / 20.0)
+        faded = _fade_gain(frame, 1, total, fade_in, fade_out)
+        ducked = duck.gain(start + frame, 1) if duck is not None else None
+        gain *= (faded[0] if faded is not None else 1.0) * (ducked[0] if ducked is not None else 1.0)
+        out[i] = 20.0 * math.log10(gain) if gain > 0 else -np.inf
+    return out
 
 
 def render_mix(

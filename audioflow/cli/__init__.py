@@ -5,7 +5,7 @@ Recipe errors print as ``path:line:col: message`` on stderr, never with a traceb
 (set ``AUDIOFLOW_DEBUG=1`` to see one for an internal error and for each failed step).
 
 The commands live in modules by job: ``describe`` (validate, schema, voices), ``render`` (plan, run,
-graph), ``cache`` (cache verify, gc); ``output`` prints, ``options`` holds the shared options.
+graph), ``report`` (report), ``cache`` (cache verify, gc); ``output`` prints, ``options`` holds the shared options.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from .. import __version__
 from . import cache as _cache
 from . import describe as _describe
 from . import render as _render
+from . import report as _report
 from .output import _err
 
 __all__ = ["cli", "main"]
@@ -37,6 +38,7 @@ for _command in (
     _render.run,
     _cache.cache,
     _render.graph,
+    _report.report,
     _describe.schema,
     _describe.voices,
 ):

@@ -107,6 +107,8 @@ def _summary(report: Any, recipe: Path) -> list[str]:
                 + (f", {len(m.placeholders)} placeholder(s)" if m.placeholders else "")
                 + f", QC {'pass' if qc.passed else 'FAIL'} ({qc.preset or 'custom target'})"
             )
+        if report.report is not None:
+            lines.append(f"report: {os.path.relpath(report.report)}")
     else:
         lines.append(counts + " — no output written")
     budget = result.budget

@@ -392,9 +392,21 @@ def _mix_anchors(
     return tuple(out)
 
 
-def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) -> Rendered:
-    """Place the tracks (gain, fades, loops, ducking) on one timeline, streamed block by block from
-    the tracks' files into a float32 WAV in ``out_dir`` (``audio.MixStream``, ``audio.mix_to_wav``)."""
+@dataclass(frozen=True)
+class _Placed:
+    """A mix's tracks as clips on its timeline (one per track, in track order), where each landed
+    (start_ms, length_ms), the speech intervals each non-bed track brings (by track index, ms) and
+    the transcript segments."""
+
+    clips: list[Clip]
+    spans: list[tuple[float, float]]
+    speech: dict[int, list[tuple[float, float]]]
+    segments: list[Segment]
+
+
+def _place_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) -> _Placed:
+    """Every track of ``payload`` processed (its effects) and placed (gain, fades, loops, ducking):
+    the one place a mix's clips are made, for the mix and for the report alike."""
     tracks = payload.tracks
     files = {name: AudioFile.open(up.path) for name, up in inputs.items()}
     # a track's own effects, before placing: such a track is read and processed whole (pedalboard)
@@ -429,16 +441,23 @@ def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) 
         )
         for i, (track, (start, length)) in enumerate(zip(tracks, spans, strict=True))
     ]
-    stream = MixStream(clips, sample_rate_hz=payload.sample_rate_hz, channels=payload.channels)
+    return _Placed(clips, spans, speech, segments)
+
+
+def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) -> Rendered:
+    """Place the tracks (gain, fades, loops, ducking) on one timeline, streamed block by block from
+    the tracks' files into a float32 WAV in ``out_dir`` (``audio.MixStream``, ``audio.mix_to_wav``)."""
+    placed = _place_tracks(payload, inputs, out_dir)
+    stream = MixStream(placed.clips, sample_rate_hz=payload.sample_rate_hz, channels=payload.channels)
     mixed = mix_to_wav(stream, _new_file(out_dir, "wav"))
     meta = StepMeta(
         mixed.duration_ms,
         mixed.sample_rate_hz,
         mixed.channels,
-        speech_ms=tuple(sorted(iv for ivs in speech.values() for iv in ivs)),
-        segments=tuple(sorted(segments, key=lambda s: s.start_ms)),
+        speech_ms=tuple(sorted(iv for ivs in placed.speech.values() for iv in ivs)),
+        segments=tuple(sorted(placed.segments, key=lambda s: s.start_ms)),
         placeholders=_placeholders(list(inputs.values())),
-        anchors=_mix_anchors(tracks, spans, inputs),
+        anchors=_mix_anchors(payload.tracks, placed.spans, inputs),
     )
     return WrittenFile(mixed.path, mixed.digest), "wav", meta
 

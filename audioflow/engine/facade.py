@@ -27,6 +27,7 @@ from ..recipe.paths import cache_folder, check_outputs
 from .bounce import Bounced, Manifest, bounce
 from .budget import Budget, check_budget
 from .events import StepEvent
+from .report import cached_result, write_report
 from .scheduler import RunResult, arun_plans
 from .staleness import Plan, PlanStatus, make_plan, recipe_key
 
@@ -98,9 +99,10 @@ async def execute_plans(
 class RunReport:
     """A finished run: per-step outcomes, the bounced output, its manifest file and the typed
     manifest (``output`` and the manifest are None when a step failed and nothing was bounced),
-    and ``warnings`` (problems that did not stop it: a state the cache could not record).
-    ``outputs`` holds every output bounced (``output`` and ``manifest`` are the first's), each with
-    its QC report; :attr:`qc_failures` lists those that fail their preset."""
+    ``warnings`` (problems that did not stop it: a state the cache could not record, a report not
+    written), the HTML ``report`` beside the first output (None when it was not written; every
+    output gets its own). ``outputs`` holds every output bounced (``output`` and ``manifest`` are
+    the first's), each with its QC report; :attr:`qc_failures` lists those that fail their preset."""
 
     result: RunResult
     output: Path | None
@@ -113,6 +115,8 @@ class RunReport:
     def qc_failures(self) -> tuple[Bounced, ...]:
         """The bounced outputs whose QC report fails their preset."""
         return tuple(b for b in self.outputs if not b.qc.passed)
+
+    report: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -178,7 +182,26 @@ class Project:
             return RunReport(result, None, None, None, warnings)
         bounced = await asyncio.to_thread(bounce, plan, result, self.store)
         first = bounced[0]
-        return RunReport(result, first.path, first.manifest_path, first.manifest, warnings, bounced)
+        report = None
+        try:
+            for each in bounced:
+                page = await asyncio.to_thread(
+                    write_report, plan, result, self.store, each.path, each.output.sidecar_stem, each.output.step_id
+                )
+                report = report or page
+        except AudioflowError as exc:  # the outputs stand without their report
+            warnings.append(f"the report was not written: {exc}")
+        return RunReport(result, first.path, first.manifest_path, first.manifest, warnings, bounced, report)
+
+    def report(self) -> Path:
+        """Rebuild the HTML report beside each output from the cache, rendering nothing; the first's
+        path. Raises :class:`AudioflowError` when the recipe, as it is now, has not been rendered."""
+        plan = self.plan()
+        result = cached_result(plan)
+        pages = [
+            write_report(plan, result, self.store, o.path, o.sidecar_stem, o.step_id) for o in self.graph.recipe.outputs
+        ]
+        return pages[0]
 
     def run(self, **options: Unpack[RunOptions]) -> RunReport:
         """:meth:`arun` in a new event loop (``asyncio.run``); see there."""

@@ -199,17 +199,18 @@ def extension_matches(output: PurePath, fmt: str) -> bool:
 
 def sidecar_paths(output: Path, stem: str | None = None) -> dict[str, Path]:
     """Every file a bounce may write beside ``output``, by role: ``srt`` and ``vtt`` transcripts
-    (written when the programme has speech), the ``manifest`` and the Podcasting 2.0 JSON
-    ``chapters`` (written when the recipe declares chapters), each named ``stem`` (default: the
-    output's stem; a recipe's outputs that share a stem pass their whole name, see
-    ``Output.sidecar_stem``) + its suffix. The bounce writes these paths and :func:`check_outputs`
-    checks them: a new sidecar is added here, once."""
+    (written when the programme has speech), the ``manifest``, the Podcasting 2.0 JSON ``chapters``
+    (written when the recipe declares chapters) and the ``report`` (HTML), each named ``stem``
+    (default: the output's stem; a recipe's outputs that share a stem pass their whole name, see
+    ``Output.sidecar_stem``) + its suffix. The bounce (and the report writer) write these paths and
+    :func:`check_outputs` checks them: a new sidecar is added here, once."""
     stem = output.stem if stem is None else stem
     return {
         "srt": output.with_name(stem + ".srt"),
         "vtt": output.with_name(stem + ".vtt"),
         "manifest": output.with_name(stem + ".manifest.json"),
         "chapters": output.with_name(stem + ".chapters.json"),
+        "report": output.with_name(stem + ".report.html"),
     }
 
 

@@ -285,4 +285,4 @@ def test_a_run_killed_while_writing_the_output_leaves_nothing_after_the_next_run
     assert partial.name.startswith(".bed.wav.") and partial.name.endswith(f"-{child.pid}")
     again = _audioflow("run", "bed.yaml", "--cache-dir", "cache", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bed.manifest.json", "bed.wav"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bed.manifest.json", "bed.report.html", "bed.wav"]
