@@ -45,24 +45,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from ..audio import (
-    Audio,
-    decode_file,
-    join_in_sequence,
-    placeholder_bed,
-    shelf_eq,
-    shift_pitch_by_resampling,
-    write_wav,
-)
-from ..audio.isolate import ISOLATE_METHODS, ISOLATE_TARGETS, isolate, match_isolate_target
-from ..audio.voiceprint import VoiceProfile, analyse_voice, match_voice
 from ..errors import AudioError, ProviderError, did_you_mean
 from ..steps import GeneratePayload, IsolatePayload, LinesPayload, SpokenLine, StepKind, VoiceSpec
 from .base import Journal, PreparedRequest, Reference, RenderRequest, Take, local_request_key
+
+if TYPE_CHECKING:  # the audio stack (numpy, scipy, librosa) is imported when something is rendered
+    from ..audio import Audio
+    from ..audio.voiceprint import VoiceProfile
 
 __all__ = ["LOCAL_VOICES", "MAX_SYNTHESIS_CHARS", "LocalProvider", "LocalVoice", "resolve_local_voice", "split_text"]
 
@@ -232,7 +223,7 @@ def _direction_effect(direction: str | None) -> tuple[float, float, str | None]:
     hits = [effect for word, effect in _DIRECTIONS.items() if word in text]
     if not hits:
         return 0.0, 1.0, f"direction ({direction}) has no local rendering: read neutrally"
-    return sum(h[0] for h in hits), float(np.prod([h[1] for h in hits])), None
+    return sum(h[0] for h in hits), float(math.prod(h[1] for h in hits)), None
 
 
 class _VoiceCache:
@@ -265,6 +256,12 @@ def _version(distribution: str) -> str:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+@functools.cache
+def _style_id(name: str) -> str:
+    """A short digest of local voice ``name``'s style (part of its model id)."""
+    return hashlib.sha256(repr(sorted(asdict(LOCAL_VOICES[name]).items())).encode()).hexdigest()[:12]
 
 
 def _bundled_model() -> Path:
@@ -410,6 +407,8 @@ def _check_phonemes(line: SpokenLine, voice: VoiceSpec, request: RenderRequest) 
 
 
 def _isolate_target(payload: IsolatePayload) -> str:
+    from ..audio.isolate import ISOLATE_TARGETS, match_isolate_target
+
     describe = payload.describe
     target = match_isolate_target(describe)
     if target is None:
@@ -473,6 +472,8 @@ class LocalProvider:
         if isinstance(payload, GeneratePayload):
             return "local/placeholder-v1"
         if isinstance(payload, IsolatePayload):
+            from ..audio.isolate import match_isolate_target
+
             target = match_isolate_target(payload.describe) or "none"
             return (
                 f"local/{ISOLATE_VERSION}:{target}+librosa@{_version('librosa')}+noisereduce@{_version('noisereduce')}"
@@ -491,8 +492,7 @@ class LocalProvider:
         if clone and not clone.url:
             return f"{bundled}:{CLONE_MATCH_VERSION}+librosa@{_version('librosa')}"
         name = resolve_local_voice(voice)
-        style_id = hashlib.sha256(repr(sorted(asdict(LOCAL_VOICES[name]).items())).encode()).hexdigest()[:12]
-        return f"{bundled}:{name}:{style_id}" + (":clone-url-fallback" if clone else "")
+        return f"{bundled}:{name}:{_style_id(name)}" + (":clone-url-fallback" if clone else "")
 
     # -- rendering ----------------------------------------------------------------------------------
     async def render(self, prepared: PreparedRequest, journal: Journal | None = None) -> Take:
@@ -506,6 +506,8 @@ class LocalProvider:
         return await asyncio.to_thread(self._lines, request, payload)
 
     def _placeholder(self, payload: GeneratePayload, take: int) -> Take:
+        from ..audio import placeholder_bed, write_wav
+
         seed = int.from_bytes(hashlib.sha256(f"{payload.prompt}#{take}".encode()).digest()[:4], "big")
         bed = placeholder_bed(
             payload.duration_ms, sample_rate_hz=PLACEHOLDER_RATE_HZ, seed=seed, texture=payload.texture
@@ -517,6 +519,9 @@ class LocalProvider:
         return Take(write_wav(bed), "wav", placeholder=True, notes=(note,))
 
     def _isolate(self, request: RenderRequest, payload: IsolatePayload) -> Take:
+        from ..audio import decode_file, write_wav
+        from ..audio.isolate import ISOLATE_METHODS, isolate
+
         target = _isolate_target(payload)
         source = _isolate_source(request)
         if source.path is None:
@@ -535,6 +540,8 @@ class LocalProvider:
         """Every line with its voice, joined as the engine joins a ``dialogue`` step (``gap_ms`` apart;
         a line's own ``gap_ms`` wins; a negative gap overlaps); mono at the highest rate, with each
         line's real (start, end) in ``line_spans_ms``. A ``speak`` step is a one-line scene."""
+        from ..audio import join_in_sequence, write_wav
+
         rendered, notes, approximate = [], [], False
         model_key = "model" if payload.kind == StepKind.SPEAK else None
         for line in payload.lines:
@@ -591,6 +598,9 @@ class LocalProvider:
 
     def _clone_match(self, reference: Reference) -> tuple[float, float, str]:
         """(pitch semitones, speed, note) moving the bundled voice to ``reference``'s profile."""
+        from ..audio import decode_file
+        from ..audio.voiceprint import analyse_voice, match_voice
+
         assert reference.path is not None
         path = reference.path
 
@@ -617,13 +627,18 @@ class LocalProvider:
         return pitch, speed, note
 
     def _measure_bundled_voice(self, pitch_semitones: float) -> VoiceProfile:
+        from ..audio.voiceprint import analyse_voice
+
         neutral = _Delivery(None, None, LocalVoice(), pitch_semitones, 1.0, 0.0)
         return analyse_voice(self._synthesize(BASE_PROFILE_TEXT, neutral, speed=1.0, gain_db=0.0))
 
     def _synthesize(self, text: str, delivery: _Delivery, *, speed: float, gain_db: float) -> Audio:
         """Piper speech of ``text`` (mono, the model's rate), tape-shifted by the delivery's pitch
         with ``length_scale`` compensation so the speaking rate is ``speed``, shelved, gained."""
+        import numpy as np
         from piper import SynthesisConfig
+
+        from ..audio import Audio, shelf_eq, shift_pitch_by_resampling
 
         style, pitch = delivery.style, delivery.pitch_semitones
         piper_voice = self._voices.get(delivery.model or _bundled_model())

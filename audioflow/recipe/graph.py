@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -179,7 +180,22 @@ def _image(recipe: Recipe, spec: StepSpec) -> tuple[FileRef | UrlRef | None, dic
     return _file_ref(path, spec.image), {"image": path}
 
 
+#: During :func:`expand`: cast name → its ``_voice_spec`` (a voice's spec is the same for every
+#: line it speaks; a 10,000-line recipe built it 10,000 times, with the whole cast's assignment).
+_VOICE_SPECS: ContextVar[dict[str, tuple[VoiceSpec, dict[str, Path]]] | None] = ContextVar("_VOICE_SPECS", default=None)
+
+
 def _voice_spec(recipe: Recipe, voice: Voice) -> tuple[VoiceSpec, dict[str, Path]]:
+    memo = _VOICE_SPECS.get()
+    if memo is None:
+        return _make_voice_spec(recipe, voice)
+    if voice.name not in memo:
+        memo[voice.name] = _make_voice_spec(recipe, voice)
+    spec, files = memo[voice.name]
+    return spec, dict(files)
+
+
+def _make_voice_spec(recipe: Recipe, voice: Voice) -> tuple[VoiceSpec, dict[str, Path]]:
     clone = None
     if voice.clone is not None:
         clone = CloneSpec(voice.clone.model, voice.clone.language, _clone_url(recipe, voice))
@@ -511,6 +527,34 @@ def expand(
     name → (the file to read, its sha256), used instead of the file the recipe names (the caller's
     own file, so it is not confined to the recipe's folder). Raises :class:`RecipeError` for unknown
     names, cycles and missing files."""
+    token = _VOICE_SPECS.set({})
+    try:
+        steps = _expand_steps(recipe, provider, inputs)
+    finally:
+        _VOICE_SPECS.reset(token)
+    graph = nx.DiGraph()
+    graph.add_nodes_from(steps)
+    graph.add_edges_from((dep, step.id) for step in steps.values() for dep in step.deps)
+    if nx.is_directed_acyclic_graph(graph):  # a topological sort: far cheaper than find_cycle's edge DFS
+        return StepGraph(recipe, steps, graph, _lexicon_warnings(recipe, steps))
+    cycle = nx.find_cycle(graph)
+    names = [edge[0] for edge in cycle]
+    first = steps[cycle[0][1]]
+    owner = recipe.steps.get(first.id)
+    track = next((t for t in owner.tracks if t.step == cycle[0][0]), None) if owner else None
+    raise RecipeError(
+        f"steps depend on each other in a cycle: {' → '.join([*names, names[0]])}",
+        track.location if track else first.location,
+        "a voice cannot be cloned from a step that speaks with it"
+        if any(n.startswith(CLONE_PREFIX) for n in names)
+        else None,
+    )
+
+
+def _expand_steps(
+    recipe: Recipe, provider: str | None, inputs: Mapping[str, tuple[Path, str]] | None
+) -> dict[str, Step]:
+    """Every step of ``recipe`` by id, in recipe order (see :func:`expand`)."""
     known = set(recipe.steps)
     _check_inputs(recipe, inputs or {})
     steps: dict[str, Step] = {}
@@ -544,24 +588,7 @@ def expand(
         master.channels,
     )
     steps["master"] = Step("master", StepKind.MASTER, master.location, payload, ("mix",))
-    graph = nx.DiGraph()
-    graph.add_nodes_from(steps)
-    graph.add_edges_from((dep, step.id) for step in steps.values() for dep in step.deps)
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        return StepGraph(recipe, steps, graph, _lexicon_warnings(recipe, steps))
-    names = [edge[0] for edge in cycle]
-    first = steps[cycle[0][1]]
-    owner = recipe.steps.get(first.id)
-    track = next((t for t in owner.tracks if t.step == cycle[0][0]), None) if owner else None
-    raise RecipeError(
-        f"steps depend on each other in a cycle: {' → '.join([*names, names[0]])}",
-        track.location if track else first.location,
-        "a voice cannot be cloned from a step that speaks with it"
-        if any(n.startswith(CLONE_PREFIX) for n in names)
-        else None,
-    )
+    return steps
 
 
 def _lexicon_warnings(recipe: Recipe, steps: dict[str, Step]) -> tuple[str, ...]:
