@@ -57,6 +57,8 @@ if TYPE_CHECKING:  # the audio stack (numpy, scipy, librosa) is imported when so
 
 __all__ = ["LOCAL_VOICES", "MAX_SYNTHESIS_CHARS", "LocalProvider", "LocalVoice", "resolve_local_voice", "split_text"]
 
+#: onnxruntime threads per Piper line (see :func:`piper_threads`).
+PIPER_THREADS_ENV = "AUDIOFLOW_PIPER_THREADS"
 SENTENCE_GAP_MS = 220.0
 #: The pause where a sentence longer than :data:`MAX_SYNTHESIS_CHARS` is cut (a comma, or between words).
 PHRASE_GAP_MS = 120.0
@@ -228,7 +230,12 @@ def _direction_effect(direction: str | None) -> tuple[float, float, str | None]:
 
 class _VoiceCache:
     """Loaded Piper voices by model path, shared by the providers of this process (loading takes
-    about a second; onnxruntime sessions are thread-safe)."""
+    about a second; onnxruntime sessions are thread-safe and release the GIL while they run).
+
+    Each session computes on :func:`piper_threads` threads (default 1): the provider renders as
+    many lines at once as there are cores, so one thread per line keeps every core busy without
+    oversubscribing them (onnxruntime's default, a thread per core for every line, halves the
+    speed of two lines at once on two cores)."""
 
     def __init__(self) -> None:
         self._voices: dict[str, Any] = {}
@@ -238,13 +245,41 @@ class _VoiceCache:
         key = str(model)
         with self._lock:
             if key not in self._voices:
-                from piper import PiperVoice  # heavy import (onnxruntime): only when speaking
-
                 try:
-                    self._voices[key] = PiperVoice.load(model, model.with_name(model.name + ".json"))
+                    self._voices[key] = _load_voice(model, piper_threads())
                 except Exception as exc:  # onnxruntime and json errors: one boundary
                     raise ProviderError("local", f"cannot load Piper voice {model.name}: {exc}") from exc
             return self._voices[key]
+
+
+def piper_threads() -> int:
+    """onnxruntime threads per Piper line: ``$AUDIOFLOW_PIPER_THREADS`` (0: onnxruntime's default,
+    a thread per core), else 1."""
+    value = os.environ.get(PIPER_THREADS_ENV, "").strip()
+    try:
+        return max(0, int(value)) if value else 1
+    except ValueError:
+        raise ProviderError("local", f"${PIPER_THREADS_ENV} must be a whole number, not {value!r}") from None
+
+
+def _load_voice(model: Path, threads: int) -> Any:
+    """A ``PiperVoice`` for ``model`` (and its ``.onnx.json`` beside it) whose onnxruntime session
+    runs on ``threads`` intra-op threads (``PiperVoice.load``, with the session options set)."""
+    import onnxruntime  # heavy imports (onnxruntime): only when speaking
+    from piper import PiperConfig, PiperVoice
+    from piper.phonemize_espeak import ESPEAK_DATA_DIR
+
+    config = json.loads(model.with_name(model.name + ".json").read_text(encoding="utf-8"))
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+    return PiperVoice(
+        config=PiperConfig.from_dict(config),
+        session=session,
+        espeak_data_dir=Path(ESPEAK_DATA_DIR),
+        download_dir=Path.cwd(),
+    )
 
 
 _VOICES = _VoiceCache()
@@ -439,7 +474,7 @@ class LocalProvider:
     local = True  #: renders on this machine's cores (the engine's -j limit applies), for free
 
     def __init__(self, max_concurrency: int | None = None):
-        self.max_concurrency = max_concurrency or max(1, min(2, os.cpu_count() or 1))
+        self.max_concurrency = max_concurrency or max(1, os.cpu_count() or 1)  # a line per core
         self._voices = _VOICES
 
     def ready(self) -> None:
