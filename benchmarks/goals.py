@@ -103,7 +103,7 @@ def table() -> str:
         before = _load()
         value, note = measure()
         met = "yes" if value <= bound else "**no**"
-        rows.append(f"| {goal} | {value:.2f} {unit} | ≤ {bound:g} {unit} | {met} | {before} → {_load()} | {note} |")
+        rows.append(f"| {goal} | {value:.3g} {unit} | ≤ {bound:g} {unit} | {met} | {before} → {_load()} | {note} |")
         print(rows[-1], flush=True)
     return "\n".join(
         [

@@ -9,6 +9,8 @@ effects: ffmpeg is looked up on first use.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -118,6 +120,20 @@ __all__ = [
     "true_peak_dbtp",
     "write_wav",
 ]
+
+
+class _Package(types.ModuleType):
+    """This package's module type: a submodule named like one of the package's public functions
+    (``master``) is bound, once imported, as that function, so ``audioflow.audio.master`` is the
+    function whichever imported first (the import system binds a submodule to its package)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _LAZY.get(name) == value.__name__:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
