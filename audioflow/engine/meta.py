@@ -9,7 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # audio.qc imports numpy: only a master's meta holds its figures
+    from ..audio.qc import FileFigures
 
 __all__ = ["Loudness", "Segment", "StepMeta"]
 
@@ -60,9 +63,10 @@ class StepMeta:
     duck under); transcript ``segments`` (``segments_estimated`` when spread over a whole-scene take);
     ``placeholders`` inside (step ids); how a provider's take came to be (``provider``, ``model``,
     ``placeholder``, ``approximate``, ``notes``, ``request_id``, ``cost_usd``, ``take_digest``);
-    a master's ``loudness``; the ``step`` that rendered it; ``anchors``: where the things a chapter
-    can start at landed, (key, start_ms, end_ms) — a mix's tracks (``@3``, by step name at their
-    first placement), dialogue lines (``scene[7]``) and cues (``scene.cue#2``); see ``engine.chapters``."""
+    a master's ``loudness`` and ``qc_figures`` (its encoded file measured, decoded); the ``step``
+    that rendered it; ``anchors``: where the things a chapter can start at landed, (key, start_ms,
+    end_ms) — a mix's tracks (``@3``, by step name at their first placement), dialogue lines
+    (``scene[7]``) and cues (``scene.cue#2``); see ``engine.chapters``."""
 
     duration_ms: float = 0.0
     sample_rate_hz: int | None = None
@@ -81,6 +85,7 @@ class StepMeta:
     take_digest: str | None = None
     loudness: Loudness | None = None
     step: str | None = None
+    qc_figures: FileFigures | None = None
     anchors: tuple[tuple[str, float, float], ...] = ()
 
     def shifted_anchors(self, offset_ms: float, end_ms: float, owner: str) -> list[tuple[str, float, float]]:
@@ -144,6 +149,8 @@ class StepMeta:
                 true_peak_dbtp=_finite(loud.true_peak_dbtp),
                 limited=loud.limited,
             )
+        if self.qc_figures is not None:
+            out["qc_figures"] = self.qc_figures.to_json()
         return {key: value for key, value in out.items() if value is not None}
 
     @classmethod
@@ -176,6 +183,7 @@ class StepMeta:
             take_digest=data.get("take_digest"),
             loudness=loudness,
             step=data.get("step"),
+            qc_figures=_figures(data["qc_figures"]) if "qc_figures" in data else None,
             anchors=tuple((str(name), float(s), float(e)) for name, s, e in data.get("anchors") or ()),
         )
 
@@ -193,3 +201,9 @@ def _segments(items: Iterable[Mapping[str, Any]]) -> Iterable[Segment]:
 
 def _finite(value: float) -> float:
     return float(value) if math.isfinite(value) else 0.0
+
+
+def _figures(data: Mapping[str, Any]) -> FileFigures:
+    from ..audio.qc import FileFigures
+
+    return FileFigures.from_json(data)

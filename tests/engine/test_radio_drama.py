@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from fakes.segmind import KEY, segmind_hosts
+from mutagen.mp3 import MP3
+from mutagen.mp4 import MP4
 
 from audioflow.engine import open_project
 
@@ -34,8 +36,20 @@ def test_the_radio_drama_drafts_offline(drama: Path) -> None:
     assert steps["scene"]["approximate"]  # offline clones
     assert sorted(manifest["placeholders"]) == ["chime", "fridges", "rain", "sting"]
     assert {"cast.mara", "cast.dev"} <= set(steps)
-    transcript = (drama.parent / "out" / "night-shift.srt").read_text()
+    transcript = (drama.parent / "out" / "night-shift.mp3.srt").read_text()
     assert "Did you hear that?" in transcript and "the bell rang" in transcript
+    # what a podcast host and an audiobook store receive: two outputs, tagged, with artwork and chapters
+    out = drama.parent / "out"
+    assert [o.path.name for o in report.outputs] == ["night-shift.mp3", "night-shift.m4b"]
+    mp3, m4b = MP3(out / "night-shift.mp3"), MP4(out / "night-shift.m4b")
+    assert str(mp3.tags["TALB"]) == "The Night Shift" and mp3.tags.getall("APIC")[0].mime == "image/jpeg"
+    assert m4b.tags["\xa9alb"] == ["The Night Shift"] and m4b.tags["covr"]
+    titles = ["Two in the morning", "Did you hear that?", "The bell"]
+    chaps = sorted(mp3.tags.getall("CHAP"), key=lambda c: c.start_time)
+    assert [str(c.sub_frames["TIT2"]) for c in chaps] == titles
+    assert [c.title for c in m4b.chapters] == titles
+    assert [round(c.start * 1000) for c in m4b.chapters] == [c.start_time for c in chaps]
+    assert chaps[0].start_time == 1000  # the opening is placed at 1 s
 
 
 def test_the_radio_drama_renders_on_segmind(drama: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -56,7 +56,7 @@ def test_the_demo_drafts_offline_and_cues_stay_out_of_speech_and_transcripts(dem
     for start, end in scene.speech_ms:  # the cues add no speech: every speech interval is inside a line
         assert any(line_start <= start < end <= line_end for line_start, line_end in lines)
     assert scene.duration_ms == pytest.approx(lines[-1][1] + 2000.0, abs=1.0)  # the closing pause
-    transcript = (demo.parent / "out" / "riders-to-the-sea.srt").read_text()
+    transcript = (demo.parent / "out" / "riders-to-the-sea.mp3.srt").read_text()
     assert "Where is she?" in transcript and "bought in Connemara" in transcript
     assert "Nora:" in transcript or "NORA" in transcript.upper()  # display names
     assert "Maurya comes" in transcript and "MOY-ra" not in transcript and "shingle" not in transcript
@@ -86,6 +86,6 @@ def test_the_demo_renders_on_the_fake_segmind_one_request_per_part(demo: Path, m
     assert sorted(len(b["text_prompt"].splitlines()) for b in parts) == [1, 5, 10]
     assert "narrator: MOY-ra comes from the inner room." in "\n".join(prompts)  # the lexicon's respelling, sent
     assert sum("shingle" in p for p in prompts) == 1  # an inline cue is one request of its own
-    transcript = (demo.parent / "out" / "riders-to-the-sea.srt").read_text()
+    transcript = (demo.parent / "out" / "riders-to-the-sea.mp3.srt").read_text()
     assert "Maurya comes from the inner room." in transcript and "MOY-ra" not in transcript
     assert report.manifest is not None and report.manifest.to_json()["placeholders"] == []
