@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # audio.qc imports numpy: only a master's meta holds its figures
-    from ..audio.qc import FileFigures
+    from ..audio.figures import FileFigures
 
 __all__ = ["Loudness", "Segment", "StepMeta"]
 
@@ -204,6 +204,6 @@ def _finite(value: float) -> float:
 
 
 def _figures(data: Mapping[str, Any]) -> FileFigures:
-    from ..audio.qc import FileFigures
+    from ..audio.figures import FileFigures
 
     return FileFigures.from_json(data)
