@@ -14,14 +14,16 @@ Reported, each ``--repeats`` times (default 3; the median is the figure):
 * **makespan**: wall time of the batch run (plan, every step on the cluster, every bounce);
 * **paid span**: from the first submission the fake saw to the last result it served;
 * the **ideal**: ``ceil(paid / limit) x latency`` (20 s for the defaults), and the ratio to it;
-* the most requests the host held at once (must not pass the limit).
+* the most requests the host held at once (must not pass the limit);
+* where the rest goes: **plan** (every recipe planned against the bucket) and **tail** (from the
+  last result the host served to the end: the last joins, mixes and masters, and the bounces).
 
 Then **the S3 bookkeeping per step**: a batch of ``--probe`` recipes (default 5) run with the local
 scheduler in this process against a fake with no latency, every S3 call of the s3fs client counted
 and timed (record lookups, leases, journals, objects, records), divided by the steps rendered.
 
 Usage: ``python benchmarks/bench_cluster.py [--recipes 100] [--workers 4] [--limit 32] [--latency 2]
-[--repeats 3] [--probe 5]``
+[--repeats 3] [--probe 5] [--plan-threads 16]`` (``--repeats 0``: only the S3 probe)
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fakes.segmind import KEY, segmind_hosts  # noqa: E402
 from seaweed import seaweed_server  # noqa: E402
 
-from audioflow.engine.batch import open_batch  # noqa: E402
+from audioflow.engine import batch  # noqa: E402
+from audioflow.engine.batch import Batch, open_batch  # noqa: E402
 
 
 def recipe(n: int, limit: int) -> str:
@@ -112,26 +115,52 @@ def cluster_runs(args: argparse.Namespace, hosts: Any, folder: Path) -> list[dic
         Client(cluster) as client,
     ):
         client.run(lambda: __import__("audioflow.engine.cluster"))  # imports are not the season's time
-        for rep in range(args.repeats):
-            hosts.api.reset()
-            hosts.api.slow(args.latency, paths=[r"^/v2/[^/]+$"], methods=["POST"])
-            start = time.monotonic()
-            report = open_batch(paths, cache_dir=f"s3://audioflow/bench-{os.getpid()}-{rep}").run(cluster=client)
-            makespan = time.monotonic() - start
-            assert report.ok, report.errors or "a step failed"
-            submits = hosts.api.submits()
-            results = hosts.api.calls("GET", r"^/v2/requests/[^/]+$")
-            paid_span = max(r.t_end or r.t_start for r in results) - min(r.t_start for r in submits)
-            rows.append(
-                {"makespan": makespan, "paid": paid_span, "requests": len(submits), "held": jobs_in_flight(hosts.api)}
-            )
-            print(f"run {rep + 1}: makespan {makespan:.1f} s, paid span {paid_span:.1f} s, {rows[-1]}", flush=True)
+        planned_s: list[float] = []
+        plan = Batch.plan
+
+        def timed_plan(batch: Batch) -> Any:
+            begin = time.monotonic()
+            try:
+                return plan(batch)
+            finally:
+                planned_s.append(time.monotonic() - begin)
+
+        Batch.plan = timed_plan  # type: ignore[method-assign]
+        try:
+            for rep in range(args.repeats):
+                rows.append(one_run(hosts, paths, args, f"s3://audioflow/bench-{os.getpid()}-{rep}", client))
+                rows[-1]["plan"] = planned_s[-1]
+                print(f"run {rep + 1}: " + ", ".join(f"{k} {v:.1f}" for k, v in rows[-1].items()), flush=True)
+        finally:
+            Batch.plan = plan  # type: ignore[method-assign]
     return rows
+
+
+def one_run(hosts: Any, paths: list[Path], args: argparse.Namespace, url: str, client: Any) -> dict[str, float]:
+    """One repetition on a fresh prefix: makespan, paid span, tail, requests, most held at once."""
+    hosts.api.reset()
+    hosts.api.slow(args.latency, paths=[r"^/v2/[^/]+$"], methods=["POST"])
+    start = time.monotonic()
+    report = open_batch(paths, cache_dir=url).run(cluster=client)
+    end = time.monotonic()
+    failed = {o.error for r in report.reports.values() for o in r.result.outcomes.values() if o.status == "failed"}
+    assert report.ok, report.errors or failed
+    submits = hosts.api.submits()
+    results = hosts.api.calls("GET", r"^/v2/requests/[^/]+$")
+    last = max(r.t_end or r.t_start for r in results)
+    return {
+        "makespan": end - start,
+        "paid": last - min(r.t_start for r in submits),
+        "tail": end - last,
+        "requests": len(submits),
+        "held": jobs_in_flight(hosts.api),
+    }
 
 
 def probe_s3(args: argparse.Namespace, hosts: Any, folder: Path) -> dict[str, float]:
     """Count and time every S3 call of a small batch run locally (see the module docstring)."""
     import s3fs
+    from fsspec.asyn import sync_wrapper
 
     calls: Counter[str] = Counter()
     spent = [0.0]
@@ -147,11 +176,15 @@ def probe_s3(args: argparse.Namespace, hosts: Any, folder: Path) -> dict[str, fl
 
     hosts.api.reset()
     paths = write_season(folder / "probe", args.probe, args.limit)
+    # call_s3 (leases, journals) is a sync wrapper made around the original _call_s3: count it too.
+    sync_original = s3fs.S3FileSystem.call_s3
     s3fs.S3FileSystem._call_s3 = counted  # type: ignore[method-assign]
+    s3fs.S3FileSystem.call_s3 = sync_wrapper(counted)  # type: ignore[method-assign]
     try:
         report = open_batch(paths, cache_dir=f"s3://audioflow/probe-{os.getpid()}").run()
     finally:
         s3fs.S3FileSystem._call_s3 = original  # type: ignore[method-assign]
+        s3fs.S3FileSystem.call_s3 = sync_original  # type: ignore[method-assign]
     assert report.ok
     steps = sum(r.result.count("rendered") for r in report.reports.values())
     paid = len(hosts.api.submits())
@@ -168,14 +201,26 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=2.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--probe", type=int, default=5)
+    parser.add_argument("--plan-threads", type=int, default=batch.PLAN_THREADS, help="1: plan one recipe at a time")
     args = parser.parse_args()
+    batch.PLAN_THREADS = args.plan_threads
     with tempfile.TemporaryDirectory() as tmp, seaweed_server() as s3, segmind_hosts() as hosts:
         folder = Path(tmp)
         env = {**s3.env, **hosts.env, "SEGMIND_API_KEY": KEY, "XDG_CACHE_HOME": str(folder / "xdg")}
         os.environ.update(env)
         hosts.api.opt.queued_polls = hosts.api.opt.processing_polls = 0
-        rows = cluster_runs(args, hosts, folder)
+        rows = cluster_runs(args, hosts, folder) if args.repeats else []
         probe = probe_s3(args, hosts, folder)
+    print(
+        f"S3 bookkeeping: {probe['calls']} calls, {probe['seconds']:.2f} s for {probe['steps']:.0f} steps "
+        f"({probe['paid']:.0f} paid): {probe['calls'] / probe['steps']:.1f} calls and "
+        f"{1000 * probe['seconds'] / probe['steps']:.0f} ms per step"
+    )
+    if rows:
+        summarise(args, rows)
+
+
+def summarise(args: argparse.Namespace, rows: list[dict[str, float]]) -> None:
     paid = args.recipes * 3
     ideal = math.ceil(paid / args.limit) * args.latency
     makespan = statistics.median(r["makespan"] for r in rows)
@@ -185,11 +230,8 @@ def main() -> None:
     print(f"ideal {ideal:.1f} s; makespan median {makespan:.1f} s ({makespan / ideal:.2f}x)")
     held = max(r["held"] for r in rows)
     print(f"paid span median {paid_span:.1f} s ({paid_span / ideal:.2f}x); most held at once {held}")
-    print(
-        f"S3 bookkeeping: {probe['calls']} calls, {probe['seconds']:.2f} s for {probe['steps']:.0f} steps "
-        f"({probe['paid']:.0f} paid): {probe['calls'] / probe['steps']:.1f} calls and "
-        f"{1000 * probe['seconds'] / probe['steps']:.0f} ms per step"
-    )
+    plan_s, tail_s = statistics.median(r["plan"] for r in rows), statistics.median(r["tail"] for r in rows)
+    print(f"plan median {plan_s:.1f} s; tail (last result to end) median {tail_s:.1f} s; load {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import CacheError
 
-__all__ = ["TEMP_MAX_AGE_S", "clean_stale_temps", "is_stale_temp", "write_atomic"]
+__all__ = ["TEMP_MAX_AGE_S", "clean_stale_temps", "fsync_dir", "is_stale_temp", "write_atomic"]
 
 #: A temp file older than this is stale whoever wrote it (no write takes a day).
 TEMP_MAX_AGE_S = 24 * 3600.0
@@ -81,12 +81,25 @@ def _glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 
-def write_atomic(target: Path, data: bytes, *, tmp_dir: Path | None = None, shared: bool = False) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Flush ``folder``'s entries to disk, so that a rename or unlink in it survives a crash (a
+    file's own fsync does not cover its name). Raises ``OSError``."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(
+    target: Path, data: bytes, *, tmp_dir: Path | None = None, shared: bool = False, durable: bool = False
+) -> None:
     """Write ``data`` to ``target`` so that readers see the whole file or none: a temp file in
     ``tmp_dir`` (default: ``target``'s folder, which must be on the same file system), flushed,
     fsynced, then renamed over ``target``; the temp file is removed on any failure, and stale temp
     files of the same target left by killed runs are removed first. ``shared`` gives the file the
-    umask's usual permissions (mkstemp creates it 0600), for files users open.
+    umask's usual permissions (mkstemp creates it 0600), for files users open; ``durable`` also
+    flushes ``target``'s folder, so the rename itself survives a crash (a journal's save).
     Raises :class:`CacheError`."""
     folder = tmp_dir or target.parent
     try:
@@ -103,6 +116,8 @@ def write_atomic(target: Path, data: bytes, *, tmp_dir: Path | None = None, shar
                 os.umask(umask)
                 os.chmod(tmp, 0o666 & ~umask)
             os.replace(tmp, target)
+            if durable:
+                fsync_dir(target.parent)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

@@ -14,6 +14,11 @@ Everything else in ``steps/`` and ``objects/`` goes, with stale temp files and u
 journals and ``quarantine/`` are never touched. A state that cannot be read stops gc before it
 removes anything: it cannot tell what that recipe uses. gc holds no store-wide lock: run it when
 no render is using the store.
+
+Both work on a bucket (:class:`~.s3.S3Store`) with the same semantics, through :class:`_BucketFiles`:
+keys are listed afresh, objects are hashed as they stream from the server, damage is set aside
+under the bucket's ``quarantine/``, and ``leases/`` is never touched (a live lease guards a paid
+request; an expired one is taken over by the next worker).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from .records import (
     parse_state,
     record_key,
 )
+from .s3 import S3Store
 from .store import ArtifactStore, Finding
 
 __all__ = ["GcReport", "VerifyReport", "collect_garbage", "verify_store"]
@@ -63,14 +69,108 @@ class VerifyReport:
         return [f for f in self.findings if f.set_aside is None]
 
 
-def _read(store: ArtifactStore, key: str) -> tuple[bytes, os.stat_result]:
-    with open(store.path(key), "rb") as handle:
-        return handle.read(), os.fstat(handle.fileno())
+class _Files:
+    """How verify and gc reach a local store's files (``seen``: the stat a file was judged by, so a
+    file replaced meanwhile is never set aside or removed for another's damage)."""
+
+    def __init__(self, store: ArtifactStore):
+        self.store = store
+
+    def keys(self, area: str) -> list[str]:
+        return self.store.keys(area)
+
+    def read(self, key: str) -> tuple[bytes, os.stat_result | None]:
+        """The bytes of ``key`` and the stat they were read under. Raises ``OSError``."""
+        with open(self.store.path(key), "rb") as handle:
+            return handle.read(), os.fstat(handle.fileno())
+
+    def entry(self, key: str) -> tuple[int, os.stat_result | None]:
+        """(size in bytes, stat) of ``key``; raises :class:`Damaged` when it is no regular file,
+        ``FileNotFoundError`` when it is missing."""
+        seen = os.lstat(self.store.path(key))
+        if not stat.S_ISREG(seen.st_mode):
+            raise Damaged("not a regular file")
+        return seen.st_size, seen
+
+    def digest(self, key: str) -> str:
+        """The sha256 of ``key``'s content, read in blocks."""
+        return hash_file(self.store.path(key))
+
+    def size(self, key: str) -> int:
+        """The size of ``key`` in bytes; raises ``FileNotFoundError`` when it is gone."""
+        return os.lstat(self.store.path(key)).st_size
+
+    def remove(self, key: str) -> None:
+        """Delete ``key``; raises ``FileNotFoundError`` when it is gone already."""
+        os.unlink(self.store.path(key))
+
+    def stale_temps(self) -> list[str]:
+        """Temp files in ``tmp/`` whose writer is gone (see :func:`~.atomic.is_stale_temp`)."""
+        return [key for key in self.store.keys("tmp") if is_stale_temp(self.store.path(key))]
+
+    def unheld_locks(self, dry_run: bool) -> list[tuple[str, int]]:
+        """Lock files nobody holds (removed unless ``dry_run``), as (key, 0)."""
+        return [(k, 0) for k in self.store.keys("locks") if k.endswith(".lock") and _unheld(self.store, k, dry_run)]
+
+    def where(self, key: str) -> str:
+        return str(self.store.path(key))
+
+
+class _BucketFiles(_Files):
+    """A bucket's objects (see the module docstring): sizes come from the listing, made afresh."""
+
+    store: S3Store
+
+    def __init__(self, store: S3Store):
+        super().__init__(store)
+        self.sizes: dict[str, int] = {}
+
+    def keys(self, area: str) -> list[str]:
+        sizes = self.store.sizes(area)
+        self.sizes.update(sizes)
+        return sorted(sizes)
+
+    def read(self, key: str) -> tuple[bytes, os.stat_result | None]:
+        data = self.store.read_key(key)
+        if data is None:
+            raise FileNotFoundError(key)
+        return data, None
+
+    def entry(self, key: str) -> tuple[int, os.stat_result | None]:
+        if key not in self.sizes:
+            raise FileNotFoundError(key)
+        return self.sizes[key], None
+
+    def digest(self, key: str) -> str:
+        return self.store.hash_key(key)
+
+    def size(self, key: str) -> int:
+        if key not in self.sizes:
+            raise FileNotFoundError(key)
+        return self.sizes[key]
+
+    def remove(self, key: str) -> None:
+        self.store.remove_key(key)
+        self.sizes.pop(key, None)
+
+    def stale_temps(self) -> list[str]:
+        return []  # a bucket's writes are single puts: no temp files
+
+    def unheld_locks(self, dry_run: bool) -> list[tuple[str, int]]:
+        return []  # a bucket has leases instead, never removed by gc
+
+    def where(self, key: str) -> str:
+        return self.store.url_of(key)
+
+
+def _files(store: ArtifactStore) -> _Files:
+    return _BucketFiles(store) if isinstance(store, S3Store) else _Files(store)
 
 
 class _Verifier:
     def __init__(self, store: ArtifactStore, repair: bool):
         self.store = store
+        self.files = _files(store)
         self.repair = repair
         self.report = VerifyReport()
         self.bad_objects: set[str] = set()
@@ -83,16 +183,14 @@ class _Verifier:
         self.report.findings.append(finding)
 
     def objects(self) -> None:
-        for key in self.store.keys("objects"):
+        for key in self.files.keys("objects"):
             seen = None
             try:
                 digest, _ = parse_object_key(key)
-                seen = os.lstat(self.store.path(key))
-                if not stat.S_ISREG(seen.st_mode):
-                    raise Damaged("not a regular file")
+                size, seen = self.files.entry(key)
                 self.report.objects += 1
-                self.report.object_bytes += seen.st_size
-                if hash_file(self.store.path(key)) != digest:
+                self.report.object_bytes += size
+                if self.files.digest(key) != digest:
                     raise Damaged("its content does not match its digest")
             except Damaged as exc:
                 self.bad_objects.add(key)
@@ -102,18 +200,18 @@ class _Verifier:
                 self.flag(key, f"cannot be read: {exc.strerror or exc}")
 
     def records(self) -> None:
-        for key in self.store.keys("steps"):
+        for key in self.files.keys("steps"):
             seen = None
             try:
                 parse_record_key(key)
-                data, seen = _read(self.store, key)
+                data, seen = self.files.read(key)
                 fields = parse_record(data)
                 self.report.records += 1
                 obj = object_key(fields.digest, fields.ext)
                 if obj in self.bad_objects:
                     raise Damaged(f"its object {obj} is damaged")
                 try:
-                    size = os.lstat(self.store.path(obj)).st_size
+                    size, _ = self.files.entry(obj)
                 except FileNotFoundError:
                     raise Damaged(f"its object {obj} is missing") from None
                 if size != fields.size:
@@ -125,11 +223,11 @@ class _Verifier:
 
     def journals_and_states(self) -> None:
         for area, parse in (("jobs", parse_journal), ("state", parse_state)):
-            for key in self.store.keys(area):
+            for key in self.files.keys(area):
                 left = JOURNAL_LEFT if area == "jobs" else None
                 seen = None
                 try:
-                    data, seen = _read(self.store, key)
+                    data, seen = self.files.read(key)
                     parse(data)
                     if area == "jobs":
                         self.report.journals += 1
@@ -151,7 +249,8 @@ def verify_store(store: ArtifactStore, *, repair: bool = False) -> VerifyReport:
         verifier.records()
         verifier.journals_and_states()
     except OSError as exc:
-        raise CacheError(f"cannot read the cache at {store.root}: {exc.strerror or exc}") from exc
+        where = store.url if isinstance(store, S3Store) else store.root
+        raise CacheError(f"cannot read the cache at {where}: {exc.strerror or exc}") from exc
     return verifier.report
 
 
@@ -169,17 +268,17 @@ class GcReport:
         return sum(size for _, size in self.removed)
 
 
-def _roots(store: ArtifactStore) -> tuple[set[str], set[str]]:
+def _roots(files: _Files) -> tuple[set[str], set[str]]:
     """(input digests, object digests) named by every recipe state; a damaged state raises."""
     inputs: set[str] = set()
     contents: set[str] = set()
-    for key in store.keys("state"):
+    for key in files.keys("state"):
         try:
-            state = parse_state(_read(store, key)[0])
+            state = parse_state(files.read(key)[0])
         except (Damaged, OSError) as exc:
             why = str(exc) if isinstance(exc, Damaged) else (exc.strerror or str(exc))
             raise CacheError(
-                f"{store.path(key)} cannot be read ({why}): gc cannot tell what that recipe uses, so it removes "
+                f"{files.where(key)} cannot be read ({why}): gc cannot tell what that recipe uses, so it removes "
                 "nothing. Run that recipe again (its state is rewritten) or set the file aside with "
                 "`audioflow cache verify --repair`, then run gc again"
             ) from exc
@@ -191,7 +290,7 @@ def _roots(store: ArtifactStore) -> tuple[set[str], set[str]]:
     return inputs, contents
 
 
-def _reachable(store: ArtifactStore, roots: Iterable[str]) -> tuple[set[str], set[str]]:
+def _reachable(files: _Files, roots: Iterable[str]) -> tuple[set[str], set[str]]:
     """(record keys, object digests) reachable from the input digests ``roots``."""
     records: set[str] = set()
     contents: set[str] = set()
@@ -202,7 +301,7 @@ def _reachable(store: ArtifactStore, roots: Iterable[str]) -> tuple[set[str], se
             continue
         records.add(key)
         try:
-            fields = parse_record(_read(store, key)[0])
+            fields = parse_record(files.read(key)[0])
         except (Damaged, OSError):
             continue  # kept as it is: verify reports it
         contents.add(fields.digest)
@@ -236,35 +335,36 @@ def _unheld(store: ArtifactStore, key: str, dry_run: bool) -> bool:
 def collect_garbage(store: ArtifactStore, *, keep_inputs: Iterable[str] = (), dry_run: bool = False) -> GcReport:
     """Remove what no recipe uses (see the module docstring); ``keep_inputs`` adds input digests
     to keep. With ``dry_run`` nothing is removed. Raises :class:`CacheError` for a damaged state."""
-    inputs, contents = _roots(store)
-    records, reached = _reachable(store, inputs | set(keep_inputs))
+    files = _files(store)
+    inputs, contents = _roots(files)
+    records, reached = _reachable(files, inputs | set(keep_inputs))
     contents |= reached
     doomed: list[str] = []
-    for key in store.keys("steps"):
+    for key in files.keys("steps"):
         try:
             parse_record_key(key)
         except Damaged:
             continue  # not a record: verify reports it
         if key not in records:
             doomed.append(key)
-    for key in store.keys("objects"):
+    for key in files.keys("objects"):
         try:
             digest, _ = parse_object_key(key)
         except Damaged:
             continue
         if digest not in contents:
             doomed.append(key)
-    doomed += [key for key in store.keys("tmp") if is_stale_temp(store.path(key))]
+    doomed += files.stale_temps()
     removed: list[tuple[str, int]] = []
     for key in doomed:
         try:
-            size = os.lstat(store.path(key)).st_size
+            size = files.size(key)
             if not dry_run:
-                os.unlink(store.path(key))
+                files.remove(key)
         except FileNotFoundError:
             continue
         except OSError as exc:
-            raise CacheError(f"cannot remove {store.path(key)}: {exc.strerror or exc}") from exc
+            raise CacheError(f"cannot remove {files.where(key)}: {exc.strerror or exc}") from exc
         removed.append((key, size))
-    removed += [(k, 0) for k in store.keys("locks") if k.endswith(".lock") and _unheld(store, k, dry_run)]
+    removed += files.unheld_locks(dry_run)
     return GcReport(removed, dry_run, len(records), len(contents))

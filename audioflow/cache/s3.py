@@ -111,32 +111,55 @@ def _mirror_folder(url: str) -> Path:
 class S3Journal:
     """The journal of one paid request in the bucket (``jobs/<request digest>.json``), satisfying the
     providers' ``Journal`` protocol. ``save`` returns once the server has the object: a worker that
-    dies after it leaves a request any other worker resumes."""
+    dies after it leaves a request any other worker resumes. The journal remembers the ETag of the
+    state it loaded or saved, and ``clear`` deletes only that state (``If-Match``): a worker that
+    lost its lease and then sees its request fail never deletes the journal of the request the new
+    holder submitted since. One journal object serves one holder under its lease (the scheduler's
+    look, then the provider's): it reads the bucket once and then answers from what it read or saved."""
 
     def __init__(self, store: S3Store, key: str):
         self._store = store
         self.key = key
+        self.etag: str | None = None
+        self._known: tuple[dict[str, Any] | None] | None = None  # (state,) once read, saved or cleared
 
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None. An unreadable journal raises :class:`CacheError`: it may hold a
         paid request, so it is never taken for "not submitted"."""
-        data = self._store.read_key(self.key)
-        if data is None:
+        if self._known is not None:
+            return dict(self._known[0]) if self._known[0] is not None else None
+        found = self._store.read_tagged(self.key)
+        if found is None:
+            self.etag = None
+            self._known = (None,)
             return None
+        data, etag = found
         try:
-            return parse_journal(data)
+            state = parse_journal(data)
         except Damaged as exc:
             raise CacheError(
                 f"the journal of a paid request, {self._store.url_of(self.key)}, cannot be read ({exc}); it may hold "
                 "a request that was already paid for, so the step is not submitted again. Look the request up on "
                 "the host, then move the object out of jobs/ to submit afresh"
             ) from exc
+        self.etag = etag
+        self._known = (dict(state),)
+        return state
 
     def save(self, state: dict[str, Any]) -> None:
-        self._store.write_key(self.key, canonical_json(state))
+        """Put ``state``; returns once the server has it. Raises :class:`CacheError`."""
+        self.etag = self._store.put_tagged(self.key, canonical_json(state))
+        self._known = (dict(state),)
 
     def clear(self) -> None:
-        self._store.remove_key(self.key)
+        """Delete the state this journal loaded or saved, only if it is still there unchanged (one
+        conditional delete: done once the server answers). Another state (another holder's
+        request) is left; with nothing loaded or saved there is nothing of ours to clear.
+        Raises :class:`CacheError` when the server cannot be reached."""
+        etag, self.etag = self.etag, None
+        self._known = None  # another holder's state may be there: the next load reads the bucket
+        if etag is not None:
+            self._store.remove_if_unchanged(self.key, etag)
 
 
 class S3Store(ArtifactStore):
@@ -156,6 +179,10 @@ class S3Store(ArtifactStore):
         self.lease_ttl_s = lease_ttl_s if lease_ttl_s is not None else _lease_ttl_s()
         self.fs = fs if fs is not None else filesystem()
         super().__init__(mirror if mirror is not None else _mirror_folder(self.url))
+
+    @property
+    def location(self) -> str:
+        return self.url
 
     # -- remote keys ---------------------------------------------------------------------------
     def _remote(self, key: str) -> str:
@@ -192,6 +219,46 @@ class S3Store(ArtifactStore):
             raise self._failed("write", key, exc) from exc
         return True
 
+    def read_tagged(self, key: str) -> tuple[bytes, str] | None:
+        """The bytes of ``key`` and their ETag, from one GET; None when there is no such object."""
+        import fsspec.asyn
+
+        async def get() -> tuple[bytes, str]:
+            response = await self.fs._call_s3("get_object", Bucket=self.bucket, Key=self.bucket_key(key))
+            body = response["Body"]
+            try:
+                return bytes(await body.read()), str(response["ETag"])
+            finally:
+                body.close()
+
+        try:
+            return fsspec.asyn.sync(self.fs.loop, get)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._failed("read", key, exc) from exc
+
+    def put_tagged(self, key: str, data: bytes) -> str:
+        """Put ``data`` at ``key`` (one PUT); its ETag."""
+        try:
+            response = self.fs.call_s3("put_object", Bucket=self.bucket, Key=self.bucket_key(key), Body=data)
+        except OSError as exc:
+            raise self._failed("write", key, exc) from exc
+        return str(response["ETag"])
+
+    def remove_if_unchanged(self, key: str, etag: str) -> bool:
+        """Delete ``key`` if its ETag is still ``etag`` (``If-Match``). False when another write
+        replaced it (left in place); True when deleted or already gone."""
+        try:
+            self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self.bucket_key(key), IfMatch=etag)
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            if not is_precondition_failure(exc):
+                raise self._failed("remove", key, exc) from exc
+            return self.read_key(key) is None  # a 412 for an object already gone (SeaweedFS) is done too
+        return True
+
     def remove_key(self, key: str) -> None:
         try:
             self.fs.rm_file(self._remote(key))
@@ -213,6 +280,38 @@ class S3Store(ArtifactStore):
         strip = len(self._remote(""))
         keys = (str(name)[strip:] for name in found)
         return sorted(k for k in keys if k.startswith(f"{area}/") and not k.endswith("/"))  # no folder markers
+
+    def sizes(self, area: str) -> dict[str, int]:
+        """Every key under ``area`` on the server with its size in bytes (one listing, made afresh)."""
+        base = self._remote(area)
+        self.fs.invalidate_cache()
+        try:
+            found = self.fs.find(base, detail=True)
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise self._failed("list", area, exc) from exc
+        strip = len(self._remote(""))
+        out = {}
+        for name, info in found.items():
+            key = str(name)[strip:]
+            if key.startswith(f"{area}/") and not key.endswith("/") and info.get("type") != "directory":
+                out[key] = int(info.get("size") or 0)
+        return out
+
+    def hash_key(self, key: str, block_bytes: int = 8 << 20) -> str:
+        """The sha256 of object ``key``, hashed as it streams from the server (never held whole).
+        Raises ``FileNotFoundError`` when it is gone, :class:`CacheError` when it cannot be read."""
+        digest = hashlib.sha256()
+        try:
+            with self.fs.open(self._remote(key), "rb", block_size=block_bytes, cache_type="none") as handle:
+                while block := handle.read(block_bytes):
+                    digest.update(block)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise self._failed("read", key, exc) from exc
+        return digest.hexdigest()
 
     # -- damage ------------------------------------------------------------------------------
     def set_aside(self, key: str, problem: str, *, seen: os.stat_result | None = None) -> Finding:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import CacheError
 from ..steps import hash_file
-from .atomic import write_atomic
+from .atomic import fsync_dir, write_atomic
 from .digest import canonical_json, sha256_hex
 from .locks import StepLock
 
@@ -114,11 +114,16 @@ class JobJournal:
         )
 
     def save(self, state: dict[str, Any]) -> None:
-        write_atomic(self.path, canonical_json(state), tmp_dir=self._tmp_dir)
+        """Persist ``state`` (the host's request id, poll URLs): atomic, and durable on return (the
+        file and its name in ``jobs/`` are fsynced). Raises :class:`CacheError`."""
+        write_atomic(self.path, canonical_json(state), tmp_dir=self._tmp_dir, durable=True)
 
     def clear(self) -> None:
+        """Forget the request: remove the file, durable on return (``jobs/`` is fsynced, so a crash
+        cannot bring back a request the host has finished with). Raises :class:`CacheError`."""
         try:
             self.path.unlink(missing_ok=True)
+            fsync_dir(self.path.parent)
         except OSError as exc:
             raise CacheError(f"cannot remove {self.path}: {exc.strerror or exc}") from exc
 
@@ -144,6 +149,11 @@ class ArtifactStore:
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise CacheError(f"cannot create the cache at {self.root}: {exc.strerror or exc}") from exc
+
+    @property
+    def location(self) -> str:
+        """Where the store lives, as ``--cache-dir`` names it: its folder (a bucket: its URL)."""
+        return str(self.root)
 
     # -- keys ------------------------------------------------------------------------------------
     def path(self, key: str) -> Path:

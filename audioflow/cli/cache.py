@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import CacheError
 from .options import ALLOW_DIR, CACHE_DIR, _open
+
+if TYPE_CHECKING:
+    from ..cache import ArtifactStore
+
 from .output import _count, _echo, _errors_to_exit_codes, _report_damage, _size
 
 
@@ -18,9 +22,10 @@ def cache() -> None:
     """Check and tidy an artifact store: verify, gc."""
 
 
-def _stores(recipes: tuple[Path, ...], cache_dir: Path | str | None) -> list[Path]:
-    """The store roots the cache commands work on: --cache-dir, else $AUDIOFLOW_CACHE_DIR, else
-    the .audioflow/ of each RECIPE (each once)."""
+def _stores(recipes: tuple[Path, ...], cache_dir: Path | str | None) -> dict[str, ArtifactStore]:
+    """The stores the cache commands work on, by location: --cache-dir (a folder or a bucket's
+    s3:// URL), else $AUDIOFLOW_CACHE_DIR, else the .audioflow/ of each RECIPE (each once)."""
+    from ..cache import open_store
     from ..recipe.paths import CACHE_ENV, cache_folder
 
     if cache_dir is None and not recipes and not os.environ.get(CACHE_ENV):
@@ -29,10 +34,8 @@ def _stores(recipes: tuple[Path, ...], cache_dir: Path | str | None) -> list[Pat
         roots = [cache_folder(Path("."), cache_dir)]
     else:
         roots = list(dict.fromkeys(cache_folder(recipe.parent, None) for recipe in recipes))
-    remote = [r for r in roots if not isinstance(r, Path)]
-    if remote:
-        raise CacheError(f"{remote[0]}: cache verify and gc work on a local cache folder, not yet on a bucket")
-    return [r for r in roots if isinstance(r, Path)]
+    stores = (open_store(root, create=False) for root in roots)
+    return {store.location: store for store in stores}
 
 
 @cache.command("verify")
@@ -45,11 +48,11 @@ def cache_verify(recipe: Path | None, cache_dir: Path | str | None, repair: bool
     Hashes every object (sha256) and parses every record, journal and recipe state of the cache
     beside RECIPE (or --cache-dir). --repair sets damaged files aside in quarantine/; a damaged
     journal is only reported: it may hold a request that was paid for."""
-    from ..cache import ArtifactStore, verify_store
+    from ..cache import verify_store
 
     with _errors_to_exit_codes():
-        (root,) = _stores((recipe,) if recipe else (), cache_dir)
-        report = verify_store(ArtifactStore(root, create=False), repair=repair)
+        ((root, store),) = _stores((recipe,) if recipe else (), cache_dir).items()
+        report = verify_store(store, repair=repair)
         for finding in report.findings:
             _echo(str(finding))
         counts = [(report.objects, "object"), (report.records, "record"), (report.journals, "journal")]
@@ -72,16 +75,16 @@ def cache_gc(
 
     Kept: what the last run of every recipe that used the cache resolved to, what RECIPES use now,
     and the paid takes either references. Journals and quarantine/ are never removed."""
-    from ..cache import ArtifactStore, collect_garbage
+    from ..cache import collect_garbage
 
     with _errors_to_exit_codes():
-        stores = {root: ArtifactStore(root, create=False) for root in _stores(recipes, cache_dir)}
-        keep: dict[Path, set[str]] = {root: set() for root in stores}
+        stores = _stores(recipes, cache_dir)
+        keep: dict[str, set[str]] = {root: set() for root in stores}
         for recipe in recipes:
             project = _open(recipe, None, cache_dir, allow_dirs)
             for planned in project.plan().steps.values():
                 if planned.record is not None:
-                    keep[project.store.root].add(planned.record.input_digest)
+                    keep[project.store.location].add(planned.record.input_digest)
             _report_damage(project.store)
         for root, inputs in keep.items():
             report = collect_garbage(stores[root], keep_inputs=inputs, dry_run=dry_run)

@@ -140,12 +140,13 @@ def run(
     glob, 'episodes/*.yaml') run as one graph: a step they share renders once; failures are
     reported at the end."""
     from ..engine.batch import open_batch
+    from .progress import progress
 
     with _errors_to_exit_codes():
         batch = open_batch(_recipe_paths(recipes), provider=provider, cache_dir=cache_dir, allow_dirs=allow_dirs)
-        steps = sum(len(p.graph.steps) for p in batch.projects)
         with _cluster(cluster) as client:
-            on_event, stop = _progress(steps, not as_json and sys.stderr.isatty())
+            sizes = [(p.graph.recipe.path, len(p.graph.steps)) for p in batch.projects]
+            on_event, stop = progress(sizes, not as_json and sys.stderr.isatty())
             try:
                 options: dict[str, Any] = {
                     "jobs": jobs,

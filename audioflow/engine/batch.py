@@ -5,7 +5,9 @@ cluster): they share the ``jobs`` limit, each provider's limit and the digest lo
 every episode shares (a voice clone, a bed: the same input digest) renders once and the other
 recipes find it cached. Recipes that share a cache folder share one store object. Each recipe is
 then bounced as a single run would bounce it: its output, sidecars and manifest are those of
-``audioflow run`` on that recipe alone. A failed step stops only its own recipe; a recipe whose
+``audioflow run`` on that recipe alone. On a shared store (a bucket) the recipes are planned and
+bounced concurrently (:data:`PLAN_THREADS` at once): every record lookup is a round trip, and one
+recipe's plan does not depend on another's. A failed step stops only its own recipe; a recipe whose
 output cannot be written is reported, not raised, so every recipe of the batch gets its report.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Unpack
@@ -29,7 +32,10 @@ from .facade import Project, RunOptions, RunReport, execute_plans, open_recipe, 
 from .scheduler import RunResult, run_in_new_loop
 from .staleness import Plan, PlanStatus
 
-__all__ = ["Batch", "BatchReport", "batch_cost", "open_batch"]
+__all__ = ["PLAN_THREADS", "Batch", "BatchReport", "batch_cost", "open_batch"]
+
+#: Recipes of a batch on a shared store planned (and bounced) at once: their lookups overlap.
+PLAN_THREADS = 16
 
 
 @dataclass
@@ -80,12 +86,22 @@ class Batch:
     def recipes(self) -> list[Path]:
         return [project.graph.recipe.path for project in self.projects]
 
+    @property
+    def _concurrent(self) -> bool:
+        """Whether recipes are planned and bounced at once: a batch on a shared (remote) store."""
+        return len(self.projects) > 1 and any(project.store.remote for project in self.projects)
+
     def plan(self) -> list[Plan]:
-        """Every recipe's plan. Raises :class:`RecipeError` (every recipe's errors together)."""
+        """Every recipe's plan (concurrently on a shared store: see the module docstring). Raises
+        :class:`RecipeError` (every recipe's errors together, in the batch's order)."""
+        futures: list[Future[Plan]] = []
+        if self._concurrent:
+            with ThreadPoolExecutor(min(PLAN_THREADS, len(self.projects)), "audioflow-plan") as pool:
+                futures = [pool.submit(project.plan) for project in self.projects]
         collector, plans = Collector(), []
-        for project in self.projects:
+        for n, project in enumerate(self.projects):
             with collector.guard():
-                plans.append(project.plan())
+                plans.append(futures[n].result() if futures else project.plan())
         collector.raise_any()
         return plans
 
@@ -103,8 +119,17 @@ class Batch:
         items = [(plan, p.store, p.providers) for plan, p in zip(plans, self.projects, strict=True)]
         results = await execute_plans(items, options, total)
         report = BatchReport(self.recipes, {}, budget=total)
-        for plan, project, result in zip(plans, self.projects, results, strict=True):
-            report.reports[project.graph.recipe.path] = await self._finish(project, plan, result, report)
+        gate = asyncio.Semaphore(PLAN_THREADS if self._concurrent else 1)
+
+        async def finish(project: Project, plan: Plan, result: RunResult) -> RunReport:
+            async with gate:
+                return await self._finish(project, plan, result, report)
+
+        finished = await asyncio.gather(
+            *(finish(p, plan, r) for plan, p, r in zip(plans, self.projects, results, strict=True))
+        )
+        report.reports = {p.graph.recipe.path: r for p, r in zip(self.projects, finished, strict=True)}
+        report.errors = {p: report.errors[p] for p in self.recipes if p in report.errors}  # the batch's order
         return report
 
     def run(self, **options: Unpack[RunOptions]) -> BatchReport:

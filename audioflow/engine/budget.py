@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..cache import StepRecord
 from ..errors import AudioflowError
@@ -16,7 +17,7 @@ from ..recipe import Step
 from ..steps import MAX_REQUEST_MS, GeneratePayload, IsolatePayload, LinesPayload, StepSource
 from .meta import StepMeta
 
-__all__ = ["CHARS_PER_S", "Budget", "BudgetError", "check_budget", "expected_duration_s"]
+__all__ = ["CHARS_PER_S", "Budget", "BudgetError", "SharedBudget", "check_budget", "expected_duration_s"]
 
 #: Speaking rate for cost estimates: about 150 words a minute, 15 characters a second.
 CHARS_PER_S = 15.0
@@ -69,6 +70,24 @@ class Budget:
         if self.parent is not None:
             self.parent.release(reserved_usd)
         self.reserved_usd = max(0.0, self.reserved_usd - reserved_usd)
+
+
+class SharedBudget(Protocol):
+    """A budget several processes hold together (a Dask cluster's: :mod:`.cluster`), with the
+    arithmetic of :class:`Budget`, each call atomic across them: once what is spent and in flight
+    would pass the limit, no process starts another paid submission."""
+
+    async def reserve(self, step_id: str, estimate_usd: float | None) -> float:
+        """Reserve ``estimate_usd`` (as :meth:`Budget.reserve`; the amount reserved). Raises :class:`BudgetError`."""
+        ...
+
+    async def settle(self, reserved_usd: float, cost_usd: float) -> None:
+        """The take arrived: ``reserved_usd`` is no longer in flight, ``cost_usd`` is spent."""
+        ...
+
+    async def release(self, reserved_usd: float) -> None:
+        """The submission did not happen or failed: ``reserved_usd`` is no longer in flight."""
+        ...
 
 
 def check_budget(costs: Mapping[str, tuple[float, int, int]], budget_usd: float) -> None:

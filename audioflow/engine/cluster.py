@@ -7,6 +7,9 @@ event loop. What differs from the local scheduler is only where limits live:
 
 * **providers' limits are cluster-wide**: each provider's requests in flight are held to its
   ``max_concurrency`` (the smallest in the batch) by a ``distributed.Semaphore`` named after it;
+* **the budget is cluster-wide** (``run --budget``): what is spent and in flight lives on the Dask
+  scheduler (a ``distributed.Variable``, changed under a ``distributed.Lock``: :class:`ClusterBudget`),
+  so once another paid submission could pass the budget no worker starts one;
 * **CPU steps** (local speech, clone references, joining, mixing, mastering) ask for one unit of
   the workers' ``cpu`` resource, so remote requests, which only wait on their host, never queue
   behind them (workers without that resource run every step unrestricted);
@@ -46,7 +49,7 @@ from .facade import provider_settings
 from .scheduler import RunResult, StepOutcome, _failure, _Run, _run_step
 from .staleness import Plan, StepPlan
 
-__all__ = ["CPU_RESOURCE", "connect", "run_on_cluster"]
+__all__ = ["CPU_RESOURCE", "ClusterBudget", "connect", "run_on_cluster"]
 
 #: The worker resource a CPU step asks one unit of (``dask worker --resources "cpu=4"``).
 CPU_RESOURCE = "cpu"
@@ -93,6 +96,51 @@ def connect(spec: str) -> Iterator[Any]:
 
 
 @dataclass(frozen=True)
+class ClusterBudget:
+    """A run's budget on the Dask scheduler (a :class:`~.budget.SharedBudget`): ``{"limit", "spent",
+    "reserved"}`` (USD) in the ``distributed.Variable`` ``name``, read and replaced under the
+    ``distributed.Lock`` ``name:lock``, so every reservation across the cluster sees every other.
+    A worker lost between its reservation and its settlement leaves its reservation counted: the
+    budget errs on the side of spending less."""
+
+    name: str
+    limit_usd: float
+
+    def start(self, client: Any) -> None:
+        """Put the budget, nothing spent, on the scheduler of ``client`` (before any task runs)."""
+        from distributed import Variable
+
+        Variable(self.name, client=client).set({"limit": self.limit_usd, "spent": 0.0, "reserved": 0.0})
+
+    def end(self, client: Any) -> None:
+        from distributed import Variable
+
+        Variable(self.name, client=client).delete()
+
+    async def _change(self, change: Callable[[Budget], None]) -> float:
+        from distributed import Lock, Variable
+
+        async with Lock(f"{self.name}:lock"):
+            variable = Variable(self.name)
+            state = await variable.get(timeout="30s")
+            budget = Budget(state["limit"], state["spent"], state["reserved"])
+            change(budget)  # raises BudgetError before anything is written
+            await variable.set({"limit": state["limit"], "spent": budget.spent_usd, "reserved": budget.reserved_usd})
+        return budget.reserved_usd
+
+    async def reserve(self, step_id: str, estimate_usd: float | None) -> float:
+        amount: list[float] = []
+        await self._change(lambda budget: amount.append(budget.reserve(step_id, estimate_usd)))
+        return amount[0]
+
+    async def settle(self, reserved_usd: float, cost_usd: float) -> None:
+        await self._change(lambda budget: budget.settle("", reserved_usd, cost_usd))
+
+    async def release(self, reserved_usd: float) -> None:
+        await self._change(lambda budget: budget.release(reserved_usd))
+
+
+@dataclass(frozen=True)
 class _Task:
     """What a worker needs to render one step: the step and its plan, its upstream steps, the
     store's location, the providers (name → settings of a built-in one, or the object itself),
@@ -105,6 +153,7 @@ class _Task:
     providers: tuple[tuple[str, ProviderSettings | Provider], ...]
     limits: tuple[tuple[str, int], ...]
     stop: str | None
+    budget: ClusterBudget | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +244,7 @@ async def _step_task(task: _Task, *upstream: _Done) -> _Done:
         limits = _worker_limits(task.limits)
         steps = {task.step.id: task.planned}
         run = _Run(steps, store, providers, limits, lambda e: None, lambda: False, budget, outcomes)
+        run.shared_budget = task.budget
         # Tasks in one process meet at one lock per digest first (then at the store's file lock).
         run.digest_locks = _DIGEST_LOCKS.setdefault(id(asyncio.get_running_loop()), {})
         outcome = await _run_step(task.step, run)
@@ -238,6 +288,7 @@ def _submit(
     items: Sequence[tuple[Plan, ArtifactStore, Mapping[str, Provider]]],
     run_id: str,
     keep_going: bool,
+    budget: ClusterBudget | None,
 ) -> _Graph:
     cpu = _has_cpu_resource(client)
     concurrency: dict[str, int] = {}
@@ -262,7 +313,7 @@ def _submit(
             step = planned.step
             ups = [graph.futures[graph.keys[i, d]] if (i, d) in graph.keys else graph.cached[i, d] for d in step.deps]
             deps = tuple(plan.graph.steps[d] for d in step.deps)
-            task = _Task(step, planned, deps, location, specs, limits, stop)
+            task = _Task(step, planned, deps, location, specs, limits, stop, budget)
             on_cpu = step.provider is None or providers[step.provider].local
             resources = {CPU_RESOURCE: 1} if on_cpu and cpu else None
             graph.futures[key] = client.submit(_step_task, task, *ups, key=key, pure=False, resources=resources)
@@ -279,12 +330,35 @@ def run_on_cluster(
 ) -> list[RunResult]:
     """Render the plans' stale steps on the cluster of ``client`` (blocking; see the module
     docstring) and return each plan's :class:`RunResult`, as :func:`.scheduler.arun_plans` does."""
-    from distributed import Event, as_completed
-
     emit = on_event or (lambda event: None)
     total = budget or Budget()
     run_id = uuid.uuid4().hex[:12]
-    graph = _submit(client, items, run_id, keep_going)
+    shared = None if total.limit_usd is None else ClusterBudget(f"audioflow-budget-{run_id}", total.limit_usd)
+    if shared is not None:
+        shared.start(client)
+    try:
+        graph = _submit(client, items, run_id, keep_going, shared)
+        for i, step_id in graph.cached:  # found at plan time: no task, but progress counts them
+            label = str(items[i][0].graph.recipe.path) if len(items) > 1 else ""
+            emit(StepEvent(step_id, items[i][0].steps[step_id].step.kind, StepStatus.CACHED, "", label))
+        done, erred = _collect(client, items, graph, run_id, keep_going, emit)
+    finally:
+        if shared is not None:
+            shared.end(client)
+    return [_result(i, item, graph, done, erred, total, len(items)) for i, item in enumerate(items)]
+
+
+def _collect(
+    client: Any,
+    items: Sequence[tuple[Plan, ArtifactStore, Mapping[str, Provider]]],
+    graph: _Graph,
+    run_id: str,
+    keep_going: bool,
+    emit: Callable[[StepEvent], None],
+) -> tuple[dict[str, _Done], set[str]]:
+    """Every task's result as it finishes (events emitted, a failed recipe's stop event set)."""
+    from distributed import Event, as_completed
+
     done: dict[str, _Done] = {}
     erred: set[str] = set()
     for future in as_completed(list(graph.futures.values())):
@@ -302,7 +376,7 @@ def run_on_cluster(
             emit(StepEvent(step_id, kind, status, result.error or "", label))
             if result.status == StepStatus.FAILED and not keep_going:
                 Event(f"audioflow-stop-{run_id}-{i}", client=client).set()
-    return [_result(i, item, graph, done, erred, total, len(items)) for i, item in enumerate(items)]
+    return done, erred
 
 
 def _result(

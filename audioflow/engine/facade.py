@@ -171,7 +171,10 @@ class Project:
         :class:`RunReport`. Raises :class:`~audioflow.errors.CacheError` when the output cannot be written."""
         warnings = []
         try:
-            self._save_state(plan, result)
+            if self.store.remote:  # a bucket's round trips stay off the event loop
+                await asyncio.to_thread(self._save_state, plan, result)
+            else:
+                self._save_state(plan, result)
         except CacheError as exc:  # a read-only cache still bounces a cached render; plan loses its reasons
             warnings.append(f"the recipe's state was not saved: {exc}")
         master = result.outcomes.get("master")

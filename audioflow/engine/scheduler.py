@@ -45,7 +45,7 @@ from ..steps import (
     SceneJoinPayload,
 )
 from . import leasing, preflight
-from .budget import Budget
+from .budget import Budget, SharedBudget
 from .events import StepEvent, StepStatus
 from .meta import StepMeta
 from .staleness import Plan, StepPlan, resolve_digest
@@ -104,6 +104,7 @@ class _Run:
     budget: Budget
     outcomes: dict[str, StepOutcome]
     digest_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    shared_budget: SharedBudget | None = None  # a cluster's: held across processes as well as in ``budget``
     #: Threads for this machine's work on steps (decoding takes, joins, the mix, the master): its own
     #: pool, so the short store, journal and lock calls in the default pool never queue behind it
     #: (a remote request holds its slot through those: queued, 8 slots sat idle for seconds).
@@ -188,18 +189,30 @@ async def _request(
     async with contextlib.AsyncExitStack() as slot:
         if not provider.local:  # a local provider's slot was taken with the step's
             await slot.enter_async_context(run.limits[step.provider])
-        reserved = 0.0
+        reserved = shared = 0.0
         if not provider.local and not resumed:
             reserved = run.budget.reserve(step.id, prepared.cost_usd)
+            if run.shared_budget is not None:
+                try:
+                    shared = await run.shared_budget.reserve(step.id, prepared.cost_usd)
+                except BaseException:
+                    run.budget.release(reserved)
+                    raise
             provider.ready()
         try:
             take = await provider.render(prepared, journal)
         except BaseException:
             run.budget.release(reserved)
+            if shared and run.shared_budget is not None:
+                await asyncio.shield(run.shared_budget.release(shared))
             raise
         meta = _take_meta(take, provider.name, prepared.model)
         if not provider.local:
-            run.budget.settle(provider.name, reserved, 0.0 if resumed else meta.cost_usd)
+            cost_usd = 0.0 if resumed else meta.cost_usd
+            run.budget.settle(provider.name, reserved, cost_usd)
+            if run.shared_budget is not None and not resumed:
+                with contextlib.suppress(OSError):  # the take is paid for: a lost settlement never discards it
+                    await run.shared_budget.settle(shared, cost_usd)
     return take, meta
 
 
@@ -207,9 +220,12 @@ async def _raw_take(step: Step, run: _Run, prepared: PreparedRequest) -> StepRec
     """The raw take of a provider step: from the store, or rendered (and paid for) once."""
     provider = run.providers[step.provider]  # type: ignore[index]
     digest = preflight.take_digest(step, provider.name, prepared)
-    record = await _store_call(run.store, run.store.get_step, digest)
-    if record is not None:
-        return record
+    planned = run.steps[step.id]
+    looked = prepared is planned.prepared and (planned.cost_usd != 0.0 or planned.resumes)
+    if not looked:  # the plan found no take under this digest; one look more, under the lease, suffices
+        record = await _store_call(run.store, run.store.get_step, digest)
+        if record is not None:
+            return record
     async with run.locked(digest), leasing.leased(run.store, digest):  # a lease: on a shared store only
         record = await _store_call(run.store, run.store.get_step, digest)
         if record is not None:
@@ -293,9 +309,12 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
     prepared = _prepared(step, run) if step.provider is not None else None
     take = preflight.take_digest(step, step.provider, prepared) if prepared is not None else None  # type: ignore[arg-type]
     digest = resolve_digest(step, planned.model, upstream, take)
-    record = await _store_call(run.store, run.store.get_step, digest)  # a re-rendered upstream: maybe cached content
-    if record is not None:
-        return StepOutcome(step, StepStatus.CACHED, digest, record)
+    # A re-rendered upstream: maybe cached content. The plan looked up its own digest already, and on a
+    # bucket (every look a round trip) the look under the lock below is enough.
+    if digest != planned.digest and not run.store.remote:
+        record = await _store_call(run.store, run.store.get_step, digest)
+        if record is not None:
+            return StepOutcome(step, StepStatus.CACHED, digest, record)
     async with contextlib.AsyncExitStack() as stack:
         provider = run.providers.get(step.provider) if step.provider else None
         if provider is None or provider.local:  # work on this machine's cores

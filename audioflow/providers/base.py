@@ -55,7 +55,8 @@ class Journal(Protocol):
         ...
 
     def clear(self) -> None:
-        """Forget the state (the result is stored, or the host no longer holds the request)."""
+        """Forget the state (the result is stored, or the host no longer holds the request); durable
+        when it returns. A shared journal forgets only the state this holder loaded or saved."""
         ...
 
 

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from ..errors import ProviderError
+from ..errors import CacheError, ProviderError
 from .base import Journal, ProviderSettings
 from .http import HttpClient, Sleep
 
@@ -85,7 +85,7 @@ async def run_job(
             result = await _finish(journal, finish, cancel, state, resumed=True)
             return result, [f"resumed request {state.get('request_id')} from an earlier run"]
         except JobGone as gone:
-            _clear(journal)
+            await _clear(journal)
             notes.append(
                 f"request {state.get('request_id')} from an earlier run had expired at the host ({gone}); "
                 "submitted again"
@@ -116,18 +116,23 @@ async def _finish(
 ) -> T:
     try:
         return await finish(state, resumed)
-    except JobFailed:
-        _clear(journal)
+    except JobFailed as failed:
+        try:
+            await _clear(journal)
+        except CacheError as exc:  # the host's answer stays the error; a rerun asks the host again
+            failed.add_note(f"its journal stays ({exc}): a rerun finds the request failed and submits afresh")
         raise
     except asyncio.CancelledError:
         if cancel is not None and await cancel(state):
-            _clear(journal)
+            await _clear(journal)
         raise
 
 
-def _clear(journal: Journal | None) -> None:
+async def _clear(journal: Journal | None) -> None:
+    """Clear ``journal``, durably (see :meth:`Journal.clear`), off the event loop: a bucket's delete
+    is a round trip, and on a Dask worker the loop carries heartbeats and lease renewals."""
     if journal is not None:
-        journal.clear()
+        await asyncio.to_thread(journal.clear)
 
 
 async def poll_wait(interval_s: float, polls: int, sleep: Sleep) -> float:

@@ -255,6 +255,29 @@ def test_a_journal_round_trips_and_absent_means_not_submitted(store: ArtifactSto
     assert journal.load() is None
 
 
+def test_a_journals_save_and_clear_are_durable_its_folder_fsynced(
+    store: ArtifactStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    journal = store.journal("d" * 64)
+    journal.save({"request_id": "req-7"})
+    jobs = str(journal.path.parent)
+    assert synced[-1] == jobs  # the rename into jobs/ is on disk, after the file's own fsync
+    assert any(s.startswith(str(store.root / "tmp")) for s in synced[:-1])
+    synced.clear()
+    journal.clear()
+    assert synced == [jobs] and not journal.path.exists()  # the unlink is on disk before clear returns
+
+
 def test_a_damaged_state_reads_as_empty_is_reported_and_left(store: ArtifactStore) -> None:
     store.write_state("/r.yaml", {"steps": {"a": {"input_digest": DIGEST}}})
     path = store.root / store.state_key("/r.yaml")

@@ -85,13 +85,53 @@ def test_journals_and_state_live_in_the_bucket(s3_url: str, tmp_path: Path) -> N
     other = S3Store(s3_url, mirror=tmp_path / "m2")
     assert other.journal(DIGEST).load() == {"request_id": "r-1", "poll_url": "https://host/r-1"}
     assert other.pending_jobs() == [DIGEST]
-    other.journal(DIGEST).clear()
+    resumed = other.journal(DIGEST)
+    assert resumed.load() is not None
+    resumed.clear()
     assert store.journal(DIGEST).load() is None and store.pending_jobs() == []
     store.write_key(f"jobs/{DIGEST}.json", b"{not json")
     with pytest.raises(CacheError, match="may hold a request that was already paid for"):
         store.journal(DIGEST).load()
     store.write_state("/r/recipe.yaml", {"steps": {"a": {"input_digest": DIGEST}}})
     assert other.read_state("/r/recipe.yaml") == {"steps": {"a": {"input_digest": DIGEST}}}
+
+
+def test_a_journal_clears_only_the_request_it_loaded_or_saved(s3_url: str, tmp_path: Path) -> None:
+    """A worker that lost its lease and then sees its request fail must not delete the journal of
+    the request the new holder submitted since: that would let a third worker pay again."""
+    old_holder = S3Store(s3_url, mirror=tmp_path / "a").journal(DIGEST)
+    old_holder.save({"request_id": "r-1"})
+    new_holder = S3Store(s3_url, mirror=tmp_path / "b").journal(DIGEST)
+    assert new_holder.load() == {"request_id": "r-1"}
+    new_holder.clear()  # r-1 was gone at the host: forgotten, then submitted afresh
+    new_holder.save({"request_id": "r-2"})
+    old_holder.clear()  # r-1 failed at the old holder: its clear must leave r-2
+    assert S3Store(s3_url, mirror=tmp_path / "c").journal(DIGEST).load() == {"request_id": "r-2"}
+    never_loaded = S3Store(s3_url, mirror=tmp_path / "c").journal(DIGEST)
+    never_loaded.clear()  # nothing of its own to clear
+    assert new_holder.load() == {"request_id": "r-2"}
+    new_holder.clear()
+    new_holder.clear()  # twice: nothing left, no error
+    assert S3Store(s3_url, mirror=tmp_path / "d").journal(DIGEST).load() is None
+
+
+def test_the_hosts_final_failure_clears_the_journal_in_the_bucket(s3_url: str, tmp_path: Path) -> None:
+    import asyncio
+
+    from audioflow.providers.jobs import JobFailed, run_job
+
+    journal = S3Store(s3_url, mirror=tmp_path / "a").journal(DIGEST)
+
+    async def submit() -> dict[str, str]:
+        return {"request_id": "r-9"}
+
+    async def finish(state: dict[str, str], resumed: bool) -> str:
+        assert S3Store(s3_url, mirror=tmp_path / "b").journal(DIGEST).load() == state  # journalled first
+        raise JobFailed("host", "FAILED: content refused")
+
+    with pytest.raises(JobFailed, match="content refused"):
+        asyncio.run(run_job(journal, submit, finish))
+    assert S3Store(s3_url, mirror=tmp_path / "c").journal(DIGEST).load() is None  # gone at the server
 
 
 def test_listings_are_never_served_from_a_cache(s3_url: str, tmp_path: Path) -> None:

@@ -86,3 +86,33 @@ def test_a_glob_that_matches_nothing_is_a_usage_error(season: FakeProvider) -> N
     result = invoke("run", "nowhere/*.yaml")
     assert result.exit_code == 2
     assert "nowhere/*.yaml: no recipe matches" in result.stderr
+
+
+def _console():  # type: ignore[no-untyped-def]
+    import io
+
+    from rich.console import Console
+
+    return Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None)
+
+
+def test_progress_draws_a_bar_per_recipe_and_a_total_and_marks_failures(season: FakeProvider) -> None:
+    from audioflow.cli.progress import progress
+    from audioflow.engine.batch import open_batch
+
+    season.fail = {"talk[2]"}
+    batch = open_batch(sorted(Path("season").glob("*.yaml")))
+    console = _console()
+    sizes = [(p.graph.recipe.path, len(p.graph.steps)) for p in batch.projects]
+    on_event, stop = progress(sizes, True, console=console)
+    try:
+        batch.run(on_event=on_event, keep_going=True)
+    finally:
+        stop()
+    frames = console.file.getvalue()
+    last = {name: frames.rindex(name) for name in ("batch", "ep0.yaml", "ep1.yaml", "ep2.yaml")}
+    assert all(last.values())
+    tail = frames[min(last.values()) :]
+    assert "18/18" in tail  # every step of the batch counted once it ended
+    assert tail.count("6/6") == 3 and tail.count("done") == 2
+    assert "failed: talk[2]" in tail

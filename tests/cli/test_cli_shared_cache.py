@@ -1,5 +1,5 @@
 """The CLI with a bucket as its cache: ``--cache-dir s3://…`` and ``$AUDIOFLOW_CACHE_DIR``, the S3
-secret never printed, and cache verify/gc refusing a bucket plainly."""
+secret never printed, and cache verify/gc on a bucket."""
 
 from __future__ import annotations
 
@@ -28,10 +28,31 @@ def test_run_and_plan_with_a_bucket_cache(s3_url: str, tmp_path: Path, monkeypat
     assert "everything was cached" in again.output
 
 
-def test_cache_verify_on_a_bucket_says_it_works_on_folders_only(s3_url: str) -> None:
-    result = CliRunner().invoke(cli, ["cache", "verify", "--cache-dir", s3_url])
-    assert result.exit_code == 1
-    assert "work on a local cache folder, not yet on a bucket" in result.output
+def test_cache_verify_and_gc_on_a_bucket(s3_url: str, tmp_path: Path) -> None:
+    from audioflow.cache import S3Store
+
+    recipe = write_recipe_file(tmp_path, BASIC_RECIPE)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", str(recipe), "--cache-dir", s3_url]).exit_code == 0
+    bucket = S3Store(s3_url, mirror=tmp_path / "look")
+    sound = runner.invoke(cli, ["cache", "verify", "--cache-dir", s3_url])
+    assert sound.exit_code == 0, sound.output
+    assert sound.output.startswith(f"{s3_url}: checked ") and sound.output.rstrip().endswith(": ok")
+    stray = bucket.put_bytes(b"a take no recipe uses", "wav")
+    bucket.put_step("ab" * 32, stray, {})
+    key = f"objects/{stray.digest[:2]}/{stray.digest}.wav"
+    dry = runner.invoke(cli, ["cache", "gc", str(recipe), "--cache-dir", s3_url, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert f"would remove {key} (21 B)" in dry.output and bucket.read_key(key) is not None
+    gone = runner.invoke(cli, ["cache", "gc", str(recipe), "--cache-dir", s3_url])
+    assert gone.exit_code == 0, gone.output
+    assert f"{s3_url}: removed 2 files" in gone.output and bucket.read_key(key) is None
+    bucket.write_key(f"jobs/{'e' * 64}.json", b"{trunc")
+    damaged = runner.invoke(cli, ["cache", "verify", "--cache-dir", s3_url, "--repair"])
+    assert damaged.exit_code == 1  # a damaged journal is never moved: damage stays in place
+    assert f"damaged in cache: jobs/{'e' * 64}.json" in damaged.output
+    again = runner.invoke(cli, ["run", str(recipe), "--cache-dir", s3_url])
+    assert "everything was cached" in again.output  # gc kept what the recipe uses
 
 
 def test_the_s3_secret_is_scrubbed_from_everything_the_cli_prints(

@@ -125,3 +125,72 @@ def test_run_with_local_worker_processes_pays_once_and_a_second_run_renders_noth
     assert second.returncode == 0, second.stderr.decode()
     assert json.loads(second.stdout)["rendered"] == 0
     assert len(segmind.api.submits()) == 5
+
+
+def _fal_episode(n: int, lines: int) -> str:
+    rows = "\n".join(f"      - {'mara' if i % 2 else 'ben'}: Episode {n}, line number {i}." for i in range(lines))
+    return f"""\
+audioflow: 1
+title: Episode {n}
+provider: fal
+providers:
+  fal: {{concurrency: 1, poll_interval: 10ms, retries: 8}}
+cast:
+  mara: {{preset: {{fal: nadia_en_zh}}}}
+  ben: {{preset: {{fal: cedric_en_zh}}}}
+steps:
+  scene:
+    dialogue:
+{rows}
+mix:
+  - {{track: scene}}
+master: {{format: wav}}
+output: out/ep{n}.wav
+"""
+
+
+def test_the_budget_holds_across_the_cluster_and_stops_submissions_mid_run(
+    client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each line is estimated at ~$0.003 but billed $0.0375 (30 s): the plan fits a $0.08 budget, and
+    the workers, one submission at a time cluster-wide, must stop after three ($0.1125 spent)."""
+    from fakes.fal import FakeFal
+
+    with FakeFal(audio_seconds=30.0) as fal:
+        monkeypatch.setenv("AUDIOFLOW_FAL_QUEUE_URL", fal.url)
+        monkeypatch.setenv("AUDIOFLOW_FAL_REST_URL", fal.url)
+        monkeypatch.setenv("FAL_KEY", fal.key)
+        paths = [write_recipe_file(tmp_path / "season", _fal_episode(n, 3), f"ep{n}.yaml") for n in range(3)]
+        report = open_batch(paths, cache_dir=tmp_path / "cache").run(cluster=client, budget_usd=0.08, keep_going=True)
+        assert not report.ok
+        assert len(fal.submits) == 3
+        assert report.budget.requests == 3 and report.budget.spent_usd == pytest.approx(0.1125, rel=0.01)
+        errors = [o.error or "" for r in report.reports.values() for o in r.result.outcomes.values()]
+        assert sum("budget reached" in e for e in errors) == 9 - 3
+
+
+def test_progress_on_the_cluster_counts_every_step_of_every_recipe(segmind, client, tmp_path: Path) -> None:
+    """Cluster runs send no `started` events and cached steps have no task: every bar still ends full."""
+    import io
+
+    from rich.console import Console
+
+    from audioflow.cli.progress import progress
+
+    paths = [write_recipe_file(tmp_path / "season", _episode(n, lines=2), f"ep{n}.yaml") for n in range(2)]
+    for run in range(2):  # the second run: everything found at plan time
+        batch = open_batch(paths, cache_dir=tmp_path / "cache")
+        console = Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None)
+        sizes = [(p.graph.recipe.path, len(p.graph.steps)) for p in batch.projects]
+        on_event, stop = progress(sizes, True, console=console)
+        try:
+            report = batch.run(cluster=client, on_event=on_event)
+        finally:
+            stop()
+        assert report.ok
+        frames = console.file.getvalue()
+        tail = frames[frames.rindex("batch") :]
+        total = sum(n for _, n in sizes)
+        assert f"{total}/{total}" in tail and tail.count("done") == 2, tail
+        rendered = sum(r.result.count("rendered") for r in report.reports.values())
+        assert rendered == 0 if run else rendered > 0

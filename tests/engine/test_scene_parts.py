@@ -84,6 +84,8 @@ def test_five_cloned_voices_are_sent_as_one_request_per_part(segmind, folder: Pa
     assert report.result.ok, [o.error for o in report.result.outcomes.values() if o.error]
     submits = [r.json for r in segmind.api.submits() if "text_prompt" in r.json]
     assert len(submits) == len(parts)  # exactly one request per part
+    first_line = {part.payload.lines[0].text: n for n, part in enumerate(parts)}  # type: ignore[union-attr]
+    submits.sort(key=lambda body: first_line[body["text_prompt"].splitlines()[0].split(" ", 1)[1]])  # sent at once
     sent_lines = []
     for body, part in zip(submits, parts, strict=True):
         rows = body["text_prompt"].splitlines()

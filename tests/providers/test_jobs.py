@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
 
-from audioflow.errors import ProviderError
+from audioflow.errors import CacheError, ProviderError
 from audioflow.providers import ProviderSettings
 from audioflow.providers.http import HttpClient
 from audioflow.providers.jobs import JobFailed, JobGone, poll, run_job
@@ -67,6 +68,27 @@ def test_the_hosts_final_failure_clears_the_journal() -> None:
     with pytest.raises(JobFailed):
         asyncio.run(run_job(journal, submit, finish))
     assert journal.state is None and journal.cleared == 1
+
+
+def test_a_journal_that_cannot_be_cleared_keeps_the_hosts_failure_as_the_error() -> None:
+    loop_threads: list[int] = []
+
+    class Unreachable(Journal):
+        def clear(self) -> None:
+            loop_threads.append(threading.get_ident())
+            raise CacheError("cannot remove s3://bucket/jobs/x.json: connection refused")
+
+    journal = Unreachable()
+    _, submit, finish = _job([JobFailed("host", "FAILED: content refused")])
+
+    async def main() -> None:
+        loop_threads.append(threading.get_ident())
+        await run_job(journal, submit, finish)
+
+    with pytest.raises(JobFailed, match="content refused") as caught:
+        asyncio.run(main())
+    assert any("its journal stays" in note for note in caught.value.__notes__)
+    assert loop_threads[0] != loop_threads[1]  # the clear ran off the event loop (a bucket's round trip)
 
 
 def test_a_resumed_request_that_is_gone_is_submitted_once_more() -> None:
