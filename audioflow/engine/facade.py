@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from ..audio import Audio, decode_file, write_wav
-from ..audio.segments import from_segment, to_segment
 from ..cache import ArtifactStore, open_store, sha256_hex
 from ..cache.records import object_key
 from ..cache.s3 import local_root
@@ -27,13 +25,14 @@ from ..recipe.paths import cache_folder, check_outputs
 from .bounce import Bounced, Manifest, bounce
 from .budget import Budget, check_budget
 from .events import StepEvent
-from .report import cached_result, write_report
-from .scheduler import RunResult, arun_plans
+from .scheduler import RunResult, arun_plans, run_in_new_loop
 from .staleness import Plan, PlanStatus, make_plan, recipe_key
 
 if TYPE_CHECKING:
     from distributed import Client
     from pydub import AudioSegment
+
+    from ..audio import Audio
 
 __all__ = [
     "Project",
@@ -130,11 +129,15 @@ class RunReport:
         outcome = self.result.outcomes[step_id]
         if outcome.record is None:
             raise AudioflowError(f"step {step_id} has no artifact: it {outcome.status}")
+        from ..audio import decode_file  # the audio stack, only when audio is asked for
+
         return decode_file(outcome.record.artifact.path)
 
     def segment(self, step_id: str = "master", *, sample_width: int = 2) -> AudioSegment:
         """:meth:`audio` as a pydub ``AudioSegment`` (``sample_width`` 2: 16-bit, or 4: 32-bit);
         no ``ffmpeg`` on ``PATH`` is needed. Raises as :meth:`audio` does."""
+        from ..audio.segments import to_segment
+
         return to_segment(self.audio(step_id), sample_width=sample_width)
 
 
@@ -183,6 +186,8 @@ class Project:
         bounced = await asyncio.to_thread(bounce, plan, result, self.store)
         first = bounced[0]
         report = None
+        from .report import write_report  # matplotlib and the audio stack: only when a page is written
+
         try:
             for each in bounced:
                 page = await asyncio.to_thread(
@@ -196,6 +201,8 @@ class Project:
     def report(self) -> Path:
         """Rebuild the HTML report beside each output from the cache, rendering nothing; the first's
         path. Raises :class:`AudioflowError` when the recipe, as it is now, has not been rendered."""
+        from .report import cached_result, write_report
+
         plan = self.plan()
         result = cached_result(plan)
         pages = [
@@ -205,7 +212,7 @@ class Project:
 
     def run(self, **options: Unpack[RunOptions]) -> RunReport:
         """:meth:`arun` in a new event loop (``asyncio.run``); see there."""
-        return asyncio.run(self.arun(**options))
+        return run_in_new_loop(self.arun(**options))
 
     def _save_state(self, plan: Plan, result: RunResult) -> None:
         key = recipe_key(self.graph)
@@ -270,6 +277,9 @@ def open_recipe(
 
 def _as_wav(audio: AudioSegment | Audio) -> tuple[str, bytes]:
     """(sha256, float32 WAV bytes) of audio given through the API."""
+    from ..audio import Audio, write_wav
+    from ..audio.segments import from_segment
+
     if not isinstance(audio, Audio):
         try:
             audio = from_segment(audio)
