@@ -20,7 +20,7 @@ from .events import StepStatus
 from .meta import Segment, StepMeta
 from .scheduler import RunResult
 from .staleness import Plan
-from .transcript import to_srt, to_vtt
+from .transcript import split_cues, to_json, to_srt, to_vtt
 
 __all__ = ["LoudnessReport", "Manifest", "ManifestStep", "bounce", "tags_for"]
 
@@ -172,7 +172,9 @@ def _steps(plan: Plan, result: RunResult) -> tuple[ManifestStep, ...]:
     return tuple(steps)
 
 
-def _manifest(plan: Plan, result: RunResult, output: Path, transcripts: tuple[str, ...]) -> Manifest:
+def _manifest(
+    plan: Plan, result: RunResult, output: Path, transcripts: tuple[str, ...], estimated_cues: int
+) -> Manifest:
     recipe = plan.graph.recipe
     master = result.outcomes["master"].meta
     payload = plan.graph.steps["master"].payload
@@ -201,7 +203,7 @@ def _manifest(plan: Plan, result: RunResult, output: Path, transcripts: tuple[st
         _steps(plan, result),
         transcripts,
         tuple((name, voice.shown_name) for name, voice in recipe.cast.items()),
-        sum(1 for segment in master.segments if segment.estimated),
+        estimated_cues,
     )
 
 
@@ -232,7 +234,8 @@ def tags_for(meta: Meta) -> Tags:
 
 def bounce(plan: Plan, result: RunResult, store: ArtifactStore) -> tuple[Path, Path, Manifest]:
     """Write the master (its sha256 checked as it is read from ``store``) to the recipe's output, its
-    transcripts beside it (when anything is spoken) and the manifest, at the sidecar paths
+    transcripts beside it (SRT, WebVTT and Podcasting 2.0 JSON, split into readable cues, when anything
+    is spoken) and the manifest, at the sidecar paths
     ``validate`` checked, the output tagged from the recipe's ``meta:`` (:func:`tags_for`). Returns
     (output, manifest path, manifest). Raises ``CacheError`` on I/O failure, ``AudioError`` when the
     cover or the file cannot be read for tagging."""
@@ -244,12 +247,12 @@ def bounce(plan: Plan, result: RunResult, store: ArtifactStore) -> tuple[Path, P
     write_atomic(output, write_tags(audio, recipe.master.format, tags_for(recipe.meta)), shared=True)
     sidecars = sidecar_paths(output)
     transcripts: tuple[str, ...] = ()
-    if master.meta.segments:
-        segments = _with_display_names(plan, master.meta.segments)
-        write_atomic(sidecars["srt"], to_srt(segments).encode(), shared=True)
-        write_atomic(sidecars["vtt"], to_vtt(segments).encode(), shared=True)
-        transcripts = (sidecars["srt"].name, sidecars["vtt"].name)
-    manifest = _manifest(plan, result, output, transcripts)
+    cues = split_cues(_with_display_names(plan, master.meta.segments))
+    if cues:
+        for role, text in (("srt", to_srt(cues)), ("vtt", to_vtt(cues)), ("transcript_json", to_json(cues))):
+            write_atomic(sidecars[role], text.encode(), shared=True)
+            transcripts += (sidecars[role].name,)
+    manifest = _manifest(plan, result, output, transcripts, sum(1 for cue in cues if cue.estimated))
     manifest_path = sidecars["manifest"]
     text = json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n"
     write_atomic(manifest_path, text.encode(), shared=True)
