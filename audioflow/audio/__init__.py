@@ -38,7 +38,7 @@ from audioflow.audio.master import (
 from audioflow.audio.mix import Clip, Duck, render_mix
 from audioflow.audio.sequence import join_in_sequence, sequence_spans
 from audioflow.audio.types import Audio
-from audioflow.audio.wavstream import AudioFile, WavWriter
+from audioflow.audio.wavstream import AudioFile, WavWriter, convert_wav
 
 __all__ = [
     "EFFECT_KINDS",
@@ -56,6 +56,7 @@ __all__ = [
     "TruePeakLimiter",
     "WavWriter",
     "apply_effects",
+    "convert_wav",
     "decode_bytes",
     "decode_file",
     "encode",

@@ -15,8 +15,9 @@ from ..audio.tags import Tags, read_artwork, write_tags
 from ..cache import ArtifactStore, write_atomic
 from ..recipe.meta import Meta
 from ..recipe.paths import sidecar_paths
-from ..steps import MasterPayload, StepKind
+from ..steps import MasterPayload, StemPayload, StepKind
 from .events import StepStatus
+from .handoff import labels_text, reaper_project, write_stem
 from .meta import Segment, StepMeta
 from .scheduler import RunResult
 from .staleness import Plan
@@ -118,6 +119,7 @@ class Manifest:
     transcripts: tuple[str, ...] = ()
     speakers: tuple[tuple[str, str], ...] = ()  # (cast name, display name) of every cast voice
     estimated_cues: int = 0
+    stems: tuple[str, ...] = ()  # the stems, then the DAW hand-off files, relative to the output's folder
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as JSON data (what ``<output>.manifest.json`` holds)."""
@@ -142,6 +144,8 @@ class Manifest:
             out["speakers"] = dict(self.speakers)
         if self.estimated_cues:
             out["transcript_cues_estimated"] = self.estimated_cues
+        if self.stems:
+            out["stems"] = list(self.stems)
         return out
 
 
@@ -173,7 +177,12 @@ def _steps(plan: Plan, result: RunResult) -> tuple[ManifestStep, ...]:
 
 
 def _manifest(
-    plan: Plan, result: RunResult, output: Path, transcripts: tuple[str, ...], estimated_cues: int
+    plan: Plan,
+    result: RunResult,
+    output: Path,
+    transcripts: tuple[str, ...],
+    estimated_cues: int,
+    stems: tuple[str, ...] = (),
 ) -> Manifest:
     recipe = plan.graph.recipe
     master = result.outcomes["master"].meta
@@ -204,6 +213,7 @@ def _manifest(
         transcripts,
         tuple((name, voice.shown_name) for name, voice in recipe.cast.items()),
         estimated_cues,
+        stems,
     )
 
 
@@ -212,6 +222,27 @@ def _with_display_names(plan: Plan, segments: tuple[Segment, ...]) -> list[Segme
     never part of a digest, so renaming a speaker renders nothing again)."""
     cast = plan.graph.recipe.cast
     return [replace(s, voice=cast[s.voice].shown_name) if s.voice in cast else s for s in segments]
+
+
+def _write_stems(plan: Plan, result: RunResult, store: ArtifactStore, sidecars: dict[str, Path]) -> tuple[str, ...]:
+    """The stems in the ``stems`` folder, the Reaper project beside them and the Audacity labels
+    (:mod:`.handoff`); returns their paths relative to the output's folder."""
+    recipe = plan.graph.recipe
+    assert recipe.stems is not None
+    folder, written = sidecars["stems"], []
+    for outcome in result.outcomes.values():
+        payload = outcome.step.payload
+        if isinstance(payload, StemPayload) and outcome.record is not None:
+            artifact = outcome.record.artifact
+            target = folder / f"{payload.name}.wav"
+            written.append(write_stem(store, artifact.path, artifact.digest, target, recipe.stems.format))
+    project = folder / f"{recipe.output.stem}.RPP"
+    write_atomic(project, reaper_project(written, recipe.meta.title).encode(), shared=True)
+    master = result.outcomes["master"].meta
+    segments = _with_display_names(plan, master.segments if master is not None else ())
+    write_atomic(sidecars["labels"], labels_text(segments).encode(), shared=True)
+    base = recipe.output.parent
+    return tuple(str(p.relative_to(base)) for p in (*(s.path for s in written), project, sidecars["labels"]))
 
 
 def tags_for(meta: Meta) -> Tags:
@@ -252,7 +283,8 @@ def bounce(plan: Plan, result: RunResult, store: ArtifactStore) -> tuple[Path, P
         for role, text in (("srt", to_srt(cues)), ("vtt", to_vtt(cues)), ("transcript_json", to_json(cues))):
             write_atomic(sidecars[role], text.encode(), shared=True)
             transcripts += (sidecars[role].name,)
-    manifest = _manifest(plan, result, output, transcripts, sum(1 for cue in cues if cue.estimated))
+    stems = _write_stems(plan, result, store, sidecars) if recipe.stems is not None else ()
+    manifest = _manifest(plan, result, output, transcripts, sum(1 for cue in cues if cue.estimated), stems)
     manifest_path = sidecars["manifest"]
     text = json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n"
     write_atomic(manifest_path, text.encode(), shared=True)

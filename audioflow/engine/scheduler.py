@@ -42,6 +42,7 @@ from ..steps import (
     MasterPayload,
     MixPayload,
     SceneJoinPayload,
+    StemPayload,
 )
 from . import builtin_steps, leasing, preflight
 from .budget import Budget
@@ -260,6 +261,8 @@ async def _render(step: Step, run: _Run, prepared: PreparedRequest | None) -> Re
         )
     if isinstance(payload, MasterPayload):
         return await asyncio.to_thread(builtin_steps.master_mix, payload, ups[0], run.store.tmp_dir)
+    if isinstance(payload, StemPayload):
+        return await asyncio.to_thread(builtin_steps.mix_stem, payload, {u.step_id: u for u in ups}, run.store.tmp_dir)
     raise AudioflowError(f"no renderer for {step.kind} steps")
 
 

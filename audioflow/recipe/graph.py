@@ -65,6 +65,7 @@ from .lexicon import unhonoured_warning
 from .local_voices import assign_local_voices, named_local_voice
 from .model import Line, Recipe, StepSpec, Track, Voice
 from .scene_split import SceneSplitError, split_scene
+from .stems import stem_payloads
 
 __all__ = ["CLONE_PREFIX", "Step", "StepGraph", "clone_step_id", "expand", "to_dot", "to_mermaid"]
 
@@ -544,6 +545,12 @@ def expand(
         master.channels,
     )
     steps["master"] = Step("master", StepKind.MASTER, master.location, payload, ("mix",))
+    if recipe.stems is not None:  # beside the master, from the mix's own inputs: the mix renders nothing new
+        mix = steps["mix"]
+        assert isinstance(mix.payload, MixPayload)
+        for stem in stem_payloads(recipe.stems, mix.payload, recipe.steps):
+            step_id = f"stems.{stem.name}"
+            steps[step_id] = Step(step_id, StepKind.STEM, recipe.stems.location, stem, mix.deps)
     graph = nx.DiGraph()
     graph.add_nodes_from(steps)
     graph.add_edges_from((dep, step.id) for step in steps.values() for dep in step.deps)

@@ -38,6 +38,7 @@ from .limits import (
 from .loader import Document, JsonPath
 from .meta import Meta, parse_meta
 from .paths import FORMAT_EXTENSIONS, Confinement, extension_matches
+from .stems import Stems, parse_stems
 
 __all__ = [
     "KINDS",
@@ -203,7 +204,7 @@ class Master:
 class Recipe:
     """A whole recipe. ``root`` is the recipe's folder: relative paths resolve against it, and
     ``confinement`` resolves every local input (inside ``root`` or a folder the user allowed);
-    ``meta`` is what every output's tags say."""
+    ``meta`` is what every output's tags say; ``stems`` what stems to write beside it (None: none)."""
 
     path: Path
     root: Path
@@ -219,6 +220,7 @@ class Recipe:
     meta: Meta
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
     lexicon: Lexicon = field(default_factory=Lexicon)
+    stems: Stems | None = None
 
 
 class _Reader:
@@ -665,6 +667,9 @@ def build_recipe(
     if not _blocked(("meta",), broken):
         with collector.guard():
             parts["meta"] = parse_meta(doc, data.get("meta", {}), title, confinement)
+    if "stems" in data and not _blocked(("stems",), broken):
+        with collector.guard():
+            parts["stems"] = parse_stems(doc, data["stems"], [t.step for t in tracks])
     collector.raise_any()
     return Recipe(
         path=path,
@@ -681,6 +686,7 @@ def build_recipe(
         master=parts["master"],
         output=parts["output"],
         providers=parts["providers"],
+        stems=parts.get("stems"),
     )
 
 
