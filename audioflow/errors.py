@@ -1,7 +1,7 @@
 """The one error tree of audioflow.
 
 Every error audioflow raises on purpose derives from :class:`AudioflowError`. Library code never
-prints or exits; ``cli.py`` turns these into output and exit codes (``exit_code`` on each class).
+prints or exits; ``audioflow.cli`` turns these into output and exit codes (``exit_code`` on each class).
 """
 
 from __future__ import annotations

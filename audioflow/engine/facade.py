@@ -1,5 +1,5 @@
 """A recipe opened for work: load → expand → plan → run → bounce. The engine's thin front door;
-``cli.py`` (and the Python API) only call these.
+``audioflow.cli`` (and the Python API) only call these.
 
 Open a project from a recipe file (:func:`open_project`), from recipe text with the folder it lives
 in (:func:`open_text`), or from a loaded :class:`~audioflow.recipe.Recipe` (:func:`open_recipe`).

@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import BASIC_RECIPE, write_recipe_file
 
-from audioflow.cli import _echo, cli
+from audioflow.cli import cli
+from audioflow.cli.output import _echo
 
 
 def test_run_and_plan_with_a_bucket_cache(s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,56 @@
+"""The command line: the only place that prints or picks an exit code.
+
+Exit codes: 0 success; 1 a render failed (or another runtime error); 2 an invalid recipe or usage.
+Recipe errors print as ``path:line:col: message`` on stderr, never with a traceback
+(set ``AUDIOFLOW_DEBUG=1`` to see one for an internal error and for each failed step).
+
+The commands live in modules by job: ``describe`` (validate, schema, voices), ``render`` (plan, run,
+graph), ``cache`` (cache verify, gc); ``output`` prints, ``options`` holds the shared options.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+
+from .. import __version__
+from . import cache as _cache
+from . import describe as _describe
+from . import render as _render
+from .output import _err
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="audioflow")
+def cli() -> None:
+    """audioflow: a YAML recipe in, a mastered episode out."""
+
+
+for _command in (
+    _describe.validate,
+    _render.plan,
+    _render.run,
+    _cache.cache,
+    _render.graph,
+    _describe.schema,
+    _describe.voices,
+):
+    cli.add_command(_command)
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        cli.main(prog_name="audioflow")
+    except SystemExit:
+        raise
+    except Exception as exc:  # never a traceback for users, unless they ask
+        if os.environ.get("AUDIOFLOW_DEBUG"):
+            _err(traceback.format_exc().rstrip())
+        _err(f"internal error: {type(exc).__name__}: {exc} (set AUDIOFLOW_DEBUG=1 for a traceback; please report it)")
+        sys.exit(1)

@@ -1,0 +1,78 @@
+"""The arguments and options several commands share, and the recipe paths they name."""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+RECIPE = click.argument("recipe", type=click.Path(path_type=Path, dir_okay=False))
+RECIPES = click.argument("recipes", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+
+
+class _CacheLocation(click.ParamType):
+    """A cache folder (a Path) or a bucket URL ``s3://bucket/prefix`` (kept as the string it is)."""
+
+    name = "DIR|s3://BUCKET/PREFIX"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.startswith("s3://"):
+            return value
+        return click.Path(path_type=Path, file_okay=False).convert(value, param, ctx)
+
+
+CACHE_DIR = click.option(
+    "--cache-dir",
+    type=_CacheLocation(),
+    metavar="DIR",
+    help="Artifact store: a folder or s3://bucket/prefix (default: .audioflow/ beside the recipe, or "
+    "$AUDIOFLOW_CACHE_DIR).",
+)
+ALLOW_DIR = click.option(
+    "--allow-dir",
+    "allow_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    metavar="DIR",
+    help="Also read the recipe's local inputs (file, audio, clone, image, model) from DIR; repeatable. "
+    f"Adds to $AUDIOFLOW_ALLOW_DIRS ({os.pathsep!r}-separated). Default: only the recipe's folder.",
+)
+PROVIDER = click.option(
+    "--provider", help="Render every provider step on this provider: local (draft, free), segmind, fal or evolink."
+)
+
+
+class _FiniteFloatRange(click.FloatRange):
+    """A :class:`click.FloatRange` that also refuses ``nan`` and ``inf`` (a usage error, exit 2):
+    ``FloatRange(min=0)`` alone lets NaN through, since every comparison with NaN is false."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+def _open(recipe: Path, provider: str | None, cache_dir: Path | str | None, allow_dirs: tuple[Path, ...]) -> Any:
+    from ..engine import open_project
+
+    return open_project(recipe, provider=provider, cache_dir=cache_dir, allow_dirs=allow_dirs)
+
+
+def _recipe_paths(given: tuple[Path, ...]) -> list[Path]:
+    """The recipes named, a quoted glob (``'episodes/*.yaml'``) expanded in sorted order; each once."""
+    out: list[Path] = []
+    for path in given:
+        text = str(path)
+        if path.exists() or not any(c in text for c in "*?["):
+            out.append(path)
+            continue
+        matches = sorted(glob.glob(text, recursive=True))
+        if not matches:
+            raise click.UsageError(f"{text}: no recipe matches")
+        out += [Path(m) for m in matches]
+    return list(dict.fromkeys(out))

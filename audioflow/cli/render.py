@@ -1,0 +1,200 @@
+"""The commands that plan and render: plan, run, graph."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .options import ALLOW_DIR, CACHE_DIR, PROVIDER, RECIPE, RECIPES, _FiniteFloatRange, _recipe_paths
+from .output import _cost_json, _cost_lines, _echo, _err, _errors_to_exit_codes, _report_damage
+from .summary import _plan_rows, _print_batch, _print_plan, _print_run, _tracebacks
+
+
+@click.command()
+@RECIPES
+@CACHE_DIR
+@PROVIDER
+@ALLOW_DIR
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan(
+    recipes: tuple[Path, ...],
+    cache_dir: Path | str | None,
+    provider: str | None,
+    allow_dirs: tuple[Path, ...],
+    as_json: bool,
+) -> None:
+    """List every step of each RECIPE as up-to-date or stale, with the reason; for several recipes
+    (a batch), each recipe's counts and cost and the batch's totals (a request shared by several
+    recipes counted once)."""
+    from ..engine.batch import batch_cost, open_batch
+
+    with _errors_to_exit_codes():
+        batch = open_batch(_recipe_paths(recipes), provider=provider, cache_dir=cache_dir, allow_dirs=allow_dirs)
+        plans = batch.plan()
+        rows = {}
+        for project, result in zip(batch.projects, plans, strict=True):
+            _report_damage(project.store)
+            for warning in project.graph.warnings:
+                _err(warning)
+            rows[project.graph.recipe.path] = _plan_rows(result)
+        if len(plans) == 1:
+            _print_plan(rows[batch.recipes[0]], plans[0].cost_by_provider(), as_json)
+            return
+        if as_json:
+            per_recipe = [
+                {"recipe": str(path), "steps": r, "cost": _cost_json(p.cost_by_provider())}
+                for (path, r), p in zip(rows.items(), plans, strict=True)
+            ]
+            _echo(json.dumps({"recipes": per_recipe, "cost": _cost_json(batch_cost(plans))}, indent=2))
+            return
+        for (path, r), p in zip(rows.items(), plans, strict=True):
+            _echo(f"== {path} ==")
+            _print_plan(r, p.cost_by_provider(), False)
+        stale = sum(1 for r in rows.values() for row in r if row["status"] == "stale")
+        steps = sum(len(r) for r in rows.values())
+        _echo(f"batch: {len(plans)} recipes, {stale} stale, {steps - stale} up-to-date")
+        for line in _cost_lines(batch_cost(plans)):
+            _echo(f"batch {line} (a request several recipes share counted once)" if "$0" not in line else line)
+
+
+def _progress(total: int, enabled: bool) -> tuple[Callable[[Any], None], Callable[[], None]]:
+    if not enabled:
+        return (lambda event: None), (lambda: None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("[bold]rendering"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        transient=True,
+        console=Console(stderr=True),
+    )
+    task = progress.add_task("", total=total)
+    progress.start()
+
+    def on_event(event: Any) -> None:
+        if event.status == "started":
+            progress.update(task, description=event.step_id)
+        else:
+            progress.advance(task)
+
+    return on_event, progress.stop
+
+
+@click.command()
+@RECIPES
+@CACHE_DIR
+@PROVIDER
+@ALLOW_DIR
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=os.cpu_count() or 2,
+    show_default="cores",
+    help="Steps worked on this machine at once (mixing, local rendering); remote requests use each provider's "
+    "concurrency instead.",
+)
+@click.option(
+    "-k", "--keep-going", is_flag=True, help="After a failure, still render the steps that do not depend on it."
+)
+@click.option(
+    "--budget",
+    "budget_usd",
+    type=_FiniteFloatRange(min=0),
+    metavar="USD",
+    help="Refuse to start if the render could cost more; stop submitting when spending reaches it.",
+)
+@click.option(
+    "--cluster",
+    metavar="tcp://HOST:PORT|local:N",
+    help="Run the steps on a Dask cluster: a scheduler's address, or local:N for N worker processes here.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the run's result as JSON.")
+def run(
+    recipes: tuple[Path, ...],
+    cache_dir: Path | str | None,
+    provider: str | None,
+    allow_dirs: tuple[Path, ...],
+    jobs: int,
+    keep_going: bool,
+    budget_usd: float | None,
+    cluster: str | None,
+    as_json: bool,
+) -> None:
+    """Render each RECIPE's stale steps and bounce its mastered output. Several recipes (or a quoted
+    glob, 'episodes/*.yaml') run as one graph: a step they share renders once; failures are
+    reported at the end."""
+    from ..engine.batch import open_batch
+
+    with _errors_to_exit_codes():
+        batch = open_batch(_recipe_paths(recipes), provider=provider, cache_dir=cache_dir, allow_dirs=allow_dirs)
+        steps = sum(len(p.graph.steps) for p in batch.projects)
+        with _cluster(cluster) as client:
+            on_event, stop = _progress(steps, not as_json and sys.stderr.isatty())
+            try:
+                options: dict[str, Any] = {
+                    "jobs": jobs,
+                    "keep_going": keep_going,
+                    "on_event": on_event,
+                    "budget_usd": budget_usd,
+                }
+                if len(batch.projects) == 1:
+                    reports = {batch.recipes[0]: batch.projects[0].run(**options, cluster=client)}
+                    errors: dict[Path, str] = {}
+                    budget = None
+                else:
+                    outcome = batch.run(**options, cluster=client)
+                    reports, errors, budget = outcome.reports, outcome.errors, outcome.budget
+            finally:
+                stop()
+        for project in batch.projects:
+            _report_damage(project.store)
+            for warning in project.graph.warnings:
+                _err(warning)
+            for warning in reports[project.graph.recipe.path].warnings:
+                _err(f"warning: {warning}")
+        if len(reports) == 1:
+            _print_run(*next(iter(reports.items())), as_json)
+        else:
+            _print_batch(reports, errors, budget, as_json)
+        for report in reports.values():
+            for text in _tracebacks(report):
+                _err(text)
+        if errors or not all(r.result.ok for r in reports.values()):
+            sys.exit(1)
+
+
+@contextmanager
+def _cluster(spec: str | None) -> Iterator[Any]:
+    """The Dask client of ``--cluster`` (None without it), closed afterwards."""
+    if spec is None:
+        yield None
+        return
+    from ..engine.cluster import connect
+
+    with connect(spec) as client:
+        yield client
+
+
+@click.command()
+@RECIPE
+@ALLOW_DIR
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+def graph(recipe: Path, allow_dirs: tuple[Path, ...], fmt: str) -> None:
+    """Print RECIPE's step graph as Mermaid or Graphviz DOT."""
+    from ..recipe import expand, load_recipe, to_dot, to_mermaid
+
+    with _errors_to_exit_codes():
+        steps = expand(load_recipe(recipe, allow_dirs=allow_dirs))
+        _echo(to_mermaid(steps) if fmt == "mermaid" else to_dot(steps), nl=False)

@@ -1,0 +1,156 @@
+"""What plan and run print: the plan's table, a run's summary lines, and their JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from pathlib import Path
+from typing import Any
+
+from .output import _cost_json, _cost_lines, _echo, _err, _usd
+
+
+def _plan_rows(result: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": p.step.id,
+            "kind": str(p.step.kind),
+            "provider": p.step.provider,
+            "status": str(p.status),
+            "reason": p.reason,
+            "cost_usd": p.cost_usd if p.status == "stale" and p.step.provider else 0.0,
+            **({"lines": list(p.step.lines)} if p.step.lines else {}),
+        }
+        for p in result.steps.values()
+    ]
+
+
+def _print_plan(rows: list[dict[str, Any]], costs: dict[str, tuple[float, int, int]], as_json: bool) -> None:
+    if as_json:
+        _echo(json.dumps({"steps": rows, "cost": _cost_json(costs)}, indent=2))
+        return
+    width = max(len(r["id"]) for r in rows)
+    for r in rows:
+        cost = "" if not r["cost_usd"] and r["cost_usd"] is not None else f"  {_usd(r['cost_usd'])}"
+        part = f"lines {r['lines'][0]}–{r['lines'][1]} · " if "lines" in r else ""
+        _echo(
+            f"{r['status']:<10}  {r['id']:<{width}}  {r['kind']:<8}  {r['provider'] or '-':<7}  "
+            f"{part}{r['reason']}{cost}"
+        )
+    stale = sum(1 for r in rows if r["status"] == "stale")
+    _echo(f"{stale} stale, {len(rows) - stale} up-to-date")
+    for line in _cost_lines(costs):
+        _echo(line)
+
+
+def _tracebacks(report: Any) -> list[str]:
+    """The tracebacks of the failed steps (``AUDIOFLOW_DEBUG=1``)."""
+    if not os.environ.get("AUDIOFLOW_DEBUG"):
+        return []
+    return [
+        f"traceback of {o.step.id}:\n" + "".join(traceback.format_exception(o.exception)).rstrip()
+        for o in report.result.outcomes.values()
+        if o.exception is not None
+    ]
+
+
+def _summary(report: Any, recipe: Path) -> list[str]:
+    result = report.result
+    lines = []
+    for outcome in result.outcomes.values():
+        if outcome.status == "failed":
+            lines.append(f"failed: {outcome.step.id}: {outcome.error}")
+    for outcome in result.outcomes.values():
+        meta = outcome.meta
+        if meta is None:
+            continue
+        if meta.placeholder:
+            lines.append(f"placeholder: {outcome.step.id}: {meta.notes[0] if meta.notes else ''}")
+            continue
+        label = "approximate" if meta.approximate else "note"
+        lines += [f"{label}: {outcome.step.id}: {note}" for note in meta.notes]
+    counts = (
+        f"{result.count('rendered')} rendered, {result.count('cached')} cached, {result.count('failed')} failed"
+        + (
+            f", {result.count('blocked') + result.count('skipped')} not run"
+            if result.count("blocked") + result.count("skipped")
+            else ""
+        )
+    )
+    if report.output is not None:
+        m = report.manifest
+        lines.append(counts + (" (everything was cached)" if result.count("rendered") == 0 else ""))
+        lines.append(
+            f"wrote {os.path.relpath(report.output)}: {m.duration_ms / 1000:.1f} s, "
+            f"{m.loudness.measured_lufs:.1f} LUFS, {m.loudness.measured_true_peak_dbtp:.1f} dBTP"
+            + (f", {len(m.placeholders)} placeholder(s)" if m.placeholders else "")
+        )
+    else:
+        lines.append(counts + " — no output written")
+    budget = result.budget
+    if budget.requests:
+        by = ", ".join(f"{name} ${usd:.4f}" for name, usd in budget.by_provider.items())
+        lines.append(f"spent ${budget.spent_usd:.4f} on {budget.requests} paid requests ({by})")
+    return lines
+
+
+def _run_json(report: Any) -> dict[str, Any]:
+    result = report.result
+    return {
+        "output": str(report.output) if report.output else None,
+        "rendered": result.count("rendered"),
+        "cached": result.count("cached"),
+        "failed": result.count("failed"),
+        "spent_usd": result.budget.spent_usd,
+        "steps": [
+            {
+                "id": o.step.id,
+                "kind": str(o.step.kind),
+                "provider": o.step.provider,
+                "status": str(o.status),
+                "input_digest": o.digest,
+                "error": o.error,
+            }
+            for o in result.outcomes.values()
+        ],
+    }
+
+
+def _print_run(recipe: Path, report: Any, as_json: bool) -> None:
+    if as_json:
+        _echo(json.dumps(_run_json(report), indent=2))
+        return
+    for line in _summary(report, recipe):
+        _echo(line, err=line.startswith("failed:"))
+
+
+def _print_batch(reports: dict[Path, Any], errors: dict[Path, str], budget: Any, as_json: bool) -> None:
+    """Each recipe's summary, then every failure of the batch, then the totals."""
+    failed = [path for path, report in reports.items() if path in errors or not report.ok]
+    if as_json:
+        recipes = [{"recipe": str(path), **_run_json(r), "error": errors.get(path)} for path, r in reports.items()]
+        summary = {"recipes": recipes, "failed": [str(p) for p in failed], "spent_usd": budget.spent_usd}
+        _echo(json.dumps(summary, indent=2))
+        return
+    failures = []
+    for path, report in reports.items():
+        _echo(f"== {path} ==")
+        for line in _summary(report, path):
+            if line.startswith("failed:"):
+                failures.append(f"failed: {path}: {line.removeprefix('failed: ')}")
+            elif not line.startswith("spent "):
+                _echo(line)
+        if path in errors:
+            failures.append(f"failed: {path}: {errors[path]}")
+    results = [r.result for r in reports.values()]
+    counts = {status: sum(r.count(status) for r in results) for status in ("rendered", "cached", "failed")}
+    _echo(
+        f"batch: {len(reports)} recipes, {len(reports) - len(failed)} written, {len(failed)} failed; "
+        f"{counts['rendered']} steps rendered, {counts['cached']} cached, {counts['failed']} failed"
+    )
+    if budget.requests:
+        by = ", ".join(f"{name} ${usd:.4f}" for name, usd in budget.by_provider.items())
+        _echo(f"spent ${budget.spent_usd:.4f} on {budget.requests} paid requests ({by})")
+    for line in failures:
+        _err(line)
