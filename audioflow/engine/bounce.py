@@ -6,16 +6,19 @@ cached master: they are in no digest, so changing them renders nothing again."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..audio.tags import Tags, read_artwork, write_tags
+from ..audio.chapters import Chapter, podcast_json, write_tagged
+from ..audio.tags import Tags, read_artwork
 from ..cache import ArtifactStore, write_atomic
 from ..recipe.meta import Meta
 from ..recipe.paths import sidecar_paths
 from ..steps import MasterPayload, StemPayload, StepKind
+from .chapters import resolve_chapters
 from .events import StepStatus
 from .handoff import labels_text, reaper_project, write_stem
 from .meta import Segment, StepMeta
@@ -100,8 +103,9 @@ class LoudnessReport:
 class Manifest:
     """The QC manifest of a bounce: the output, its format, length (ms) and rate (Hz), loudness,
     placeholder steps, what was rendered or cached, what was spent (USD), every step, transcripts,
-    the speakers (cast name → display name), and how many transcript cues have estimated timings
-    (``scene`` steps rendered remotely are marked ``timings_estimated``)."""
+    the speakers (cast name → display name), how many transcript cues have estimated timings
+    (``scene`` steps rendered remotely are marked ``timings_estimated``), and the chapters (title,
+    start and end in ms) with the name of the JSON chapters file."""
 
     audioflow: str
     title: str
@@ -119,6 +123,8 @@ class Manifest:
     transcripts: tuple[str, ...] = ()
     speakers: tuple[tuple[str, str], ...] = ()  # (cast name, display name) of every cast voice
     estimated_cues: int = 0
+    chapters: tuple[Chapter, ...] = ()  # in time order; ``chapters_file`` the JSON chapters beside the output
+    chapters_file: str | None = None
     stems: tuple[str, ...] = ()  # the stems, then the DAW hand-off files, relative to the output's folder
 
     def to_json(self) -> dict[str, Any]:
@@ -144,6 +150,10 @@ class Manifest:
             out["speakers"] = dict(self.speakers)
         if self.estimated_cues:
             out["transcript_cues_estimated"] = self.estimated_cues
+        if self.chapters:
+            out["chapters"] = [chapter.to_json() for chapter in self.chapters]
+        if self.chapters_file:
+            out["chapters_file"] = self.chapters_file
         if self.stems:
             out["stems"] = list(self.stems)
         return out
@@ -213,7 +223,7 @@ def _manifest(
         transcripts,
         tuple((name, voice.shown_name) for name, voice in recipe.cast.items()),
         estimated_cues,
-        stems,
+        stems=stems,
     )
 
 
@@ -224,9 +234,11 @@ def _with_display_names(plan: Plan, segments: tuple[Segment, ...]) -> list[Segme
     return [replace(s, voice=cast[s.voice].shown_name) if s.voice in cast else s for s in segments]
 
 
-def _write_stems(plan: Plan, result: RunResult, store: ArtifactStore, sidecars: dict[str, Path]) -> tuple[str, ...]:
-    """The stems in the ``stems`` folder, the Reaper project beside them and the Audacity labels
-    (:mod:`.handoff`); returns their paths relative to the output's folder."""
+def _write_stems(
+    plan: Plan, result: RunResult, store: ArtifactStore, sidecars: dict[str, Path], chapters: Sequence[Chapter]
+) -> tuple[str, ...]:
+    """The stems in the ``stems`` folder, the Reaper project beside them and the Audacity labels of
+    the lines and ``chapters`` (:mod:`.handoff`); returns their paths relative to the output's folder."""
     recipe = plan.graph.recipe
     assert recipe.stems is not None
     folder, written = sidecars["stems"], []
@@ -240,7 +252,7 @@ def _write_stems(plan: Plan, result: RunResult, store: ArtifactStore, sidecars: 
     write_atomic(project, reaper_project(written, recipe.meta.title).encode(), shared=True)
     master = result.outcomes["master"].meta
     segments = _with_display_names(plan, master.segments if master is not None else ())
-    write_atomic(sidecars["labels"], labels_text(segments).encode(), shared=True)
+    write_atomic(sidecars["labels"], labels_text(segments, chapters).encode(), shared=True)
     base = recipe.output.parent
     return tuple(str(p.relative_to(base)) for p in (*(s.path for s in written), project, sidecars["labels"]))
 
@@ -266,25 +278,39 @@ def tags_for(meta: Meta) -> Tags:
 def bounce(plan: Plan, result: RunResult, store: ArtifactStore) -> tuple[Path, Path, Manifest]:
     """Write the master (its sha256 checked as it is read from ``store``) to the recipe's output, its
     transcripts beside it (SRT, WebVTT and Podcasting 2.0 JSON, split into readable cues, when anything
-    is spoken) and the manifest, at the sidecar paths
-    ``validate`` checked, the output tagged from the recipe's ``meta:`` (:func:`tags_for`). Returns
-    (output, manifest path, manifest). Raises ``CacheError`` on I/O failure, ``AudioError`` when the
-    cover or the file cannot be read for tagging."""
+    is spoken), with ``stems:`` the stems and the DAW hand-off (:mod:`.handoff`), and the manifest, at
+    the sidecar paths ``validate`` checked, the output tagged from the recipe's ``meta:``
+    (:func:`tags_for`) with its chapters (``engine.chapters``, resolved against the mix's anchors
+    before anything is written; the Podcasting 2.0 JSON chapters beside it). Returns (output,
+    manifest path, manifest). Raises ``CacheError`` on I/O failure, ``AudioError`` when the cover or
+    the file cannot be read for tagging, ``RecipeError`` at a chapter that cannot be placed."""
     recipe = plan.graph.recipe
     output = recipe.output
     master = result.outcomes["master"]
     assert master.record is not None and master.meta is not None
     audio = store.read_verified(master.record.artifact)
-    write_atomic(output, write_tags(audio, recipe.master.format, tags_for(recipe.meta)), shared=True)
+    rate_hz = master.meta.sample_rate_hz or recipe.master.sample_rate_hz
+    mix_meta = result.outcomes["mix"].meta or StepMeta()
+    chapters = resolve_chapters(recipe.chapters, mix_meta, master.meta.duration_ms, rate_hz)  # before any write
+    tagged = write_tagged(audio, recipe.master.format, tags_for(recipe.meta), chapters)
+    write_atomic(output, tagged, shared=True)
     sidecars = sidecar_paths(output)
+    if chapters:
+        document = podcast_json(chapters, title=recipe.meta.title, file_name=output.name)
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        write_atomic(sidecars["chapters"], text.encode(), shared=True)
     transcripts: tuple[str, ...] = ()
     cues = split_cues(_with_display_names(plan, master.meta.segments))
     if cues:
         for role, text in (("srt", to_srt(cues)), ("vtt", to_vtt(cues)), ("transcript_json", to_json(cues))):
             write_atomic(sidecars[role], text.encode(), shared=True)
             transcripts += (sidecars[role].name,)
-    stems = _write_stems(plan, result, store, sidecars) if recipe.stems is not None else ()
-    manifest = _manifest(plan, result, output, transcripts, sum(1 for cue in cues if cue.estimated), stems)
+    stems = _write_stems(plan, result, store, sidecars, chapters) if recipe.stems is not None else ()
+    manifest = replace(
+        _manifest(plan, result, output, transcripts, sum(1 for cue in cues if cue.estimated), stems),
+        chapters=tuple(chapters),
+        chapters_file=sidecars["chapters"].name if chapters else None,
+    )
     manifest_path = sidecars["manifest"]
     text = json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n"
     write_atomic(manifest_path, text.encode(), shared=True)

@@ -2,8 +2,8 @@
 ``<stem>.stems/`` (one WAV per stem step, float or 24-bit, as long as the programme, at the mix rate),
 a Reaper project ``<stem>.stems/<stem>.RPP`` with one track per stem and its item at 0 s (written
 with the ``rpp`` library; media paths relative to the project, so the folder can move), and an
-Audacity label track ``<stem>.labels.txt`` beside the output: one label per spoken line
-(``start<TAB>end<TAB>Speaker: text``, seconds), Audacity's documented label-file format
+Audacity label track ``<stem>.labels.txt`` beside the output: one label per chapter and per spoken
+line (``start<TAB>end<TAB>Speaker: text``, seconds), Audacity's documented label-file format
 (File ▸ Import ▸ Labels…).
 
 Each stem is copied from the store with its sha256 checked on the way (a damaged object is set
@@ -21,6 +21,7 @@ from pathlib import Path
 import rpp
 
 from ..audio import AudioFile, convert_wav
+from ..audio.chapters import Chapter
 from ..cache import ArtifactStore
 from ..errors import CacheError
 from ..recipe.stems import STEM_FORMATS
@@ -96,12 +97,11 @@ def reaper_project(stems: Sequence[StemFile], title: str) -> str:
     return str(rpp.dumps(project))
 
 
-def labels_text(segments: Iterable[Segment]) -> str:
-    """An Audacity label track: one ``start<TAB>end<TAB>label`` line per segment (seconds, six
-    decimals), the label ``Speaker: text`` (the text on one line; tabs become spaces)."""
-    lines = []
+def labels_text(segments: Iterable[Segment], chapters: Iterable[Chapter] = ()) -> str:
+    """An Audacity label track: one ``start<TAB>end<TAB>label`` line (seconds, six decimals) per
+    chapter (``Chapter: title``) and per segment (``Speaker: text``), in time order, a chapter
+    before a line that starts with it; text on one line (tabs and newlines become spaces)."""
+    rows = [(c.start_ms, 0, c.end_ms, f"Chapter: {c.title}") for c in chapters]
     for seg in segments:
-        text = " ".join(seg.text.split())
-        label = f"{seg.voice}: {text}" if seg.voice else text
-        lines.append(f"{seg.start_ms / 1000:.6f}\t{seg.end_ms / 1000:.6f}\t{label}\n")
-    return "".join(lines)
+        rows.append((seg.start_ms, 1, seg.end_ms, f"{seg.voice}: {seg.text}" if seg.voice else seg.text))
+    return "".join(f"{s / 1000:.6f}\t{e / 1000:.6f}\t{' '.join(text.split())}\n" for s, _, e, text in sorted(rows))

@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import RecipeError, SourceLocation, did_you_mean
 from ..steps import CLIP_LIMITS_MS, EffectSpec, StepKind
 from ..units import parse_bitrate_kbps, parse_db, parse_duration_ms, parse_level
+from .chapters import ChapterMark, parse_chapters
 from .cues import Cue, check_voice_names, read_dialogue, read_placement, split_line_ref, unsupported_instruction
 from .diagnostics import Collector
 from .effects import parse_effects
@@ -66,7 +67,7 @@ LOUDNESS_PRESETS = {
 }
 _KIND_KEYS = {
     "speak": {"speak", "voice", "direction", "image"},
-    "dialogue": {"dialogue", "gap", "render", "image"},
+    "dialogue": {"dialogue", "gap", "render", "image", "chapter"},
     "file": {"file"},
     "generate": {"generate", "duration", "texture", "image", "extend"},
     "isolate": {"isolate"},
@@ -74,7 +75,7 @@ _KIND_KEYS = {
 }
 _COMMON_KEYS = {"provider", "take"}
 _DIRECTION = re.compile(r"^\s*\(([^()]{1,80})\)\s*(.*)$", re.S)
-_LINE_KEYS = {"voice", "text", "direction", "gap", "take", "label"}
+_LINE_KEYS = {"voice", "text", "direction", "gap", "take", "label", "chapter"}
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,7 @@ class Recipe:
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
     lexicon: Lexicon = field(default_factory=Lexicon)
     stems: Stems | None = None
+    chapters: tuple[ChapterMark, ...] = ()  # where each starts is resolved after the mix (engine.chapters)
 
 
 class _Reader:
@@ -670,6 +672,7 @@ def build_recipe(
     if "stems" in data and not _blocked(("stems",), broken):
         with collector.guard():
             parts["stems"] = parse_stems(doc, data["stems"], [t.step for t in tracks])
+    chapters = parse_chapters(doc, steps, confinement, collector, lambda where: _blocked(where, broken))
     collector.raise_any()
     return Recipe(
         path=path,
@@ -687,6 +690,7 @@ def build_recipe(
         output=parts["output"],
         providers=parts["providers"],
         stems=parts.get("stems"),
+        chapters=chapters,
     )
 
 

@@ -68,6 +68,7 @@ _SIDECAR_LABELS = {
     "vtt": "the .vtt transcript",
     "transcript_json": "the JSON transcript",
     "manifest": "the manifest",
+    "chapters": "the JSON chapters",
     "labels": "the label track",
     "stems": "the stems folder",
 }
@@ -205,14 +206,16 @@ def extension_matches(output: PurePath, fmt: str) -> bool:
 def sidecar_paths(output: Path) -> dict[str, Path]:
     """Every file a bounce may write beside ``output``, by role: ``srt``, ``vtt`` and
     ``transcript_json`` (Podcasting 2.0) transcripts (written when the programme has speech), the
-    ``manifest``, and with ``stems:`` the Audacity ``labels`` and the ``stems`` folder (which holds the
-    stems and the Reaper project; see :data:`SIDECAR_FOLDERS`). The bounce writes these paths and
+    ``manifest``, the Podcasting 2.0 JSON ``chapters`` (written when the recipe declares chapters),
+    and with ``stems:`` the Audacity ``labels`` and the ``stems`` folder (which holds the stems and
+    the Reaper project; see :data:`SIDECAR_FOLDERS`). The bounce writes these paths and
     :func:`check_outputs` checks them: a new sidecar is added here, once."""
     return {
         "srt": output.with_suffix(".srt"),
         "vtt": output.with_suffix(".vtt"),
         "transcript_json": output.with_name(output.stem + ".transcript.json"),
         "manifest": output.with_name(output.stem + ".manifest.json"),
+        "chapters": output.with_name(output.stem + ".chapters.json"),
         "labels": output.with_name(output.stem + ".labels.txt"),
         "stems": output.with_name(output.stem + ".stems"),
     }

@@ -33,7 +33,7 @@ steps:
   rain: {generate: steady rain, duration: 3s}
 mix:
   - {track: theme, duration: 1s, fade_out: 200ms}
-  - {track: scene, effects: [{room: small}]}
+  - {track: scene, effects: [{room: small}], chapter: Inside}
   - {track: rain, under: scene, gain_db: -6, duck_db: -12, loop: true}
 master: {format: wav, sample_rate_hz: 48000}
 output: out/ep.wav
@@ -147,6 +147,10 @@ def test_the_reaper_project_and_the_labels_read_back(folder: Path, tmp_path: Pat
         media = stems_dir / item.find("SOURCE").find("FILE")[1]
         assert media.is_file() and soundfile.info(media).frames == mix.shape[0]
     rows = [line.split("\t") for line in (folder / "out" / "ep.labels.txt").read_text().splitlines()]
+    (chapter,) = report.manifest.chapters
+    assert rows[0] == [f"{chapter.start_ms / 1000:.6f}", f"{chapter.end_ms / 1000:.6f}", "Chapter: Inside"]
+    assert chapter.start_ms == pytest.approx(1000.0)  # the scene follows the 1 s theme
+    rows = rows[1:]
     segments = report.result.outcomes["master"].meta.segments
     assert len(rows) == len(segments) == 2
     assert rows[0][2] == "Mara: Hello there, is anybody in?" and rows[1][2] == "ben: Only me."
