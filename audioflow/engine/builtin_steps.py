@@ -485,9 +485,9 @@ def mix_stem(payload: StemPayload, inputs: dict[str, Upstream], out_dir: Path) -
 
 
 def master_mix(payload: MasterPayload, mix: Upstream, out_dir: Path) -> Rendered:
-    """Master the mix to the loudness target and true-peak ceiling and encode it, streamed from the
-    mix's file into a file in ``out_dir`` (``audio.master_to_file``: loudness and true peak are those
-    of the decoded file)."""
+    """Master the mix to the loudness target (or ACX's RMS target) and true-peak ceiling and encode it
+    at the output's channels and bit depth, streamed from the mix's file into a file in ``out_dir``
+    (``audio.master_to_file``: loudness and true peak are those of the decoded file)."""
     path = _new_file(out_dir, payload.format)
     try:
         result = master_to_file(
@@ -498,6 +498,9 @@ def master_mix(payload: MasterPayload, mix: Upstream, out_dir: Path) -> Rendered
             format=payload.format,
             bitrate_kbps=payload.bitrate_kbps,
             sample_rate_hz=payload.sample_rate_hz,
+            channels=payload.channels,
+            bit_depth=payload.bit_depth,
+            target_rms_dbfs=payload.target_rms_dbfs,
         )
     except BaseException:
         path.unlink(missing_ok=True)
@@ -510,5 +513,6 @@ def master_mix(payload: MasterPayload, mix: Upstream, out_dir: Path) -> Rendered
         segments=mix.meta.segments,
         placeholders=mix.meta.placeholders,
         loudness=loudness,
+        qc_figures=result.figures,  # the QC report's, measured on the decoded file with the loudness
     )
     return WrittenFile(path), payload.format, meta

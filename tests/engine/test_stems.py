@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 import rpp
@@ -16,6 +17,7 @@ from conftest import FakeProvider, write_recipe_file
 from fakes.base import wav_bytes
 
 from audioflow.engine import open_project
+from audioflow.engine.bounce import manifest_schema
 from audioflow.errors import RecipeError
 
 RECIPE = """\
@@ -85,6 +87,7 @@ def test_group_stems_sum_to_the_mix_and_switching_them_on_renders_only_them(fold
     assert np.max(np.abs(stems["music"][rate + 100 :])) < 1e-6 < np.max(np.abs(stems["music"][: rate // 2]))
     assert np.max(np.abs(stems["effects"][: rate // 2])) < 1e-6 < np.max(np.abs(stems["effects"]))
     manifest = report.manifest.to_json()
+    jsonschema.validate(manifest, manifest_schema())
     assert manifest["stems"] == [
         "ep.stems/dialogue.wav",
         "ep.stems/music.wav",
