@@ -60,6 +60,7 @@ ARROWS: dict[str, tuple[set[str], set[str]]] = {
             "librosa",
             "noisereduce",
             "pydub",
+            "soundfile",  # stems as float or 24-bit WAV (wavstream.convert_wav)
         },
     ),
     # providers may use audio (decoding, and the local provider's signal processing); never engine or recipe
@@ -69,8 +70,9 @@ ARROWS: dict[str, tuple[set[str], set[str]]] = {
     ),
     "engine": (
         {"errors", "units", "steps", "recipe", "cache", "audio", "providers", "__init__"},
-        # pydub: the API's interchange type; distributed: --cluster; matplotlib: the report's figures
-        {"networkx", "psutil", "pydub", "distributed", "matplotlib"},
+        # pydub: the API's interchange type; distributed: --cluster; matplotlib: the report's figures;
+        # rpp: the Reaper project of the DAW hand-off
+        {"networkx", "psutil", "pydub", "distributed", "matplotlib", "rpp"},
     ),
 }
 

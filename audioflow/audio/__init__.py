@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from audioflow.audio.mix import Clip, Duck, clip_gain_db, render_mix
     from audioflow.audio.sequence import join_in_sequence, sequence_spans
     from audioflow.audio.types import Audio
-    from audioflow.audio.wavstream import AudioFile, WavWriter
+    from audioflow.audio.wavstream import AudioFile, WavWriter, convert_wav
 
 #: Public name → the module that defines it, imported when the name is first used (PEP 562).
 _LAZY = {
@@ -83,6 +83,7 @@ _LAZY = {
     "Audio": "audioflow.audio.types",
     "AudioFile": "audioflow.audio.wavstream",
     "WavWriter": "audioflow.audio.wavstream",
+    "convert_wav": "audioflow.audio.wavstream",
 }
 
 __all__ = [
@@ -102,6 +103,7 @@ __all__ = [
     "WavWriter",
     "apply_effects",
     "clip_gain_db",
+    "convert_wav",
     "decode_bytes",
     "decode_file",
     "encode",

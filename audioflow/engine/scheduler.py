@@ -43,6 +43,7 @@ from ..steps import (
     MasterPayload,
     MixPayload,
     SceneJoinPayload,
+    StemPayload,
 )
 from . import leasing, preflight
 from .budget import Budget, SharedBudget
@@ -298,6 +299,8 @@ async def _render(step: Step, run: _Run, prepared: PreparedRequest | None) -> Re
         return await run.work(builtin_steps.mix_tracks, payload, {u.step_id: u for u in ups}, run.store.tmp_dir)
     if isinstance(payload, MasterPayload):
         return await run.work(builtin_steps.master_mix, payload, ups[0], run.store.tmp_dir)
+    if isinstance(payload, StemPayload):
+        return await run.work(builtin_steps.mix_stem, payload, {u.step_id: u for u in ups}, run.store.tmp_dir)
     raise AudioflowError(f"no renderer for {step.kind} steps")
 
 

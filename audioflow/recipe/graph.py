@@ -65,6 +65,7 @@ from .local_voices import assign_local_voices, named_local_voice
 from .model import Line, Recipe, StepSpec, Track, Voice
 from .outputs import Output, mix_settings
 from .scene_split import SceneSplitError, split_scene
+from .stems import stem_payloads
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -599,6 +600,12 @@ def _expand_steps(
     collector.raise_any()
     for output in recipe.outputs:
         steps[output.step_id] = _master_step(output)
+    if recipe.stems is not None:  # beside the master, from the mix's own inputs: the mix renders nothing new
+        mix = steps["mix"]
+        assert isinstance(mix.payload, MixPayload)
+        for stem in stem_payloads(recipe.stems, mix.payload, recipe.steps):
+            step_id = f"stems.{stem.name}"
+            steps[step_id] = Step(step_id, StepKind.STEM, recipe.stems.location, stem, mix.deps)
     return steps
 
 
