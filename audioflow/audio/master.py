@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -312,12 +312,19 @@ def _measure_file(path: Path, encoding: _Encoding, channels: int) -> tuple[float
 
 
 def _encode_and_measure(
-    source: BlockSource, path: Path, encoding: _Encoding, gain_db: float, ceiling_dbtp: float
+    source: BlockSource,
+    path: Path,
+    encoding: _Encoding,
+    gain_db: float,
+    ceiling_dbtp: float,
+    on_stage: Callable[[str], None],
 ) -> tuple[TruePeakLimiter, float, float, int]:
     """Pass 2 (gain + limiter piped into the encoder) and the check of the DECODED file:
     (the limiter, decoded LUFS, decoded true peak dBTP, decoded frames)."""
     encoder = _encoder(path, encoding, source.sample_rate_hz, source.channels)
+    on_stage("limiting+encoding")
     limiter = _encode_pass(source, encoder, gain_db, ceiling_dbtp, encoding.block_frames)
+    on_stage("verifying")
     lufs, peak_dbtp, frames = _measure_file(path, encoding, source.channels)
     return limiter, lufs, peak_dbtp, frames
 
@@ -439,6 +446,7 @@ def master_to_file(
     bitrate_kbps: int = 192,
     sample_rate_hz: int | None = None,
     block_frames: int = BLOCK_FRAMES,
+    on_stage: Callable[[str], None] | None = None,
 ) -> MasteredFile:
     """Master ``source`` to ``target_lufs`` / ``true_peak_dbtp`` and encode it to ``path``, streamed.
 
@@ -452,12 +460,16 @@ def master_to_file(
     is more than 0.2 LU off the target or its true peak over ``true_peak_dbtp``, the gain moves by
     the loudness error (over the trial's slope), the margin grows by the overshoot + 0.1 dB, and
     pass 2 runs again, at most three times in all (the last result is kept as measured: compare
-    ``lufs`` and ``true_peak_dbtp``). Raises ``AudioError`` for silence (or under 400 ms of audio)
+    ``lufs`` and ``true_peak_dbtp``). ``on_stage`` (if given) hears each stage as it begins, in the
+    calling thread: ``"measuring"`` (pass 1 and the trial), then ``"limiting+encoding"`` and
+    ``"verifying"`` for each pass 2. Raises ``AudioError`` for silence (or under 400 ms of audio)
     and for an encoding failure.
     """
+    stage = on_stage or (lambda name: None)
     fmt = audio_io.encoder_format(format)
     out_rate = audio_io.encoded_rate_hz(fmt, source.sample_rate_hz, sample_rate_hz)
     encoding = _Encoding(fmt, int(bitrate_kbps), sample_rate_hz, out_rate, int(block_frames))
+    stage("measuring")
     input_lufs, sample = _measure_and_sample(source, block_frames)
     if not math.isfinite(input_lufs):
         raise AudioError("cannot master silence (or audio shorter than 400 ms)")
@@ -466,7 +478,9 @@ def master_to_file(
     gain_db, margin_db = prediction.gain_db, prediction.margin_db
     for attempt in range(_MAX_ENCODES):
         ceiling_dbtp = true_peak_dbtp - margin_db
-        limiter, lufs, peak_dbtp, frames = _encode_and_measure(source, Path(path), encoding, gain_db, ceiling_dbtp)
+        limiter, lufs, peak_dbtp, frames = _encode_and_measure(
+            source, Path(path), encoding, gain_db, ceiling_dbtp, stage
+        )
         result = MasteredFile(
             Path(path),
             fmt,

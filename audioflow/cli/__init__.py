@@ -20,6 +20,7 @@ from .. import __version__
 from . import cache as _cache
 from . import describe as _describe
 from . import render as _render
+from .options import _add_verbosity, _verbosity_options
 from .output import _err
 
 __all__ = ["cli", "main"]
@@ -28,7 +29,10 @@ __all__ = ["cli", "main"]
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="audioflow")
 def cli() -> None:
-    """audioflow: a YAML recipe in, a mastered episode out."""
+    """audioflow: a YAML recipe in, a mastered episode out.
+
+    Results go to stdout; warnings, notes, progress and errors to stderr. -q/--quiet and
+    -v/--verbose work here and on every command."""
 
 
 for _command in (
@@ -40,7 +44,9 @@ for _command in (
     _describe.schema,
     _describe.voices,
 ):
+    _add_verbosity(_command)
     cli.add_command(_command)
+cli.params.extend(_verbosity_options())
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .options import ALLOW_DIR, CACHE_DIR, PROVIDER, RECIPE
-from .output import _echo, _err, _errors_to_exit_codes
+from .output import _echo, _errors_to_exit_codes, _warn
 
 
 @click.command()
@@ -27,7 +27,7 @@ def validate(recipe: Path, cache_dir: Path | str | None, provider: str | None, a
         check_outputs(graph.recipe, cache_folder(graph.recipe.root, cache_dir))
         check_requests(graph, make_providers(graph))
         for warning in graph.warnings:
-            _err(warning)
+            _warn(warning)
         _echo(f"{recipe}: ok ({len(graph.steps)} steps)")
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import glob
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+
+from .output import QUIET, VERBOSE, _set_verbosity
 
 RECIPE = click.argument("recipe", type=click.Path(path_type=Path, dir_okay=False))
 RECIPES = click.argument("recipes", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
@@ -76,3 +79,40 @@ def _recipe_paths(given: tuple[Path, ...]) -> list[Path]:
             raise click.UsageError(f"{text}: no recipe matches")
         out += [Path(m) for m in matches]
     return list(dict.fromkeys(out))
+
+
+def _verbosity_callback(level: int) -> Callable[[click.Context, click.Parameter, bool], None]:
+    def record(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+        if value:
+            _set_verbosity(ctx, level)
+
+    return record
+
+
+def _verbosity_options() -> list[click.Option]:
+    """``-q/--quiet`` and ``-v/--verbose``, taken by the group and by every command (``audioflow -q run``
+    and ``audioflow run -q`` mean the same)."""
+    return [
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            expose_value=False,
+            callback=_verbosity_callback(QUIET),
+            help="Print results and errors only: no warnings, notes or progress.",
+        ),
+        click.Option(
+            ["-v", "--verbose"],
+            is_flag=True,
+            expose_value=False,
+            callback=_verbosity_callback(VERBOSE),
+            help="Also print a line on stderr for each step as it ends.",
+        ),
+    ]
+
+
+def _add_verbosity(command: click.Command) -> None:
+    """Give ``command`` (and, for a group, each of its commands) the ``-q`` and ``-v`` options."""
+    command.params.extend(_verbosity_options())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _add_verbosity(sub)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,19 @@ from typing import Any
 import click
 
 from .options import ALLOW_DIR, CACHE_DIR, PROVIDER, RECIPE, RECIPES, _FiniteFloatRange, _recipe_paths
-from .output import _cost_json, _cost_lines, _echo, _err, _errors_to_exit_codes, _report_damage
+from .output import (
+    QUIET,
+    VERBOSE,
+    _cost_json,
+    _cost_lines,
+    _echo,
+    _err,
+    _errors_to_exit_codes,
+    _report_damage,
+    _verbosity,
+    _warn,
+)
+from .progress import ProgressDisplay
 from .summary import _plan_rows, _print_batch, _print_plan, _print_run, _tracebacks
 
 
@@ -42,7 +54,7 @@ def plan(
         for project, result in zip(batch.projects, plans, strict=True):
             _report_damage(project.store)
             for warning in project.graph.warnings:
-                _err(warning)
+                _warn(warning)
             rows[project.graph.recipe.path] = _plan_rows(result)
         if len(plans) == 1:
             _print_plan(rows[batch.recipes[0]], plans[0].cost_by_provider(), as_json)
@@ -62,33 +74,6 @@ def plan(
         _echo(f"batch: {len(plans)} recipes, {stale} stale, {steps - stale} up-to-date")
         for line in _cost_lines(batch_cost(plans)):
             _echo(f"batch {line} (a request several recipes share counted once)" if "$0" not in line else line)
-
-
-def _progress(total: int, enabled: bool) -> tuple[Callable[[Any], None], Callable[[], None]]:
-    if not enabled:
-        return (lambda event: None), (lambda: None)
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(
-        TextColumn("[bold]rendering"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        transient=True,
-        console=Console(stderr=True),
-    )
-    task = progress.add_task("", total=total)
-    progress.start()
-
-    def on_event(event: Any) -> None:
-        if event.status == "started":
-            progress.update(task, description=event.step_id)
-        else:
-            progress.advance(task)
-
-    return on_event, progress.stop
 
 
 @click.command()
@@ -141,12 +126,12 @@ def run(
         batch = open_batch(_recipe_paths(recipes), provider=provider, cache_dir=cache_dir, allow_dirs=allow_dirs)
         steps = sum(len(p.graph.steps) for p in batch.projects)
         with _cluster(cluster) as client:
-            on_event, stop = _progress(steps, not as_json and sys.stderr.isatty())
+            display = _display(steps, as_json)
             try:
                 options: dict[str, Any] = {
                     "jobs": jobs,
                     "keep_going": keep_going,
-                    "on_event": on_event,
+                    "on_event": display.on_event,
                     "budget_usd": budget_usd,
                 }
                 if len(batch.projects) == 1:
@@ -157,13 +142,13 @@ def run(
                     outcome = batch.run(**options, cluster=client)
                     reports, errors, budget = outcome.reports, outcome.errors, outcome.budget
             finally:
-                stop()
+                display.stop()
         for project in batch.projects:
             _report_damage(project.store)
             for warning in project.graph.warnings:
-                _err(warning)
+                _warn(warning)
             for warning in reports[project.graph.recipe.path].warnings:
-                _err(f"warning: {warning}")
+                _warn(f"warning: {warning}")
         if len(reports) == 1:
             _print_run(*next(iter(reports.items())), as_json)
         else:
@@ -173,6 +158,13 @@ def run(
                 _err(text)
         if errors or not all(r.result.ok for r in reports.values()):
             sys.exit(1)
+
+
+def _display(steps: int, as_json: bool) -> ProgressDisplay:
+    """The progress display: live on a terminal (not with ``-q`` or ``--json``), lines with ``-v``."""
+    level = _verbosity()
+    live = not as_json and level > QUIET and sys.stderr.isatty()
+    return ProgressDisplay(steps, live=live, verbose=level >= VERBOSE)
 
 
 @contextmanager

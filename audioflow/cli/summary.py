@@ -8,7 +8,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .output import _cost_json, _cost_lines, _echo, _err, _usd
+from .output import _cost_json, _cost_lines, _echo, _err, _note, _usd
 
 
 def _plan_rows(result: Any) -> list[dict[str, Any]]:
@@ -122,7 +122,21 @@ def _print_run(recipe: Path, report: Any, as_json: bool) -> None:
         _echo(json.dumps(_run_json(report), indent=2))
         return
     for line in _summary(report, recipe):
-        _echo(line, err=line.startswith("failed:"))
+        _print_line(line)
+
+
+#: The prefixes of the summary's lines that are notes about the result (stderr), not the result itself.
+NOTE_PREFIXES = ("placeholder:", "approximate:", "note:")
+
+
+def _print_line(line: str) -> None:
+    """One line of a run's summary where it belongs: a failure or a note on stderr, a result on stdout."""
+    if line.startswith("failed:"):
+        _err(line)
+    elif line.startswith(NOTE_PREFIXES):
+        _note(line)
+    else:
+        _echo(line)
 
 
 def _print_batch(reports: dict[Path, Any], errors: dict[Path, str], budget: Any, as_json: bool) -> None:
@@ -140,7 +154,7 @@ def _print_batch(reports: dict[Path, Any], errors: dict[Path, str], budget: Any,
             if line.startswith("failed:"):
                 failures.append(f"failed: {path}: {line.removeprefix('failed: ')}")
             elif not line.startswith("spent "):
-                _echo(line)
+                _print_line(line)
         if path in errors:
             failures.append(f"failed: {path}: {errors[path]}")
     results = [r.result for r in reports.values()]

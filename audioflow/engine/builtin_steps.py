@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -418,10 +419,12 @@ def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) 
     return WrittenFile(mixed.path, mixed.digest), "wav", meta
 
 
-def master_mix(payload: MasterPayload, mix: Upstream, out_dir: Path) -> Rendered:
+def master_mix(
+    payload: MasterPayload, mix: Upstream, out_dir: Path, on_stage: Callable[[str], None] | None = None
+) -> Rendered:
     """Master the mix to the loudness target and true-peak ceiling and encode it, streamed from the
     mix's file into a file in ``out_dir`` (``audio.master_to_file``: loudness and true peak are those
-    of the decoded file)."""
+    of the decoded file; ``on_stage`` hears its stages)."""
     path = _new_file(out_dir, payload.format)
     try:
         result = master_to_file(
@@ -432,6 +435,7 @@ def master_mix(payload: MasterPayload, mix: Upstream, out_dir: Path) -> Rendered
             format=payload.format,
             bitrate_kbps=payload.bitrate_kbps,
             sample_rate_hz=payload.sample_rate_hz,
+            on_stage=on_stage,
         )
     except BaseException:
         path.unlink(missing_ok=True)

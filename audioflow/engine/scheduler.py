@@ -259,7 +259,12 @@ async def _render(step: Step, run: _Run, prepared: PreparedRequest | None) -> Re
             builtin_steps.mix_tracks, payload, {u.step_id: u for u in ups}, run.store.tmp_dir
         )
     if isinstance(payload, MasterPayload):
-        return await asyncio.to_thread(builtin_steps.master_mix, payload, ups[0], run.store.tmp_dir)
+        loop = asyncio.get_running_loop()
+
+        def on_stage(name: str) -> None:  # called in the worker thread: the event goes out on the loop
+            loop.call_soon_threadsafe(run.emit, StepEvent(step.id, step.kind, StepStatus.PROGRESS, name))
+
+        return await asyncio.to_thread(builtin_steps.master_mix, payload, ups[0], run.store.tmp_dir, on_stage)
     raise AudioflowError(f"no renderer for {step.kind} steps")
 
 

@@ -141,7 +141,7 @@ def test_run_summary_mentions_the_placeholder(in_tmp: Path, fake_local: FakeFact
     result = invoke("run", write(in_tmp, BASIC_RECIPE), "--cache-dir", "cache")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "placeholder: rain: placeholder: fake" in lines
+    assert "placeholder: rain: placeholder: fake" in result.stderr.splitlines()  # a note: stderr
     assert "7 rendered, 0 cached, 0 failed" in lines
     assert any(line.startswith("wrote out/test.wav: 1.6 s, -16.0 LUFS") for line in lines), lines
 
