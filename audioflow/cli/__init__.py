@@ -4,7 +4,7 @@ Exit codes: 0 success; 1 a render failed (or another runtime error); 2 an invali
 Recipe errors print as ``path:line:col: message`` on stderr, never with a traceback
 (set ``AUDIOFLOW_DEBUG=1`` to see one for an internal error and for each failed step).
 
-The commands live in modules by job: ``describe`` (validate, schema, voices), ``render`` (plan, run,
+The commands live in modules by job: ``describe`` (validate, schema, voices), ``init``, ``render`` (plan, run,
 graph), ``cache`` (cache verify, gc); ``output`` prints, ``options`` holds the shared options.
 """
 
@@ -19,6 +19,7 @@ import click
 from .. import __version__
 from . import cache as _cache
 from . import describe as _describe
+from . import init as _init
 from . import render as _render
 from .options import _add_verbosity, _verbosity_options
 from .output import _err
@@ -43,6 +44,7 @@ for _command in (
     _render.graph,
     _describe.schema,
     _describe.voices,
+    _init.init,
 ):
     _add_verbosity(_command)
     cli.add_command(_command)
