@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import click.shell_completion
 
 from .output import QUIET, VERBOSE, _set_verbosity
 
@@ -44,8 +45,34 @@ ALLOW_DIR = click.option(
     help="Also read the recipe's local inputs (file, audio, clone, image, model) from DIR; repeatable. "
     f"Adds to $AUDIOFLOW_ALLOW_DIRS ({os.pathsep!r}-separated). Default: only the recipe's folder.",
 )
+#: The providers audioflow ships (``audioflow.providers.PROVIDERS``, which a test keeps equal): named here
+#: so that ``--help`` does not import the providers.
+BUILTIN_PROVIDERS = ("local", "segmind", "fal", "evolink")
+
+
+class _ProviderChoice(click.Choice):
+    """``--provider``'s choices, listed in ``--help`` and completed by the shell from the registry of
+    providers. A name outside it passes through, so the engine refuses it with its own message
+    (``--provider nope: unknown provider (available: ...)``, exit 2), as the Python API does."""
+
+    def __init__(self) -> None:
+        super().__init__(BUILTIN_PROVIDERS)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return value
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[click.shell_completion.CompletionItem]:
+        from ..providers import PROVIDERS
+
+        return [click.shell_completion.CompletionItem(name) for name in PROVIDERS if name.startswith(incomplete)]
+
+
 PROVIDER = click.option(
-    "--provider", help="Render every provider step on this provider: local (draft, free), segmind, fal or evolink."
+    "--provider",
+    type=_ProviderChoice(),
+    help="Render every provider step on this provider: local (draft, free), segmind, fal or evolink.",
 )
 
 

@@ -183,10 +183,22 @@ def _cluster(spec: str | None) -> Iterator[Any]:
 @RECIPE
 @ALLOW_DIR
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
-def graph(recipe: Path, allow_dirs: tuple[Path, ...], fmt: str) -> None:
-    """Print RECIPE's step graph as Mermaid or Graphviz DOT."""
+@click.option("--json", "as_json", is_flag=True, help="Print the steps and their edges as JSON instead.")
+def graph(recipe: Path, allow_dirs: tuple[Path, ...], fmt: str, as_json: bool) -> None:
+    """Print RECIPE's step graph as Mermaid or Graphviz DOT (or JSON)."""
     from ..recipe import expand, load_recipe, to_dot, to_mermaid
 
     with _errors_to_exit_codes():
         steps = expand(load_recipe(recipe, allow_dirs=allow_dirs))
+        if as_json:
+            _echo(json.dumps(_graph_json(steps), indent=2))
+            return
         _echo(to_mermaid(steps) if fmt == "mermaid" else to_dot(steps), nl=False)
+
+
+def _graph_json(graph: Any) -> dict[str, Any]:
+    """``graph --json`` (``audioflow/schemas/cli-graph.schema.json``): steps in order, and edges upstream → step."""
+    nodes = [
+        {"id": s.id, "kind": str(s.kind), "provider": s.provider, "deps": list(s.deps)} for s in graph.steps.values()
+    ]
+    return {"steps": nodes, "edges": [[dep, s.id] for s in graph.steps.values() for dep in s.deps]}

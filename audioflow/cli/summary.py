@@ -96,13 +96,20 @@ def _summary(report: Any, recipe: Path) -> list[str]:
 
 
 def _run_json(report: Any) -> dict[str, Any]:
+    """A run's result as ``audioflow/schemas/cli-run.schema.json`` describes it (one recipe)."""
     result = report.result
+    manifest = report.manifest
     return {
         "output": str(report.output) if report.output else None,
         "rendered": result.count("rendered"),
         "cached": result.count("cached"),
         "failed": result.count("failed"),
         "spent_usd": result.budget.spent_usd,
+        "duration_ms": manifest.duration_ms if manifest else None,
+        "loudness": manifest.loudness.to_json() if manifest else None,
+        "outputs": _outputs(report),
+        "placeholders": list(manifest.placeholders) if manifest else _placeholders(result),
+        "notes": _notes(result),
         "steps": [
             {
                 "id": o.step.id,
@@ -115,6 +122,32 @@ def _run_json(report: Any) -> dict[str, Any]:
             for o in result.outcomes.values()
         ],
     }
+
+
+def _outputs(report: Any) -> list[str]:
+    """The files the run wrote: the output, its manifest, its transcripts."""
+    if report.output is None:
+        return []
+    written = [report.output, report.manifest_path]
+    written += [report.output.parent / name for name in report.manifest.transcripts]
+    return [str(path) for path in written if path is not None]
+
+
+def _placeholders(result: Any) -> list[str]:
+    """The placeholder steps of a run that bounced nothing (the manifest lists them otherwise)."""
+    return [o.step.id for o in result.outcomes.values() if (meta := o.meta) is not None and meta.placeholder]
+
+
+def _notes(result: Any) -> list[dict[str, str]]:
+    """Every step's notes: ``kind`` is placeholder, approximate or note."""
+    notes = []
+    for outcome in result.outcomes.values():
+        meta = outcome.meta
+        if meta is None:
+            continue
+        kind = "placeholder" if meta.placeholder else "approximate" if meta.approximate else "note"
+        notes += [{"step": outcome.step.id, "kind": kind, "text": note} for note in meta.notes]
+    return notes
 
 
 def _print_run(recipe: Path, report: Any, as_json: bool) -> None:
