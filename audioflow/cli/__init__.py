@@ -5,7 +5,7 @@ Recipe errors print as ``path:line:col: message`` on stderr, never with a traceb
 (set ``AUDIOFLOW_DEBUG=1`` to see one for an internal error and for each failed step).
 
 The commands live in modules by job: ``describe`` (validate, schema, voices), ``init``, ``render`` (plan, run,
-graph), ``cache`` (cache verify, gc); ``output`` prints, ``options`` holds the shared options.
+graph), ``watch``, ``cache`` (cache verify, gc); ``output`` prints, ``options`` holds the shared options.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from . import cache as _cache
 from . import describe as _describe
 from . import init as _init
 from . import render as _render
+from . import watch as _watch
 from .options import _add_verbosity, _verbosity_options
 from .output import _err
 
@@ -45,6 +46,7 @@ for _command in (
     _describe.schema,
     _describe.voices,
     _init.init,
+    _watch.watch,
 ):
     _add_verbosity(_command)
     cli.add_command(_command)
