@@ -18,7 +18,7 @@ from audioflow.cli.options import BUILTIN_PROVIDERS
 from audioflow.providers import PROVIDERS
 from audioflow.steps import StepKind
 
-SCHEMAS = ("validate", "graph", "voices", "plan", "run")
+SCHEMAS = ("validate", "graph", "voices", "plan", "run", "cache-info")
 
 
 def schema(name: str) -> dict[str, Any]:
