@@ -21,6 +21,7 @@ from .output import (
     _echo,
     _err,
     _errors_to_exit_codes,
+    _note,
     _report_damage,
     _verbosity,
     _warn,
@@ -105,6 +106,21 @@ def plan(
     metavar="tcp://HOST:PORT|local:N",
     help="Run the steps on a Dask cluster: a scheduler's address, or local:N for N worker processes here.",
 )
+@click.option(
+    "--only",
+    "only",
+    multiple=True,
+    metavar="STEP[,STEP...]",
+    help="Render only these steps and what they need (repeatable); the output is bounced only when master is "
+    "among them.",
+)
+@click.option(
+    "--force",
+    "force",
+    multiple=True,
+    metavar="STEP[,STEP...]",
+    help="Render these steps again even if cached (repeatable; named steps only; not paid steps: set take: N).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run's result as JSON.")
 def run(
     recipes: tuple[Path, ...],
@@ -115,6 +131,8 @@ def run(
     keep_going: bool,
     budget_usd: float | None,
     cluster: str | None,
+    only: tuple[str, ...],
+    force: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Render each RECIPE's stale steps and bounce its mastered output. Several recipes (or a quoted
@@ -125,6 +143,11 @@ def run(
     with _errors_to_exit_codes():
         batch = open_batch(_recipe_paths(recipes), provider=provider, cache_dir=cache_dir, allow_dirs=allow_dirs)
         steps = sum(len(p.graph.steps) for p in batch.projects)
+        chosen: dict[str, Any] = {"only": _step_ids(only), "force": _step_ids(force)}
+        if any(chosen.values()):
+            if len(batch.projects) > 1:
+                raise click.UsageError("--only and --force name the steps of one recipe: give one RECIPE")
+            steps = _say_chosen(batch.projects[0], **chosen)
         with _cluster(cluster) as client:
             display = _display(steps, as_json)
             try:
@@ -135,7 +158,7 @@ def run(
                     "budget_usd": budget_usd,
                 }
                 if len(batch.projects) == 1:
-                    reports = {batch.recipes[0]: batch.projects[0].run(**options, cluster=client)}
+                    reports = {batch.recipes[0]: batch.projects[0].run(**options, **chosen, cluster=client)}
                     errors: dict[Path, str] = {}
                     budget = None
                 else:
@@ -158,6 +181,31 @@ def run(
                 _err(text)
         if errors or not all(r.result.ok for r in reports.values()):
             sys.exit(1)
+
+
+def _step_ids(given: tuple[str, ...]) -> list[str]:
+    """``--only a,b --only c`` → ``["a", "b", "c"]``, each once."""
+    return list(dict.fromkeys(part.strip() for value in given for part in value.split(",") if part.strip()))
+
+
+def _say_chosen(project: Any, only: list[str], force: list[str]) -> int:
+    """Check ``--only``/``--force`` against the plan and say on stderr what they choose and cost; the
+    number of steps the run will see."""
+    plan = project.narrow(project.plan(), only, force)
+    if only:
+        bounced = "master" in plan.steps
+        _note(
+            f"--only: {len(plan.steps)} of {len(project.graph.steps)} steps"
+            + ("" if bounced else "; the output is not bounced (master is not among them)")
+        )
+    if force:
+        again = [s for s, p in plan.steps.items() if p.reason == "upstream forced"]
+        _note(f"--force: rendering {', '.join(force)} again (free: no paid request is sent again)")
+        if again:
+            _note(f"--force: then checking {', '.join(again)}, which read them")
+    for line in _cost_lines(plan.cost_by_provider()):
+        _note(line)
+    return len(plan.steps)
 
 
 def _display(steps: int, as_json: bool) -> ProgressDisplay:

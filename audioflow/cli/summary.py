@@ -87,7 +87,8 @@ def _summary(report: Any, recipe: Path) -> list[str]:
             + (f", {len(m.placeholders)} placeholder(s)" if m.placeholders else "")
         )
     else:
-        lines.append(counts + " — no output written")
+        unasked = "master" not in result.outcomes  # run --only without master
+        lines.append(counts + (" — not bounced (--only without master)" if unasked else " — no output written"))
     budget = result.budget
     if budget.requests:
         by = ", ".join(f"{name} ${usd:.4f}" for name, usd in budget.by_provider.items())

@@ -186,14 +186,16 @@ async def _request(
 
 
 async def _raw_take(step: Step, run: _Run, prepared: PreparedRequest) -> StepRecord:
-    """The raw take of a provider step: from the store, or rendered (and paid for) once."""
+    """The raw take of a provider step: from the store, or rendered (and paid for) once. A forced
+    step (``run --force``; the facade allows it on free, local providers only) renders its take again."""
     provider = run.providers[step.provider]  # type: ignore[index]
     digest = preflight.take_digest(step, provider.name, prepared)
-    record = await _store_call(run.store, run.store.get_step, digest)
+    forced = run.steps[step.id].forced and provider.local
+    record = None if forced else await _store_call(run.store, run.store.get_step, digest)
     if record is not None:
         return record
     async with run.locked(digest), leasing.leased(run.store, digest):  # a lease: on a shared store only
-        record = await _store_call(run.store, run.store.get_step, digest)
+        record = None if forced else await _store_call(run.store, run.store.get_step, digest)
         if record is not None:
             return record
         journal = run.store.journal(digest)
@@ -276,8 +278,8 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
     prepared = _prepared(step, run) if step.provider is not None else None
     take = preflight.take_digest(step, step.provider, prepared) if prepared is not None else None  # type: ignore[arg-type]
     digest = resolve_digest(step, planned.model, upstream, take)
-    record = await _store_call(run.store, run.store.get_step, digest)  # a re-rendered upstream: maybe cached content
-    if record is not None:
+    record = None if planned.forced else await _store_call(run.store, run.store.get_step, digest)
+    if record is not None:  # a re-rendered upstream: maybe cached content
         return StepOutcome(step, StepStatus.CACHED, digest, record)
     async with contextlib.AsyncExitStack() as stack:
         provider = run.providers.get(step.provider) if step.provider else None
@@ -288,7 +290,7 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
         # Two steps of one run can share a digest (a repeated line): the second waits here for the first
         # and then finds its record.
         await stack.enter_async_context(run.locked(digest))
-        record = await _store_call(run.store, run.store.get_step, digest)
+        record = None if planned.forced else await _store_call(run.store, run.store.get_step, digest)
         if record is not None:
             return StepOutcome(step, StepStatus.CACHED, digest, record)
         if run.stop():  # a step failed while this one waited for a slot: start nothing new
