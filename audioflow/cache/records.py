@@ -121,6 +121,12 @@ def _segments(value: Any) -> bool:
     )
 
 
+def _anchors(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and _number(v[1]) and _number(v[2]) for v in value
+    )
+
+
 #: The metadata fields audioflow reads back, and the JSON type each must have when present (other
 #: fields are kept as they are). A record whose metadata breaks this is damaged, not a crash later.
 META_FIELDS: dict[str, tuple[str, Any]] = {
@@ -144,6 +150,7 @@ META_FIELDS: dict[str, tuple[str, Any]] = {
     "take_digest": ("a sha256 digest", is_digest),
     "speech_ms": ("a list of [start, end] pairs", _spans),
     "segments": ("a list of timed segments", _segments),
+    "anchors": ("a list of [key, start, end] triples", _anchors),
 }
 
 

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..audio.tags import Tags, read_artwork, write_tags
+from ..audio.chapters import Chapter, podcast_json, write_tagged
+from ..audio.tags import Tags, read_artwork
 from ..cache import ArtifactStore, write_atomic
 from ..recipe.meta import Meta
 from ..recipe.paths import sidecar_paths
 from ..steps import MasterPayload, StepKind
+from .chapters import resolve_chapters
 from .events import StepStatus
 from .meta import Segment, StepMeta
 from .scheduler import RunResult
@@ -99,8 +101,9 @@ class LoudnessReport:
 class Manifest:
     """The QC manifest of a bounce: the output, its format, length (ms) and rate (Hz), loudness,
     placeholder steps, what was rendered or cached, what was spent (USD), every step, transcripts,
-    the speakers (cast name → display name), and how many transcript cues have estimated timings
-    (``scene`` steps rendered remotely are marked ``timings_estimated``)."""
+    the speakers (cast name → display name), how many transcript cues have estimated timings
+    (``scene`` steps rendered remotely are marked ``timings_estimated``), and the chapters (title,
+    start and end in ms) with the name of the JSON chapters file."""
 
     audioflow: str
     title: str
@@ -118,6 +121,8 @@ class Manifest:
     transcripts: tuple[str, ...] = ()
     speakers: tuple[tuple[str, str], ...] = ()  # (cast name, display name) of every cast voice
     estimated_cues: int = 0
+    chapters: tuple[Chapter, ...] = ()  # in time order; ``chapters_file`` the JSON chapters beside the output
+    chapters_file: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as JSON data (what ``<output>.manifest.json`` holds)."""
@@ -142,6 +147,10 @@ class Manifest:
             out["speakers"] = dict(self.speakers)
         if self.estimated_cues:
             out["transcript_cues_estimated"] = self.estimated_cues
+        if self.chapters:
+            out["chapters"] = [chapter.to_json() for chapter in self.chapters]
+        if self.chapters_file:
+            out["chapters_file"] = self.chapters_file
         return out
 
 
@@ -233,23 +242,37 @@ def tags_for(meta: Meta) -> Tags:
 def bounce(plan: Plan, result: RunResult, store: ArtifactStore) -> tuple[Path, Path, Manifest]:
     """Write the master (its sha256 checked as it is read from ``store``) to the recipe's output, its
     transcripts beside it (when anything is spoken) and the manifest, at the sidecar paths
-    ``validate`` checked, the output tagged from the recipe's ``meta:`` (:func:`tags_for`). Returns
-    (output, manifest path, manifest). Raises ``CacheError`` on I/O failure, ``AudioError`` when the
-    cover or the file cannot be read for tagging."""
+    ``validate`` checked, the output tagged from the recipe's ``meta:`` (:func:`tags_for`) with its
+    chapters (``engine.chapters``, resolved against the mix's anchors before anything is written;
+    the Podcasting 2.0 JSON chapters beside it). Returns (output, manifest path, manifest). Raises
+    ``CacheError`` on I/O failure, ``AudioError`` when the cover or the file cannot be read for
+    tagging, ``RecipeError`` at a chapter that cannot be placed."""
     recipe = plan.graph.recipe
     output = recipe.output
     master = result.outcomes["master"]
     assert master.record is not None and master.meta is not None
     audio = store.read_verified(master.record.artifact)
-    write_atomic(output, write_tags(audio, recipe.master.format, tags_for(recipe.meta)), shared=True)
+    rate_hz = master.meta.sample_rate_hz or recipe.master.sample_rate_hz
+    mix_meta = result.outcomes["mix"].meta or StepMeta()
+    chapters = resolve_chapters(recipe.chapters, mix_meta, master.meta.duration_ms, rate_hz)  # before any write
+    tagged = write_tagged(audio, recipe.master.format, tags_for(recipe.meta), chapters)
+    write_atomic(output, tagged, shared=True)
     sidecars = sidecar_paths(output)
+    if chapters:
+        document = podcast_json(chapters, title=recipe.meta.title, file_name=output.name)
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        write_atomic(sidecars["chapters"], text.encode(), shared=True)
     transcripts: tuple[str, ...] = ()
     if master.meta.segments:
         segments = _with_display_names(plan, master.meta.segments)
         write_atomic(sidecars["srt"], to_srt(segments).encode(), shared=True)
         write_atomic(sidecars["vtt"], to_vtt(segments).encode(), shared=True)
         transcripts = (sidecars["srt"].name, sidecars["vtt"].name)
-    manifest = _manifest(plan, result, output, transcripts)
+    manifest = replace(
+        _manifest(plan, result, output, transcripts),
+        chapters=tuple(chapters),
+        chapters_file=sidecars["chapters"].name if chapters else None,
+    )
     manifest_path = sidecars["manifest"]
     text = json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n"
     write_atomic(manifest_path, text.encode(), shared=True)

@@ -259,6 +259,7 @@ def join_dialogue(payload: DialoguePayload, ups: list[Upstream], out_dir: Path) 
         segments=timeline.segments(payload, lines),
         segments_estimated=any(up.meta.segments_estimated for up in speech_ups),
         placeholders=_placeholders(ups),
+        anchors=timeline.anchors(lines, cues),
     )
     return WrittenFile(joined.path, joined.digest), "wav", meta
 
@@ -369,6 +370,29 @@ def _duck(track: TrackSpec, index: int, tracks: tuple[TrackSpec, ...], speech: d
     )
 
 
+def _mix_anchors(
+    tracks: tuple[TrackSpec, ...], spans: list[tuple[float, float]], inputs: dict[str, Upstream]
+) -> tuple[tuple[str, float, float], ...]:
+    """Where each track landed (``@i``; by step name at its first placement) and, shifted there,
+    what its step recorded (a dialogue's lines and cues, a sub-mix's tracks); a scene take's lines
+    from its segments (one per line). For chapters (``engine.chapters``); in no digest."""
+    out: list[tuple[str, float, float]] = []
+    seen: set[str] = set()
+    for i, (track, (start, length)) in enumerate(zip(tracks, spans, strict=True)):
+        out.append((f"@{i}", start, start + length))
+        if track.track in seen:
+            continue
+        seen.add(track.track)
+        out.append((track.track, start, start + length))
+        up = inputs[track.track]
+        meta = up.meta
+        if not meta.anchors and up.kind in (StepKind.SCENE, StepKind.DIALOGUE):
+            lines = tuple((f"[{k}]", seg.start_ms, seg.end_ms) for k, seg in enumerate(meta.segments, start=1))
+            meta = replace(meta, anchors=lines)
+        out += meta.shifted_anchors(start, start + length, track.track)
+    return tuple(out)
+
+
 def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) -> Rendered:
     """Place the tracks (gain, fades, loops, ducking) on one timeline, streamed block by block from
     the tracks' files into a float32 WAV in ``out_dir`` (``audio.MixStream``, ``audio.mix_to_wav``)."""
@@ -415,6 +439,7 @@ def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) 
         speech_ms=tuple(sorted(iv for ivs in speech.values() for iv in ivs)),
         segments=tuple(sorted(segments, key=lambda s: s.start_ms)),
         placeholders=_placeholders(list(inputs.values())),
+        anchors=_mix_anchors(tracks, spans, inputs),
     )
     return WrittenFile(mixed.path, mixed.digest), "wav", meta
 

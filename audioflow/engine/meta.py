@@ -13,6 +13,8 @@ from typing import Any
 
 __all__ = ["Loudness", "Segment", "StepMeta"]
 
+_RELATIVE = ("@", "[", ".")  # the first character of an anchor key relative to its step
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -58,7 +60,9 @@ class StepMeta:
     duck under); transcript ``segments`` (``segments_estimated`` when spread over a whole-scene take);
     ``placeholders`` inside (step ids); how a provider's take came to be (``provider``, ``model``,
     ``placeholder``, ``approximate``, ``notes``, ``request_id``, ``cost_usd``, ``take_digest``);
-    a master's ``loudness``; the ``step`` that rendered it."""
+    a master's ``loudness``; the ``step`` that rendered it; ``anchors``: where the things a chapter
+    can start at landed, (key, start_ms, end_ms) — a mix's tracks (``@3``, by step name at their
+    first placement), dialogue lines (``scene[7]``) and cues (``scene.cue#2``); see ``engine.chapters``."""
 
     duration_ms: float = 0.0
     sample_rate_hz: int | None = None
@@ -77,6 +81,18 @@ class StepMeta:
     take_digest: str | None = None
     loudness: Loudness | None = None
     step: str | None = None
+    anchors: tuple[tuple[str, float, float], ...] = ()
+
+    def shifted_anchors(self, offset_ms: float, end_ms: float, owner: str) -> list[tuple[str, float, float]]:
+        """The ``anchors`` placed ``offset_ms`` later and cut at ``end_ms`` (one starting there or
+        later is not in the programme). Keys relative to the step (``@3`` a mix's track, ``[7]`` a
+        line, ``.cue#2`` a cue) are made absolute with ``owner``, the step's id."""
+        out = []
+        for name, start, stop in self.anchors:
+            if start + offset_ms < end_ms:
+                key = f"{owner}{name}" if name[:1] in _RELATIVE else name
+                out.append((key, start + offset_ms, min(stop + offset_ms, end_ms)))
+        return out
 
     def placeholders_inside(self, step_id: str) -> tuple[str, ...]:
         """The placeholder steps this artifact holds (itself, when it is one)."""
@@ -117,6 +133,8 @@ class StepMeta:
         }
         if self.segments_estimated:
             out["segments_estimated"] = True
+        if self.anchors:
+            out["anchors"] = [[name, _finite(s), _finite(e)] for name, s, e in self.anchors]
         if self.loudness is not None:
             loud = self.loudness
             out.update(
@@ -158,6 +176,7 @@ class StepMeta:
             take_digest=data.get("take_digest"),
             loudness=loudness,
             step=data.get("step"),
+            anchors=tuple((str(name), float(s), float(e)) for name, s, e in data.get("anchors") or ()),
         )
 
 

@@ -147,13 +147,17 @@ def _check_audio_file(step: Step) -> None:
 
 
 def _check_cover(graph: StepGraph) -> None:
-    """The ``meta.cover`` image: one hosts take (``audio.tags.read_artwork``), at its location."""
+    """The ``meta.cover`` image and every local chapter image: ones hosts take
+    (``audio.tags.read_artwork``), at their locations."""
     meta = graph.recipe.meta
-    if meta.cover is not None:
-        try:
-            read_artwork(meta.cover)
-        except AudioflowError as exc:
-            raise RecipeError(str(exc), meta.cover_location) from exc
+    images = [(meta.cover, meta.cover_location, "cover image")]
+    images += [(mark.image, mark.image_location, "chapter image") for mark in graph.recipe.chapters]
+    for image, location, what in images:
+        if image is not None:
+            try:
+                read_artwork(image)
+            except AudioflowError as exc:
+                raise RecipeError(str(exc).replace("cover image", what), location) from exc
 
 
 def check_graph(graph: StepGraph, providers: Mapping[str, Provider]) -> None:

@@ -16,7 +16,7 @@ from ..errors import AudioflowError
 from ..steps import CueSpec, DialoguePayload, SpokenLine
 from .meta import Segment, StepMeta
 
-__all__ = ["cue_clips", "cue_start_ms", "line_spans", "segments", "take_spans"]
+__all__ = ["anchors", "cue_clips", "cue_start_ms", "line_spans", "segments", "take_spans"]
 
 
 def _groups(payload: DialoguePayload) -> tuple[int, ...]:
@@ -112,3 +112,12 @@ def cue_clips(
             )
         )
     return clips
+
+
+def anchors(spans: Sequence[tuple[float, float]], cues: Sequence[Clip]) -> tuple[tuple[str, float, float], ...]:
+    """Where the dialogue's lines (``[1]``…, 1-based) and cues (``.cue#1``…, in the payload's order,
+    as :func:`cue_clips` returns them) landed on its timeline, (key, start_ms, end_ms): what a
+    chapter on a line or a cue starts at (``engine.chapters``)."""
+    lines = [(f"[{k}]", start, end) for k, (start, end) in enumerate(spans, start=1)]
+    placed = [(f".cue#{k}", clip.start_ms, clip.end_ms) for k, clip in enumerate(cues, start=1)]
+    return tuple(lines + placed)

@@ -59,6 +59,7 @@ CUE_KEYS = (
     "duck_db",
     "duck_attack",
     "duck_release",
+    "chapter",
 )
 #: Keys of an inline cue (``cue: {generate: …}``): a generate step of its own.
 INLINE_CUE_KEYS = ("generate", "duration", "texture", "provider", "take")

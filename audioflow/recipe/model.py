@@ -17,6 +17,7 @@ from typing import Any
 from ..errors import RecipeError, SourceLocation, did_you_mean
 from ..steps import CLIP_LIMITS_MS, EffectSpec, StepKind
 from ..units import parse_bitrate_kbps, parse_db, parse_duration_ms, parse_level
+from .chapters import ChapterMark, parse_chapters
 from .cues import Cue, check_voice_names, read_dialogue, read_placement, split_line_ref, unsupported_instruction
 from .diagnostics import Collector
 from .effects import parse_effects
@@ -65,7 +66,7 @@ LOUDNESS_PRESETS = {
 }
 _KIND_KEYS = {
     "speak": {"speak", "voice", "direction", "image"},
-    "dialogue": {"dialogue", "gap", "render", "image"},
+    "dialogue": {"dialogue", "gap", "render", "image", "chapter"},
     "file": {"file"},
     "generate": {"generate", "duration", "texture", "image", "extend"},
     "isolate": {"isolate"},
@@ -73,7 +74,7 @@ _KIND_KEYS = {
 }
 _COMMON_KEYS = {"provider", "take"}
 _DIRECTION = re.compile(r"^\s*\(([^()]{1,80})\)\s*(.*)$", re.S)
-_LINE_KEYS = {"voice", "text", "direction", "gap", "take", "label"}
+_LINE_KEYS = {"voice", "text", "direction", "gap", "take", "label", "chapter"}
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ class Recipe:
     meta: Meta
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
     lexicon: Lexicon = field(default_factory=Lexicon)
+    chapters: tuple[ChapterMark, ...] = ()  # where each starts is resolved after the mix (engine.chapters)
 
 
 class _Reader:
@@ -665,6 +667,7 @@ def build_recipe(
     if not _blocked(("meta",), broken):
         with collector.guard():
             parts["meta"] = parse_meta(doc, data.get("meta", {}), title, confinement)
+    chapters = parse_chapters(doc, steps, confinement, collector, lambda where: _blocked(where, broken))
     collector.raise_any()
     return Recipe(
         path=path,
@@ -681,6 +684,7 @@ def build_recipe(
         master=parts["master"],
         output=parts["output"],
         providers=parts["providers"],
+        chapters=chapters,
     )
 
 

@@ -62,7 +62,12 @@ FORMAT_EXTENSIONS: dict[str, tuple[str, ...]] = {
     "m4b": (".m4b",),
 }
 _ALLOW_HINT = f"to read files from another folder, allow it: --allow-dir DIR or {ALLOW_DIRS_ENV}"
-_SIDECAR_LABELS = {"srt": "the .srt transcript", "vtt": "the .vtt transcript", "manifest": "the manifest"}
+_SIDECAR_LABELS = {
+    "srt": "the .srt transcript",
+    "vtt": "the .vtt transcript",
+    "manifest": "the manifest",
+    "chapters": "the JSON chapters",
+}
 _KINDS = (
     (stat.S_ISDIR, "a folder"),
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -194,12 +199,14 @@ def extension_matches(output: PurePath, fmt: str) -> bool:
 
 def sidecar_paths(output: Path) -> dict[str, Path]:
     """Every file a bounce may write beside ``output``, by role: ``srt`` and ``vtt`` transcripts
-    (written when the programme has speech) and the ``manifest``. The bounce writes these paths and
+    (written when the programme has speech), the ``manifest`` and the Podcasting 2.0 JSON
+    ``chapters`` (written when the recipe declares chapters). The bounce writes these paths and
     :func:`check_outputs` checks them: a new sidecar is added here, once."""
     return {
         "srt": output.with_suffix(".srt"),
         "vtt": output.with_suffix(".vtt"),
         "manifest": output.with_name(output.stem + ".manifest.json"),
+        "chapters": output.with_name(output.stem + ".chapters.json"),
     }
 
 

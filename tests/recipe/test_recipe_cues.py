@@ -277,6 +277,7 @@ def test_the_schema_describes_every_new_key() -> None:
         "duck_db",
         "duck_attack",
         "duck_release",
+        "chapter",
     }
     assert defs["line"]["properties"]["label"]["description"]
     assert defs["track"]["properties"]["crossfade"]["description"]

@@ -282,7 +282,7 @@ def test_open_project_checks_outputs_before_touching_the_cache(show: Path) -> No
 def test_a_run_writes_exactly_the_output_and_the_sidecars_it_checked(show: Path) -> None:
     text = (
         "audioflow: 1\ncast:\n  v: {preset: joe}\nsteps:\n  hi: {speak: Hello there., voice: v}\n"
-        "mix:\n  - {track: hi}\noutput: out/ep.wav\n"
+        "mix:\n  - {track: hi, chapter: Hello}\noutput: out/ep.wav\n"  # a chapter: the JSON chapters too
     )
     report = open_project(
         write(show, text), providers={"local": FakeProvider(duration_ms=1000)}, cache_dir=show / "cache"
