@@ -126,11 +126,12 @@ def _run_json(report: Any) -> dict[str, Any]:
 
 
 def _outputs(report: Any) -> list[str]:
-    """The files the run wrote: the output, its manifest, its transcripts."""
+    """The files the run wrote: the output, its manifest, its transcripts and chapters file."""
     if report.output is None:
         return []
     written = [report.output, report.manifest_path]
-    written += [report.output.parent / name for name in report.manifest.transcripts]
+    sidecars = [*report.manifest.transcripts, *filter(None, [report.manifest.chapters_file])]
+    written += [report.output.parent / name for name in sidecars]
     return [str(path) for path in written if path is not None]
 
 
