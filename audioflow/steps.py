@@ -639,7 +639,10 @@ class MixPayload:
 
 @dataclass(frozen=True)
 class MasterPayload:
-    """The master: loudness target (LUFS), true-peak ceiling (dBTP) and the bounce's encoding."""
+    """One output's master: loudness target (LUFS) or, for ACX, RMS target (``target_rms_dbfs``),
+    true-peak ceiling (dBTP) and the encoding (``bit_depth`` of wav/flac; channels may differ from
+    the mix's: it is down- or up-mixed). The defaults stay out of the canonical form, so a master
+    that does not use them keeps its digest."""
 
     target_lufs: float
     true_peak_dbtp: float
@@ -647,11 +650,13 @@ class MasterPayload:
     bitrate_kbps: int
     sample_rate_hz: int
     channels: int
+    bit_depth: int = 24
+    target_rms_dbfs: float | None = None
 
     kind = StepKind.MASTER
 
     def canonical(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "target_lufs": self.target_lufs,
             "true_peak_dbtp": self.true_peak_dbtp,
             "format": self.format,
@@ -659,6 +664,11 @@ class MasterPayload:
             "sample_rate_hz": self.sample_rate_hz,
             "channels": self.channels,
         }
+        if self.bit_depth != 24:
+            out["bit_depth"] = self.bit_depth
+        if self.target_rms_dbfs is not None:
+            out["target_rms_dbfs"] = self.target_rms_dbfs
+        return out
 
 
 Payload = (

@@ -403,8 +403,16 @@ def encoded_rate_hz(format: str, input_rate_hz: int, sample_rate_hz: int | None 
     return int(sample_rate_hz) if sample_rate_hz is not None else int(input_rate_hz)
 
 
-def _output_options(fmt: str, bitrate_kbps: int, sample_rate_hz: int | None) -> list[str]:
-    out_args = list(_FORMAT_ARGS[fmt])
+#: Output arguments of wav and flac at 16 bits (24 is :data:`_FORMAT_ARGS`' default), dithered
+#: (triangular, ffmpeg's swresample) as they are quantised.
+_PCM16_ARGS: dict[str, list[str]] = {
+    "wav": ["-c:a", "pcm_s16le", "-af", "aresample=dither_method=triangular", "-f", "wav"],
+    "flac": ["-c:a", "flac", "-sample_fmt", "s16", "-af", "aresample=dither_method=triangular", "-f", "flac"],
+}
+
+
+def _output_options(fmt: str, bitrate_kbps: int, sample_rate_hz: int | None, bit_depth: int = 24) -> list[str]:
+    out_args = list(_PCM16_ARGS[fmt] if bit_depth == 16 and fmt in _PCM16_ARGS else _FORMAT_ARGS[fmt])
     if fmt in ("mp3", "ogg", "opus", "m4a", "m4b"):
         out_args[2:2] = ["-b:a", f"{int(bitrate_kbps)}k"]
     if fmt in ("ogg", "opus"):
@@ -422,10 +430,12 @@ def encoder_args(
     channels: int,
     bitrate_kbps: int = 192,
     out_rate_hz: int | None = None,
+    bit_depth: int = 24,
 ) -> list[str]:
     """ffmpeg arguments that read float32 little-endian interleaved PCM (``sample_rate_hz``,
     ``channels``) from stdin and write ``out`` as :func:`encode` does (same codec options, bit-exact,
-    no metadata). ``out_rate_hz`` resamples the output (ignored for Opus)."""
+    no metadata). ``out_rate_hz`` resamples the output (ignored for Opus); ``bit_depth`` (16 or 24)
+    is that of wav and flac (16 bits dithered), ignored for lossy formats."""
     args = ["-f", "f32le", "-ar", str(int(sample_rate_hz)), "-ac", str(int(channels))]
     args += ["-i", "pipe:0", "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact"]
-    return [*args, *_output_options(fmt, bitrate_kbps, out_rate_hz), str(out)]
+    return [*args, *_output_options(fmt, bitrate_kbps, out_rate_hz, bit_depth), str(out)]

@@ -17,7 +17,7 @@ import numpy as np
 from audioflow.audio.types import Audio
 from audioflow.errors import AudioError
 
-__all__ = ["LoudnessMeter", "PeakDetector", "integrated_lufs", "sample_peak_dbfs", "true_peak_dbtp"]
+__all__ = ["LoudnessMeter", "PeakDetector", "RmsMeter", "integrated_lufs", "sample_peak_dbfs", "true_peak_dbtp"]
 
 _GATING_BLOCK_MS = 400.0  # BS.1770-4 gating block length
 _TRUE_PEAK_CHUNK_S = 10.0
@@ -62,6 +62,26 @@ class LoudnessMeter:
             return -math.inf
         value = float(self._module.get_loudness_global(self._state))
         return value if math.isfinite(value) else -math.inf
+
+
+class RmsMeter:
+    """The RMS level of a stream (every sample of every channel), fed block by block."""
+
+    def __init__(self) -> None:
+        self.squares = 0.0
+        self.samples = 0
+
+    def add(self, block: np.ndarray) -> None:
+        """Measure ``block`` (frames × channels)."""
+        data = np.asarray(block, dtype=np.float64)
+        self.squares += float(np.einsum("ij,ij->", data, data)) if data.ndim == 2 else float(np.dot(data, data))
+        self.samples += data.size
+
+    def rms_dbfs(self) -> float:
+        """The level so far in dBFS (a full-scale sine is -3.01 dBFS); ``-math.inf`` for silence."""
+        if not self.samples or self.squares <= 0.0:
+            return -math.inf
+        return 10.0 * math.log10(self.squares / self.samples)
 
 
 class PeakDetector:

@@ -30,8 +30,9 @@ import numpy as np
 from audioflow.audio import io as audio_io
 from audioflow.audio import loudness
 from audioflow.audio.limiter import TruePeakLimiter
-from audioflow.audio.loudness import LoudnessMeter, PeakDetector, integrated_lufs
+from audioflow.audio.loudness import LoudnessMeter, PeakDetector, RmsMeter, integrated_lufs
 from audioflow.audio.pipes import EncoderPipe, decode_blocks
+from audioflow.audio.qc import FigureMeter, FileFigures
 from audioflow.audio.types import Audio
 from audioflow.errors import AudioError
 
@@ -99,6 +100,32 @@ class _AudioBlocks:
 
 
 @dataclass(frozen=True)
+class _Remixed:
+    """A :class:`BlockSource` with its channels changed to ``channels``: stereo to mono is the mean of
+    the two (a centred voice keeps its level), mono to stereo repeats the one channel."""
+
+    source: BlockSource
+    channels: int
+
+    @property
+    def sample_rate_hz(self) -> int:
+        return self.source.sample_rate_hz
+
+    @property
+    def frames(self) -> int:
+        return self.source.frames
+
+    def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
+        for block in self.source.blocks(block_frames):
+            if self.channels == 1:
+                yield block.mean(axis=1, keepdims=True, dtype=np.float32)
+            else:
+                yield (
+                    np.repeat(block[:, :1], self.channels, axis=1) if block.shape[1] == 1 else block[:, : self.channels]
+                )
+
+
+@dataclass(frozen=True)
 class MasterResult:
     """A mastered programme and its measurements.
 
@@ -122,7 +149,8 @@ class MasteredFile:
     ``path``: the encoded file; ``sample_rate_hz``/``channels``/``frames``: of the decoded file;
     ``input_lufs``: the source's loudness; ``gain_db``: gain before the limiter (last pass);
     ``lufs``/``true_peak_dbtp``: measured on the DECODED file; ``limited`` and
-    ``max_reduction_db``: what the limiter did; ``passes``: encodes made (1 to 3).
+    ``max_reduction_db``: what the limiter did; ``passes``: encodes made (1 to 3); ``figures``:
+    every QC figure of the decoded file (measured in the same pass).
     """
 
     path: Path
@@ -137,6 +165,7 @@ class MasteredFile:
     limited: bool
     max_reduction_db: float
     passes: int
+    figures: FileFigures | None = None
 
     @property
     def duration_ms(self) -> float:
@@ -237,6 +266,7 @@ class _Encoding:
     sample_rate_hz: int | None
     out_rate_hz: int
     block_frames: int
+    bit_depth: int = 24
 
 
 def _sample_starts(frames: int, length: int, rate_hz: int) -> np.ndarray | None:
@@ -248,11 +278,13 @@ def _sample_starts(frames: int, length: int, rate_hz: int) -> np.ndarray | None:
     return np.linspace(0, frames - length, count).astype(np.int64)
 
 
-def _measure_and_sample(source: BlockSource, block_frames: int) -> tuple[float, np.ndarray]:
-    """Pass 1: the source's integrated loudness, and a sample of it for the trial: the whole programme
-    when it is short (up to ``_TRIAL_WHOLE_S``), else excerpts of ``_TRIAL_EXCERPT_S`` (see
-    :func:`_sample_starts`), each faded in and out over 10 ms so the joins do not click."""
+def _measure_and_sample(source: BlockSource, block_frames: int) -> tuple[float, float, np.ndarray]:
+    """Pass 1: the source's integrated loudness (LUFS), its RMS level (dBFS) and a sample of it for
+    the trial: the whole programme when it is short (up to ``_TRIAL_WHOLE_S``), else excerpts of
+    ``_TRIAL_EXCERPT_S`` (see :func:`_sample_starts`), each faded in and out over 10 ms so the joins
+    do not click."""
     meter = LoudnessMeter(source.sample_rate_hz, source.channels)
+    squares = RmsMeter()
     length = round(_TRIAL_EXCERPT_S * source.sample_rate_hz)
     starts = _sample_starts(source.frames, length, source.sample_rate_hz)
     whole: list[np.ndarray] = []
@@ -260,6 +292,7 @@ def _measure_and_sample(source: BlockSource, block_frames: int) -> tuple[float, 
     first = 0
     for block in source.blocks(block_frames):
         meter.add(block)
+        squares.add(block)
         last = first + block.shape[0]
         if starts is None:
             whole.append(np.array(block, dtype=np.float32))
@@ -269,9 +302,9 @@ def _measure_and_sample(source: BlockSource, block_frames: int) -> tuple[float, 
                 sample[k * length + lo - int(start) : k * length + hi - int(start)] = block[lo - first : hi - first]
         first = last
     if starts is None:
-        return meter.lufs(), np.concatenate(whole) if whole else sample
+        return meter.lufs(), squares.rms_dbfs(), np.concatenate(whole) if whole else sample
     _fade_edges(sample.reshape(len(starts), length, source.channels), source.sample_rate_hz)
-    return meter.lufs(), sample
+    return meter.lufs(), squares.rms_dbfs(), sample
 
 
 def _fade_edges(excerpts: np.ndarray, rate_hz: int) -> None:
@@ -301,6 +334,7 @@ def _encoder(path: Path, encoding: _Encoding, rate_hz: int, channels: int) -> En
         channels=channels,
         bitrate_kbps=encoding.bitrate_kbps,
         out_rate_hz=encoding.sample_rate_hz,
+        bit_depth=encoding.bit_depth,
     )
 
 
@@ -318,15 +352,18 @@ def _encode_and_measure(
     gain_db: float,
     ceiling_dbtp: float,
     on_stage: Callable[[str], None],
-) -> tuple[TruePeakLimiter, float, float, int]:
-    """Pass 2 (gain + limiter piped into the encoder) and the check of the DECODED file:
-    (the limiter, decoded LUFS, decoded true peak dBTP, decoded frames)."""
+) -> tuple[TruePeakLimiter, FileFigures]:
+    """Pass 2 (gain + limiter piped into the encoder) and the check of the DECODED file, every QC
+    figure in one streamed pass: (the limiter, the decoded file's figures)."""
     encoder = _encoder(path, encoding, source.sample_rate_hz, source.channels)
     on_stage("limiting+encoding")
     limiter = _encode_pass(source, encoder, gain_db, ceiling_dbtp, encoding.block_frames)
     on_stage("verifying")
-    lufs, peak_dbtp, frames = _measure_file(path, encoding, source.channels)
-    return limiter, lufs, peak_dbtp, frames
+    rate = encoding.out_rate_hz
+    meter = FigureMeter(rate, source.channels)
+    for block in decode_blocks(path, sample_rate_hz=rate, channels=source.channels, block_frames=encoding.block_frames):
+        meter.add(block)
+    return limiter, meter.figures()
 
 
 @dataclass(frozen=True)
@@ -447,6 +484,9 @@ def master_to_file(
     sample_rate_hz: int | None = None,
     block_frames: int = BLOCK_FRAMES,
     on_stage: Callable[[str], None] | None = None,
+    channels: int | None = None,
+    bit_depth: int = 24,
+    target_rms_dbfs: float | None = None,
 ) -> MasteredFile:
     """Master ``source`` to ``target_lufs`` / ``true_peak_dbtp`` and encode it to ``path``, streamed.
 
@@ -464,23 +504,33 @@ def master_to_file(
     calling thread: ``"measuring"`` (pass 1 and the trial), then ``"limiting+encoding"`` and
     ``"verifying"`` for each pass 2. Raises ``AudioError`` for silence (or under 400 ms of audio)
     and for an encoding failure.
+
+    ``channels`` (1 or 2) down- or up-mixes the source first (mono is the mean of left and right;
+    stereo from mono repeats it); ``bit_depth`` (16 or 24) is that of wav and flac. With
+    ``target_rms_dbfs`` (ACX) the target is an RMS level (dBFS, every sample of every channel) and
+    ``target_lufs`` is ignored: the loudness target becomes ``target_rms_dbfs`` plus the source's
+    measured LUFS − RMS difference, which a gain does not change (the limiter and the codec barely
+    do: the RMS lands within a few tenths of a dB when the loudness lands within 0.2 LU).
     """
     stage = on_stage or (lambda name: None)
     fmt = audio_io.encoder_format(format)
+    if channels is not None and int(channels) != source.channels:
+        source = _Remixed(source, int(channels))
     out_rate = audio_io.encoded_rate_hz(fmt, source.sample_rate_hz, sample_rate_hz)
-    encoding = _Encoding(fmt, int(bitrate_kbps), sample_rate_hz, out_rate, int(block_frames))
+    encoding = _Encoding(fmt, int(bitrate_kbps), sample_rate_hz, out_rate, int(block_frames), int(bit_depth))
     stage("measuring")
-    input_lufs, sample = _measure_and_sample(source, block_frames)
+    input_lufs, input_rms_dbfs, sample = _measure_and_sample(source, block_frames)
     if not math.isfinite(input_lufs):
         raise AudioError("cannot master silence (or audio shorter than 400 ms)")
+    if target_rms_dbfs is not None:
+        target_lufs = target_rms_dbfs + (input_lufs - input_rms_dbfs)
     prediction = _trial(sample, source.sample_rate_hz, encoding, (input_lufs, target_lufs, true_peak_dbtp))
     del sample
     gain_db, margin_db = prediction.gain_db, prediction.margin_db
     for attempt in range(_MAX_ENCODES):
         ceiling_dbtp = true_peak_dbtp - margin_db
-        limiter, lufs, peak_dbtp, frames = _encode_and_measure(
-            source, Path(path), encoding, gain_db, ceiling_dbtp, stage
-        )
+        limiter, figures = _encode_and_measure(source, Path(path), encoding, gain_db, ceiling_dbtp, stage)
+        lufs, peak_dbtp, frames = figures.integrated_lufs, figures.true_peak_dbtp, figures.frames
         result = MasteredFile(
             Path(path),
             fmt,
@@ -494,6 +544,7 @@ def master_to_file(
             limiter.limited,
             limiter.max_reduction_db,
             attempt + 1,
+            figures,
         )
         overshoot_db = peak_dbtp - true_peak_dbtp
         if abs(lufs - target_lufs) <= _LUFS_TOLERANCE_LU and overshoot_db <= 0:

@@ -52,7 +52,8 @@ class EncoderPipe:
     """ffmpeg encoding float32 blocks to ``path`` as ``format`` (the options of :func:`io.encode`).
 
     ``sample_rate_hz``/``channels`` describe the blocks; ``out_rate_hz`` resamples the output
-    (ignored for Opus, always 48 kHz). :meth:`write` queues a block (a writer thread feeds
+    (ignored for Opus, always 48 kHz); ``bit_depth`` (16 or 24) is that of wav and flac.
+    :meth:`write` queues a block (a writer thread feeds
     ffmpeg); :meth:`close` waits for the file; :meth:`abort` kills ffmpeg. Use as a context
     manager: leaving on an exception aborts. Raises ``AudioError`` when ffmpeg fails.
     """
@@ -66,6 +67,7 @@ class EncoderPipe:
         channels: int,
         bitrate_kbps: int = 192,
         out_rate_hz: int | None = None,
+        bit_depth: int = 24,
     ):
         self.format = encoder_format(format)
         self.channels = int(channels)
@@ -77,6 +79,7 @@ class EncoderPipe:
             channels=channels,
             bitrate_kbps=bitrate_kbps,
             out_rate_hz=out_rate_hz,
+            bit_depth=bit_depth,
         )
         self._process, self._stderr = _start(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, what=self._what)
         self._queue: queue.Queue[Any] = queue.Queue(_QUEUE_BLOCKS)

@@ -121,6 +121,26 @@ def _segments(value: Any) -> bool:
     )
 
 
+_QC_COUNTS = ("sample_rate_hz", "channels", "frames")
+_QC_LEVELS = (
+    "integrated_lufs",
+    "loudness_range_lu",
+    "true_peak_dbtp",
+    "sample_peak_dbfs",
+    "rms_dbfs",
+    "noise_floor_dbfs",
+)
+
+
+def _qc_figures(value: Any) -> bool:
+    """A master's measured figures (``audio.qc.FileFigures.to_json``): whole counts, levels or null."""
+    return (
+        isinstance(value, dict)
+        and all(type(value.get(k)) is int and value[k] > 0 for k in _QC_COUNTS)
+        and all(k in value and (value[k] is None or _number(value[k])) for k in _QC_LEVELS)
+    )
+
+
 def _anchors(value: Any) -> bool:
     return isinstance(value, list) and all(
         isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and _number(v[1]) and _number(v[2]) for v in value
@@ -150,6 +170,7 @@ META_FIELDS: dict[str, tuple[str, Any]] = {
     "take_digest": ("a sha256 digest", is_digest),
     "speech_ms": ("a list of [start, end] pairs", _spans),
     "segments": ("a list of timed segments", _segments),
+    "qc_figures": ("an object of QC figures", lambda v: _qc_figures(v)),
     "anchors": ("a list of [key, start, end] triples", _anchors),
 }
 

@@ -27,7 +27,7 @@ from .output import (
     _warn,
 )
 from .progress import ProgressDisplay
-from .summary import _plan_rows, _print_batch, _print_plan, _print_run, _tracebacks
+from .summary import _plan_rows, _print_batch, _print_plan, _print_run, _report_qc, _tracebacks
 
 
 @click.command()
@@ -58,7 +58,7 @@ def plan(
                 _warn(warning)
             rows[project.graph.recipe.path] = _plan_rows(result)
         if len(plans) == 1:
-            _print_plan(rows[batch.recipes[0]], plans[0].cost_by_provider(), as_json)
+            _print_plan(rows[batch.recipes[0]], plans[0].cost_by_provider(), as_json, plans[0].graph.recipe)
             return
         if as_json:
             per_recipe = [
@@ -69,7 +69,7 @@ def plan(
             return
         for (path, r), p in zip(rows.items(), plans, strict=True):
             _echo(f"== {path} ==")
-            _print_plan(r, p.cost_by_provider(), False)
+            _print_plan(r, p.cost_by_provider(), False, p.graph.recipe)
         stale = sum(1 for r in rows.values() for row in r if row["status"] == "stale")
         steps = sum(len(r) for r in rows.values())
         _echo(f"batch: {len(plans)} recipes, {stale} stale, {steps - stale} up-to-date")
@@ -122,6 +122,9 @@ def plan(
     help="Render these steps again even if cached (repeatable; named steps only; not paid steps: set take: N).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run's result as JSON.")
+@click.option(
+    "--allow-qc-fail", is_flag=True, help="Keep outputs that fail their preset's QC: warn and exit 0 instead of 1."
+)
 def run(
     recipes: tuple[Path, ...],
     cache_dir: Path | str | None,
@@ -134,8 +137,9 @@ def run(
     only: tuple[str, ...],
     force: tuple[str, ...],
     as_json: bool,
+    allow_qc_fail: bool,
 ) -> None:
-    """Render each RECIPE's stale steps and bounce its mastered output. Several recipes (or a quoted
+    """Render each RECIPE's stale steps and bounce its mastered outputs. Several recipes (or a quoted
     glob, 'episodes/*.yaml') run as one graph: a step they share renders once; failures are
     reported at the end."""
     from ..engine.batch import open_batch
@@ -179,7 +183,8 @@ def run(
         for report in reports.values():
             for text in _tracebacks(report):
                 _err(text)
-        if errors or not all(r.result.ok for r in reports.values()):
+        qc_failed = _report_qc(reports.values(), allow_qc_fail)
+        if errors or qc_failed or not all(r.result.ok for r in reports.values()):
             sys.exit(1)
 
 

@@ -26,7 +26,23 @@ def _plan_rows(result: Any) -> list[dict[str, Any]]:
     ]
 
 
-def _print_plan(rows: list[dict[str, Any]], costs: dict[str, tuple[float, int, int]], as_json: bool) -> None:
+def _output_lines(recipe: Any) -> list[str]:
+    """One line per output of the recipe: its path, its master step, its encoding and its target."""
+    lines = []
+    for output in recipe.outputs if recipe is not None else ():
+        m = output.master
+        kind = f"{m.bitrate_kbps}k" if m.format not in ("wav", "flac") else f"{m.bit_depth}-bit"
+        target = f"{m.target_rms_dbfs:g} dB RMS" if m.target_rms_dbfs is not None else f"{m.target_lufs:g} LUFS"
+        lines.append(
+            f"output {os.path.relpath(output.path)} ← {output.step_id} ({m.format} {kind} {m.sample_rate_hz} Hz "
+            f"{'mono' if m.channels == 1 else 'stereo'}; {m.preset or 'custom'} {target}, ≤ {m.true_peak_dbtp:g} dBTP)"
+        )
+    return lines
+
+
+def _print_plan(
+    rows: list[dict[str, Any]], costs: dict[str, tuple[float, int, int]], as_json: bool, recipe: Any = None
+) -> None:
     if as_json:
         _echo(json.dumps({"steps": rows, "cost": _cost_json(costs)}, indent=2))
         return
@@ -38,6 +54,8 @@ def _print_plan(rows: list[dict[str, Any]], costs: dict[str, tuple[float, int, i
             f"{r['status']:<10}  {r['id']:<{width}}  {r['kind']:<8}  {r['provider'] or '-':<7}  "
             f"{part}{r['reason']}{cost}"
         )
+    for line in _output_lines(recipe):
+        _echo(line)
     stale = sum(1 for r in rows if r["status"] == "stale")
     _echo(f"{stale} stale, {len(rows) - stale} up-to-date")
     for line in _cost_lines(costs):
@@ -79,13 +97,16 @@ def _summary(report: Any, recipe: Path) -> list[str]:
         )
     )
     if report.output is not None:
-        m = report.manifest
         lines.append(counts + (" (everything was cached)" if result.count("rendered") == 0 else ""))
-        lines.append(
-            f"wrote {os.path.relpath(report.output)}: {m.duration_ms / 1000:.1f} s, "
-            f"{m.loudness.measured_lufs:.1f} LUFS, {m.loudness.measured_true_peak_dbtp:.1f} dBTP"
-            + (f", {len(m.placeholders)} placeholder(s)" if m.placeholders else "")
-        )
+        for bounced in report.outputs:
+            m, qc = bounced.manifest, bounced.qc
+            rms = f", {qc.figures.rms_dbfs:.1f} dB RMS" if m.loudness.target_rms_dbfs is not None else ""
+            lines.append(
+                f"wrote {os.path.relpath(bounced.path)}: {m.duration_ms / 1000:.1f} s, "
+                f"{m.loudness.measured_lufs:.1f} LUFS, {m.loudness.measured_true_peak_dbtp:.1f} dBTP{rms}"
+                + (f", {len(m.placeholders)} placeholder(s)" if m.placeholders else "")
+                + f", QC {'pass' if qc.passed else 'FAIL'} ({qc.preset or 'custom target'})"
+            )
     else:
         unasked = "master" not in result.outcomes  # run --only without master
         lines.append(counts + (" — not bounced (--only without master)" if unasked else " — no output written"))
@@ -102,13 +123,16 @@ def _run_json(report: Any) -> dict[str, Any]:
     manifest = report.manifest
     return {
         "output": str(report.output) if report.output else None,
+        "outputs": [
+            {"path": str(b.path), "manifest": str(b.manifest_path), "qc_pass": b.qc.passed} for b in report.outputs
+        ],
         "rendered": result.count("rendered"),
         "cached": result.count("cached"),
         "failed": result.count("failed"),
         "spent_usd": result.budget.spent_usd,
         "duration_ms": manifest.duration_ms if manifest else None,
         "loudness": manifest.loudness.to_json() if manifest else None,
-        "outputs": _outputs(report),
+        "files": _files(report),
         "placeholders": list(manifest.placeholders) if manifest else _placeholders(result),
         "notes": _notes(result),
         "steps": [
@@ -125,14 +149,14 @@ def _run_json(report: Any) -> dict[str, Any]:
     }
 
 
-def _outputs(report: Any) -> list[str]:
-    """The files the run wrote: the output, its manifest, its transcripts and chapters file."""
-    if report.output is None:
-        return []
-    written = [report.output, report.manifest_path]
-    sidecars = [*report.manifest.transcripts, *filter(None, [report.manifest.chapters_file])]
-    written += [report.output.parent / name for name in sidecars]
-    return [str(path) for path in written if path is not None]
+def _files(report: Any) -> list[str]:
+    """Every file the run wrote: each output, its manifest, its transcripts and chapters file."""
+    written: list[Path] = []
+    for bounced in report.outputs:
+        manifest = bounced.manifest
+        sidecars = [*manifest.transcripts, *filter(None, [manifest.chapters_file])]
+        written += [bounced.path, bounced.manifest_path, *(bounced.path.parent / name for name in sidecars)]
+    return [str(path) for path in dict.fromkeys(written)]
 
 
 def _placeholders(result: Any) -> list[str]:
@@ -172,6 +196,20 @@ def _print_line(line: str) -> None:
         _note(line)
     else:
         _echo(line)
+
+
+def _report_qc(reports: Any, allow: bool) -> bool:
+    """One line on stderr per output that fails its preset (``error:``, or ``warning:`` when
+    ``allow``); whether the run fails for it."""
+    failed = False
+    for report in reports:
+        for bounced in report.qc_failures:
+            qc = bounced.qc
+            why = "; ".join(check.reason for check in qc.failures)
+            level, preset = "warning" if allow else "error", qc.preset or "its target"
+            _err(f"{level}: QC: {os.path.relpath(bounced.path)} fails {preset}: {why}")
+            failed = not allow
+    return failed
 
 
 def _print_batch(reports: dict[Path, Any], errors: dict[Path, str], budget: Any, as_json: bool) -> None:

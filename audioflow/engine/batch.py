@@ -142,14 +142,15 @@ def open_batch(
             project = open_recipe(recipe, provider=provider, cache_dir=cache_dir, providers=providers)
             root = str(cache_folder(recipe.root, cache_dir))
             project.store = stores.setdefault(root, project.store)
-            output = recipe.output.resolve()
-            if output in outputs:
-                raise RecipeError(
-                    f"output {recipe.output} is also the output of {outputs[output]}",
-                    recipe.document.locate(("output",)),
-                    "give every recipe of a batch its own output",
-                )
-            outputs[output] = recipe.path
+            for written in recipe.outputs:
+                output = written.path.resolve()
+                if output in outputs:
+                    raise RecipeError(
+                        f"output {written.path} is also the output of {outputs[output]}",
+                        written.location,
+                        "give every recipe of a batch its own output",
+                    )
+                outputs[output] = recipe.path
             projects.append(project)
     collector.raise_any()
     return Batch(projects)

@@ -1,12 +1,17 @@
-"""The bounce: the mastered output written beside the recipe with the recipe's ``meta:`` as its tags
-and artwork, its transcripts (SRT, WebVTT) and its QC manifest — a typed :class:`Manifest` with one
-serialiser (:meth:`Manifest.to_json`). Tags are written to the copy the bounce writes, never to the
-cached master: they are in no digest, so changing them renders nothing again."""
+"""The bounce: every output of the recipe written beside it (each from its own master step) with the
+recipe's ``meta:`` as its tags and artwork, its transcripts (SRT, WebVTT) and its manifest — a typed
+:class:`Manifest` with one serialiser (:meth:`Manifest.to_json`, shape ``schemas/manifest.schema.json``,
+``manifest_version`` :data:`MANIFEST_VERSION`) holding the output's QC report (:mod:`.qc`). Tags
+are written to the copy the bounce writes, never to the cached master: they are in no digest, so
+changing them renders nothing again."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +20,47 @@ from ..audio.chapters import Chapter, podcast_json, write_tagged
 from ..audio.tags import Tags, read_artwork
 from ..cache import ArtifactStore, write_atomic
 from ..recipe.meta import Meta
+from ..recipe.outputs import Output
 from ..recipe.paths import sidecar_paths
 from ..steps import MasterPayload, StepKind
 from .chapters import resolve_chapters
 from .events import StepStatus
 from .meta import Segment, StepMeta
+from .qc import QcReport, qc_report
 from .scheduler import RunResult
 from .staleness import Plan
 from .transcript import to_srt, to_vtt
 
-__all__ = ["LoudnessReport", "Manifest", "ManifestStep", "bounce", "tags_for"]
+__all__ = [
+    "MANIFEST_VERSION",
+    "Bounced",
+    "LoudnessReport",
+    "Manifest",
+    "ManifestStep",
+    "bounce",
+    "bounce_output",
+    "manifest_schema",
+    "tags_for",
+]
+
+#: The version of the manifest's shape (``schemas/manifest.schema.json``): raised when it changes.
+MANIFEST_VERSION = 1
+
+_SCHEMA = ("schemas", "manifest.schema.json")
+
+
+@cache
+def manifest_schema() -> dict[str, Any]:
+    """The manifest's JSON Schema (draft 2020-12): from the installed package, else from the source
+    tree's ``schemas/``."""
+    packaged = resources.files("audioflow").joinpath(*_SCHEMA)
+    if packaged.is_file():
+        text = packaged.read_text(encoding="utf-8")
+    else:
+        text = (Path(__file__).resolve().parents[2] / _SCHEMA[0] / _SCHEMA[1]).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
 
 METER = "ITU-R BS.1770-4 (libebur128), true peak 4x oversampled (soxr), measured on the decoded file"
 
@@ -75,19 +111,22 @@ class ManifestStep:
 
 @dataclass(frozen=True)
 class LoudnessReport:
-    """The master's loudness: targets and what was measured on the decoded output (LUFS, dBTP)."""
+    """The master's loudness: targets and what was measured on the decoded output (LUFS, dBTP);
+    an ACX master has ``target_rms_dbfs`` and no ``target_lufs``."""
 
-    target_lufs: float
+    target_lufs: float | None
     measured_lufs: float
     target_true_peak_dbtp: float
     measured_true_peak_dbtp: float
     gain_db: float
     limited: bool
     meter: str = METER
+    target_rms_dbfs: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "target_lufs": self.target_lufs,
+            **({"target_rms_dbfs": self.target_rms_dbfs} if self.target_rms_dbfs is not None else {}),
             "measured_lufs": round(self.measured_lufs, 2),
             "target_true_peak_dbtp": self.target_true_peak_dbtp,
             "measured_true_peak_dbtp": round(self.measured_true_peak_dbtp, 2),
@@ -102,8 +141,9 @@ class Manifest:
     """The QC manifest of a bounce: the output, its format, length (ms) and rate (Hz), loudness,
     placeholder steps, what was rendered or cached, what was spent (USD), every step, transcripts,
     the speakers (cast name → display name), how many transcript cues have estimated timings
-    (``scene`` steps rendered remotely are marked ``timings_estimated``), and the chapters (title,
-    start and end in ms) with the name of the JSON chapters file."""
+    (``scene`` steps rendered remotely are marked ``timings_estimated``), the chapters (title,
+    start and end in ms) with the name of the JSON chapters file, the output's master ``step`` and
+    its ``qc`` report."""
 
     audioflow: str
     title: str
@@ -123,15 +163,19 @@ class Manifest:
     estimated_cues: int = 0
     chapters: tuple[Chapter, ...] = ()  # in time order; ``chapters_file`` the JSON chapters beside the output
     chapters_file: str | None = None
+    step: str = "master"
+    qc: QcReport | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as JSON data (what ``<output>.manifest.json`` holds)."""
         out: dict[str, Any] = {
+            "manifest_version": MANIFEST_VERSION,
             "audioflow": self.audioflow,
             "title": self.title,
             "recipe": self.recipe,
             "output": self.output,
             "format": self.format,
+            "step": self.step,
             "duration_ms": round(self.duration_ms, 1),
             "sample_rate_hz": self.sample_rate_hz,
             "loudness": self.loudness.to_json(),
@@ -151,6 +195,8 @@ class Manifest:
             out["chapters"] = [chapter.to_json() for chapter in self.chapters]
         if self.chapters_file:
             out["chapters_file"] = self.chapters_file
+        if self.qc is not None:
+            out["qc"] = self.qc.to_json()
         return out
 
 
@@ -181,24 +227,26 @@ def _steps(plan: Plan, result: RunResult) -> tuple[ManifestStep, ...]:
     return tuple(steps)
 
 
-def _manifest(plan: Plan, result: RunResult, output: Path, transcripts: tuple[str, ...]) -> Manifest:
+def _manifest(plan: Plan, result: RunResult, output: Output, transcripts: tuple[str, ...], qc: QcReport) -> Manifest:
     recipe = plan.graph.recipe
-    master = result.outcomes["master"].meta
-    payload = plan.graph.steps["master"].payload
+    master = result.outcomes[output.step_id].meta
+    payload = plan.graph.steps[output.step_id].payload
     assert master is not None and master.loudness is not None and isinstance(payload, MasterPayload)
+    rms_target = payload.target_rms_dbfs
     loudness = LoudnessReport(
-        payload.target_lufs,
+        payload.target_lufs if rms_target is None else None,
         master.loudness.lufs,
         payload.true_peak_dbtp,
         master.loudness.true_peak_dbtp,
         master.loudness.gain_db,
         master.loudness.limited,
+        target_rms_dbfs=rms_target,
     )
     return Manifest(
         __version__,
         recipe.title,
         recipe.path.name,
-        output.name,
+        output.path.name,
         payload.format,
         master.duration_ms,
         master.sample_rate_hz,
@@ -211,6 +259,8 @@ def _manifest(plan: Plan, result: RunResult, output: Path, transcripts: tuple[st
         transcripts,
         tuple((name, voice.shown_name) for name, voice in recipe.cast.items()),
         sum(1 for segment in master.segments if segment.estimated),
+        step=output.step_id,
+        qc=qc,
     )
 
 
@@ -239,27 +289,57 @@ def tags_for(meta: Meta) -> Tags:
     )
 
 
-def bounce(plan: Plan, result: RunResult, store: ArtifactStore) -> tuple[Path, Path, Manifest]:
-    """Write the master (its sha256 checked as it is read from ``store``) to the recipe's output, its
-    transcripts beside it (when anything is spoken) and the manifest, at the sidecar paths
-    ``validate`` checked, the output tagged from the recipe's ``meta:`` (:func:`tags_for`) with its
-    chapters (``engine.chapters``, resolved against the mix's anchors before anything is written;
-    the Podcasting 2.0 JSON chapters beside it). Returns (output, manifest path, manifest). Raises
-    ``CacheError`` on I/O failure, ``AudioError`` when the cover or the file cannot be read for
-    tagging, ``RecipeError`` at a chapter that cannot be placed."""
+@dataclass(frozen=True)
+class Bounced:
+    """One output the bounce wrote: the recipe's :class:`~audioflow.recipe.outputs.Output`, the file,
+    its manifest file and the typed manifest (with its QC report)."""
+
+    output: Output
+    path: Path
+    manifest_path: Path
+    manifest: Manifest
+
+    @property
+    def qc(self) -> QcReport:
+        assert self.manifest.qc is not None
+        return self.manifest.qc
+
+
+def bounce(plan: Plan, result: RunResult, store: ArtifactStore) -> tuple[Bounced, ...]:
+    """Write every output of the recipe whose master step rendered or was cached (see
+    :func:`bounce_output`), in the recipe's order, each output's chapters resolved against the mix's
+    anchors (``engine.chapters``) before anything is written. Raises what :func:`bounce_output`
+    raises, and ``RecipeError`` at a chapter that cannot be placed."""
     recipe = plan.graph.recipe
-    output = recipe.output
-    master = result.outcomes["master"]
+    mix_meta = result.outcomes["mix"].meta or StepMeta()
+    ready = []
+    for output in recipe.outputs:
+        outcome = result.outcomes.get(output.step_id)
+        if outcome is not None and outcome.record is not None and outcome.meta is not None:
+            rate_hz = outcome.meta.sample_rate_hz or output.master.sample_rate_hz
+            chapters = resolve_chapters(recipe.chapters, mix_meta, outcome.meta.duration_ms, rate_hz)
+            ready.append((output, chapters))
+    return tuple(bounce_output(plan, result, store, output, chapters) for output, chapters in ready)
+
+
+def bounce_output(
+    plan: Plan, result: RunResult, store: ArtifactStore, output: Output, chapters: Sequence[Chapter]
+) -> Bounced:
+    """Write ``output``'s master (its sha256 checked as it is read from ``store``) to its path, its
+    transcripts beside it (when anything is spoken) and its manifest with the QC report of the file
+    as written, at the sidecar paths ``validate`` checked, the file tagged from the recipe's
+    ``meta:`` (:func:`tags_for`) with its ``chapters`` (times at the output's rate; the Podcasting
+    2.0 JSON chapters beside it). Raises ``CacheError`` on I/O failure, ``AudioError`` when the
+    cover or the file cannot be read for tagging or measuring."""
+    recipe = plan.graph.recipe
+    master = result.outcomes[output.step_id]
     assert master.record is not None and master.meta is not None
     audio = store.read_verified(master.record.artifact)
-    rate_hz = master.meta.sample_rate_hz or recipe.master.sample_rate_hz
-    mix_meta = result.outcomes["mix"].meta or StepMeta()
-    chapters = resolve_chapters(recipe.chapters, mix_meta, master.meta.duration_ms, rate_hz)  # before any write
-    tagged = write_tagged(audio, recipe.master.format, tags_for(recipe.meta), chapters)
-    write_atomic(output, tagged, shared=True)
-    sidecars = sidecar_paths(output)
+    tagged = write_tagged(audio, output.master.format, tags_for(recipe.meta), chapters)
+    write_atomic(output.path, tagged, shared=True)
+    sidecars = sidecar_paths(output.path, output.sidecar_stem)
     if chapters:
-        document = podcast_json(chapters, title=recipe.meta.title, file_name=output.name)
+        document = podcast_json(chapters, title=recipe.meta.title, file_name=output.path.name)
         text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
         write_atomic(sidecars["chapters"], text.encode(), shared=True)
     transcripts: tuple[str, ...] = ()
@@ -269,11 +349,11 @@ def bounce(plan: Plan, result: RunResult, store: ArtifactStore) -> tuple[Path, P
         write_atomic(sidecars["vtt"], to_vtt(segments).encode(), shared=True)
         transcripts = (sidecars["srt"].name, sidecars["vtt"].name)
     manifest = replace(
-        _manifest(plan, result, output, transcripts),
+        _manifest(plan, result, output, transcripts, qc_report(output.path, output.master, master.meta.qc_figures)),
         chapters=tuple(chapters),
         chapters_file=sidecars["chapters"].name if chapters else None,
     )
     manifest_path = sidecars["manifest"]
     text = json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n"
     write_atomic(manifest_path, text.encode(), shared=True)
-    return output, manifest_path, manifest
+    return Bounced(output, output.path, manifest_path, manifest)

@@ -447,9 +447,10 @@ def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) 
 def master_mix(
     payload: MasterPayload, mix: Upstream, out_dir: Path, on_stage: Callable[[str], None] | None = None
 ) -> Rendered:
-    """Master the mix to the loudness target and true-peak ceiling and encode it, streamed from the
-    mix's file into a file in ``out_dir`` (``audio.master_to_file``: loudness and true peak are those
-    of the decoded file; ``on_stage`` hears its stages)."""
+    """Master the mix to the loudness target (or ACX's RMS target) and true-peak ceiling and encode it
+    at the output's channels and bit depth, streamed from the mix's file into a file in ``out_dir``
+    (``audio.master_to_file``: loudness and true peak are those of the decoded file; ``on_stage``
+    hears its stages)."""
     path = _new_file(out_dir, payload.format)
     try:
         result = master_to_file(
@@ -460,6 +461,9 @@ def master_mix(
             format=payload.format,
             bitrate_kbps=payload.bitrate_kbps,
             sample_rate_hz=payload.sample_rate_hz,
+            channels=payload.channels,
+            bit_depth=payload.bit_depth,
+            target_rms_dbfs=payload.target_rms_dbfs,
             on_stage=on_stage,
         )
     except BaseException:
@@ -473,5 +477,6 @@ def master_mix(
         segments=mix.meta.segments,
         placeholders=mix.meta.placeholders,
         loudness=loudness,
+        qc_figures=result.figures,  # the QC report's, measured on the decoded file with the loudness
     )
     return WrittenFile(path), payload.format, meta

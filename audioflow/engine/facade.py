@@ -25,7 +25,7 @@ from ..errors import AudioflowError, CacheError, RecipeError
 from ..providers import PROVIDERS, Provider, ProviderSettings
 from ..recipe import Recipe, StepGraph, expand, load_recipe, parse_recipe
 from ..recipe.paths import cache_folder, check_outputs
-from .bounce import Manifest, bounce
+from .bounce import Bounced, Manifest, bounce
 from .budget import Budget, check_budget
 from .events import StepEvent
 from .scheduler import RunResult, arun_plans
@@ -104,13 +104,21 @@ async def execute_plans(
 class RunReport:
     """A finished run: per-step outcomes, the bounced output, its manifest file and the typed
     manifest (``output`` and the manifest are None when a step failed and nothing was bounced),
-    and ``warnings`` (problems that did not stop it: a state the cache could not record)."""
+    and ``warnings`` (problems that did not stop it: a state the cache could not record).
+    ``outputs`` holds every output bounced (``output`` and ``manifest`` are the first's), each with
+    its QC report; :attr:`qc_failures` lists those that fail their preset."""
 
     result: RunResult
     output: Path | None
     manifest_path: Path | None
     manifest: Manifest | None
     warnings: list[str] = field(default_factory=list)
+    outputs: tuple[Bounced, ...] = ()
+
+    @property
+    def qc_failures(self) -> tuple[Bounced, ...]:
+        """The bounced outputs whose QC report fails their preset."""
+        return tuple(b for b in self.outputs if not b.qc.passed)
 
     @property
     def ok(self) -> bool:
@@ -194,8 +202,9 @@ class Project:
         master = result.outcomes.get("master")
         if master is None or master.record is None:
             return RunReport(result, None, None, None, warnings)
-        output, manifest_path, manifest = await asyncio.to_thread(bounce, plan, result, self.store)
-        return RunReport(result, output, manifest_path, manifest, warnings)
+        bounced = await asyncio.to_thread(bounce, plan, result, self.store)
+        first = bounced[0]
+        return RunReport(result, first.path, first.manifest_path, first.manifest, warnings, bounced)
 
     def run(self, **options: Unpack[RunOptions]) -> RunReport:
         """:meth:`arun` in a new event loop (``asyncio.run``); see there."""

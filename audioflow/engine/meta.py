@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..audio.qc import FileFigures
+
 __all__ = ["Loudness", "Segment", "StepMeta"]
 
 _RELATIVE = ("@", "[", ".")  # the first character of an anchor key relative to its step
@@ -60,9 +62,10 @@ class StepMeta:
     duck under); transcript ``segments`` (``segments_estimated`` when spread over a whole-scene take);
     ``placeholders`` inside (step ids); how a provider's take came to be (``provider``, ``model``,
     ``placeholder``, ``approximate``, ``notes``, ``request_id``, ``cost_usd``, ``take_digest``);
-    a master's ``loudness``; the ``step`` that rendered it; ``anchors``: where the things a chapter
-    can start at landed, (key, start_ms, end_ms) — a mix's tracks (``@3``, by step name at their
-    first placement), dialogue lines (``scene[7]``) and cues (``scene.cue#2``); see ``engine.chapters``."""
+    a master's ``loudness`` and ``qc_figures`` (its encoded file measured, decoded); the ``step``
+    that rendered it; ``anchors``: where the things a chapter can start at landed, (key, start_ms,
+    end_ms) — a mix's tracks (``@3``, by step name at their first placement), dialogue lines
+    (``scene[7]``) and cues (``scene.cue#2``); see ``engine.chapters``."""
 
     duration_ms: float = 0.0
     sample_rate_hz: int | None = None
@@ -81,6 +84,7 @@ class StepMeta:
     take_digest: str | None = None
     loudness: Loudness | None = None
     step: str | None = None
+    qc_figures: FileFigures | None = None
     anchors: tuple[tuple[str, float, float], ...] = ()
 
     def shifted_anchors(self, offset_ms: float, end_ms: float, owner: str) -> list[tuple[str, float, float]]:
@@ -144,6 +148,8 @@ class StepMeta:
                 true_peak_dbtp=_finite(loud.true_peak_dbtp),
                 limited=loud.limited,
             )
+        if self.qc_figures is not None:
+            out["qc_figures"] = self.qc_figures.to_json()
         return {key: value for key, value in out.items() if value is not None}
 
     @classmethod
@@ -176,6 +182,7 @@ class StepMeta:
             take_digest=data.get("take_digest"),
             loudness=loudness,
             step=data.get("step"),
+            qc_figures=FileFigures.from_json(data["qc_figures"]) if "qc_figures" in data else None,
             anchors=tuple((str(name), float(s), float(e)) for name, s, e in data.get("anchors") or ()),
         )
 

@@ -64,6 +64,7 @@ from .diagnostics import Collector
 from .lexicon import unhonoured_warning
 from .local_voices import assign_local_voices, named_local_voice
 from .model import Line, Recipe, StepSpec, Track, Voice
+from .outputs import Output, mix_settings
 from .scene_split import SceneSplitError, split_scene
 
 __all__ = ["CLONE_PREFIX", "Step", "StepGraph", "clone_step_id", "expand", "to_dot", "to_mermaid"]
@@ -382,11 +383,26 @@ def _track(t: Track, anchor_line: int | None = None) -> TrackSpec:
 
 
 def _mix_payload(recipe: Recipe, tracks: tuple[Track, ...]) -> MixPayload:
-    master = recipe.master
+    rate_hz, channels = mix_settings(recipe.outputs)
     anchors = _anchor_lines(recipe, tracks)
-    return MixPayload(
-        master.sample_rate_hz, master.channels, tuple(_track(t, a) for t, a in zip(tracks, anchors, strict=True))
+    return MixPayload(rate_hz, channels, tuple(_track(t, a) for t, a in zip(tracks, anchors, strict=True)))
+
+
+def _master_step(output: Output) -> Step:
+    """The master step of one output (``master`` for the first, ``master:<file name>`` for the others),
+    made from the recipe's one mix."""
+    master = output.master
+    payload = MasterPayload(
+        master.target_lufs,
+        master.true_peak_dbtp,
+        master.format,
+        master.bitrate_kbps,
+        master.sample_rate_hz,
+        master.channels,
+        master.bit_depth,
+        master.target_rms_dbfs,
     )
+    return Step(output.step_id, StepKind.MASTER, output.location, payload, ("mix",))
 
 
 def _anchor_lines(recipe: Recipe, tracks: tuple[Track, ...]) -> list[int | None]:
@@ -534,16 +550,8 @@ def expand(
             for step in _expand_step(recipe, spec, provider or spec.provider or recipe.provider, provider):
                 steps[step.id] = step
     collector.raise_any()
-    master = recipe.master
-    payload = MasterPayload(
-        master.target_lufs,
-        master.true_peak_dbtp,
-        master.format,
-        master.bitrate_kbps,
-        master.sample_rate_hz,
-        master.channels,
-    )
-    steps["master"] = Step("master", StepKind.MASTER, master.location, payload, ("mix",))
+    for output in recipe.outputs:
+        steps[output.step_id] = _master_step(output)
     graph = nx.DiGraph()
     graph.add_nodes_from(steps)
     graph.add_edges_from((dep, step.id) for step in steps.values() for dep in step.deps)

@@ -16,21 +16,19 @@ from typing import Any
 
 from ..errors import RecipeError, SourceLocation, did_you_mean
 from ..steps import CLIP_LIMITS_MS, EffectSpec, StepKind
-from ..units import parse_bitrate_kbps, parse_db, parse_duration_ms, parse_level
+from ..units import parse_db, parse_duration_ms
 from .chapters import ChapterMark, parse_chapters
 from .cues import Cue, check_voice_names, read_dialogue, read_placement, split_line_ref, unsupported_instruction
 from .diagnostics import Collector
 from .effects import parse_effects
 from .lexicon import Lexicon, LexiconEntry, parse_lexicon
 from .limits import (
-    CHANNELS,
     MAX_GAP_MS,
     MAX_GENERATE_MS,
     MAX_PROGRAMME_MS,
     NUMBER_RANGES,
     POLL_INTERVAL_RANGE_MS,
     PROVIDER_SAMPLE_RATES_HZ,
-    SAMPLE_RATES_HZ,
     TIMEOUT_RANGE_MS,
     ms_text,
     refuse_non_finite,
@@ -38,7 +36,8 @@ from .limits import (
 )
 from .loader import Document, JsonPath
 from .meta import Meta, parse_meta
-from .paths import FORMAT_EXTENSIONS, Confinement, extension_matches
+from .outputs import LOUDNESS_PRESETS, Master, Output, mix_channels, parse_outputs
+from .paths import Confinement
 
 __all__ = [
     "KINDS",
@@ -57,13 +56,6 @@ __all__ = [
 KINDS = (StepKind.SPEAK, StepKind.DIALOGUE, StepKind.FILE, StepKind.GENERATE, StepKind.ISOLATE, StepKind.MIX)
 RESERVED_NAMES = ("mix", "master")
 DEFAULT_GAP_MS = 350.0
-#: (LUFS, dBTP): Apple Podcasts (-16 ±1 LU), streaming (-14), EBU R128 (-23), ATSC A/85 (-24/-2).
-LOUDNESS_PRESETS = {
-    "podcast": (-16.0, -1.0),
-    "streaming": (-14.0, -1.0),
-    "ebu-r128": (-23.0, -1.0),
-    "atsc-a85": (-24.0, -2.0),
-}
 _KIND_KEYS = {
     "speak": {"speak", "voice", "direction", "image"},
     "dialogue": {"dialogue", "gap", "render", "image", "chapter"},
@@ -188,23 +180,11 @@ class StepSpec:
 
 
 @dataclass(frozen=True)
-class Master:
-    """Loudness target (LUFS, ITU-R BS.1770), true-peak ceiling (dBTP) and the bounce format."""
-
-    location: SourceLocation
-    target_lufs: float = -16.0
-    true_peak_dbtp: float = -1.0
-    format: str = "mp3"
-    bitrate_kbps: int = 192
-    sample_rate_hz: int = 44100
-    channels: int = 2
-
-
-@dataclass(frozen=True)
 class Recipe:
     """A whole recipe. ``root`` is the recipe's folder: relative paths resolve against it, and
     ``confinement`` resolves every local input (inside ``root`` or a folder the user allowed);
-    ``meta`` is what every output's tags say."""
+    ``meta`` is what every output's tags say; ``outputs`` are the deliverables (``output`` and
+    ``master`` are the first one's)."""
 
     path: Path
     root: Path
@@ -217,6 +197,7 @@ class Recipe:
     master: Master
     output: Path
     confinement: Confinement
+    outputs: tuple[Output, ...]
     meta: Meta
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
     lexicon: Lexicon = field(default_factory=Lexicon)
@@ -502,36 +483,6 @@ def _inline_cue(r: _Reader, name: str, spec: dict[str, Any], path: JsonPath) -> 
     return _step(r, name, spec, {}, path=path)
 
 
-def _master(r: _Reader, spec: dict[str, Any], output: Path) -> Master:
-    lufs, peak = LOUDNESS_PRESETS[spec.get("preset", "podcast")]
-    if "loudness_lufs" in spec:
-        lufs = r.unit(("master", "loudness_lufs"), spec["loudness_lufs"], lambda v: parse_level(v, "LUFS"))
-    if "true_peak_dbtp" in spec:
-        peak = r.unit(("master", "true_peak_dbtp"), spec["true_peak_dbtp"], lambda v: parse_level(v, "dBTP"))
-    if not -40.0 <= lufs <= -5.0:
-        raise r.doc.error(("master", "loudness_lufs"), f"{lufs:g} LUFS is out of range: must be -40 to -5 LUFS")
-    if not -10.0 <= peak <= 0.0:
-        raise r.doc.error(("master", "true_peak_dbtp"), f"{peak:g} dBTP is out of range: must be -10 to 0 dBTP")
-    fmt = spec.get("format") or {f".{name}": name for name in FORMAT_EXTENSIONS}.get(output.suffix.lower())
-    if fmt is None:
-        raise r.doc.error(
-            ("output",),
-            f"cannot tell the format from {output.name!r}",
-            hint="use .mp3, .m4a, .m4b, .wav, .ogg, .opus or .flac, or set master.format",
-        )
-    bitrate = r.unit(("master", "bitrate"), spec.get("bitrate", 192), parse_bitrate_kbps)
-    rate = spec.get("sample_rate_hz", 48000 if fmt in ("ogg", "opus") else 44100)
-    return Master(
-        location=r.at(("master",)),
-        target_lufs=lufs,
-        true_peak_dbtp=peak,
-        format=fmt,
-        bitrate_kbps=int(bitrate),
-        sample_rate_hz=r.choice(("master", "sample_rate_hz"), rate, SAMPLE_RATES_HZ),
-        channels=r.choice(("master", "channels"), spec.get("channels", 2), CHANNELS),
-    )
-
-
 def _providers(r: _Reader, spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Provider settings with units parsed: ``poll_interval_s``, ``timeout_s`` and the rest as written."""
     out: dict[str, dict[str, Any]] = {}
@@ -557,33 +508,6 @@ def _providers(r: _Reader, spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _output(r: _Reader, root: Path, data: dict[str, Any], stem: str) -> Path:
-    written = data.get("output")
-    if written is None:
-        fmt = data.get("master", {}).get("format", "mp3")
-        return root / "out" / f"{stem}.{fmt}"
-    candidate = Path(written)
-    try:
-        resolved = (root / candidate).resolve()
-    except (OSError, ValueError) as exc:  # a NUL byte, a name the file system refuses
-        raise r.doc.error(("output",), f"output {written!r} is not a usable path: {exc}") from None
-    if candidate.is_absolute() or not resolved.is_relative_to(root.resolve()):
-        raise r.doc.error(
-            ("output",),
-            f"output {written!r} is outside the recipe's folder",
-            hint="write a relative path like out/episode.mp3",
-        )
-    fmt = data.get("master", {}).get("format")
-    if fmt is not None and not extension_matches(candidate, fmt):
-        wanted = FORMAT_EXTENSIONS.get(fmt, (f".{fmt}",))
-        raise r.doc.error(
-            ("output",),
-            f"output {written!r} does not end in {' or '.join(wanted)}, the extension of master.format {fmt}",
-            hint=f"name it {candidate.with_suffix(wanted[0]).name}, or change master.format",
-        )
-    return root / candidate
-
-
 def _blocked(unit: JsonPath, broken: list[JsonPath]) -> bool:
     """Whether a schema error at one of ``broken`` lies inside ``unit`` or encloses it."""
     return any(b[: len(unit)] == unit or unit[: len(b)] == b for b in broken)
@@ -596,7 +520,7 @@ def _items(value: Any) -> list[tuple[Any, Any]]:
 def _cast(r: _Reader, data: dict[str, Any], broken: list[JsonPath], collector: Collector) -> dict[str, Voice]:
     """Every cast voice; one that is broken (its error collected) stands in by name, so lines that
     name it report nothing more."""
-    channels = data.get("master", {}).get("channels", 2) if isinstance(data.get("master"), dict) else 2
+    channels = mix_channels(data)
     cast: dict[str, Voice] = {}
     for i, (name, spec) in enumerate(_items(data.get("cast"))):
         cast[name] = Voice(name, i, r.doc.locate(("cast", name), key=True))
@@ -631,7 +555,7 @@ def build_recipe(
         with collector.guard():
             check_voice_names(r, data["cast"])
     cast = _cast(r, data, broken, collector)
-    channels = data.get("master", {}).get("channels", 2) if isinstance(data.get("master"), dict) else 2
+    channels = mix_channels(data)
     steps: dict[str, StepSpec] = {}
     for name, spec in _items(data.get("steps")):
         if _blocked(("steps", name), broken):
@@ -655,9 +579,8 @@ def build_recipe(
     mix = StepSpec(name="mix", kind=StepKind.MIX, location=doc.locate(("mix",), key=True), tracks=tuple(tracks))
     parts: dict[str, Any] = {}
     with collector.guard():
-        if not _blocked(("output",), broken) and not _blocked(("master",), broken):  # the output's format
-            parts["output"] = output = _output(r, root, data, path.stem)
-            parts["master"] = _master(r, data.get("master", {}), output)
+        if not any(_blocked((key,), broken) for key in ("output", "outputs", "master")):
+            parts["outputs"] = parse_outputs(doc, data, root, path.stem)
     for key, build in (("providers", _providers), ("lexicon", _lexicon)):
         if not _blocked((key,), broken):
             with collector.guard():
@@ -681,8 +604,9 @@ def build_recipe(
         confinement=confinement,
         meta=parts["meta"],
         lexicon=Lexicon(parts["lexicon"], {name: v.lexicon for name, v in cast.items() if v.lexicon}),
-        master=parts["master"],
-        output=parts["output"],
+        master=parts["outputs"][0].master,
+        output=parts["outputs"][0].path,
+        outputs=parts["outputs"],
         providers=parts["providers"],
         chapters=chapters,
     )

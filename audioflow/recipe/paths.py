@@ -197,16 +197,19 @@ def extension_matches(output: PurePath, fmt: str) -> bool:
     return output.suffix.lower() in FORMAT_EXTENSIONS.get(fmt, (f".{fmt}",))
 
 
-def sidecar_paths(output: Path) -> dict[str, Path]:
+def sidecar_paths(output: Path, stem: str | None = None) -> dict[str, Path]:
     """Every file a bounce may write beside ``output``, by role: ``srt`` and ``vtt`` transcripts
     (written when the programme has speech), the ``manifest`` and the Podcasting 2.0 JSON
-    ``chapters`` (written when the recipe declares chapters). The bounce writes these paths and
-    :func:`check_outputs` checks them: a new sidecar is added here, once."""
+    ``chapters`` (written when the recipe declares chapters), each named ``stem`` (default: the
+    output's stem; a recipe's outputs that share a stem pass their whole name, see
+    ``Output.sidecar_stem``) + its suffix. The bounce writes these paths and :func:`check_outputs`
+    checks them: a new sidecar is added here, once."""
+    stem = output.stem if stem is None else stem
     return {
-        "srt": output.with_suffix(".srt"),
-        "vtt": output.with_suffix(".vtt"),
-        "manifest": output.with_name(output.stem + ".manifest.json"),
-        "chapters": output.with_name(output.stem + ".chapters.json"),
+        "srt": output.with_name(stem + ".srt"),
+        "vtt": output.with_name(stem + ".vtt"),
+        "manifest": output.with_name(stem + ".manifest.json"),
+        "chapters": output.with_name(stem + ".chapters.json"),
     }
 
 
@@ -219,19 +222,35 @@ def _loose(path: Path) -> Path:
 
 
 def check_outputs(recipe: Recipe, cache_dir: Path | str) -> None:
-    """Refuse (:class:`RecipeError` at ``output:``) an output or sidecar that would replace the
-    recipe, an input :attr:`Recipe.confinement` let through (so call it after ``expand``), another
-    output, or an existing folder, FIFO or device, or that lies inside ``cache_dir`` (a local one:
+    """Refuse (:class:`RecipeError` at the output's ``output:`` or ``outputs:`` entry) an output or
+    sidecar (of any of the recipe's outputs) that would replace the recipe, an input
+    :attr:`Recipe.confinement` let through (so call it after ``expand``), another output or
+    sidecar, or an existing folder, FIFO or device, or that lies inside ``cache_dir`` (a local one:
     a bucket URL holds no local file)."""
-    location = recipe.document.locate(("output",))
     cache = _loose(cache_dir) if isinstance(cache_dir, Path) else None
     protected = {_loose(recipe.path): "the recipe itself"}
     protected.update(recipe.confinement.inputs)
     identities = {_identity(path): shown for path, shown in protected.items()}
     identities.pop(None, None)
-    outputs = {"output": recipe.output, **sidecar_paths(recipe.output)}
     taken: dict[Path, str] = {}
-    for role, path in outputs.items():
+    for output in recipe.outputs:
+        written = {"output": output.path, **sidecar_paths(output.path, output.sidecar_stem)}
+        _check_written(recipe, written, output.location, cache, cache_dir, protected, identities, taken)
+
+
+def _check_written(
+    recipe: Recipe,
+    written: dict[str, Path],
+    location: SourceLocation,
+    cache: Path | None,
+    cache_dir: Path | str,
+    protected: dict[Path, str],
+    identities: dict[tuple[int, int] | None, str],
+    taken: dict[Path, str],
+) -> None:
+    """Check one output and its sidecars (``written``, by role) against what is protected and
+    what the outputs checked before it (``taken``, which it extends)."""
+    for role, path in written.items():
         shown = str(path.relative_to(recipe.root)) if path.is_relative_to(recipe.root) else str(path)
         label = f"output {shown!r}" if role == "output" else f"{_SIDECAR_LABELS.get(role, role)} {shown!r}"
         entry = _loose(path.parent) / path.name  # what a rename replaces

@@ -129,7 +129,7 @@ def test_run_json_shape_then_everything_cached(in_tmp: Path, fake_local: FakeFac
     result = invoke("run", recipe, "--json", "--cache-dir", "cache", "-j", "2")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
-    assert list(data)[:5] == ["output", "rendered", "cached", "failed", "spent_usd"]
+    assert list(data)[:6] == ["output", "outputs", "rendered", "cached", "failed", "spent_usd"]
     assert (data["output"], data["rendered"], data["cached"], data["failed"]) == (str(Path("out/test.wav")), 7, 0, 0)
     assert [set(s) >= {"id", "kind", "provider", "status"} for s in data["steps"]] == [True] * 7
     assert (in_tmp / "out" / "test.manifest.json").is_file()

@@ -126,8 +126,9 @@ def test_run_json_has_loudness_outputs_notes_and_placeholders(in_tmp: Path) -> N
     assert data["loudness"]["measured_lufs"] == pytest.approx(-16.0, abs=0.2)
     assert data["loudness"]["target_lufs"] == -16.0
     assert data["duration_ms"] == pytest.approx(1600, abs=100)
-    assert data["outputs"][:2] == ["out/test.wav", "out/test.manifest.json"]
-    assert all((in_tmp / path).is_file() for path in data["outputs"])
+    assert data["files"][:2] == ["out/test.wav", "out/test.manifest.json"]
+    assert [o["path"] for o in data["outputs"]] == ["out/test.wav"]
+    assert all((in_tmp / path).is_file() for path in data["files"])
     assert data["placeholders"] == ["rain"]
     assert data["notes"] == [{"step": "rain", "kind": "placeholder", "text": "placeholder: fake"}]
 
@@ -137,7 +138,7 @@ def test_run_json_of_a_failed_run_and_of_a_batch(in_tmp: Path, monkeypatch: pyte
     failed = invoke("run", "recipe.yaml", "--json", "-k")
     assert failed.exit_code == 1
     data = check("run", failed.stdout)
-    assert (data["output"], data["loudness"], data["outputs"], data["placeholders"]) == (None, None, [], ["rain"])
+    assert (data["output"], data["loudness"], data["files"], data["placeholders"]) == (None, None, [], ["rain"])
     monkeypatch.setitem(PROVIDERS, "local", lambda settings=None: FakeProvider())
     (in_tmp / "b").mkdir()
     (in_tmp / "b" / "other.yaml").write_text(BASIC_RECIPE.replace("Bye.", "Later."), encoding="utf-8")

@@ -1,0 +1,164 @@
+"""What a delivered file measures, decoded: the figures of a QC report.
+
+:func:`measure_file` decodes a file (streamed, at its own rate and channels) and measures, in one
+pass: integrated loudness and loudness range (ITU-R BS.1770-4 / EBU Tech 3342, libebur128 through
+``pyebur128``), true peak (4x oversampled, :class:`~audioflow.audio.loudness.PeakDetector`), sample
+peak, RMS level and noise floor (dBFS).
+
+The noise floor is measured as ACX Check measures it: the file is cut into consecutive 500 ms
+windows (a shorter last window is left out, unless it is the whole file), each window's RMS is
+taken over every sample of every channel, and the floor is the RMS of the quietest window. A file
+with a window of digital silence has a floor of ``-inf`` (reported as none).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audioflow.audio.io import probe_file
+from audioflow.audio.loudness import PeakDetector, RmsMeter
+from audioflow.audio.pipes import decode_blocks
+from audioflow.errors import AudioError
+
+__all__ = ["FIGURE_LEVELS", "NOISE_WINDOW_MS", "FigureMeter", "FileFigures", "measure_file"]
+
+#: The window the noise floor is measured in (ms), as ACX Check does.
+NOISE_WINDOW_MS = 500.0
+_BLOCK_FRAMES = 1 << 16
+#: The figures that are levels (dB, LU): -inf (silence) is written as null.
+FIGURE_LEVELS = (
+    "integrated_lufs",
+    "loudness_range_lu",
+    "true_peak_dbtp",
+    "sample_peak_dbfs",
+    "rms_dbfs",
+    "noise_floor_dbfs",
+)
+
+
+@dataclass(frozen=True)
+class FileFigures:
+    """A decoded file's figures: rate (Hz), channels, frames; ``integrated_lufs`` (LUFS),
+    ``loudness_range_lu`` (LU, EBU Tech 3342), ``true_peak_dbtp`` (dBTP, 4x), ``sample_peak_dbfs``,
+    ``rms_dbfs`` and ``noise_floor_dbfs`` (dBFS; ``-inf`` for silence)."""
+
+    sample_rate_hz: int
+    channels: int
+    frames: int
+    integrated_lufs: float
+    loudness_range_lu: float
+    true_peak_dbtp: float
+    sample_peak_dbfs: float
+    rms_dbfs: float
+    noise_floor_dbfs: float
+
+    @property
+    def duration_ms(self) -> float:
+        """Length of the decoded file in ms."""
+        return self.frames * 1000.0 / self.sample_rate_hz
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON data (levels -inf as None), read back by :meth:`from_json`."""
+        out: dict[str, Any] = {"sample_rate_hz": self.sample_rate_hz, "channels": self.channels, "frames": self.frames}
+        for name in FIGURE_LEVELS:
+            value = getattr(self, name)
+            out[name] = value if math.isfinite(value) else None
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FileFigures:
+        """The figures :meth:`to_json` wrote (None is -inf)."""
+        levels = {name: -math.inf if data[name] is None else float(data[name]) for name in FIGURE_LEVELS}
+        return cls(int(data["sample_rate_hz"]), int(data["channels"]), int(data["frames"]), **levels)
+
+
+class _NoiseFloor:
+    """The quietest window's mean square, fed block by block."""
+
+    def __init__(self, window_frames: int, channels: int):
+        self.window = window_frames
+        self.carry = np.zeros((0, channels), np.float64)
+        self.quietest = math.inf
+        self.whole = RmsMeter()
+
+    def add(self, block: np.ndarray) -> None:
+        self.whole.add(block)
+        data = np.concatenate([self.carry, block.astype(np.float64)])
+        full = data.shape[0] // self.window * self.window
+        if full:
+            windows = data[:full].reshape(-1, self.window * data.shape[1])
+            self.quietest = min(self.quietest, float(np.min(np.mean(windows * windows, axis=1))))
+        self.carry = data[full:]
+
+    def floor_dbfs(self) -> float:
+        if math.isinf(self.quietest):  # shorter than one window: the whole file is the window
+            return self.whole.rms_dbfs()
+        return 10.0 * math.log10(self.quietest) if self.quietest > 0 else -math.inf
+
+
+class FigureMeter:
+    """Every figure of :class:`FileFigures` for a stream at ``sample_rate_hz`` × ``channels``, fed
+    block by block in one pass (what :func:`measure_file` and the master's check of its decoded file use)."""
+
+    def __init__(self, sample_rate_hz: int, channels: int):
+        import pyebur128
+
+        self._module = pyebur128
+        modes = pyebur128.MeasurementMode
+        self.rate, self.channels = int(sample_rate_hz), int(channels)
+        self._state = pyebur128.R128State(self.channels, self.rate, modes.MODE_I | modes.MODE_LRA)
+        self._peaks = PeakDetector(self.rate, self.channels)
+        self._floor = _NoiseFloor(round(NOISE_WINDOW_MS * self.rate / 1000.0), self.channels)
+        self._sample_peak, self.frames = 0.0, 0
+
+    def add(self, block: np.ndarray) -> None:
+        """Measure ``block`` (frames × channels)."""
+        if block.shape[0] == 0:
+            return
+        data = np.ascontiguousarray(block, dtype=np.float32)
+        self._state.add_frames(data.reshape(-1), data.shape[0])
+        self._peaks.push(data)
+        self._floor.add(data)
+        self._sample_peak = max(self._sample_peak, float(np.max(np.abs(data))))
+        self.frames += data.shape[0]
+
+    def figures(self) -> FileFigures:
+        """The figures of everything added (call once: it ends the true-peak stream); loudness is
+        ``-inf`` and its range 0 for silence or under 400 ms of audio."""
+        self._peaks.flush()
+        lufs, lra = -math.inf, 0.0
+        if self.frames * 1000.0 >= 400.0 * self.rate and self._sample_peak > 0:
+            lufs = float(self._module.get_loudness_global(self._state))
+            lra = float(self._module.get_loudness_range(self._state))
+        return FileFigures(
+            self.rate,
+            self.channels,
+            self.frames,
+            lufs if math.isfinite(lufs) else -math.inf,
+            lra if math.isfinite(lra) else 0.0,
+            self._peaks.peak_dbtp(),
+            20.0 * math.log10(self._sample_peak) if self._sample_peak > 0 else -math.inf,
+            self._floor.whole.rms_dbfs(),
+            self._floor.floor_dbfs(),
+        )
+
+
+def measure_file(path: Path) -> FileFigures:
+    """Decode ``path`` (streamed, at its own rate and channel count) and measure it (see the module).
+    Raises ``AudioError`` when the file cannot be read or holds less than 400 ms of audio."""
+    info = probe_file(Path(path))
+    rate, channels = info.sample_rate_hz, info.channels
+    if not rate or not channels:
+        raise AudioError(f"cannot measure {Path(path).name}: its rate or channels are unknown")
+    meter = FigureMeter(rate, channels)
+    for block in decode_blocks(Path(path), sample_rate_hz=rate, channels=channels, block_frames=_BLOCK_FRAMES):
+        meter.add(block)
+    if meter.frames * 1000.0 < 400.0 * rate:
+        raise AudioError(f"cannot measure {Path(path).name}: it holds less than 400 ms of audio")
+    return meter.figures()
