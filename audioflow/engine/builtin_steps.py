@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -485,10 +486,13 @@ def mix_stem(payload: StemPayload, inputs: dict[str, Upstream], out_dir: Path) -
     return WrittenFile(stem.path, stem.digest), "wav", meta
 
 
-def master_mix(payload: MasterPayload, mix: Upstream, out_dir: Path) -> Rendered:
+def master_mix(
+    payload: MasterPayload, mix: Upstream, out_dir: Path, on_stage: Callable[[str], None] | None = None
+) -> Rendered:
     """Master the mix to the loudness target (or ACX's RMS target) and true-peak ceiling and encode it
     at the output's channels and bit depth, streamed from the mix's file into a file in ``out_dir``
-    (``audio.master_to_file``: loudness and true peak are those of the decoded file)."""
+    (``audio.master_to_file``: loudness and true peak are those of the decoded file; ``on_stage``
+    hears its stages)."""
     path = _new_file(out_dir, payload.format)
     try:
         result = master_to_file(
@@ -502,6 +506,7 @@ def master_mix(payload: MasterPayload, mix: Upstream, out_dir: Path) -> Rendered
             channels=payload.channels,
             bit_depth=payload.bit_depth,
             target_rms_dbfs=payload.target_rms_dbfs,
+            on_stage=on_stage,
         )
     except BaseException:
         path.unlink(missing_ok=True)

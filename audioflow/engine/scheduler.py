@@ -218,17 +218,19 @@ async def _request(
 
 
 async def _raw_take(step: Step, run: _Run, prepared: PreparedRequest) -> StepRecord:
-    """The raw take of a provider step: from the store, or rendered (and paid for) once."""
+    """The raw take of a provider step: from the store, or rendered (and paid for) once. A forced
+    step (``run --force``; the facade allows it on free, local providers only) renders its take again."""
     provider = run.providers[step.provider]  # type: ignore[index]
     digest = preflight.take_digest(step, provider.name, prepared)
     planned = run.steps[step.id]
+    forced = planned.forced and provider.local
     looked = prepared is planned.prepared and (planned.cost_usd != 0.0 or planned.resumes)
-    if not looked:  # the plan found no take under this digest; one look more, under the lease, suffices
+    if not looked and not forced:  # the plan found no take under this digest; one look more, under the lease, suffices
         record = await _store_call(run.store, run.store.get_step, digest)
         if record is not None:
             return record
     async with run.locked(digest), leasing.leased(run.store, digest):  # a lease: on a shared store only
-        record = await _store_call(run.store, run.store.get_step, digest)
+        record = None if forced else await _store_call(run.store, run.store.get_step, digest)
         if record is not None:
             return record
         journal = run.store.journal(digest)
@@ -298,7 +300,12 @@ async def _render(step: Step, run: _Run, prepared: PreparedRequest | None) -> Re
     if isinstance(payload, MixPayload):
         return await run.work(builtin_steps.mix_tracks, payload, {u.step_id: u for u in ups}, run.store.tmp_dir)
     if isinstance(payload, MasterPayload):
-        return await run.work(builtin_steps.master_mix, payload, ups[0], run.store.tmp_dir)
+        loop = asyncio.get_running_loop()
+
+        def on_stage(name: str) -> None:  # called in the worker thread: the event goes out on the loop
+            loop.call_soon_threadsafe(run.emit, StepEvent(step.id, step.kind, StepStatus.PROGRESS, name))
+
+        return await run.work(builtin_steps.master_mix, payload, ups[0], run.store.tmp_dir, on_stage)
     if isinstance(payload, StemPayload):
         return await run.work(builtin_steps.mix_stem, payload, {u.step_id: u for u in ups}, run.store.tmp_dir)
     raise AudioflowError(f"no renderer for {step.kind} steps")
@@ -314,7 +321,7 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
     digest = resolve_digest(step, planned.model, upstream, take)
     # A re-rendered upstream: maybe cached content. The plan looked up its own digest already, and on a
     # bucket (every look a round trip) the look under the lock below is enough.
-    if digest != planned.digest and not run.store.remote:
+    if digest != planned.digest and not run.store.remote and not planned.forced:
         record = await _store_call(run.store, run.store.get_step, digest)
         if record is not None:
             return StepOutcome(step, StepStatus.CACHED, digest, record)
@@ -327,7 +334,7 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
         # Two steps of one run can share a digest (a repeated line): the second waits here for the first
         # and then finds its record.
         await stack.enter_async_context(run.locked(digest))
-        record = await _store_call(run.store, run.store.get_step, digest)
+        record = None if planned.forced else await _store_call(run.store, run.store.get_step, digest)
         if record is not None:
             return StepOutcome(step, StepStatus.CACHED, digest, record)
         if run.stop():  # a step failed while this one waited for a slot: start nothing new
