@@ -67,7 +67,6 @@ class _Watch:
         _print_run(self.recipe, report, False)
         for text in _tracebacks(report):
             _err(text)
-        refresh_report(project, report)
         return report
 
     def wait(self) -> list[Path]:
@@ -89,18 +88,6 @@ class _Watch:
             if hit:
                 return hit
         return []
-
-
-def refresh_report(project: Any, run_report: Any) -> None:
-    """HOOK for the HTML report (issue 12's ``audioflow report``): called after every render of
-    ``watch``, with the :class:`~audioflow.engine.Project` and its :class:`~audioflow.engine.RunReport`.
-    ``run`` writes ``<output stem>.report.html`` beside the output when the report exists; here its
-    path is shown so the page can be reloaded. Rebuild the report here if ``run`` stops writing it."""
-    if run_report.output is None:
-        return
-    page = run_report.output.with_name(run_report.output.stem + ".report.html")
-    if page.is_file():
-        _note(f"report: {os.path.relpath(page)}")
 
 
 def _mtime(path: Path) -> float | None:

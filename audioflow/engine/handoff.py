@@ -18,9 +18,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import rpp
-
-from ..audio import AudioFile, convert_wav
 from ..audio.chapters import Chapter
 from ..cache import ArtifactStore
 from ..errors import CacheError
@@ -62,6 +59,8 @@ def write_stem(store: ArtifactStore, source: Path, digest: str, target: Path, fm
     as ``fmt`` (a key of :data:`~audioflow.recipe.stems.STEM_FORMATS`: ``float`` or ``pcm24``, whose
     samples beyond full scale are clipped), block by block, atomically. Raises :class:`CacheError`
     for a damaged object, ``AudioError`` when the file cannot be written."""
+    from ..audio import AudioFile, convert_wav  # numpy and soundfile: only when stems are written
+
     _check_digest(store, source, digest)
     audio = AudioFile.open(source)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -81,6 +80,8 @@ def reaper_project(stems: Sequence[StemFile], title: str) -> str:
     """A Reaper project (``.RPP`` text) with one track per stem, named after it, holding the stem as
     one item from 0 s for its whole length; the project rate is the stems' rate. Media paths are
     the stems' file names: the project sits in their folder."""
+    import rpp
+
     rate = stems[0].sample_rate_hz if stems else 48000
     project = rpp.Element("REAPER_PROJECT", ["0.1", "6.0", "0"])
     project.append(["TITLE", title])

@@ -34,9 +34,10 @@ def invoke(*args: str, color: bool = False):
 def test_run_prints_results_on_stdout_and_notes_on_stderr(in_tmp: Path) -> None:
     result = invoke("run", "recipe.yaml")
     assert result.exit_code == 0, result.stderr
-    counts, wrote = result.stdout.splitlines()  # the results: nothing else on stdout
+    counts, wrote, report = result.stdout.splitlines()  # the results: nothing else on stdout
     assert counts == "7 rendered, 0 cached, 0 failed"
     assert wrote.startswith("wrote out/test.wav: 1.6 s, -16.0 LUFS")
+    assert report == "report: out/test.report.html"
     assert result.stderr.splitlines() == ["placeholder: rain: placeholder: fake"]
 
 
