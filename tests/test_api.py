@@ -47,7 +47,7 @@ def test_the_readme_example_runs_as_written(demo_folder: Path, capsys: pytest.Ca
     (block,) = _python_blocks(ROOT / "README.md", "## From Python")
     exec(compile(block, "README.md", "exec"), {})
     out = capsys.readouterr().out
-    assert "14 of 14 steps to render" in out
+    assert "15 of 15 steps to render" in out  # 13 steps, the mix, a master for each of the two outputs
     assert re.search(r"recipes/out/night-shift\.mp3 -1[5-7]\.\d LUFS", out)
     trailer = AudioSegment.from_wav(demo_folder / "trailer.wav")
     assert abs(len(trailer) - 10_000) <= 1 and trailer.channels == 2
@@ -62,7 +62,7 @@ def test_the_api_reference_runs_as_written(demo_folder: Path, capsys: pytest.Cap
         exec(compile(block, f"api.md block {i + 1}", "exec"), namespace)
     out = capsys.readouterr().out
     assert "recipes/out/short.mp3" in out
-    assert "14 cached" in out  # arun inside a running loop: the second run renders nothing
+    assert "15 cached" in out  # arun inside a running loop: the second run renders nothing
     # The comment in the last example shows what it prints.
     shown = re.search(r"# (recipes/recipe\.yaml:\d+:\d+: unknown step .*)\n", blocks[-1])
     assert shown is not None and shown.group(1) in out
