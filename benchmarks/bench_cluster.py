@@ -210,12 +210,13 @@ def main() -> None:
         os.environ.update(env)
         hosts.api.opt.queued_polls = hosts.api.opt.processing_polls = 0
         rows = cluster_runs(args, hosts, folder) if args.repeats else []
-        probe = probe_s3(args, hosts, folder)
-    print(
-        f"S3 bookkeeping: {probe['calls']} calls, {probe['seconds']:.2f} s for {probe['steps']:.0f} steps "
-        f"({probe['paid']:.0f} paid): {probe['calls'] / probe['steps']:.1f} calls and "
-        f"{1000 * probe['seconds'] / probe['steps']:.0f} ms per step"
-    )
+        probe = probe_s3(args, hosts, folder) if args.probe else None
+    if probe and probe["steps"]:
+        print(
+            f"S3 bookkeeping: {probe['calls']} calls, {probe['seconds']:.2f} s for {probe['steps']:.0f} steps "
+            f"({probe['paid']:.0f} paid): {probe['calls'] / probe['steps']:.1f} calls and "
+            f"{1000 * probe['seconds'] / probe['steps']:.0f} ms per step"
+        )
     if rows:
         summarise(args, rows)
 
