@@ -48,6 +48,7 @@ __all__ = [
     "SceneJoinPayload",
     "SceneLimits",
     "SpokenLine",
+    "StemPayload",
     "StepKind",
     "StepSource",
     "TrackSpec",
@@ -71,6 +72,7 @@ class StepKind(StrEnum):
     FILE = "file"
     MIX = "mix"
     MASTER = "master"
+    STEM = "stem"
 
     @property
     def spoken(self) -> bool:
@@ -638,6 +640,22 @@ class MixPayload:
 
 
 @dataclass(frozen=True)
+class StemPayload:
+    """One stem of a mix: the tracks at ``tracks`` (indices into ``mix.tracks``) placed exactly as
+    the mix places them (layout and ducking need every track, so ``mix`` is the whole mix), as long
+    as the mix. ``name`` is the stem's file name (no extension); it is not part of the content."""
+
+    mix: MixPayload
+    tracks: tuple[int, ...]
+    name: str
+
+    kind = StepKind.STEM
+
+    def canonical(self) -> dict[str, Any]:
+        return {"mix": self.mix.canonical(), "tracks": list(self.tracks)}
+
+
+@dataclass(frozen=True)
 class MasterPayload:
     """One output's master: loudness target (LUFS) or, for ACX, RMS target (``target_rms_dbfs``),
     true-peak ceiling (dBTP) and the encoding (``bit_depth`` of wav/flac; channels may differ from
@@ -682,4 +700,5 @@ Payload = (
     | SceneJoinPayload
     | MixPayload
     | MasterPayload
+    | StemPayload
 )

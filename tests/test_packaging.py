@@ -48,6 +48,9 @@ def test_the_wheel_contains_the_schema(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         assert archive.read("audioflow/schemas/recipe.schema.json") == SCHEMA.read_bytes()
         assert "audioflow/py.typed" in archive.namelist()
+        for name in ("validate", "graph", "voices", "plan", "run", "cache-info"):  # the CLI's JSON shapes
+            shipped = REPO / "audioflow" / "schemas" / f"cli-{name}.schema.json"
+            assert archive.read(f"audioflow/schemas/cli-{name}.schema.json") == shipped.read_bytes()
         assert "audioflow/engine/report_template.html" in archive.namelist()  # the report's page
 
 

@@ -35,7 +35,6 @@ from mutagen.mp3 import MP3
 from mutagen.oggopus import OggOpus, OggOpusVComment
 
 from ..errors import AudioError
-from .io import _run_ffmpeg
 from .tags import Artwork, Tags, write_tags
 
 __all__ = ["CHAPTER_FORMATS", "PODCAST_CHAPTERS_VERSION", "Chapter", "podcast_json", "write_chapters", "write_tagged"]
@@ -220,6 +219,8 @@ def ffmetadata(chapters: Sequence[Chapter]) -> str:
 
 def _remux_mp4(data: bytes, fmt: str, chapters: Sequence[Chapter]) -> bytes:
     """The MP4 file ``data`` remuxed (``-c copy``: the audio is not touched) with ``chapters``."""
+    from .io import _run_ffmpeg  # io imports numpy: a bounce that writes no MP4 chapters never needs it
+
     with tempfile.TemporaryDirectory(prefix="audioflow-chapters-") as tmp:
         source, meta, out = Path(tmp) / f"in.{fmt}", Path(tmp) / "chapters.txt", Path(tmp) / f"out.{fmt}"
         source.write_bytes(data)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -346,12 +346,19 @@ def _measure_file(path: Path, encoding: _Encoding, channels: int) -> tuple[float
 
 
 def _encode_and_measure(
-    source: BlockSource, path: Path, encoding: _Encoding, gain_db: float, ceiling_dbtp: float
+    source: BlockSource,
+    path: Path,
+    encoding: _Encoding,
+    gain_db: float,
+    ceiling_dbtp: float,
+    on_stage: Callable[[str], None],
 ) -> tuple[TruePeakLimiter, FileFigures]:
     """Pass 2 (gain + limiter piped into the encoder) and the check of the DECODED file, every QC
     figure in one streamed pass: (the limiter, the decoded file's figures)."""
     encoder = _encoder(path, encoding, source.sample_rate_hz, source.channels)
+    on_stage("limiting+encoding")
     limiter = _encode_pass(source, encoder, gain_db, ceiling_dbtp, encoding.block_frames)
+    on_stage("verifying")
     rate = encoding.out_rate_hz
     meter = FigureMeter(rate, source.channels)
     for block in decode_blocks(path, sample_rate_hz=rate, channels=source.channels, block_frames=encoding.block_frames):
@@ -476,6 +483,7 @@ def master_to_file(
     bitrate_kbps: int = 192,
     sample_rate_hz: int | None = None,
     block_frames: int = BLOCK_FRAMES,
+    on_stage: Callable[[str], None] | None = None,
     channels: int | None = None,
     bit_depth: int = 24,
     target_rms_dbfs: float | None = None,
@@ -492,7 +500,9 @@ def master_to_file(
     is more than 0.2 LU off the target or its true peak over ``true_peak_dbtp``, the gain moves by
     the loudness error (over the trial's slope), the margin grows by the overshoot + 0.1 dB, and
     pass 2 runs again, at most three times in all (the last result is kept as measured: compare
-    ``lufs`` and ``true_peak_dbtp``). Raises ``AudioError`` for silence (or under 400 ms of audio)
+    ``lufs`` and ``true_peak_dbtp``). ``on_stage`` (if given) hears each stage as it begins, in the
+    calling thread: ``"measuring"`` (pass 1 and the trial), then ``"limiting+encoding"`` and
+    ``"verifying"`` for each pass 2. Raises ``AudioError`` for silence (or under 400 ms of audio)
     and for an encoding failure.
 
     ``channels`` (1 or 2) down- or up-mixes the source first (mono is the mean of left and right;
@@ -502,11 +512,13 @@ def master_to_file(
     measured LUFS − RMS difference, which a gain does not change (the limiter and the codec barely
     do: the RMS lands within a few tenths of a dB when the loudness lands within 0.2 LU).
     """
+    stage = on_stage or (lambda name: None)
     fmt = audio_io.encoder_format(format)
     if channels is not None and int(channels) != source.channels:
         source = _Remixed(source, int(channels))
     out_rate = audio_io.encoded_rate_hz(fmt, source.sample_rate_hz, sample_rate_hz)
     encoding = _Encoding(fmt, int(bitrate_kbps), sample_rate_hz, out_rate, int(block_frames), int(bit_depth))
+    stage("measuring")
     input_lufs, input_rms_dbfs, sample = _measure_and_sample(source, block_frames)
     if not math.isfinite(input_lufs):
         raise AudioError("cannot master silence (or audio shorter than 400 ms)")
@@ -517,7 +529,7 @@ def master_to_file(
     gain_db, margin_db = prediction.gain_db, prediction.margin_db
     for attempt in range(_MAX_ENCODES):
         ceiling_dbtp = true_peak_dbtp - margin_db
-        limiter, figures = _encode_and_measure(source, Path(path), encoding, gain_db, ceiling_dbtp)
+        limiter, figures = _encode_and_measure(source, Path(path), encoding, gain_db, ceiling_dbtp, stage)
         lufs, peak_dbtp, frames = figures.integrated_lufs, figures.true_peak_dbtp, figures.frames
         result = MasteredFile(
             Path(path),

@@ -14,13 +14,11 @@ with a window of digital silence has a floor of ``-inf`` (reported as none).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from audioflow.audio.figures import FIGURE_LEVELS, FileFigures
 from audioflow.audio.io import probe_file
 from audioflow.audio.loudness import PeakDetector, RmsMeter
 from audioflow.audio.pipes import decode_blocks
@@ -31,51 +29,6 @@ __all__ = ["FIGURE_LEVELS", "NOISE_WINDOW_MS", "FigureMeter", "FileFigures", "me
 #: The window the noise floor is measured in (ms), as ACX Check does.
 NOISE_WINDOW_MS = 500.0
 _BLOCK_FRAMES = 1 << 16
-#: The figures that are levels (dB, LU): -inf (silence) is written as null.
-FIGURE_LEVELS = (
-    "integrated_lufs",
-    "loudness_range_lu",
-    "true_peak_dbtp",
-    "sample_peak_dbfs",
-    "rms_dbfs",
-    "noise_floor_dbfs",
-)
-
-
-@dataclass(frozen=True)
-class FileFigures:
-    """A decoded file's figures: rate (Hz), channels, frames; ``integrated_lufs`` (LUFS),
-    ``loudness_range_lu`` (LU, EBU Tech 3342), ``true_peak_dbtp`` (dBTP, 4x), ``sample_peak_dbfs``,
-    ``rms_dbfs`` and ``noise_floor_dbfs`` (dBFS; ``-inf`` for silence)."""
-
-    sample_rate_hz: int
-    channels: int
-    frames: int
-    integrated_lufs: float
-    loudness_range_lu: float
-    true_peak_dbtp: float
-    sample_peak_dbfs: float
-    rms_dbfs: float
-    noise_floor_dbfs: float
-
-    @property
-    def duration_ms(self) -> float:
-        """Length of the decoded file in ms."""
-        return self.frames * 1000.0 / self.sample_rate_hz
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON data (levels -inf as None), read back by :meth:`from_json`."""
-        out: dict[str, Any] = {"sample_rate_hz": self.sample_rate_hz, "channels": self.channels, "frames": self.frames}
-        for name in FIGURE_LEVELS:
-            value = getattr(self, name)
-            out[name] = value if math.isfinite(value) else None
-        return out
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> FileFigures:
-        """The figures :meth:`to_json` wrote (None is -inf)."""
-        levels = {name: -math.inf if data[name] is None else float(data[name]) for name in FIGURE_LEVELS}
-        return cls(int(data["sample_rate_hz"]), int(data["channels"]), int(data["frames"]), **levels)
 
 
 class _NoiseFloor:

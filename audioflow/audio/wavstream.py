@@ -5,7 +5,8 @@ is parsed once, and :meth:`AudioFile.read` returns any range of frames as float3
 one read. :class:`WavWriter` writes a float32 WAV block by block, byte-identical to what
 ``scipy.io.wavfile.write`` writes for the same samples (a ``fact`` chunk, an 18-byte ``fmt``), switching
 to RF64 (EBU Tech 3306) when the data passes 4 GiB, and hashes the bytes as it writes them, so the
-store can adopt the finished file by its digest without reading it again.
+store can adopt the finished file by its digest without reading it again. :func:`convert_wav` copies a
+WAV block by block into another WAV encoding (32-bit float, 24-bit PCM: stems) with soundfile.
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ import numpy as np
 from audioflow.audio.types import Audio
 from audioflow.errors import AudioError
 
-__all__ = ["AudioFile", "WavWriter"]
+__all__ = ["WAV_SUBTYPES", "AudioFile", "WavWriter", "convert_wav"]
+
+#: The encodings :func:`convert_wav` writes: soundfile (libsndfile) subtypes.
+WAV_SUBTYPES = ("FLOAT", "PCM_24", "PCM_16")
+_PCM_MAX = {"PCM_24": 1.0 - 2.0**-23, "PCM_16": 1.0 - 2.0**-15}
 
 _PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
 _RIFF_LIMIT = 0xFFFFFFFF
@@ -216,3 +221,20 @@ def _float32_header(rate_hz: int, channels: int, frames: int) -> bytes:
     fact = b"fact" + struct.pack("<II", 4, min(frames, _RIFF_LIMIT))
     head = b"RF64" + struct.pack("<I", _RIFF_LIMIT) + b"WAVE" + ds64 + fmt + fact
     return head + b"data" + struct.pack("<I", _RIFF_LIMIT)
+
+
+def convert_wav(source: AudioFile, path: Path | str, subtype: str, *, block_frames: int = 1 << 16) -> None:
+    """Write ``source`` to a WAV at ``path`` as ``subtype`` (one of :data:`WAV_SUBTYPES`: 32-bit float,
+    or PCM whose samples beyond full scale are clipped), block by block, so memory stays one block.
+    Raises ``AudioError`` when the file cannot be written."""
+    import soundfile  # imported on use: only stems need it
+
+    if subtype not in WAV_SUBTYPES:
+        raise AudioError(f"cannot write a {subtype} WAV: use one of {', '.join(WAV_SUBTYPES)}")
+    ceiling = _PCM_MAX.get(subtype)
+    try:
+        with soundfile.SoundFile(path, "w", source.sample_rate_hz, source.channels, subtype, format="WAV") as out:
+            for block in source.blocks(block_frames):
+                out.write(block if ceiling is None else np.clip(block, -1.0, ceiling))
+    except (OSError, RuntimeError) as exc:  # libsndfile's errors come as RuntimeError (LibsndfileError)
+        raise AudioError(f"cannot write {Path(path).name}: {exc}") from exc

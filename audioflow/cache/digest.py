@@ -29,6 +29,13 @@ KIND_VERSIONS: dict[str, int] = {"master": 2, "mix": 2, "dialogue": 2}
 
 
 def _normalise(value: Any) -> Any:
+    kind = type(value)  # exact built-in types first: the ABC checks below are slow, and a plan digests every step
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {str(k): _normalise(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_normalise(v) for v in value]
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int):

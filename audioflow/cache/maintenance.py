@@ -1,5 +1,5 @@
-"""``audioflow cache verify`` and ``audioflow cache gc``: check every file of a store, and remove
-what no recipe uses.
+"""``audioflow cache verify``, ``gc`` and ``info``: check every file of a store, remove what no
+recipe uses, and measure what recipes use.
 
 verify hashes every object against the digest in its name and parses every record, journal and
 state (:mod:`.records`). With ``repair`` a damaged object, record or state is set aside in
@@ -54,7 +54,7 @@ from .store import ArtifactStore, Finding
 #: The store's side folder of the report's take previews (under its local root; never in a bucket).
 PREVIEWS_AREA = "previews"
 
-__all__ = ["GcReport", "VerifyReport", "collect_garbage", "verify_store"]
+__all__ = ["CacheUsage", "GcReport", "VerifyReport", "cache_usage", "collect_garbage", "verify_store"]
 
 JOURNAL_LEFT = "a journal is never moved: it may hold a paid request; look it up on the host, then move it by hand"
 
@@ -394,3 +394,80 @@ def collect_garbage(store: ArtifactStore, *, keep_inputs: Iterable[str] = (), dr
     removed += files.unheld_locks(dry_run)
     removed += _stale_previews(store, contents, dry_run)
     return GcReport(removed, dry_run, len(records), len(contents))
+
+
+@dataclass(frozen=True)
+class CacheUsage:
+    """What :func:`cache_usage` measured (bytes as stored, ``lstat`` sizes): every file under the
+    root (``files``, ``bytes``: objects, records, journals, states, quarantine, locks, temp files);
+    the objects and records; what the given input digests keep alive (``used_*``: their records,
+    objects and the paid takes they were finished from); and what gc would keep (``kept_bytes``:
+    that plus every recipe state's last run; ``None`` when a state cannot be read)."""
+
+    files: int
+    bytes: int
+    objects: int
+    object_bytes: int
+    records: int
+    journals: int
+    states: int
+    used_objects: int
+    used_bytes: int
+    kept_bytes: int | None
+
+
+def _sizes(store: ArtifactStore) -> dict[str, int]:
+    """Every regular file under the store's root (key → bytes), not following links."""
+    sizes: dict[str, int] = {}
+    for folder, _, files in os.walk(store.root):
+        for name in files:
+            path = os.path.join(folder, name)
+            try:
+                sizes[os.path.relpath(path, store.root)] = os.lstat(path).st_size
+            except FileNotFoundError:  # removed meanwhile (a temp file renamed)
+                continue
+    return sizes
+
+
+def _reached_bytes(sizes: dict[str, int], records: set[str], contents: set[str]) -> tuple[int, int]:
+    """(objects, bytes) of ``contents``' objects plus ``records`` that are in ``sizes``."""
+    objects = {key: size for key, size in sizes.items() if key.startswith("objects/")}
+    hit = [size for key, size in objects.items() if _object_digest(key) in contents]
+    return len(hit), sum(hit) + sum(sizes.get(key, 0) for key in records)
+
+
+def _object_digest(key: str) -> str | None:
+    """The digest of an object key, or None for a file in ``objects/`` that is not one."""
+    try:
+        return parse_object_key(key)[0]
+    except Damaged:
+        return None
+
+
+def cache_usage(store: ArtifactStore, *, keep_inputs: Iterable[str] = ()) -> CacheUsage:
+    """Measure the store (see :class:`CacheUsage`); ``keep_inputs`` are the input digests whose use
+    is asked for (the steps the given recipes' plans find). Reads records, never objects."""
+    sizes = _sizes(store)
+    files = _files(store)
+    used_records, used_contents = _reachable(files, keep_inputs)
+    used_objects, used_bytes = _reached_bytes(sizes, used_records, used_contents)
+    try:
+        inputs, contents = _roots(files)
+    except CacheError:
+        kept_bytes = None
+    else:
+        records, reached = _reachable(files, inputs | set(keep_inputs))
+        kept_bytes = _reached_bytes(sizes, records, contents | reached)[1]
+    objects = [size for key, size in sizes.items() if key.startswith("objects/")]
+    return CacheUsage(
+        files=len(sizes),
+        bytes=sum(sizes.values()),
+        objects=len(objects),
+        object_bytes=sum(objects),
+        records=sum(1 for key in sizes if key.startswith("steps/")),
+        journals=sum(1 for key in sizes if key.startswith("jobs/")),
+        states=sum(1 for key in sizes if key.startswith("state/")),
+        used_objects=used_objects,
+        used_bytes=used_bytes,
+        kept_bytes=kept_bytes,
+    )

@@ -128,9 +128,23 @@ class JobJournal:
             raise CacheError(f"cannot remove {self.path}: {exc.strerror or exc}") from exc
 
 
+#: What a new cache folder's ``.gitignore`` says: everything in it, itself included (as ruff's and pytest's caches do).
+GITIGNORE = "# Created by audioflow: the cache is not versioned.\n*\n"
+
+
+def _ignore_in_git(root: Path) -> None:
+    """Write ``root/.gitignore`` (:data:`GITIGNORE`) unless it exists; best effort: a cache that
+    cannot take the file still works."""
+    try:
+        with open(root / ".gitignore", "x", encoding="utf-8") as out:
+            out.write(GITIGNORE)
+    except OSError:
+        pass
+
+
 class ArtifactStore:
-    """A content-addressed store rooted at ``root``; ``create=False`` requires it to exist.
-    Raises :class:`CacheError` on I/O failures."""
+    """A content-addressed store rooted at ``root``; ``create=False`` requires it to exist. A folder
+    it creates gets a ``.gitignore`` of ``*``. Raises :class:`CacheError` on I/O failures."""
 
     #: Whether its calls wait on a network (a bucket): the scheduler then makes them off its event loop.
     remote = False
@@ -144,11 +158,14 @@ class ArtifactStore:
             if not self.root.is_dir():
                 raise CacheError(f"no cache at {self.root}")
             return
+        new = not self.root.exists()
         for sub in AREAS:
             try:
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise CacheError(f"cannot create the cache at {self.root}: {exc.strerror or exc}") from exc
+        if new:
+            _ignore_in_git(self.root)
 
     @property
     def location(self) -> str:

@@ -4,8 +4,9 @@ Exit codes: 0 success; 1 a render failed (or another runtime error); 2 an invali
 Recipe errors print as ``path:line:col: message`` on stderr, never with a traceback
 (set ``AUDIOFLOW_DEBUG=1`` to see one for an internal error and for each failed step).
 
-The commands live in modules by job: ``describe`` (validate, schema, voices), ``render`` (plan, run,
-graph), ``report`` (report), ``cache`` (cache verify, gc); ``output`` prints, ``options`` holds the shared options.
+The commands live in modules by job: ``describe`` (validate, schema, voices), ``init``, ``render`` (plan, run,
+graph), ``report`` (report), ``watch``, ``cache`` (cache verify, gc, info); ``output`` prints, ``options`` holds the
+shared options.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ import click
 from .. import __version__
 from . import cache as _cache
 from . import describe as _describe
+from . import init as _init
 from . import render as _render
 from . import report as _report
+from . import watch as _watch
+from .options import _add_verbosity, _verbosity_options
 from .output import _err
 
 __all__ = ["cli", "main"]
@@ -29,7 +33,10 @@ __all__ = ["cli", "main"]
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="audioflow")
 def cli() -> None:
-    """audioflow: a YAML recipe in, a mastered episode out."""
+    """audioflow: a YAML recipe in, a mastered episode out.
+
+    Results go to stdout; warnings, notes, progress and errors to stderr. -q/--quiet and
+    -v/--verbose work here and on every command."""
 
 
 for _command in (
@@ -41,8 +48,12 @@ for _command in (
     _report.report,
     _describe.schema,
     _describe.voices,
+    _init.init,
+    _watch.watch,
 ):
+    _add_verbosity(_command)
     cli.add_command(_command)
+cli.params.extend(_verbosity_options())
 
 
 def main() -> None:

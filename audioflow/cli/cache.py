@@ -1,11 +1,12 @@
-"""The cache commands: verify and gc."""
+"""The cache commands: verify, gc and info."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,7 +20,7 @@ from .output import _count, _echo, _errors_to_exit_codes, _report_damage, _size
 
 @click.group()
 def cache() -> None:
-    """Check and tidy an artifact store: verify, gc."""
+    """Check, tidy and measure an artifact store: verify, gc, info."""
 
 
 def _stores(recipes: tuple[Path, ...], cache_dir: Path | str | None) -> dict[str, ArtifactStore]:
@@ -79,13 +80,7 @@ def cache_gc(
 
     with _errors_to_exit_codes():
         stores = _stores(recipes, cache_dir)
-        keep: dict[str, set[str]] = {root: set() for root in stores}
-        for recipe in recipes:
-            project = _open(recipe, None, cache_dir, allow_dirs)
-            for planned in project.plan().steps.values():
-                if planned.record is not None:
-                    keep[project.store.location].add(planned.record.input_digest)
-            _report_damage(project.store)
+        keep = _used_by(recipes, stores, cache_dir, allow_dirs)
         for root, inputs in keep.items():
             report = collect_garbage(stores[root], keep_inputs=inputs, dry_run=dry_run)
             verb = "would remove" if dry_run else "removed"
@@ -96,3 +91,89 @@ def cache_gc(
                 f"{report.kept_records} records and {report.kept_objects} objects (journals and quarantine/ are "
                 "never removed)"
             )
+
+
+def _used_by(
+    recipes: tuple[Path, ...],
+    stores: dict[str, ArtifactStore],
+    cache_dir: Path | str | None,
+    allow_dirs: tuple[Path, ...],
+) -> dict[str, set[str]]:
+    """Per store location, the input digests of the steps RECIPES find in it now (each recipe planned)."""
+    keep: dict[str, set[str]] = {location: set() for location in stores}
+    for recipe in recipes:
+        project = _open(recipe, None, cache_dir, allow_dirs)
+        for planned in project.plan().steps.values():
+            if planned.record is not None:
+                keep.setdefault(project.store.location, set()).add(planned.record.input_digest)
+        _report_damage(project.store)
+    return keep
+
+
+@cache.command("info")
+@click.argument("recipes", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
+@CACHE_DIR
+@ALLOW_DIR
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def cache_info(
+    recipes: tuple[Path, ...], cache_dir: Path | str | None, allow_dirs: tuple[Path, ...], as_json: bool
+) -> None:
+    """Show a cache's size and what RECIPES use of it.
+
+    For the cache beside RECIPES (or --cache-dir): its files and bytes, objects, records, journals
+    and recipe states; the bytes RECIPES keep alive now; what gc would keep (every recipe's last
+    run too) and what it would free. Reads records, never objects; changes nothing."""
+    from ..cache import cache_usage
+    from ..errors import CacheError
+
+    with _errors_to_exit_codes():
+        stores = _stores(recipes, cache_dir)
+        remote = [location for location, store in stores.items() if store.remote]
+        if remote:
+            raise CacheError(f"{remote[0]}: cache info works on a local cache folder, not yet on a bucket")
+        keep = _used_by(recipes, stores, cache_dir, allow_dirs)
+        rows = [_info_json(root, cache_usage(stores[root], keep_inputs=keep[root]), recipes) for root in stores]
+        if as_json:
+            _echo(json.dumps({"caches": rows}, indent=2))
+            return
+        for row in rows:
+            for line in _info_lines(row):
+                _echo(line)
+
+
+def _info_json(root: str, usage: Any, recipes: tuple[Path, ...]) -> dict[str, Any]:
+    """One cache's figures as ``audioflow/schemas/cli-cache-info.schema.json`` describes them."""
+    return {
+        "cache": str(root),
+        "files": usage.files,
+        "bytes": usage.bytes,
+        "objects": usage.objects,
+        "object_bytes": usage.object_bytes,
+        "records": usage.records,
+        "journals": usage.journals,
+        "states": usage.states,
+        "recipes": [str(r) for r in recipes],
+        "used_objects": usage.used_objects,
+        "used_bytes": usage.used_bytes,
+        "other_bytes": usage.bytes - usage.used_bytes,
+        "gc_keeps_bytes": usage.kept_bytes,
+    }
+
+
+def _info_lines(row: dict[str, Any]) -> list[str]:
+    counts = [(row["objects"], "object"), (row["records"], "record"), (row["journals"], "journal")]
+    parts = ", ".join(_count(n, noun) for n, noun in [*counts, (row["states"], "recipe state")])
+    lines = [f"{row['cache']}: {_size(row['bytes'])} in {_count(row['files'], 'file')} ({parts})"]
+    if row["recipes"]:
+        lines.append(
+            f"used by {', '.join(row['recipes'])}: {_size(row['used_bytes'])} "
+            f"({_count(row['used_objects'], 'object')}); the rest: {_size(row['other_bytes'])}"
+        )
+    if row["gc_keeps_bytes"] is None:
+        lines.append("gc: a recipe state cannot be read (run `audioflow cache verify`)")
+    else:
+        freed = row["bytes"] - row["gc_keeps_bytes"]
+        lines.append(
+            f"gc would keep {_size(row['gc_keeps_bytes'])} (every recipe's last run) and free up to {_size(freed)}"
+        )
+    return lines

@@ -5,10 +5,14 @@ from __future__ import annotations
 import glob
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+import click.shell_completion
+
+from .output import QUIET, VERBOSE, _set_verbosity
 
 RECIPE = click.argument("recipe", type=click.Path(path_type=Path, dir_okay=False))
 RECIPES = click.argument("recipes", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
@@ -41,8 +45,34 @@ ALLOW_DIR = click.option(
     help="Also read the recipe's local inputs (file, audio, clone, image, model) from DIR; repeatable. "
     f"Adds to $AUDIOFLOW_ALLOW_DIRS ({os.pathsep!r}-separated). Default: only the recipe's folder.",
 )
+#: The providers audioflow ships (``audioflow.providers.PROVIDERS``, which a test keeps equal): named here
+#: so that ``--help`` does not import the providers.
+BUILTIN_PROVIDERS = ("local", "segmind", "fal", "evolink")
+
+
+class _ProviderChoice(click.Choice):
+    """``--provider``'s choices, listed in ``--help`` and completed by the shell from the registry of
+    providers. A name outside it passes through, so the engine refuses it with its own message
+    (``--provider nope: unknown provider (available: ...)``, exit 2), as the Python API does."""
+
+    def __init__(self) -> None:
+        super().__init__(BUILTIN_PROVIDERS)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return value
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[click.shell_completion.CompletionItem]:
+        from ..providers import PROVIDERS
+
+        return [click.shell_completion.CompletionItem(name) for name in PROVIDERS if name.startswith(incomplete)]
+
+
 PROVIDER = click.option(
-    "--provider", help="Render every provider step on this provider: local (draft, free), segmind, fal or evolink."
+    "--provider",
+    type=_ProviderChoice(),
+    help="Render every provider step on this provider: local (draft, free), segmind, fal or evolink.",
 )
 
 
@@ -76,3 +106,40 @@ def _recipe_paths(given: tuple[Path, ...]) -> list[Path]:
             raise click.UsageError(f"{text}: no recipe matches")
         out += [Path(m) for m in matches]
     return list(dict.fromkeys(out))
+
+
+def _verbosity_callback(level: int) -> Callable[[click.Context, click.Parameter, bool], None]:
+    def record(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+        if value:
+            _set_verbosity(ctx, level)
+
+    return record
+
+
+def _verbosity_options() -> list[click.Option]:
+    """``-q/--quiet`` and ``-v/--verbose``, taken by the group and by every command (``audioflow -q run``
+    and ``audioflow run -q`` mean the same)."""
+    return [
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            expose_value=False,
+            callback=_verbosity_callback(QUIET),
+            help="Print results and errors only: no warnings, notes or progress.",
+        ),
+        click.Option(
+            ["-v", "--verbose"],
+            is_flag=True,
+            expose_value=False,
+            callback=_verbosity_callback(VERBOSE),
+            help="Also print a line on stderr for each step as it ends.",
+        ),
+    ]
+
+
+def _add_verbosity(command: click.Command) -> None:
+    """Give ``command`` (and, for a group, each of its commands) the ``-q`` and ``-v`` options."""
+    command.params.extend(_verbosity_options())
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _add_verbosity(sub)

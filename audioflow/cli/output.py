@@ -1,5 +1,9 @@
 """Everything the CLI prints goes through here: keys scrubbed, results on stdout, the rest on stderr,
-and audioflow's errors turned into exit codes in one place."""
+and audioflow's errors turned into exit codes in one place.
+
+Verbosity (``-q`` / ``-v``, kept in the click context's ``meta``): quiet prints results and errors
+only; normal adds warnings, notes and the progress display; verbose adds a line per step. Colour
+only on a terminal, never with ``NO_COLOR`` set (https://no-color.org)."""
 
 from __future__ import annotations
 
@@ -26,14 +30,65 @@ def _key_values() -> list[str]:
     return [v for value in values for v in (value, value.strip()) if v]
 
 
-def _echo(text: str, *, err: bool = False, nl: bool = True) -> None:
+def _scrubbed(text: str) -> str:
+    """``text`` with every API key and secret in the environment replaced."""
+    return scrub(text, _key_values())
+
+
+QUIET, NORMAL, VERBOSE = -1, 0, 1
+_VERBOSITY_KEY = "audioflow.verbosity"
+
+
+def _verbosity() -> int:
+    """QUIET, NORMAL or VERBOSE, as ``-q`` / ``-v`` set it for the running command (NORMAL outside one)."""
+    ctx = click.get_current_context(silent=True)
+    return int(ctx.meta.get(_VERBOSITY_KEY, NORMAL)) if ctx is not None else NORMAL
+
+
+def _set_verbosity(ctx: click.Context, level: int) -> None:
+    """Record ``-q`` (QUIET) or ``-v`` (VERBOSE); both at once is a usage error."""
+    before = ctx.meta.get(_VERBOSITY_KEY, NORMAL)
+    if before not in (NORMAL, level):
+        raise click.UsageError("-q/--quiet and -v/--verbose cannot be used together", ctx)
+    ctx.meta[_VERBOSITY_KEY] = level
+
+
+def _no_color() -> bool:
+    """``NO_COLOR`` is set to a non-empty value (https://no-color.org)."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def _echo(text: str, *, err: bool = False, nl: bool = True, fg: str | None = None) -> None:
     """Print ``text`` with every API key in the environment scrubbed: the last line of defence
-    behind the providers' own scrubbing, so no output path of the CLI can show a key."""
-    click.echo(scrub(text, _key_values()), err=err, nl=nl)
+    behind the providers' own scrubbing, so no output path of the CLI can show a key. ``fg``
+    colours it, on a terminal only and never with ``NO_COLOR``."""
+    text = _scrubbed(text)
+    if fg is not None and not _no_color():
+        text = click.style(text, fg=fg)
+    click.echo(text, err=err, nl=nl, color=False if _no_color() else None)
 
 
 def _err(text: str) -> None:
-    _echo(text, err=True)
+    """An error, on stderr (shown even with ``-q``)."""
+    _echo(text, err=True, fg="red")
+
+
+def _warn(text: str) -> None:
+    """A warning, on stderr (hidden by ``-q``)."""
+    if _verbosity() > QUIET:
+        _echo(text, err=True, fg="yellow")
+
+
+def _note(text: str) -> None:
+    """A note about the result (a placeholder, an approximation), on stderr (hidden by ``-q``)."""
+    if _verbosity() > QUIET:
+        _echo(text, err=True)
+
+
+def _info(text: str) -> None:
+    """A detail shown with ``-v`` only, on stderr."""
+    if _verbosity() >= VERBOSE:
+        _echo(text, err=True)
 
 
 @contextmanager
@@ -55,7 +110,7 @@ def _errors_to_exit_codes() -> Iterator[None]:
 def _report_damage(store: Any) -> None:
     """Damaged cache files the store set aside (or could not) while planning or running, on stderr."""
     for finding in store.findings:
-        _err(str(finding))
+        _warn(str(finding))
 
 
 def _usd(value: float | None) -> str:

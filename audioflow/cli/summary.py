@@ -8,7 +8,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .output import _cost_json, _cost_lines, _echo, _err, _usd
+from .output import _cost_json, _cost_lines, _echo, _err, _note, _usd
 
 
 def _plan_rows(result: Any) -> list[dict[str, Any]]:
@@ -110,7 +110,8 @@ def _summary(report: Any, recipe: Path) -> list[str]:
         if report.report is not None:
             lines.append(f"report: {os.path.relpath(report.report)}")
     else:
-        lines.append(counts + " — no output written")
+        unasked = "master" not in result.outcomes  # run --only without master
+        lines.append(counts + (" — not bounced (--only without master)" if unasked else " — no output written"))
     budget = result.budget
     if budget.requests:
         by = ", ".join(f"{name} ${usd:.4f}" for name, usd in budget.by_provider.items())
@@ -119,7 +120,9 @@ def _summary(report: Any, recipe: Path) -> list[str]:
 
 
 def _run_json(report: Any) -> dict[str, Any]:
+    """A run's result as ``audioflow/schemas/cli-run.schema.json`` describes it (one recipe)."""
     result = report.result
+    manifest = report.manifest
     return {
         "output": str(report.output) if report.output else None,
         "outputs": [
@@ -129,6 +132,11 @@ def _run_json(report: Any) -> dict[str, Any]:
         "cached": result.count("cached"),
         "failed": result.count("failed"),
         "spent_usd": result.budget.spent_usd,
+        "duration_ms": manifest.duration_ms if manifest else None,
+        "loudness": manifest.loudness.to_json() if manifest else None,
+        "files": _files(report),
+        "placeholders": list(manifest.placeholders) if manifest else _placeholders(result),
+        "notes": _notes(result),
         "steps": [
             {
                 "id": o.step.id,
@@ -143,12 +151,53 @@ def _run_json(report: Any) -> dict[str, Any]:
     }
 
 
+def _files(report: Any) -> list[str]:
+    """Every file the run wrote: each output, its manifest, its transcripts and chapters file."""
+    written: list[Path] = []
+    for bounced in report.outputs:
+        manifest = bounced.manifest
+        sidecars = [*manifest.transcripts, *filter(None, [manifest.chapters_file])]
+        written += [bounced.path, bounced.manifest_path, *(bounced.path.parent / name for name in sidecars)]
+    return [str(path) for path in dict.fromkeys(written)]
+
+
+def _placeholders(result: Any) -> list[str]:
+    """The placeholder steps of a run that bounced nothing (the manifest lists them otherwise)."""
+    return [o.step.id for o in result.outcomes.values() if (meta := o.meta) is not None and meta.placeholder]
+
+
+def _notes(result: Any) -> list[dict[str, str]]:
+    """Every step's notes: ``kind`` is placeholder, approximate or note."""
+    notes = []
+    for outcome in result.outcomes.values():
+        meta = outcome.meta
+        if meta is None:
+            continue
+        kind = "placeholder" if meta.placeholder else "approximate" if meta.approximate else "note"
+        notes += [{"step": outcome.step.id, "kind": kind, "text": note} for note in meta.notes]
+    return notes
+
+
 def _print_run(recipe: Path, report: Any, as_json: bool) -> None:
     if as_json:
         _echo(json.dumps(_run_json(report), indent=2))
         return
     for line in _summary(report, recipe):
-        _echo(line, err=line.startswith("failed:"))
+        _print_line(line)
+
+
+#: The prefixes of the summary's lines that are notes about the result (stderr), not the result itself.
+NOTE_PREFIXES = ("placeholder:", "approximate:", "note:")
+
+
+def _print_line(line: str) -> None:
+    """One line of a run's summary where it belongs: a failure or a note on stderr, a result on stdout."""
+    if line.startswith("failed:"):
+        _err(line)
+    elif line.startswith(NOTE_PREFIXES):
+        _note(line)
+    else:
+        _echo(line)
 
 
 def _report_qc(reports: Any, allow: bool) -> bool:
@@ -180,7 +229,7 @@ def _print_batch(reports: dict[Path, Any], errors: dict[Path, str], budget: Any,
             if line.startswith("failed:"):
                 failures.append(f"failed: {path}: {line.removeprefix('failed: ')}")
             elif not line.startswith("spent "):
-                _echo(line)
+                _print_line(line)
         if path in errors:
             failures.append(f"failed: {path}: {errors[path]}")
     results = [r.result for r in reports.values()]

@@ -29,7 +29,7 @@ from ..recipe.paths import cache_folder
 from . import preflight
 from .budget import Budget, check_budget
 from .facade import Project, RunOptions, RunReport, execute_plans, open_recipe, ready_paid_providers
-from .scheduler import RunResult
+from .scheduler import RunResult, run_in_new_loop
 from .staleness import Plan, PlanStatus
 
 __all__ = ["PLAN_THREADS", "Batch", "BatchReport", "batch_cost", "open_batch"]
@@ -134,7 +134,7 @@ class Batch:
 
     def run(self, **options: Unpack[RunOptions]) -> BatchReport:
         """:meth:`arun` in a new event loop (``asyncio.run``)."""
-        return asyncio.run(self.arun(**options))
+        return run_in_new_loop(self.arun(**options))
 
     @staticmethod
     async def _finish(project: Project, plan: Plan, result: RunResult, report: BatchReport) -> RunReport:

@@ -22,14 +22,15 @@ from ..cache import ArtifactStore, write_atomic
 from ..recipe.meta import Meta
 from ..recipe.outputs import Output
 from ..recipe.paths import sidecar_paths
-from ..steps import MasterPayload, StepKind
+from ..steps import MasterPayload, StemPayload, StepKind
 from .chapters import resolve_chapters
 from .events import StepStatus
+from .handoff import labels_text, reaper_project, write_stem
 from .meta import Segment, StepMeta
 from .qc import QcReport, qc_report
 from .scheduler import RunResult
 from .staleness import Plan
-from .transcript import to_srt, to_vtt
+from .transcript import split_cues, to_json, to_srt, to_vtt
 
 __all__ = [
     "MANIFEST_VERSION",
@@ -165,6 +166,7 @@ class Manifest:
     chapters_file: str | None = None
     step: str = "master"
     qc: QcReport | None = None
+    stems: tuple[str, ...] = ()  # the stems, then the DAW hand-off files, relative to the output's folder
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as JSON data (what ``<output>.manifest.json`` holds)."""
@@ -195,6 +197,8 @@ class Manifest:
             out["chapters"] = [chapter.to_json() for chapter in self.chapters]
         if self.chapters_file:
             out["chapters_file"] = self.chapters_file
+        if self.stems:
+            out["stems"] = list(self.stems)
         if self.qc is not None:
             out["qc"] = self.qc.to_json()
         return out
@@ -227,7 +231,15 @@ def _steps(plan: Plan, result: RunResult) -> tuple[ManifestStep, ...]:
     return tuple(steps)
 
 
-def _manifest(plan: Plan, result: RunResult, output: Output, transcripts: tuple[str, ...], qc: QcReport) -> Manifest:
+def _manifest(
+    plan: Plan,
+    result: RunResult,
+    output: Output,
+    transcripts: tuple[str, ...],
+    qc: QcReport,
+    estimated_cues: int,
+    stems: tuple[str, ...] = (),
+) -> Manifest:
     recipe = plan.graph.recipe
     master = result.outcomes[output.step_id].meta
     payload = plan.graph.steps[output.step_id].payload
@@ -258,9 +270,10 @@ def _manifest(plan: Plan, result: RunResult, output: Output, transcripts: tuple[
         _steps(plan, result),
         transcripts,
         tuple((name, voice.shown_name) for name, voice in recipe.cast.items()),
-        sum(1 for segment in master.segments if segment.estimated),
+        estimated_cues,
         step=output.step_id,
         qc=qc,
+        stems=stems,
     )
 
 
@@ -269,6 +282,35 @@ def _with_display_names(plan: Plan, segments: tuple[Segment, ...]) -> list[Segme
     never part of a digest, so renaming a speaker renders nothing again)."""
     cast = plan.graph.recipe.cast
     return [replace(s, voice=cast[s.voice].shown_name) if s.voice in cast else s for s in segments]
+
+
+def _write_stems(
+    plan: Plan,
+    result: RunResult,
+    store: ArtifactStore,
+    output: Output,
+    sidecars: dict[str, Path],
+    chapters: Sequence[Chapter],
+) -> tuple[str, ...]:
+    """The stems in ``output``'s ``stems`` folder, the Reaper project beside them and the Audacity
+    labels of the lines and ``chapters`` (:mod:`.handoff`); returns their paths relative to the
+    output's folder."""
+    recipe = plan.graph.recipe
+    assert recipe.stems is not None
+    folder, written = sidecars["stems"], []
+    for outcome in result.outcomes.values():
+        payload = outcome.step.payload
+        if isinstance(payload, StemPayload) and outcome.record is not None:
+            artifact = outcome.record.artifact
+            target = folder / f"{payload.name}.wav"
+            written.append(write_stem(store, artifact.path, artifact.digest, target, recipe.stems.format))
+    project = folder / f"{sidecars['stems'].stem}.RPP"
+    write_atomic(project, reaper_project(written, recipe.meta.title).encode(), shared=True)
+    master = result.outcomes[output.step_id].meta
+    segments = _with_display_names(plan, master.segments if master is not None else ())
+    write_atomic(sidecars["labels"], labels_text(segments, chapters).encode(), shared=True)
+    base = output.path.parent
+    return tuple(str(p.relative_to(base)) for p in (*(s.path for s in written), project, sidecars["labels"]))
 
 
 def tags_for(meta: Meta) -> Tags:
@@ -326,7 +368,9 @@ def bounce_output(
     plan: Plan, result: RunResult, store: ArtifactStore, output: Output, chapters: Sequence[Chapter]
 ) -> Bounced:
     """Write ``output``'s master (its sha256 checked as it is read from ``store``) to its path, its
-    transcripts beside it (when anything is spoken) and its manifest with the QC report of the file
+    transcripts beside it (SRT, WebVTT, Podcasting 2.0 JSON, in readable cues, when anything is spoken),
+    beside the first output the stems and the DAW hand-off when the recipe has ``stems:``
+    (:mod:`.handoff`), and its manifest with the QC report of the file
     as written, at the sidecar paths ``validate`` checked, the file tagged from the recipe's
     ``meta:`` (:func:`tags_for`) with its ``chapters`` (times at the output's rate; the Podcasting
     2.0 JSON chapters beside it). Raises ``CacheError`` on I/O failure, ``AudioError`` when the
@@ -343,13 +387,23 @@ def bounce_output(
         text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
         write_atomic(sidecars["chapters"], text.encode(), shared=True)
     transcripts: tuple[str, ...] = ()
-    if master.meta.segments:
-        segments = _with_display_names(plan, master.meta.segments)
-        write_atomic(sidecars["srt"], to_srt(segments).encode(), shared=True)
-        write_atomic(sidecars["vtt"], to_vtt(segments).encode(), shared=True)
-        transcripts = (sidecars["srt"].name, sidecars["vtt"].name)
+    cues = split_cues(_with_display_names(plan, master.meta.segments))
+    if cues:
+        for role, text in (("srt", to_srt(cues)), ("vtt", to_vtt(cues)), ("transcript_json", to_json(cues))):
+            write_atomic(sidecars[role], text.encode(), shared=True)
+            transcripts += (sidecars[role].name,)
+    first = output == recipe.outputs[0]  # the stems come from the one mix: written beside the first output
+    stems = _write_stems(plan, result, store, output, sidecars, chapters) if recipe.stems and first else ()
     manifest = replace(
-        _manifest(plan, result, output, transcripts, qc_report(output.path, output.master, master.meta.qc_figures)),
+        _manifest(
+            plan,
+            result,
+            output,
+            transcripts,
+            qc_report(output.path, output.master, master.meta.qc_figures),
+            sum(1 for cue in cues if cue.estimated),
+            stems,
+        ),
         chapters=tuple(chapters),
         chapters_file=sidecars["chapters"].name if chapters else None,
     )

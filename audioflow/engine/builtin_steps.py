@@ -1,7 +1,8 @@
 """The steps audioflow renders itself: ``file`` (import), ``clone`` (prepare a reference clip),
-``dialogue`` (join lines, or a scene's parts), ``join`` (crossfade generated parts), ``mix`` (place tracks on one
-timeline) and ``master`` (loudness, true peak, encode); and the engine's own processing of a
-provider's take (:func:`finish_take`: voice gain, fitting a generated sound to its length).
+``dialogue`` (join lines, or a scene's parts), ``join`` (crossfade generated parts), ``mix`` (place tracks on
+one timeline), ``stem`` (some of a mix's tracks, placed as the mix places them) and ``master`` (loudness,
+true peak, encode); and the engine's own processing of a provider's take (:func:`finish_take`: voice
+gain, fitting a generated sound to its length).
 
 Each function takes the step's typed payload plus its upstream artifacts and returns
 ``(encoded bytes, extension, StepMeta)``; the dialogue, mix and master steps stream, reading their
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -40,6 +42,7 @@ from ..steps import (
     MasterPayload,
     MixPayload,
     SceneJoinPayload,
+    StemPayload,
     StepKind,
     TrackSpec,
 )
@@ -56,6 +59,7 @@ __all__ = [
     "join_parts",
     "join_scene_parts",
     "master_mix",
+    "mix_stem",
     "mix_tracks",
     "prepare_reference",
     "speech_meta",
@@ -406,7 +410,7 @@ class _Placed:
 
 def _place_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) -> _Placed:
     """Every track of ``payload`` processed (its effects) and placed (gain, fades, loops, ducking):
-    the one place a mix's clips are made, for the mix and for the report alike."""
+    the one place a mix's clips are made, for the mix, each stem and the report alike."""
     tracks = payload.tracks
     files = {name: AudioFile.open(up.path) for name, up in inputs.items()}
     # a track's own effects, before placing: such a track is read and processed whole (pedalboard)
@@ -462,10 +466,33 @@ def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) 
     return WrittenFile(mixed.path, mixed.digest), "wav", meta
 
 
-def master_mix(payload: MasterPayload, mix: Upstream, out_dir: Path) -> Rendered:
+def mix_stem(payload: StemPayload, inputs: dict[str, Upstream], out_dir: Path) -> Rendered:
+    """One stem of a mix: the tracks ``payload.tracks`` placed by :func:`_place_tracks` exactly as
+    :func:`mix_tracks` places them (ducked under every track's speech), on a timeline as long as the
+    whole mix, streamed into a float32 WAV in ``out_dir``. The stems of a mix sum to it (float
+    rounding apart: a mix is the sum of its placed tracks)."""
+    mix = payload.mix
+    placed = _place_tracks(mix, inputs, out_dir)
+    whole = MixStream(placed.clips, sample_rate_hz=mix.sample_rate_hz, channels=mix.channels)  # its length only
+    chosen = [placed.clips[i] for i in payload.tracks]
+    stream = MixStream(chosen, sample_rate_hz=mix.sample_rate_hz, channels=mix.channels, length_ms=whole.duration_ms)
+    stem = mix_to_wav(stream, _new_file(out_dir, "wav"))
+    meta = StepMeta(
+        stem.duration_ms,
+        stem.sample_rate_hz,
+        stem.channels,
+        placeholders=_placeholders([inputs[mix.tracks[i].track] for i in payload.tracks]),
+    )
+    return WrittenFile(stem.path, stem.digest), "wav", meta
+
+
+def master_mix(
+    payload: MasterPayload, mix: Upstream, out_dir: Path, on_stage: Callable[[str], None] | None = None
+) -> Rendered:
     """Master the mix to the loudness target (or ACX's RMS target) and true-peak ceiling and encode it
     at the output's channels and bit depth, streamed from the mix's file into a file in ``out_dir``
-    (``audio.master_to_file``: loudness and true peak are those of the decoded file)."""
+    (``audio.master_to_file``: loudness and true peak are those of the decoded file; ``on_stage``
+    hears its stages)."""
     path = _new_file(out_dir, payload.format)
     try:
         result = master_to_file(
@@ -479,6 +506,7 @@ def master_mix(payload: MasterPayload, mix: Upstream, out_dir: Path) -> Rendered
             channels=payload.channels,
             bit_depth=payload.bit_depth,
             target_rms_dbfs=payload.target_rms_dbfs,
+            on_stage=on_stage,
         )
     except BaseException:
         path.unlink(missing_ok=True)

@@ -13,10 +13,12 @@ __all__ = ["StepEvent", "StepStatus"]
 class StepStatus(StrEnum):
     """How a step stands in a run (a ``str``: ``StepStatus.RENDERED == "rendered"``).
 
-    ``started`` is only an event; a step ends ``cached``, ``rendered``, ``failed``, ``blocked`` (an
+    ``started`` and ``progress`` (a stage of a long step begins: its message names the stage, e.g. the
+    master's ``measuring``) are only events; a step ends ``cached``, ``rendered``, ``failed``, ``blocked`` (an
     upstream step failed) or ``skipped`` (the run stopped after a failure, without ``keep_going``)."""
 
     STARTED = "started"
+    PROGRESS = "progress"
     CACHED = "cached"
     RENDERED = "rendered"
     FAILED = "failed"

@@ -10,14 +10,13 @@ in (:func:`open_text`), or from a loaded :class:`~audioflow.recipe.Recipe` (:fun
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from ..audio import Audio, decode_file, write_wav
-from ..audio.segments import from_segment, to_segment
 from ..cache import ArtifactStore, open_store, sha256_hex
 from ..cache.records import object_key
 from ..cache.s3 import local_root
@@ -29,13 +28,14 @@ from ..recipe.paths import cache_folder, check_outputs, sidecar_paths
 from .bounce import Bounced, Manifest, bounce
 from .budget import Budget, check_budget
 from .events import StepEvent
-from .report import cached_result, write_report
-from .scheduler import RunResult, arun_plans
+from .scheduler import RunResult, arun_plans, run_in_new_loop
 from .staleness import Plan, PlanStatus, make_plan, recipe_key
 
 if TYPE_CHECKING:
     from distributed import Client
     from pydub import AudioSegment
+
+    from ..audio import Audio
 
 __all__ = [
     "Project",
@@ -55,13 +55,18 @@ class RunOptions(TypedDict, total=False):
     """How :meth:`Project.run` runs: ``jobs`` caps steps worked on this machine at once (default 4;
     remote requests use each provider's concurrency); ``keep_going`` still renders what does not
     depend on a failed step; ``on_event`` hears every :class:`StepEvent`; ``budget_usd`` caps spending;
-    ``cluster`` (a ``distributed.Client``) runs the steps on that Dask cluster instead of this process."""
+    ``cluster`` (a ``distributed.Client``) runs the steps on that Dask cluster instead of this process;
+    ``only`` runs just those steps and what they need (the output is bounced only when ``master`` is
+    among them); ``force`` renders those steps again even though the store holds them (steps on a
+    free, local provider or audioflow's own only: a paid step's new rendering is a new ``take``)."""
 
     jobs: int
     keep_going: bool
     on_event: Callable[[StepEvent], None] | None
     budget_usd: float | None
     cluster: Client | None
+    only: Collection[str] | None
+    force: Collection[str] | None
 
 
 def ready_paid_providers(plans: Iterable[tuple[Plan, Mapping[str, Provider]]]) -> None:
@@ -132,11 +137,15 @@ class RunReport:
         outcome = self.result.outcomes[step_id]
         if outcome.record is None:
             raise AudioflowError(f"step {step_id} has no artifact: it {outcome.status}")
+        from ..audio import decode_file  # the audio stack, only when audio is asked for
+
         return decode_file(outcome.record.artifact.path)
 
     def segment(self, step_id: str = "master", *, sample_width: int = 2) -> AudioSegment:
         """:meth:`audio` as a pydub ``AudioSegment`` (``sample_width`` 2: 16-bit, or 4: 32-bit);
         no ``ffmpeg`` on ``PATH`` is needed. Raises as :meth:`audio` does."""
+        from ..audio.segments import to_segment
+
         return to_segment(self.audio(step_id), sample_width=sample_width)
 
 
@@ -160,13 +169,36 @@ class Project:
         could exceed it or includes a price that is unknown, and stops submitting once spending
         reaches it. Raises :class:`RecipeError` or :class:`~audioflow.errors.ProviderError` (a missing
         key) before any spending; a step's failure is in the report, not raised."""
-        plan = await asyncio.to_thread(self.plan)
+        plan = self.narrow(await asyncio.to_thread(self.plan), options.get("only"), options.get("force"))
         budget_usd = options.get("budget_usd")
         if budget_usd is not None:
             check_budget(plan.cost_by_provider(), budget_usd)
         ready_paid_providers([(plan, self.providers)])
         (result,) = await execute_plans([(plan, self.store, self.providers)], options, Budget(budget_usd))
         return await self.finish(plan, result)
+
+    def narrow(self, plan: Plan, only: Collection[str] | None, force: Collection[str] | None) -> Plan:
+        """``plan`` cut to ``only`` (and what it needs) and with ``force`` rendered again (see
+        :class:`RunOptions`). Raises :class:`RecipeError` for an unknown step id or a forced paid step."""
+        for option, ids in (("--only", only), ("--force", force)):
+            for step_id in ids or ():
+                if step_id not in plan.steps and step_id in self.graph.steps:
+                    raise RecipeError(f"{option} {step_id}: not among the steps --only runs")
+                if step_id not in plan.steps:
+                    near = difflib.get_close_matches(step_id, list(self.graph.steps), n=1)
+                    hint = f"did you mean {near[0]!r}?" if near else "`audioflow plan` lists the step ids"
+                    raise RecipeError(f"{option} {step_id}: no such step", hint=hint)
+            if option == "--only" and only:
+                plan = plan.only(only)
+        paid = [s for s in force or () if (p := plan.steps[s].step.provider) and not self.providers[p].local]
+        if paid:
+            raise RecipeError(
+                f"--force {paid[0]}: a paid step is not rendered again by --force (it would pay again for the "
+                "same request)",
+                hint="for a new rendering, set `take: 2` (or the next number) on the step: plan shows its price "
+                "and --budget caps it",
+            )
+        return plan.forced(set(force)) if force else plan
 
     async def finish(self, plan: Plan, result: RunResult) -> RunReport:
         """Save the recipe's state and bounce its master (when it rendered) after ``result``; the
@@ -185,6 +217,8 @@ class Project:
         bounced = await asyncio.to_thread(bounce, plan, result, self.store)
         first = bounced[0]
         report = None
+        from .report import write_report  # matplotlib and the audio stack: only when a page is written
+
         try:
             for each in bounced:
                 o = each.output
@@ -206,6 +240,8 @@ class Project:
     def report(self) -> Path:
         """Rebuild the HTML report beside each output from the cache, rendering nothing; the first's
         path. Raises :class:`AudioflowError` when the recipe, as it is now, has not been rendered."""
+        from .report import cached_result, write_report
+
         plan = self.plan()
         result = cached_result(plan)
         pages = [
@@ -218,7 +254,7 @@ class Project:
 
     def run(self, **options: Unpack[RunOptions]) -> RunReport:
         """:meth:`arun` in a new event loop (``asyncio.run``); see there."""
-        return asyncio.run(self.arun(**options))
+        return run_in_new_loop(self.arun(**options))
 
     def _save_state(self, plan: Plan, result: RunResult) -> None:
         key = recipe_key(self.graph)
@@ -283,6 +319,9 @@ def open_recipe(
 
 def _as_wav(audio: AudioSegment | Audio) -> tuple[str, bytes]:
     """(sha256, float32 WAV bytes) of audio given through the API."""
+    from ..audio import Audio, write_wav
+    from ..audio.segments import from_segment
+
     if not isinstance(audio, Audio):
         try:
             audio = from_segment(audio)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..audio.qc import FileFigures
+if TYPE_CHECKING:  # audio.qc imports numpy: only a master's meta holds its figures
+    from ..audio.figures import FileFigures
 
 __all__ = ["Loudness", "Segment", "StepMeta"]
 
@@ -182,7 +183,7 @@ class StepMeta:
             take_digest=data.get("take_digest"),
             loudness=loudness,
             step=data.get("step"),
-            qc_figures=FileFigures.from_json(data["qc_figures"]) if "qc_figures" in data else None,
+            qc_figures=_figures(data["qc_figures"]) if "qc_figures" in data else None,
             anchors=tuple((str(name), float(s), float(e)) for name, s, e in data.get("anchors") or ()),
         )
 
@@ -200,3 +201,9 @@ def _segments(items: Iterable[Mapping[str, Any]]) -> Iterable[Segment]:
 
 def _finite(value: float) -> float:
     return float(value) if math.isfinite(value) else 0.0
+
+
+def _figures(data: Mapping[str, Any]) -> FileFigures:
+    from ..audio.figures import FileFigures
+
+    return FileFigures.from_json(data)

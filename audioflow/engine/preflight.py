@@ -19,9 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..audio import decode_file
-from ..audio.io import probe_file
-from ..audio.tags import read_artwork
 from ..cache import StepRecord, input_digest
 from ..errors import AudioflowError, ProviderError, RecipeError
 from ..providers import PROVIDERS, PreparedRequest, Provider, Reference, RenderRequest
@@ -112,6 +109,8 @@ def _check_reference(step: Step, payload: ClonePayload) -> None:
     sha = payload.source.sha256
     if sha not in _durations_ms:
         try:
+            from ..audio import decode_file  # the audio stack only for a clip to measure
+
             _durations_ms[sha] = decode_file(source).duration_ms
         except AudioflowError as exc:
             raise RecipeError(f"reference clip {source.name}: {exc}", step.location) from exc
@@ -139,6 +138,8 @@ def _check_audio_file(step: Step) -> None:
         file = payload.source
     if source is None or file is None or file.sha256 in _probed:
         return
+    from ..audio.io import probe_file
+
     try:
         probe_file(source)
     except AudioflowError as exc:
@@ -154,6 +155,8 @@ def _check_cover(graph: StepGraph) -> None:
     images += [(mark.image, mark.image_location, "chapter image") for mark in graph.recipe.chapters]
     for image, location, what in images:
         if image is not None:
+            from ..audio.tags import read_artwork  # the audio package only when there is an image
+
             try:
                 read_artwork(image)
             except AudioflowError as exc:

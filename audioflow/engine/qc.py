@@ -15,10 +15,12 @@ import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..audio.qc import FileFigures, measure_file
 from ..recipe.outputs import ACX, Master
+
+if TYPE_CHECKING:  # audio.qc imports numpy: measured only when a master is checked
+    from ..audio.figures import FileFigures
 
 __all__ = ["CODECS", "QcCheck", "QcReport", "qc_report"]
 
@@ -168,7 +170,10 @@ def qc_report(path: Path, master: Master, figures: FileFigures | None = None) ->
     included) against ``master``'s preset. ``figures`` are its audio's, measured when the master
     rendered (tags change no sample); without them the file is decoded and measured now. Raises
     ``AudioError`` when it cannot be decoded."""
-    figures = figures if figures is not None else measure_file(path)
+    if figures is None:
+        from ..audio.qc import measure_file
+
+        figures = measure_file(path)
     sha256, size = _sha256(path)
     lossy = master.format in _LOSSY
     seconds = figures.duration_ms / 1000.0

@@ -10,8 +10,8 @@ of the digest, its estimate is the plan's cost, and the scheduler sends that sam
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -38,7 +38,8 @@ class StepPlan:
     """What plan says of one step. ``prepared`` is its provider request (built once; a pending one
     when an upstream clip is still to be rendered). ``cost_usd`` is the estimated price of rendering
     a stale provider step (0 when its paid take is already stored, None when the price is unknown);
-    ``resumes`` marks a paid request an earlier run left in flight."""
+    ``resumes`` marks a paid request an earlier run left in flight; ``forced`` a step rendered again
+    even though the store holds it (``run --force``: its stored artifact and raw take are not looked up)."""
 
     step: Step
     status: PlanStatus
@@ -48,6 +49,7 @@ class StepPlan:
     prepared: PreparedRequest | None = None
     cost_usd: float | None = 0.0
     resumes: bool = False
+    forced: bool = False
 
     @property
     def model(self) -> str | None:
@@ -74,6 +76,35 @@ class Plan:
             usd, count, unknown = out.get(p.step.provider, (0.0, 0, 0))
             out[p.step.provider] = (usd + (p.cost_usd or 0.0), count + 1, unknown + (p.cost_usd is None))
         return out
+
+    def only(self, step_ids: Collection[str]) -> Plan:
+        """The plan of ``step_ids`` and every step they need (upstream), in execution order
+        (``run --only``). Raises ``KeyError`` for an unknown step id."""
+        needed: set[str] = set()
+        todo = list(step_ids)
+        while todo:
+            step_id = todo.pop()
+            if step_id not in needed:
+                needed.add(step_id)
+                todo += self.steps[step_id].step.deps
+        return Plan(self.graph, {s: p for s, p in self.steps.items() if s in needed})
+
+    def forced(self, step_ids: Collection[str]) -> Plan:
+        """This plan with ``step_ids`` rendered again even where the store holds them (``run --force``),
+        and the up-to-date steps that read them planned stale (their digests are known only after)."""
+        below: set[str] = set()
+        steps: dict[str, StepPlan] = {}
+        for step_id, planned in self.steps.items():
+            if step_id in step_ids:
+                steps[step_id] = replace(planned, status=PlanStatus.STALE, reason="forced", record=None, forced=True)
+            elif any(d in step_ids or d in below for d in planned.step.deps):
+                below.add(step_id)
+                if planned.status == PlanStatus.UP_TO_DATE:
+                    planned = replace(planned, status=PlanStatus.STALE, reason="upstream forced", record=None)
+                steps[step_id] = planned
+            else:
+                steps[step_id] = planned
+        return Plan(self.graph, steps)
 
 
 def recipe_key(graph: StepGraph) -> str:

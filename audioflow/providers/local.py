@@ -45,25 +45,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import numpy as np
-
-from ..audio import (
-    Audio,
-    decode_file,
-    join_in_sequence,
-    placeholder_bed,
-    shelf_eq,
-    shift_pitch_by_resampling,
-    write_wav,
-)
-from ..audio.isolate import ISOLATE_METHODS, ISOLATE_TARGETS, isolate, match_isolate_target
-from ..audio.voiceprint import VoiceProfile, analyse_voice, match_voice, next_speed, speaking_rate_hz
 from ..errors import AudioError, ProviderError, did_you_mean
 from ..steps import GeneratePayload, IsolatePayload, LinesPayload, SpokenLine, StepKind, VoiceSpec
 from .base import Journal, PreparedRequest, Reference, RenderRequest, Take, local_request_key
 from .text_split import MAX_SYNTHESIS_CHARS, PHRASE_GAP_MS, SENTENCE_GAP_MS, split_text
+
+if TYPE_CHECKING:  # the audio stack (numpy, scipy, librosa) is imported when something is rendered
+    from ..audio import Audio
+    from ..audio.voiceprint import VoiceProfile
 
 __all__ = [
     "LOCAL_VOICES",
@@ -76,6 +67,8 @@ __all__ = [
     "split_text",
 ]
 
+#: onnxruntime threads per Piper line (see :func:`piper_threads`).
+PIPER_THREADS_ENV = "AUDIOFLOW_PIPER_THREADS"
 PLACEHOLDER_RATE_HZ = 48000
 #: Version of the clone approximation (voice profile and matching): part of a clone's model id.
 CLONE_MATCH_VERSION = "clone-match-v3"
@@ -248,12 +241,17 @@ def _direction_effect(direction: str | None) -> tuple[float, float, str | None]:
     hits = [effect for word, effect in _DIRECTIONS.items() if word in text]
     if not hits:
         return 0.0, 1.0, f"direction ({direction}) has no local rendering: read neutrally"
-    return sum(h[0] for h in hits), float(np.prod([h[1] for h in hits])), None
+    return sum(h[0] for h in hits), float(math.prod(h[1] for h in hits)), None
 
 
 class _VoiceCache:
     """Loaded Piper voices by model path, shared by the providers of this process (loading takes
-    about a second; onnxruntime sessions are thread-safe)."""
+    about a second; onnxruntime sessions are thread-safe and release the GIL while they run).
+
+    Each session computes on :func:`piper_threads` threads (default 1): the provider renders as
+    many lines at once as there are cores, so one thread per line keeps every core busy without
+    oversubscribing them (onnxruntime's default, a thread per core for every line, halves the
+    speed of two lines at once on two cores)."""
 
     def __init__(self) -> None:
         self._voices: dict[str, Any] = {}
@@ -263,13 +261,41 @@ class _VoiceCache:
         key = str(model)
         with self._lock:
             if key not in self._voices:
-                from piper import PiperVoice  # heavy import (onnxruntime): only when speaking
-
                 try:
-                    self._voices[key] = PiperVoice.load(model, model.with_name(model.name + ".json"))
+                    self._voices[key] = _load_voice(model, piper_threads())
                 except Exception as exc:  # onnxruntime and json errors: one boundary
                     raise ProviderError("local", f"cannot load Piper voice {model.name}: {exc}") from exc
             return self._voices[key]
+
+
+def piper_threads() -> int:
+    """onnxruntime threads per Piper line: ``$AUDIOFLOW_PIPER_THREADS`` (0: onnxruntime's default,
+    a thread per core), else 1."""
+    value = os.environ.get(PIPER_THREADS_ENV, "").strip()
+    try:
+        return max(0, int(value)) if value else 1
+    except ValueError:
+        raise ProviderError("local", f"${PIPER_THREADS_ENV} must be a whole number, not {value!r}") from None
+
+
+def _load_voice(model: Path, threads: int) -> Any:
+    """A ``PiperVoice`` for ``model`` (and its ``.onnx.json`` beside it) whose onnxruntime session
+    runs on ``threads`` intra-op threads (``PiperVoice.load``, with the session options set)."""
+    import onnxruntime  # heavy imports (onnxruntime): only when speaking
+    from piper import PiperConfig, PiperVoice
+    from piper.phonemize_espeak import ESPEAK_DATA_DIR
+
+    config = json.loads(model.with_name(model.name + ".json").read_text(encoding="utf-8"))
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+    return PiperVoice(
+        config=PiperConfig.from_dict(config),
+        session=session,
+        espeak_data_dir=Path(ESPEAK_DATA_DIR),
+        download_dir=Path.cwd(),
+    )
 
 
 _VOICES = _VoiceCache()
@@ -281,6 +307,12 @@ def _version(distribution: str) -> str:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return "unknown"
+
+
+@functools.cache
+def _style_id(name: str) -> str:
+    """A short digest of local voice ``name``'s style (part of its model id)."""
+    return hashlib.sha256(repr(sorted(asdict(LOCAL_VOICES[name]).items())).encode()).hexdigest()[:12]
 
 
 def _bundled_model() -> Path:
@@ -382,6 +414,8 @@ def _check_phonemes(line: SpokenLine, voice: VoiceSpec, request: RenderRequest) 
 
 
 def _isolate_target(payload: IsolatePayload) -> str:
+    from ..audio.isolate import ISOLATE_TARGETS, match_isolate_target
+
     describe = payload.describe
     target = match_isolate_target(describe)
     if target is None:
@@ -412,7 +446,7 @@ class LocalProvider:
     local = True  #: renders on this machine's cores (the engine's -j limit applies), for free
 
     def __init__(self, max_concurrency: int | None = None):
-        self.max_concurrency = max_concurrency or max(1, min(2, os.cpu_count() or 1))
+        self.max_concurrency = max_concurrency or max(1, os.cpu_count() or 1)  # a line per core
         self._voices = _VOICES
 
     def ready(self) -> None:
@@ -445,6 +479,8 @@ class LocalProvider:
         if isinstance(payload, GeneratePayload):
             return "local/placeholder-v1"
         if isinstance(payload, IsolatePayload):
+            from ..audio.isolate import match_isolate_target
+
             target = match_isolate_target(payload.describe) or "none"
             return (
                 f"local/{ISOLATE_VERSION}:{target}+librosa@{_version('librosa')}+noisereduce@{_version('noisereduce')}"
@@ -463,8 +499,7 @@ class LocalProvider:
         if clone and not clone.url:
             return f"{bundled}:{CLONE_MATCH_VERSION}+librosa@{_version('librosa')}"
         name = resolve_local_voice(voice)
-        style_id = hashlib.sha256(repr(sorted(asdict(LOCAL_VOICES[name]).items())).encode()).hexdigest()[:12]
-        return f"{bundled}:{name}:{style_id}" + (":clone-url-fallback" if clone else "")
+        return f"{bundled}:{name}:{_style_id(name)}" + (":clone-url-fallback" if clone else "")
 
     # -- rendering ----------------------------------------------------------------------------------
     async def render(self, prepared: PreparedRequest, journal: Journal | None = None) -> Take:
@@ -478,6 +513,8 @@ class LocalProvider:
         return await asyncio.to_thread(self._lines, request, payload)
 
     def _placeholder(self, payload: GeneratePayload, take: int) -> Take:
+        from ..audio import placeholder_bed, write_wav
+
         seed = int.from_bytes(hashlib.sha256(f"{payload.prompt}#{take}".encode()).digest()[:4], "big")
         bed = placeholder_bed(
             payload.duration_ms, sample_rate_hz=PLACEHOLDER_RATE_HZ, seed=seed, texture=payload.texture
@@ -489,6 +526,9 @@ class LocalProvider:
         return Take(write_wav(bed), "wav", placeholder=True, notes=(note,))
 
     def _isolate(self, request: RenderRequest, payload: IsolatePayload) -> Take:
+        from ..audio import decode_file, write_wav
+        from ..audio.isolate import ISOLATE_METHODS, isolate
+
         target = _isolate_target(payload)
         source = _isolate_source(request)
         if source.path is None:
@@ -507,6 +547,8 @@ class LocalProvider:
         """Every line with its voice, joined as the engine joins a ``dialogue`` step (``gap_ms`` apart;
         a line's own ``gap_ms`` wins; a negative gap overlaps); mono at the highest rate, with each
         line's real (start, end) in ``line_spans_ms``. A ``speak`` step is a one-line scene."""
+        from ..audio import join_in_sequence, write_wav
+
         rendered, notes, approximate = [], [], False
         model_key = "model" if payload.kind == StepKind.SPEAK else None
         for line in payload.lines:
@@ -570,6 +612,9 @@ class LocalProvider:
         :data:`CLONE_RATE_CORRECTIONS` times, it is read at the corrected speed, measured and
         corrected again (a secant through the last two readings), stopping once a reading is within
         :data:`CLONE_RATE_TOLERANCE` of the reference's rate."""
+        from ..audio import decode_file
+        from ..audio.voiceprint import analyse_voice, match_voice, next_speed
+
         assert reference.path is not None
         path = reference.path
 
@@ -607,12 +652,17 @@ class LocalProvider:
         return self._synthesize(BASE_PROFILE_TEXT, delivery, speed=speed, gain_db=0.0)
 
     def _rate_at(self, pitch_semitones: float, speed: float) -> float:
+        from ..audio.voiceprint import speaking_rate_hz
+
         return speaking_rate_hz(self._read_passage(pitch_semitones, speed))
 
     def _synthesize(self, text: str, delivery: _Delivery, *, speed: float, gain_db: float) -> Audio:
         """Piper speech of ``text`` (mono, the model's rate), tape-shifted by the delivery's pitch
         with ``length_scale`` compensation so the speaking rate is ``speed``, shelved, gained."""
+        import numpy as np
         from piper import SynthesisConfig
+
+        from ..audio import Audio, shelf_eq, shift_pitch_by_resampling
 
         style, pitch = delivery.style, delivery.pitch_semitones
         piper_voice = self._voices.get(delivery.model or _bundled_model())

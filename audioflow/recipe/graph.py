@@ -22,15 +22,15 @@ or an http(s) URL: a name of a step wins, then a URL, then a file relative to th
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from ..errors import RecipeError, SourceLocation, did_you_mean
 from ..steps import (
@@ -65,6 +65,10 @@ from .local_voices import assign_local_voices, named_local_voice
 from .model import Line, Recipe, StepSpec, Track, Voice
 from .outputs import Output, mix_settings
 from .scene_split import SceneSplitError, split_scene
+from .stems import stem_payloads
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["CLONE_PREFIX", "Step", "StepGraph", "clone_step_id", "expand", "to_dot", "to_mermaid"]
 
@@ -104,13 +108,52 @@ class StepGraph:
 
     recipe: Recipe
     steps: dict[str, Step]
-    graph: nx.DiGraph
     warnings: tuple[str, ...] = ()  # located ``path:line:col: warning: …`` lines (validate, plan, run print them)
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """The networkx ``DiGraph`` over the step ids, edges upstream → downstream (built on first
+        use: validating and planning need only :meth:`order`, and importing networkx takes 0.2 s)."""
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self.steps)
+        graph.add_edges_from((dep, step.id) for step in self.steps.values() for dep in step.deps)
+        return graph
 
     def order(self) -> list[str]:
         """Step ids in a topological order that keeps recipe order where the graph allows."""
-        position = {step_id: i for i, step_id in enumerate(self.steps)}
-        return list(nx.lexicographical_topological_sort(self.graph, key=position.__getitem__))
+        order = _topological_order(self.steps)
+        assert order is not None, "expand refuses a cycle"
+        return order
+
+
+def _topological_order(steps: Mapping[str, Step]) -> list[str] | None:
+    """The ids of ``steps`` in the topological order that takes the earliest step in recipe order
+    whenever several are ready (networkx's ``lexicographical_topological_sort`` keyed by recipe
+    position: Kahn's algorithm over a heap); None when the steps depend on each other in a cycle."""
+    ids = list(steps)
+    position = {step_id: i for i, step_id in enumerate(ids)}
+    waiting = dict.fromkeys(ids, 0)
+    children: dict[str, list[str]] = {step_id: [] for step_id in ids}
+    for step in steps.values():
+        for dep in dict.fromkeys(step.deps):  # one edge per pair, as in a DiGraph
+            if dep not in position:  # a node the graph would add for an unknown name
+                position[dep], waiting[dep], children[dep] = len(ids), 0, []
+                ids.append(dep)
+            children[dep].append(step.id)
+            waiting[step.id] += 1
+    ready = [position[step_id] for step_id, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        step_id = ids[heapq.heappop(ready)]
+        order.append(step_id)
+        for child in children[step_id]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                heapq.heappush(ready, position[child])
+    return order if len(order) == len(ids) else None
 
 
 def _is_url(written: str) -> bool:
@@ -179,7 +222,22 @@ def _image(recipe: Recipe, spec: StepSpec) -> tuple[FileRef | UrlRef | None, dic
     return _file_ref(path, spec.image), {"image": path}
 
 
+#: During :func:`expand`: cast name → its ``_voice_spec`` (a voice's spec is the same for every
+#: line it speaks; a 10,000-line recipe built it 10,000 times, with the whole cast's assignment).
+_VOICE_SPECS: ContextVar[dict[str, tuple[VoiceSpec, dict[str, Path]]] | None] = ContextVar("_VOICE_SPECS", default=None)
+
+
 def _voice_spec(recipe: Recipe, voice: Voice) -> tuple[VoiceSpec, dict[str, Path]]:
+    memo = _VOICE_SPECS.get()
+    if memo is None:
+        return _make_voice_spec(recipe, voice)
+    if voice.name not in memo:
+        memo[voice.name] = _make_voice_spec(recipe, voice)
+    spec, files = memo[voice.name]
+    return spec, dict(files)
+
+
+def _make_voice_spec(recipe: Recipe, voice: Voice) -> tuple[VoiceSpec, dict[str, Path]]:
     clone = None
     if voice.clone is not None:
         clone = CloneSpec(voice.clone.model, voice.clone.language, _clone_url(recipe, voice))
@@ -490,6 +548,33 @@ def expand(
     name → (the file to read, its sha256), used instead of the file the recipe names (the caller's
     own file, so it is not confined to the recipe's folder). Raises :class:`RecipeError` for unknown
     names, cycles and missing files."""
+    token = _VOICE_SPECS.set({})
+    try:
+        steps = _expand_steps(recipe, provider, inputs)
+    finally:
+        _VOICE_SPECS.reset(token)
+    if _topological_order(steps) is not None:
+        return StepGraph(recipe, steps, _lexicon_warnings(recipe, steps))
+    import networkx as nx  # only to name the cycle
+
+    cycle = nx.find_cycle(StepGraph(recipe, steps).graph)
+    names = [edge[0] for edge in cycle]
+    first = steps[cycle[0][1]]
+    owner = recipe.steps.get(first.id)
+    track = next((t for t in owner.tracks if t.spec.track == cycle[0][0]), None) if owner else None
+    raise RecipeError(
+        f"steps depend on each other in a cycle: {' → '.join([*names, names[0]])}",
+        track.location if track else first.location,
+        "a voice cannot be cloned from a step that speaks with it"
+        if any(n.startswith(CLONE_PREFIX) for n in names)
+        else None,
+    )
+
+
+def _expand_steps(
+    recipe: Recipe, provider: str | None, inputs: Mapping[str, tuple[Path, str]] | None
+) -> dict[str, Step]:
+    """Every step of ``recipe`` by id, in recipe order (see :func:`expand`)."""
     known = set(recipe.steps)
     _check_inputs(recipe, inputs or {})
     steps: dict[str, Step] = {}
@@ -515,24 +600,13 @@ def expand(
     collector.raise_any()
     for output in recipe.outputs:
         steps[output.step_id] = _master_step(output)
-    graph = nx.DiGraph()
-    graph.add_nodes_from(steps)
-    graph.add_edges_from((dep, step.id) for step in steps.values() for dep in step.deps)
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        return StepGraph(recipe, steps, graph, _lexicon_warnings(recipe, steps))
-    names = [edge[0] for edge in cycle]
-    first = steps[cycle[0][1]]
-    owner = recipe.steps.get(first.id)
-    track = next((t for t in owner.tracks if t.spec.track == cycle[0][0]), None) if owner else None
-    raise RecipeError(
-        f"steps depend on each other in a cycle: {' → '.join([*names, names[0]])}",
-        track.location if track else first.location,
-        "a voice cannot be cloned from a step that speaks with it"
-        if any(n.startswith(CLONE_PREFIX) for n in names)
-        else None,
-    )
+    if recipe.stems is not None:  # beside the master, from the mix's own inputs: the mix renders nothing new
+        mix = steps["mix"]
+        assert isinstance(mix.payload, MixPayload)
+        for stem in stem_payloads(recipe.stems, mix.payload, recipe.steps):
+            step_id = f"stems.{stem.name}"
+            steps[step_id] = Step(step_id, StepKind.STEM, recipe.stems.location, stem, mix.deps)
+    return steps
 
 
 def _lexicon_warnings(recipe: Recipe, steps: dict[str, Step]) -> tuple[str, ...]:

@@ -78,6 +78,8 @@ class Lexicon:
 
     def respell(self, text: str, voice: str, provider: str) -> Respelling:
         """``text`` of a line by ``voice`` as ``provider`` is sent it."""
+        if not self.entries and not self.by_voice:
+            return _UNCHANGED
         entries = self._entries(voice, provider)
         if not entries:
             return Respelling(None)
@@ -96,6 +98,9 @@ class Lexicon:
 
         said = pattern.sub(replace, text)
         return Respelling(said if said != text else None, tuple(unhonoured.values()))
+
+
+_UNCHANGED = Respelling(None)
 
 
 def _entry(doc: Document, path: JsonPath, word: str, value: Any, voice: str | None) -> LexiconEntry:

@@ -38,6 +38,7 @@ from .loader import Document, JsonPath
 from .meta import Meta, parse_meta
 from .outputs import LOUDNESS_PRESETS, Master, Output, mix_channels, parse_outputs
 from .paths import Confinement
+from .stems import Stems, parse_stems
 
 __all__ = [
     "KINDS",
@@ -171,7 +172,7 @@ class Recipe:
     """A whole recipe. ``root`` is the recipe's folder: relative paths resolve against it, and
     ``confinement`` resolves every local input (inside ``root`` or a folder the user allowed);
     ``meta`` is what every output's tags say; ``outputs`` are the deliverables (``output`` and
-    ``master`` are the first one's)."""
+    ``master`` are the first one's); ``stems`` what stems to write beside the first (None: none)."""
 
     path: Path
     root: Path
@@ -188,6 +189,7 @@ class Recipe:
     meta: Meta
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
     lexicon: Lexicon = field(default_factory=Lexicon)
+    stems: Stems | None = None
     chapters: tuple[ChapterMark, ...] = ()  # where each starts is resolved after the mix (engine.chapters)
 
 
@@ -575,6 +577,9 @@ def build_recipe(
     if not _blocked(("meta",), broken):
         with collector.guard():
             parts["meta"] = parse_meta(doc, data.get("meta", {}), title, confinement)
+    if "stems" in data and not _blocked(("stems",), broken):
+        with collector.guard():
+            parts["stems"] = parse_stems(doc, data["stems"], [t.spec.track for t in tracks])
     chapters = parse_chapters(doc, steps, confinement, collector, lambda where: _blocked(where, broken))
     collector.raise_any()
     return Recipe(
@@ -593,6 +598,7 @@ def build_recipe(
         output=parts["outputs"][0].path,
         outputs=parts["outputs"],
         providers=parts["providers"],
+        stems=parts.get("stems"),
         chapters=chapters,
     )
 

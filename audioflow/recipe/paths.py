@@ -35,6 +35,7 @@ __all__ = [
     "ALLOW_DIRS_ENV",
     "CACHE_ENV",
     "FORMAT_EXTENSIONS",
+    "SIDECAR_FOLDERS",
     "SYSTEM_FOLDERS",
     "Confinement",
     "allowed_folders",
@@ -65,9 +66,14 @@ _ALLOW_HINT = f"to read files from another folder, allow it: --allow-dir DIR or 
 _SIDECAR_LABELS = {
     "srt": "the .srt transcript",
     "vtt": "the .vtt transcript",
+    "transcript_json": "the JSON transcript",
     "manifest": "the manifest",
     "chapters": "the JSON chapters",
+    "labels": "the label track",
+    "stems": "the stems folder",
 }
+#: Sidecar roles that are folders (the bounce writes files inside them), not files.
+SIDECAR_FOLDERS = ("stems",)
 _KINDS = (
     (stat.S_ISDIR, "a folder"),
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -198,19 +204,25 @@ def extension_matches(output: PurePath, fmt: str) -> bool:
 
 
 def sidecar_paths(output: Path, stem: str | None = None) -> dict[str, Path]:
-    """Every file a bounce may write beside ``output``, by role: ``srt`` and ``vtt`` transcripts
-    (written when the programme has speech), the ``manifest``, the Podcasting 2.0 JSON ``chapters``
-    (written when the recipe declares chapters) and the ``report`` (HTML), each named ``stem``
-    (default: the output's stem; a recipe's outputs that share a stem pass their whole name, see
-    ``Output.sidecar_stem``) + its suffix. The bounce (and the report writer) write these paths and
+    """Every file a bounce may write beside ``output``, by role: ``srt``, ``vtt`` and
+    ``transcript_json`` (Podcasting 2.0) transcripts (written when the programme has speech), the
+    ``manifest``, the Podcasting 2.0 JSON ``chapters`` (written when the recipe declares chapters),
+    the ``report`` (HTML), and with ``stems:`` the Audacity ``labels`` and the ``stems`` folder (which
+    holds the stems and the Reaper project; see :data:`SIDECAR_FOLDERS`; written beside the first
+    output), each named ``stem`` (default: the output's stem; a recipe's outputs that share a stem
+    pass their whole name, see ``Output.sidecar_stem``) + its suffix. The bounce (and the report
+    writer) write these paths and
     :func:`check_outputs` checks them: a new sidecar is added here, once."""
     stem = output.stem if stem is None else stem
     return {
         "srt": output.with_name(stem + ".srt"),
         "vtt": output.with_name(stem + ".vtt"),
+        "transcript_json": output.with_name(stem + ".transcript.json"),
         "manifest": output.with_name(stem + ".manifest.json"),
         "chapters": output.with_name(stem + ".chapters.json"),
         "report": output.with_name(stem + ".report.html"),
+        "labels": output.with_name(stem + ".labels.txt"),
+        "stems": output.with_name(stem + ".stems"),
     }
 
 
@@ -268,7 +280,11 @@ def _check_written(
             if target in taken:
                 raise RecipeError(f"{label} is the same file as {taken[target]}", location, _RENAME)
             taken[target] = label
-        _check_replaceable(label, entry, location)
+            if role in SIDECAR_FOLDERS:  # nothing the recipe reads may lie inside it
+                inside = next((shown for path, shown in protected.items() if path.is_relative_to(target)), None)
+                if inside is not None:
+                    raise RecipeError(f"{label} holds {inside}, which the recipe reads", location, _RENAME)
+        _check_replaceable(label, entry, folder=role in SIDECAR_FOLDERS, location=location)
 
 
 _RENAME = "choose another output name; the transcripts and the manifest are written beside it"
@@ -282,11 +298,15 @@ def _identity(path: Path) -> tuple[int, int] | None:
     return (info.st_dev, info.st_ino)
 
 
-def _check_replaceable(label: str, entry: Path, location: SourceLocation) -> None:
+def _check_replaceable(label: str, entry: Path, *, folder: bool, location: SourceLocation) -> None:
     try:
         mode = entry.stat().st_mode
     except (OSError, ValueError):
         return  # nothing there yet (or a dangling link a rename replaces)
+    if folder:  # a folder sidecar is written into: it may exist, as a folder only
+        if not stat.S_ISDIR(mode):
+            raise RecipeError(f"{label} exists and is not a folder", location, _RENAME)
+        return
     kind = next((name for test, name in _KINDS if test(mode)), None)
     if kind is not None:
         raise RecipeError(f"{label} exists and is {kind}", location, _RENAME)

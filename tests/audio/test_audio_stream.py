@@ -265,6 +265,15 @@ def test_streamed_master_equals_gain_then_limit_in_memory(tmp_path: Path) -> Non
     assert np.abs(decoded - expected).max() <= MINUS_90_DB
 
 
+def test_master_to_file_reports_its_stages_in_order(tmp_path: Path) -> None:
+    source = as_file(speechy(3.0, seed=2), tmp_path / "mix.wav")
+    stages: list[str] = []
+    done = master_to_file(
+        source, tmp_path / "out.flac", target_lufs=-16.0, true_peak_dbtp=-1.0, format="flac", on_stage=stages.append
+    )
+    assert stages == ["measuring", *["limiting+encoding", "verifying"] * done.passes]
+
+
 @pytest.mark.parametrize("fmt", ["mp3", "opus", "flac", "wav", "m4a", "m4b"])
 def test_master_to_file_meets_the_targets_on_the_decoded_file(tmp_path: Path, fmt: str) -> None:
     source = as_file(speechy(8.0, seed=9), tmp_path / "mix.wav")

@@ -129,7 +129,7 @@ def test_run_json_shape_then_everything_cached(in_tmp: Path, fake_local: FakeFac
     result = invoke("run", recipe, "--json", "--cache-dir", "cache", "-j", "2")
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
-    assert list(data) == ["output", "outputs", "rendered", "cached", "failed", "spent_usd", "steps"]
+    assert list(data)[:6] == ["output", "outputs", "rendered", "cached", "failed", "spent_usd"]
     assert (data["output"], data["rendered"], data["cached"], data["failed"]) == (str(Path("out/test.wav")), 7, 0, 0)
     assert [set(s) >= {"id", "kind", "provider", "status"} for s in data["steps"]] == [True] * 7
     assert (in_tmp / "out" / "test.manifest.json").is_file()
@@ -141,7 +141,7 @@ def test_run_summary_mentions_the_placeholder(in_tmp: Path, fake_local: FakeFact
     result = invoke("run", write(in_tmp, BASIC_RECIPE), "--cache-dir", "cache")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "placeholder: rain: placeholder: fake" in lines
+    assert "placeholder: rain: placeholder: fake" in result.stderr.splitlines()  # a note: stderr
     assert "7 rendered, 0 cached, 0 failed" in lines
     assert any(line.startswith("wrote out/test.wav: 1.6 s, -16.0 LUFS") for line in lines), lines
 

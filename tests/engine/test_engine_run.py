@@ -188,7 +188,7 @@ def test_the_manifest_lists_every_step(write_recipe, tmp_path: Path) -> None:
     assert manifest["duration_ms"] == 1600.0
     assert (path.parent / "out" / "test.wav").is_file()
     srt = (path.parent / "out" / "test.srt").read_text()
-    assert srt.startswith("1\n00:00:00,000 --> 00:00:00,300\nMARA: Hello there.\n")
+    assert srt.startswith("1\n00:00:00,000 --> 00:00:00,300\nmara: Hello there.\n")
     second = _project(path, fake, tmp_path / "c").run()
     assert all(s["cached"] for s in second.manifest.to_json()["steps"])
 

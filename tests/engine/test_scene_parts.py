@@ -98,7 +98,7 @@ def test_five_cloned_voices_are_sent_as_one_request_per_part(segmind, folder: Pa
     assert manifest["transcript_cues_estimated"] == len(LINES)
     vtt = (folder / "out" / "knocking.vtt").read_text()
     assert vtt.count(ESTIMATED_NOTE) == 1 and "<v ann>The bell. Did you hear the bell?" in vtt
-    assert "ANN (~): The bell." in (folder / "out" / "knocking.srt").read_text()
+    assert "ann (~): The bell." in (folder / "out" / "knocking.srt").read_text()
 
 
 def test_one_line_edit_re_renders_one_part_and_a_line_take_retakes_its_part(segmind, folder: Path) -> None:

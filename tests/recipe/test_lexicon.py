@@ -165,7 +165,7 @@ def test_the_local_voice_speaks_the_phonemes_and_the_transcript_keeps_the_word(w
     report = open_project(recipe, cache_dir=tmp_path / "cache").run()
     assert report.result.ok
     transcript = (recipe.parent / "out" / "recipe.srt").read_text()
-    assert "JACK WORTHING: Bunbury is ill." in transcript and "bʌn" not in transcript
+    assert "Jack Worthing: Bunbury is ill." in transcript and "bʌn" not in transcript
     vtt = (recipe.parent / "out" / "recipe.vtt").read_text()
     assert "<v Jack Worthing>Bunbury is ill." in vtt
     assert report.manifest is not None and report.manifest.to_json()["speakers"] == {"jack": "Jack Worthing"}

@@ -283,6 +283,7 @@ def test_a_run_writes_exactly_the_output_and_the_sidecars_it_checked(show: Path)
     text = (
         "audioflow: 1\ncast:\n  v: {preset: joe}\nsteps:\n  hi: {speak: Hello there., voice: v}\n"
         "mix:\n  - {track: hi, chapter: Hello}\noutput: out/ep.wav\n"  # a chapter: the JSON chapters too
+        "stems: groups\n"  # stems: the stems folder and the labels too
     )
     report = open_project(
         write(show, text), providers={"local": FakeProvider(duration_ms=1000)}, cache_dir=show / "cache"

@@ -1,0 +1,67 @@
+"""``audioflow init``: a commented starter recipe with the editor modeline that validates and
+renders offline, and never overwrites."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from audioflow.cli import cli
+from audioflow.recipe import schema_text
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AUDIOFLOW_CACHE_DIR", raising=False)
+    return tmp_path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_init_writes_a_commented_recipe_with_the_modeline_and_the_schema(in_tmp: Path) -> None:
+    result = invoke("init")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "wrote episode.yaml\n"
+    text = (in_tmp / "episode.yaml").read_text(encoding="utf-8")
+    assert text.splitlines()[0] == "# yaml-language-server: $schema=./recipe.schema.json"
+    assert sum(1 for line in text.splitlines() if "#" in line) >= 10
+    assert json.loads((in_tmp / "recipe.schema.json").read_text()) == json.loads(schema_text())
+    validated = invoke("validate", "episode.yaml")
+    assert (validated.exit_code, validated.stdout) == (0, "episode.yaml: ok (8 steps)\n")
+
+
+def test_init_refuses_to_overwrite(in_tmp: Path) -> None:
+    (in_tmp / "show.yaml").write_text("mine\n", encoding="utf-8")
+    (in_tmp / "recipe.schema.json").write_text("{}", encoding="utf-8")
+    result = invoke("init", "show")
+    assert result.exit_code == 1
+    assert result.stderr == "error: show.yaml already exists: not overwritten (choose another NAME)\n"
+    assert (in_tmp / "show.yaml").read_text() == "mine\n"
+    fresh = invoke("init", "other.yaml")
+    assert fresh.exit_code == 0
+    assert (in_tmp / "recipe.schema.json").read_text() == "{}"  # an existing schema file is left alone
+    assert "recipe.schema.json exists: left as it is" in fresh.stderr
+
+
+def test_init_in_a_new_folder(in_tmp: Path) -> None:
+    result = invoke("init", "shows/pilot")
+    assert result.exit_code == 0, result.stderr
+    assert "output: out/pilot.mp3" in (in_tmp / "shows" / "pilot.yaml").read_text()
+    assert (in_tmp / "shows" / "recipe.schema.json").is_file()
+
+
+@pytest.mark.slow
+def test_the_starter_recipe_renders_offline(in_tmp: Path) -> None:
+    assert invoke("init", "pilot").exit_code == 0
+    result = invoke("run", "pilot.yaml", "--cache-dir", "cache")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "8 rendered, 0 cached, 0 failed"
+    assert result.stdout.splitlines()[1].startswith("wrote out/pilot.mp3: ")
+    assert ", -16.0 LUFS" in result.stdout
+    assert result.stderr.startswith("placeholder: bed: ")

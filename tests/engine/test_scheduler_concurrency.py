@@ -1,0 +1,56 @@
+"""The scheduler keeps a remote provider's concurrency full and never exceeds it (issue 10's
+makespan goal is measured in ``benchmarks/bench_scheduler.py``; here only the invariant)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fakes.base import max_overlap
+from fakes.segmind import KEY, segmind_hosts
+
+from audioflow.engine import open_project
+
+LINES = 24
+
+
+def _recipe(concurrency: int) -> str:
+    rows = "\n".join(f"      - {'mara' if i % 2 else 'ben'}: Line number {i} of the scene." for i in range(LINES))
+    return f"""\
+audioflow: 1
+title: Slots
+provider: segmind
+providers:
+  segmind: {{concurrency: {concurrency}, poll_interval: 10ms, retries: 3}}
+cast:
+  mara: {{preset: {{segmind: en_female_nadia_uranus_bigtts}}}}
+  ben: {{preset: {{segmind: en_male_bruce_uranus_bigtts}}}}
+steps:
+  scene:
+    dialogue:
+{rows}
+mix:
+  - {{track: scene}}
+master: {{format: wav}}
+output: out/slots.wav
+"""
+
+
+@pytest.mark.parametrize("concurrency", [3, 8])
+def test_slow_submissions_fill_every_slot_and_never_more(
+    concurrency: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with segmind_hosts() as hosts:
+        for name, value in hosts.env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("SEGMIND_API_KEY", KEY)
+        hosts.api.opt.queued_polls = 0
+        hosts.api.opt.processing_polls = 0
+        hosts.api.slow(0.25, methods=["POST"], paths=[r"^/v2/[^/]+$"])  # every submission takes 250 ms
+        recipe = tmp_path / "slots.yaml"
+        recipe.write_text(_recipe(concurrency), encoding="utf-8")
+        report = open_project(recipe).run(jobs=2)
+        assert report.ok
+        submits = hosts.api.calls("POST", r"^/v2/[^/]+$")
+        assert len(submits) == LINES
+        assert max_overlap(submits) == concurrency

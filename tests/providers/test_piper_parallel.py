@@ -1,0 +1,52 @@
+"""Piper lines render in parallel threads (one onnxruntime thread each, the GIL released while a
+session runs) exactly as they render one at a time: the time is measured in
+``benchmarks/bench_piper_parallel.py``; here, that parallel rendering changes no sample."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from audioflow.errors import ProviderError
+from audioflow.providers.local import _VOICES, LocalProvider, LocalVoice, _bundled_model, _Delivery, piper_threads
+
+TEXTS = [f"Line {n}: the bell rang twice in the back room, and nobody answered." for n in range(1, 7)]
+#: Piper draws noise for every line (noise_scale, noise_w_scale), so two renderings of a line differ
+#: even one at a time; without the noise it is a pure function of the text, which makes it testable.
+NOISELESS = LocalVoice(pitch_semitones=2.0, low_shelf_db=3.0, noise_scale=0.0, noise_w_scale=0.0)
+
+
+@pytest.mark.slow
+def test_lines_rendered_in_parallel_threads_equal_lines_rendered_one_at_a_time() -> None:
+    provider = LocalProvider()
+    delivery = _Delivery(None, None, NOISELESS, NOISELESS.pitch_semitones, 1.0, 0.0)
+
+    def say(text: str) -> np.ndarray:
+        return provider._synthesize(text, delivery, speed=1.0, gain_db=-2.0).samples
+
+    serial = [say(text) for text in TEXTS]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        parallel = list(pool.map(say, TEXTS))
+    assert [a.shape for a in serial] == [b.shape for b in parallel]
+    for one, other in zip(serial, parallel, strict=True):
+        np.testing.assert_array_equal(one, other)
+    assert len({a.shape[0] for a in serial}) > 1  # different lines, not one line six times
+
+
+def test_a_piper_session_computes_on_one_thread_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AUDIOFLOW_PIPER_THREADS", raising=False)
+    assert piper_threads() == 1 and provider_threads() == 1
+    monkeypatch.setenv("AUDIOFLOW_PIPER_THREADS", "0")
+    assert piper_threads() == 0  # onnxruntime's default: a thread per core
+    monkeypatch.setenv("AUDIOFLOW_PIPER_THREADS", "many")
+    with pytest.raises(ProviderError, match="AUDIOFLOW_PIPER_THREADS must be a whole number"):
+        piper_threads()
+    assert LocalProvider().max_concurrency >= 1
+
+
+def provider_threads() -> int:
+    """The intra-op threads of the loaded bundled voice's session."""
+    voice = _VOICES.get(_bundled_model())
+    return int(voice.session.get_session_options().intra_op_num_threads)

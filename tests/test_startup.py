@@ -1,0 +1,69 @@
+"""What the command line imports: ``validate``, ``plan`` and a no-op ``run`` never load the audio
+stack (numpy, scipy, soxr, pedalboard, pyebur128), networkx nor the HTTP client (start-up; issue 10)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("numpy", "scipy", "soxr", "pedalboard", "pyebur128", "httpx", "librosa", "pydub", "piper", "networkx")
+
+RECIPE = """\
+audioflow: 1
+title: Start-up
+provider: local
+cast:
+  mara: {}
+steps:
+  scene:
+    dialogue:
+      - mara: Hello there.
+      - mara: (softly) Goodbye.
+mix:
+  - {track: scene}
+master: {preset: podcast, format: wav}
+output: out/startup.wav
+"""
+
+
+def _loaded_by(args: list[str], cwd: Path) -> tuple[int, list[str]]:
+    """Run the CLI with ``args`` in a fresh interpreter; (exit code, the HEAVY modules it loaded)."""
+    code = (
+        "import json, sys\n"
+        "from audioflow.cli import cli\n"
+        "try:\n"
+        f"    cli.main({args!r}, prog_name='audioflow')\n"
+        "except SystemExit as exc:\n"
+        "    status = exc.code or 0\n"
+        f"print(json.dumps([status, [m for m in {HEAVY!r} if m in sys.modules]]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=cwd, check=True)
+    status, loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    return status, loaded
+
+
+def test_validate_and_plan_import_no_audio_stack(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(RECIPE, encoding="utf-8")
+    assert _loaded_by(["validate", "r.yaml"], tmp_path) == (0, [])
+    assert _loaded_by(["plan", "r.yaml"], tmp_path) == (0, [])
+    # and a bad recipe is refused the same way
+    (tmp_path / "bad.yaml").write_text(RECIPE.replace("mara: Hello", "nobody: Hello"), encoding="utf-8")
+    assert _loaded_by(["validate", "bad.yaml"], tmp_path) == (2, [])
+
+
+def test_a_no_op_run_imports_no_audio_stack(tmp_path: Path) -> None:
+    from audioflow.engine import open_project
+
+    recipe = tmp_path / "bed.yaml"
+    recipe.write_text(
+        "audioflow: 1\nprovider: local\nsteps:\n  bed: {generate: a warm pad, duration: 2s, texture: tone}\n"
+        "mix:\n  - {track: bed}\nmaster: {format: wav}\noutput: out/bed.wav\n",
+        encoding="utf-8",
+    )
+    assert open_project(recipe).run().ok  # renders (in this process)
+    assert _loaded_by(["run", "bed.yaml"], tmp_path) == (0, [])  # everything cached: nothing heavy
