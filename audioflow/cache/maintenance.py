@@ -15,6 +15,10 @@ journals and ``quarantine/`` are never touched. A state that cannot be read stop
 removes anything: it cannot tell what that recipe uses. gc holds no store-wide lock: run it when
 no render is using the store.
 
+The report's take previews (``previews/ab/<artifact sha256>.<tag>.ogg`` under the store's local
+root; a bucket's local mirror) are not objects: verify does not count them, and gc removes each
+whose artifact it does not keep.
+
 Both work on a bucket (:class:`~.s3.S3Store`) with the same semantics, through :class:`_BucketFiles`:
 keys are listed afresh, objects are hashed as they stream from the server, damage is set aside
 under the bucket's ``quarantine/``, and ``leases/`` is never touched (a live lease guards a paid
@@ -46,6 +50,9 @@ from .records import (
 )
 from .s3 import S3Store
 from .store import ArtifactStore, Finding
+
+#: The store's side folder of the report's take previews (under its local root; never in a bucket).
+PREVIEWS_AREA = "previews"
 
 __all__ = ["CacheUsage", "GcReport", "VerifyReport", "cache_usage", "collect_garbage", "verify_store"]
 
@@ -332,6 +339,24 @@ def _unheld(store: ArtifactStore, key: str, dry_run: bool) -> bool:
         os.close(fd)
 
 
+def _stale_previews(store: ArtifactStore, kept: set[str], dry_run: bool) -> list[tuple[str, int]]:
+    """(key, bytes) of every preview whose artifact is not ``kept``; removed unless ``dry_run``."""
+    removed = []
+    for path in sorted((store.root / PREVIEWS_AREA).glob("*/*.ogg")):
+        if path.name.split(".", 1)[0] in kept:
+            continue
+        try:
+            size = path.stat().st_size
+            if not dry_run:
+                path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise CacheError(f"cannot remove {path}: {exc.strerror or exc}") from exc
+        removed.append((path.relative_to(store.root).as_posix(), size))
+    return removed
+
+
 def collect_garbage(store: ArtifactStore, *, keep_inputs: Iterable[str] = (), dry_run: bool = False) -> GcReport:
     """Remove what no recipe uses (see the module docstring); ``keep_inputs`` adds input digests
     to keep. With ``dry_run`` nothing is removed. Raises :class:`CacheError` for a damaged state."""
@@ -367,6 +392,7 @@ def collect_garbage(store: ArtifactStore, *, keep_inputs: Iterable[str] = (), dr
             raise CacheError(f"cannot remove {files.where(key)}: {exc.strerror or exc}") from exc
         removed.append((key, size))
     removed += files.unheld_locks(dry_run)
+    removed += _stale_previews(store, contents, dry_run)
     return GcReport(removed, dry_run, len(records), len(contents))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,8 @@ from ..cache.s3 import local_root
 from ..errors import AudioflowError, CacheError, RecipeError
 from ..providers import PROVIDERS, Provider, ProviderSettings
 from ..recipe import Recipe, StepGraph, expand, load_recipe, parse_recipe
-from ..recipe.paths import cache_folder, check_outputs
+from ..recipe.outputs import Output
+from ..recipe.paths import cache_folder, check_outputs, sidecar_paths
 from .bounce import Bounced, Manifest, bounce
 from .budget import Budget, check_budget
 from .events import StepEvent
@@ -219,8 +221,16 @@ class Project:
 
         try:
             for each in bounced:
-                page = await asyncio.to_thread(
-                    write_report, plan, result, self.store, each.path, each.output.sidecar_stem, each.output.step_id
+                o = each.output
+                page, _ = await asyncio.to_thread(
+                    write_report,
+                    plan,
+                    result,
+                    self.store,
+                    each.path,
+                    o.sidecar_stem,
+                    o.step_id,
+                    manifest=each.manifest.to_json(),
                 )
                 report = report or page
         except AudioflowError as exc:  # the outputs stand without their report
@@ -235,7 +245,10 @@ class Project:
         plan = self.plan()
         result = cached_result(plan)
         pages = [
-            write_report(plan, result, self.store, o.path, o.sidecar_stem, o.step_id) for o in self.graph.recipe.outputs
+            write_report(
+                plan, result, self.store, o.path, o.sidecar_stem, o.step_id, manifest=_manifest_beside(o), force=True
+            )[0]
+            for o in self.graph.recipe.outputs
         ]
         return pages[0]
 
@@ -369,3 +382,13 @@ def make_providers(graph: StepGraph) -> dict[str, Provider]:
     wanted = {s.provider for s in graph.steps.values() if s.provider}
     settings = graph.recipe.providers
     return {name: PROVIDERS[name](provider_settings(settings, name)) for name in sorted(wanted) if name in PROVIDERS}
+
+
+def _manifest_beside(output: Output) -> dict[str, Any] | None:
+    """The manifest JSON the last bounce wrote beside ``output`` (its QC report gives the report's
+    verdict), or None when it is missing or unreadable (the verdict is then the master's loudness)."""
+    try:
+        data = json.loads(sidecar_paths(output.path, output.sidecar_stem)["manifest"].read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -18,19 +18,21 @@ say "no preview" past it); the mix and the master have none (the programme playe
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
+import re
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from string import Template
+from typing import Any
 
 from .. import __version__
-from ..audio import Audio, Clip, clip_gain_db, decode_file, encode
+from ..audio import Clip, clip_gain_db
 from ..audio.overview import Overview, overview
-from ..cache import ArtifactStore, StepRecord, write_atomic
+from ..cache import ArtifactStore, StepRecord, canonical_json, sha256_hex, write_atomic
 from ..errors import AudioflowError
 from ..recipe.paths import sidecar_paths
 from ..steps import DialoguePayload, MasterPayload, MixPayload, StepKind, TrackSpec
@@ -39,6 +41,7 @@ from .builtin_steps import Upstream, _place_tracks
 from .chapters import resolve_chapters
 from .events import StepStatus
 from .meta import Segment, StepMeta
+from .report_previews import PREVIEW_MAX_S, preview_name, previews
 from .scheduler import RunResult, StepOutcome
 from .staleness import Plan, PlanStatus
 
@@ -51,20 +54,17 @@ __all__ = [
     "ReportData",
     "cached_result",
     "collect",
+    "page_digest",
     "render_html",
     "write_report",
 ]
 
-#: The longest preview of a step's take embedded in the page, s; the previews' bitrate (Opus, mono).
-PREVIEW_MAX_S = 20.0
-PREVIEW_BITRATE_KBPS = 24
 #: The most encoded preview bytes one page embeds (before base64, which adds a third).
 PREVIEWS_MAX_BYTES = 2_000_000
 #: Points across the programme for the waveform and the bed gains.
 ENVELOPE_POINTS = 1200
 #: How far the measured integrated loudness may be from the target and still pass, LU (DESIGN.md).
 LOUDNESS_TOLERANCE_LU = 0.2
-_PREVIEW_WORKERS = 4
 _NO_PREVIEW = {StepKind.MIX, StepKind.MASTER, StepKind.DIALOGUE}
 
 
@@ -124,6 +124,8 @@ class ReportData:
     figures: dict[str, float | bool | str]
     verdict: tuple[bool, list[str]]
     steps: list[StepRow] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)  # the output's QC checks (manifest)
+    digest: str = ""  # :func:`page_digest`, embedded in the page
 
 
 def cached_result(plan: Plan) -> RunResult:
@@ -235,7 +237,12 @@ def _beds(mix: _Mix, duration_ms: float) -> list[BedCurve]:
     return beds
 
 
-def _verdict(payload: MasterPayload, meta: StepMeta) -> tuple[dict[str, float | bool | str], tuple[bool, list[str]]]:
+def _verdict(
+    payload: MasterPayload, meta: StepMeta, qc: dict[str, Any] | None
+) -> tuple[dict[str, float | bool | str], tuple[bool, list[str]]]:
+    """The master's figures and the page's verdict: the output's QC report (the manifest's ``qc``:
+    its pass and each failed check's reason) when there is one, else the master's loudness against
+    its target (±:data:`LOUDNESS_TOLERANCE_LU`) and ceiling."""
     loud = meta.loudness
     assert loud is not None
     figures: dict[str, float | bool | str] = {
@@ -247,6 +254,9 @@ def _verdict(payload: MasterPayload, meta: StepMeta) -> tuple[dict[str, float | 
         "limited": loud.limited,
         "format": payload.format,
     }
+    if qc is not None:
+        failed = [str(check["reason"]) for check in qc.get("checks", []) if not check.get("pass")]
+        return figures, (bool(qc.get("pass")) and not failed, failed)
     problems = []
     if not abs(loud.lufs - payload.target_lufs) <= LOUDNESS_TOLERANCE_LU:
         problems.append(
@@ -258,26 +268,19 @@ def _verdict(payload: MasterPayload, meta: StepMeta) -> tuple[dict[str, float | 
     return figures, (not problems, problems)
 
 
-def _encode_preview(record: StepRecord) -> bytes:
-    """The Opus preview of ``record``'s take (empty for an empty take)."""
-    audio = decode_file(record.artifact.path)
-    if audio.frames == 0:
-        return b""
-    frames = min(audio.frames, round(PREVIEW_MAX_S * audio.sample_rate_hz))
-    mono = Audio(audio.samples[:frames].mean(axis=1, keepdims=True), audio.sample_rate_hz)
-    return encode(mono, "ogg", bitrate_kbps=PREVIEW_BITRATE_KBPS)
-
-
-def _previews(result: RunResult) -> dict[str, str]:
-    """Step id → a ``data:`` URI of its take (see the module docstring), or why there is none;
-    encoded a few at a time (each is an ffmpeg process)."""
-    wanted = {
+def _wanted(result: RunResult) -> dict[str, StepRecord]:
+    """The steps whose takes get a preview, and their records."""
+    return {
         step_id: outcome.record
         for step_id, outcome in result.outcomes.items()
         if outcome.step.kind not in _NO_PREVIEW and outcome.record is not None
     }
-    with ThreadPoolExecutor(max_workers=_PREVIEW_WORKERS) as pool:
-        encoded = dict(zip(wanted, pool.map(_encode_preview, wanted.values()), strict=True))
+
+
+def _previews(result: RunResult, store: ArtifactStore) -> dict[str, str]:
+    """Step id → a ``data:`` URI of its take (see the module docstring), or why there is none;
+    the previews kept in ``store`` (:mod:`.report_previews`), the missing ones made there."""
+    encoded = previews(store.root, store.tmp_dir, _wanted(result))
     out, budget = {}, PREVIEWS_MAX_BYTES
     for step_id, outcome in result.outcomes.items():
         if outcome.step.kind in _NO_PREVIEW:
@@ -294,9 +297,9 @@ def _previews(result: RunResult) -> dict[str, str]:
     return out
 
 
-def _steps(result: RunResult) -> list[StepRow]:
+def _steps(result: RunResult, store: ArtifactStore) -> list[StepRow]:
     rows = []
-    previews = _previews(result)
+    shown = _previews(result, store)
     for step_id, outcome in result.outcomes.items():
         meta = outcome.meta or StepMeta()
         step = outcome.step
@@ -310,18 +313,26 @@ def _steps(result: RunResult) -> list[StepRow]:
                 meta.approximate,
                 meta.cost_usd,
                 meta.request_id or "",
-                previews[step_id],
+                shown[step_id],
                 meta.notes,
             )
         )
     return rows
 
 
-def collect(plan: Plan, result: RunResult, store: ArtifactStore, output: Path, master_id: str = "master") -> ReportData:
+def collect(
+    plan: Plan,
+    result: RunResult,
+    store: ArtifactStore,
+    output: Path,
+    master_id: str = "master",
+    qc: dict[str, Any] | None = None,
+) -> ReportData:
     """The report's data for a finished run whose master was bounced to ``output`` (``store``'s
-    temporary folder is the mix placement's scratch space); its chapters resolved as the bounce
-    resolves them; ``master_id`` is the output's master step. Raises AudioflowError when the run
-    did not finish, AudioError when the master cannot be decoded."""
+    temporary folder is the mix placement's scratch space, its previews folder the previews'); its
+    chapters resolved as the bounce resolves them; ``master_id`` is the output's master step, ``qc``
+    the output's QC report (the manifest's ``qc``; None: judged by the master's loudness). Raises
+    AudioflowError when the run did not finish, AudioError when the master cannot be decoded."""
     master_step = plan.graph.steps[master_id]
     mix_id = next(d for d in master_step.deps if plan.graph.steps[d].kind == StepKind.MIX)
     master_meta = _meta(result, master_id)
@@ -339,7 +350,7 @@ def collect(plan: Plan, result: RunResult, store: ArtifactStore, output: Path, m
         duration_ms=master_meta.duration_ms,
         points=ENVELOPE_POINTS,
     )
-    figures, verdict = _verdict(master_payload, master_meta)
+    figures, verdict = _verdict(master_payload, master_meta, qc)
     mix_meta = _meta(result, mix_id)
     chapters = resolve_chapters(plan.graph.recipe.chapters, mix_meta, master_meta.duration_ms, rate)
     marks = [Block("chapters", c.start_ms, c.end_ms, c.title, f"chapter: {c.title}") for c in chapters]
@@ -357,7 +368,8 @@ def collect(plan: Plan, result: RunResult, store: ArtifactStore, output: Path, m
         _beds(mix, master_meta.duration_ms),
         figures,
         verdict,
-        _steps(result),
+        _steps(result, store),
+        list(qc.get("checks", [])) if qc else [],
     )
 
 
@@ -393,6 +405,10 @@ def _figure_rows(data: ReportData) -> str:
         ("Mastering gain", f"{f['gain_db']} dB", "limiter acted" if f["limited"] else "limiter idle"),
         ("Length", f"{data.duration_ms / 1000:.1f} s", str(f["format"])),
     ]
+    rows += [
+        (f"QC {c.get('figure', '')}", "pass" if c.get("pass") else "FAIL", str(c.get("reason", "")))
+        for c in data.checks
+    ]
     return "\n".join(f"<tr><th>{_esc(a)}</th><td>{_esc(b)}</td><td>{_esc(c)}</td></tr>" for a, b, c in rows)
 
 
@@ -422,7 +438,55 @@ def render_html(data: ReportData) -> str:
         seek_json=json.dumps(seek).replace("</", "<\\/"),
         axis_json=json.dumps({"left": svgs.left, "right": svgs.right, "duration_s": data.duration_ms / 1000.0}),
         preview_cap=f"{PREVIEW_MAX_S:g} s",
+        digest=_esc(data.digest),
     )
+
+
+_CODE = ("report.py", "report_figures.py", "report_previews.py", "report_template.html")
+_DIGEST_META = re.compile(rb'<meta name="audioflow-report" content="([0-9a-f]{64})">')
+
+
+@functools.cache
+def _code_version() -> str:
+    """The report code's version: audioflow's and a digest of the report's sources."""
+    folder = resources.files("audioflow.engine")
+    return __version__ + ":" + sha256_hex(b"".join(folder.joinpath(name).read_bytes() for name in _CODE))
+
+
+def page_digest(
+    plan: Plan, result: RunResult, output: Path, master_id: str = "master", manifest: dict[str, Any] | None = None
+) -> str:
+    """A sha256 of everything the page of ``output`` shows, made without decoding anything: the
+    output's ``manifest`` (JSON), the recipe's title, speakers and chapters, every step's status,
+    input digest and artifact digest (the master's among them), each preview's name (its take's
+    digest and the preview settings), and the report code's version."""
+    recipe = plan.graph.recipe
+    steps = [
+        [step_id, str(o.status), o.digest, o.record.artifact.digest if o.record else None]
+        for step_id, o in result.outcomes.items()
+    ]
+    master = result.outcomes[master_id].record
+    shown = {
+        "code": _code_version(),
+        "output": output.name,
+        "master": master.artifact.digest if master else None,
+        "manifest": manifest,
+        "recipe": [recipe.title, {n: v.shown_name for n, v in recipe.cast.items()}, repr(recipe.chapters)],
+        "steps": steps,
+        "previews": {step_id: preview_name(r.artifact.digest) for step_id, r in _wanted(result).items()},
+    }
+    return sha256_hex(canonical_json(shown))
+
+
+def _written_digest(path: Path) -> str | None:
+    """The digest embedded in the page at ``path``, or None (no page, or none in it)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return None
+    found = _DIGEST_META.search(head)
+    return found[1].decode("ascii") if found else None
 
 
 def write_report(
@@ -432,11 +496,20 @@ def write_report(
     output: Path,
     stem: str | None = None,
     master_id: str = "master",
-) -> Path:
+    *,
+    manifest: dict[str, Any] | None = None,
+    force: bool = False,
+) -> tuple[Path, bool]:
     """Write the report of a finished run beside ``output`` (its ``report`` sidecar path named
-    ``stem``, which ``validate`` checked; ``master_id`` its master step) and return its path.
+    ``stem``, which ``validate`` checked; ``master_id`` its master step; ``manifest`` the output's
+    manifest JSON, whose ``qc`` gives the verdict) and return (its path, whether it was written):
+    a page that already carries this run's :func:`page_digest` is left as it is unless ``force``.
     Raises as :func:`collect`, CacheError on I/O failure."""
     path = sidecar_paths(output, stem)["report"]
-    text = render_html(collect(plan, result, store, output, master_id))
-    write_atomic(path, text.encode("utf-8"), shared=True)
-    return path
+    digest = page_digest(plan, result, output, master_id, manifest)
+    if not force and _written_digest(path) == digest:
+        return path, False
+    data = collect(plan, result, store, output, master_id, manifest.get("qc") if manifest else None)
+    data.digest = digest
+    write_atomic(path, render_html(data).encode("utf-8"), shared=True)
+    return path, True

@@ -94,8 +94,12 @@ def test_gc_dry_run_lists_then_gc_removes_what_no_recipe_uses(in_tmp: Path) -> N
     dry = invoke("cache", "gc", "recipe.yaml", "--dry-run")
     assert dry.exit_code == 0, dry.stderr
     lines = dry.stdout.splitlines()
-    assert all(line.startswith(("would remove steps/", "would remove objects/")) for line in lines[:-1])
+    assert all(
+        line.startswith(("would remove steps/", "would remove objects/", "would remove previews/"))
+        for line in lines[:-1]
+    )
     assert len([line for line in lines if line.startswith("would remove steps/")]) == 5
+    assert len([line for line in lines if line.startswith("would remove previews/")]) == 1  # the old line's take
     assert lines[-1].startswith(".audioflow: would remove ")
     assert "; kept 11 records and " in lines[-1]
     assert lines[-1].endswith(" objects (journals and quarantine/ are never removed)")

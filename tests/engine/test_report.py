@@ -14,9 +14,10 @@ from conftest import FakeProvider
 
 from audioflow.audio import Audio, Clip, Duck, clip_gain_db, render_mix
 from audioflow.audio.loudness import ShortTermMeter
+from audioflow.cache.maintenance import collect_garbage, verify_store
 from audioflow.cli import cli
-from audioflow.engine import open_text
-from audioflow.engine.report import PREVIEWS_MAX_BYTES
+from audioflow.engine import open_text, report_previews
+from audioflow.engine.report import PREVIEWS_MAX_BYTES, cached_result, write_report
 from audioflow.providers import PROVIDERS
 
 RECIPE = """\
@@ -135,6 +136,7 @@ def test_report_rebuilds_from_the_cache_and_refuses_an_unrendered_recipe(
 
 
 def _without_statuses(page: str) -> str:
+    page = re.sub(r'<meta name="audioflow-report" content="[0-9a-f]{64}">', "", page)  # statuses are in it
     return page.replace("<td>cached</td>", "").replace("<td>rendered</td>", "")
 
 
@@ -183,3 +185,80 @@ def test_every_output_gets_its_own_report(tmp_path: Path) -> None:
     assert run.ok and run.report == tmp_path / "out" / "ep.mp3.report.html", run.warnings
     wav_page = (tmp_path / "out" / "ep.wav.report.html").read_text(encoding="utf-8")
     assert 'src="ep.wav"' in wav_page and 'src="ep.mp3"' in run.report.read_text(encoding="utf-8")
+
+
+def _count_encodes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    made: list[Path] = []
+    encode = report_previews.encode_preview
+
+    def counted(path: Path) -> bytes:
+        made.append(path)
+        return encode(path)
+
+    monkeypatch.setattr(report_previews, "encode_preview", counted)
+    return made
+
+
+def test_previews_are_made_once_and_an_unchanged_page_is_not_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = _count_encodes(monkeypatch)
+    text = RECIPE.replace(
+        "output: out/test.wav", "outputs:\n  - {path: out/ep.mp3, bitrate: 128k}\n  - {path: out/ep.wav}"
+    )
+    project = open_text(text, root=tmp_path, cache_dir=tmp_path / "cache", providers={"local": FakeProvider()})
+    assert project.run().ok
+    assert len(made) == 5  # bell, rain, three lines: once for both outputs' pages
+    kept = sorted(p.name for p in (tmp_path / "cache" / "previews").glob("*/*.ogg"))
+    assert len(kept) == 5
+    assert project.run().ok  # cached: the statuses changed, so each page is written again
+    pages = [tmp_path / "out" / "ep.mp3.report.html", tmp_path / "out" / "ep.wav.report.html"]
+    before = [(p.stat().st_ino, p.stat().st_mtime_ns) for p in pages]
+    digest = re.search(r'<meta name="audioflow-report" content="([0-9a-f]{64})">', pages[0].read_text("utf-8"))
+    assert digest is not None
+    assert project.run().ok  # the same cached run again: nothing the pages show changed
+    assert [(p.stat().st_ino, p.stat().st_mtime_ns) for p in pages] == before
+    assert len(made) == 5  # no preview encoded again
+    pages[0].unlink()
+    assert project.run().ok and pages[0].is_file()  # a missing page is written, from the kept previews
+    assert len(made) == 5 and digest[1] in pages[0].read_text("utf-8")
+
+
+def test_verify_does_not_count_previews_and_gc_removes_those_of_removed_artifacts(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    project = open_text(RECIPE, root=tmp_path, cache_dir=cache, providers={"local": FakeProvider()})
+    first = project.run()
+    assert first.ok
+    bell = first.result.outcomes["bell"].record.artifact.digest
+    (bell_preview,) = (cache / "previews").glob(f"*/{bell}.*.ogg")
+    objects = len(list((cache / "objects").glob("*/*")))
+    checked = verify_store(project.store)
+    assert (checked.objects, checked.findings) == (objects, [])
+    changed = RECIPE.replace("generate: a bell, duration: 1s", "generate: a bell, duration: 2s")
+    again = open_text(changed, root=tmp_path, cache_dir=cache, providers={"local": FakeProvider()})
+    assert again.run().ok  # the state now names the new bell; the old one is garbage
+    assert len(list((cache / "previews").glob("*/*.ogg"))) == 6
+    dry = collect_garbage(again.store, dry_run=True)
+    assert bell_preview.is_file() and any(key.endswith(bell_preview.name) for key, _ in dry.removed)
+    gone = collect_garbage(again.store)
+    removed = [key for key, _ in gone.removed if key.startswith("previews/")]
+    assert removed == [bell_preview.relative_to(cache).as_posix()]
+    assert not bell_preview.exists() and len(list((cache / "previews").glob("*/*.ogg"))) == 5
+
+
+def test_the_verdict_is_the_outputs_qc_report(tmp_path: Path) -> None:
+    project = open_text(RECIPE, root=tmp_path, cache_dir=tmp_path / "cache", providers={"local": FakeProvider()})
+    run = project.run()
+    assert run.ok and run.manifest is not None and run.report is not None
+    page = run.report.read_text("utf-8")
+    checks = run.manifest.qc.checks
+    assert '<p class="pass" id="verdict">PASS</p>' in page
+    assert all(check.reason in page for check in checks)
+    manifest = run.manifest.to_json()
+    manifest["qc"]["pass"] = False
+    manifest["qc"]["checks"][0] |= {"pass": False, "reason": "integrated_lufs -30.00 LUFS is under -16 ±1 LU"}
+    plan = project.plan()
+    path, written = write_report(plan, cached_result(plan), project.store, run.output, manifest=manifest)
+    assert written and path == run.report
+    failed = path.read_text("utf-8")
+    assert '<p class="fail" id="verdict">FAIL: integrated_lufs -30.00 LUFS is under -16 ±1 LU</p>' in failed
