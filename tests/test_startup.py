@@ -66,4 +66,11 @@ def test_a_no_op_run_imports_no_audio_stack(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert open_project(recipe).run().ok  # renders (in this process)
-    assert _loaded_by(["run", "bed.yaml"], tmp_path) == (0, [])  # everything cached: nothing heavy
+    page = tmp_path / "out" / "bed.report.html"
+    rendered_page = page.read_bytes()
+    # The first run after a render rewrites the report once (its steps now read "cached")...
+    assert open_project(recipe).run().ok and page.read_bytes() != rendered_page
+    cached_page = page.stat()
+    # ...and from then on a run that changes nothing rewrites nothing and loads nothing heavy.
+    assert _loaded_by(["run", "bed.yaml"], tmp_path) == (0, [])
+    assert (page.stat().st_mtime_ns, page.stat().st_ino) == (cached_page.st_mtime_ns, cached_page.st_ino)

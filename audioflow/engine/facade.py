@@ -217,25 +217,29 @@ class Project:
         bounced = await asyncio.to_thread(bounce, plan, result, self.store)
         first = bounced[0]
         report = None
-        from .report import write_report  # matplotlib and the audio stack: only when a page is written
-
         try:
             for each in bounced:
-                o = each.output
-                page, _ = await asyncio.to_thread(
-                    write_report,
-                    plan,
-                    result,
-                    self.store,
-                    each.path,
-                    o.sidecar_stem,
-                    o.step_id,
-                    manifest=each.manifest.to_json(),
-                )
+                page = await asyncio.to_thread(self._write_page, plan, result, each)
                 report = report or page
         except AudioflowError as exc:  # the outputs stand without their report
             warnings.append(f"the report was not written: {exc}")
         return RunReport(result, first.path, first.manifest_path, first.manifest, warnings, bounced, report)
+
+    def _write_page(self, plan: Plan, result: RunResult, each: Bounced) -> Path:
+        """The report page of one bounced output, written unless the page beside it already shows
+        this run (:func:`~.report_digest.page_digest`): that check imports no audio stack, so a
+        no-op run stays light; the writer (matplotlib, numpy) is imported only to write."""
+        from ..recipe.paths import sidecar_paths
+        from .report_digest import page_digest, written_digest
+
+        o, manifest = each.output, each.manifest.to_json()
+        path = sidecar_paths(each.path, o.sidecar_stem)["report"]
+        if written_digest(path) == page_digest(plan, result, each.path, o.step_id, manifest):
+            return path
+        from .report import write_report
+
+        page, _ = write_report(plan, result, self.store, each.path, o.sidecar_stem, o.step_id, manifest=manifest)
+        return page
 
     def report(self) -> Path:
         """Rebuild the HTML report beside each output from the cache, rendering nothing; the first's

@@ -18,10 +18,8 @@ say "no preview" past it); the mix and the master have none (the programme playe
 from __future__ import annotations
 
 import base64
-import functools
 import html
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -32,7 +30,7 @@ from typing import Any
 from .. import __version__
 from ..audio import Clip, clip_gain_db
 from ..audio.overview import Overview, overview
-from ..cache import ArtifactStore, StepRecord, canonical_json, sha256_hex, write_atomic
+from ..cache import ArtifactStore, write_atomic
 from ..errors import AudioflowError
 from ..recipe.paths import sidecar_paths
 from ..steps import DialoguePayload, MasterPayload, MixPayload, StepKind, TrackSpec
@@ -41,7 +39,8 @@ from .builtin_steps import Upstream, _place_tracks
 from .chapters import resolve_chapters
 from .events import StepStatus
 from .meta import Segment, StepMeta
-from .report_previews import PREVIEW_MAX_S, preview_name, previews
+from .report_digest import NO_PREVIEW, PREVIEW_MAX_S, page_digest, wanted, written_digest
+from .report_previews import previews
 from .scheduler import RunResult, StepOutcome
 from .staleness import Plan, PlanStatus
 
@@ -65,7 +64,6 @@ PREVIEWS_MAX_BYTES = 2_000_000
 ENVELOPE_POINTS = 1200
 #: How far the measured integrated loudness may be from the target and still pass, LU (DESIGN.md).
 LOUDNESS_TOLERANCE_LU = 0.2
-_NO_PREVIEW = {StepKind.MIX, StepKind.MASTER, StepKind.DIALOGUE}
 
 
 @dataclass(frozen=True)
@@ -268,22 +266,13 @@ def _verdict(
     return figures, (not problems, problems)
 
 
-def _wanted(result: RunResult) -> dict[str, StepRecord]:
-    """The steps whose takes get a preview, and their records."""
-    return {
-        step_id: outcome.record
-        for step_id, outcome in result.outcomes.items()
-        if outcome.step.kind not in _NO_PREVIEW and outcome.record is not None
-    }
-
-
 def _previews(result: RunResult, store: ArtifactStore) -> dict[str, str]:
     """Step id → a ``data:`` URI of its take (see the module docstring), or why there is none;
     the previews kept in ``store`` (:mod:`.report_previews`), the missing ones made there."""
-    encoded = previews(store.root, store.tmp_dir, _wanted(result))
+    encoded = previews(store.root, store.tmp_dir, wanted(result))
     out, budget = {}, PREVIEWS_MAX_BYTES
     for step_id, outcome in result.outcomes.items():
-        if outcome.step.kind in _NO_PREVIEW:
+        if outcome.step.kind in NO_PREVIEW:
             out[step_id] = "programme player"
         elif step_id not in encoded:
             out[step_id] = f"no take: {outcome.status}"
@@ -442,53 +431,6 @@ def render_html(data: ReportData) -> str:
     )
 
 
-_CODE = ("report.py", "report_figures.py", "report_previews.py", "report_template.html")
-_DIGEST_META = re.compile(rb'<meta name="audioflow-report" content="([0-9a-f]{64})">')
-
-
-@functools.cache
-def _code_version() -> str:
-    """The report code's version: audioflow's and a digest of the report's sources."""
-    folder = resources.files("audioflow.engine")
-    return __version__ + ":" + sha256_hex(b"".join(folder.joinpath(name).read_bytes() for name in _CODE))
-
-
-def page_digest(
-    plan: Plan, result: RunResult, output: Path, master_id: str = "master", manifest: dict[str, Any] | None = None
-) -> str:
-    """A sha256 of everything the page of ``output`` shows, made without decoding anything: the
-    output's ``manifest`` (JSON), the recipe's title, speakers and chapters, every step's status,
-    input digest and artifact digest (the master's among them), each preview's name (its take's
-    digest and the preview settings), and the report code's version."""
-    recipe = plan.graph.recipe
-    steps = [
-        [step_id, str(o.status), o.digest, o.record.artifact.digest if o.record else None]
-        for step_id, o in result.outcomes.items()
-    ]
-    master = result.outcomes[master_id].record
-    shown = {
-        "code": _code_version(),
-        "output": output.name,
-        "master": master.artifact.digest if master else None,
-        "manifest": manifest,
-        "recipe": [recipe.title, {n: v.shown_name for n, v in recipe.cast.items()}, repr(recipe.chapters)],
-        "steps": steps,
-        "previews": {step_id: preview_name(r.artifact.digest) for step_id, r in _wanted(result).items()},
-    }
-    return sha256_hex(canonical_json(shown))
-
-
-def _written_digest(path: Path) -> str | None:
-    """The digest embedded in the page at ``path``, or None (no page, or none in it)."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4096)
-    except OSError:
-        return None
-    found = _DIGEST_META.search(head)
-    return found[1].decode("ascii") if found else None
-
-
 def write_report(
     plan: Plan,
     result: RunResult,
@@ -507,7 +449,7 @@ def write_report(
     Raises as :func:`collect`, CacheError on I/O failure."""
     path = sidecar_paths(output, stem)["report"]
     digest = page_digest(plan, result, output, master_id, manifest)
-    if not force and _written_digest(path) == digest:
+    if not force and written_digest(path) == digest:
         return path, False
     data = collect(plan, result, store, output, master_id, manifest.get("qc") if manifest else None)
     data.digest = digest

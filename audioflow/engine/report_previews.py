@@ -12,35 +12,23 @@ page and every later run. Writes are atomic; a cache that cannot be written stil
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..audio import Audio, decode_file, encode
 from ..cache import StepRecord, write_atomic
-from ..cache.maintenance import PREVIEWS_AREA
 from ..errors import CacheError
+from .report_digest import PREVIEW_BITRATE_KBPS, PREVIEW_MAX_S, preview_name
 
 __all__ = [
-    "PREVIEWS_AREA",
     "PREVIEW_BITRATE_KBPS",
     "PREVIEW_MAX_S",
     "preview_name",
     "previews",
 ]
-
-#: The longest preview of a step's take, s; the previews' bitrate (Opus, mono), kbps.
-PREVIEW_MAX_S = 20.0
-PREVIEW_BITRATE_KBPS = 24
+#: Previews encoded at once (each an ffmpeg process).
 _WORKERS = 4
-_TAG = hashlib.sha256(f"opus mono {PREVIEW_MAX_S:g}s {PREVIEW_BITRATE_KBPS}k v1".encode()).hexdigest()[:12]
-
-
-def preview_name(artifact_digest: str) -> str:
-    """The preview's key under the store root for the take with content ``artifact_digest``: its
-    digest plus a tag of the preview settings (a change of settings makes new previews)."""
-    return f"{PREVIEWS_AREA}/{artifact_digest[:2]}/{artifact_digest}.{_TAG}.ogg"
 
 
 def encode_preview(path: Path) -> bytes:
