@@ -46,7 +46,9 @@ def test_slow_submissions_fill_every_slot_and_never_more(
         monkeypatch.setenv("SEGMIND_API_KEY", KEY)
         hosts.api.opt.queued_polls = 0
         hosts.api.opt.processing_polls = 0
-        hosts.api.slow(0.25, methods=["POST"], paths=[r"^/v2/[^/]+$"])  # every submission takes 250 ms
+        # every submission takes 1 s: long enough that a loaded machine still starts the next ones before
+        # the first ends (250 ms saw 7 of 8 slots filled once on a loaded 2-core CI machine)
+        hosts.api.slow(1.0, methods=["POST"], paths=[r"^/v2/[^/]+$"])
         recipe = tmp_path / "slots.yaml"
         recipe.write_text(_recipe(concurrency), encoding="utf-8")
         report = open_project(recipe).run(jobs=2)
