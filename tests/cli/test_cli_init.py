@@ -4,6 +4,7 @@ renders offline, and never overwrites."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -63,5 +64,6 @@ def test_the_starter_recipe_renders_offline(in_tmp: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[0] == "8 rendered, 0 cached, 0 failed"
     assert result.stdout.splitlines()[1].startswith("wrote out/pilot.mp3: ")
-    assert ", -16.0 LUFS" in result.stdout
+    # within 0.2 LU of the podcast preset's -16 LUFS (Piper's timing varies run to run), and QC says so
+    assert re.search(r", -1(5\.[89]|6\.[012]) LUFS, .*QC pass \(podcast\)", result.stdout), result.stdout
     assert result.stderr.startswith("placeholder: bed: ")
