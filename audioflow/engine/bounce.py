@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -314,21 +314,10 @@ def _write_stems(
 
 
 def tags_for(meta: Meta) -> Tags:
-    """The tags a bounce writes for the recipe's ``meta`` (the cover read and checked again)."""
+    """The tags a bounce writes for the recipe's ``meta`` (the cover read and checked again): every
+    field of :class:`Tags` taken from ``meta`` by name, so the two cannot drift apart."""
     cover = read_artwork(meta.cover) if meta.cover is not None else None
-    return Tags(
-        meta.title,
-        meta.show,
-        meta.author,
-        meta.episode,
-        meta.season,
-        meta.date,
-        meta.description,
-        meta.language,
-        meta.copyright,
-        meta.explicit,
-        cover,
-    )
+    return Tags(**{f.name: getattr(meta, f.name) for f in fields(Tags) if f.name != "cover"}, cover=cover)
 
 
 @dataclass(frozen=True)
