@@ -28,7 +28,7 @@ from ..recipe.paths import cache_folder, check_outputs, sidecar_paths
 from .bounce import Bounced, Manifest, bounce
 from .budget import Budget, check_budget
 from .events import StepEvent
-from .scheduler import RunResult, arun_plans, run_in_new_loop
+from .scheduler import RunResult, arun_plans, run_in_new_loop, settle_cached
 from .staleness import Plan, PlanStatus, make_plan, recipe_key
 
 if TYPE_CHECKING:
@@ -170,6 +170,9 @@ class Project:
         reaches it. Raises :class:`RecipeError` or :class:`~audioflow.errors.ProviderError` (a missing
         key) before any spending; a step's failure is in the report, not raised."""
         plan = self.narrow(await asyncio.to_thread(self.plan), options.get("only"), options.get("force"))
+        return await self._arun_plan(plan, options)
+
+    async def _arun_plan(self, plan: Plan, options: RunOptions) -> RunReport:
         budget_usd = options.get("budget_usd")
         if budget_usd is not None:
             check_budget(plan.cost_by_provider(), budget_usd)
@@ -203,23 +206,24 @@ class Project:
     async def finish(self, plan: Plan, result: RunResult) -> RunReport:
         """Save the recipe's state and bounce its master (when it rendered) after ``result``; the
         :class:`RunReport`. Raises :class:`~audioflow.errors.CacheError` when the output cannot be written."""
+        return await asyncio.to_thread(self.finish_now, plan, result)
+
+    def finish_now(self, plan: Plan, result: RunResult) -> RunReport:
+        """:meth:`finish`, in this thread."""
         warnings = []
         try:
-            if self.store.remote:  # a bucket's round trips stay off the event loop
-                await asyncio.to_thread(self._save_state, plan, result)
-            else:
-                self._save_state(plan, result)
+            self._save_state(plan, result)
         except CacheError as exc:  # a read-only cache still bounces a cached render; plan loses its reasons
             warnings.append(f"the recipe's state was not saved: {exc}")
         master = result.outcomes.get("master")
         if master is None or master.record is None:
             return RunReport(result, None, None, None, warnings)
-        bounced = await asyncio.to_thread(bounce, plan, result, self.store)
+        bounced = bounce(plan, result, self.store)
         first = bounced[0]
         report = None
         try:
             for each in bounced:
-                page = await asyncio.to_thread(self._write_page, plan, result, each)
+                page = self._write_page(plan, result, each)
                 report = report or page
         except AudioflowError as exc:  # the outputs stand without their report
             warnings.append(f"the report was not written: {exc}")
@@ -257,8 +261,17 @@ class Project:
         return pages[0]
 
     def run(self, **options: Unpack[RunOptions]) -> RunReport:
-        """:meth:`arun` in a new event loop (``asyncio.run``); see there."""
-        return run_in_new_loop(self.arun(**options))
+        """:meth:`arun` in a new event loop (``asyncio.run``); see there. A run with nothing to render
+        (every step up to date, no cluster) starts no event loop and no thread."""
+        if options.get("cluster") is not None:
+            return run_in_new_loop(self.arun(**options))
+        plan = self.narrow(self.plan(), options.get("only"), options.get("force"))
+        if plan.stale:
+            return run_in_new_loop(self._arun_plan(plan, options))
+        budget_usd = options.get("budget_usd")
+        if budget_usd is not None:
+            check_budget(plan.cost_by_provider(), budget_usd)
+        return self.finish_now(plan, settle_cached(plan, Budget(budget_usd), options.get("on_event")))
 
     def _save_state(self, plan: Plan, result: RunResult) -> None:
         key = recipe_key(self.graph)
@@ -281,7 +294,8 @@ class Project:
                 ],
             }
         steps = {k: v for k, v in steps.items() if k in self.graph.steps}
-        self.store.write_state(key, {"steps": steps})
+        if steps != state.get("steps"):  # a no-op rerun rewrites nothing
+            self.store.write_state(key, {"steps": steps})
 
 
 def _check_provider(provider: str | None, providers: Mapping[str, Provider] | None) -> None:

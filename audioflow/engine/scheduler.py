@@ -55,7 +55,7 @@ if TYPE_CHECKING:  # builtin_steps holds the audio stack: imported when a built-
     from . import builtin_steps
     from .builtin_steps import Rendered
 
-__all__ = ["RunResult", "SchedulerOptions", "StepOutcome", "arun_plan", "arun_plans", "run_plan"]
+__all__ = ["RunResult", "SchedulerOptions", "StepOutcome", "arun_plan", "arun_plans", "run_plan", "settle_cached"]
 
 T = TypeVar("T")
 
@@ -74,7 +74,13 @@ class StepOutcome:
 
     @property
     def meta(self) -> StepMeta | None:
-        return StepMeta.from_json(self.record.meta) if self.record is not None else None
+        """The record's meta, parsed once (the bounce, the report and the summary each read it)."""
+        if self.record is None:
+            return None
+        parsed = self.__dict__.get("_meta")
+        if parsed is None or parsed[0] is not self.record:
+            parsed = self.__dict__["_meta"] = (self.record, StepMeta.from_json(self.record.meta))
+        return parsed[1]
 
 
 @dataclass
@@ -457,6 +463,21 @@ async def _run_graph(plan: Plan, run: _Run, keep_going: bool, label: str) -> Non
     ordered = {s: run.outcomes[s] for s in order}
     run.outcomes.clear()
     run.outcomes.update(ordered)
+
+
+def settle_cached(
+    plan: Plan, budget: Budget | None = None, on_event: Callable[[StepEvent], None] | None = None
+) -> RunResult:
+    """The result of running ``plan`` when every step is up to date (``not plan.stale``): each step
+    ``cached`` with the record the plan read, its event sent in plan order, exactly as
+    :func:`arun_plan` would end, but with no event loop and no threads (a no-op rerun)."""
+    assert not plan.stale, "settle_cached needs a plan with nothing to render"
+    result = RunResult(budget=budget or Budget())
+    for step_id, planned in plan.steps.items():
+        result.outcomes[step_id] = StepOutcome(planned.step, StepStatus.CACHED, planned.digest, planned.record)
+        if on_event is not None:
+            on_event(StepEvent(step_id, planned.step.kind, StepStatus.CACHED, ""))
+    return result
 
 
 def run_plan(
