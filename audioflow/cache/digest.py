@@ -28,14 +28,18 @@ FORMAT_VERSION = 1
 KIND_VERSIONS: dict[str, int] = {"master": 2, "mix": 2, "dialogue": 2}
 
 
+#: Exact types that are their own canonical form (a subclass, an IntEnum say, takes the long way).
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def _normalise(value: Any) -> Any:
     kind = type(value)  # exact built-in types first: the ABC checks below are slow, and a plan digests every step
-    if kind is str or kind is bool or value is None:
+    if kind in _PLAIN:
         return value
-    if kind is dict:
-        return {str(k): _normalise(v) for k, v in value.items()}
+    if kind is dict:  # plain leaves inline: a call per leaf was most of a plan's digesting
+        return {str(k): v if type(v) in _PLAIN else _normalise(v) for k, v in value.items()}
     if kind is list or kind is tuple:
-        return [_normalise(v) for v in value]
+        return [v if type(v) in _PLAIN else _normalise(v) for v in value]
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int):

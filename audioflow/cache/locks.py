@@ -16,8 +16,6 @@ import errno
 import os
 from pathlib import Path
 
-import filelock
-
 from ..errors import CacheError
 
 __all__ = ["StepLock"]
@@ -28,6 +26,8 @@ class StepLock:
     threads (as they do under ``asyncio.to_thread``); it is not re-entrant across holders."""
 
     def __init__(self, path: Path, label: str):
+        import filelock  # only when a step renders: a no-op run takes no lock
+
         self.path = path
         self._label = label
         self._lock = filelock.FileLock(str(path), thread_local=False, fallback_to_soft=False)
@@ -35,6 +35,8 @@ class StepLock:
     def acquire(self, timeout_s: float = -1) -> None:
         """Block until held (``timeout_s`` < 0: for ever). Raises :class:`CacheError` on timeout or
         when the lock file cannot be created (a read-only cache)."""
+        import filelock
+
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._lock.acquire(timeout=timeout_s)

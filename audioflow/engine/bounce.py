@@ -13,16 +13,15 @@ from dataclasses import dataclass, fields, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..audio.chapters import Chapter, podcast_json, write_tagged
-from ..audio.tags import Tags, read_artwork
 from ..cache import ArtifactStore, write_atomic
 from ..recipe.meta import Meta
 from ..recipe.outputs import Output
 from ..recipe.paths import sidecar_paths
 from ..steps import MasterPayload, StemPayload, StepKind
+from .bounce_record import BounceRecords, bounce_key
 from .chapters import resolve_chapters
 from .events import StepStatus
 from .handoff import labels_text, reaper_project, write_stem
@@ -31,6 +30,10 @@ from .qc import QcReport, qc_report
 from .scheduler import RunResult
 from .staleness import Plan
 from .transcript import split_cues, to_json, to_srt, to_vtt
+
+if TYPE_CHECKING:  # audio.chapters and audio.tags hold mutagen: imported when a file is tagged
+    from ..audio.chapters import Chapter
+    from ..audio.tags import Tags
 
 __all__ = [
     "MANIFEST_VERSION",
@@ -316,6 +319,8 @@ def _write_stems(
 def tags_for(meta: Meta) -> Tags:
     """The tags a bounce writes for the recipe's ``meta`` (the cover read and checked again): every
     field of :class:`Tags` taken from ``meta`` by name, so the two cannot drift apart."""
+    from ..audio.tags import Tags, read_artwork
+
     cover = read_artwork(meta.cover) if meta.cover is not None else None
     return Tags(**{f.name: getattr(meta, f.name) for f in fields(Tags) if f.name != "cover"}, cover=cover)
 
@@ -350,7 +355,53 @@ def bounce(plan: Plan, result: RunResult, store: ArtifactStore) -> tuple[Bounced
             rate_hz = outcome.meta.sample_rate_hz or output.master.sample_rate_hz
             chapters = resolve_chapters(recipe.chapters, mix_meta, outcome.meta.duration_ms, rate_hz)
             ready.append((output, chapters))
-    return tuple(bounce_output(plan, result, store, output, chapters) for output, chapters in ready)
+    records, out = BounceRecords(store, plan), []
+    for output, chapters in ready:  # an output whose bounce would change nothing is not written again
+        key = bounce_key(plan, result, output, store) if records.path is not None else ""
+        kept = records.kept(output, key) if key else None
+        done = _unchanged(plan, result, output, chapters, kept) if kept else None
+        done = done or bounce_output(plan, result, store, output, chapters)
+        records.remember(output, key, done.manifest, done.path)
+        out.append(done)
+    records.save(recipe.outputs)
+    return tuple(out)
+
+
+def _unchanged(
+    plan: Plan, result: RunResult, output: Output, chapters: Sequence[Chapter], kept: dict[str, Any]
+) -> Bounced | None:
+    """The bounce of ``output`` as its record (:mod:`.bounce_record`) says the files beside it stand:
+    the same manifest, built from the same parts, nothing read from the store or written."""
+    master = result.outcomes[output.step_id].meta
+    if master is None or master.qc_figures is None:
+        return None
+    sha256, size = kept["qc"]
+    qc = qc_report(output.path, output.master, master.qc_figures, written=(sha256, size))
+    transcripts = tuple(str(name) for name in kept.get("transcripts") or ())
+    stems = tuple(str(name) for name in kept.get("stems") or ())
+    cues = kept.get("estimated_cues")
+    estimated = cues if type(cues) is int else 0
+    manifest = _finished_manifest(plan, result, output, chapters, transcripts, qc, estimated, stems)
+    return Bounced(output, output.path, sidecar_paths(output.path, output.sidecar_stem)["manifest"], manifest)
+
+
+def _finished_manifest(
+    plan: Plan,
+    result: RunResult,
+    output: Output,
+    chapters: Sequence[Chapter],
+    transcripts: tuple[str, ...],
+    qc: QcReport,
+    estimated_cues: int,
+    stems: tuple[str, ...],
+) -> Manifest:
+    """The manifest of ``output``'s bounce, with its chapters (see :func:`bounce_output`)."""
+    chapters_file = sidecar_paths(output.path, output.sidecar_stem)["chapters"].name if chapters else None
+    return replace(
+        _manifest(plan, result, output, transcripts, qc, estimated_cues, stems),
+        chapters=tuple(chapters),
+        chapters_file=chapters_file,
+    )
 
 
 def bounce_output(
@@ -368,6 +419,8 @@ def bounce_output(
     master = result.outcomes[output.step_id]
     assert master.record is not None and master.meta is not None
     audio = store.read_verified(master.record.artifact)
+    from ..audio.chapters import podcast_json, write_tagged
+
     tagged = write_tagged(audio, output.master.format, tags_for(recipe.meta), chapters)
     write_atomic(output.path, tagged, shared=True)
     sidecars = sidecar_paths(output.path, output.sidecar_stem)
@@ -383,19 +436,9 @@ def bounce_output(
             transcripts += (sidecars[role].name,)
     first = output == recipe.outputs[0]  # the stems come from the one mix: written beside the first output
     stems = _write_stems(plan, result, store, output, sidecars, chapters) if recipe.stems and first else ()
-    manifest = replace(
-        _manifest(
-            plan,
-            result,
-            output,
-            transcripts,
-            qc_report(output.path, output.master, master.meta.qc_figures),
-            sum(1 for cue in cues if cue.estimated),
-            stems,
-        ),
-        chapters=tuple(chapters),
-        chapters_file=sidecars["chapters"].name if chapters else None,
-    )
+    qc = qc_report(output.path, output.master, master.meta.qc_figures)
+    estimated = sum(1 for cue in cues if cue.estimated)
+    manifest = _finished_manifest(plan, result, output, chapters, transcripts, qc, estimated, stems)
     manifest_path = sidecars["manifest"]
     text = json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n"
     write_atomic(manifest_path, text.encode(), shared=True)

@@ -14,12 +14,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from ..audio.chapters import Chapter
-from ..audio.tags import read_artwork
 from ..errors import AudioflowError, RecipeError
 from ..recipe.chapters import ChapterMark
 from .meta import StepMeta
+
+if TYPE_CHECKING:  # audio.chapters holds mutagen: imported when a recipe has chapters
+    from ..audio.chapters import Chapter
 
 __all__ = ["resolve_chapters"]
 
@@ -83,6 +85,9 @@ def resolve_chapters(marks: Sequence[ChapterMark], mix: StepMeta, duration_ms: f
     Raises :class:`RecipeError` located at the chapter."""
     if not marks:
         return []
+    from ..audio.chapters import Chapter
+    from ..audio.tags import read_artwork
+
     anchors: dict[str, float] = {}
     for key, start, _ in mix.anchors:
         anchors.setdefault(key, start)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from ..cache import ArtifactStore, open_store, sha256_hex
+from ..cache.index import RecordIndex
 from ..cache.records import object_key
 from ..cache.s3 import local_root
 from ..errors import AudioflowError, CacheError, RecipeError
@@ -27,7 +28,7 @@ from ..recipe.outputs import Output
 from ..recipe.paths import cache_folder, check_outputs, sidecar_paths
 from .bounce import Bounced, Manifest, bounce
 from .budget import Budget, check_budget
-from .events import StepEvent
+from .events import StepEvent, StepStatus
 from .scheduler import RunResult, arun_plans, run_in_new_loop, settle_cached
 from .staleness import Plan, PlanStatus, make_plan, recipe_key
 
@@ -275,7 +276,8 @@ class Project:
 
     def _save_state(self, plan: Plan, result: RunResult) -> None:
         key = recipe_key(self.graph)
-        state = self.store.read_state(key)
+        rendered = any(o.status == StepStatus.RENDERED for o in result.outcomes.values())
+        state = plan.state if plan.state is not None and not rendered else self.store.read_state(key)
         steps = dict(state.get("steps", {}))
         for step_id, outcome in result.outcomes.items():
             if outcome.record is None:
@@ -296,6 +298,8 @@ class Project:
         steps = {k: v for k, v in steps.items() if k in self.graph.steps}
         if steps != state.get("steps"):  # a no-op rerun rewrites nothing
             self.store.write_state(key, {"steps": steps})
+        records = {k: o.record for k, o in result.outcomes.items() if o.record is not None and k in self.graph.steps}
+        (plan.index or RecordIndex(self.store, key)).save(records, keep=self.graph.steps)
 
 
 def _check_provider(provider: str | None, providers: Mapping[str, Provider] | None) -> None:

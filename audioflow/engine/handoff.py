@@ -17,12 +17,15 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..audio.chapters import Chapter
 from ..cache import ArtifactStore
 from ..errors import CacheError
 from ..recipe.stems import STEM_FORMATS
 from .meta import Segment
+
+if TYPE_CHECKING:
+    from ..audio.chapters import Chapter
 
 __all__ = ["StemFile", "labels_text", "reaper_project", "write_stem"]
 

@@ -165,16 +165,19 @@ def _sha256(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def qc_report(path: Path, master: Master, figures: FileFigures | None = None) -> QcReport:
+def qc_report(
+    path: Path, master: Master, figures: FileFigures | None = None, *, written: tuple[str, int] | None = None
+) -> QcReport:
     """The QC report of the delivered file at ``path`` (its size and sha256 as written, tags
     included) against ``master``'s preset. ``figures`` are its audio's, measured when the master
-    rendered (tags change no sample); without them the file is decoded and measured now. Raises
-    ``AudioError`` when it cannot be decoded."""
+    rendered (tags change no sample); without them the file is decoded and measured now.
+    ``written`` is the file's (sha256, size) when they are known (a bounce found unchanged), else
+    the file is read for them. Raises ``AudioError`` when it cannot be decoded."""
     if figures is None:
         from ..audio.qc import measure_file
 
         figures = measure_file(path)
-    sha256, size = _sha256(path)
+    sha256, size = written if written is not None else _sha256(path)
     lossy = master.format in _LOSSY
     seconds = figures.duration_ms / 1000.0
     return QcReport(

@@ -10,18 +10,19 @@ of the digest, its estimate is the plan's cost, and the scheduler sends that sam
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
 from ..cache import ArtifactStore, StepRecord, input_digest, record_key
+from ..cache.index import RecordIndex
 from ..errors import CacheError
 from ..providers import PreparedRequest, Provider
 from ..recipe import Step, StepGraph
 from ..steps import StepKind
 from . import preflight
-from .meta import StepMeta
 
 __all__ = ["Plan", "PlanStatus", "StepPlan", "changed_keys", "make_plan", "recipe_key", "resolve_digest"]
 
@@ -58,10 +59,13 @@ class StepPlan:
 
 @dataclass
 class Plan:
-    """The plan of a whole graph, steps in execution order."""
+    """The plan of a whole graph, steps in execution order; ``state`` is the recipe's last-run state
+    and ``index`` its record index as planning read them (saving after a no-op run reuses them)."""
 
     graph: StepGraph
     steps: dict[str, StepPlan]
+    state: dict[str, Any] | None = dataclasses.field(default=None, repr=False, compare=False)
+    index: RecordIndex | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def stale(self) -> list[str]:
@@ -87,7 +91,7 @@ class Plan:
             if step_id not in needed:
                 needed.add(step_id)
                 todo += self.steps[step_id].step.deps
-        return Plan(self.graph, {s: p for s, p in self.steps.items() if s in needed})
+        return replace(self, steps={s: p for s, p in self.steps.items() if s in needed})
 
     def forced(self, step_ids: Collection[str]) -> Plan:
         """This plan with ``step_ids`` rendered again even where the store holds them (``run --force``),
@@ -104,7 +108,7 @@ class Plan:
                 steps[step_id] = planned
             else:
                 steps[step_id] = planned
-        return Plan(self.graph, steps)
+        return replace(self, steps=steps)
 
 
 def recipe_key(graph: StepGraph) -> str:
@@ -189,7 +193,9 @@ def make_plan(graph: StepGraph, store: ArtifactStore, providers: Mapping[str, Pr
     """Plan every step of ``graph`` against ``store``. Raises :class:`RecipeError` (located at the
     step or voice) for an unknown provider or a request a provider refuses, before anything is rendered."""
     preflight.check_graph(graph, providers)
-    state = store.read_state(recipe_key(graph)).get("steps", {})
+    read_state = store.read_state(recipe_key(graph))
+    state = read_state.get("steps", {})
+    index = RecordIndex(store, recipe_key(graph))  # one file read instead of a record per step
     plans: dict[str, StepPlan] = {}
     for step_id in graph.order():
         step = graph.steps[step_id]
@@ -205,13 +211,13 @@ def make_plan(graph: StepGraph, store: ArtifactStore, providers: Mapping[str, Pr
             upstream = [r.artifact.digest for r in records.values() if r is not None]
             take = preflight.take_digest(step, step.provider, prepared) if prepared and step.provider else None
             digest = resolve_digest(step, model, upstream, take)
-            record = store.get_step(digest, verify=step.kind == StepKind.MASTER)  # what is bounced: checked
+            record = index.get_step(step_id, digest, verify=step.kind == StepKind.MASTER)  # what is bounced: checked
             if record is not None:
-                label = "cached (placeholder)" if StepMeta.from_json(record.meta).placeholder else "cached"
+                label = "cached (placeholder)" if bool(record.meta.get("placeholder", False)) else "cached"
                 plans[step_id] = StepPlan(step, PlanStatus.UP_TO_DATE, label, digest, record, prepared)
             else:
                 reason = _stale_reason(step, prev, model, digest, upstream, store)
                 plans[step_id] = StepPlan(step, PlanStatus.STALE, reason, digest, None, prepared)
         if plans[step_id].status == PlanStatus.STALE and prepared is not None:
             _price(plans[step_id], store)
-    return Plan(graph, plans)
+    return Plan(graph, plans, read_state, index)
