@@ -183,6 +183,9 @@ def main() -> None:
 
     from audioflow.recipe import loader
 
+    # audioflow's modules from __pycache__, as an installed package ships them (PYTHONDONTWRITEBYTECODE
+    # would otherwise make every CLI run compile them from source)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "audioflow")], check=True, capture_output=True)
     print(f"# validate benchmark: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} cores")
     print(f"# parsers: {', '.join(cls.__name__ for cls in loader._LOADERS)}; {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"# load average before: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")

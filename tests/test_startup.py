@@ -1,5 +1,7 @@
 """What the command line imports: ``validate``, ``plan`` and a no-op ``run`` never load the audio
-stack (numpy, scipy, soxr, pedalboard, pyebur128), networkx nor the HTTP client (start-up; issue 10)."""
+stack (numpy, scipy, soxr, pedalboard, pyebur128), networkx, the HTTP client, jsonschema (only a
+refused recipe's errors need it), mutagen (only tagging) nor filelock (only rendering takes a lock)
+(start-up; issue 10)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("numpy", "scipy", "soxr", "pedalboard", "pyebur128", "httpx", "librosa", "pydub", "piper", "networkx")
+HEAVY = (
+    *("numpy", "scipy", "soxr", "pedalboard", "pyebur128", "httpx", "librosa", "pydub", "piper", "networkx"),
+    *("jsonschema", "mutagen", "filelock"),
+)
 
 RECIPE = """\
 audioflow: 1
@@ -71,6 +76,24 @@ def test_a_no_op_run_imports_no_audio_stack(tmp_path: Path) -> None:
     # The first run after a render rewrites the report once (its steps now read "cached")...
     assert open_project(recipe).run().ok and page.read_bytes() != rendered_page
     cached_page = page.stat()
+    written = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in (tmp_path / "out").iterdir()}
     # ...and from then on a run that changes nothing rewrites nothing and loads nothing heavy.
     assert _loaded_by(["run", "bed.yaml"], tmp_path) == (0, [])
     assert (page.stat().st_mtime_ns, page.stat().st_ino) == (cached_page.st_mtime_ns, cached_page.st_ino)
+    assert {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in (tmp_path / "out").iterdir()} == written
+
+
+def test_a_refused_recipe_still_gets_jsonschema_s_located_errors(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(RECIPE.replace("format: wav", "format: wma"), encoding="utf-8")
+    code = (
+        "import sys\n"
+        "from audioflow.cli import cli\n"
+        "try:\n"
+        "    cli.main(['validate', 'bad.yaml'], prog_name='audioflow')\n"
+        "except SystemExit as exc:\n"
+        "    print('jsonschema' in sys.modules, exc.code)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.stdout.split() == ["True", "2"]
+    assert done.stderr.startswith("bad.yaml:13:35: 'wma' is not one of: mp3")

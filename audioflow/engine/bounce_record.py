@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,11 @@ def _stat(path: Path | str | None) -> list[Any] | None:
         return None
     seen = file_seen(str(path))
     return [str(path)] if seen is None else [str(path), *seen]
+
+
+def _name(path: Path) -> str:
+    """``path`` made absolute (a run from another folder, or through the API, names the same files)."""
+    return os.path.abspath(path)
 
 
 def bounce_key(plan: Plan, result: RunResult, output: Output, store: ArtifactStore) -> str:
@@ -122,7 +128,7 @@ class BounceRecords:
 
     def kept(self, output: Output, key: str) -> dict[str, Any] | None:
         """The record of ``output`` when its key is ``key`` and every file it wrote is as written."""
-        entry = self._read.get(str(output.path))
+        entry = self._read.get(_name(output.path))
         if entry is None or entry.get("key") != key or not isinstance(entry.get("files"), list):
             return None
         for written in entry["files"]:
@@ -138,9 +144,9 @@ class BounceRecords:
         if self.path is None:
             return
         files = written_files(path, output.sidecar_stem, manifest)
-        self.entries[str(output.path)] = {
+        self.entries[_name(output.path)] = {
             "key": key,
-            "files": [_stat(p) for p in files],
+            "files": [_stat(_name(p)) for p in files],
             "qc": [manifest.qc.sha256, manifest.qc.size_bytes] if manifest.qc is not None else None,
             "transcripts": list(manifest.transcripts),
             "estimated_cues": manifest.estimated_cues,
@@ -151,7 +157,7 @@ class BounceRecords:
         """Write the records of ``outputs`` when they changed; a store that cannot be written keeps none."""
         if self.path is None:
             return
-        wanted = {str(o.path) for o in outputs}
+        wanted = {_name(o.path) for o in outputs}
         entries = {k: v for k, v in self.entries.items() if k in wanted}
         if entries == {k: v for k, v in self._read.items() if k in wanted} and len(entries) == len(wanted):
             return
