@@ -1,7 +1,7 @@
 """What the command line imports: ``validate``, ``plan`` and a no-op ``run`` never load the audio
 stack (numpy, scipy, soxr, pedalboard, pyebur128), networkx, the HTTP client, jsonschema (only a
-refused recipe's errors need it), mutagen (only tagging) nor filelock (only rendering takes a lock)
-(start-up; issue 10)."""
+refused recipe's errors need it), mutagen (only tagging), filelock (only rendering takes a lock) nor
+asyncio (a run with nothing to render starts no event loop) (start-up; issue 10)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = (
     *("numpy", "scipy", "soxr", "pedalboard", "pyebur128", "httpx", "librosa", "pydub", "piper", "networkx"),
-    *("jsonschema", "mutagen", "filelock"),
+    *("jsonschema", "mutagen", "filelock", "asyncio"),
 )
 
 RECIPE = """\

@@ -13,12 +13,10 @@ output cannot be written is reported, not raised, so every recipe of the batch g
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Unpack
+from typing import TYPE_CHECKING, Unpack
 
 from ..cache import ArtifactStore
 from ..errors import AudioflowError, RecipeError
@@ -29,8 +27,11 @@ from ..recipe.paths import cache_folder
 from . import preflight
 from .budget import Budget, check_budget
 from .facade import Project, RunOptions, RunReport, execute_plans, open_recipe, ready_paid_providers
-from .scheduler import RunResult, run_in_new_loop
+from .outcomes import RunResult
 from .staleness import Plan, PlanStatus
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["PLAN_THREADS", "Batch", "BatchReport", "batch_cost", "open_batch"]
 
@@ -96,6 +97,8 @@ class Batch:
         :class:`RecipeError` (every recipe's errors together, in the batch's order)."""
         futures: list[Future[Plan]] = []
         if self._concurrent:
+            from concurrent.futures import ThreadPoolExecutor
+
             with ThreadPoolExecutor(min(PLAN_THREADS, len(self.projects)), "audioflow-plan") as pool:
                 futures = [pool.submit(project.plan) for project in self.projects]
         collector, plans = Collector(), []
@@ -110,6 +113,8 @@ class Batch:
         :meth:`Project.arun` does for one). ``budget_usd`` holds for the whole batch. Raises
         :class:`RecipeError` or :class:`~audioflow.errors.ProviderError` before any spending; a
         step's failure, or a recipe that could not be bounced, is in the report."""
+        import asyncio  # here and in run: a batch with nothing to do still imports it, one recipe does not
+
         plans = await asyncio.to_thread(self.plan)
         budget_usd = options.get("budget_usd")
         if budget_usd is not None:
@@ -134,6 +139,8 @@ class Batch:
 
     def run(self, **options: Unpack[RunOptions]) -> BatchReport:
         """:meth:`arun` in a new event loop (``asyncio.run``)."""
+        from .scheduler import run_in_new_loop
+
         return run_in_new_loop(self.arun(**options))
 
     @staticmethod

@@ -26,8 +26,8 @@ from .chapters import resolve_chapters
 from .events import StepStatus
 from .handoff import labels_text, reaper_project, write_stem
 from .meta import Segment, StepMeta
+from .outcomes import RunResult
 from .qc import QcReport, qc_report
-from .scheduler import RunResult
 from .staleness import Plan
 from .transcript import split_cues, to_json, to_srt, to_vtt
 

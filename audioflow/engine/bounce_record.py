@@ -28,7 +28,7 @@ from ..cache.records import record_key
 from ..errors import CacheError
 from ..recipe.outputs import Output
 from ..recipe.paths import sidecar_paths
-from .scheduler import RunResult
+from .outcomes import RunResult
 from .staleness import Plan, recipe_key
 
 __all__ = ["RECORD_VERSION", "BounceRecords", "bounce_key", "written_files"]

@@ -9,7 +9,6 @@ in (:func:`open_text`), or from a loaded :class:`~audioflow.recipe.Recipe` (:fun
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -29,7 +28,7 @@ from ..recipe.paths import cache_folder, check_outputs, sidecar_paths
 from .bounce import Bounced, Manifest, bounce
 from .budget import Budget, check_budget
 from .events import StepEvent, StepStatus
-from .scheduler import RunResult, arun_plans, run_in_new_loop, settle_cached
+from .outcomes import RunResult, settle_cached
 from .staleness import Plan, PlanStatus, make_plan, recipe_key
 
 if TYPE_CHECKING:
@@ -82,6 +81,10 @@ async def execute_plans(
     items: Sequence[tuple[Plan, ArtifactStore, Mapping[str, Provider]]], options: RunOptions, budget: Budget
 ) -> list[RunResult]:
     """Run plans with the local asyncio scheduler, or on the Dask cluster ``options["cluster"]``."""
+    import asyncio  # here and below: a no-op run (Project.run) starts no event loop and imports no asyncio
+
+    from .scheduler import arun_plans
+
     client = options.get("cluster")
     if client is not None:
         from .cluster import run_on_cluster
@@ -170,6 +173,8 @@ class Project:
         could exceed it or includes a price that is unknown, and stops submitting once spending
         reaches it. Raises :class:`RecipeError` or :class:`~audioflow.errors.ProviderError` (a missing
         key) before any spending; a step's failure is in the report, not raised."""
+        import asyncio
+
         plan = self.narrow(await asyncio.to_thread(self.plan), options.get("only"), options.get("force"))
         return await self._arun_plan(plan, options)
 
@@ -207,6 +212,8 @@ class Project:
     async def finish(self, plan: Plan, result: RunResult) -> RunReport:
         """Save the recipe's state and bounce its master (when it rendered) after ``result``; the
         :class:`RunReport`. Raises :class:`~audioflow.errors.CacheError` when the output cannot be written."""
+        import asyncio
+
         return await asyncio.to_thread(self.finish_now, plan, result)
 
     def finish_now(self, plan: Plan, result: RunResult) -> RunReport:
@@ -265,9 +272,13 @@ class Project:
         """:meth:`arun` in a new event loop (``asyncio.run``); see there. A run with nothing to render
         (every step up to date, no cluster) starts no event loop and no thread."""
         if options.get("cluster") is not None:
+            from .scheduler import run_in_new_loop  # with asyncio: only when something runs
+
             return run_in_new_loop(self.arun(**options))
         plan = self.narrow(self.plan(), options.get("only"), options.get("force"))
         if plan.stale:
+            from .scheduler import run_in_new_loop
+
             return run_in_new_loop(self._arun_plan(plan, options))
         budget_usd = options.get("budget_usd")
         if budget_usd is not None:

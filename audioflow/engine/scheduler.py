@@ -49,6 +49,7 @@ from . import leasing, preflight
 from .budget import Budget, SharedBudget
 from .events import StepEvent, StepStatus
 from .meta import StepMeta
+from .outcomes import RunResult, StepOutcome, settle_cached
 from .staleness import Plan, StepPlan, resolve_digest
 
 if TYPE_CHECKING:  # builtin_steps holds the audio stack: imported when a built-in step renders
@@ -58,44 +59,6 @@ if TYPE_CHECKING:  # builtin_steps holds the audio stack: imported when a built-
 __all__ = ["RunResult", "SchedulerOptions", "StepOutcome", "arun_plan", "arun_plans", "run_plan", "settle_cached"]
 
 T = TypeVar("T")
-
-
-@dataclass
-class StepOutcome:
-    """How one step ended (:class:`StepStatus`); ``error`` says why it did not render and
-    ``exception`` is what was raised, with its traceback (a failed step only)."""
-
-    step: Step
-    status: StepStatus
-    digest: str | None = None
-    record: StepRecord | None = None
-    error: str | None = None
-    exception: BaseException | None = None
-
-    @property
-    def meta(self) -> StepMeta | None:
-        """The record's meta, parsed once (the bounce, the report and the summary each read it)."""
-        if self.record is None:
-            return None
-        parsed = self.__dict__.get("_meta")
-        if parsed is None or parsed[0] is not self.record:
-            parsed = self.__dict__["_meta"] = (self.record, StepMeta.from_json(self.record.meta))
-        return parsed[1]
-
-
-@dataclass
-class RunResult:
-    """The outcome of every step, in plan order, and what the run spent."""
-
-    outcomes: dict[str, StepOutcome] = field(default_factory=dict)
-    budget: Budget = field(default_factory=Budget)
-
-    def count(self, status: StepStatus | str) -> int:
-        return sum(1 for o in self.outcomes.values() if o.status == status)
-
-    @property
-    def ok(self) -> bool:
-        return all(o.status.ok for o in self.outcomes.values())
 
 
 @dataclass
@@ -463,21 +426,6 @@ async def _run_graph(plan: Plan, run: _Run, keep_going: bool, label: str) -> Non
     ordered = {s: run.outcomes[s] for s in order}
     run.outcomes.clear()
     run.outcomes.update(ordered)
-
-
-def settle_cached(
-    plan: Plan, budget: Budget | None = None, on_event: Callable[[StepEvent], None] | None = None
-) -> RunResult:
-    """The result of running ``plan`` when every step is up to date (``not plan.stale``): each step
-    ``cached`` with the record the plan read, its event sent in plan order, exactly as
-    :func:`arun_plan` would end, but with no event loop and no threads (a no-op rerun)."""
-    assert not plan.stale, "settle_cached needs a plan with nothing to render"
-    result = RunResult(budget=budget or Budget())
-    for step_id, planned in plan.steps.items():
-        result.outcomes[step_id] = StepOutcome(planned.step, StepStatus.CACHED, planned.digest, planned.record)
-        if on_event is not None:
-            on_event(StepEvent(step_id, planned.step.kind, StepStatus.CACHED, ""))
-    return result
 
 
 def run_plan(

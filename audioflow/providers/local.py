@@ -33,7 +33,6 @@ procedural texture of the requested length, marked ``placeholder``.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import json
@@ -504,6 +503,8 @@ class LocalProvider:
     # -- rendering ----------------------------------------------------------------------------------
     async def render(self, prepared: PreparedRequest, journal: Journal | None = None) -> Take:
         """Render on this machine (in a worker thread); ``journal`` is unused (nothing is paid)."""
+        import asyncio  # not at import: a no-op run never renders
+
         request = prepared.request
         payload = request.payload
         if isinstance(payload, GeneratePayload):
