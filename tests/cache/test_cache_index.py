@@ -217,3 +217,28 @@ def test_a_changed_tag_bounces_again_without_rendering(recipe: Path) -> None:
     assert again.manifest is not None and again.manifest.title == "Index, retitled"
     written = json.loads((recipe.parent / "out" / "index.manifest.json").read_text())
     assert written["title"] == "Index, retitled"
+
+
+def test_a_no_op_run_starts_no_event_loop_and_still_reports_every_step(
+    recipe: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    fake = FakeProvider()
+    _rendered_twice(recipe, fake)
+    loops: list[object] = []
+    real_run = asyncio.run
+
+    def counted(main, **kwargs):  # type: ignore[no-untyped-def]
+        loops.append(main)
+        return real_run(main, **kwargs)
+
+    monkeypatch.setattr(asyncio, "run", counted)
+    events = []
+    project = open_project(recipe, providers={"local": fake}, cache_dir=recipe.parent / "cache")
+    report = project.run(on_event=events.append, budget_usd=0.0)
+    assert report.ok and loops == []
+    assert [(e.step_id, str(e.status)) for e in events] == [(s, "cached") for s in project.graph.order()]
+    assert report.result.budget.spent_usd == 0.0
+    recipe.write_text(RECIPE.replace("Goodbye.", "So long."), encoding="utf-8")  # something to render: the loop runs
+    assert _statuses(_run(recipe, fake))["scene[2]"] == "rendered" and len(loops) == 1
