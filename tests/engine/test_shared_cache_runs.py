@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import write_recipe_file
+from fakes.recipes import dialogue_recipe
 from fakes.segmind import KEY as SEGMIND_KEY
 
 from audioflow.cache import S3Store
@@ -21,25 +22,8 @@ from audioflow.engine import open_project
 
 
 def _recipe(lines: int) -> str:
-    rows = "\n".join(f"      - {'mara' if i % 2 else 'ben'}: Shared line {i} of the scene." for i in range(lines))
-    return f"""\
-audioflow: 1
-title: Shared
-provider: segmind
-providers:
-  segmind: {{concurrency: 4, poll_interval: 10ms, retries: 20}}
-cast:
-  mara: {{preset: {{segmind: en_female_nadia_uranus_bigtts}}}}
-  ben: {{preset: {{segmind: en_male_bruce_uranus_bigtts}}}}
-steps:
-  scene:
-    dialogue:
-{rows}
-mix:
-  - {{track: scene}}
-master: {{format: wav}}
-output: out/shared.wav
-"""
+    texts = [f"Shared line {i} of the scene." for i in range(lines)]
+    return dialogue_recipe(texts, title="Shared", output="out/shared.wav", retries=20)
 
 
 def _worker(recipe: Path, url: str, segmind, home: Path, **extra: str) -> subprocess.Popen[bytes]:

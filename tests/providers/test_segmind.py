@@ -15,7 +15,7 @@ import httpx
 import pytest
 import segmind
 from fakes.base import RecordedRequest, Response, wav_bytes
-from fakes.segmind import FIELDS, KEY, SegmindHosts, segmind_hosts
+from fakes.segmind import FIELDS, KEY, SegmindHosts, segmind_in_env
 from payloads import estimate, make_request, model_id, render_request, request_key
 from segmind.files import Files
 from segmind.v2 import InferenceFailed
@@ -66,10 +66,7 @@ class Sleeps:
 
 @pytest.fixture
 def hosts(monkeypatch: pytest.MonkeyPatch) -> Iterator[SegmindHosts]:
-    with segmind_hosts() as started:
-        for name, value in started.env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("SEGMIND_API_KEY", KEY)
+    with segmind_in_env(monkeypatch) as started:
         yield started
 
 
