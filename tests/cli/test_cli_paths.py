@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from conftest import invoke
 from fakes.segmind import KEY, segmind_hosts
 
 from audioflow.audio import Audio, write_wav
-from audioflow.cli import cli
 
 ALLOW = "to read files from another folder, allow it: --allow-dir DIR or AUDIOFLOW_ALLOW_DIRS"
 TONE = Audio((0.2 * np.sin(np.arange(24000) * 2 * np.pi * 330 / 24000)).astype(np.float32), 24000)
@@ -28,10 +27,6 @@ def show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "lib" / "door.wav").write_bytes(write_wav(TONE))
     monkeypatch.chdir(tmp_path / "show")
     return tmp_path / "show"
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args))
 
 
 ISOLATE = """\

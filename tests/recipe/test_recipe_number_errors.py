@@ -243,13 +243,6 @@ def test_the_schema_states_the_models_ranges() -> None:
     assert "-120 to 40" in json.dumps(schema["$defs"]["gainDb"])
 
 
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("AUDIOFLOW_CACHE_DIR", raising=False)
-    return tmp_path
-
-
 @pytest.mark.parametrize("command", ["validate", "plan", "run"])
 def test_speed_nan_is_a_located_usage_error_for_every_command(command: str, in_tmp: Path) -> None:
     text = BASE.replace("speed: 1.0", "speed: .nan")
