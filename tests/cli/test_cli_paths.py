@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import invoke
-from fakes.segmind import KEY, segmind_hosts
+from fakes.segmind import segmind_in_env
 
 from audioflow.audio import Audio, write_wav
 
@@ -47,10 +47,7 @@ def test_proc_self_environ_is_refused_at_validate_and_never_reaches_segmind(
     if link:
         (show / "interview.wav").symlink_to("/proc/self/environ")
     Path("r.yaml").write_text(ISOLATE.replace("AUDIO", written))
-    with segmind_hosts() as hosts:
-        for name, value in hosts.env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("SEGMIND_API_KEY", KEY)
+    with segmind_in_env(monkeypatch) as hosts:
         results = [invoke(command, "r.yaml", *extra) for command, *extra in (("validate",), ("run",), ("plan",))]
         results.append(invoke("run", "r.yaml", "--allow-dir", "/"))
         sent = hosts.all_requests()

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -63,13 +62,7 @@ def test_a_worker_killed_mid_poll_is_resumed_by_another_and_nothing_is_paid_twic
     segmind.api.opt.processing_polls = 10**9  # in flight until the test lets the host finish
     child = _worker(recipe, s3_url, segmind, tmp_path / "dead", AUDIOFLOW_LEASE_TTL_S="2")
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            polled = {j.request_id for j in segmind.api.jobs.values() if j.polls >= 2}
-            if len(segmind.api.submits()) == 4 and len(polled) == 4:
-                break
-            time.sleep(0.05)
-        else:
+        if not segmind.api.wait_in_flight(4, timeout_s=60):
             pytest.fail(f"the worker never had 4 requests in flight (exit {child.poll()})")
     finally:
         child.send_signal(signal.SIGKILL)
