@@ -145,7 +145,9 @@ def _spectral_change_rate_hz(samples: np.ndarray, speech: np.ndarray) -> float:
     return ANALYSIS_RATE_HZ / (_RATE_HOP * lag)
 
 
-def _intensity(audio: Audio, *, above_floor_db: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+def _intensity(
+    audio: Audio, *, above_floor_db: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
     """(16 kHz mono samples, speech-band intensity dB per frame, phonation frames, silence
     threshold dB), or None under a second of speech. ``above_floor_db``: the threshold is also at
     least that far above the noise floor (the 5th percentile)."""

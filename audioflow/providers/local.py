@@ -638,7 +638,10 @@ class LocalProvider:
         target = _PROFILES.get(f"ref:{reference.digest()}", lambda: _measure_reference(reference))
         base = _PROFILES.get(f"base:{_bundled_model()}", lambda: analyse_voice(self._read_passage(0.0, 1.0)))
         pitch = round(match_voice(target, base)[0], 1)
-        matched = f"approximate clone of {reference.name!r}: the bundled voice matched pitch {target.median_f0_hz:.0f} Hz ({pitch:+.1f} st)"
+        matched = (
+            f"approximate clone of {reference.name!r}: the bundled voice matched pitch "
+            f"{target.median_f0_hz:.0f} Hz ({pitch:+.1f} st)"
+        )
         if transcript:
             found, note = self._match_transcript(reference, transcript, pitch)
             if found is not None:
@@ -678,11 +681,17 @@ class LocalProvider:
         if speed in SPEED_LIMITS and abs(math.log(tempo)) >= math.log(1 + CLONE_RATE_TOLERANCE):
             return None, f"its transcript is not used: the bundled voice cannot read it in {spoken_s:.1f} s"
         readings = ", ".join(f"{1.0 / rate:.2f} s at ×{tried_speed:.2f}" for tried_speed, rate in tried if rate > 0)
-        return speed, f"the clip's tempo on its transcript ({spoken_s:.2f} s of speech; read {readings}; speed ×{speed:.2f})"
+        return (
+            speed,
+            f"the clip's tempo on its transcript ({spoken_s:.2f} s of speech; read {readings}; speed ×{speed:.2f})",
+        )
 
     @staticmethod
     def _speed_loop(
-        target: float, tried: list[tuple[float, float]], read: Callable[[float], float], prior_slope: float | None = None
+        target: float,
+        tried: list[tuple[float, float]],
+        read: Callable[[float], float],
+        prior_slope: float | None = None,
     ) -> float:
         """The speed at which ``read(speed)`` measures ``target``: from the readings in ``tried``
         (appended to), corrected (:func:`~audioflow.audio.voiceprint.next_speed`) and read again up
@@ -690,7 +699,7 @@ class LocalProvider:
         :data:`CLONE_RATE_TOLERANCE` of ``target``; the last correction is the speed."""
         from ..audio.voiceprint import PRIOR_RATE_SLOPE, next_speed
 
-        slope = PRIOR_RATE_SLOPE if prior_slope is None else prior_slope
+        slope = prior_slope or PRIOR_RATE_SLOPE
         speed = round(next_speed(target, tried, slope), 4)
         for _ in range(CLONE_RATE_CORRECTIONS):
             last = tried[-1][1]
