@@ -181,6 +181,9 @@ CLONE_RATE_CORRECTIONS = 2
 #: Log-slope of the bundled voice's tempo against its speed setting (Piper's ``length_scale`` does
 #: not scale durations in proportion: measured 0.67 over ×0.77…1.25 on ten texts).
 PIPER_TEMPO_SLOPE = 0.67
+#: A transcript's match and the speaking rate's first guess further apart than this ratio get a note
+#: (the rate's guess is within about 1.2 of the truth; a transcript of other words is further off).
+TRANSCRIPT_DOUBT_RATIO = 1.3
 
 #: Directions the local voices can act, matched as words in the direction: (gain dB, speed ×).
 _DIRECTIONS: dict[str, tuple[float, float]] = {
@@ -633,7 +636,7 @@ class LocalProvider:
         transcript does not fit the clip), it reads :data:`BASE_PROFILE_TEXT` at the clone's pitch
         (speed 1, shared by clones of that pitch) and the loop matches the speaking rate
         (:func:`~audioflow.audio.voiceprint.speaking_rate_hz`), whose text dependence is ~4 %."""
-        from ..audio.voiceprint import analyse_voice, match_voice
+        from ..audio.voiceprint import analyse_voice, match_voice, next_speed
 
         target = _PROFILES.get(f"ref:{reference.digest()}", lambda: _measure_reference(reference))
         base = _PROFILES.get(f"base:{_bundled_model()}", lambda: analyse_voice(self._read_passage(0.0, 1.0)))
@@ -642,13 +645,19 @@ class LocalProvider:
             f"approximate clone of {reference.name!r}: the bundled voice matched pitch "
             f"{target.median_f0_hz:.0f} Hz ({pitch:+.1f} st)"
         )
+        # The bundled voice's rate at the clone's pitch and speed 1 (shared by clones of that pitch).
+        tried = [(1.0, _PROFILES.get(f"rate:{_bundled_model()}:{pitch:+.1f}", lambda: self._rate_at(pitch, 1.0)))]
         if transcript:
             found, note = self._match_transcript(reference, transcript, pitch)
             if found is not None:
+                by_rate = next_speed(target.speaking_rate_hz, tried)
+                if abs(math.log(found / by_rate)) > math.log(TRANSCRIPT_DOUBT_RATIO):
+                    note += (
+                        f"; its speaking rate alone asks for ×{by_rate:.2f}: does the transcript say what the part "
+                        "of the clip used says?"
+                    )
                 return pitch, found, f"{matched} and {note}; timbre and accent are not copied"
             matched = f"{matched} ({note})"
-        # The bundled voice's rate at the clone's pitch and speed 1 (shared by clones of that pitch).
-        tried = [(1.0, _PROFILES.get(f"rate:{_bundled_model()}:{pitch:+.1f}", lambda: self._rate_at(pitch, 1.0)))]
         speed = self._speed_loop(target.speaking_rate_hz, tried, lambda s: self._rate_at(pitch, s))
         readings = ", ".join(f"{rate:.2f} Hz at ×{tried_speed:.2f}" for tried_speed, rate in tried)
         note = (

@@ -104,10 +104,12 @@ def _clone_request(clip: Path, transcript: str | None) -> Any:
 def test_clones_with_a_transcript_follow_each_reference_tempo_within_5_percent(tmp_path: Path) -> None:
     provider = LocalProvider(1)
     errors: dict[str, float] = {}
+    notes: list[str] = []
     for name, text, speed, pitch, processing in SPEAKERS:
         clip = tmp_path / f"{name}.wav"
         clip.write_bytes(write_wav(_recorded(_speaker(provider, TEXTS[text], speed, pitch), processing)))
         take = asyncio.run(render_request(provider, _clone_request(clip, TEXTS[text])))
+        notes.append(take.notes[0])
         note = _NOTE.search(take.notes[0])
         assert note is not None, take.notes  # matched on the transcript, not by the speaking rate
         assert 1 <= note["readings"].count(" s at ×") <= 3, take.notes  # speed 1, then at most 2 corrections
@@ -117,4 +119,19 @@ def test_clones_with_a_transcript_follow_each_reference_tempo_within_5_percent(t
             again = asyncio.run(render_request(LocalProvider(1), _clone_request(clip, TEXTS[text])))
             assert again.data == take.data  # no random delivery: the same take every time
     print("clone tempo error vs reference speaker:", {k: f"{v:+.1%}" for k, v in errors.items()})
+    assert not any("does the transcript say" in note for note in notes), notes
     assert all(abs(error) <= 0.05 for error in errors.values()), errors
+
+
+@pytest.mark.slow
+def test_a_transcript_that_says_more_than_the_clip_is_doubted_or_set_aside(tmp_path: Path) -> None:
+    provider = LocalProvider(1)
+    clip = tmp_path / "plain.wav"
+    clip.write_bytes(write_wav(_speaker(provider, TEXTS["plain"], 0.9, -1.0)))
+    # a clip cut short of its transcript: the words of a longer clip than this one
+    longer = TEXTS["plain"] + " Nobody came in after midnight, so she counted the till twice and read the paper."
+    note = asyncio.run(render_request(provider, _clone_request(clip, longer))).notes[0]
+    assert "does the transcript say what the part of the clip used says?" in note, note
+    twice = TEXTS["plain"] + " " + TEXTS["shop"]  # more than the bundled voice can read at ×2
+    note = asyncio.run(render_request(provider, _clone_request(clip, twice))).notes[0]
+    assert "its transcript is not used" in note and "speaking rate" in note, note
