@@ -28,6 +28,9 @@ The profile (:class:`VoiceProfile`) is measured on a mono mix resampled to 16 kH
   texts of 5–31 s differ by 5 % (sd) from the Rainbow Passage, at most 10 %; a tape shift of
   +4 semitones moves it by under 4 %. (The pyin-voiced de Jong count used before varied by 10 %
   (sd) across texts and by ±8 % across Piper runs of one text.)
+- **Phonation time** (:func:`phonation_s`): how long a clip speaks, pauses left out. Two readings
+  of the same words compare by it whatever the words, so a clone whose reference comes with its
+  transcript is matched on it (the bundled voice reading the transcript), not on the rate.
 - **Closing the loop**: :func:`next_speed` picks the next speed to try for a voice whose rate at
   the speeds tried so far was measured (secant in log-log, from a prior slope), since a synthesiser's
   rate is not proportional to its speed setting (Piper's ``length_scale``: log-slope about 0.4).

@@ -15,7 +15,8 @@ that one); a cast with more plain voices than that is an error, never a silent r
 to every provider's take).
 
 Clones. No local model copies a voice. A cloned voice is the bundled voice moved to the reference
-clip's median pitch and speaking rate (:mod:`audioflow.audio.voiceprint`), through the same tape
+clip's median pitch and tempo (:mod:`audioflow.audio.voiceprint`; the tempo matched on the clip's
+``transcript`` when the clone gives one, else by its speaking rate), through the same tape
 shift and ``length_scale`` path, with the voice's own ``pitch_semitones`` and ``speed`` on top;
 timbre and accent are not copied, so the take is ``approximate``. A reference given only as a URL
 cannot be fetched offline: the voice's cast-order local voice speaks instead (also ``approximate``).
