@@ -18,10 +18,14 @@ event loop. What differs from the local scheduler is only where limits live:
   each provider's name and settings; only a provider that is not built in is pickled whole.
 
 Dask may run a task twice (a worker lost mid-task): the lease on the take digest, not Dask, keeps
-a paid request from being submitted twice. A step every recipe of a batch shares, with a digest
-known at plan time, is one task; other duplicates meet at the store's lock or lease. Results come
-back as records; their artifact paths are rewritten to this machine's store (a bucket's objects
-are fetched into the local mirror when read).
+a paid request from being submitted twice. A run never waits for ever: when no step has finished
+for :func:`stall_s` seconds (``AUDIOFLOW_CLUSTER_STALL_S``), the steps still pending are cancelled
+and fail, each saying where it was (a rerun resumes their journalled requests).
+
+A step every recipe of a batch shares, with a digest known at plan time, is one task; other
+duplicates meet at the store's lock or lease. Results come back as records; their artifact paths
+are rewritten to this machine's store (a bucket's objects are fetched into the local mirror when
+read).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -49,12 +55,30 @@ from .facade import provider_settings
 from .scheduler import RunResult, StepOutcome, _failure, _Run, _run_step
 from .staleness import Plan, StepPlan
 
-__all__ = ["CPU_RESOURCE", "ClusterBudget", "connect", "run_on_cluster"]
+__all__ = ["CPU_RESOURCE", "ClusterBudget", "connect", "run_on_cluster", "stall_s"]
 
 #: The worker resource a CPU step asks one unit of (``dask worker --resources "cpu=4"``).
 CPU_RESOURCE = "cpu"
 #: Task slots per worker of ``local:N``: remote steps only wait on their hosts, so a worker holds many.
 LOCAL_SLOTS = 16
+#: Seconds a cluster run waits with no step finishing before it fails what is left (twice a
+#: provider's default ``timeout``: a paid request may legitimately be polled that long).
+STALL_S = 1800.0
+
+
+def stall_s() -> float:
+    """``$AUDIOFLOW_CLUSTER_STALL_S`` (seconds, > 0), else :data:`STALL_S`. Raises
+    :class:`AudioflowError` for a value that is not a positive number."""
+    value = os.environ.get("AUDIOFLOW_CLUSTER_STALL_S", "").strip()
+    if not value:
+        return STALL_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise AudioflowError(f"AUDIOFLOW_CLUSTER_STALL_S={value}: give a number of seconds above 0")
+    return seconds
 
 
 @contextlib.contextmanager
@@ -327,11 +351,15 @@ def run_on_cluster(
     keep_going: bool = False,
     on_event: Callable[[StepEvent], None] | None = None,
     budget: Budget | None = None,
+    stall_after_s: float | None = None,
 ) -> list[RunResult]:
     """Render the plans' stale steps on the cluster of ``client`` (blocking; see the module
-    docstring) and return each plan's :class:`RunResult`, as :func:`.scheduler.arun_plans` does."""
+    docstring) and return each plan's :class:`RunResult`, as :func:`.scheduler.arun_plans` does.
+    When no step finishes for ``stall_after_s`` seconds (default :func:`stall_s`), the steps
+    still pending fail (cancelled, each saying where it was)."""
     emit = on_event or (lambda event: None)
     total = budget or Budget()
+    watchdog_s = stall_s() if stall_after_s is None else stall_after_s
     run_id = uuid.uuid4().hex[:12]
     shared = None if total.limit_usd is None else ClusterBudget(f"audioflow-budget-{run_id}", total.limit_usd)
     if shared is not None:
@@ -341,11 +369,57 @@ def run_on_cluster(
         for i, step_id in graph.cached:  # found at plan time: no task, but progress counts them
             label = str(items[i][0].graph.recipe.path) if len(items) > 1 else ""
             emit(StepEvent(step_id, items[i][0].steps[step_id].step.kind, StepStatus.CACHED, "", label))
-        done, erred = _collect(client, items, graph, run_id, keep_going, emit)
+        watchdog = _Watchdog(client, graph, watchdog_s)
+        watchdog.start()
+        try:
+            done, erred = _collect(client, items, graph, run_id, keep_going, emit, watchdog)
+        finally:
+            watchdog.stop.set()
     finally:
         if shared is not None:
             shared.end(client)
     return [_result(i, item, graph, done, erred, total, len(items)) for i, item in enumerate(items)]
+
+
+class _Watchdog(threading.Thread):
+    """Cancels a run's pending tasks once no task has finished for ``stall_s`` seconds (a worker's
+    steps waiting on each other, a task no worker can take): :meth:`verdict` then says, for each
+    cancelled key, why and where it was. :meth:`progress` is called for every finished task."""
+
+    def __init__(self, client: Any, graph: _Graph, stall_s: float):
+        super().__init__(name="audioflow-cluster-watchdog", daemon=True)
+        self.client, self.graph, self.stall_s = client, graph, stall_s
+        self.stop = threading.Event()
+        self.last = time.monotonic()
+        self.stalled: dict[str, str] = {}
+
+    def progress(self) -> None:
+        self.last = time.monotonic()
+
+    def run(self) -> None:
+        while not self.stop.wait(min(5.0, self.stall_s / 4)):
+            if time.monotonic() - self.last < self.stall_s:
+                continue
+            pending = {key: f for key, f in self.graph.futures.items() if not f.done()}
+            if not pending:
+                continue
+            try:  # where each task is, for the message: best effort
+                where = {k: w for w, keys in self.client.processing().items() for k in keys}
+            except Exception:
+                where = {}
+            for key in pending:
+                place = f"at worker {where[key]}" if key in where else "waiting for its upstream steps or a worker"
+                self.stalled[key] = (
+                    f"no step of the run finished on the cluster for {self.stall_s:.0f} s "
+                    f"(AUDIOFLOW_CLUSTER_STALL_S); this one was {place} and was cancelled "
+                    "(run again: a paid request resumes from its journal)"
+                )
+            self.client.cancel(list(pending.values()))
+            return
+
+    def verdict(self, key: str) -> str | None:
+        """Why ``key`` was cancelled, or None when the watchdog did not cancel it."""
+        return self.stalled.get(key)
 
 
 def _collect(
@@ -355,6 +429,7 @@ def _collect(
     run_id: str,
     keep_going: bool,
     emit: Callable[[StepEvent], None],
+    watchdog: _Watchdog,
 ) -> tuple[dict[str, _Done], set[str]]:
     """Every task's result as it finishes (events emitted, a failed recipe's stop event set)."""
     from distributed import Event, as_completed
@@ -363,10 +438,11 @@ def _collect(
     erred: set[str] = set()
     for future in as_completed(list(graph.futures.values())):
         key = future.key
+        watchdog.progress()
         try:
             result = future.result()
-        except Exception as exc:  # the task itself was lost (KilledWorker) or an upstream task was
-            result = _Done(StepStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # the task was lost (KilledWorker), an upstream task was, or it stalled
+            result = _Done(StepStatus.FAILED, error=watchdog.verdict(key) or f"{type(exc).__name__}: {exc}")
             erred.add(key)
         done[key] = result
         for n, (i, step_id) in enumerate(graph.owners[key]):

@@ -123,10 +123,17 @@ class _Run:
 
     @contextlib.asynccontextmanager
     async def locked(self, digest: str) -> AsyncIterator[None]:
-        """Hold ``digest``'s lock in this process (asyncio) and across processes (file lock)."""
+        """Hold ``digest``'s lock in this process (asyncio) and across processes (file lock). The
+        file lock is waited for on the event loop (a non-blocking try, then a pause), never in a
+        thread: on a Dask worker, threads blocked on locks that other workers' steps held took the
+        loop's whole default pool (6 threads on 2 cores), and those holders' own store calls, queued
+        behind them in their pools, never ran (a chaos run hung)."""
         async with self.digest_locks.setdefault(digest, asyncio.Lock()):
             lock = self.store.file_lock(digest)
-            await asyncio.to_thread(lock.acquire)
+            pause_s = 0.005
+            while not lock.try_acquire():  # no blocking call: a few syscalls
+                await asyncio.sleep(pause_s)
+                pause_s = min(2 * pause_s, 0.1)
             try:
                 yield
             finally:
