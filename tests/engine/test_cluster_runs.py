@@ -221,3 +221,33 @@ def test_the_stall_limit_must_be_a_positive_number(monkeypatch: pytest.MonkeyPat
         monkeypatch.setenv("AUDIOFLOW_CLUSTER_STALL_S", bad)
         with pytest.raises(AudioflowError, match="AUDIOFLOW_CLUSTER_STALL_S"):
             stall_s()
+
+
+def test_workers_send_started_and_the_masters_stages_so_the_stage_bar_moves_on_a_cluster(
+    segmind, client, tmp_path: Path
+) -> None:
+    """Steps' `started` and the master's stages come back from the workers (Dask's event log), each
+    recipe's before its step's end, never after it (a late stage would leave a bar behind)."""
+    import threading
+
+    from audioflow.engine.cluster import EVENTS_TOPIC
+
+    paths = [write_recipe_file(tmp_path / "season", _episode(n, lines=2), f"ep{n}.yaml") for n in range(2)]
+    events: list[tuple[str, str, str, str]] = []
+    lock = threading.Lock()
+
+    def on_event(event) -> None:  # type: ignore[no-untyped-def]
+        with lock:
+            events.append((event.recipe, event.step_id, str(event.status), event.message))
+
+    report = open_batch(paths, cache_dir=tmp_path / "cache").run(cluster=client, on_event=on_event)
+    assert report.ok
+    for path in paths:
+        mine = [(step, status, message) for recipe, step, status, message in events if recipe == str(path)]
+        assert ("mix", "started", "") in mine and ("master", "started", "") in mine
+        stages = [message for step, status, message in mine if step == "master" and status == "progress"]
+        assert stages[:3] == ["measuring", "limiting+encoding", "verifying"]
+        end = mine.index(("master", "rendered", ""))
+        assert all(step != "master" for step, _, _ in mine[end + 1 :])
+        assert mine.index(("mix", "started", "")) < mine.index(("mix", "rendered", ""))
+    assert EVENTS_TOPIC not in client._event_handlers  # unsubscribed at the end
