@@ -78,9 +78,14 @@ def ready_paid_providers(plans: Iterable[tuple[Plan, Mapping[str, Provider]]]) -
 
 
 async def execute_plans(
-    items: Sequence[tuple[Plan, ArtifactStore, Mapping[str, Provider]]], options: RunOptions, budget: Budget
+    items: Sequence[tuple[Plan, ArtifactStore, Mapping[str, Provider]]],
+    options: RunOptions,
+    budget: Budget,
+    on_result: Callable[[int, RunResult], None] | None = None,
 ) -> list[RunResult]:
-    """Run plans with the local asyncio scheduler, or on the Dask cluster ``options["cluster"]``."""
+    """Run plans with the local asyncio scheduler, or on the Dask cluster ``options["cluster"]``;
+    ``on_result(i, result)`` hears each plan's result as soon as its steps have ended (on the
+    cluster, from the thread that collects its results)."""
     client = options.get("cluster")
     if client is not None:
         from .cluster import run_on_cluster
@@ -92,6 +97,7 @@ async def execute_plans(
             keep_going=options.get("keep_going", False),
             on_event=options.get("on_event"),
             budget=budget,
+            on_result=on_result,
         )
     return await arun_plans(
         items,
@@ -99,6 +105,7 @@ async def execute_plans(
         keep_going=options.get("keep_going", False),
         on_event=options.get("on_event"),
         budget=budget,
+        on_result=on_result,
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import math
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -376,12 +377,14 @@ def _failure(step: Step, exc: Exception) -> StepOutcome:
 class SchedulerOptions(TypedDict, total=False):
     """How to run: ``jobs`` caps steps worked on this machine at once (default 4); ``keep_going``
     renders the steps independent of a failure; ``on_event`` hears every :class:`StepEvent`;
-    ``budget`` caps spending (a step whose submission could pass it fails with ``BudgetError``)."""
+    ``budget`` caps spending (a step whose submission could pass it fails with ``BudgetError``);
+    ``on_result(i, result)`` hears each plan's result as soon as its own steps have ended."""
 
     jobs: int
     keep_going: bool
     on_event: Callable[[StepEvent], None] | None
     budget: Budget | None
+    on_result: Callable[[int, RunResult], None] | None
 
 
 async def arun_plan(
@@ -412,6 +415,12 @@ async def arun_plans(
         for name, provider in providers.items():
             concurrency[name] = min(concurrency.get(name, provider.max_concurrency), provider.max_concurrency)
     limits.update({name: asyncio.Semaphore(max(1, n)) for name, n in concurrency.items()})
+    on_result = options.get("on_result")
+
+    def ended(i: int, result: RunResult) -> None:
+        if on_result is not None:
+            on_result(i, result)
+
     digest_locks: dict[str, asyncio.Lock] = {}
     workers = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="audioflow-step")
     results, coroutines = [], []
@@ -421,7 +430,7 @@ async def arun_plans(
         run = _Run(plan.steps, store, providers, limits, emit, lambda: False, result.budget, result.outcomes)
         run.digest_locks, run.workers = digest_locks, workers
         results.append(result)
-        coroutines.append(_run_graph(plan, run, keep_going, label))
+        coroutines.append(_run_graph(plan, run, keep_going, label, functools.partial(ended, len(results) - 1, result)))
     try:
         await asyncio.gather(*coroutines)
     finally:
@@ -429,8 +438,10 @@ async def arun_plans(
     return results
 
 
-async def _run_graph(plan: Plan, run: _Run, keep_going: bool, label: str) -> None:
-    """Run every step of one plan in ``run`` (its outcomes end in plan order)."""
+async def _run_graph(
+    plan: Plan, run: _Run, keep_going: bool, label: str, ended: Callable[[], None] = lambda: None
+) -> None:
+    """Run every step of one plan in ``run`` (its outcomes end in plan order), then ``ended()``."""
     order = list(plan.steps)
     done = {step_id: asyncio.Event() for step_id in order}
     failed = asyncio.Event()
@@ -464,6 +475,7 @@ async def _run_graph(plan: Plan, run: _Run, keep_going: bool, label: str) -> Non
     ordered = {s: run.outcomes[s] for s in order}
     run.outcomes.clear()
     run.outcomes.update(ordered)
+    ended()
 
 
 def run_plan(
