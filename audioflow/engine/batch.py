@@ -108,9 +108,10 @@ class Batch:
 
     async def arun(self, **options: Unpack[RunOptions]) -> BatchReport:
         """Render every recipe's stale steps as one graph, bouncing each recipe (as
-        :meth:`Project.arun` does for one) once its own steps have ended. ``budget_usd`` holds for the whole batch. Raises
-        :class:`RecipeError` or :class:`~audioflow.errors.ProviderError` before any spending; a
-        step's failure, or a recipe that could not be bounced, is in the report."""
+        :meth:`Project.arun` does for one) once its own steps have ended. ``budget_usd`` holds for
+        the whole batch. Raises :class:`RecipeError` or :class:`~audioflow.errors.ProviderError`
+        before any spending; a step's failure, or a recipe that could not be bounced, is in the
+        report."""
         plans = await asyncio.to_thread(self.plan)
         budget_usd = options.get("budget_usd")
         if budget_usd is not None:
@@ -125,7 +126,7 @@ class Batch:
 
         async def finish(i: int, result: RunResult) -> RunReport:
             async with gate:
-                return await self._finish(self.projects[i], plans[i], result, report)
+                return await self._finish(self.projects[i], plans[i], result, report, options.get("report", True))
 
         def bounce(i: int, result: RunResult) -> None:  # on the loop: each recipe bounced once
             if i not in bouncing:
@@ -148,9 +149,9 @@ class Batch:
         return run_in_new_loop(self.arun(**options))
 
     @staticmethod
-    async def _finish(project: Project, plan: Plan, result: RunResult, report: BatchReport) -> RunReport:
+    async def _finish(project: Project, plan: Plan, result: RunResult, report: BatchReport, page: bool) -> RunReport:
         try:
-            return await project.finish(plan, result)
+            return await project.finish(plan, result, report=page)
         except AudioflowError as exc:  # this recipe's output could not be written: the others still are
             report.errors[project.graph.recipe.path] = str(exc)
             return RunReport(result, None, None, None)

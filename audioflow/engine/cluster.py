@@ -267,7 +267,8 @@ def _publisher(task: _Task) -> Callable[[StepEvent], None]:
     def emit(event: StepEvent) -> None:
         if task.run and event.status in (StepStatus.STARTED, StepStatus.PROGRESS):
             message = {"run": task.run, "key": task.key, "status": str(event.status), "message": event.message}
-            worker.log_event(EVENTS_TOPIC, message)  # thread-safe; never raises for a dict of strings
+            with contextlib.suppress(Exception):  # progress is best effort: a closing worker's stream refuses it
+                worker.log_event(EVENTS_TOPIC, message)  # thread-safe
 
     return emit
 

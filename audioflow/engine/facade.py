@@ -58,7 +58,9 @@ class RunOptions(TypedDict, total=False):
     ``cluster`` (a ``distributed.Client``) runs the steps on that Dask cluster instead of this process;
     ``only`` runs just those steps and what they need (the output is bounced only when ``master`` is
     among them); ``force`` renders those steps again even though the store holds them (steps on a
-    free, local provider or audioflow's own only: a paid step's new rendering is a new ``take``)."""
+    free, local provider or audioflow's own only: a paid step's new rendering is a new ``take``);
+    ``report`` False writes no HTML report beside the outputs (default True: a batch that needs only
+    its outputs saves the report's figures, about a second of CPU each)."""
 
     jobs: int
     keep_going: bool
@@ -67,6 +69,7 @@ class RunOptions(TypedDict, total=False):
     cluster: Client | None
     only: Collection[str] | None
     force: Collection[str] | None
+    report: bool
 
 
 def ready_paid_providers(plans: Iterable[tuple[Plan, Mapping[str, Provider]]]) -> None:
@@ -182,7 +185,7 @@ class Project:
             check_budget(plan.cost_by_provider(), budget_usd)
         ready_paid_providers([(plan, self.providers)])
         (result,) = await execute_plans([(plan, self.store, self.providers)], options, Budget(budget_usd))
-        return await self.finish(plan, result)
+        return await self.finish(plan, result, report=options.get("report", True))
 
     def narrow(self, plan: Plan, only: Collection[str] | None, force: Collection[str] | None) -> Plan:
         """``plan`` cut to ``only`` (and what it needs) and with ``force`` rendered again (see
@@ -207,9 +210,10 @@ class Project:
             )
         return plan.forced(set(force)) if force else plan
 
-    async def finish(self, plan: Plan, result: RunResult) -> RunReport:
-        """Save the recipe's state and bounce its master (when it rendered) after ``result``; the
-        :class:`RunReport`. Raises :class:`~audioflow.errors.CacheError` when the output cannot be written."""
+    async def finish(self, plan: Plan, result: RunResult, *, report: bool = True) -> RunReport:
+        """Save the recipe's state and bounce its master (when it rendered) after ``result``, with
+        its HTML report unless ``report`` is False; the :class:`RunReport`. Raises
+        :class:`~audioflow.errors.CacheError` when the output cannot be written."""
         warnings = []
         try:
             if self.store.remote:  # a bucket's round trips stay off the event loop
@@ -223,14 +227,14 @@ class Project:
             return RunReport(result, None, None, None, warnings)
         bounced = await asyncio.to_thread(bounce, plan, result, self.store)
         first = bounced[0]
-        report = None
+        page_of_first = None
         try:
-            for each in bounced:
+            for each in bounced if report else ():
                 page = await asyncio.to_thread(self._write_page, plan, result, each)
-                report = report or page
+                page_of_first = page_of_first or page
         except AudioflowError as exc:  # the outputs stand without their report
             warnings.append(f"the report was not written: {exc}")
-        return RunReport(result, first.path, first.manifest_path, first.manifest, warnings, bounced, report)
+        return RunReport(result, first.path, first.manifest_path, first.manifest, warnings, bounced, page_of_first)
 
     def _write_page(self, plan: Plan, result: RunResult, each: Bounced) -> Path:
         """The report page of one bounced output, written unless the page beside it already shows

@@ -190,10 +190,11 @@ def _take_meta(take: Take, provider: str, model: str) -> StepMeta:
 
 
 async def _request(
-    step: Step, run: _Run, prepared: PreparedRequest, journal: Journal, resumed: bool
+    step: Step, run: _Run, prepared: PreparedRequest, journal: Journal, resumed: bool, held: leasing.Held
 ) -> tuple[Take, StepMeta]:
     """Render ``prepared`` (resuming its journalled request when ``resumed``). A remote request holds
-    its provider's slot only from its budget reservation to its settlement: while it is at the host."""
+    its provider's slot only from its budget reservation to its settlement: while it is at the host.
+    A new submission first confirms the step's lease (``held``): a slot may have been long in coming."""
     provider = run.providers[step.provider]  # type: ignore[index]
     async with contextlib.AsyncExitStack() as slot:
         if not provider.local:  # a local provider's slot was taken with the step's
@@ -209,6 +210,8 @@ async def _request(
                     raise
             provider.ready()
         try:
+            if not resumed:
+                await held.confirm()
             take = await provider.render(prepared, journal)
         except BaseException:
             run.budget.release(reserved)
@@ -237,7 +240,7 @@ async def _raw_take(step: Step, run: _Run, prepared: PreparedRequest) -> StepRec
         record = await _store_call(run.store, run.store.get_step, digest)
         if record is not None:
             return record
-    async with run.locked(digest), leasing.leased(run.store, digest):  # a lease: on a shared store only
+    async with run.locked(digest), leasing.leased(run.store, digest) as held:  # a lease: on a shared store only
         record = None if forced else await _store_call(run.store, run.store.get_step, digest)
         if record is not None:
             return record
@@ -245,7 +248,7 @@ async def _raw_take(step: Step, run: _Run, prepared: PreparedRequest) -> StepRec
         resumed = (
             await _store_call(run.store, journal.load) is not None
         )  # paid by an earlier run: resume, reserve nothing
-        take, meta = await _request(step, run, prepared, journal, resumed)
+        take, meta = await _request(step, run, prepared, journal, resumed, held)
         # Paid for: the bytes are stored first, before anything that can still fail.
         artifact = await asyncio.to_thread(run.store.put_bytes, take.data, take.format)
         record = await asyncio.to_thread(run.store.put_step, digest, artifact, meta.to_json())
