@@ -106,9 +106,7 @@ def test_gc_on_a_bucket_removes_nothing_while_a_state_is_damaged(bucket: S3Store
     assert bucket.read_key(objects["cc"]) is not None
 
 
-def test_gc_on_a_bucket_removes_the_expired_leases_of_dead_holders_and_only_those(
-    s3_url: str, tmp_path: Path
-) -> None:
+def test_gc_on_a_bucket_removes_the_expired_leases_of_dead_holders_and_only_those(s3_url: str, tmp_path: Path) -> None:
     """A dead holder's lease, expired by the server's clock, goes once its take is recorded (or it
     expired long ago); a live lease, a recent unrecorded one and one renewed since it was seen stay."""
     short = S3Store(s3_url, mirror=tmp_path / "short", lease_ttl_s=1.0)
