@@ -204,16 +204,20 @@ def _effects(effects: tuple[EffectSpec, ...]) -> list[dict[str, Any]]:
 @dataclass(frozen=True)
 class CloneSpec:
     """How a cast voice is cloned: the cloning ``model`` (``seed-audio`` or ``openvoice``), an
-    OpenVoice ``language``, and ``url`` when the reference clip is a URL the host fetches."""
+    OpenVoice ``language``, ``url`` when the reference clip is a URL the host fetches, and the
+    clip's ``transcript`` (the local provider matches the clip's tempo on it; no host is sent it)."""
 
     model: str = "seed-audio"
     language: str | None = None
     url: str | None = None
+    transcript: str | None = None
 
     def canonical(self) -> dict[str, Any]:
         out: dict[str, Any] = {"model": self.model, "language": self.language}
         if self.url is not None:
             out["url"] = self.url
+        if self.transcript is not None:
+            out["transcript"] = self.transcript
         return out
 
 

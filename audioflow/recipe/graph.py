@@ -160,7 +160,7 @@ def _voice_spec(recipe: Recipe, voice: Voice) -> tuple[VoiceSpec, dict[str, Path
 def _make_voice_spec(recipe: Recipe, voice: Voice) -> tuple[VoiceSpec, dict[str, Path]]:
     clone = None
     if voice.clone is not None:
-        clone = CloneSpec(voice.clone.model, voice.clone.language, _clone_url(recipe, voice))
+        clone = CloneSpec(voice.clone.model, voice.clone.language, _clone_url(recipe, voice), voice.clone.transcript)
     piper, files = None, {}
     if voice.model is not None:
         model = _existing_file(recipe, voice.model, voice.location, "voice model")

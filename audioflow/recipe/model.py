@@ -59,7 +59,8 @@ RESERVED_NAMES = ("mix", "master")
 class Clone:
     """A voice cloned from a reference clip. ``source`` is as written: a step name, a file path or
     an http(s) URL (``recipe.graph`` resolves which). ``start_ms``/``duration_ms`` pick the part of
-    the clip to use; ``model`` is the cloning model on Segmind (``seed-audio`` or ``openvoice``)."""
+    the clip to use; ``model`` is the cloning model on Segmind (``seed-audio`` or ``openvoice``);
+    ``transcript`` is what that part of the clip says (offline clones match its tempo on it)."""
 
     source: str
     location: SourceLocation
@@ -67,6 +68,7 @@ class Clone:
     language: str | None = None
     start_ms: float = 0.0
     duration_ms: float | None = None
+    transcript: str | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ def _clone(r: Reader, path: JsonPath, spec: str | dict[str, Any]) -> Clone:
         language=spec.get("language"),
         start_ms=r.duration((*path, "start"), spec["start"]) if "start" in spec else 0.0,
         duration_ms=r.duration((*path, "duration"), spec["duration"]) if "duration" in spec else None,
+        transcript=" ".join(str(spec["transcript"]).split()) or None if "transcript" in spec else None,
     )
     low, high = CLIP_LIMITS_MS[model]
     if clone.duration_ms is not None and not low <= clone.duration_ms <= high:
