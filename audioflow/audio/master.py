@@ -29,6 +29,7 @@ import numpy as np
 
 from audioflow.audio import io as audio_io
 from audioflow.audio import loudness
+from audioflow.audio.figures import Overview
 from audioflow.audio.limiter import TruePeakLimiter
 from audioflow.audio.loudness import LoudnessMeter, PeakDetector, RmsMeter, integrated_lufs
 from audioflow.audio.pipes import EncoderPipe, decode_blocks
@@ -150,7 +151,8 @@ class MasteredFile:
     ``input_lufs``: the source's loudness; ``gain_db``: gain before the limiter (last pass);
     ``lufs``/``true_peak_dbtp``: measured on the DECODED file; ``limited`` and
     ``max_reduction_db``: what the limiter did; ``passes``: encodes made (1 to 3); ``figures``:
-    every QC figure of the decoded file (measured in the same pass).
+    every QC figure of the decoded file and ``overview`` its envelope and short-term loudness
+    (what the report draws), both measured in the same pass.
     """
 
     path: Path
@@ -166,6 +168,7 @@ class MasteredFile:
     max_reduction_db: float
     passes: int
     figures: FileFigures | None = None
+    overview: Overview | None = None
 
     @property
     def duration_ms(self) -> float:
@@ -352,18 +355,18 @@ def _encode_and_measure(
     gain_db: float,
     ceiling_dbtp: float,
     on_stage: Callable[[str], None],
-) -> tuple[TruePeakLimiter, FileFigures]:
+) -> tuple[TruePeakLimiter, FileFigures, Overview | None]:
     """Pass 2 (gain + limiter piped into the encoder) and the check of the DECODED file, every QC
-    figure in one streamed pass: (the limiter, the decoded file's figures)."""
+    figure and the overview in one streamed pass: (the limiter, the decoded file's figures, its overview)."""
     encoder = _encoder(path, encoding, source.sample_rate_hz, source.channels)
     on_stage("limiting+encoding")
     limiter = _encode_pass(source, encoder, gain_db, ceiling_dbtp, encoding.block_frames)
     on_stage("verifying")
     rate = encoding.out_rate_hz
-    meter = FigureMeter(rate, source.channels)
+    meter = FigureMeter(rate, source.channels, overview_ms=source.frames * 1000.0 / source.sample_rate_hz)
     for block in decode_blocks(path, sample_rate_hz=rate, channels=source.channels, block_frames=encoding.block_frames):
         meter.add(block)
-    return limiter, meter.figures()
+    return limiter, meter.figures(), meter.overview()
 
 
 @dataclass(frozen=True)
@@ -529,7 +532,7 @@ def master_to_file(
     gain_db, margin_db = prediction.gain_db, prediction.margin_db
     for attempt in range(_MAX_ENCODES):
         ceiling_dbtp = true_peak_dbtp - margin_db
-        limiter, figures = _encode_and_measure(source, Path(path), encoding, gain_db, ceiling_dbtp, stage)
+        limiter, figures, seen = _encode_and_measure(source, Path(path), encoding, gain_db, ceiling_dbtp, stage)
         lufs, peak_dbtp, frames = figures.integrated_lufs, figures.true_peak_dbtp, figures.frames
         result = MasteredFile(
             Path(path),
@@ -545,6 +548,7 @@ def master_to_file(
             limiter.max_reduction_db,
             attempt + 1,
             figures,
+            seen,
         )
         overshoot_db = peak_dbtp - true_peak_dbtp
         if abs(lufs - target_lufs) <= _LUFS_TOLERANCE_LU and overshoot_db <= 0:
