@@ -39,27 +39,26 @@ class EnvelopeMeter:
         self.bin_frames = max(1, int(bin_frames))
         self._lows: list[np.ndarray] = []
         self._highs: list[np.ndarray] = []
-        self._carry_low = np.zeros(0, np.float32)
-        self._carry_high = np.zeros(0, np.float32)
+        self._carry: np.ndarray | None = None  # frames of a bin not complete yet
 
     def add(self, block: np.ndarray) -> None:
         """Measure ``block`` (frames × channels)."""
         if block.shape[0] == 0:
             return
-        low = np.concatenate([self._carry_low, block.min(axis=1)])
-        high = np.concatenate([self._carry_high, block.max(axis=1)])
-        full = low.size // self.bin_frames * self.bin_frames
-        if full:
-            self._lows.append(low[:full].reshape(-1, self.bin_frames).min(axis=1))
-            self._highs.append(high[:full].reshape(-1, self.bin_frames).max(axis=1))
-        self._carry_low, self._carry_high = low[full:], high[full:]
+        data = block if self._carry is None or not self._carry.shape[0] else np.concatenate([self._carry, block])
+        full = data.shape[0] // self.bin_frames * self.bin_frames
+        if full:  # a bin's frames × channels are contiguous: one long reduction per bin
+            bins = np.ascontiguousarray(data[:full]).reshape(-1, self.bin_frames * data.shape[1])
+            self._lows.append(bins.min(axis=1))
+            self._highs.append(bins.max(axis=1))
+        self._carry = np.array(data[full:])
 
     def bins(self) -> tuple[list[float], list[float]]:
         """(lows, highs) of every bin so far, the partial last one included."""
         lows, highs = [*self._lows], [*self._highs]
-        if self._carry_low.size:
-            lows.append(self._carry_low.min(keepdims=True))
-            highs.append(self._carry_high.max(keepdims=True))
+        if self._carry is not None and self._carry.shape[0]:
+            lows.append(self._carry.min(keepdims=True).reshape(1))
+            highs.append(self._carry.max(keepdims=True).reshape(1))
         if not lows:
             return [], []
         low = np.minimum(np.concatenate(lows).astype(np.float64), 0.0)
