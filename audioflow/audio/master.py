@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,7 @@ from audioflow.audio.loudness import LoudnessMeter, PeakDetector, RmsMeter, inte
 from audioflow.audio.pipes import EncoderPipe, decode_blocks
 from audioflow.audio.qc import FigureMeter, FileFigures
 from audioflow.audio.types import Audio
+from audioflow.audio.wavstream import AudioFile
 from audioflow.errors import AudioError
 
 __all__ = [
@@ -310,6 +313,40 @@ def _measure_and_sample(source: BlockSource, block_frames: int) -> tuple[float, 
     return meter.lufs(), squares.rms_dbfs(), sample
 
 
+#: Pass 1's results for the last sources measured (a file's identity, channels, block size): the
+#: outputs of one mix (an mp3 and an m4b, say) are mastered at once from the same file, and the
+#: second takes the first's measurement instead of reading and metering the programme again.
+_MEASURED: OrderedDict[tuple[object, ...], tuple[float, float, np.ndarray]] = OrderedDict()
+_MEASURED_LOCKS: dict[tuple[object, ...], threading.Lock] = {}
+_MEASURED_GUARD = threading.Lock()
+_MEASURED_MAX = 2
+
+
+def _measured_once(source: BlockSource, block_frames: int) -> tuple[float, float, np.ndarray]:
+    """:func:`_measure_and_sample`, once per WAV file (its path, size and mtime), channels and block
+    size in this process while it is among the last :data:`_MEASURED_MAX`; other sources every time.
+    The sample is returned read-only (two masters share it)."""
+    base = source.source if isinstance(source, _Remixed) else source
+    if not isinstance(base, AudioFile):
+        return _measure_and_sample(source, block_frames)
+    stat = base.path.stat()
+    key = (str(base.path), stat.st_size, stat.st_mtime_ns, source.channels, block_frames)
+    with _MEASURED_GUARD:
+        lock = _MEASURED_LOCKS.setdefault(key, threading.Lock())
+    with lock:  # a second master of the same mix waits for the first's pass 1
+        with _MEASURED_GUARD:
+            found = _MEASURED.get(key)
+        if found is None:
+            found = _measure_and_sample(source, block_frames)
+            found[2].flags.writeable = False
+            with _MEASURED_GUARD:
+                _MEASURED[key] = found
+                while len(_MEASURED) > _MEASURED_MAX:
+                    gone, _ = _MEASURED.popitem(last=False)
+                    _MEASURED_LOCKS.pop(gone, None)
+        return found
+
+
 def _fade_edges(excerpts: np.ndarray, rate_hz: int) -> None:
     """Fade each excerpt (excerpts × frames × channels, in place) in and out over 10 ms: no clicks at the joins."""
     fade = np.sin(np.linspace(0.0, np.pi / 2, round(0.01 * rate_hz))).astype(np.float32)[:, None]
@@ -522,7 +559,7 @@ def master_to_file(
     out_rate = audio_io.encoded_rate_hz(fmt, source.sample_rate_hz, sample_rate_hz)
     encoding = _Encoding(fmt, int(bitrate_kbps), sample_rate_hz, out_rate, int(block_frames), int(bit_depth))
     stage("measuring")
-    input_lufs, input_rms_dbfs, sample = _measure_and_sample(source, block_frames)
+    input_lufs, input_rms_dbfs, sample = _measured_once(source, block_frames)
     if not math.isfinite(input_lufs):
         raise AudioError("cannot master silence (or audio shorter than 400 ms)")
     if target_rms_dbfs is not None:

@@ -86,3 +86,37 @@ def test_the_overview_survives_the_masters_meta() -> None:
     assert back.times_ms == seen.times_ms and back.loudness_ms == seen.loudness_ms
     assert back.low == [-0.1235, -0.5, 0.0] and back.high == [0.25, 0.9877, 0.0]
     assert back.short_term_lufs == [-float("inf"), -17.46]
+
+
+def test_two_masters_of_one_mix_measure_it_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    master = importlib.import_module("audioflow.audio.master")
+    (tmp_path / "mix.wav").write_bytes(write_wav(bursts(70.0, seed=5)))  # over a minute: the trial takes excerpts
+    measured: list[int] = []
+    measure = master._measure_and_sample
+
+    def counted(source: object, block_frames: int) -> object:
+        measured.append(block_frames)
+        return measure(source, block_frames)
+
+    def one(fmt: str) -> object:
+        source = AudioFile.open(tmp_path / "mix.wav")
+        return master_to_file(source, tmp_path / f"out.{fmt}", target_lufs=-16.0, true_peak_dbtp=-1.0, format=fmt)
+
+    monkeypatch.setattr(master, "_measure_and_sample", counted)
+    with ThreadPoolExecutor(2) as pool:
+        wav, flac = pool.map(one, ["wav", "flac"])
+    assert measured == [master.BLOCK_FRAMES]  # the second master took the first's pass 1
+    alone = master_to_file(
+        AudioFile.open(tmp_path / "mix.wav"),
+        tmp_path / "mono.flac",
+        target_lufs=-16.0,
+        true_peak_dbtp=-1.0,
+        format="flac",
+        channels=1,
+    )
+    assert len(measured) == 2  # another channel count is another measurement
+    assert wav.input_lufs == flac.input_lufs and alone.input_lufs < wav.input_lufs - 3  # mono: the mean of two
+    assert abs(wav.lufs + 16.0) <= 0.2 and abs(flac.lufs + 16.0) <= 0.2 and abs(alone.lufs + 16.0) <= 0.2

@@ -292,3 +292,22 @@ def test_the_page_draws_the_overview_the_master_measured(tmp_path: Path, monkeyp
     assert decoded == [master.record.artifact.path]
     assert data.overview.times_ms == seen.times_ms
     np.testing.assert_allclose(data.overview.high, seen.high, rtol=0, atol=5e-5)  # the meta keeps 1e-4
+
+
+def test_two_outputs_of_one_mix_draw_its_lanes_and_beds_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from collections import OrderedDict
+
+    from audioflow.engine import report_figures
+
+    drawn: list[str] = []
+    lanes, beds = report_figures._lanes, report_figures._beds
+    monkeypatch.setattr(report_figures, "_KEPT", OrderedDict())
+    monkeypatch.setattr(report_figures, "_lanes", lambda *a: drawn.append("lanes") or lanes(*a))
+    monkeypatch.setattr(report_figures, "_beds", lambda *a: drawn.append("beds") or beds(*a))
+    text = RECIPE.replace("output: out/test.wav", "outputs:\n  - {path: out/ep.flac}\n  - {path: out/ep.wav}")
+    project = open_text(text, root=tmp_path, cache_dir=tmp_path / "cache", providers={"local": FakeProvider()})
+    assert project.run().ok
+    assert drawn == ["lanes", "beds"]  # the second page reuses both
+    pages = [(tmp_path / "out" / f"ep.{ext}.report.html").read_text("utf-8") for ext in ("flac", "wav")]
+    lane_svgs = [re.search(r'<svg[^>]*>.*?id="seg-0".*?</svg>', page, re.S) for page in pages]
+    assert lane_svgs[0] and lane_svgs[1] and lane_svgs[0][0] == lane_svgs[1][0]
