@@ -45,7 +45,7 @@ __all__ = [
 
 SUPPORTED_FORMATS: tuple[str, ...] = ("wav", "mp3", "ogg", "opus", "flac", "m4a", "m4b")
 """Formats :func:`encode` writes. ``ogg`` and ``opus`` both mean Opus in an Ogg container; ``m4a``
-and ``m4b`` (an audiobook) both mean AAC-LC (ffmpeg's native ``aac`` encoder) in an MPEG-4 file."""
+and ``m4b`` (an audiobook) both mean AAC-LC (ffmpeg's native ``aac`` encoder, fast coder) in an MPEG-4 file."""
 
 #: 5.1 → stereo by ITU-R BS.775: L' = L + 0.707·C + 0.707·Ls, R' = R + 0.707·C + 0.707·Rs, LFE
 #: dropped. Rows are the input channels in the WAV / ffmpeg order L, R, C, LFE, Ls, Rs; columns L', R'.
