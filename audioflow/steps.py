@@ -204,16 +204,20 @@ def _effects(effects: tuple[EffectSpec, ...]) -> list[dict[str, Any]]:
 @dataclass(frozen=True)
 class CloneSpec:
     """How a cast voice is cloned: the cloning ``model`` (``seed-audio`` or ``openvoice``), an
-    OpenVoice ``language``, and ``url`` when the reference clip is a URL the host fetches."""
+    OpenVoice ``language``, ``url`` when the reference clip is a URL the host fetches, and the
+    clip's ``transcript`` (the local provider matches the clip's tempo on it; no host is sent it)."""
 
     model: str = "seed-audio"
     language: str | None = None
     url: str | None = None
+    transcript: str | None = None
 
     def canonical(self) -> dict[str, Any]:
         out: dict[str, Any] = {"model": self.model, "language": self.language}
         if self.url is not None:
             out["url"] = self.url
+        if self.transcript is not None:
+            out["transcript"] = self.transcript
         return out
 
 
@@ -501,20 +505,23 @@ class CueSpec:
     duck_release_ms: float = 400.0
 
     def canonical(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "line": self.line,
-            "at": self.at,
-            "offset_ms": self.offset_ms,
-            "duration_ms": self.duration_ms,
-            "gain_db": self.gain_db,
-            "fade_in_ms": self.fade_in_ms,
-            "fade_out_ms": self.fade_out_ms,
-            "loop": self.loop,
-            "duck_db": self.duck_db,
-            "duck_attack_ms": self.duck_attack_ms,
-            "duck_release_ms": self.duck_release_ms,
-        }
+        return {"step": self.step, "line": self.line, "at": self.at, **_placement(self)}
+
+
+def _placement(spec: CueSpec | TrackSpec) -> dict[str, Any]:
+    """What a cue and a mix track both say about placing a sound (offset, length, gain, fades, loop,
+    ducking), in canonical form: one list of keys, so both digests cover the same fields."""
+    return {
+        "offset_ms": spec.offset_ms,
+        "duration_ms": spec.duration_ms,
+        "gain_db": spec.gain_db,
+        "fade_in_ms": spec.fade_in_ms,
+        "fade_out_ms": spec.fade_out_ms,
+        "loop": spec.loop,
+        "duck_db": spec.duck_db,
+        "duck_attack_ms": spec.duck_attack_ms,
+        "duck_release_ms": spec.duck_release_ms,
+    }
 
 
 @dataclass(frozen=True)
@@ -602,15 +609,7 @@ class TrackSpec:
             "after": self.after,
             "with": self.with_,
             "under": self.under,
-            "offset_ms": self.offset_ms,
-            "duration_ms": self.duration_ms,
-            "gain_db": self.gain_db,
-            "fade_in_ms": self.fade_in_ms,
-            "fade_out_ms": self.fade_out_ms,
-            "loop": self.loop,
-            "duck_db": self.duck_db,
-            "duck_attack_ms": self.duck_attack_ms,
-            "duck_release_ms": self.duck_release_ms,
+            **_placement(self),
         }
         if self.effects:  # optional keys: tracks that do not use them keep their digest
             out["effects"] = _effects(self.effects)

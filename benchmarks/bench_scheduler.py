@@ -33,31 +33,17 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fakes.base import max_overlap  # noqa: E402
+from fakes.recipes import dialogue_recipe  # noqa: E402
 from fakes.segmind import KEY, segmind_hosts  # noqa: E402
 
 from audioflow.engine import StepEvent, StepStatus, open_project  # noqa: E402
 
 
 def recipe_text(steps: int, concurrency: int, poll: str) -> str:
-    lines = "\n".join(f"      - {'mara' if i % 2 else 'ben'}: Line number {i} of the long scene." for i in range(steps))
-    return f"""\
-audioflow: 1
-title: Scheduler benchmark
-provider: segmind
-providers:
-  segmind: {{concurrency: {concurrency}, poll_interval: {poll}, retries: 3}}
-cast:
-  mara: {{preset: {{segmind: en_female_nadia_uranus_bigtts}}}}
-  ben: {{preset: {{segmind: en_male_bruce_uranus_bigtts}}}}
-steps:
-  scene:
-    dialogue:
-{lines}
-mix:
-  - {{track: scene}}
-master: {{format: wav}}
-output: out/scheduler.wav
-"""
+    lines = [f"Line number {i} of the long scene." for i in range(steps)]
+    return dialogue_recipe(
+        lines, title="Scheduler benchmark", output="out/scheduler.wav", concurrency=concurrency, poll_interval=poll
+    )
 
 
 def measure(steps: int, latency_s: float, concurrency: int, poll: str) -> dict[str, float]:

@@ -1,4 +1,5 @@
-"""Shared fixtures: recipe files in a temporary folder and a fake provider for engine tests."""
+"""Shared fixtures: recipe files in a temporary folder, a fake provider for engine tests, and the
+command line run in a temporary folder."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from click.testing import Result
 
 from audioflow.audio import Audio, write_wav
 from audioflow.errors import ProviderError
-from audioflow.providers import Journal, PreparedRequest, RenderRequest, Take
+from audioflow.providers import PROVIDERS, Journal, PreparedRequest, RenderRequest, Take
 from audioflow.providers.base import local_request_key
 from audioflow.steps import StepKind
 
@@ -54,6 +56,23 @@ def write_recipe(tmp_path: Path) -> Callable[..., Path]:
         return write_recipe_file(tmp_path, text, name)
 
     return write
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``tmp_path`` as the working folder, with no ``AUDIOFLOW_CACHE_DIR`` from the environment."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AUDIOFLOW_CACHE_DIR", raising=False)
+    return tmp_path
+
+
+def invoke(*args: str, color: bool = False) -> Result:
+    """``audioflow ARGS`` through click's ``CliRunner`` (stdout and stderr kept apart)."""
+    from click.testing import CliRunner
+
+    from audioflow.cli import cli
+
+    return CliRunner().invoke(cli, list(args), color=color)
 
 
 class FakeProvider:
@@ -129,6 +148,15 @@ class FakeProvider:
 @pytest.fixture
 def fake_provider() -> FakeProvider:
     return FakeProvider()
+
+
+@pytest.fixture
+def basic_project(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """:func:`in_tmp` holding :data:`BASIC_RECIPE` as ``recipe.yaml``, whose ``local`` voices a
+    :class:`FakeProvider` renders."""
+    monkeypatch.setitem(PROVIDERS, "local", lambda settings=None: FakeProvider())
+    (in_tmp / "recipe.yaml").write_text(BASIC_RECIPE, encoding="utf-8")
+    return in_tmp
 
 
 @pytest.fixture(scope="session")

@@ -41,7 +41,9 @@ def voice_spec(data: Mapping[str, Any], name: str = "voice") -> VoiceSpec:
         volume=float(1.0 if data.get("volume") is None else data["volume"]),
         pitch_semitones=float(data.get("pitch_semitones", 0.0)),
         gain_db=float(data.get("gain_db", 0.0)),
-        clone=CloneSpec(clone.get("model", "seed-audio"), clone.get("language"), clone.get("url"))
+        clone=CloneSpec(
+            clone.get("model", "seed-audio"), clone.get("language"), clone.get("url"), clone.get("transcript")
+        )
         if isinstance(clone, Mapping)
         else None,
         piper=piper,

@@ -124,7 +124,7 @@ class TruePeakLimiter:
         hold = ndimage.minimum_filter1d(wanted, size=size, mode="constant", cval=1.0)
         smooth = ndimage.uniform_filter1d(hold, size=size, mode="constant", cval=1.0)
         middle = slice(self.context, self.context + count)
-        gain = np.minimum(smooth[middle], wanted[middle])
+        gain = np.clip(smooth[middle], 0.0, wanted[middle])  # a running mean's rounding can dip under 0
         with np.errstate(divide="ignore"):
             gain_db = _release(20.0 * np.log10(gain), self._previous_db, self.step_db)
         self._previous_db = float(gain_db[-1])

@@ -64,6 +64,11 @@ _CODEC_TRIAL_S = 20.0  # the trial encodes at most this much of the sample
 _SOLVE_TOLERANCE_LU = 0.03  # the trial's gain is solved this close (the check allows 0.2 LU)
 _MAX_SOLVE_STEPS = 4
 _MIN_SLOPE = 0.1
+# The solve moves the gain at most this far above the plain gain (target - input): what a limiter takes
+# from speech or music is a few dB (5-6 dB on the demos); a programme that would need more (a DC offset
+# or a square wave: the limiter flattens every added dB) is left to miss its target, and QC says so,
+# instead of the secant walking the gain to hundreds of dB.
+_MAX_LIMITER_MAKEUP_DB = 24.0
 _PEAK_GUARD_DB = 0.05  # a decoded trial peak closer than this to the ceiling grows the limiter's margin
 _MAX_ENCODES = 3  # a programme the limiter works hard on, or a codec that overshoots, may need more than one
 
@@ -505,12 +510,22 @@ def _trial(samples: np.ndarray, rate_hz: int, encoding: _Encoding, levels: tuple
     for _ in range(_MAX_SOLVE_STEPS):
         if abs(miss) <= _SOLVE_TOLERANCE_LU:
             break
-        step = -miss / slope
+        step = _bounded_step(gain_db, -miss / slope, target_lufs - input_lufs)
+        if step == 0.0:
+            break
         _, lufs = _limited_lufs(sample, gain_db + step, true_peak_dbtp - margin_db)
         new_miss = error(lufs)
         slope = min(1.0, max(_MIN_SLOPE, (new_miss - miss) / step))
         gain_db, miss = gain_db + step, new_miss
     return _Prediction(gain_db, slope, margin_db)
+
+
+def _bounded_step(gain_db: float, step_db: float, plain_gain_db: float) -> float:
+    """``step_db`` (dB) clipped so that ``gain_db + step`` stays within ``_MAX_LIMITER_MAKEUP_DB``
+    above ``plain_gain_db`` (target - input LUFS) and never under it minus the same."""
+    high = plain_gain_db + _MAX_LIMITER_MAKEUP_DB
+    low = plain_gain_db - _MAX_LIMITER_MAKEUP_DB
+    return min(high, max(low, gain_db + step_db)) - gain_db
 
 
 def master_to_file(
@@ -590,7 +605,10 @@ def master_to_file(
         overshoot_db = peak_dbtp - true_peak_dbtp
         if abs(lufs - target_lufs) <= _LUFS_TOLERANCE_LU and overshoot_db <= 0:
             break
-        gain_db += (target_lufs - lufs) / prediction.slope  # the limiter takes part of any gain
+        step_db = _bounded_step(gain_db, (target_lufs - lufs) / prediction.slope, target_lufs - input_lufs)
+        gain_db += step_db  # the limiter takes part of any gain
+        if step_db == 0.0 and overshoot_db <= 0:
+            break
         if overshoot_db > 0:
             margin_db += overshoot_db + _OVERSHOOT_STEP_DB
     return result

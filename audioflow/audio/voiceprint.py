@@ -28,6 +28,9 @@ The profile (:class:`VoiceProfile`) is measured on a mono mix resampled to 16 kH
   texts of 5–31 s differ by 5 % (sd) from the Rainbow Passage, at most 10 %; a tape shift of
   +4 semitones moves it by under 4 %. (The pyin-voiced de Jong count used before varied by 10 %
   (sd) across texts and by ±8 % across Piper runs of one text.)
+- **Phonation time** (:func:`phonation_s`): how long a clip speaks, pauses left out. Two readings
+  of the same words compare by it whatever the words, so a clone whose reference comes with its
+  transcript is matched on it (the bundled voice reading the transcript), not on the rate.
 - **Closing the loop**: :func:`next_speed` picks the next speed to try for a voice whose rate at
   the speeds tried so far was measured (secant in log-log, from a prior slope), since a synthesiser's
   rate is not proportional to its speed setting (Piper's ``length_scale``: log-slope about 0.4).
@@ -47,7 +50,15 @@ import numpy as np
 from audioflow.audio.types import Audio
 from audioflow.errors import AudioError
 
-__all__ = ["VoiceProfile", "analyse_voice", "match_voice", "next_speed", "speaking_rate_hz", "syllable_rate_hz"]
+__all__ = [
+    "VoiceProfile",
+    "analyse_voice",
+    "match_voice",
+    "next_speed",
+    "phonation_s",
+    "speaking_rate_hz",
+    "syllable_rate_hz",
+]
 
 ANALYSIS_RATE_HZ = 16000
 _FMIN_HZ = 55.0
@@ -65,6 +76,7 @@ _NUCLEUS_DIP_DB = 2.0  # de Jong & Wempe 2009: minimum dip between peaks
 _NUCLEUS_LOWPASS_HZ = 12.0
 _MIN_NUCLEUS_GAP_S = 0.08
 _MIN_PAUSE_S = 0.25  # shorter silences are not pauses
+_ABOVE_FLOOR_DB = 10.0  # phonation: at least this far above the noise floor (5th percentile)
 _MAX_LAG_FRAMES = 80
 #: What a speed may be moved to when matching a rate (Piper's ``length_scale`` 0.5…2).
 SPEED_LIMITS = (0.5, 2.0)
@@ -136,9 +148,12 @@ def _spectral_change_rate_hz(samples: np.ndarray, speech: np.ndarray) -> float:
     return ANALYSIS_RATE_HZ / (_RATE_HOP * lag)
 
 
-def _intensity(audio: Audio) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+def _intensity(
+    audio: Audio, *, above_floor_db: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
     """(16 kHz mono samples, speech-band intensity dB per frame, phonation frames, silence
-    threshold dB), or None under a second of speech."""
+    threshold dB), or None under a second of speech. ``above_floor_db``: the threshold is also at
+    least that far above the noise floor (the 5th percentile)."""
     import librosa
     from scipy import signal
 
@@ -149,6 +164,8 @@ def _intensity(audio: Audio) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]
     rms = librosa.feature.rms(y=signal.sosfiltfilt(band, samples), frame_length=_RATE_FRAME, hop_length=_RATE_HOP)
     intensity_db = 20.0 * np.log10(np.maximum(rms[0], 1e-10))
     threshold_db = float(np.percentile(intensity_db, 99)) - _SILENCE_BELOW_DB
+    if above_floor_db is not None:
+        threshold_db = max(threshold_db, float(np.percentile(intensity_db, 5)) + above_floor_db)
     speech = _speech_frames(intensity_db, threshold_db)
     if np.count_nonzero(speech) * _RATE_HOP < ANALYSIS_RATE_HZ:
         return None
@@ -160,6 +177,20 @@ def syllable_rate_hz(audio: Audio) -> float:
     under a second of speech."""
     measured = _intensity(audio)
     return _nucleus_rate_hz(measured[1], measured[2], measured[3]) if measured else 0.0
+
+
+def phonation_s(audio: Audio) -> float:
+    """How long ``audio`` speaks (s): its speech-band frames above the silence threshold (30 dB
+    below the 99th percentile of intensity, and at least 10 dB above the noise floor, its 5th
+    percentile), pauses of 250 ms or more left out. 0.0 under a second of speech.
+
+    For two readings of the same words, the ratio of their phonation times is the ratio of their
+    tempos, whatever the words: the measure a clone with a transcript is matched with. Measured on
+    Piper readings of five texts at two tempos: within 1.4 % (sd) of the ratio of their
+    trimmed durations; white noise at 30 dB SNR and a 300–3400 Hz telephone band move it by under
+    2 %; reverberation (a 0.5 room, 25 % wet) lengthens it by about 10 %."""
+    measured = _intensity(audio, above_floor_db=_ABOVE_FLOOR_DB)
+    return float(np.count_nonzero(measured[2]) * _RATE_HOP / ANALYSIS_RATE_HZ) if measured else 0.0
 
 
 def speaking_rate_hz(audio: Audio) -> float:
@@ -225,16 +256,17 @@ def match_voice(reference: VoiceProfile, base: VoiceProfile) -> tuple[float, flo
     return pitch, 1.0
 
 
-def next_speed(target_hz: float, tried: list[tuple[float, float]]) -> float:
+def next_speed(target_hz: float, tried: list[tuple[float, float]], prior_slope: float = PRIOR_RATE_SLOPE) -> float:
     """The speed setting to try next so that a voice measures ``target_hz``, from the ``(speed,
     measured_hz)`` pairs tried so far (at least one): a secant step in log-log through the last two
-    (its slope kept within 0.15…1.5), or from one with :data:`PRIOR_RATE_SLOPE`; within
-    :data:`SPEED_LIMITS`. A pair measuring 0 Hz (no speech found) is not used."""
+    (its slope kept within 0.15…1.5), or from one with ``prior_slope`` (default
+    :data:`PRIOR_RATE_SLOPE`); within :data:`SPEED_LIMITS`. A pair measuring 0 Hz (no speech found)
+    is not used."""
     usable = [(s, r) for s, r in tried if s > 0 and r > 0]
     if target_hz <= 0 or not usable:
         return tried[-1][0] if tried else 1.0
     speed, rate = usable[-1]
-    slope = PRIOR_RATE_SLOPE
+    slope = prior_slope
     if len(usable) >= 2 and usable[-2][0] != speed:
         before_speed, before_rate = usable[-2]
         slope = math.log(rate / before_rate) / math.log(speed / before_speed)

@@ -333,11 +333,7 @@ class S3Store(ArtifactStore):
     def put_bytes(self, data: bytes, ext: str) -> Artifact:
         """Store ``data`` under its content digest: one conditional put (an object already there is
         kept: same key, same content), and a copy in the mirror."""
-        digest = sha256_hex(data)
-        try:
-            key = object_key(digest, ext)
-        except ValueError as exc:
-            raise CacheError(str(exc)) from exc
+        digest, key = self._object_of(data, ext)
         self.write_key(key, data, create=True)
         local = self.root / key
         if not local.is_file() or local.stat().st_size != len(data):
@@ -422,13 +418,7 @@ class S3Store(ArtifactStore):
 
     def put_step(self, input_digest: str, artifact: Artifact, meta: dict[str, Any]) -> StepRecord:
         """Record (on the server, after its object) that ``input_digest`` produced ``artifact``."""
-        record = {
-            "digest": artifact.digest,
-            "object": object_key(artifact.digest, artifact.path.suffix.lstrip(".")),
-            "size": artifact.size,
-            "meta": meta,
-        }
-        self.write_key(record_key(input_digest), canonical_json(record))
+        self.write_key(record_key(input_digest), self._record_json(artifact, meta))
         return StepRecord(input_digest, artifact, meta)
 
     # -- journals, leases, state -------------------------------------------------------------

@@ -249,15 +249,32 @@ class ArtifactStore:
     def _write_atomic(self, target: Path, data: bytes) -> None:
         write_atomic(target, data, tmp_dir=self.root / "tmp")
 
+    @staticmethod
+    def _object_of(data: bytes, ext: str) -> tuple[str, str]:
+        """(content digest, object key) of ``data`` stored with extension ``ext``; a :class:`CacheError`
+        for an extension not in ``records.OBJECT_EXTS``."""
+        digest = sha256_hex(data)
+        try:
+            return digest, object_key(digest, ext)
+        except ValueError as exc:
+            raise CacheError(str(exc)) from exc
+
+    @staticmethod
+    def _record_json(artifact: Artifact, meta: dict[str, Any]) -> bytes:
+        """The step record of ``artifact`` with ``meta`` (what ``records.parse_record`` reads)."""
+        record = {
+            "digest": artifact.digest,
+            "object": object_key(artifact.digest, artifact.path.suffix.lstrip(".")),
+            "size": artifact.size,
+            "meta": meta,
+        }
+        return canonical_json(record)
+
     def put_bytes(self, data: bytes, ext: str) -> Artifact:
         """Store ``data`` (an encoded file with extension ``ext``, one of ``records.OBJECT_EXTS``)
         under its content digest. An existing object is kept only if its content matches; a
         damaged one is set aside and written afresh."""
-        digest = sha256_hex(data)
-        try:
-            key = object_key(digest, ext)
-        except ValueError as exc:
-            raise CacheError(str(exc)) from exc
+        digest, key = self._object_of(data, ext)
         path = self.root / key
         try:
             seen = os.lstat(path)
@@ -381,13 +398,7 @@ class ArtifactStore:
 
     def put_step(self, input_digest: str, artifact: Artifact, meta: dict[str, Any]) -> StepRecord:
         """Record that ``input_digest`` produced ``artifact``, with JSON-able ``meta``."""
-        record = {
-            "digest": artifact.digest,
-            "object": object_key(artifact.digest, artifact.path.suffix.lstrip(".")),
-            "size": artifact.size,
-            "meta": meta,
-        }
-        self._write_atomic(self.root / record_key(input_digest), canonical_json(record))
+        self._write_atomic(self.root / record_key(input_digest), self._record_json(artifact, meta))
         return StepRecord(input_digest, artifact, meta)
 
     # -- locks and journals --------------------------------------------------------------------

@@ -15,7 +15,8 @@ that one); a cast with more plain voices than that is an error, never a silent r
 to every provider's take).
 
 Clones. No local model copies a voice. A cloned voice is the bundled voice moved to the reference
-clip's median pitch and speaking rate (:mod:`audioflow.audio.voiceprint`), through the same tape
+clip's median pitch and tempo (:mod:`audioflow.audio.voiceprint`; the tempo matched on the clip's
+``transcript`` when the clone gives one, else by its speaking rate), through the same tape
 shift and ``length_scale`` path, with the voice's own ``pitch_semitones`` and ``speed`` on top;
 timbre and accent are not copied, so the take is ``approximate``. A reference given only as a URL
 cannot be fetched offline: the voice's cast-order local voice speaks instead (also ``approximate``).
@@ -178,6 +179,12 @@ CLONE_STYLE = LocalVoice(noise_scale=0.0, noise_w_scale=0.0, description="a clon
 #: A clone's rate is matched within this ratio, or after this many corrections of its speed.
 CLONE_RATE_TOLERANCE = 0.02
 CLONE_RATE_CORRECTIONS = 2
+#: Log-slope of the bundled voice's tempo against its speed setting (Piper's ``length_scale`` does
+#: not scale durations in proportion: measured 0.67 over ×0.77…1.25 on ten texts).
+PIPER_TEMPO_SLOPE = 0.67
+#: A transcript's match and the speaking rate's first guess further apart than this ratio get a note
+#: (on the test speakers the rate's first guess was within 1.22× of the transcript's match).
+TRANSCRIPT_DOUBT_RATIO = 1.4
 
 #: Directions the local voices can act, matched as words in the direction: (gain dB, speed ×).
 _DIRECTIONS: dict[str, tuple[float, float]] = {
@@ -363,6 +370,22 @@ def _reference_for(voice: VoiceSpec, references: tuple[Reference, ...]) -> Refer
     clips = [r for r in references if r.name != "audio"]
     named = [r for r in clips if r.name == voice.name]
     return named[0] if named else (clips[0] if len(clips) == 1 else None)
+
+
+def _text_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _measure_reference(reference: Reference) -> VoiceProfile:
+    """The voice profile of a clone's reference clip (a local file)."""
+    from ..audio import decode_file
+    from ..audio.voiceprint import analyse_voice
+
+    assert reference.path is not None
+    try:
+        return analyse_voice(decode_file(reference.path))
+    except AudioError as exc:
+        raise ProviderError("local", f"cannot clone from {reference.path.name}: {exc}") from exc
 
 
 def _volume_db(voice: VoiceSpec) -> float:
@@ -589,7 +612,9 @@ class LocalProvider:
         clone = voice.clone
         reference = _reference_for(voice, request.references) if clone else None
         if clone and reference is not None and reference.path is not None:
-            pitch, speed, note = _PROFILES.get(f"clone:{reference.digest()}", lambda: self._clone_match(reference))
+            transcript = clone.transcript
+            key = f"clone:{reference.digest()}" + (f":{_text_digest(transcript)}" if transcript else "")
+            pitch, speed, note = _PROFILES.get(key, lambda: self._clone_match(reference, transcript))
             return _Delivery(None, None, CLONE_STYLE, pitch + own_pitch, speed * own_speed, volume_db, True, (note,))
         style = LOCAL_VOICES[resolve_local_voice(voice)]
         delivery = _Delivery(None, None, style, style.pitch_semitones + own_pitch, style.speed * own_speed, volume_db)
@@ -603,53 +628,101 @@ class LocalProvider:
         )
         return _Delivery(None, None, style, delivery.pitch_semitones, delivery.speed, volume_db, True, (note,))
 
-    def _clone_match(self, reference: Reference) -> tuple[float, float, str]:
+    def _clone_match(self, reference: Reference, transcript: str | None = None) -> tuple[float, float, str]:
         """(pitch semitones, speed, note) moving the bundled voice to ``reference``'s profile: the
-        pitch from the median F0s; the speed by closing the loop on the speaking rate — the bundled
-        voice reads :data:`BASE_PROFILE_TEXT` at the clone's pitch (speed 1, shared by clones of
-        that pitch), its rate is measured and the speed corrected
-        (:func:`~audioflow.audio.voiceprint.next_speed`); then, up to
-        :data:`CLONE_RATE_CORRECTIONS` times, it is read at the corrected speed, measured and
-        corrected again (a secant through the last two readings), stopping once a reading is within
-        :data:`CLONE_RATE_TOLERANCE` of the reference's rate."""
-        from ..audio import decode_file
+        pitch from the median F0s; the speed by closing the loop (:meth:`_speed_loop`). With the
+        clip's ``transcript``, the bundled voice reads the transcript and the loop matches its
+        phonation time to the clip's (:meth:`_match_transcript`; the same words, so the words do
+        not bias the match). Without one, or when that reading is out of the speed limits (the
+        transcript does not fit the clip), it reads :data:`BASE_PROFILE_TEXT` at the clone's pitch
+        (speed 1, shared by clones of that pitch) and the loop matches the speaking rate
+        (:func:`~audioflow.audio.voiceprint.speaking_rate_hz`), whose text dependence is ~4 %."""
         from ..audio.voiceprint import analyse_voice, match_voice, next_speed
 
-        assert reference.path is not None
-        path = reference.path
-
-        def measure_reference() -> VoiceProfile:
-            try:
-                return analyse_voice(decode_file(path))
-            except AudioError as exc:
-                raise ProviderError("local", f"cannot clone from {path.name}: {exc}") from exc
-
-        target = _PROFILES.get(f"ref:{reference.digest()}", measure_reference)
+        target = _PROFILES.get(f"ref:{reference.digest()}", lambda: _measure_reference(reference))
         base = _PROFILES.get(f"base:{_bundled_model()}", lambda: analyse_voice(self._read_passage(0.0, 1.0)))
         pitch = round(match_voice(target, base)[0], 1)
+        matched = (
+            f"approximate clone of {reference.name!r}: the bundled voice matched pitch "
+            f"{target.median_f0_hz:.0f} Hz ({pitch:+.1f} st)"
+        )
         # The bundled voice's rate at the clone's pitch and speed 1 (shared by clones of that pitch).
         tried = [(1.0, _PROFILES.get(f"rate:{_bundled_model()}:{pitch:+.1f}", lambda: self._rate_at(pitch, 1.0)))]
-        speed = round(next_speed(target.speaking_rate_hz, tried), 4)
-        for _ in range(CLONE_RATE_CORRECTIONS):
-            if target.speaking_rate_hz <= 0 or abs(math.log(tried[-1][1] / target.speaking_rate_hz)) < math.log(
-                1 + CLONE_RATE_TOLERANCE
-            ):
-                speed = tried[-1][0]
-                break
-            tried.append((speed, self._rate_at(pitch, speed)))
-            speed = round(next_speed(target.speaking_rate_hz, tried), 4)
+        if transcript:
+            found, note = self._match_transcript(reference, transcript, pitch)
+            if found is not None:
+                by_rate = next_speed(target.speaking_rate_hz, tried)
+                if abs(math.log(found / by_rate)) > math.log(TRANSCRIPT_DOUBT_RATIO):
+                    note += (
+                        f"; its speaking rate alone asks for ×{by_rate:.2f}: does the transcript say what the part "
+                        "of the clip used says?"
+                    )
+                return pitch, found, f"{matched} and {note}; timbre and accent are not copied"
+            matched = f"{matched} ({note})"
+        speed = self._speed_loop(target.speaking_rate_hz, tried, lambda s: self._rate_at(pitch, s))
         readings = ", ".join(f"{rate:.2f} Hz at ×{tried_speed:.2f}" for tried_speed, rate in tried)
         note = (
-            f"approximate clone of {reference.name!r}: the bundled voice matched pitch "
-            f"{target.median_f0_hz:.0f} Hz ({pitch:+.1f} st) and speaking rate {target.speaking_rate_hz:.2f} Hz "
+            f"{matched} and speaking rate {target.speaking_rate_hz:.2f} Hz "
             f"(read {readings}; speed ×{speed:.2f}); timbre and accent are not copied"
         )
         return pitch, speed, note
 
-    def _read_passage(self, pitch_semitones: float, speed: float) -> Audio:
-        """The bundled voice, delivered as a clone is, reading :data:`BASE_PROFILE_TEXT`."""
+    def _match_transcript(self, reference: Reference, transcript: str, pitch: float) -> tuple[float | None, str]:
+        """(speed, note) at which the bundled voice, at ``pitch``, reads ``transcript`` in the
+        clip's phonation time (:func:`~audioflow.audio.voiceprint.phonation_s`, pauses left out),
+        within :data:`CLONE_RATE_TOLERANCE`; (None, why) when the clip has no second of speech or
+        the match falls outside :data:`~audioflow.audio.voiceprint.SPEED_LIMITS`."""
+        from ..audio import decode_file
+        from ..audio.voiceprint import SPEED_LIMITS, phonation_s
+
+        assert reference.path is not None
+        path = reference.path
+        spoken_s = _PROFILES.get(f"phonation:{reference.digest()}", lambda: phonation_s(decode_file(path)))
+        if spoken_s <= 0:
+            return None, "its transcript is not used: the clip holds under a second of speech"
+
+        def tempo_at(speed: float) -> float:  # phonation time as a rate: 1 / s
+            seconds = phonation_s(self._read_passage(pitch, speed, transcript))
+            return 1.0 / seconds if seconds > 0 else 0.0
+
+        tried = [(1.0, tempo_at(1.0))]
+        speed = self._speed_loop(1.0 / spoken_s, tried, tempo_at, PIPER_TEMPO_SLOPE)
+        tempo = tried[-1][1] * spoken_s
+        if speed in SPEED_LIMITS and abs(math.log(tempo)) >= math.log(1 + CLONE_RATE_TOLERANCE):
+            return None, f"its transcript is not used: the bundled voice cannot read it in {spoken_s:.1f} s"
+        readings = ", ".join(f"{1.0 / rate:.2f} s at ×{tried_speed:.2f}" for tried_speed, rate in tried if rate > 0)
+        return (
+            speed,
+            f"the clip's tempo on its transcript ({spoken_s:.2f} s of speech; read {readings}; speed ×{speed:.2f})",
+        )
+
+    @staticmethod
+    def _speed_loop(
+        target: float,
+        tried: list[tuple[float, float]],
+        read: Callable[[float], float],
+        prior_slope: float | None = None,
+    ) -> float:
+        """The speed at which ``read(speed)`` measures ``target``: from the readings in ``tried``
+        (appended to), corrected (:func:`~audioflow.audio.voiceprint.next_speed`) and read again up
+        to :data:`CLONE_RATE_CORRECTIONS` times, stopping once a reading is within
+        :data:`CLONE_RATE_TOLERANCE` of ``target``; the last correction is the speed."""
+        from ..audio.voiceprint import PRIOR_RATE_SLOPE, next_speed
+
+        slope = prior_slope or PRIOR_RATE_SLOPE
+        speed = round(next_speed(target, tried, slope), 4)
+        for _ in range(CLONE_RATE_CORRECTIONS):
+            last = tried[-1][1]
+            if target <= 0 or (last > 0 and abs(math.log(last / target)) < math.log(1 + CLONE_RATE_TOLERANCE)):
+                return tried[-1][0]
+            tried.append((speed, read(speed)))
+            speed = round(next_speed(target, tried, slope), 4)
+        return speed
+
+    def _read_passage(self, pitch_semitones: float, speed: float, text: str = BASE_PROFILE_TEXT) -> Audio:
+        """The bundled voice, delivered as a clone is, reading ``text`` (:data:`BASE_PROFILE_TEXT`)."""
         delivery = _Delivery(None, None, CLONE_STYLE, pitch_semitones, speed, 0.0)
-        return self._synthesize(BASE_PROFILE_TEXT, delivery, speed=speed, gain_db=0.0)
+        return self._synthesize(text, delivery, speed=speed, gain_db=0.0)
 
     def _rate_at(self, pitch_semitones: float, speed: float) -> float:
         from ..audio.voiceprint import speaking_rate_hz

@@ -33,7 +33,9 @@ from .limits import MAX_DUCK_RAMP_MS, MAX_GAP_MS, MAX_PROGRAMME_MS
 from .loader import JsonPath
 
 if TYPE_CHECKING:
-    from .model import Line, StepSpec, Voice, _Reader
+    from .model import Voice
+    from .reader import Reader
+    from .step_specs import Line, StepSpec
 
 __all__ = [
     "CUE_KEYS",
@@ -149,7 +151,7 @@ def resolve_line(spec: StepSpec, selector: str, written: str, location: SourceLo
     raise RecipeError(f"{written!r}: dialogue {spec.name} has no line labelled {label!r}", location, hint)
 
 
-def read_placement(r: _Reader, path: JsonPath, spec: dict[str, Any]) -> dict[str, Any]:
+def read_placement(r: Reader, path: JsonPath, spec: dict[str, Any]) -> dict[str, Any]:
     """What a mix track and a cue share: ``offset_ms``, ``duration_ms``, ``gain_db``, fades,
     ``loop`` and ducking, parsed from ``spec`` (at ``path``) with their defaults."""
 
@@ -171,7 +173,7 @@ def read_placement(r: _Reader, path: JsonPath, spec: dict[str, Any]) -> dict[str
     }
 
 
-def check_voice_names(r: _Reader, cast: dict[str, Any]) -> None:
+def check_voice_names(r: Reader, cast: dict[str, Any]) -> None:
     """Refuse a cast voice named by a word of the dialogue (:data:`RESERVED_VOICE_NAMES`)."""
     for name in cast:
         if name in RESERVED_VOICE_NAMES:
@@ -185,8 +187,8 @@ def check_voice_names(r: _Reader, cast: dict[str, Any]) -> None:
 
 # -- reading a dialogue's items --------------------------------------------------------------------
 
-ReadLine = Callable[["_Reader", JsonPath, dict[str, Any], dict[str, "Voice"]], "Line"]
-ReadStep = Callable[["_Reader", str, dict[str, Any], JsonPath], "StepSpec"]
+ReadLine = Callable[["Reader", JsonPath, dict[str, Any], dict[str, "Voice"]], "Line"]
+ReadStep = Callable[["Reader", str, dict[str, Any], JsonPath], "StepSpec"]
 
 
 class _Items:
@@ -204,7 +206,7 @@ class _Items:
 
 
 def read_dialogue(
-    r: _Reader,
+    r: Reader,
     name: str,
     path: JsonPath,
     items: list[dict[str, Any]],
@@ -268,12 +270,12 @@ def inline_cue_ids(name: str, lines: tuple[Line, ...], cues: tuple[Cue, ...]) ->
     return tuple(named)
 
 
-def _pause(r: _Reader, path: JsonPath, item: dict[str, Any], state: _Items) -> None:
+def _pause(r: Reader, path: JsonPath, item: dict[str, Any], state: _Items) -> None:
     ms = r.duration((*path, "pause"), item["pause"], cap_ms=MAX_GAP_MS)
     state.pause_ms = (state.pause_ms or 0.0) + ms
 
 
-def _add_line(r: _Reader, path: JsonPath, item: dict[str, Any], cast: dict[str, Voice], state: _Items) -> None:
+def _add_line(r: Reader, path: JsonPath, item: dict[str, Any], cast: dict[str, Voice], state: _Items) -> None:
     line = state.read_line(r, path, item, cast)
     if line.label is not None:
         if line.label in state.labels:
@@ -300,7 +302,7 @@ def _add_line(r: _Reader, path: JsonPath, item: dict[str, Any], cast: dict[str, 
     state.waiting.clear()
 
 
-def _add_cue(r: _Reader, path: JsonPath, item: dict[str, Any], state: _Items) -> None:
+def _add_cue(r: Reader, path: JsonPath, item: dict[str, Any], state: _Items) -> None:
     at = item.get("at", "end")  # the schema has checked the keys and values
     if at == "end" and not state.lines:
         raise r.doc.error(

@@ -1,5 +1,5 @@
 """Expansion of a :class:`Recipe` into the step graph (a networkx ``DiGraph``, edges upstream →
-downstream) and its Mermaid / DOT renderings.
+downstream; its types and its Mermaid / DOT renderings are in :mod:`.dag`, importable from here).
 
 A dialogue expands into one ``speak`` step per line (``scene1[1]``, ``scene1[2]`` …) and a
 ``dialogue`` step that joins them, so editing one line re-renders that line and what depends on it;
@@ -22,13 +22,11 @@ or an http(s) URL: a name of a step wins, then a URL, then a file relative to th
 
 from __future__ import annotations
 
-import heapq
 import math
 import re
 from collections.abc import Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
-from functools import cached_property
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +46,6 @@ from ..steps import (
     LinesPayload,
     MasterPayload,
     MixPayload,
-    Payload,
     PiperModel,
     SceneJoinPayload,
     SpokenLine,
@@ -59,6 +56,7 @@ from ..steps import (
     file_sha256,
 )
 from .cues import resolve_line
+from .dag import Step, StepGraph, _topological_order, to_dot, to_mermaid
 from .diagnostics import Collector
 from .lexicon import unhonoured_warning
 from .local_voices import assign_local_voices, named_local_voice
@@ -68,7 +66,7 @@ from .scene_split import SceneSplitError, split_scene
 from .stems import stem_payloads
 
 if TYPE_CHECKING:
-    import networkx as nx
+    pass
 
 __all__ = ["CLONE_PREFIX", "Step", "StepGraph", "clone_step_id", "expand", "to_dot", "to_mermaid"]
 
@@ -76,84 +74,6 @@ CLONE_PREFIX = "cast."
 JOIN_CROSSFADE_MS = 2_000.0
 #: ``@name`` in a generate prompt cites a cast voice (numbered ``@Audio1..3`` per request).
 CITE = re.compile(r"(?<![\w@])@([A-Za-z_][A-Za-z0-9_-]*)")
-
-
-@dataclass(frozen=True)
-class Step:
-    """One node of the DAG. ``payload`` is the step's typed input; with kind, provider, take and the
-    upstream artifacts it decides the output (its canonical form, :attr:`params`, is what the input
-    digest covers). ``files`` are local inputs read at render time, kept out of the digest (their
-    content digest is in the payload instead)."""
-
-    id: str
-    kind: StepKind
-    location: SourceLocation
-    payload: Payload
-    deps: tuple[str, ...] = ()
-    provider: str | None = None
-    take: int = 1
-    files: dict[str, Path] = field(default_factory=dict)
-    voice: str | None = None  # the cast name of a speak step: for transcripts, not the digest
-    lines: tuple[int, int] | None = None  # a scene part's lines (1-based, inclusive): for plan, not the digest
-
-    @cached_property
-    def params(self) -> dict[str, Any]:
-        """The payload's canonical JSON data: the source of the input digest."""
-        return self.payload.canonical()
-
-
-@dataclass
-class StepGraph:
-    """The expanded recipe: ``steps`` in recipe order and the ``graph`` over their ids."""
-
-    recipe: Recipe
-    steps: dict[str, Step]
-    warnings: tuple[str, ...] = ()  # located ``path:line:col: warning: …`` lines (validate, plan, run print them)
-
-    @cached_property
-    def graph(self) -> nx.DiGraph:
-        """The networkx ``DiGraph`` over the step ids, edges upstream → downstream (built on first
-        use: validating and planning need only :meth:`order`, and importing networkx takes 0.2 s)."""
-        import networkx as nx
-
-        graph = nx.DiGraph()
-        graph.add_nodes_from(self.steps)
-        graph.add_edges_from((dep, step.id) for step in self.steps.values() for dep in step.deps)
-        return graph
-
-    def order(self) -> list[str]:
-        """Step ids in a topological order that keeps recipe order where the graph allows."""
-        order = _topological_order(self.steps)
-        assert order is not None, "expand refuses a cycle"
-        return order
-
-
-def _topological_order(steps: Mapping[str, Step]) -> list[str] | None:
-    """The ids of ``steps`` in the topological order that takes the earliest step in recipe order
-    whenever several are ready (networkx's ``lexicographical_topological_sort`` keyed by recipe
-    position: Kahn's algorithm over a heap); None when the steps depend on each other in a cycle."""
-    ids = list(steps)
-    position = {step_id: i for i, step_id in enumerate(ids)}
-    waiting = dict.fromkeys(ids, 0)
-    children: dict[str, list[str]] = {step_id: [] for step_id in ids}
-    for step in steps.values():
-        for dep in dict.fromkeys(step.deps):  # one edge per pair, as in a DiGraph
-            if dep not in position:  # a node the graph would add for an unknown name
-                position[dep], waiting[dep], children[dep] = len(ids), 0, []
-                ids.append(dep)
-            children[dep].append(step.id)
-            waiting[step.id] += 1
-    ready = [position[step_id] for step_id, count in waiting.items() if count == 0]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        step_id = ids[heapq.heappop(ready)]
-        order.append(step_id)
-        for child in children[step_id]:
-            waiting[child] -= 1
-            if waiting[child] == 0:
-                heapq.heappush(ready, position[child])
-    return order if len(order) == len(ids) else None
 
 
 def _is_url(written: str) -> bool:
@@ -240,7 +160,7 @@ def _voice_spec(recipe: Recipe, voice: Voice) -> tuple[VoiceSpec, dict[str, Path
 def _make_voice_spec(recipe: Recipe, voice: Voice) -> tuple[VoiceSpec, dict[str, Path]]:
     clone = None
     if voice.clone is not None:
-        clone = CloneSpec(voice.clone.model, voice.clone.language, _clone_url(recipe, voice))
+        clone = CloneSpec(voice.clone.model, voice.clone.language, _clone_url(recipe, voice), voice.clone.transcript)
     piper, files = None, {}
     if voice.model is not None:
         model = _existing_file(recipe, voice.model, voice.location, "voice model")
@@ -624,26 +544,3 @@ def _lexicon_warnings(recipe: Recipe, steps: dict[str, Step]) -> tuple[str, ...]
         location, message = unhonoured_warning(entry, provider, dict.fromkeys(step_ids))
         warnings.append(f"{location}: warning: {message}")
     return tuple(warnings)
-
-
-def _label(step: Step) -> str:
-    return f"{step.id}<br/>{step.kind}" + (f" · {step.provider}" if step.provider else "")
-
-
-def to_mermaid(graph: StepGraph) -> str:
-    """The DAG as a Mermaid ``flowchart LR``."""
-    ids = {step_id: f"s{i}" for i, step_id in enumerate(graph.steps)}
-    lines = ["flowchart LR"]
-    lines += [f'    {ids[s.id]}["{_label(s)}"]' for s in graph.steps.values()]
-    lines += [f"    {ids[a]} --> {ids[b]}" for a, b in graph.graph.edges]
-    return "\n".join(lines) + "\n"
-
-
-def to_dot(graph: StepGraph) -> str:
-    """The DAG in Graphviz DOT."""
-    lines = ["digraph audioflow {", "    rankdir=LR;", "    node [shape=box];"]
-    for s in graph.steps.values():
-        label = _label(s).replace("<br/>", "\\n").replace('"', '\\"')
-        lines.append(f'    "{s.id}" [label="{label}"];')
-    lines += [f'    "{a}" -> "{b}";' for a, b in graph.graph.edges]
-    return "\n".join([*lines, "}"]) + "\n"

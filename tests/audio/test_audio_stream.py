@@ -6,6 +6,7 @@ import math
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -427,3 +428,18 @@ def test_a_long_programme_mixes_and_masters_in_bounded_memory(tmp_path: Path) ->
     assert status == "ok"
     assert int(frames) == round(minutes * 60 * 48000)
     assert float(lufs) == pytest.approx(-16.0, abs=0.2)
+
+
+def test_a_programme_the_limiter_cannot_make_loud_misses_its_target_with_finite_samples(tmp_path: Path) -> None:
+    # DC with a few steps: K-weighting sees only the steps, so every dB of gain goes into the limiter;
+    # the solve once walked the gain to ~490 dB and the limiter's running mean dipped under 0 (NaN)
+    samples = np.full((3 * RATE_HZ, 2), 0.5, np.float32)
+    samples[RATE_HZ : RATE_HZ + 2400] = 0.0
+    source = as_file(Audio(samples, RATE_HZ), tmp_path / "dc.wav")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        done = master_to_file(source, tmp_path / "out.wav", target_lufs=-16.0, true_peak_dbtp=-1.0, format="wav")
+    decoded = read_wav(tmp_path / "out.wav").samples
+    assert np.isfinite(decoded).all()
+    assert true_peak_dbtp(Audio(decoded, RATE_HZ)) <= -1.0
+    assert done.gain_db <= -16.0 - done.input_lufs + 24.0 + 1e-9

@@ -6,29 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner
-from conftest import BASIC_RECIPE, FakeProvider
+from conftest import BASIC_RECIPE, invoke
 
 from audioflow.cache import ArtifactStore, record_key
-from audioflow.cli import cli
-from audioflow.providers import PROVIDERS
 
 
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("AUDIOFLOW_CACHE_DIR", raising=False)
-    monkeypatch.setitem(PROVIDERS, "local", lambda settings=None: FakeProvider())
-    (tmp_path / "recipe.yaml").write_text(BASIC_RECIPE, encoding="utf-8")
-    return tmp_path
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args))
-
-
-def _rendered(in_tmp: Path) -> dict:
+def _rendered(basic_project: Path) -> dict:
     result = invoke("run", "recipe.yaml", "--json")
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
@@ -38,11 +21,11 @@ def _object_of(cache: Path, input_digest: str) -> str:
     return json.loads((cache / record_key(input_digest)).read_text())["object"]
 
 
-def test_verify_a_sound_cache_beside_the_recipe(in_tmp: Path) -> None:
-    _rendered(in_tmp)
+def test_verify_a_sound_cache_beside_the_recipe(basic_project: Path) -> None:
+    _rendered(basic_project)
     result = invoke("cache", "verify", "recipe.yaml")
     assert result.exit_code == 0, result.stderr
-    store = ArtifactStore(in_tmp / ".audioflow")
+    store = ArtifactStore(basic_project / ".audioflow")
     objects = len(store.keys("objects"))
     assert result.stdout.splitlines()[-1].startswith(
         f".audioflow: checked {objects} objects, 11 records, 0 journals, 1 recipe state ("
@@ -50,9 +33,9 @@ def test_verify_a_sound_cache_beside_the_recipe(in_tmp: Path) -> None:
     assert result.stdout.endswith(" hashed): ok\n")
 
 
-def test_verify_reports_damage_exits_1_and_repair_sets_it_aside(in_tmp: Path) -> None:
-    run = _rendered(in_tmp)
-    cache = in_tmp / ".audioflow"
+def test_verify_reports_damage_exits_1_and_repair_sets_it_aside(basic_project: Path) -> None:
+    run = _rendered(basic_project)
+    cache = basic_project / ".audioflow"
     digest = next(s["input_digest"] for s in run["steps"] if s["id"] == "mix")
     obj = _object_of(cache, digest)
     data = bytearray((cache / obj).read_bytes())
@@ -78,19 +61,20 @@ def test_verify_reports_damage_exits_1_and_repair_sets_it_aside(in_tmp: Path) ->
     assert {s["id"]: s["status"] for s in again["steps"]}["mix"] == "rendered"
 
 
-def test_verify_needs_a_cache(in_tmp: Path) -> None:
+def test_verify_needs_a_cache(basic_project: Path) -> None:
     result = invoke("cache", "verify")
     assert result.exit_code == 2
     assert "give a RECIPE (its cache is .audioflow/ beside it) or --cache-dir" in result.stderr
     missing = invoke("cache", "verify", "--cache-dir", "nowhere")
     assert (missing.exit_code, missing.stderr) == (1, "error: no cache at nowhere\n")
-    assert not (in_tmp / "nowhere").exists()
+    assert not (basic_project / "nowhere").exists()
 
 
-def test_gc_dry_run_lists_then_gc_removes_what_no_recipe_uses(in_tmp: Path) -> None:
-    _rendered(in_tmp)
-    (in_tmp / "recipe.yaml").write_text(BASIC_RECIPE.replace("Hello there.", "Hello again."), encoding="utf-8")
-    _rendered(in_tmp)  # the old first line (its take, its finished line), the old dialogue, mix and master are unused
+def test_gc_dry_run_lists_then_gc_removes_what_no_recipe_uses(basic_project: Path) -> None:
+    _rendered(basic_project)
+    (basic_project / "recipe.yaml").write_text(BASIC_RECIPE.replace("Hello there.", "Hello again."), encoding="utf-8")
+    # the old first line (its take, its finished line), the old dialogue, mix and master are unused
+    _rendered(basic_project)
     dry = invoke("cache", "gc", "recipe.yaml", "--dry-run")
     assert dry.exit_code == 0, dry.stderr
     lines = dry.stdout.splitlines()
@@ -108,26 +92,26 @@ def test_gc_dry_run_lists_then_gc_removes_what_no_recipe_uses(in_tmp: Path) -> N
     done = invoke("cache", "gc", "recipe.yaml")
     assert done.exit_code == 0
     assert done.stdout.replace("removed ", "would remove ") == dry.stdout
-    assert len(ArtifactStore(in_tmp / ".audioflow").keys("objects")) == kept_objects
-    assert len(ArtifactStore(in_tmp / ".audioflow").keys("steps")) == 11
+    assert len(ArtifactStore(basic_project / ".audioflow").keys("objects")) == kept_objects
+    assert len(ArtifactStore(basic_project / ".audioflow").keys("steps")) == 11
     assert invoke("cache", "gc", "recipe.yaml").stdout.splitlines()[-1].startswith(".audioflow: removed 0 files, 0 B")
     again = json.loads(invoke("run", "recipe.yaml", "--json").stdout)
     assert (again["rendered"], again["cached"]) == (0, 7)
 
 
-def test_gc_refuses_while_a_state_is_damaged(in_tmp: Path) -> None:
-    _rendered(in_tmp)
-    (state,) = (in_tmp / ".audioflow" / "state").iterdir()
+def test_gc_refuses_while_a_state_is_damaged(basic_project: Path) -> None:
+    _rendered(basic_project)
+    (state,) = (basic_project / ".audioflow" / "state").iterdir()
     state.write_text("{")
     result = invoke("cache", "gc", "--cache-dir", ".audioflow")
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: {Path('.audioflow') / 'state' / state.name} cannot be read (not valid")
 
 
-def test_plan_and_run_report_what_they_set_aside(in_tmp: Path) -> None:
-    run = _rendered(in_tmp)
+def test_plan_and_run_report_what_they_set_aside(basic_project: Path) -> None:
+    run = _rendered(basic_project)
     digest = next(s["input_digest"] for s in run["steps"] if s["id"] == "scene[2]")
-    record = in_tmp / ".audioflow" / record_key(digest)
+    record = basic_project / ".audioflow" / record_key(digest)
     record.write_text(json.dumps({**json.loads(record.read_text()), "size": "12"}))
     plan = invoke("plan", "recipe.yaml")
     assert plan.exit_code == 0
@@ -143,7 +127,7 @@ def test_plan_and_run_report_what_they_set_aside(in_tmp: Path) -> None:
     assert "1 rendered, 6 cached, 0 failed" in result.stdout.splitlines()
 
 
-def test_gc_of_a_recipe_without_a_cache_creates_none(in_tmp: Path) -> None:
+def test_gc_of_a_recipe_without_a_cache_creates_none(basic_project: Path) -> None:
     result = invoke("cache", "gc", "recipe.yaml")
     assert (result.exit_code, result.stderr) == (1, "error: no cache at .audioflow\n")
-    assert not (in_tmp / ".audioflow").exists()
+    assert not (basic_project / ".audioflow").exists()

@@ -7,38 +7,21 @@ import subprocess
 from pathlib import Path
 
 import jsonschema_rs
-import pytest
-from click.testing import CliRunner
-from conftest import BASIC_RECIPE, FakeProvider
+from conftest import BASIC_RECIPE, invoke
 
 from audioflow.cache import ArtifactStore, cache_usage
-from audioflow.cli import cli
-from audioflow.providers import PROVIDERS
 
 SCHEMA = Path(__file__).resolve().parents[2] / "audioflow" / "schemas" / "cli-cache-info.schema.json"
 
 
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("AUDIOFLOW_CACHE_DIR", raising=False)
-    monkeypatch.setitem(PROVIDERS, "local", lambda settings=None: FakeProvider())
-    (tmp_path / "recipe.yaml").write_text(BASIC_RECIPE, encoding="utf-8")
-    return tmp_path
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args))
-
-
-def test_a_new_cache_ignores_itself_in_git(in_tmp: Path) -> None:
+def test_a_new_cache_ignores_itself_in_git(basic_project: Path) -> None:
     assert invoke("run", "recipe.yaml").exit_code == 0
     assert (
-        in_tmp / ".audioflow" / ".gitignore"
+        basic_project / ".audioflow" / ".gitignore"
     ).read_text() == "# Created by audioflow: the cache is not versioned.\n*\n"
-    subprocess.run(["git", "init", "-q", str(in_tmp)], check=True)
+    subprocess.run(["git", "init", "-q", str(basic_project)], check=True)
     ignored = subprocess.run(
-        ["git", "-C", str(in_tmp), "status", "--porcelain", "--untracked-files=all"],
+        ["git", "-C", str(basic_project), "status", "--porcelain", "--untracked-files=all"],
         check=True,
         capture_output=True,
         text=True,
@@ -53,41 +36,41 @@ def test_an_existing_folder_is_not_given_a_gitignore(tmp_path: Path) -> None:
     assert not (tmp_path / "mine" / ".gitignore").exists()
 
 
-def test_cache_info_measures_what_the_recipe_uses_and_the_rest(in_tmp: Path) -> None:
+def test_cache_info_measures_what_the_recipe_uses_and_the_rest(basic_project: Path) -> None:
     assert invoke("run", "recipe.yaml").exit_code == 0
-    (in_tmp / "recipe.yaml").write_text(BASIC_RECIPE.replace("gain_db: -20", "gain_db: -14"), encoding="utf-8")
+    (basic_project / "recipe.yaml").write_text(BASIC_RECIPE.replace("gain_db: -20", "gain_db: -14"), encoding="utf-8")
     assert invoke("run", "recipe.yaml").exit_code == 0  # a new mix and master; the old ones are the rest
     result = invoke("cache", "info", "recipe.yaml", "--json")
     assert (result.exit_code, result.stderr) == (0, "")
     data = json.loads(result.stdout)
     assert list(jsonschema_rs.validator_for(json.loads(SCHEMA.read_text())).iter_errors(data)) == []
     (row,) = data["caches"]
-    objects = [p for p in (in_tmp / ".audioflow" / "objects").rglob("*") if p.is_file()]
-    every = [p for p in (in_tmp / ".audioflow").rglob("*") if p.is_file()]
+    objects = [p for p in (basic_project / ".audioflow" / "objects").rglob("*") if p.is_file()]
+    every = [p for p in (basic_project / ".audioflow").rglob("*") if p.is_file()]
     assert (row["cache"], row["objects"], row["object_bytes"]) == (
         ".audioflow",
         len(objects),
         sum(p.stat().st_size for p in objects),
     )
     assert (row["files"], row["bytes"]) == (len(every), sum(p.stat().st_size for p in every))
-    records = [p for p in (in_tmp / ".audioflow" / "steps").rglob("*") if p.is_file()]
+    records = [p for p in (basic_project / ".audioflow" / "steps").rglob("*") if p.is_file()]
     assert (row["records"], row["states"], row["journals"]) == (len(records), 1, 0)
     assert len(records) == 13  # 7 steps and 4 raw takes, then a new mix and master
     assert row["used_objects"] == 7  # the recipe's seven steps, each its own object now
-    store = ArtifactStore(in_tmp / ".audioflow", create=False)
+    store = ArtifactStore(basic_project / ".audioflow", create=False)
     assert cache_usage(store).used_bytes == 0  # nothing asked for: nothing counted as used
     assert row["used_bytes"] + row["other_bytes"] == row["bytes"]
     # the state is this recipe's last run, so gc keeps what it uses and frees the old mix and master
     assert row["gc_keeps_bytes"] == row["used_bytes"]
     gc = invoke("cache", "gc", "recipe.yaml", "--dry-run")
     removed = [line.split()[2] for line in gc.stdout.splitlines() if line.startswith("would remove ")]
-    freed = sum((in_tmp / ".audioflow" / key).stat().st_size for key in removed)
+    freed = sum((basic_project / ".audioflow" / key).stat().st_size for key in removed)
     assert 0 < freed <= row["bytes"] - row["gc_keeps_bytes"]  # the rest is the state, .gitignore, locks
     text = invoke("cache", "info", "recipe.yaml")
     assert text.stdout.splitlines()[0].startswith(".audioflow: ")
     assert text.stdout.splitlines()[1].startswith("used by recipe.yaml: ")
 
 
-def test_cache_info_needs_a_cache(in_tmp: Path) -> None:
+def test_cache_info_needs_a_cache(basic_project: Path) -> None:
     result = invoke("cache", "info", "--cache-dir", "nowhere")
     assert (result.exit_code, result.stderr) == (1, "error: no cache at nowhere\n")

@@ -9,21 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from conftest import BASIC_RECIPE, FakeProvider
+from conftest import BASIC_RECIPE, FakeProvider, invoke
 
 from audioflow import __version__
-from audioflow.cli import cli
 from audioflow.providers import PROVIDERS
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("AUDIOFLOW_CACHE_DIR", raising=False)
-    return tmp_path
 
 
 class FakeFactory:
@@ -44,10 +35,6 @@ def fake_local(monkeypatch: pytest.MonkeyPatch) -> FakeFactory:
     factory = FakeFactory()
     monkeypatch.setitem(PROVIDERS, "local", factory)
     return factory
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args))
 
 
 def write(folder: Path, text: str) -> str:

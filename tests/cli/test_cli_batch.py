@@ -7,10 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from conftest import FakeProvider, write_recipe_file
+from conftest import FakeProvider, invoke, write_recipe_file
 
-from audioflow.cli import cli
 from audioflow.providers import PROVIDERS
 
 EPISODE = """\
@@ -41,10 +39,6 @@ def season(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeProvider:
     fake = FakeProvider()
     monkeypatch.setitem(PROVIDERS, "local", lambda settings=None: fake)
     return fake
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args))
 
 
 def test_plan_over_a_glob_shows_each_recipe_and_the_batch_totals(season: FakeProvider) -> None:

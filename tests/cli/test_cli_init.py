@@ -8,21 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from conftest import invoke
 
-from audioflow.cli import cli
 from audioflow.recipe import schema_text
-
-
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("AUDIOFLOW_CACHE_DIR", raising=False)
-    return tmp_path
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args))
 
 
 def test_init_writes_a_commented_recipe_with_the_modeline_and_the_schema(in_tmp: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema_rs
 import pytest
 from click.testing import CliRunner
-from conftest import BASIC_RECIPE, FakeProvider
+from conftest import BASIC_RECIPE, FakeProvider, invoke
 
 from audioflow.cli import cli
 from audioflow.cli.options import BUILTIN_PROVIDERS
@@ -33,19 +33,6 @@ def check(name: str, stdout: str) -> Any:
     return data
 
 
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("AUDIOFLOW_CACHE_DIR", raising=False)
-    monkeypatch.setitem(PROVIDERS, "local", lambda settings=None: FakeProvider())
-    (tmp_path / "recipe.yaml").write_text(BASIC_RECIPE, encoding="utf-8")
-    return tmp_path
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args))
-
-
 @pytest.mark.parametrize("name", SCHEMAS)
 def test_each_schema_is_valid_draft_2020_12(name: str) -> None:
     document = schema(name)
@@ -59,16 +46,16 @@ def test_the_schemas_know_every_step_kind_and_provider() -> None:
     assert tuple(PROVIDERS) == BUILTIN_PROVIDERS
 
 
-def test_validate_json_ok(in_tmp: Path) -> None:
+def test_validate_json_ok(basic_project: Path) -> None:
     result = invoke("validate", "recipe.yaml", "--json")
     assert (result.exit_code, result.stderr) == (0, "")
     data = check("validate", result.stdout)
     assert data == {"recipe": "recipe.yaml", "ok": True, "steps": 7, "errors": [], "warnings": []}
 
 
-def test_validate_json_lists_every_error_with_its_location(in_tmp: Path) -> None:
+def test_validate_json_lists_every_error_with_its_location(basic_project: Path) -> None:
     bad = BASIC_RECIPE.replace("- mara: Bye.", "- mra: Bye.").replace("gain_db: -20", "gian_db: -20")
-    (in_tmp / "recipe.yaml").write_text(bad, encoding="utf-8")
+    (basic_project / "recipe.yaml").write_text(bad, encoding="utf-8")
     result = invoke("validate", "recipe.yaml", "--json")
     assert (result.exit_code, result.stderr) == (2, "")
     data = check("validate", result.stdout)
@@ -85,7 +72,7 @@ def test_validate_json_lists_every_error_with_its_location(in_tmp: Path) -> None
     ]
 
 
-def test_graph_json(in_tmp: Path) -> None:
+def test_graph_json(basic_project: Path) -> None:
     result = invoke("graph", "recipe.yaml", "--json")
     assert (result.exit_code, result.stderr) == (0, "")
     data = check("graph", result.stdout)
@@ -107,18 +94,18 @@ def test_voices_json() -> None:
     }
 
 
-def test_plan_json_one_recipe_and_a_batch(in_tmp: Path) -> None:
+def test_plan_json_one_recipe_and_a_batch(basic_project: Path) -> None:
     one = invoke("plan", "recipe.yaml", "--json")
     assert (one.exit_code, one.stderr) == (0, "")
     assert len(check("plan", one.stdout)["steps"]) == 7
-    (in_tmp / "b").mkdir()
-    (in_tmp / "b" / "other.yaml").write_text(BASIC_RECIPE.replace("Bye.", "Later."), encoding="utf-8")
+    (basic_project / "b").mkdir()
+    (basic_project / "b" / "other.yaml").write_text(BASIC_RECIPE.replace("Bye.", "Later."), encoding="utf-8")
     batch = invoke("plan", "recipe.yaml", "b/other.yaml", "--json")
     assert batch.exit_code == 0
     assert [r["recipe"] for r in check("plan", batch.stdout)["recipes"]] == ["recipe.yaml", "b/other.yaml"]
 
 
-def test_run_json_has_loudness_outputs_notes_and_placeholders(in_tmp: Path) -> None:
+def test_run_json_has_loudness_outputs_notes_and_placeholders(basic_project: Path) -> None:
     result = invoke("run", "recipe.yaml", "--json")
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""  # the placeholder's note is in the JSON, not repeated on stderr
@@ -128,26 +115,26 @@ def test_run_json_has_loudness_outputs_notes_and_placeholders(in_tmp: Path) -> N
     assert data["duration_ms"] == pytest.approx(1600, abs=100)
     assert data["files"][:2] == ["out/test.wav", "out/test.manifest.json"]
     assert [o["path"] for o in data["outputs"]] == ["out/test.wav"]
-    assert all((in_tmp / path).is_file() for path in data["files"])
+    assert all((basic_project / path).is_file() for path in data["files"])
     assert data["placeholders"] == ["rain"]
     assert data["notes"] == [{"step": "rain", "kind": "placeholder", "text": "placeholder: fake"}]
 
 
-def test_run_json_of_a_failed_run_and_of_a_batch(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_json_of_a_failed_run_and_of_a_batch(basic_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(PROVIDERS, "local", lambda settings=None: FakeProvider(fail={"scene[2]"}))
     failed = invoke("run", "recipe.yaml", "--json", "-k")
     assert failed.exit_code == 1
     data = check("run", failed.stdout)
     assert (data["output"], data["loudness"], data["files"], data["placeholders"]) == (None, None, [], ["rain"])
     monkeypatch.setitem(PROVIDERS, "local", lambda settings=None: FakeProvider())
-    (in_tmp / "b").mkdir()
-    (in_tmp / "b" / "other.yaml").write_text(BASIC_RECIPE.replace("Bye.", "Later."), encoding="utf-8")
+    (basic_project / "b").mkdir()
+    (basic_project / "b" / "other.yaml").write_text(BASIC_RECIPE.replace("Bye.", "Later."), encoding="utf-8")
     batch = invoke("run", "recipe.yaml", "b/other.yaml", "--json")
     assert batch.exit_code == 0, batch.stderr
     assert [r["output"] for r in check("run", batch.stdout)["recipes"]] == ["out/test.wav", "b/out/test.wav"]
 
 
-def test_provider_lists_its_choices_and_completes(in_tmp: Path) -> None:
+def test_provider_lists_its_choices_and_completes(basic_project: Path) -> None:
     assert "--provider [local|segmind|fal|evolink]" in invoke("run", "--help").stdout
     result = CliRunner().invoke(
         cli,

@@ -7,28 +7,18 @@ import io
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from conftest import BASIC_RECIPE, FakeProvider
+from conftest import BASIC_RECIPE, invoke
 
-from audioflow.cli import cli
 from audioflow.cli.progress import STAGES, ProgressDisplay
 from audioflow.engine.events import StepEvent, StepStatus
-from audioflow.providers import PROVIDERS
 from audioflow.steps import StepKind
 
 
 @pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("AUDIOFLOW_CACHE_DIR", raising=False)
+def in_tmp(basic_project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The basic project, with colour not turned off by the environment."""
     monkeypatch.delenv("NO_COLOR", raising=False)
-    monkeypatch.setitem(PROVIDERS, "local", lambda settings=None: FakeProvider())
-    (tmp_path / "recipe.yaml").write_text(BASIC_RECIPE, encoding="utf-8")
-    return tmp_path
-
-
-def invoke(*args: str, color: bool = False):
-    return CliRunner().invoke(cli, list(args), color=color)
+    return basic_project
 
 
 def test_run_prints_results_on_stdout_and_notes_on_stderr(in_tmp: Path) -> None:

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from fakes.segmind import KEY, segmind_hosts
+from conftest import invoke
+from fakes.segmind import segmind_in_env
 
 from audioflow.audio import Audio, write_wav
-from audioflow.cli import cli
 
 ALLOW = "to read files from another folder, allow it: --allow-dir DIR or AUDIOFLOW_ALLOW_DIRS"
 TONE = Audio((0.2 * np.sin(np.arange(24000) * 2 * np.pi * 330 / 24000)).astype(np.float32), 24000)
@@ -28,10 +27,6 @@ def show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "lib" / "door.wav").write_bytes(write_wav(TONE))
     monkeypatch.chdir(tmp_path / "show")
     return tmp_path / "show"
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args))
 
 
 ISOLATE = """\
@@ -52,10 +47,7 @@ def test_proc_self_environ_is_refused_at_validate_and_never_reaches_segmind(
     if link:
         (show / "interview.wav").symlink_to("/proc/self/environ")
     Path("r.yaml").write_text(ISOLATE.replace("AUDIO", written))
-    with segmind_hosts() as hosts:
-        for name, value in hosts.env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("SEGMIND_API_KEY", KEY)
+    with segmind_in_env(monkeypatch) as hosts:
         results = [invoke(command, "r.yaml", *extra) for command, *extra in (("validate",), ("run",), ("plan",))]
         results.append(invoke("run", "r.yaml", "--allow-dir", "/"))
         sent = hosts.all_requests()

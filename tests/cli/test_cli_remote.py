@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from conftest import invoke
 
 from audioflow.audio import Audio, write_wav
-from audioflow.cli import cli
 
 
 @pytest.fixture
@@ -22,10 +21,6 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("a", "b", "c", "d"):
         (tmp_path / f"{name}.wav").write_bytes(write_wav(tone))
     return tmp_path
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args))
 
 
 SCENE = """\

@@ -30,13 +30,6 @@ def _cache_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("AUDIOFLOW_CACHE_DIR", raising=False)
-    return tmp_path
-
-
 def test_multichannel_files_pass_validate_and_mix(in_tmp: Path) -> None:
     (in_tmp / "surround.wav").write_bytes(write_wav(_tones(6)))
     (in_tmp / "quad.flac").write_bytes(encode(_tones(4), "flac"))

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fakes.segmind import KEY, segmind_hosts
+from fakes.segmind import segmind_in_env
 from mutagen.mp3 import MP3
 from mutagen.mp4 import MP4
 
@@ -55,10 +55,7 @@ def test_the_radio_drama_drafts_offline(drama: Path) -> None:
 def test_the_radio_drama_renders_on_segmind(drama: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = drama.read_text().replace("segmind: {concurrency: 4, timeout: 10min}", "segmind: {poll_interval: 10ms}")
     drama.write_text(text)
-    with segmind_hosts() as hosts:
-        for name, value in hosts.env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("SEGMIND_API_KEY", KEY)
+    with segmind_in_env(monkeypatch) as hosts:
         report = open_project(drama, provider="segmind", cache_dir=drama.parent / "cache").run()
         assert report.result.ok, [o.error for o in report.result.outcomes.values() if o.error]
         submits = {r.json.get("text_prompt", r.json.get("description")): (r.path, r.json) for r in hosts.api.submits()}

@@ -82,13 +82,7 @@ def test_a_run_killed_mid_poll_resubmits_nothing_when_run_again(segmind, tmp_pat
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            polled = {j.request_id for j in segmind.api.jobs.values() if j.polls >= 2}
-            if len(segmind.api.submits()) == 6 and len(polled) == 6:
-                break
-            time.sleep(0.05)
-        else:
+        if not segmind.api.wait_in_flight(6, timeout_s=30):
             pytest.fail(f"the child never had 6 requests in flight (exit {child.poll()}, {len(segmind.api.jobs)} jobs)")
     finally:
         child.send_signal(signal.SIGKILL)

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fakes.segmind import KEY, segmind_hosts
+from fakes.segmind import segmind_in_env
 
 from audioflow.engine import open_project
 from audioflow.recipe import expand, load_recipe
@@ -69,10 +69,7 @@ def test_the_demo_drafts_offline_and_cues_stay_out_of_speech_and_transcripts(dem
 def test_the_demo_renders_on_the_fake_segmind_one_request_per_part(demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = "provider: local\nproviders:\n  segmind: {poll_interval: 10ms}\n"
     demo.write_text(demo.read_text().replace("provider: local\n", settings))
-    with segmind_hosts() as hosts:
-        for name, value in hosts.env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("SEGMIND_API_KEY", KEY)
+    with segmind_in_env(monkeypatch) as hosts:
         report = open_project(demo, provider="segmind", cache_dir=demo.parent / "cache").run()
         assert report.result.ok, [o.error for o in report.result.outcomes.values() if o.error]
         bodies = [r.json for r in hosts.api.submits()]

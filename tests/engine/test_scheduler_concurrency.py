@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from fakes.base import max_overlap
-from fakes.segmind import KEY, segmind_hosts
+from fakes.recipes import dialogue_recipe
+from fakes.segmind import segmind_in_env
 
 from audioflow.engine import open_project
 
@@ -15,37 +16,15 @@ LINES = 24
 
 
 def _recipe(concurrency: int) -> str:
-    rows = "\n".join(f"      - {'mara' if i % 2 else 'ben'}: Line number {i} of the scene." for i in range(LINES))
-    return f"""\
-audioflow: 1
-title: Slots
-provider: segmind
-providers:
-  segmind: {{concurrency: {concurrency}, poll_interval: 10ms, retries: 3}}
-cast:
-  mara: {{preset: {{segmind: en_female_nadia_uranus_bigtts}}}}
-  ben: {{preset: {{segmind: en_male_bruce_uranus_bigtts}}}}
-steps:
-  scene:
-    dialogue:
-{rows}
-mix:
-  - {{track: scene}}
-master: {{format: wav}}
-output: out/slots.wav
-"""
+    lines = [f"Line number {i} of the scene." for i in range(LINES)]
+    return dialogue_recipe(lines, title="Slots", output="out/slots.wav", concurrency=concurrency)
 
 
 @pytest.mark.parametrize("concurrency", [3, 8])
 def test_slow_submissions_fill_every_slot_and_never_more(
     concurrency: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with segmind_hosts() as hosts:
-        for name, value in hosts.env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("SEGMIND_API_KEY", KEY)
-        hosts.api.opt.queued_polls = 0
-        hosts.api.opt.processing_polls = 0
+    with segmind_in_env(monkeypatch, queued_polls=0, processing_polls=0) as hosts:
         # every submission takes 1 s: long enough that a loaded machine still starts the next ones before
         # the first ends (250 ms saw 7 of 8 slots filled once on a loaded 2-core CI machine)
         hosts.api.slow(1.0, methods=["POST"], paths=[r"^/v2/[^/]+$"])

@@ -9,11 +9,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from conftest import write_recipe_file
+from fakes.recipes import dialogue_recipe
 from fakes.segmind import KEY as SEGMIND_KEY
 
 from audioflow.cache import S3Store
@@ -21,25 +21,8 @@ from audioflow.engine import open_project
 
 
 def _recipe(lines: int) -> str:
-    rows = "\n".join(f"      - {'mara' if i % 2 else 'ben'}: Shared line {i} of the scene." for i in range(lines))
-    return f"""\
-audioflow: 1
-title: Shared
-provider: segmind
-providers:
-  segmind: {{concurrency: 4, poll_interval: 10ms, retries: 20}}
-cast:
-  mara: {{preset: {{segmind: en_female_nadia_uranus_bigtts}}}}
-  ben: {{preset: {{segmind: en_male_bruce_uranus_bigtts}}}}
-steps:
-  scene:
-    dialogue:
-{rows}
-mix:
-  - {{track: scene}}
-master: {{format: wav}}
-output: out/shared.wav
-"""
+    texts = [f"Shared line {i} of the scene." for i in range(lines)]
+    return dialogue_recipe(texts, title="Shared", output="out/shared.wav", retries=20)
 
 
 def _worker(recipe: Path, url: str, segmind, home: Path, **extra: str) -> subprocess.Popen[bytes]:
@@ -79,13 +62,7 @@ def test_a_worker_killed_mid_poll_is_resumed_by_another_and_nothing_is_paid_twic
     segmind.api.opt.processing_polls = 10**9  # in flight until the test lets the host finish
     child = _worker(recipe, s3_url, segmind, tmp_path / "dead", AUDIOFLOW_LEASE_TTL_S="2")
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            polled = {j.request_id for j in segmind.api.jobs.values() if j.polls >= 2}
-            if len(segmind.api.submits()) == 4 and len(polled) == 4:
-                break
-            time.sleep(0.05)
-        else:
+        if not segmind.api.wait_in_flight(4, timeout_s=60):
             pytest.fail(f"the worker never had 4 requests in flight (exit {child.poll()})")
     finally:
         child.send_signal(signal.SIGKILL)

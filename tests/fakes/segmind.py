@@ -23,6 +23,7 @@ import hashlib
 import itertools
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -173,6 +174,17 @@ class SegmindFake(FakeServer):
 
     def submits(self, status: int | None = 200) -> list[RecordedRequest]:
         return self.calls("POST", r"^/v2/[^/]+$", status=status)
+
+    def wait_in_flight(self, count: int, timeout_s: float) -> bool:
+        """Wait until ``count`` requests were submitted and each was polled at least twice (a
+        client is polling all of them); False when ``timeout_s`` passed first."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            polled = {j.request_id for j in list(self.jobs.values()) if j.polls >= 2}
+            if len(self.submits()) == count and len(polled) == count:
+                return True
+            time.sleep(0.05)
+        return False
 
     def handle(self, req: RecordedRequest) -> Response:
         denied = _auth_error(req, self.opt.echo_key)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from fakes.base import RecordedRequest, Response
-from fakes.segmind import KEY, SegmindHosts, segmind_hosts
+from fakes.segmind import KEY, SegmindHosts, segmind_in_env
 from payloads import make_request, render_request
 
 from audioflow.cli import cli
@@ -27,10 +27,7 @@ NADIA = "en_female_nadia_uranus_bigtts"
 
 @pytest.fixture
 def hosts(monkeypatch: pytest.MonkeyPatch) -> Iterator[SegmindHosts]:
-    with segmind_hosts() as started:
-        for name, value in started.env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("SEGMIND_API_KEY", KEY)
+    with segmind_in_env(monkeypatch) as started:
         yield started
 
 

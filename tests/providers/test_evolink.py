@@ -22,6 +22,7 @@ from fakes.evolink import (
     request_fields,
     seed_audio_request_validator,
 )
+from fakes.stand_ins import DictJournal, Sleeps
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from payloads import estimate, make_request, model_id, render_request, request_key
@@ -35,46 +36,13 @@ PRESET = "zh_female_vv_uranus_bigtts"
 CLIP_URL = "https://example.com/ref-voice.mp3"
 IMAGE_URL = "https://example.com/scene.jpg"
 SUBMIT = r"^/v1/audios/generations$"
+TASKS = r"^/v1/tasks/"
 FAST = ProviderSettings(poll_interval_s=0.001, timeout_s=30.0)
 VALIDATOR = seed_audio_request_validator()
 FIELDS = request_fields() - {"callback_url"}  # callback_url must be public HTTPS: never sent
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-class DictJournal:
-    """A Journal in a dict (what the artifact store does on disk); ``saves`` logs every save with the
-    number of status polls the fake had seen at that moment."""
-
-    def __init__(self, fake: EvolinkFake | None = None):
-        self.state: dict[str, Any] | None = None
-        self.fake = fake
-        self.saves: list[tuple[dict[str, Any], int]] = []
-        self.cleared = 0
-
-    def load(self) -> dict[str, Any] | None:
-        return json.loads(json.dumps(self.state)) if self.state is not None else None
-
-    def save(self, state: dict[str, Any]) -> None:
-        self.state = json.loads(json.dumps(state))  # JSON-able, as the store requires
-        polls = self.fake.count("GET", r"^/v1/tasks/") if self.fake else -1
-        self.saves.append((self.state, polls))
-
-    def clear(self) -> None:
-        self.state = None
-        self.cleared += 1
-
-
-class Sleeps:
-    """An injected sleep: records the waits asked, yields to the loop, never waits."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        await asyncio.sleep(0)
-
-
 def voice(name: str, *, preset: str | None = None, clone: bool = False, index: int = 0, **prosody: float) -> dict:
     return {
         "name": name,
@@ -355,8 +323,8 @@ def test_pending_then_processing_then_completed(fake: EvolinkFake) -> None:
     sleeps = Sleeps()
     render(provider(sleeps=sleeps), speak())
     assert [s for _, s in fake.statuses_seen] == ["pending"] * 2 + ["processing"] * 3 + ["completed"]
-    assert sleeps.waits[0] == 0.0 and len(sleeps.waits) == 6  # one wait before each poll, backing off
-    assert sleeps.waits[1:] == sorted(sleeps.waits[1:])
+    assert sleeps.calls[0] == 0.0 and len(sleeps.calls) == 6  # one wait before each poll, backing off
+    assert sleeps.calls[1:] == sorted(sleeps.calls[1:])
 
 
 def test_result_data_audio_url_is_accepted(fake: EvolinkFake) -> None:
@@ -380,7 +348,7 @@ def test_a_failed_task_raises_with_the_vendors_code_and_message(fake: EvolinkFak
 
 def test_a_failed_task_is_not_resumed_by_a_rerun(fake: EvolinkFake) -> None:
     fake.fail_when = lambda body: "flaky" in body["prompt"]
-    journal = DictJournal(fake)
+    journal = DictJournal(fake, TASKS)
     with pytest.raises(ProviderError, match="the task failed"):
         render(provider(), speak("a flaky line", journal=journal))
     assert journal.state is None and journal.cleared == 1  # nothing to resume: a rerun submits again
@@ -405,7 +373,7 @@ def test_429_waits_what_retry_after_asks(fake: EvolinkFake) -> None:
     p = provider(sleeps=sleeps)
     render(p, speak())
     assert [r.status for r in fake.calls("POST", SUBMIT)] == [429, 429, 200]
-    assert sum(1 for w in sleeps.waits if w >= 7.0) == 2 and len(fake.submits()) == 1
+    assert sum(1 for w in sleeps.calls if w >= 7.0) == 2 and len(fake.submits()) == 1
 
 
 def test_429_without_retry_after_backs_off(fake: EvolinkFake) -> None:
@@ -415,7 +383,7 @@ def test_429_without_retry_after_backs_off(fake: EvolinkFake) -> None:
     render(provider(sleeps=sleeps), speak())
     assert "retry-after" not in fake.calls("POST", SUBMIT)[0].headers
     assert [r.status for r in fake.calls("POST", SUBMIT)] == [429, 200]
-    assert max(sleeps.waits) <= 0.5  # the first backoff step: full jitter under 0.5 s
+    assert max(sleeps.calls) <= 0.5  # the first backoff step: full jitter under 0.5 s
 
 
 def test_5xx_is_retried_on_submit_and_poll(fake: EvolinkFake) -> None:
@@ -489,17 +457,17 @@ def test_twelve_concurrent_renders_with_every_third_call_failing(fake: EvolinkFa
 
 # -- journal: never pay twice ----------------------------------------------------------------------
 def test_the_task_id_is_journalled_before_the_first_poll(fake: EvolinkFake) -> None:
-    journal = DictJournal(fake)
+    journal = DictJournal(fake, TASKS)
     take = render(provider(), speak(journal=journal))
-    ((state, polls_at_save),) = journal.saves
-    assert polls_at_save == 0
+    (state,) = journal.saves
+    assert journal.polls_at_save == [0]
     assert state == {"request_id": take.request_id, "status_url": f"{fake.url}/v1/tasks/{take.request_id}"}
     assert API_KEY not in json.dumps(state)
 
 
 def test_a_killed_render_resumes_without_posting_again(fake: EvolinkFake) -> None:
     fake.pending_polls = 10**6  # stuck until released
-    journal = DictJournal(fake)
+    journal = DictJournal(fake, TASKS)
 
     async def kill_mid_poll() -> None:
         killed = EvolinkProvider(ProviderSettings(poll_interval_s=0.001))  # real (tiny) sleeps
@@ -522,7 +490,7 @@ def test_a_killed_render_resumes_without_posting_again(fake: EvolinkFake) -> Non
 
 
 def test_an_expired_task_on_resume_is_submitted_once_more_with_a_note(fake: EvolinkFake) -> None:
-    journal = DictJournal(fake)
+    journal = DictJournal(fake, TASKS)
     first = render(provider(), speak(journal=journal))
     fake.forget(first.request_id)  # the host's retention ran out before the take was stored
     second = render(provider(), speak(journal=journal))
@@ -532,7 +500,7 @@ def test_an_expired_task_on_resume_is_submitted_once_more_with_a_note(fake: Evol
 
 
 def test_an_expired_result_link_on_resume_is_submitted_once_more(fake: EvolinkFake) -> None:
-    journal = DictJournal(fake)
+    journal = DictJournal(fake, TASKS)
     first = render(provider(), speak(journal=journal))
     fake.expire_files()
     second = render(provider(), speak(journal=journal))
@@ -554,7 +522,7 @@ def test_a_task_lost_in_the_same_run_is_a_provider_error(fake: EvolinkFake) -> N
 
 # -- secrets ---------------------------------------------------------------------------------------
 def test_the_key_reaches_only_the_api_host(fake: EvolinkFake) -> None:
-    journal = DictJournal(fake)
+    journal = DictJournal(fake, TASKS)
     take = render(provider(), scene(journal=journal))
     file_requests = fake.files.calls("GET")
     assert len(file_requests) == 1 and "authorization" not in file_requests[0].headers

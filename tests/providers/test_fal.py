@@ -23,6 +23,7 @@ from fakes.fal import (
     FakeFal,
     fake_fal,  # noqa: F401  (a fixture)
 )
+from fakes.stand_ins import DictJournal, Sleeps
 from payloads import estimate, make_request, model_id, render_request, request_key
 
 from audioflow.audio import decode_bytes
@@ -36,39 +37,6 @@ CLIP_URL = "https://example.com/mara.mp3"
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-class DictJournal:
-    """A Journal in a dict (as the artifact store keeps it on disk), JSON round-tripped."""
-
-    def __init__(self, store: dict[str, str] | None = None, key: str = "step"):
-        self.store = {} if store is None else store
-        self.key = key
-        self.saves: list[dict[str, Any]] = []
-
-    def load(self) -> dict[str, Any] | None:
-        text = self.store.get(self.key)
-        return json.loads(text) if text else None
-
-    def save(self, state: dict[str, Any]) -> None:
-        self.store[self.key] = json.dumps(state)
-        self.saves.append(json.loads(self.store[self.key]))
-
-    def clear(self) -> None:
-        self.store.pop(self.key, None)
-
-
-class Sleeps:
-    """An injected sleep that records its arguments and does not wait (``hook`` runs first)."""
-
-    def __init__(self, hook: Any = None):
-        self.calls: list[float] = []
-        self.hook = hook
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-        if self.hook is not None:
-            self.hook(len(self.calls))
-
-
 def voice(name: str = "narrator", preset: str | None = "cedric_en_zh", **kw: Any) -> dict[str, Any]:
     base = {"name": name, "cast_index": 0, "preset": {"fal": preset} if preset else None, "speed": 1.0}
     return {**base, "volume": 1.0, "pitch_semitones": 0.0, "gain_db": -3.0, "clone": None, **kw}
@@ -426,11 +394,11 @@ def die_at(sleep_number: int) -> Sleeps:
 
 def test_killed_mid_poll_then_resumed_by_a_new_instance_pays_once(fake: FakeFal) -> None:
     fake.polls_queued = 2
-    store: dict[str, str] = {}
+    journal = DictJournal()
     with pytest.raises(Killed):
-        render(fal(sleep=die_at(3)), speak(journal=DictJournal(store)))
+        render(fal(sleep=die_at(3)), speak(journal=journal))
     assert len(fake.submits) == 1 and fake.count("PUT") == 0
-    take = render(fal(), speak(journal=DictJournal(store)))
+    take = render(fal(), speak(journal=journal))
     assert len(fake.submits) == 1  # 0 new submits
     assert take.request_id == "req-0001"
     assert take.notes == ("resumed request req-0001 from an earlier run",)

@@ -15,7 +15,8 @@ import httpx
 import pytest
 import segmind
 from fakes.base import RecordedRequest, Response, wav_bytes
-from fakes.segmind import FIELDS, KEY, SegmindHosts, segmind_hosts
+from fakes.segmind import FIELDS, KEY, SegmindHosts, segmind_in_env
+from fakes.stand_ins import DictJournal, Sleeps
 from payloads import estimate, make_request, model_id, render_request, request_key
 from segmind.files import Files
 from segmind.v2 import InferenceFailed
@@ -32,44 +33,9 @@ CLIP_URL = "https://cdn.example.com/mara.mp3"
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-class DictJournal:
-    """A Journal in a dict; ``polls_at_save`` is how many status polls the fake had seen at each save."""
-
-    def __init__(self, hosts: SegmindHosts | None = None):
-        self.state: dict[str, Any] | None = None
-        self.hosts = hosts
-        self.polls_at_save: list[int] = []
-        self.cleared = 0
-
-    def load(self) -> dict[str, Any] | None:
-        return json.loads(json.dumps(self.state)) if self.state is not None else None
-
-    def save(self, state: dict[str, Any]) -> None:
-        self.state = json.loads(json.dumps(state))
-        self.polls_at_save.append(self.hosts.api.count("GET", STATUS) if self.hosts else -1)
-
-    def clear(self) -> None:
-        self.state = None
-        self.cleared += 1
-
-
-class Sleeps:
-    """An injected sleep that records its arguments and returns at once."""
-
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-        await asyncio.sleep(0)
-
-
 @pytest.fixture
 def hosts(monkeypatch: pytest.MonkeyPatch) -> Iterator[SegmindHosts]:
-    with segmind_hosts() as started:
-        for name, value in started.env.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("SEGMIND_API_KEY", KEY)
+    with segmind_in_env(monkeypatch) as started:
         yield started
 
 
@@ -355,7 +321,7 @@ def test_request_key_is_stable_and_follows_what_is_sent(tmp_path: Path) -> None:
 # -- failures and retries --------------------------------------------------------------------------
 def test_failed_is_terminal_with_the_vendor_message_status_and_request_id(hosts: SegmindHosts) -> None:
     hosts.api.opt.fail_when = lambda slug, body: "Content blocked by safety filter"
-    journal = DictJournal(hosts)
+    journal = DictJournal(hosts.api, STATUS)
     with pytest.raises(ProviderError) as caught:
         render(provider(), speak(journal=journal))
     err = caught.value
@@ -422,7 +388,7 @@ def test_a_404_while_polling_a_fresh_request_is_an_error_not_a_resubmit(hosts: S
 
 def test_timeout_names_the_request_and_keeps_the_journal(hosts: SegmindHosts) -> None:
     hosts.api.opt.queued_polls = 10_000
-    journal = DictJournal(hosts)
+    journal = DictJournal(hosts.api, STATUS)
     with pytest.raises(ProviderError, match="rerun to resume") as caught:
         render(provider(poll_interval_s=1.0, timeout_s=5.0), speak(journal=journal))
     assert caught.value.request_id == journal.state["request_id"] and caught.value.retryable
@@ -431,7 +397,7 @@ def test_timeout_names_the_request_and_keeps_the_journal(hosts: SegmindHosts) ->
 
 # -- journal ---------------------------------------------------------------------------------------
 def test_request_id_is_saved_before_the_first_poll_and_a_new_instance_resumes(hosts: SegmindHosts) -> None:
-    journal = DictJournal(hosts)
+    journal = DictJournal(hosts.api, STATUS)
     first = render(provider(), speak(journal=journal))
     assert journal.polls_at_save == [0]
     assert set(journal.state) >= {"request_id", "status_url", "response_url"}
@@ -442,7 +408,7 @@ def test_request_id_is_saved_before_the_first_poll_and_a_new_instance_resumes(ho
 
 
 def test_a_404_on_resume_resubmits_once_with_a_note(hosts: SegmindHosts) -> None:
-    journal = DictJournal(hosts)
+    journal = DictJournal(hosts.api, STATUS)
     render(provider(), speak(journal=journal))
     hosts.api.forget()  # the host's hour of retention is over
     take = render(provider(), speak(journal=journal))
@@ -452,7 +418,7 @@ def test_a_404_on_resume_resubmits_once_with_a_note(hosts: SegmindHosts) -> None
 
 def test_kill_mid_poll_then_rerun_resumes_without_a_new_post(hosts: SegmindHosts) -> None:
     hosts.api.opt.queued_polls = 10_000
-    journal = DictJournal(hosts)
+    journal = DictJournal(hosts.api, STATUS)
 
     async def start_then_kill() -> None:
         task = asyncio.create_task(render_request(provider(sleep=asyncio.sleep), speak(journal=journal)))
@@ -479,7 +445,7 @@ def test_twelve_concurrent_speaks_with_429_and_503_on_a_third_of_calls(hosts: Se
     hosts.api.slow(0.02, paths=[SUBMIT])  # slow submits: the renders overlap at the host
     sleeps = Sleeps()
     p = provider(sleeps, retries=20)  # a call can meet several faults in a row when calls interleave
-    requests = [speak(f"Line {i}.", journal=DictJournal(hosts)) for i in range(12)]
+    requests = [speak(f"Line {i}.", journal=DictJournal(hosts.api, STATUS)) for i in range(12)]
 
     async def all_of_them() -> list[Any]:
         return await asyncio.gather(*(render_request(p, r) for r in requests))
@@ -497,7 +463,7 @@ def test_twelve_concurrent_speaks_with_429_and_503_on_a_third_of_calls(hosts: Se
 
 # -- secrets ---------------------------------------------------------------------------------------
 def test_the_key_never_leaks(hosts: SegmindHosts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    journal = DictJournal(hosts)
+    journal = DictJournal(hosts.api, STATUS)
     request = speak(v=voice(clone={"model": "seed-audio"}), references=(clip(tmp_path, "m"),), journal=journal)
     p = provider()
     take = render(p, request)

@@ -425,12 +425,6 @@ def run_fuzz(strategy: st.SearchStrategy[str], examples: int) -> tuple[dict[int,
     return codes, len(seen)
 
 
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def test_the_unmutated_recipe_is_valid(in_tmp: Path) -> None:
     assert check_validate(VALID) == 0
 

@@ -54,97 +54,66 @@ def _expected(new: str, message: str) -> str:
 
 HUGE = "9" * 320  # more digits than a float holds: parses to infinity
 
-#: case -> (written in BASE, written instead, message). The error must point at the new value.
+#: case -> (written in BASE, the value written instead of the value after its last key, message). The
+#: error must point at the new value.
 CASES = {
-    "speed nan": ("speed: 1.0", "speed: .nan", f"nan {NOT_FINITE}"),
-    "speed NaN spelled otherwise": ("speed: 1.0", "speed: .NaN", f"nan {NOT_FINITE}"),
-    "volume infinity": ("volume: 1.0", "volume: .inf", "inf is out of range: must be at most 2.0"),
-    "volume minus infinity": ("volume: 1.0", "volume: -.inf", "-inf is out of range: must be at least 0.5"),
-    "pitch nan": ("pitch_semitones: 0", "pitch_semitones: .nan", f"nan {NOT_FINITE}"),
-    "voice gain nan": ("gain_db: 0,", "gain_db: .nan,", f"nan {NOT_FINITE}"),
-    "voice gain too loud": ("gain_db: 0,", "gain_db: 200,", "200 is out of range: must be -120 to 40 dB"),
+    "speed nan": ("speed: 1.0", ".nan", f"nan {NOT_FINITE}"),
+    "speed NaN spelled otherwise": ("speed: 1.0", ".NaN", f"nan {NOT_FINITE}"),
+    "volume infinity": ("volume: 1.0", ".inf", "inf is out of range: must be at most 2.0"),
+    "volume minus infinity": ("volume: 1.0", "-.inf", "-inf is out of range: must be at least 0.5"),
+    "pitch nan": ("pitch_semitones: 0", ".nan", f"nan {NOT_FINITE}"),
+    "voice gain nan": ("gain_db: 0,", ".nan", f"nan {NOT_FINITE}"),
+    "voice gain too loud": ("gain_db: 0,", "200", "200 is out of range: must be -120 to 40 dB"),
     "voice gain 'nan dB'": (
         "gain_db: 0,",
-        'gain_db: "nan dB",',
+        '"nan dB"',
         "invalid value 'nan dB': a gain in decibels, -120 to 40: -20 or \"-20 dB\".",
     ),
-    "speaker too large": ("speaker: 0", "speaker: 10000", "10000 is out of range: must be at most 9999"),
-    "track gain as a string far out": (
-        "gain_db: -20",
-        'gain_db: "-500 dB"',
-        "'-500 dB' is out of range: must be -120 to 40 dB",
-    ),
-    "duck deeper than -120 dB": ("duck_db: -10", "duck_db: -200", "-200 is out of range: must be -120 to 0 dB"),
-    "duck nan": ("duck_db: -10", "duck_db: .nan", f"nan {NOT_FINITE}"),
-    "step take too large": (
-        "take: 1}\n  voice",
-        "take: 10000}\n  voice",
-        "10000 is out of range: must be at most 9999",
-    ),
-    "line take nan": ("gap: 100ms, take: 1}", "gap: 100ms, take: .nan}", "expected integer, got a number"),
-    "candidates infinite": ("candidates: 2", "candidates: .inf", "expected integer, got a number"),
-    "price nan": ("price_per_call_usd: 0.05", "price_per_call_usd: .nan", f"nan {NOT_FINITE}"),
-    "price infinite": (
-        "price_per_call_usd: 0.05",
-        "price_per_call_usd: .inf",
-        "inf is out of range: must be at most 100",
-    ),
-    "price absurd": (
-        "price_per_call_usd: 0.05",
-        "price_per_call_usd: 1000000000",
-        "1000000000 is out of range: must be at most 100",
-    ),
-    "concurrency nan": ("concurrency: 2", "concurrency: .nan", "expected integer, got a number"),
-    "retries infinite": ("retries: 3", "retries: .inf", "expected integer, got a number"),
+    "speaker too large": ("speaker: 0", "10000", "10000 is out of range: must be at most 9999"),
+    "track gain as a string far out": ("gain_db: -20", '"-500 dB"', "'-500 dB' is out of range: must be -120 to 40 dB"),
+    "duck deeper than -120 dB": ("duck_db: -10", "-200", "-200 is out of range: must be -120 to 0 dB"),
+    "duck nan": ("duck_db: -10", ".nan", f"nan {NOT_FINITE}"),
+    "step take too large": ("take: 1}\n  voice", "10000", "10000 is out of range: must be at most 9999"),
+    "line take nan": ("gap: 100ms, take: 1}", ".nan", "expected integer, got a number"),
+    "candidates infinite": ("candidates: 2", ".inf", "expected integer, got a number"),
+    "price nan": ("price_per_call_usd: 0.05", ".nan", f"nan {NOT_FINITE}"),
+    "price infinite": ("price_per_call_usd: 0.05", ".inf", "inf is out of range: must be at most 100"),
+    "price absurd": ("price_per_call_usd: 0.05", "1000000000", "1000000000 is out of range: must be at most 100"),
+    "concurrency nan": ("concurrency: 2", ".nan", "expected integer, got a number"),
+    "retries infinite": ("retries: 3", ".inf", "expected integer, got a number"),
     "provider sample rate nan": (
         "sample_rate_hz: 48000",
-        "sample_rate_hz: .nan",
+        ".nan",
         "nan is not one of: 8000, 16000, 24000, 32000, 44100, 48000",
     ),
-    "master sample rate nan": (
-        "sample_rate_hz: 44100",
-        "sample_rate_hz: .nan",
-        "nan is not one of: 22050, 24000, 32000, 44100, 48000",
-    ),
-    "channels infinite": ("channels: 2", "channels: .inf", "inf is not one of: 1, 2"),
-    "loudness nan": ("loudness_lufs: -16", "loudness_lufs: .nan", f"nan {NOT_FINITE}"),
-    "position of more digits than a float holds": ("at: 0s", f"at: {HUGE}s", f"'{HUGE}s' is not a finite number"),
+    "master sample rate nan": ("sample_rate_hz: 44100", ".nan", "nan is not one of: 22050, 24000, 32000, 44100, 48000"),
+    "channels infinite": ("channels: 2", ".inf", "inf is not one of: 1, 2"),
+    "loudness nan": ("loudness_lufs: -16", ".nan", f"nan {NOT_FINITE}"),
+    "position of more digits than a float holds": ("at: 0s", f"{HUGE}s", f"'{HUGE}s' is not a finite number"),
     # timeline caps
-    "at beyond 24 h": ("at: 0s", "at: 25h", "'25h' is out of range: must be at most 24 h"),
-    "offset beyond 24 h": ("offset: 0s", "offset: -25h", "'-25h' is out of range: must be between -24 h and 24 h"),
-    "fade in beyond 24 h": ("fade_in: 0s", "fade_in: 1441min", "'1441min' is out of range: must be at most 24 h"),
-    "fade out beyond 24 h": ("fade_out: 0s", "fade_out: 25h", "'25h' is out of range: must be at most 24 h"),
-    "track duration beyond 24 h": (
-        "duration: 1s, duck",
-        "duration: 25h, duck",
-        "'25h' is out of range: must be at most 24 h",
-    ),
-    "duck attack beyond 1 min": (
-        "duck_attack: 80ms",
-        "duck_attack: 2min",
-        "'2min' is out of range: must be at most 1 min",
-    ),
-    "duck release beyond 1 min": (
-        "duck_release: 400ms",
-        "duck_release: 61s",
-        "'61s' is out of range: must be at most 1 min",
-    ),
-    "step gap beyond 1 h": ("gap: 300ms", "gap: 2h", "'2h' is out of range: must be between -1 h and 1 h"),
-    "line gap beyond 1 h": ("gap: 100ms", "gap: -61min", "'-61min' is out of range: must be between -1 h and 1 h"),
-    "clone start beyond 24 h": ("start: 0s", "start: 25h", "'25h' is out of range: must be at most 24 h"),
-    "generate beyond 1 h": (
-        "duration: 1s, take",
-        "duration: 2h, take",
-        "a generated sound lasts more than 0 s and at most 1 h",
-    ),
-    "poll interval beyond 10 min": (
-        "poll_interval: 1s",
-        "poll_interval: 11min",
-        "'11min' is out of range: must be at most 10 min",
-    ),
-    "timeout of 0": ("timeout: 10min", "timeout: 0s", "'0s' is out of range: must be at least 1 s"),
-    "timeout beyond 24 h": ("timeout: 10min", "timeout: 25h", "'25h' is out of range: must be at most 24 h"),
+    "at beyond 24 h": ("at: 0s", "25h", "'25h' is out of range: must be at most 24 h"),
+    "offset beyond 24 h": ("offset: 0s", "-25h", "'-25h' is out of range: must be between -24 h and 24 h"),
+    "fade in beyond 24 h": ("fade_in: 0s", "1441min", "'1441min' is out of range: must be at most 24 h"),
+    "fade out beyond 24 h": ("fade_out: 0s", "25h", "'25h' is out of range: must be at most 24 h"),
+    "track duration beyond 24 h": ("duration: 1s, duck", "25h", "'25h' is out of range: must be at most 24 h"),
+    "duck attack beyond 1 min": ("duck_attack: 80ms", "2min", "'2min' is out of range: must be at most 1 min"),
+    "duck release beyond 1 min": ("duck_release: 400ms", "61s", "'61s' is out of range: must be at most 1 min"),
+    "step gap beyond 1 h": ("gap: 300ms", "2h", "'2h' is out of range: must be between -1 h and 1 h"),
+    "line gap beyond 1 h": ("gap: 100ms", "-61min", "'-61min' is out of range: must be between -1 h and 1 h"),
+    "clone start beyond 24 h": ("start: 0s", "25h", "'25h' is out of range: must be at most 24 h"),
+    "generate beyond 1 h": ("duration: 1s, take", "2h", "a generated sound lasts more than 0 s and at most 1 h"),
+    "poll interval beyond 10 min": ("poll_interval: 1s", "11min", "'11min' is out of range: must be at most 10 min"),
+    "timeout of 0": ("timeout: 10min", "0s", "'0s' is out of range: must be at least 1 s"),
+    "timeout beyond 24 h": ("timeout: 10min", "25h", "'25h' is out of range: must be at most 24 h"),
 }
+
+
+def _written(old: str, value: str) -> str:
+    """``old`` with the value after its last ``key: `` (up to a ``,``, a ``}`` or the line's end)
+    replaced by ``value``."""
+    head, _, tail = old.rpartition(": ")
+    end = min((tail.index(stop) for stop in ",}\n" if stop in tail), default=len(tail))
+    return f"{head}: {value}{tail[end:]}"
 
 
 def _location(text: str, old: str, new: str) -> tuple[int, int]:
@@ -161,7 +130,8 @@ def test_the_base_recipe_is_valid(write_recipe) -> None:
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_number_is_a_located_recipe_error(case: str, write_recipe) -> None:
-    old, new, message = CASES[case]
+    old, value, message = CASES[case]
+    new = _written(old, value)
     assert BASE.count(old) == 1, old
     text = BASE.replace(old, new)
     path = write_recipe(text)
@@ -241,13 +211,6 @@ def test_the_schema_states_the_models_ranges() -> None:
             checked += 1
     assert checked >= 9  # speed, volume, pitch, speaker, 2 takes, candidates, concurrency, retries, price
     assert "-120 to 40" in json.dumps(schema["$defs"]["gainDb"])
-
-
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("AUDIOFLOW_CACHE_DIR", raising=False)
-    return tmp_path
 
 
 @pytest.mark.parametrize("command", ["validate", "plan", "run"])

@@ -23,12 +23,6 @@ LARGE = "a recipe number stays within ±10^15, that is at most 15 digits"
 CONTROL = "YAML text holds printable characters, tabs and line breaks only; delete it"
 
 
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 def validate(folder: Path, text: str, command: str = "validate") -> tuple[int, str, str]:
     (folder / "recipe.yaml").write_text(text, encoding="utf-8")
     result = CliRunner().invoke(cli, [command, "recipe.yaml"])
