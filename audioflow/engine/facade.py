@@ -30,6 +30,7 @@ from .budget import Budget, check_budget
 from .events import StepEvent
 from .scheduler import RunResult, arun_plans, run_in_new_loop
 from .staleness import Plan, PlanStatus, make_plan, recipe_key
+from .warm import warm_imports
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -102,6 +103,8 @@ async def execute_plans(
             budget=budget,
             on_result=on_result,
         )
+    if any(plan.stale for plan, _, _ in items):
+        warm_imports()  # what the steps and the report will import, overlapped with the first steps
     return await arun_plans(
         items,
         jobs=options.get("jobs", 4),
