@@ -16,14 +16,16 @@ Reported, each ``--repeats`` times (default 3; the median is the figure):
 * the **ideal**: ``ceil(paid / limit) x latency`` (20 s for the defaults), and the ratio to it;
 * the most requests the host held at once (must not pass the limit);
 * where the rest goes: **plan** (every recipe planned against the bucket) and **tail** (from the
-  last result the host served to the end: the last joins, mixes and masters, and the bounces).
+  last result the host served to the end: the last joins, mixes and masters, and the bounces not
+  yet done: each recipe is bounced, with its report, as soon as its own steps have ended).
 
 Then **the S3 bookkeeping per step**: a batch of ``--probe`` recipes (default 5) run with the local
 scheduler in this process against a fake with no latency, every S3 call of the s3fs client counted
 and timed (record lookups, leases, journals, objects, records), divided by the steps rendered.
 
 Usage: ``python benchmarks/bench_cluster.py [--recipes 100] [--workers 4] [--limit 32] [--latency 2]
-[--repeats 3] [--probe 5] [--plan-threads 16]`` (``--repeats 0``: only the S3 probe)
+[--repeats 3] [--probe 5] [--plan-threads 16] [--no-report]`` (``--repeats 0``: only the S3 probe;
+``--no-report``: the bounces write no HTML reports)
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ def one_run(hosts: Any, paths: list[Path], args: argparse.Namespace, url: str, c
     hosts.api.reset()
     hosts.api.slow(args.latency, paths=[r"^/v2/[^/]+$"], methods=["POST"])
     start = time.monotonic()
-    report = open_batch(paths, cache_dir=url).run(cluster=client)
+    report = open_batch(paths, cache_dir=url).run(cluster=client, report=not args.no_report)
     end = time.monotonic()
     failed = {o.error for r in report.reports.values() for o in r.result.outcomes.values() if o.status == "failed"}
     assert report.ok, report.errors or failed
@@ -202,6 +204,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--probe", type=int, default=5)
     parser.add_argument("--plan-threads", type=int, default=batch.PLAN_THREADS, help="1: plan one recipe at a time")
+    parser.add_argument("--no-report", action="store_true", help="bounce without the HTML reports (run --no-report)")
     args = parser.parse_args()
     batch.PLAN_THREADS = args.plan_threads
     with tempfile.TemporaryDirectory() as tmp, seaweed_server() as s3, segmind_hosts() as hosts:

@@ -8,7 +8,9 @@ the dialogue is joined again, the mix and the master are rendered again, the out
 The wall time of that subprocess is the figure (goal: at most 5 s).
 
 ``--breakdown`` also runs one more edit in-process (``open_project(...).run()`` with an event
-hook) and prints when each re-rendered step started and ended, so the time can be attributed.
+hook) and prints when each re-rendered step started and ended, each master's stages (measuring,
+limiting+encoding, verifying: earnest has two outputs, an mp3 and an ACX m4b, each its own
+master step) and the bounce and report pages after the last master, so the time can be attributed.
 
 Usage: ``python benchmarks/bench_edit_line.py [--repeats 5] [--breakdown]``
 """
@@ -54,15 +56,20 @@ def run_cli(folder: Path) -> float:
 
 
 def breakdown(folder: Path) -> None:
-    """One edit in-process: each re-rendered step's start and end, seconds from ``open_project``."""
+    """One edit in-process: each re-rendered step's start, stages and end, seconds from ``open_project``;
+    then the bounce and the report pages (everything after the last step)."""
     from audioflow.engine import open_project
 
     started = time.perf_counter()
     marks: list[str] = []
+    last = [0.0]
 
     def on_event(event: object) -> None:
         at = time.perf_counter() - started
-        marks.append(f"{at:6.2f} s  {event.step_id:<16} {event.status}")  # type: ignore[attr-defined]
+        status, message = str(event.status), event.message  # type: ignore[attr-defined]
+        if status != "cached":
+            marks.append(f"{at:6.2f} s  {event.step_id:<20} {status} {message if status == 'progress' else ''}")  # type: ignore[attr-defined]
+            last[0] = at
 
     project = open_project(folder / "earnest.yaml")
     opened = time.perf_counter() - started
@@ -70,9 +77,9 @@ def breakdown(folder: Path) -> None:
     total = time.perf_counter() - started
     print(f"  {opened:6.2f} s  open_project (load, expand)")
     for mark in marks:
-        if not mark.endswith("cached"):
-            print(f"  {mark}")
-    print(f"  {total:6.2f} s  done (bounced {report.output})")
+        print(f"  {mark}")
+    outputs = ", ".join(str(b.path.name) for b in report.outputs)
+    print(f"  {total:6.2f} s  done: bounce + {len(report.outputs)} report pages {total - last[0]:.2f} s ({outputs})")
 
 
 def main() -> None:
@@ -80,6 +87,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--breakdown", action="store_true")
     args = parser.parse_args()
+    print(f"load average before: {'/'.join(f'{x:.1f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory(prefix="audioflow-edit-") as tmp:
         folder = Path(tmp)
         shutil.copy(ROOT / "recipes" / "earnest.yaml", folder / "earnest.yaml")

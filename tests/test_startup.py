@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = (
     *("numpy", "scipy", "soxr", "pedalboard", "pyebur128", "httpx", "librosa", "pydub", "piper", "networkx"),
@@ -97,3 +99,36 @@ def test_a_refused_recipe_still_gets_jsonschema_s_located_errors(tmp_path: Path)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert done.stdout.split() == ["True", "2"]
     assert done.stderr.startswith("bad.yaml:13:35: 'wma' is not one of: mp3")
+
+
+def test_a_run_with_stale_steps_warms_the_audio_stack_and_a_no_op_run_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audioflow.engine import facade, open_project, warm
+
+    started: list[tuple[str, ...]] = []
+    monkeypatch.setattr(facade, "warm_imports", lambda: started.append(warm.WARM_MODULES))
+    recipe = tmp_path / "bed.yaml"
+    recipe.write_text(
+        "audioflow: 1\nprovider: local\nsteps:\n  bed: {generate: a warm pad, duration: 2s, texture: tone}\n"
+        "mix:\n  - {track: bed}\nmaster: {format: wav}\noutput: out/bed.wav\n",
+        encoding="utf-8",
+    )
+    assert open_project(recipe).run().ok and started == [warm.WARM_MODULES]
+    assert open_project(recipe).run().ok and len(started) == 1  # nothing stale: nothing warmed
+    assert "scipy.signal" in warm.WARM_MODULES and "matplotlib.figure" in warm.WARM_MODULES
+
+
+def test_warming_imports_in_a_thread_and_leaves_failures_to_their_users() -> None:
+    from audioflow.engine.warm import warm_imports
+
+    code = (
+        "import sys\n"
+        "from audioflow.engine.warm import warm_imports\n"
+        "warm_imports(('colorsys', 'no_such_module_here', 'wave')).join()\n"
+        "print('colorsys' in sys.modules, 'wave' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.split() == ["True", "True"]
+    assert warm_imports(()).name == "audioflow-warm"

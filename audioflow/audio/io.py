@@ -45,7 +45,7 @@ __all__ = [
 
 SUPPORTED_FORMATS: tuple[str, ...] = ("wav", "mp3", "ogg", "opus", "flac", "m4a", "m4b")
 """Formats :func:`encode` writes. ``ogg`` and ``opus`` both mean Opus in an Ogg container; ``m4a``
-and ``m4b`` (an audiobook) both mean AAC-LC (ffmpeg's native ``aac`` encoder) in an MPEG-4 file."""
+and ``m4b`` (an audiobook) both mean AAC-LC (ffmpeg's native ``aac`` encoder, fast coder) in an MPEG-4 file."""
 
 #: 5.1 → stereo by ITU-R BS.775: L' = L + 0.707·C + 0.707·Ls, R' = R + 0.707·C + 0.707·Rs, LFE
 #: dropped. Rows are the input channels in the WAV / ffmpeg order L, R, C, LFE, Ls, Rs; columns L', R'.
@@ -59,14 +59,16 @@ _STDERR_TAIL_CHARS = 800
 _FFMPEG_TIMEOUT_S = 3600.0
 
 # Output arguments per format (after the input). Bit depths: wav 24-bit PCM, flac 24-bit in s32.
+# AAC (m4a, m4b) uses ffmpeg's fast coder: 2.5x faster than its default two-loop search (1.5 s of
+# CPU instead of 3.7 s for 136 s of stereo at 192 kbps), inaudibly different at podcast bit rates.
 _FORMAT_ARGS: dict[str, list[str]] = {
     "wav": ["-c:a", "pcm_s24le", "-f", "wav"],
     "flac": ["-c:a", "flac", "-sample_fmt", "s32", "-bits_per_raw_sample", "24", "-f", "flac"],
     "mp3": ["-c:a", "libmp3lame", "-f", "mp3"],
     "ogg": ["-c:a", "libopus", "-f", "ogg"],
     "opus": ["-c:a", "libopus", "-f", "ogg"],
-    "m4a": ["-c:a", "aac", "-f", "ipod"],
-    "m4b": ["-c:a", "aac", "-f", "ipod"],
+    "m4a": ["-c:a", "aac", "-aac_coder", "fast", "-f", "ipod"],
+    "m4b": ["-c:a", "aac", "-aac_coder", "fast", "-f", "ipod"],
 }
 
 

@@ -11,6 +11,7 @@ blocks of any size gives the same figures as feeding it whole.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -80,15 +81,18 @@ class ShortTermMeter:
     3 s ending at time_ms (``-inf`` for silence; the first readings cover less than 3 s). Raises
     ``AudioError`` for a bad rate, channel count or hop."""
 
-    def __init__(self, sample_rate_hz: int, channels: int, hop_ms: float = 1000.0):
+    def __init__(self, sample_rate_hz: int, channels: int, hop_ms: float = 1000.0, *, also: Any = None):
         import pyebur128
 
         if sample_rate_hz <= 0 or channels < 1 or not hop_ms > 0:
             raise AudioError(f"cannot meter {channels} channels at {sample_rate_hz} Hz every {hop_ms} ms")
         self._module = pyebur128
-        self._state = pyebur128.R128State(int(channels), int(sample_rate_hz), pyebur128.MeasurementMode.MODE_S)
+        modes = pyebur128.MeasurementMode.MODE_S | (also if also is not None else pyebur128.MeasurementMode.MODE_S)
+        #: libebur128's state: ``also`` (more ``pyebur128.MeasurementMode`` flags, e.g. ``MODE_I``) lets
+        #: one pass of the K-weighting filter give the integrated loudness and its range too.
+        self.state = pyebur128.R128State(int(channels), int(sample_rate_hz), modes)
         self.sample_rate_hz = int(sample_rate_hz)
-        self._hop_frames = max(1, round(hop_ms * sample_rate_hz / 1000.0))
+        self.hop_frames = max(1, round(hop_ms * sample_rate_hz / 1000.0))
         self._frames = 0
 
     def add(self, block: np.ndarray) -> list[tuple[float, float]]:
@@ -97,13 +101,13 @@ class ShortTermMeter:
         readings = []
         first = 0
         while first < data.shape[0]:
-            count = min(self._hop_frames - self._frames % self._hop_frames, data.shape[0] - first)
+            count = min(self.hop_frames - self._frames % self.hop_frames, data.shape[0] - first)
             part = data[first : first + count]
-            self._state.add_frames(part.reshape(-1), count)
+            self.state.add_frames(part.reshape(-1), count)
             self._frames += count
             first += count
-            if self._frames % self._hop_frames == 0:
-                value = float(self._module.get_loudness_shortterm(self._state))
+            if self._frames % self.hop_frames == 0:
+                value = float(self._module.get_loudness_shortterm(self.state))
                 readings.append(
                     (self._frames * 1000.0 / self.sample_rate_hz, value if math.isfinite(value) else -math.inf)
                 )

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +31,13 @@ import numpy as np
 
 from audioflow.audio import io as audio_io
 from audioflow.audio import loudness
+from audioflow.audio.figures import Overview
 from audioflow.audio.limiter import TruePeakLimiter
 from audioflow.audio.loudness import LoudnessMeter, PeakDetector, RmsMeter, integrated_lufs
 from audioflow.audio.pipes import EncoderPipe, decode_blocks
 from audioflow.audio.qc import FigureMeter, FileFigures
 from audioflow.audio.types import Audio
+from audioflow.audio.wavstream import AudioFile
 from audioflow.errors import AudioError
 
 __all__ = [
@@ -155,7 +159,8 @@ class MasteredFile:
     ``input_lufs``: the source's loudness; ``gain_db``: gain before the limiter (last pass);
     ``lufs``/``true_peak_dbtp``: measured on the DECODED file; ``limited`` and
     ``max_reduction_db``: what the limiter did; ``passes``: encodes made (1 to 3); ``figures``:
-    every QC figure of the decoded file (measured in the same pass).
+    every QC figure of the decoded file and ``overview`` its envelope and short-term loudness
+    (what the report draws), both measured in the same pass.
     """
 
     path: Path
@@ -171,6 +176,7 @@ class MasteredFile:
     max_reduction_db: float
     passes: int
     figures: FileFigures | None = None
+    overview: Overview | None = None
 
     @property
     def duration_ms(self) -> float:
@@ -312,6 +318,40 @@ def _measure_and_sample(source: BlockSource, block_frames: int) -> tuple[float, 
     return meter.lufs(), squares.rms_dbfs(), sample
 
 
+#: Pass 1's results for the last sources measured (a file's identity, channels, block size): the
+#: outputs of one mix (an mp3 and an m4b, say) are mastered at once from the same file, and the
+#: second takes the first's measurement instead of reading and metering the programme again.
+_MEASURED: OrderedDict[tuple[object, ...], tuple[float, float, np.ndarray]] = OrderedDict()
+_MEASURED_LOCKS: dict[tuple[object, ...], threading.Lock] = {}
+_MEASURED_GUARD = threading.Lock()
+_MEASURED_MAX = 2
+
+
+def _measured_once(source: BlockSource, block_frames: int) -> tuple[float, float, np.ndarray]:
+    """:func:`_measure_and_sample`, once per WAV file (its path, size and mtime), channels and block
+    size in this process while it is among the last :data:`_MEASURED_MAX`; other sources every time.
+    The sample is returned read-only (two masters share it)."""
+    base = source.source if isinstance(source, _Remixed) else source
+    if not isinstance(base, AudioFile):
+        return _measure_and_sample(source, block_frames)
+    stat = base.path.stat()
+    key = (str(base.path), stat.st_size, stat.st_mtime_ns, source.channels, block_frames)
+    with _MEASURED_GUARD:
+        lock = _MEASURED_LOCKS.setdefault(key, threading.Lock())
+    with lock:  # a second master of the same mix waits for the first's pass 1
+        with _MEASURED_GUARD:
+            found = _MEASURED.get(key)
+        if found is None:
+            found = _measure_and_sample(source, block_frames)
+            found[2].flags.writeable = False
+            with _MEASURED_GUARD:
+                _MEASURED[key] = found
+                while len(_MEASURED) > _MEASURED_MAX:
+                    gone, _ = _MEASURED.popitem(last=False)
+                    _MEASURED_LOCKS.pop(gone, None)
+        return found
+
+
 def _fade_edges(excerpts: np.ndarray, rate_hz: int) -> None:
     """Fade each excerpt (excerpts × frames × channels, in place) in and out over 10 ms: no clicks at the joins."""
     fade = np.sin(np.linspace(0.0, np.pi / 2, round(0.01 * rate_hz))).astype(np.float32)[:, None]
@@ -357,18 +397,18 @@ def _encode_and_measure(
     gain_db: float,
     ceiling_dbtp: float,
     on_stage: Callable[[str], None],
-) -> tuple[TruePeakLimiter, FileFigures]:
+) -> tuple[TruePeakLimiter, FileFigures, Overview | None]:
     """Pass 2 (gain + limiter piped into the encoder) and the check of the DECODED file, every QC
-    figure in one streamed pass: (the limiter, the decoded file's figures)."""
+    figure and the overview in one streamed pass: (the limiter, the decoded file's figures, its overview)."""
     encoder = _encoder(path, encoding, source.sample_rate_hz, source.channels)
     on_stage("limiting+encoding")
     limiter = _encode_pass(source, encoder, gain_db, ceiling_dbtp, encoding.block_frames)
     on_stage("verifying")
     rate = encoding.out_rate_hz
-    meter = FigureMeter(rate, source.channels)
+    meter = FigureMeter(rate, source.channels, overview_ms=source.frames * 1000.0 / source.sample_rate_hz)
     for block in decode_blocks(path, sample_rate_hz=rate, channels=source.channels, block_frames=encoding.block_frames):
         meter.add(block)
-    return limiter, meter.figures()
+    return limiter, meter.figures(), meter.overview()
 
 
 @dataclass(frozen=True)
@@ -534,7 +574,7 @@ def master_to_file(
     out_rate = audio_io.encoded_rate_hz(fmt, source.sample_rate_hz, sample_rate_hz)
     encoding = _Encoding(fmt, int(bitrate_kbps), sample_rate_hz, out_rate, int(block_frames), int(bit_depth))
     stage("measuring")
-    input_lufs, input_rms_dbfs, sample = _measure_and_sample(source, block_frames)
+    input_lufs, input_rms_dbfs, sample = _measured_once(source, block_frames)
     if not math.isfinite(input_lufs):
         raise AudioError("cannot master silence (or audio shorter than 400 ms)")
     if target_rms_dbfs is not None:
@@ -544,7 +584,7 @@ def master_to_file(
     gain_db, margin_db = prediction.gain_db, prediction.margin_db
     for attempt in range(_MAX_ENCODES):
         ceiling_dbtp = true_peak_dbtp - margin_db
-        limiter, figures = _encode_and_measure(source, Path(path), encoding, gain_db, ceiling_dbtp, stage)
+        limiter, figures, seen = _encode_and_measure(source, Path(path), encoding, gain_db, ceiling_dbtp, stage)
         lufs, peak_dbtp, frames = figures.integrated_lufs, figures.true_peak_dbtp, figures.frames
         result = MasteredFile(
             Path(path),
@@ -560,6 +600,7 @@ def master_to_file(
             limiter.max_reduction_db,
             attempt + 1,
             figures,
+            seen,
         )
         overshoot_db = peak_dbtp - true_peak_dbtp
         if abs(lufs - target_lufs) <= _LUFS_TOLERANCE_LU and overshoot_db <= 0:

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from audioflow.audio.figures import FIGURE_LEVELS, FileFigures
+from audioflow.audio.figures import FIGURE_LEVELS, FileFigures, Overview
 from audioflow.audio.io import probe_file
-from audioflow.audio.loudness import PeakDetector, RmsMeter
+from audioflow.audio.loudness import PeakDetector, RmsMeter, ShortTermMeter
+from audioflow.audio.overview import EnvelopeMeter, make_overview, overview_sizes
 from audioflow.audio.pipes import decode_blocks
 from audioflow.errors import AudioError
 
@@ -57,15 +58,28 @@ class _NoiseFloor:
 
 class FigureMeter:
     """Every figure of :class:`FileFigures` for a stream at ``sample_rate_hz`` × ``channels``, fed
-    block by block in one pass (what :func:`measure_file` and the master's check of its decoded file use)."""
+    block by block in one pass (what :func:`measure_file` and the master's check of its decoded file use).
 
-    def __init__(self, sample_rate_hz: int, channels: int):
+    With ``overview_ms`` (the stream's expected length, ms) it also measures the stream's
+    :class:`~audioflow.audio.figures.Overview` (:meth:`overview`): the short-term loudness read
+    from the same libebur128 state, the envelope binned for about ``OVERVIEW_POINTS`` bins."""
+
+    def __init__(self, sample_rate_hz: int, channels: int, *, overview_ms: float | None = None):
         import pyebur128
 
         self._module = pyebur128
         modes = pyebur128.MeasurementMode
         self.rate, self.channels = int(sample_rate_hz), int(channels)
-        self._state = pyebur128.R128State(self.channels, self.rate, modes.MODE_I | modes.MODE_LRA)
+        self._short: ShortTermMeter | None = None
+        self._envelope: EnvelopeMeter | None = None
+        self._readings: list[tuple[float, float]] = []
+        if overview_ms is None:
+            self._state = pyebur128.R128State(self.channels, self.rate, modes.MODE_I | modes.MODE_LRA)
+        else:
+            bin_frames, hop_ms = overview_sizes(overview_ms, self.rate)
+            self._envelope = EnvelopeMeter(bin_frames)
+            self._short = ShortTermMeter(self.rate, self.channels, hop_ms, also=modes.MODE_I | modes.MODE_LRA)
+            self._state = self._short.state
         self._peaks = PeakDetector(self.rate, self.channels)
         self._floor = _NoiseFloor(round(NOISE_WINDOW_MS * self.rate / 1000.0), self.channels)
         self._sample_peak, self.frames = 0.0, 0
@@ -75,7 +89,11 @@ class FigureMeter:
         if block.shape[0] == 0:
             return
         data = np.ascontiguousarray(block, dtype=np.float32)
-        self._state.add_frames(data.reshape(-1), data.shape[0])
+        if self._short is not None and self._envelope is not None:
+            self._readings += self._short.add(data)
+            self._envelope.add(data)
+        else:
+            self._state.add_frames(data.reshape(-1), data.shape[0])
         self._peaks.push(data)
         self._floor.add(data)
         self._sample_peak = max(self._sample_peak, float(np.max(np.abs(data))))
@@ -100,6 +118,12 @@ class FigureMeter:
             self._floor.whole.rms_dbfs(),
             self._floor.floor_dbfs(),
         )
+
+    def overview(self) -> Overview | None:
+        """The stream's overview (None without ``overview_ms``)."""
+        if self._short is None or self._envelope is None:
+            return None
+        return make_overview(self._envelope, self._readings, self.rate, self._short.hop_frames)
 
 
 def measure_file(path: Path) -> FileFigures:

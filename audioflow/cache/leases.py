@@ -13,6 +13,10 @@ server decides atomically:
   renewal that fails means the lease is no longer ours, and the holder stops.
 * **release**: delete with ``If-Match: <our ETag>`` (never someone else's lease); a lease that
   cannot be released simply expires.
+* **sweep** (``cache gc`` on a bucket): a dead holder's lease, expired by the server's clock, is
+  deleted with ``If-Match`` of the ETag seen once its take has a record or it expired long ago
+  (:meth:`S3Store.sweep_leases <audioflow.cache.s3.S3Store.sweep_leases>`); deleting an expired
+  lease is no more than the takeover any worker may make.
 
 What the holder does under the lease (look for the take again, resume a journalled request or
 submit and journal a new one) and the window that remains are in ``docs/explanation/caching.md``.
@@ -87,12 +91,14 @@ class Lease:
             raise CacheError(f"cannot write the lease s3://{self.bucket}/{self.key}: {exc.strerror or exc}") from exc
         return str(response["ETag"])
 
-    def _expired_etag(self) -> str | None:
-        """The ETag of the current lease when the server's clock says it has expired, else None."""
+    def overdue(self) -> tuple[str, float] | None:
+        """The lease object's ETag and how many seconds ago its TTL ran out by the server's clock
+        (negative: still alive), or None when there is no lease. Raises :class:`CacheError` when
+        the server cannot be read."""
         try:
             head = self.fs.call_s3("head_object", Bucket=self.bucket, Key=self.key)
         except FileNotFoundError:
-            return None  # released meanwhile: the next try creates it
+            return None
         except OSError as exc:
             raise CacheError(f"cannot read the lease s3://{self.bucket}/{self.key}: {exc.strerror or exc}") from exc
         server_now = parsedate_to_datetime(head["ResponseMetadata"]["HTTPHeaders"]["date"])
@@ -101,7 +107,27 @@ class Lease:
         except ValueError:
             ttl_s = self.ttl_s  # a damaged lease still expires, after our own TTL
         age_s = (server_now - head["LastModified"]).total_seconds()
-        return str(head["ETag"]) if age_s > ttl_s else None
+        return str(head["ETag"]), age_s - ttl_s
+
+    def _expired_etag(self) -> str | None:
+        """The ETag of the current lease when the server's clock says it has expired, else None
+        (also when it was released meanwhile: the next try creates it)."""
+        seen = self.overdue()
+        return seen[0] if seen is not None and seen[1] > 0 else None
+
+    def remove_if(self, etag: str) -> bool:
+        """Delete the lease object if it is still the one whose ETag is ``etag`` (``If-Match``), as
+        ``gc`` does with a dead holder's expired lease: a lease taken over or renewed since stays.
+        True when deleted (or already gone)."""
+        try:
+            self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self.key, IfMatch=etag)
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            if is_precondition_failure(exc):
+                return False
+            raise CacheError(f"cannot remove the lease s3://{self.bucket}/{self.key}: {exc.strerror or exc}") from exc
+        return True
 
     def try_acquire(self) -> bool:
         """Take the lease if it is free or expired; False when someone else holds it (or won a race)."""

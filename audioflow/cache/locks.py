@@ -50,11 +50,16 @@ class StepLock:
             raise CacheError(f"cannot lock {self.path}: {exc.strerror or exc}") from exc
 
     def try_acquire(self) -> bool:
-        """Take the lock if nobody holds it; False if someone does."""
+        """Take the lock if nobody holds it (without waiting); False if someone does. Raises
+        :class:`CacheError` when it cannot be taken at all (a read-only cache, no flock)."""
+        import filelock
+
         try:
             self.acquire(timeout_s=0)
-        except CacheError:
-            return False
+        except CacheError as exc:
+            if isinstance(exc.__cause__, filelock.Timeout):
+                return False
+            raise
         return True
 
     def release(self) -> None:

@@ -21,8 +21,9 @@ whose artifact it does not keep.
 
 Both work on a bucket (:class:`~.s3.S3Store`) with the same semantics, through :class:`_BucketFiles`:
 keys are listed afresh, objects are hashed as they stream from the server, damage is set aside
-under the bucket's ``quarantine/``, and ``leases/`` is never touched (a live lease guards a paid
-request; an expired one is taken over by the next worker).
+under the bucket's ``quarantine/``, and gc removes only the leases dead holders left (expired, and
+their take recorded or long expired: :meth:`~.s3.S3Store.sweep_leases`); a live lease guards a
+paid request and is never touched.
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ class _BucketFiles(_Files):
         return []  # a bucket's writes are single puts: no temp files
 
     def unheld_locks(self, dry_run: bool) -> list[tuple[str, int]]:
-        return []  # a bucket has leases instead, never removed by gc
+        return self.store.sweep_leases(dry_run=dry_run)  # a bucket's leases: only dead holders' go
 
     def where(self, key: str) -> str:
         return self.store.url_of(key)
@@ -417,7 +418,10 @@ class CacheUsage:
 
 
 def _sizes(store: ArtifactStore) -> dict[str, int]:
-    """Every regular file under the store's root (key → bytes), not following links."""
+    """Every regular file under the store's root (key → bytes), not following links; on a bucket,
+    every object under its prefix (one listing; the local mirror is not the store)."""
+    if isinstance(store, S3Store):
+        return store.sizes()
     sizes: dict[str, int] = {}
     for folder, _, files in os.walk(store.root):
         for name in files:

@@ -35,7 +35,7 @@ from ..errors import CacheError
 from .atomic import write_atomic
 from .digest import canonical_json, sha256_hex
 from .leases import Lease, is_precondition_failure
-from .records import Damaged, object_key, parse_journal, parse_record, parse_state, record_key
+from .records import Damaged, is_digest, object_key, parse_journal, parse_record, parse_state, record_key
 from .store import Artifact, ArtifactStore, Finding, StepRecord
 
 __all__ = ["S3Journal", "S3Store", "filesystem", "is_url", "local_root", "open_store"]
@@ -44,6 +44,8 @@ SCHEME = "s3://"
 #: Seconds a lease lasts without renewal (renewed every third of it while a paid request is polled).
 LEASE_TTL_S = 60.0
 LEASE_TTL_ENV = "AUDIOFLOW_LEASE_TTL_S"
+#: Seconds past its TTL after which ``cache gc`` removes an expired lease whose take has no record.
+LEASE_GRACE_S = 3600.0
 
 _CLIENTS: dict[tuple[int, str | None, str | None, str | None], Any] = {}
 _CLIENTS_GUARD = threading.Lock()
@@ -281,9 +283,10 @@ class S3Store(ArtifactStore):
         keys = (str(name)[strip:] for name in found)
         return sorted(k for k in keys if k.startswith(f"{area}/") and not k.endswith("/"))  # no folder markers
 
-    def sizes(self, area: str) -> dict[str, int]:
-        """Every key under ``area`` on the server with its size in bytes (one listing, made afresh)."""
-        base = self._remote(area)
+    def sizes(self, area: str = "") -> dict[str, int]:
+        """Every key under ``area`` (default: the whole store) on the server with its size in bytes
+        (one listing, made afresh)."""
+        base = self._remote(area) if area else self._remote("").rstrip("/")
         self.fs.invalidate_cache()
         try:
             found = self.fs.find(base, detail=True)
@@ -295,7 +298,8 @@ class S3Store(ArtifactStore):
         out = {}
         for name, info in found.items():
             key = str(name)[strip:]
-            if key.startswith(f"{area}/") and not key.endswith("/") and info.get("type") != "directory":
+            inside = key.startswith(f"{area}/") if area else bool(key)
+            if inside and not key.endswith("/") and info.get("type") != "directory":
                 out[key] = int(info.get("size") or 0)
         return out
 
@@ -432,6 +436,28 @@ class S3Store(ArtifactStore):
     def lease(self, input_digest: str) -> Lease:
         """The lease on ``input_digest`` (see :mod:`.leases`), not yet taken."""
         return Lease(self.fs, self.bucket, self.bucket_key(f"leases/{input_digest}.json"), self.lease_ttl_s)
+
+    def sweep_leases(self, *, dry_run: bool = False, grace_s: float = LEASE_GRACE_S) -> list[tuple[str, int]]:
+        """Remove the leases dead holders left: expired by the server's clock, and either their take
+        has a record (the step was done) or they expired more than ``grace_s`` seconds ago. Each goes
+        by a delete under ``If-Match`` of the ETag seen, so a lease taken over or renewed meanwhile
+        stays; live leases are never touched. Returns (key, bytes) of each removed (with
+        ``dry_run``: that would be). Raises :class:`CacheError` when the bucket cannot be read."""
+        removed = []
+        for key, size in sorted(self.sizes("leases").items()):
+            digest = key.removeprefix("leases/").removesuffix(".json")
+            if not is_digest(digest):
+                continue  # not a lease audioflow wrote
+            lease = self.lease(digest)
+            seen = lease.overdue()
+            if seen is None or seen[1] <= 0:
+                continue  # gone meanwhile, or alive
+            etag, overdue_s = seen
+            if overdue_s <= grace_s and self.read_key(record_key(digest)) is None:
+                continue  # maybe a holder frozen for a while: its journal is resumed by the next taker
+            if dry_run or lease.remove_if(etag):
+                removed.append((key, size))
+        return removed
 
     def read_state(self, recipe_key: str) -> dict[str, Any]:
         key = self.state_key(recipe_key)

@@ -122,15 +122,12 @@ def cache_info(
 
     For the cache beside RECIPES (or --cache-dir): its files and bytes, objects, records, journals
     and recipe states; the bytes RECIPES keep alive now; what gc would keep (every recipe's last
-    run too) and what it would free. Reads records, never objects; changes nothing."""
+    run too) and what it would free. On a bucket (--cache-dir s3://…) it lists the bucket's
+    objects under the prefix. Reads records, never objects; changes nothing."""
     from ..cache import cache_usage
-    from ..errors import CacheError
 
     with _errors_to_exit_codes():
         stores = _stores(recipes, cache_dir)
-        remote = [location for location, store in stores.items() if store.remote]
-        if remote:
-            raise CacheError(f"{remote[0]}: cache info works on a local cache folder, not yet on a bucket")
         keep = _used_by(recipes, stores, cache_dir, allow_dirs)
         rows = [_info_json(root, cache_usage(stores[root], keep_inputs=keep[root]), recipes) for root in stores]
         if as_json:

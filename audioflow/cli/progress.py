@@ -3,9 +3,9 @@ and one per recipe, each saying when it is done or has failed), and a stage bar 
 (mixing / measuring / limiting+encoding / verifying), so a long bounce does not sit at "29/30".
 ``-v`` adds a line per finished step. Rich is imported only when the display is live.
 
-Events come from the local scheduler (in the event loop) or from a Dask cluster (in the thread that
-collects its results); rich's progress is thread-safe. On a cluster no ``started`` events arrive,
-so bars move as steps finish.
+Events come from the local scheduler (in the event loop) or from a Dask cluster (steps' ends from
+the thread that collects its results; ``started`` and the master's stages from the workers, through
+Dask's event log, on the client's loop); rich's progress is thread-safe.
 """
 
 from __future__ import annotations

@@ -125,6 +125,7 @@ def plan(
 @click.option(
     "--allow-qc-fail", is_flag=True, help="Keep outputs that fail their preset's QC: warn and exit 0 instead of 1."
 )
+@click.option("--no-report", is_flag=True, help="Write no HTML report beside the outputs (saves its figures' CPU).")
 def run(
     recipes: tuple[Path, ...],
     cache_dir: Path | str | None,
@@ -138,6 +139,7 @@ def run(
     force: tuple[str, ...],
     as_json: bool,
     allow_qc_fail: bool,
+    no_report: bool,
 ) -> None:
     """Render each RECIPE's stale steps and bounce its mastered outputs. Several recipes (or a quoted
     glob, 'episodes/*.yaml') run as one graph: a step they share renders once; failures are
@@ -161,6 +163,7 @@ def run(
                     "keep_going": keep_going,
                     "on_event": display.on_event,
                     "budget_usd": budget_usd,
+                    "report": not no_report,
                 }
                 if len(batch.projects) == 1:
                     reports = {batch.recipes[0]: batch.projects[0].run(**options, **chosen, cluster=client)}

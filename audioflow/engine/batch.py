@@ -4,8 +4,9 @@ The recipes' steps run together in one scheduler (:func:`.scheduler.arun_plans`,
 cluster): they share the ``jobs`` limit, each provider's limit and the digest locks, so a step
 every episode shares (a voice clone, a bed: the same input digest) renders once and the other
 recipes find it cached. Recipes that share a cache folder share one store object. Each recipe is
-then bounced as a single run would bounce it: its output, sidecars and manifest are those of
-``audioflow run`` on that recipe alone. On a shared store (a bucket) the recipes are planned and
+bounced as soon as its own steps have ended (while the others still render), as a single run
+would bounce it: its output, sidecars and manifest are those of ``audioflow run`` on that recipe
+alone. On a shared store (a bucket) the recipes are planned and
 bounced concurrently (:data:`PLAN_THREADS` at once): every record lookup is a round trip, and one
 recipe's plan does not depend on another's. A failed step stops only its own recipe; a recipe whose
 output cannot be written is reported, not raised, so every recipe of the batch gets its report.
@@ -109,10 +110,11 @@ class Batch:
         return plans
 
     async def arun(self, **options: Unpack[RunOptions]) -> BatchReport:
-        """Render every recipe's stale steps as one graph, then bounce each recipe (as
-        :meth:`Project.arun` does for one). ``budget_usd`` holds for the whole batch. Raises
-        :class:`RecipeError` or :class:`~audioflow.errors.ProviderError` before any spending; a
-        step's failure, or a recipe that could not be bounced, is in the report."""
+        """Render every recipe's stale steps as one graph, bouncing each recipe (as
+        :meth:`Project.arun` does for one) once its own steps have ended. ``budget_usd`` holds for
+        the whole batch. Raises :class:`RecipeError` or :class:`~audioflow.errors.ProviderError`
+        before any spending; a step's failure, or a recipe that could not be bounced, is in the
+        report."""
         import asyncio  # here and in run: a batch with nothing to do still imports it, one recipe does not
 
         plans = await asyncio.to_thread(self.plan)
@@ -122,17 +124,27 @@ class Batch:
         ready_paid_providers((plan, p.providers) for plan, p in zip(plans, self.projects, strict=True))
         total = Budget(budget_usd)
         items = [(plan, p.store, p.providers) for plan, p in zip(plans, self.projects, strict=True)]
-        results = await execute_plans(items, options, total)
         report = BatchReport(self.recipes, {}, budget=total)
         gate = asyncio.Semaphore(PLAN_THREADS if self._concurrent else 1)
+        loop = asyncio.get_running_loop()
+        bouncing: dict[int, asyncio.Future[RunReport]] = {}
 
-        async def finish(project: Project, plan: Plan, result: RunResult) -> RunReport:
+        async def finish(i: int, result: RunResult) -> RunReport:
             async with gate:
-                return await self._finish(project, plan, result, report)
+                return await self._finish(self.projects[i], plans[i], result, report, options.get("report", True))
 
-        finished = await asyncio.gather(
-            *(finish(p, plan, r) for plan, p, r in zip(plans, self.projects, results, strict=True))
-        )
+        def bounce(i: int, result: RunResult) -> None:  # on the loop: each recipe bounced once
+            if i not in bouncing:
+                bouncing[i] = asyncio.ensure_future(finish(i, result))
+
+        def ended(i: int, result: RunResult) -> None:  # from the cluster's collector thread, or the loop
+            loop.call_soon_threadsafe(bounce, i, result)
+
+        # A recipe is bounced as soon as its own steps have ended, while the others still render.
+        results = await execute_plans(items, options, total, ended)
+        for i, result in enumerate(results):
+            bounce(i, result)
+        finished = await asyncio.gather(*(bouncing[i] for i in range(len(results))))
         report.reports = {p.graph.recipe.path: r for p, r in zip(self.projects, finished, strict=True)}
         report.errors = {p: report.errors[p] for p in self.recipes if p in report.errors}  # the batch's order
         return report
@@ -144,9 +156,9 @@ class Batch:
         return run_in_new_loop(self.arun(**options))
 
     @staticmethod
-    async def _finish(project: Project, plan: Plan, result: RunResult, report: BatchReport) -> RunReport:
+    async def _finish(project: Project, plan: Plan, result: RunResult, report: BatchReport, page: bool) -> RunReport:
         try:
-            return await project.finish(plan, result)
+            return await project.finish(plan, result, report=page)
         except AudioflowError as exc:  # this recipe's output could not be written: the others still are
             report.errors[project.graph.recipe.path] = str(exc)
             return RunReport(result, None, None, None)

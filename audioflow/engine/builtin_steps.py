@@ -520,5 +520,6 @@ def master_mix(
         placeholders=mix.meta.placeholders,
         loudness=loudness,
         qc_figures=result.figures,  # the QC report's, measured on the decoded file with the loudness
+        overview=result.overview,  # the report's envelope and short-term loudness, from the same pass
     )
     return WrittenFile(path), payload.format, meta

@@ -18,10 +18,14 @@ event loop. What differs from the local scheduler is only where limits live:
   each provider's name and settings; only a provider that is not built in is pickled whole.
 
 Dask may run a task twice (a worker lost mid-task): the lease on the take digest, not Dask, keeps
-a paid request from being submitted twice. A step every recipe of a batch shares, with a digest
-known at plan time, is one task; other duplicates meet at the store's lock or lease. Results come
-back as records; their artifact paths are rewritten to this machine's store (a bucket's objects
-are fetched into the local mirror when read).
+a paid request from being submitted twice. A run never waits for ever: when no step has finished
+for :func:`stall_s` seconds (``AUDIOFLOW_CLUSTER_STALL_S``), the steps still pending are cancelled
+and fail, each saying where it was (a rerun resumes their journalled requests).
+
+A step every recipe of a batch shares, with a digest known at plan time, is one task; other
+duplicates meet at the store's lock or lease. Results come back as records; their artifact paths
+are rewritten to this machine's store (a bucket's objects are fetched into the local mirror when
+read).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -49,12 +55,33 @@ from .facade import provider_settings
 from .scheduler import RunResult, StepOutcome, _failure, _Run, _run_step
 from .staleness import Plan, StepPlan
 
-__all__ = ["CPU_RESOURCE", "ClusterBudget", "connect", "run_on_cluster"]
+__all__ = ["CPU_RESOURCE", "ClusterBudget", "connect", "run_on_cluster", "stall_s"]
 
 #: The worker resource a CPU step asks one unit of (``dask worker --resources "cpu=4"``).
 CPU_RESOURCE = "cpu"
+#: The Dask event topic workers publish steps' progress on (``Worker.log_event``): a run's client
+#: subscribes to it and keeps its own run's events.
+EVENTS_TOPIC = "audioflow-progress"
 #: Task slots per worker of ``local:N``: remote steps only wait on their hosts, so a worker holds many.
 LOCAL_SLOTS = 16
+#: Seconds a cluster run waits with no step finishing before it fails what is left (twice a
+#: provider's default ``timeout``: a paid request may legitimately be polled that long).
+STALL_S = 1800.0
+
+
+def stall_s() -> float:
+    """``$AUDIOFLOW_CLUSTER_STALL_S`` (seconds, > 0), else :data:`STALL_S`. Raises
+    :class:`AudioflowError` for a value that is not a positive number."""
+    value = os.environ.get("AUDIOFLOW_CLUSTER_STALL_S", "").strip()
+    if not value:
+        return STALL_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise AudioflowError(f"AUDIOFLOW_CLUSTER_STALL_S={value}: give a number of seconds above 0")
+    return seconds
 
 
 @contextlib.contextmanager
@@ -144,7 +171,8 @@ class ClusterBudget:
 class _Task:
     """What a worker needs to render one step: the step and its plan, its upstream steps, the
     store's location, the providers (name → settings of a built-in one, or the object itself),
-    cluster-wide provider limits and the name of the event that stops its recipe."""
+    cluster-wide provider limits, the name of the event that stops its recipe, and the run and
+    task key its progress events (``started``, the master's stages) are published under."""
 
     step: Step
     planned: StepPlan
@@ -154,6 +182,8 @@ class _Task:
     limits: tuple[tuple[str, int], ...]
     stop: str | None
     budget: ClusterBudget | None = None
+    run: str = ""
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -226,6 +256,23 @@ async def _stopped(name: str | None) -> bool:
     return bool(await Event(name).is_set())
 
 
+def _publisher(task: _Task) -> Callable[[StepEvent], None]:
+    """The ``emit`` of a step on a worker: its ``started`` and ``progress`` events go to the run's
+    client through the scheduler's event log (:data:`EVENTS_TOPIC`); how it ends, the client
+    learns from the task's result."""
+    from distributed import get_worker
+
+    worker = get_worker()
+
+    def emit(event: StepEvent) -> None:
+        if task.run and event.status in (StepStatus.STARTED, StepStatus.PROGRESS):
+            message = {"run": task.run, "key": task.key, "status": str(event.status), "message": event.message}
+            with contextlib.suppress(Exception):  # progress is best effort: a closing worker's stream refuses it
+                worker.log_event(EVENTS_TOPIC, message)  # thread-safe
+
+    return emit
+
+
 async def _step_task(task: _Task, *upstream: _Done) -> _Done:
     """Render one step on a worker (see the module docstring); never raises."""
     bad = [dep.id for dep, done in zip(task.deps, upstream, strict=True) if not done.status.ok]
@@ -243,7 +290,7 @@ async def _step_task(task: _Task, *upstream: _Done) -> _Done:
         providers = _worker_providers(task.providers)
         limits = _worker_limits(task.limits)
         steps = {task.step.id: task.planned}
-        run = _Run(steps, store, providers, limits, lambda e: None, lambda: False, budget, outcomes)
+        run = _Run(steps, store, providers, limits, _publisher(task), lambda: False, budget, outcomes)
         run.shared_budget = task.budget
         # Tasks in one process meet at one lock per digest first (then at the store's file lock).
         run.digest_locks = _DIGEST_LOCKS.setdefault(id(asyncio.get_running_loop()), {})
@@ -263,6 +310,8 @@ class _Graph:
     owners: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     keys: dict[tuple[int, str], str] = field(default_factory=dict)
     cached: dict[tuple[int, str], _Done] = field(default_factory=dict)
+    done: dict[str, _Done] = field(default_factory=dict)  # how each task ended, as it ends
+    erred: set[str] = field(default_factory=set)  # the keys whose task raised (lost, cancelled, upstream erred)
 
 
 def _location(store: ArtifactStore) -> str:
@@ -289,14 +338,15 @@ def _submit(
     run_id: str,
     keep_going: bool,
     budget: ClusterBudget | None,
-) -> _Graph:
+    graph: _Graph,
+) -> None:
+    """Submit every stale step of ``items`` as a task into ``graph`` (see :class:`_Graph`)."""
     cpu = _has_cpu_resource(client)
     concurrency: dict[str, int] = {}
     for _, _, providers in items:
         for name, p in providers.items():
             concurrency[name] = max(1, min(concurrency.get(name, p.max_concurrency), p.max_concurrency))
     limits = tuple(sorted(concurrency.items()))
-    graph = _Graph()
     for i, (plan, store, providers) in enumerate(items):
         location, specs = _location(store), _provider_specs(plan, providers)
         stop = None if keep_going else f"audioflow-stop-{run_id}-{i}"
@@ -313,11 +363,10 @@ def _submit(
             step = planned.step
             ups = [graph.futures[graph.keys[i, d]] if (i, d) in graph.keys else graph.cached[i, d] for d in step.deps]
             deps = tuple(plan.graph.steps[d] for d in step.deps)
-            task = _Task(step, planned, deps, location, specs, limits, stop, budget)
+            task = _Task(step, planned, deps, location, specs, limits, stop, budget, run_id, key)
             on_cpu = step.provider is None or providers[step.provider].local
             resources = {CPU_RESOURCE: 1} if on_cpu and cpu else None
             graph.futures[key] = client.submit(_step_task, task, *ups, key=key, pure=False, resources=resources)
-    return graph
 
 
 def run_on_cluster(
@@ -327,64 +376,170 @@ def run_on_cluster(
     keep_going: bool = False,
     on_event: Callable[[StepEvent], None] | None = None,
     budget: Budget | None = None,
+    stall_after_s: float | None = None,
+    on_result: Callable[[int, RunResult], None] | None = None,
 ) -> list[RunResult]:
     """Render the plans' stale steps on the cluster of ``client`` (blocking; see the module
-    docstring) and return each plan's :class:`RunResult`, as :func:`.scheduler.arun_plans` does."""
+    docstring) and return each plan's :class:`RunResult`, as :func:`.scheduler.arun_plans` does.
+    ``on_result(i, result)`` hears each plan's result as soon as its own steps have ended (from
+    this function's thread), so a batch bounces a recipe while others still render. When no step
+    finishes for ``stall_after_s`` seconds (default :func:`stall_s`), the steps still pending fail
+    (cancelled, each saying where it was)."""
     emit = on_event or (lambda event: None)
     total = budget or Budget()
+    watchdog_s = stall_s() if stall_after_s is None else stall_after_s
     run_id = uuid.uuid4().hex[:12]
     shared = None if total.limit_usd is None else ClusterBudget(f"audioflow-budget-{run_id}", total.limit_usd)
     if shared is not None:
         shared.start(client)
+    graph = _Graph()
+    relay = _Relay(run_id, items, graph, emit)
+    client.subscribe_topic(EVENTS_TOPIC, relay.from_worker)  # before any task starts
+    results: dict[int, RunResult] = {}
+    remaining: dict[int, set[str]] = {i: set() for i in range(len(items))}
+
+    def ended(i: int) -> None:
+        results[i] = _result(i, items[i], graph, total, len(items))
+        if on_result is not None:
+            on_result(i, results[i])
+
+    def task_ended(key: str) -> None:
+        for i in dict.fromkeys(i for i, _ in graph.owners[key]):
+            remaining[i].discard(key)
+            if not remaining[i]:
+                ended(i)
+
     try:
-        graph = _submit(client, items, run_id, keep_going, shared)
+        _submit(client, items, run_id, keep_going, shared, graph)
         for i, step_id in graph.cached:  # found at plan time: no task, but progress counts them
-            label = str(items[i][0].graph.recipe.path) if len(items) > 1 else ""
-            emit(StepEvent(step_id, items[i][0].steps[step_id].step.kind, StepStatus.CACHED, "", label))
-        done, erred = _collect(client, items, graph, run_id, keep_going, emit)
+            emit(StepEvent(step_id, items[i][0].steps[step_id].step.kind, StepStatus.CACHED, "", relay.label(i)))
+        for (i, _), key in graph.keys.items():
+            remaining[i].add(key)
+        for i in [i for i, keys in remaining.items() if not keys]:
+            ended(i)
+        watchdog = _Watchdog(client, graph, watchdog_s)
+        watchdog.start()
+        try:
+            _collect(client, graph, run_id, keep_going, relay, watchdog, task_ended)
+        finally:
+            watchdog.stop.set()
     finally:
+        client.unsubscribe_topic(EVENTS_TOPIC)
         if shared is not None:
             shared.end(client)
-    return [_result(i, item, graph, done, erred, total, len(items)) for i, item in enumerate(items)]
+    return [results[i] for i in range(len(items))]
+
+
+class _Watchdog(threading.Thread):
+    """Cancels a run's pending tasks once no task has finished for ``stall_s`` seconds (a worker's
+    steps waiting on each other, a task no worker can take): :meth:`verdict` then says, for each
+    cancelled key, why and where it was. :meth:`progress` is called for every finished task."""
+
+    def __init__(self, client: Any, graph: _Graph, stall_s: float):
+        super().__init__(name="audioflow-cluster-watchdog", daemon=True)
+        self.client, self.graph, self.stall_s = client, graph, stall_s
+        self.stop = threading.Event()
+        self.last = time.monotonic()
+        self.stalled: dict[str, str] = {}
+
+    def progress(self) -> None:
+        self.last = time.monotonic()
+
+    def run(self) -> None:
+        while not self.stop.wait(min(5.0, self.stall_s / 4)):
+            if time.monotonic() - self.last < self.stall_s:
+                continue
+            pending = {key: f for key, f in self.graph.futures.items() if not f.done()}
+            if not pending:
+                continue
+            try:  # where each task is, for the message: best effort
+                where = {k: w for w, keys in self.client.processing().items() for k in keys}
+            except Exception:
+                where = {}
+            for key in pending:
+                place = f"at worker {where[key]}" if key in where else "waiting for its upstream steps or a worker"
+                self.stalled[key] = (
+                    f"no step of the run finished on the cluster for {self.stall_s:.0f} s "
+                    f"(AUDIOFLOW_CLUSTER_STALL_S); this one was {place} and was cancelled "
+                    "(run again: a paid request resumes from its journal)"
+                )
+            self.client.cancel(list(pending.values()))
+            return
+
+    def verdict(self, key: str) -> str | None:
+        """Why ``key`` was cancelled, or None when the watchdog did not cancel it."""
+        return self.stalled.get(key)
+
+
+class _Relay:
+    """A run's step events on this machine: the workers' ``started`` and ``progress`` events (from
+    :data:`EVENTS_TOPIC`, on the client's event loop) and each task's end (from :func:`_collect`),
+    never a worker's event after its task ended (a late master stage would leave a bar behind)."""
+
+    def __init__(self, run_id: str, items: Sequence[Any], graph: _Graph, emit: Callable[[StepEvent], None]):
+        self.run_id, self.items, self.graph, self.emit = run_id, items, graph, emit
+        self.lock = threading.Lock()
+        self.ended: set[str] = set()
+
+    def label(self, i: int) -> str:
+        return str(self.items[i][0].graph.recipe.path) if len(self.items) > 1 else ""
+
+    def from_worker(self, event: tuple[float, Any]) -> None:
+        """A ``Client.subscribe_topic`` handler: one worker event, ``(time, message)``."""
+        message = event[1]
+        if not isinstance(message, dict) or message.get("run") != self.run_id:
+            return  # another run's
+        with self.lock:
+            owners = self.graph.owners.get(message.get("key", ""))
+            if not owners or message["key"] in self.ended:
+                return
+            i, step_id = owners[0]
+            kind = self.items[i][0].steps[step_id].step.kind
+            self.emit(StepEvent(step_id, kind, StepStatus(message["status"]), message["message"], self.label(i)))
+
+    def end(self, key: str, result: _Done) -> None:
+        """Emit how ``key``'s task ended, for each (recipe, step) it stands for."""
+        with self.lock:
+            self.ended.add(key)
+            for n, (i, step_id) in enumerate(self.graph.owners[key]):
+                status = StepStatus.CACHED if n and result.status == StepStatus.RENDERED else result.status
+                kind = self.items[i][0].steps[step_id].step.kind
+                self.emit(StepEvent(step_id, kind, status, result.error or "", self.label(i)))
 
 
 def _collect(
     client: Any,
-    items: Sequence[tuple[Plan, ArtifactStore, Mapping[str, Provider]]],
     graph: _Graph,
     run_id: str,
     keep_going: bool,
-    emit: Callable[[StepEvent], None],
-) -> tuple[dict[str, _Done], set[str]]:
-    """Every task's result as it finishes (events emitted, a failed recipe's stop event set)."""
+    relay: _Relay,
+    watchdog: _Watchdog,
+    task_ended: Callable[[str], None],
+) -> None:
+    """Every task's result into ``graph.done`` as it finishes (events emitted, a failed recipe's
+    stop event set), then ``task_ended(key)``."""
     from distributed import Event, as_completed
 
-    done: dict[str, _Done] = {}
-    erred: set[str] = set()
     for future in as_completed(list(graph.futures.values())):
         key = future.key
+        watchdog.progress()
         try:
             result = future.result()
-        except Exception as exc:  # the task itself was lost (KilledWorker) or an upstream task was
-            result = _Done(StepStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
-            erred.add(key)
-        done[key] = result
-        for n, (i, step_id) in enumerate(graph.owners[key]):
-            status = StepStatus.CACHED if n and result.status == StepStatus.RENDERED else result.status
-            kind = items[i][0].steps[step_id].step.kind
-            label = str(items[i][0].graph.recipe.path) if len(items) > 1 else ""
-            emit(StepEvent(step_id, kind, status, result.error or "", label))
-            if result.status == StepStatus.FAILED and not keep_going:
+        except Exception as exc:  # the task was lost (KilledWorker), an upstream task was, or it stalled
+            result = _Done(StepStatus.FAILED, error=watchdog.verdict(key) or f"{type(exc).__name__}: {exc}")
+            graph.erred.add(key)
+        graph.done[key] = result
+        relay.end(key, result)
+        if result.status == StepStatus.FAILED and not keep_going:
+            for i, _ in graph.owners[key]:
                 Event(f"audioflow-stop-{run_id}-{i}", client=client).set()
-    return done, erred
+        task_ended(key)
 
 
 def _result(
     i: int,
     item: tuple[Plan, ArtifactStore, Mapping[str, Provider]],
     graph: _Graph,
-    done: dict[str, _Done],
-    erred: set[str],
     total: Budget,
     n_items: int,
 ) -> RunResult:
@@ -393,11 +548,11 @@ def _result(
     result = RunResult(budget=total if n_items == 1 else Budget(parent=total))
     for step_id, planned in plan.steps.items():
         key = graph.keys.get((i, step_id))
-        d = graph.cached[i, step_id] if key is None else done[key]
+        d = graph.cached[i, step_id] if key is None else graph.done[key]
         first = key is None or graph.owners[key][0] == (i, step_id)
         status = d.status if first or d.status != StepStatus.RENDERED else StepStatus.CACHED
         bad = [dep for dep in planned.step.deps if not result.outcomes[dep].status.ok]
-        if key in erred and bad:  # Dask's "a dependency erred": the step never ran
+        if key in graph.erred and bad:  # Dask's "a dependency erred": the step never ran
             status, d = StepStatus.BLOCKED, _Done(StepStatus.BLOCKED, error=f"upstream step {bad[0]} did not render")
         record = d.record
         if record is not None:

@@ -30,6 +30,7 @@ from .budget import Budget, check_budget
 from .events import StepEvent, StepStatus
 from .outcomes import RunResult, settle_cached
 from .staleness import Plan, PlanStatus, make_plan, recipe_key
+from .warm import warm_imports
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -58,7 +59,9 @@ class RunOptions(TypedDict, total=False):
     ``cluster`` (a ``distributed.Client``) runs the steps on that Dask cluster instead of this process;
     ``only`` runs just those steps and what they need (the output is bounced only when ``master`` is
     among them); ``force`` renders those steps again even though the store holds them (steps on a
-    free, local provider or audioflow's own only: a paid step's new rendering is a new ``take``)."""
+    free, local provider or audioflow's own only: a paid step's new rendering is a new ``take``);
+    ``report`` False writes no HTML report beside the outputs (default True: a batch that needs only
+    its outputs saves the report's figures, about a second of CPU each)."""
 
     jobs: int
     keep_going: bool
@@ -67,6 +70,7 @@ class RunOptions(TypedDict, total=False):
     cluster: Client | None
     only: Collection[str] | None
     force: Collection[str] | None
+    report: bool
 
 
 def ready_paid_providers(plans: Iterable[tuple[Plan, Mapping[str, Provider]]]) -> None:
@@ -78,9 +82,14 @@ def ready_paid_providers(plans: Iterable[tuple[Plan, Mapping[str, Provider]]]) -
 
 
 async def execute_plans(
-    items: Sequence[tuple[Plan, ArtifactStore, Mapping[str, Provider]]], options: RunOptions, budget: Budget
+    items: Sequence[tuple[Plan, ArtifactStore, Mapping[str, Provider]]],
+    options: RunOptions,
+    budget: Budget,
+    on_result: Callable[[int, RunResult], None] | None = None,
 ) -> list[RunResult]:
-    """Run plans with the local asyncio scheduler, or on the Dask cluster ``options["cluster"]``."""
+    """Run plans with the local asyncio scheduler, or on the Dask cluster ``options["cluster"]``;
+    ``on_result(i, result)`` hears each plan's result as soon as its steps have ended (on the
+    cluster, from the thread that collects its results)."""
     import asyncio  # here and below: a no-op run (Project.run) starts no event loop and imports no asyncio
 
     from .scheduler import arun_plans
@@ -96,13 +105,17 @@ async def execute_plans(
             keep_going=options.get("keep_going", False),
             on_event=options.get("on_event"),
             budget=budget,
+            on_result=on_result,
         )
+    if any(plan.stale for plan, _, _ in items):
+        warm_imports()  # what the steps and the report will import, overlapped with the first steps
     return await arun_plans(
         items,
         jobs=options.get("jobs", 4),
         keep_going=options.get("keep_going", False),
         on_event=options.get("on_event"),
         budget=budget,
+        on_result=on_result,
     )
 
 
@@ -184,7 +197,7 @@ class Project:
             check_budget(plan.cost_by_provider(), budget_usd)
         ready_paid_providers([(plan, self.providers)])
         (result,) = await execute_plans([(plan, self.store, self.providers)], options, Budget(budget_usd))
-        return await self.finish(plan, result)
+        return await self.finish(plan, result, report=options.get("report", True))
 
     def narrow(self, plan: Plan, only: Collection[str] | None, force: Collection[str] | None) -> Plan:
         """``plan`` cut to ``only`` (and what it needs) and with ``force`` rendered again (see
@@ -209,14 +222,15 @@ class Project:
             )
         return plan.forced(set(force)) if force else plan
 
-    async def finish(self, plan: Plan, result: RunResult) -> RunReport:
-        """Save the recipe's state and bounce its master (when it rendered) after ``result``; the
-        :class:`RunReport`. Raises :class:`~audioflow.errors.CacheError` when the output cannot be written."""
+    async def finish(self, plan: Plan, result: RunResult, *, report: bool = True) -> RunReport:
+        """Save the recipe's state and bounce its master (when it rendered) after ``result``, with
+        its HTML report unless ``report`` is False; the :class:`RunReport`. Raises
+        :class:`~audioflow.errors.CacheError` when the output cannot be written."""
         import asyncio
 
-        return await asyncio.to_thread(self.finish_now, plan, result)
+        return await asyncio.to_thread(self.finish_now, plan, result, report=report)
 
-    def finish_now(self, plan: Plan, result: RunResult) -> RunReport:
+    def finish_now(self, plan: Plan, result: RunResult, *, report: bool = True) -> RunReport:
         """:meth:`finish`, in this thread."""
         warnings = []
         try:
@@ -228,14 +242,14 @@ class Project:
             return RunReport(result, None, None, None, warnings)
         bounced = bounce(plan, result, self.store)
         first = bounced[0]
-        report = None
+        page_of_first = None
         try:
-            for each in bounced:
+            for each in bounced if report else ():
                 page = self._write_page(plan, result, each)
-                report = report or page
+                page_of_first = page_of_first or page
         except AudioflowError as exc:  # the outputs stand without their report
             warnings.append(f"the report was not written: {exc}")
-        return RunReport(result, first.path, first.manifest_path, first.manifest, warnings, bounced, report)
+        return RunReport(result, first.path, first.manifest_path, first.manifest, warnings, bounced, page_of_first)
 
     def _write_page(self, plan: Plan, result: RunResult, each: Bounced) -> Path:
         """The report page of one bounced output, written unless the page beside it already shows

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # audio.qc imports numpy: only a master's meta holds its figures
-    from ..audio.figures import FileFigures
+    from ..audio.figures import FileFigures, Overview
 
 __all__ = ["Loudness", "Segment", "StepMeta"]
 
@@ -63,7 +63,8 @@ class StepMeta:
     duck under); transcript ``segments`` (``segments_estimated`` when spread over a whole-scene take);
     ``placeholders`` inside (step ids); how a provider's take came to be (``provider``, ``model``,
     ``placeholder``, ``approximate``, ``notes``, ``request_id``, ``cost_usd``, ``take_digest``);
-    a master's ``loudness`` and ``qc_figures`` (its encoded file measured, decoded); the ``step``
+    a master's ``loudness``, ``qc_figures`` and ``overview`` (its encoded file measured, decoded:
+    the QC report's figures, the report's envelope and short-term loudness); the ``step``
     that rendered it; ``anchors``: where the things a chapter can start at landed, (key, start_ms,
     end_ms) — a mix's tracks (``@3``, by step name at their first placement), dialogue lines
     (``scene[7]``) and cues (``scene.cue#2``); see ``engine.chapters``."""
@@ -87,6 +88,7 @@ class StepMeta:
     step: str | None = None
     qc_figures: FileFigures | None = None
     anchors: tuple[tuple[str, float, float], ...] = ()
+    overview: Overview | None = None
 
     def shifted_anchors(self, offset_ms: float, end_ms: float, owner: str) -> list[tuple[str, float, float]]:
         """The ``anchors`` placed ``offset_ms`` later and cut at ``end_ms`` (one starting there or
@@ -151,6 +153,8 @@ class StepMeta:
             )
         if self.qc_figures is not None:
             out["qc_figures"] = self.qc_figures.to_json()
+        if self.overview is not None:
+            out["overview"] = self.overview.to_json()
         return {key: value for key, value in out.items() if value is not None}
 
     @classmethod
@@ -185,6 +189,7 @@ class StepMeta:
             step=data.get("step"),
             qc_figures=_figures(data["qc_figures"]) if "qc_figures" in data else None,
             anchors=tuple((str(name), float(s), float(e)) for name, s, e in data.get("anchors") or ()),
+            overview=_overview(data["overview"]) if "overview" in data else None,
         )
 
 
@@ -207,3 +212,9 @@ def _figures(data: Mapping[str, Any]) -> FileFigures:
     from ..audio.figures import FileFigures
 
     return FileFigures.from_json(data)
+
+
+def _overview(data: Mapping[str, Any]) -> Overview:
+    from ..audio.figures import Overview
+
+    return Overview.from_json(data)

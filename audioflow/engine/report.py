@@ -29,7 +29,7 @@ from typing import Any
 
 from .. import __version__
 from ..audio import Clip, clip_gain_db
-from ..audio.overview import Overview, overview
+from ..audio.overview import OVERVIEW_POINTS, Overview, overview
 from ..cache import ArtifactStore, write_atomic
 from ..errors import AudioflowError
 from ..recipe.paths import sidecar_paths
@@ -61,7 +61,7 @@ __all__ = [
 #: The most encoded preview bytes one page embeds (before base64, which adds a third).
 PREVIEWS_MAX_BYTES = 2_000_000
 #: Points across the programme for the waveform and the bed gains.
-ENVELOPE_POINTS = 1200
+ENVELOPE_POINTS = OVERVIEW_POINTS
 #: How far the measured integrated loudness may be from the target and still pass, LU (DESIGN.md).
 LOUDNESS_TOLERANCE_LU = 0.2
 
@@ -332,13 +332,15 @@ def collect(
     record = result.outcomes[master_id].record
     assert record is not None
     rate, channels = master_meta.sample_rate_hz or master_payload.sample_rate_hz, master_meta.channels or 2
-    seen = overview(
-        record.artifact.path,
-        sample_rate_hz=rate,
-        channels=channels,
-        duration_ms=master_meta.duration_ms,
-        points=ENVELOPE_POINTS,
-    )
+    seen = master_meta.overview  # measured by the master as it checked its file; else decoded here
+    if seen is None:
+        seen = overview(
+            record.artifact.path,
+            sample_rate_hz=rate,
+            channels=channels,
+            duration_ms=master_meta.duration_ms,
+            points=ENVELOPE_POINTS,
+        )
     figures, verdict = _verdict(master_payload, master_meta, qc)
     mix_meta = _meta(result, mix_id)
     chapters = resolve_chapters(plan.graph.recipe.chapters, mix_meta, master_meta.duration_ms, rate)

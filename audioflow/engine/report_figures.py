@@ -5,11 +5,15 @@ of them; each lane block carries an SVG ``id`` (``seg-N``) the page's script see
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from .report import ReportData
@@ -19,6 +23,10 @@ __all__ = ["Svgs", "draw"]
 LEFT, RIGHT = 0.17, 0.985  # the figures' horizontal margins (fractions of the width)
 WIDTH_IN = 11.0
 _TRACK, _CUE, _CHAPTER = "#6b7b8c", "#d9822b", "#7a3db8"
+T = TypeVar("T")
+_KEPT: OrderedDict[tuple[str, str], Any] = OrderedDict()  # the last figures drawn, by their inputs' digest
+_KEPT_LOCK = threading.Lock()
+_KEPT_MAX = 8
 _SPEAKERS = ["#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#ff7f0e"]
 
 
@@ -150,8 +158,27 @@ def _loudness(data: ReportData, chapters: list[tuple[float, str]]) -> str:
     return _svg(fig, "loudness")
 
 
+def _kept(name: str, key: tuple[Any, ...], make: Callable[[], T]) -> T:
+    """``make()``, or what it made for the same ``key`` in this process: two outputs of one mix have
+    the same lanes and beds, so the second page reuses the first's SVG (a third of a page's time)."""
+    digest = (name, hashlib.sha256(repr(key).encode("utf-8")).hexdigest())
+    with _KEPT_LOCK:
+        if digest in _KEPT:
+            _KEPT.move_to_end(digest)
+            return _KEPT[digest]
+    made = make()
+    with _KEPT_LOCK:
+        _KEPT[digest] = made
+        while len(_KEPT) > _KEPT_MAX:
+            _KEPT.popitem(last=False)
+    return made
+
+
 def draw(data: ReportData) -> Svgs:
-    """Every figure of the report for ``data``."""
+    """Every figure of the report for ``data`` (the lanes and beds of a mix already drawn for another
+    output's page in this process are reused: :func:`_kept`)."""
     chapters = [(c.start_ms / 1000.0, c.label) for c in data.chapters]
-    lanes, seek = _lanes(data, chapters)
-    return Svgs(lanes, _waveform(data, chapters), _beds(data, chapters), _loudness(data, chapters), seek)
+    span = (data.duration_ms, chapters)
+    lanes, seek = _kept("lanes", (data.lanes, data.blocks, data.speakers, span), lambda: _lanes(data, chapters))
+    beds = _kept("beds", (data.beds, span), lambda: _beds(data, chapters))
+    return Svgs(lanes, _waveform(data, chapters), beds, _loudness(data, chapters), dict(seek))

@@ -41,20 +41,19 @@ import math
 import os
 import re
 import threading
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AudioError, ProviderError, did_you_mean
 from ..steps import GeneratePayload, IsolatePayload, LinesPayload, SpokenLine, StepKind, VoiceSpec
 from .base import Journal, PreparedRequest, Reference, RenderRequest, Take, local_request_key
+from .local_clone import BASE_PROFILE_TEXT, PROFILES, CloneMatcher, reference_for, text_digest
 from .text_split import MAX_SYNTHESIS_CHARS, PHRASE_GAP_MS, SENTENCE_GAP_MS, split_text
 
 if TYPE_CHECKING:  # the audio stack (numpy, scipy, librosa) is imported when something is rendered
     from ..audio import Audio
-    from ..audio.voiceprint import VoiceProfile
 
 __all__ = [
     "LOCAL_VOICES",
@@ -73,20 +72,6 @@ PLACEHOLDER_RATE_HZ = 48000
 #: Version of the clone approximation (voice profile and matching): part of a clone's model id.
 CLONE_MATCH_VERSION = "clone-match-v3"
 ISOLATE_VERSION = "isolate-v1"
-#: What the bundled voice reads to measure its own profile and rate: the openings of two standard
-#: reading passages of ordinary English prose, the Rainbow Passage (Fairbanks 1960) and "The North
-#: Wind and the Sun" (the IPA's). (Pangrams, used before, are so dense in consonant clusters that
-#: they measured the voice 15–25 % slower than it reads ordinary prose; the Rainbow opening alone
-#: measured about 4 % slower than the mean of five other texts.)
-BASE_PROFILE_TEXT = (
-    "When the sunlight strikes raindrops in the air, they act as a prism and form a rainbow. "
-    "The rainbow is a division of white light into many beautiful colors. These take the shape of a "
-    "long round arch, with its path high above, and its two ends apparently beyond the horizon. "
-    "The North Wind and the Sun were disputing which was the stronger, when a traveler came along "
-    "wrapped in a warm cloak. They agreed that the one who first succeeded in making the traveler take "
-    "his cloak off should be considered stronger than the other."
-)
-_T = TypeVar("_T")
 _NO_URLS = "the local provider cannot fetch URLs; download the file and name it"
 
 
@@ -175,16 +160,6 @@ LOCAL_VOICES: dict[str, LocalVoice] = {
 #: unseeded inside its ONNX graph and move a line's length by up to ±5 % run to run), so a clone's
 #: rate, once matched, is what is spoken, and its takes are the same every time.
 CLONE_STYLE = LocalVoice(noise_scale=0.0, noise_w_scale=0.0, description="a clone: no random delivery")
-#: A clone's rate is matched within this ratio, or after this many corrections of its speed.
-CLONE_RATE_TOLERANCE = 0.02
-CLONE_RATE_CORRECTIONS = 2
-#: Log-slope of the bundled voice's tempo against its speed setting (Piper's ``length_scale`` does
-#: not scale durations in proportion: measured 0.67 over ×0.77…1.25 on ten texts).
-PIPER_TEMPO_SLOPE = 0.67
-#: A transcript's match and the speaking rate's first guess further apart than this ratio get a note
-#: (on the test speakers the rate's first guess was within 1.22× of the transcript's match).
-TRANSCRIPT_DOUBT_RATIO = 1.4
-
 #: Directions the local voices can act, matched as words in the direction: (gain dB, speed ×).
 _DIRECTIONS: dict[str, tuple[float, float]] = {
     "whisper": (-9.0, 0.92),
@@ -342,51 +317,6 @@ class _Delivery:
     notes: tuple[str, ...] = ()
 
 
-class _ProfileCache:
-    """Measurements in this process: voice profiles (the bundled voice's by model path, references'
-    by sha256) and clone matches (by the reference's sha256)."""
-
-    def __init__(self) -> None:
-        self._profiles: dict[str, Any] = {}
-        self._lock = threading.Lock()
-        self._key_locks: dict[str, threading.Lock] = {}
-
-    def get(self, key: str, measure: Callable[[], _T]) -> _T:
-        """The profile under ``key``, measured once by ``measure()`` (concurrent callers wait)."""
-        with self._lock:
-            key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:
-            if key not in self._profiles:
-                self._profiles[key] = measure()
-            return cast(_T, self._profiles[key])
-
-
-_PROFILES = _ProfileCache()
-
-
-def _reference_for(voice: VoiceSpec, references: tuple[Reference, ...]) -> Reference | None:
-    """The reference clip of a cloned ``voice``: the one named after it (or the only one)."""
-    clips = [r for r in references if r.name != "audio"]
-    named = [r for r in clips if r.name == voice.name]
-    return named[0] if named else (clips[0] if len(clips) == 1 else None)
-
-
-def _text_digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _measure_reference(reference: Reference) -> VoiceProfile:
-    """The voice profile of a clone's reference clip (a local file)."""
-    from ..audio import decode_file
-    from ..audio.voiceprint import analyse_voice
-
-    assert reference.path is not None
-    try:
-        return analyse_voice(decode_file(reference.path))
-    except AudioError as exc:
-        raise ProviderError("local", f"cannot clone from {reference.path.name}: {exc}") from exc
-
-
 def _volume_db(voice: VoiceSpec) -> float:
     volume = float(voice.volume)
     if not (math.isfinite(volume) and volume > 0):
@@ -398,7 +328,7 @@ def _check_voice(voice: VoiceSpec, references: tuple[Reference, ...]) -> None:
     """Raise ProviderError for a bad volume, an unknown local preset, or a clone without its clip."""
     _volume_db(voice)
     resolve_local_voice(voice)
-    if voice.clone and _reference_for(voice, references) is None:
+    if voice.clone and reference_for(voice, references) is None:
         raise ProviderError(
             "local", f"voice {voice.name!r} is a clone but its reference clip is missing", voice=voice.name
         )
@@ -470,6 +400,7 @@ class LocalProvider:
     def __init__(self, max_concurrency: int | None = None):
         self.max_concurrency = max_concurrency or max(1, os.cpu_count() or 1)  # a line per core
         self._voices = _VOICES
+        self._clones = CloneMatcher(self._read_passage, _bundled_model)
 
     def ready(self) -> None:
         """Always ready: nothing to configure."""
@@ -611,11 +542,11 @@ class LocalProvider:
                 raise ProviderError("local", f"voice {voice.name!r}: its Piper model file was not given")
             return _Delivery(model, voice.piper.speaker, LocalVoice(), own_pitch, own_speed, volume_db)
         clone = voice.clone
-        reference = _reference_for(voice, request.references) if clone else None
+        reference = reference_for(voice, request.references) if clone else None
         if clone and reference is not None and reference.path is not None:
             transcript = clone.transcript
-            key = f"clone:{reference.digest()}" + (f":{_text_digest(transcript)}" if transcript else "")
-            pitch, speed, note = _PROFILES.get(key, lambda: self._clone_match(reference, transcript))
+            key = f"clone:{reference.digest()}" + (f":{text_digest(transcript)}" if transcript else "")
+            pitch, speed, note = PROFILES.get(key, lambda: self._clones.match(reference, transcript))
             return _Delivery(None, None, CLONE_STYLE, pitch + own_pitch, speed * own_speed, volume_db, True, (note,))
         style = LOCAL_VOICES[resolve_local_voice(voice)]
         delivery = _Delivery(None, None, style, style.pitch_semitones + own_pitch, style.speed * own_speed, volume_db)
@@ -629,108 +560,10 @@ class LocalProvider:
         )
         return _Delivery(None, None, style, delivery.pitch_semitones, delivery.speed, volume_db, True, (note,))
 
-    def _clone_match(self, reference: Reference, transcript: str | None = None) -> tuple[float, float, str]:
-        """(pitch semitones, speed, note) moving the bundled voice to ``reference``'s profile: the
-        pitch from the median F0s; the speed by closing the loop (:meth:`_speed_loop`). With the
-        clip's ``transcript``, the bundled voice reads the transcript and the loop matches its
-        phonation time to the clip's (:meth:`_match_transcript`; the same words, so the words do
-        not bias the match). Without one, or when that reading is out of the speed limits (the
-        transcript does not fit the clip), it reads :data:`BASE_PROFILE_TEXT` at the clone's pitch
-        (speed 1, shared by clones of that pitch) and the loop matches the speaking rate
-        (:func:`~audioflow.audio.voiceprint.speaking_rate_hz`), whose text dependence is ~4 %."""
-        from ..audio.voiceprint import analyse_voice, match_voice, next_speed
-
-        target = _PROFILES.get(f"ref:{reference.digest()}", lambda: _measure_reference(reference))
-        base = _PROFILES.get(f"base:{_bundled_model()}", lambda: analyse_voice(self._read_passage(0.0, 1.0)))
-        pitch = round(match_voice(target, base)[0], 1)
-        matched = (
-            f"approximate clone of {reference.name!r}: the bundled voice matched pitch "
-            f"{target.median_f0_hz:.0f} Hz ({pitch:+.1f} st)"
-        )
-        # The bundled voice's rate at the clone's pitch and speed 1 (shared by clones of that pitch).
-        tried = [(1.0, _PROFILES.get(f"rate:{_bundled_model()}:{pitch:+.1f}", lambda: self._rate_at(pitch, 1.0)))]
-        if transcript:
-            found, note = self._match_transcript(reference, transcript, pitch)
-            if found is not None:
-                by_rate = next_speed(target.speaking_rate_hz, tried)
-                if abs(math.log(found / by_rate)) > math.log(TRANSCRIPT_DOUBT_RATIO):
-                    note += (
-                        f"; its speaking rate alone asks for ×{by_rate:.2f}: does the transcript say what the part "
-                        "of the clip used says?"
-                    )
-                return pitch, found, f"{matched} and {note}; timbre and accent are not copied"
-            matched = f"{matched} ({note})"
-        speed = self._speed_loop(target.speaking_rate_hz, tried, lambda s: self._rate_at(pitch, s))
-        readings = ", ".join(f"{rate:.2f} Hz at ×{tried_speed:.2f}" for tried_speed, rate in tried)
-        note = (
-            f"{matched} and speaking rate {target.speaking_rate_hz:.2f} Hz "
-            f"(read {readings}; speed ×{speed:.2f}); timbre and accent are not copied"
-        )
-        if not transcript:  # measured: ±12 % on seven speakers without the words, ±2 % with them
-            note += "; tempo matched to about ±12 % without the clip's words: give `clone: {transcript: ...}` for ±5 %"
-        return pitch, speed, note
-
-    def _match_transcript(self, reference: Reference, transcript: str, pitch: float) -> tuple[float | None, str]:
-        """(speed, note) at which the bundled voice, at ``pitch``, reads ``transcript`` in the
-        clip's phonation time (:func:`~audioflow.audio.voiceprint.phonation_s`, pauses left out),
-        within :data:`CLONE_RATE_TOLERANCE`; (None, why) when the clip has no second of speech or
-        the match falls outside :data:`~audioflow.audio.voiceprint.SPEED_LIMITS`."""
-        from ..audio import decode_file
-        from ..audio.voiceprint import SPEED_LIMITS, phonation_s
-
-        assert reference.path is not None
-        path = reference.path
-        spoken_s = _PROFILES.get(f"phonation:{reference.digest()}", lambda: phonation_s(decode_file(path)))
-        if spoken_s <= 0:
-            return None, "its transcript is not used: the clip holds under a second of speech"
-
-        def tempo_at(speed: float) -> float:  # phonation time as a rate: 1 / s
-            seconds = phonation_s(self._read_passage(pitch, speed, transcript))
-            return 1.0 / seconds if seconds > 0 else 0.0
-
-        tried = [(1.0, tempo_at(1.0))]
-        speed = self._speed_loop(1.0 / spoken_s, tried, tempo_at, PIPER_TEMPO_SLOPE)
-        tempo = tried[-1][1] * spoken_s
-        if speed in SPEED_LIMITS and abs(math.log(tempo)) >= math.log(1 + CLONE_RATE_TOLERANCE):
-            return None, f"its transcript is not used: the bundled voice cannot read it in {spoken_s:.1f} s"
-        readings = ", ".join(f"{1.0 / rate:.2f} s at ×{tried_speed:.2f}" for tried_speed, rate in tried if rate > 0)
-        return (
-            speed,
-            f"the clip's tempo on its transcript ({spoken_s:.2f} s of speech; read {readings}; speed ×{speed:.2f})",
-        )
-
-    @staticmethod
-    def _speed_loop(
-        target: float,
-        tried: list[tuple[float, float]],
-        read: Callable[[float], float],
-        prior_slope: float | None = None,
-    ) -> float:
-        """The speed at which ``read(speed)`` measures ``target``: from the readings in ``tried``
-        (appended to), corrected (:func:`~audioflow.audio.voiceprint.next_speed`) and read again up
-        to :data:`CLONE_RATE_CORRECTIONS` times, stopping once a reading is within
-        :data:`CLONE_RATE_TOLERANCE` of ``target``; the last correction is the speed."""
-        from ..audio.voiceprint import PRIOR_RATE_SLOPE, next_speed
-
-        slope = prior_slope or PRIOR_RATE_SLOPE
-        speed = round(next_speed(target, tried, slope), 4)
-        for _ in range(CLONE_RATE_CORRECTIONS):
-            last = tried[-1][1]
-            if target <= 0 or (last > 0 and abs(math.log(last / target)) < math.log(1 + CLONE_RATE_TOLERANCE)):
-                return tried[-1][0]
-            tried.append((speed, read(speed)))
-            speed = round(next_speed(target, tried, slope), 4)
-        return speed
-
     def _read_passage(self, pitch_semitones: float, speed: float, text: str = BASE_PROFILE_TEXT) -> Audio:
         """The bundled voice, delivered as a clone is, reading ``text`` (:data:`BASE_PROFILE_TEXT`)."""
         delivery = _Delivery(None, None, CLONE_STYLE, pitch_semitones, speed, 0.0)
         return self._synthesize(text, delivery, speed=speed, gain_db=0.0)
-
-    def _rate_at(self, pitch_semitones: float, speed: float) -> float:
-        from ..audio.voiceprint import speaking_rate_hz
-
-        return speaking_rate_hz(self._read_passage(pitch_semitones, speed))
 
     def _synthesize(self, text: str, delivery: _Delivery, *, speed: float, gain_db: float) -> Audio:
         """Piper speech of ``text`` (mono, the model's rate), tape-shifted by the delivery's pitch

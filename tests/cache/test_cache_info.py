@@ -74,3 +74,25 @@ def test_cache_info_measures_what_the_recipe_uses_and_the_rest(basic_project: Pa
 def test_cache_info_needs_a_cache(basic_project: Path) -> None:
     result = invoke("cache", "info", "--cache-dir", "nowhere")
     assert (result.exit_code, result.stderr) == (1, "error: no cache at nowhere\n")
+
+
+def test_cache_info_on_a_bucket_measures_its_objects_under_the_prefix(basic_project: Path, s3_url: str) -> None:
+    from audioflow.cache import S3Store
+
+    assert invoke("run", "recipe.yaml", "--cache-dir", s3_url).exit_code == 0
+    (basic_project / "recipe.yaml").write_text(BASIC_RECIPE.replace("gain_db: -20", "gain_db: -14"), encoding="utf-8")
+    assert invoke("run", "recipe.yaml", "--cache-dir", s3_url).exit_code == 0
+    result = invoke("cache", "info", "recipe.yaml", "--cache-dir", s3_url, "--json")
+    assert (result.exit_code, result.stderr) == (0, "")
+    data = json.loads(result.stdout)
+    assert list(jsonschema_rs.validator_for(json.loads(SCHEMA.read_text())).iter_errors(data)) == []
+    (row,) = data["caches"]
+    listed = S3Store(s3_url, mirror=basic_project / "elsewhere").sizes()
+    objects = {k: n for k, n in listed.items() if k.startswith("objects/")}
+    assert (row["cache"], row["files"], row["bytes"]) == (s3_url, len(listed), sum(listed.values()))
+    assert (row["objects"], row["object_bytes"]) == (len(objects), sum(objects.values()))
+    assert (row["records"], row["states"], row["journals"]) == (13, 1, 0)
+    assert row["used_objects"] == 7 and row["used_bytes"] + row["other_bytes"] == row["bytes"]
+    assert row["gc_keeps_bytes"] == row["used_bytes"]
+    text = invoke("cache", "info", "--cache-dir", s3_url)
+    assert text.exit_code == 0 and text.stdout.startswith(f"{s3_url}: ")

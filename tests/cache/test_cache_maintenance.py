@@ -1,11 +1,12 @@
 """verify (hash everything, report, set aside) and gc (keep what recipes' states reach, never a
 referenced paid take, never a journal), on a local store and on a bucket (SeaweedFS started by the
-tests, 127.0.0.1): the same semantics, with a bucket's damage set aside under its quarantine/ and its
-leases never touched."""
+tests, 127.0.0.1): the same semantics, with a bucket's damage set aside under its quarantine/, its
+live leases never touched, and the expired leases of dead holders swept."""
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -270,3 +271,33 @@ def test_gc_removes_stale_temp_files_and_unheld_lock_files(local_store: Artifact
         assert [p.name for p in (store.root / "tmp").iterdir()] == ["unrelated.txt"]
     finally:
         held.release()
+
+
+def test_gc_on_a_bucket_removes_the_expired_leases_of_dead_holders_and_only_those(s3_url: str, tmp_path: Path) -> None:
+    """A dead holder's lease, expired by the server's clock, goes once its take is recorded (or it
+    expired long ago); a live lease, a recent unrecorded one and one renewed since it was seen stay."""
+    short = S3Store(s3_url, mirror=tmp_path / "short", lease_ttl_s=1.0)
+    _season(short)
+    done = short.lease(D["bb"])  # its take is recorded: the holder died after storing it
+    pending = short.lease("9" * 64)  # no record: a holder that died mid-request (its journal resumes)
+    live = S3Store(s3_url, mirror=tmp_path / "long", lease_ttl_s=60.0).lease(D["aa"])
+    assert done.try_acquire() and pending.try_acquire() and live.try_acquire()
+    time.sleep(2.5)  # past the short TTL on the server's clock (whole seconds)
+    key = f"leases/{D['bb']}.json"
+    dry = collect_garbage(short, dry_run=True)
+    assert [k for k, _ in dry.removed if k.startswith("leases/")] == [key]
+    assert short.read_key(key) is not None  # a dry run removes nothing
+    report = collect_garbage(short)
+    assert [k for k, _ in report.removed if k.startswith("leases/")] == [key]
+    assert short.read_key(key) is None
+    assert short.read_key(f"leases/{'9' * 64}.json") is not None and live.renew()
+
+    seen = short.lease("9" * 64).overdue()
+    assert seen is not None and seen[1] > 0
+    assert pending.renew()  # its holder wakes up and renews after the sweep looked
+    assert not short.lease("9" * 64).remove_if(seen[0])  # If-Match: the renewed lease stays
+    time.sleep(2.5)
+    assert short.sweep_leases(grace_s=3600) == []  # expired, unrecorded, but not long ago
+    assert [k for k, _ in short.sweep_leases(grace_s=0.5)] == [f"leases/{'9' * 64}.json"]
+    assert short.read_key(f"leases/{'9' * 64}.json") is None and not pending.renew()
+    assert live.renew()

@@ -110,3 +110,14 @@ def test_progress_draws_a_bar_per_recipe_and_a_total_and_marks_failures(season: 
     assert "18/18" in tail  # every step of the batch counted once it ended
     assert tail.count("6/6") == 3 and tail.count("done") == 2
     assert "failed: talk[2]" in tail
+
+
+def test_run_with_no_report_bounces_every_output_without_its_report_page(season: FakeProvider) -> None:
+    result = invoke("run", "season/*.yaml", "--no-report", "--json")
+    assert result.exit_code == 0, result.stderr
+    out = Path("season/out")
+    assert sorted(p.name for p in out.glob("*.wav")) == ["ep0.wav", "ep1.wav", "ep2.wav"]
+    assert sorted(p.name for p in out.glob("*.manifest.json")) == [f"ep{n}.manifest.json" for n in range(3)]
+    assert list(out.glob("*.html")) == []
+    again = invoke("run", "season/ep0.yaml")  # the default writes it
+    assert again.exit_code == 0 and (out / "ep0.report.html").is_file()

@@ -8,7 +8,12 @@ Workers are killed at any moment but one: between a host's answer to a submissio
 put (a few milliseconds) a kill loses the request id, so a later holder of the lease pays again. That
 window is documented in docs/explanation/caching.md and no protocol without the host's help closes
 it; the killer here holds new submissions at the fake and kills only once every answered request has
-been polled (its journal is in the bucket), so it tests everything else.
+been polled (its journal is in the bucket), so it tests everything else. A submission held across a
+kill is refused (503, retried by a live sender): its sender may be the dead worker, and the fake must
+not accept a request nobody will journal.
+
+A hang fails fast: the run's stall watchdog (``AUDIOFLOW_CLUSTER_STALL_S``) fails steps that stop
+finishing, and the run itself has a deadline that reports what the scheduler still holds.
 """
 
 from __future__ import annotations
@@ -21,10 +26,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from conftest import write_recipe_file
@@ -40,6 +45,7 @@ REPO = Path(__file__).resolve().parents[2]
 WORKERS = 4
 RECIPES = 30
 LINES = 2
+T = TypeVar("T")
 
 
 def _episode(season: str, n: int, *, limit: int, fmt: str = "wav") -> str:
@@ -99,6 +105,7 @@ def rig(seaweed_endpoint: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
             "SEGMIND_API_KEY": SEGMIND_KEY,
             "XDG_CACHE_HOME": str(folder / "xdg"),
             "AUDIOFLOW_LEASE_TTL_S": "2",
+            "AUDIOFLOW_CLUSTER_STALL_S": "120",
         }
         for name, value in env.items():
             mp.setenv(name, value)
@@ -146,11 +153,15 @@ class Killer(threading.Thread):
         self.kills: list[int] = []
 
     def hold(self, req: RecordedRequest) -> Response | None:
-        """A fault tried first: a submission waits while the gate is shut."""
+        """A fault tried first: a submission waits while the gate is shut, and is refused (503) when a
+        worker was killed meanwhile (it may have sent it)."""
         if req.method == "POST" and req.path.startswith("/v2/") and not self.gate.is_set():
+            kills = len(self.kills)
             self.held.add(id(req))
             self.gate.wait()
             self.held.discard(id(req))
+            if len(self.kills) != kills:
+                return self.rig.hosts.api.error_response(503, req)
         return None
 
     def _settled(self) -> bool:
@@ -182,6 +193,28 @@ def _pid(nanny: Any) -> int | None:
     """The process id of a nanny's worker process (None while it has none)."""
     process = getattr(getattr(nanny, "process", None), "process", None)
     return getattr(process, "pid", None)
+
+
+def _within(seconds: float, call: Callable[[], T], rig: Rig) -> T:
+    """``call()``, failing the test after ``seconds`` with what the Dask scheduler still holds."""
+    box: list[T] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            box.append(call())
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if errors:
+        raise errors[0]
+    if not box:
+        processing = {w: sorted(map(str, keys)) for w, keys in rig.client.processing().items() if keys}
+        pytest.fail(f"the run did not end within {seconds:.0f} s; tasks still on workers: {processing}")
+    return box[0]
 
 
 def _client_command(rig: Rig, paths: list[Path], url: str) -> list[str]:
@@ -218,7 +251,7 @@ def test_a_season_under_chaos_pays_for_every_request_exactly_once(rig: Rig, tmp_
     # Run again, on the same cluster, while workers die.
     killer.start()
     try:
-        report = open_batch(paths, cache_dir=url).run(cluster=rig.client)
+        report = _within(600, lambda: open_batch(paths, cache_dir=url).run(cluster=rig.client), rig)
     finally:
         killer.done.set()
         killer.join()

@@ -183,3 +183,73 @@ def test_progress_on_the_cluster_counts_every_step_of_every_recipe(segmind, clie
         assert f"{total}/{total}" in tail and tail.count("done") == 2, tail
         rendered = sum(r.result.count("rendered") for r in report.reports.values())
         assert rendered == 0 if run else rendered > 0
+
+
+def test_a_run_whose_steps_stall_fails_them_naming_each_instead_of_waiting_for_ever(
+    client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A provider that never answers: once no step has finished for AUDIOFLOW_CLUSTER_STALL_S, the
+    pending steps are cancelled and fail, each saying where it was; the steps below are blocked."""
+    import time
+
+    from conftest import BASIC_RECIPE, FakeProvider
+
+    monkeypatch.setenv("AUDIOFLOW_CLUSTER_STALL_S", "2")
+    path = write_recipe_file(tmp_path, BASIC_RECIPE)
+    start = time.monotonic()
+    report = open_project(path, cache_dir=tmp_path / "cache", providers={"local": FakeProvider(delay_s=3600)}).run(
+        cluster=client
+    )
+    assert time.monotonic() - start < 60
+    outcomes = report.result.outcomes
+    stalled = {s for s, o in outcomes.items() if "no step of the run finished on the cluster for 2 s" in str(o.error)}
+    assert stalled == {"scene[1]", "scene[2]", "scene[3]", "rain"}
+    assert all(outcomes[s].status == "failed" for s in stalled)
+    assert {outcomes[s].status for s in ("scene", "mix", "master")} == {"blocked"}
+    assert all("was at worker tcp://127.0.0.1:" in (outcomes[s].error or "") for s in stalled)
+
+
+def test_the_stall_limit_must_be_a_positive_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    from audioflow.engine.cluster import STALL_S, stall_s
+    from audioflow.errors import AudioflowError
+
+    monkeypatch.delenv("AUDIOFLOW_CLUSTER_STALL_S", raising=False)
+    assert stall_s() == STALL_S
+    monkeypatch.setenv("AUDIOFLOW_CLUSTER_STALL_S", "90")
+    assert stall_s() == 90.0
+    for bad in ("0", "-3", "soon", "inf"):
+        monkeypatch.setenv("AUDIOFLOW_CLUSTER_STALL_S", bad)
+        with pytest.raises(AudioflowError, match="AUDIOFLOW_CLUSTER_STALL_S"):
+            stall_s()
+
+
+def test_workers_send_started_and_the_masters_stages_so_the_stage_bar_moves_on_a_cluster(
+    segmind, client, tmp_path: Path
+) -> None:
+    """Steps' `started` and the master's stages come back from the workers (Dask's event log), each
+    recipe's before its step's end, never after it (a late stage would leave a bar behind)."""
+    import threading
+
+    paths = [write_recipe_file(tmp_path / "season", _episode(n, lines=2), f"ep{n}.yaml") for n in range(2)]
+    events: list[tuple[str, str, str, str]] = []
+    lock = threading.Lock()
+
+    def on_event(event) -> None:  # type: ignore[no-untyped-def]
+        with lock:
+            events.append((event.recipe, event.step_id, str(event.status), event.message))
+
+    report = open_batch(paths, cache_dir=tmp_path / "cache").run(cluster=client, on_event=on_event)
+    assert report.ok
+    masters = 0
+    for path in paths:  # the fake's takes sound alike: one recipe's mix and master may be the other's, cached
+        mine = [(step, status, message) for recipe, step, status, message in events if recipe == str(path)]
+        for step in ("scene", "mix", "master"):
+            if (step, "rendered", "") in mine:
+                assert mine.index((step, "started", "")) < mine.index((step, "rendered", ""))
+        if ("master", "rendered", "") in mine:
+            masters += 1
+            stages = [message for step, status, message in mine if step == "master" and status == "progress"]
+            assert stages == ["measuring", "limiting+encoding", "verifying"]
+            end = mine.index(("master", "rendered", ""))
+            assert all(step != "master" for step, _, _ in mine[end + 1 :])
+    assert masters >= 1

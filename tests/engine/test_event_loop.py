@@ -59,3 +59,40 @@ def test_slow_store_calls_leave_the_event_loop_free(tmp_path: Path) -> None:
     worst_s, ok = asyncio.run(_run_with_ticker(plan, store, {"local": fake}))
     assert ok
     assert worst_s < STORE_CALL_S * 0.7, f"the event loop stalled for {worst_s:.2f} s"
+
+
+def test_a_step_waiting_for_a_held_file_lock_holds_no_thread(tmp_path: Path) -> None:
+    """A Dask worker's steps share its loop's default pool (6 threads on 2 cores): a step waiting for
+    a lock another worker holds must not sit in one of them, or that worker's own store calls (its
+    renewals, its lookups) queue behind the waiters and two workers wait on each other for ever."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from audioflow.engine.budget import Budget
+    from audioflow.engine.scheduler import _Run
+
+    store = ArtifactStore(tmp_path / "cache")
+    held = store.file_lock("a" * 64)  # another process's holder: flock excludes every other open file
+    held.acquire()
+    run = _Run({}, store, {}, {}, lambda e: None, lambda: False, Budget(), {})
+
+    async def main() -> tuple[int, float]:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(1))
+        entered = asyncio.Event()
+
+        async def waiter() -> None:
+            async with run.locked("a" * 64):
+                entered.set()
+
+        task = asyncio.create_task(waiter())
+        await asyncio.sleep(0.1)
+        try:
+            answer = await asyncio.wait_for(asyncio.to_thread(lambda: 42), 5)  # the one thread is free
+            assert not entered.is_set()
+        finally:
+            held.release()
+        start = time.monotonic()
+        await asyncio.wait_for(task, 5)
+        return answer, time.monotonic() - start
+
+    answer, waited_s = asyncio.run(main())
+    assert answer == 42 and waited_s < 1

@@ -92,3 +92,41 @@ def test_a_failed_renewal_stops_the_render_with_a_cache_error(tmp_path: Path) ->
         asyncio.run(body())
     assert 5 < len(polled) < 100  # stopped after the second renewal (~0.2 s), not at the end
     assert lease.calls == ["acquire", "renew", "renew", "release"]
+
+
+def test_a_holder_whose_lease_ran_out_while_it_was_frozen_does_not_submit(s3_url: str, tmp_path: Path) -> None:
+    """The starved-holder window: a holder frozen past its TTL (no renewal ran) while another machine
+    took the lease over must not submit when it wakes; :meth:`Held.confirm` finds the lease lost."""
+    import time
+
+    from audioflow.cache import S3Store
+
+    here = S3Store(s3_url, mirror=tmp_path / "here", lease_ttl_s=1.0)
+    there = S3Store(s3_url, mirror=tmp_path / "there", lease_ttl_s=1.0).lease(DIGEST)
+    submitted: list[str] = []
+
+    async def holder() -> None:
+        async with leased(here, DIGEST) as held:
+            await held.confirm()  # just taken: nothing to check
+            time.sleep(2.5)  # frozen (the event loop too): past the TTL on the server's clock
+            assert there.try_acquire()  # another machine takes the expired lease over
+            await held.confirm()
+            submitted.append("paid")
+
+    with pytest.raises(CacheError, match="lost the lease on step ef2222222222 before submitting"):
+        asyncio.run(holder())
+    assert submitted == [] and there.renew()  # the new holder's lease is untouched
+
+
+def test_confirm_renews_only_when_the_last_renewal_is_older_than_a_third_of_the_ttl(tmp_path: Path) -> None:
+    lease = ScriptedLease([True], [True, True, True, True], ttl_s=3.0)
+
+    async def main() -> None:
+        async with leased(LeasedStore(tmp_path, lease), DIGEST) as held:
+            await held.confirm()
+            assert lease.calls == ["acquire"]
+            held.confirmed_at -= 1.5  # as if the renewer had fallen behind
+            await held.confirm()
+            assert lease.calls == ["acquire", "renew"]
+
+    asyncio.run(main())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from conftest import FakeProvider
 
 from audioflow.audio import Audio, Clip, Duck, clip_gain_db, render_mix
 from audioflow.audio.loudness import ShortTermMeter
+from audioflow.cache import StepRecord
 from audioflow.cache.maintenance import collect_garbage, verify_store
 from audioflow.cli import cli
 from audioflow.engine import open_text, report_previews
@@ -262,3 +264,50 @@ def test_the_verdict_is_the_outputs_qc_report(tmp_path: Path) -> None:
     assert written and path == run.report
     failed = path.read_text("utf-8")
     assert '<p class="fail" id="verdict">FAIL: integrated_lufs -30.00 LUFS is under -16 ±1 LU</p>' in failed
+
+
+def test_the_page_draws_the_overview_the_master_measured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from audioflow.engine import report as report_module
+
+    decoded: list[Path] = []
+    measure = report_module.overview
+
+    def counted(path: Path, **options: Any) -> Any:
+        decoded.append(path)
+        return measure(path, **options)
+
+    monkeypatch.setattr(report_module, "overview", counted)
+    _, _, run = _run(tmp_path)
+    seen = run.result.outcomes["master"].meta.overview
+    assert decoded == [] and seen is not None and len(seen.low) > 100  # the page decoded nothing
+    # a master whose meta has no overview (an older record): the page decodes the output instead
+    project = open_text(RECIPE, root=tmp_path, cache_dir=tmp_path / "cache", providers={"local": FakeProvider()})
+    plan = project.plan()
+    result = cached_result(plan)
+    master = result.outcomes["master"]
+    assert master.record is not None
+    meta = {k: v for k, v in master.record.meta.items() if k != "overview"}
+    master.record = StepRecord(master.record.input_digest, master.record.artifact, meta)
+    data = report_module.collect(plan, result, project.store, run.output)
+    assert decoded == [master.record.artifact.path]
+    assert data.overview.times_ms == seen.times_ms
+    np.testing.assert_allclose(data.overview.high, seen.high, rtol=0, atol=5e-5)  # the meta keeps 1e-4
+
+
+def test_two_outputs_of_one_mix_draw_its_lanes_and_beds_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from collections import OrderedDict
+
+    from audioflow.engine import report_figures
+
+    drawn: list[str] = []
+    lanes, beds = report_figures._lanes, report_figures._beds
+    monkeypatch.setattr(report_figures, "_KEPT", OrderedDict())
+    monkeypatch.setattr(report_figures, "_lanes", lambda *a: drawn.append("lanes") or lanes(*a))
+    monkeypatch.setattr(report_figures, "_beds", lambda *a: drawn.append("beds") or beds(*a))
+    text = RECIPE.replace("output: out/test.wav", "outputs:\n  - {path: out/ep.flac}\n  - {path: out/ep.wav}")
+    project = open_text(text, root=tmp_path, cache_dir=tmp_path / "cache", providers={"local": FakeProvider()})
+    assert project.run().ok
+    assert drawn == ["lanes", "beds"]  # the second page reuses both
+    pages = [(tmp_path / "out" / f"ep.{ext}.report.html").read_text("utf-8") for ext in ("flac", "wav")]
+    lane_svgs = [re.search(r'<svg[^>]*>.*?id="seg-0".*?</svg>', page, re.S) for page in pages]
+    assert lane_svgs[0] and lane_svgs[1] and lane_svgs[0][0] == lane_svgs[1][0]

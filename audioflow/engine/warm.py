@@ -1,0 +1,43 @@
+"""Import the audio stack in a background thread while a run's first steps render.
+
+A run that renders anything needs scipy's signal and ndimage modules (resampling, pitch, the
+limiter), soxr and libebur128 (true peak, loudness) and, for the report, matplotlib: about 1.5 s
+of imports on this machine, which the steps would otherwise pay one after another on the critical
+path (a local voice's line first imports scipy.signal, the master scipy.ndimage, the report
+matplotlib). Started as soon as the plan shows stale steps, the imports overlap what does not
+hold the GIL: Piper speaking a line, ffmpeg, file I/O. A no-op run starts nothing (it never loads
+the audio stack: ``tests/test_startup.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import threading
+
+__all__ = ["WARM_MODULES", "warm_imports"]
+
+#: In the order the run first needs them; numpy first (every other one imports it).
+WARM_MODULES = (
+    "numpy",
+    "scipy.signal",
+    "soxr",
+    "pyebur128",
+    "scipy.ndimage",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_svg",
+)
+
+
+def _import_all(names: tuple[str, ...]) -> None:
+    for name in names:
+        with contextlib.suppress(Exception):  # an import that fails here fails again, reported, where it is used
+            importlib.import_module(name)
+
+
+def warm_imports(names: tuple[str, ...] = WARM_MODULES) -> threading.Thread:
+    """Start importing ``names`` in a daemon thread (errors are left for the code that needs the
+    module to meet and report); the thread, started."""
+    thread = threading.Thread(target=_import_all, args=(names,), name="audioflow-warm", daemon=True)
+    thread.start()
+    return thread
