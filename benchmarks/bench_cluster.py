@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from fakes.recipes import dialogue_recipe  # noqa: E402
 from fakes.segmind import KEY, segmind_hosts  # noqa: E402
 from seaweed import seaweed_server  # noqa: E402
 
@@ -54,25 +55,10 @@ from audioflow.engine.batch import Batch, open_batch  # noqa: E402
 
 
 def recipe(n: int, limit: int) -> str:
-    rows = "\n".join(f"      - {'mara' if i % 2 else 'ben'}: Episode {n}, line {i}." for i in range(3))
-    return f"""\
-audioflow: 1
-title: Episode {n}
-provider: segmind
-providers:
-  segmind: {{concurrency: {limit}, poll_interval: 50ms, retries: 5}}
-cast:
-  mara: {{preset: {{segmind: en_female_nadia_uranus_bigtts}}}}
-  ben: {{preset: {{segmind: en_male_bruce_uranus_bigtts}}}}
-steps:
-  scene:
-    dialogue:
-{rows}
-mix:
-  - {{track: scene}}
-master: {{format: wav}}
-output: out/ep{n}.wav
-"""
+    texts = [f"Episode {n}, line {i}." for i in range(3)]
+    return dialogue_recipe(
+        texts, title=f"Episode {n}", output=f"out/ep{n}.wav", concurrency=limit, poll_interval="50ms", retries=5
+    )
 
 
 def write_season(folder: Path, recipes: int, limit: int) -> list[Path]:

@@ -34,7 +34,7 @@ from .digest import sha256_hex
 from .records import object_key, record_key
 from .store import Artifact, ArtifactStore, StepRecord
 
-__all__ = ["INDEX_AREA", "INDEX_VERSION", "RecordIndex", "file_seen", "index_file"]
+__all__ = ["INDEX_AREA", "INDEX_VERSION", "RecordIndex", "file_seen", "index_file", "read_versioned"]
 
 #: The store's side folder of per-recipe indexes (under a local store's root; never in a bucket).
 INDEX_AREA = "index"
@@ -49,6 +49,20 @@ def index_file(store: ArtifactStore, recipe_key: str, kind: str = "records") -> 
         return None
     name = sha256_hex(recipe_key.encode())[:16]
     return store.root / INDEX_AREA / (f"{name}.json" if kind == "records" else f"{name}.{kind}.json")
+
+
+def read_versioned(path: Path | None, version: int, field: str) -> dict[str, Any]:
+    """``data[field]`` of the JSON file at ``path`` when it reads ``{"version": version, field: {...}}``;
+    ``{}`` when there is no such file, it cannot be read or parsed, or it is of another version."""
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    if isinstance(data, dict) and data.get("version") == version and isinstance(data.get(field), dict):
+        return dict(data[field])
+    return {}
 
 
 def file_seen(path: str) -> list[int] | None:
@@ -84,16 +98,9 @@ class RecordIndex:
         self.store = store
         self.path = index_file(store, recipe_key)
         self._root = str(store.root)
-        self._entries: dict[str, list[Any]] = {}
         self._served: dict[str, StepRecord] = {}  # the records this index gave, by step id
-        if self.path is None:
-            return
-        try:
-            data = json.loads(self.path.read_bytes())
-        except (OSError, ValueError):
-            return
-        if isinstance(data, dict) and data.get("version") == INDEX_VERSION and isinstance(data.get("steps"), dict):
-            self._entries = {k: v for k, v in data["steps"].items() if _entry_ok(v)}
+        steps = read_versioned(self.path, INDEX_VERSION, "steps")
+        self._entries: dict[str, list[Any]] = {k: v for k, v in steps.items() if _entry_ok(v)}
 
     def get_step(self, step_id: str, input_digest: str, *, verify: bool = False) -> StepRecord | None:
         """The record of ``input_digest`` (the digest ``step_id`` resolves to now): from the index when

@@ -23,7 +23,7 @@ from typing import Any
 
 from .. import __version__
 from ..cache import ArtifactStore, sha256_hex, write_atomic
-from ..cache.index import file_seen, index_file
+from ..cache.index import file_seen, index_file, read_versioned
 from ..cache.records import record_key
 from ..errors import CacheError
 from ..recipe.outputs import Output
@@ -116,15 +116,8 @@ class BounceRecords:
     def __init__(self, store: ArtifactStore, plan: Plan):
         self.path = index_file(store, recipe_key(plan.graph), "bounce")
         self.entries: dict[str, dict[str, Any]] = {}
-        self._read: dict[str, dict[str, Any]] = {}
-        if self.path is None:
-            return
-        try:
-            data = json.loads(self.path.read_bytes())
-        except (OSError, ValueError):
-            return
-        if isinstance(data, dict) and data.get("version") == RECORD_VERSION and isinstance(data.get("outputs"), dict):
-            self._read = {k: v for k, v in data["outputs"].items() if isinstance(v, dict)}
+        outputs = read_versioned(self.path, RECORD_VERSION, "outputs")
+        self._read: dict[str, dict[str, Any]] = {k: v for k, v in outputs.items() if isinstance(v, dict)}
 
     def kept(self, output: Output, key: str) -> dict[str, Any] | None:
         """The record of ``output`` when its key is ``key`` and every file it wrote is as written."""

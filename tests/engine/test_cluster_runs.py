@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import write_recipe_file
+from fakes.recipes import dialogue_recipe
 from fakes.segmind import KEY as SEGMIND_KEY
 
 from audioflow.engine import open_project
@@ -117,25 +118,10 @@ def test_run_with_local_worker_processes_pays_once_and_a_second_run_renders_noth
 
 
 def _fal_episode(n: int, lines: int) -> str:
-    rows = "\n".join(f"      - {'mara' if i % 2 else 'ben'}: Episode {n}, line number {i}." for i in range(lines))
-    return f"""\
-audioflow: 1
-title: Episode {n}
-provider: fal
-providers:
-  fal: {{concurrency: 1, poll_interval: 10ms, retries: 8}}
-cast:
-  mara: {{preset: {{fal: nadia_en_zh}}}}
-  ben: {{preset: {{fal: cedric_en_zh}}}}
-steps:
-  scene:
-    dialogue:
-{rows}
-mix:
-  - {{track: scene}}
-master: {{format: wav}}
-output: out/ep{n}.wav
-"""
+    texts = [f"Episode {n}, line number {i}." for i in range(lines)]
+    return dialogue_recipe(
+        texts, title=f"Episode {n}", output=f"out/ep{n}.wav", provider="fal", concurrency=1, retries=8
+    )
 
 
 def test_the_budget_holds_across_the_cluster_and_stops_submissions_mid_run(
