@@ -35,6 +35,17 @@ mix:
 master: {preset: podcast, format: wav}
 output: out/startup.wav
 """
+#: One generated bed, mixed and mastered to wav: the smallest recipe that renders locally.
+BED = (
+    "audioflow: 1\nprovider: local\nsteps:\n  bed: {generate: a warm pad, duration: 2s, texture: tone}\n"
+    "mix:\n  - {track: bed}\nmaster: {format: wav}\noutput: out/bed.wav\n"
+)
+
+
+def _python(code: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``code`` run by a fresh interpreter that imports audioflow from this checkout."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=cwd)
 
 
 def _loaded_by(args: list[str], cwd: Path) -> tuple[int, list[str]]:
@@ -48,8 +59,8 @@ def _loaded_by(args: list[str], cwd: Path) -> tuple[int, list[str]]:
         "    status = exc.code or 0\n"
         f"print(json.dumps([status, [m for m in {HEAVY!r} if m in sys.modules]]))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=cwd, check=True)
+    done = _python(code, cwd)
+    done.check_returncode()
     status, loaded = json.loads(done.stdout.strip().splitlines()[-1])
     return status, loaded
 
@@ -65,11 +76,7 @@ def test_validate_and_plan_import_no_audio_stack(tmp_path: Path) -> None:
 
 def test_a_no_op_run_imports_no_audio_stack(tmp_path: Path) -> None:
     recipe = tmp_path / "bed.yaml"
-    recipe.write_text(
-        "audioflow: 1\nprovider: local\nsteps:\n  bed: {generate: a warm pad, duration: 2s, texture: tone}\n"
-        "mix:\n  - {track: bed}\nmaster: {format: wav}\noutput: out/bed.wav\n",
-        encoding="utf-8",
-    )
+    recipe.write_text(BED, encoding="utf-8")
     # Every run goes through the same interpreter and source tree (the bounce record's key holds the
     # stat of the bounce's own source files: an installed package and a checkout are different code).
     assert _loaded_by(["run", "bed.yaml"], tmp_path)[0] == 0  # renders
@@ -95,8 +102,7 @@ def test_a_refused_recipe_still_gets_jsonschema_s_located_errors(tmp_path: Path)
         "except SystemExit as exc:\n"
         "    print('jsonschema' in sys.modules, exc.code)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    done = _python(code, tmp_path)
     assert done.stdout.split() == ["True", "2"]
     assert done.stderr.startswith("bad.yaml:13:35: 'wma' is not one of: mp3")
 
@@ -109,11 +115,7 @@ def test_a_run_with_stale_steps_warms_the_audio_stack_and_a_no_op_run_does_not(
     started: list[tuple[str, ...]] = []
     monkeypatch.setattr(facade, "warm_imports", lambda: started.append(warm.WARM_MODULES))
     recipe = tmp_path / "bed.yaml"
-    recipe.write_text(
-        "audioflow: 1\nprovider: local\nsteps:\n  bed: {generate: a warm pad, duration: 2s, texture: tone}\n"
-        "mix:\n  - {track: bed}\nmaster: {format: wav}\noutput: out/bed.wav\n",
-        encoding="utf-8",
-    )
+    recipe.write_text(BED, encoding="utf-8")
     assert open_project(recipe).run().ok and started == [warm.WARM_MODULES]
     assert open_project(recipe).run().ok and len(started) == 1  # nothing stale: nothing warmed
     assert "scipy.signal" in warm.WARM_MODULES and "matplotlib.figure" in warm.WARM_MODULES
@@ -128,7 +130,7 @@ def test_warming_imports_in_a_thread_and_leaves_failures_to_their_users() -> Non
         "warm_imports(('colorsys', 'no_such_module_here', 'wave')).join()\n"
         "print('colorsys' in sys.modules, 'wave' in sys.modules)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    done = _python(code)
+    done.check_returncode()
     assert done.stdout.split() == ["True", "True"]
     assert warm_imports(()).name == "audioflow-warm"
