@@ -27,7 +27,16 @@ from ..recipe.diagnostics import Collector
 from ..recipe.paths import cache_folder
 from . import preflight
 from .budget import Budget, check_budget
-from .facade import Project, RunOptions, RunReport, execute_plans, open_recipe, ready_paid_providers
+from .facade import (
+    PageRenderer,
+    Project,
+    RunOptions,
+    RunReport,
+    execute_plans,
+    open_recipe,
+    page_renderer,
+    ready_paid_providers,
+)
 from .outcomes import RunResult
 from .staleness import Plan, PlanStatus
 
@@ -129,9 +138,12 @@ class Batch:
         loop = asyncio.get_running_loop()
         bouncing: dict[int, asyncio.Future[RunReport]] = {}
 
+        pages = {id(p.store): page_renderer(options, p.store) for p in self.projects}  # a cluster's workers render
+
         async def finish(i: int, result: RunResult) -> RunReport:
+            project = self.projects[i]
             async with gate:
-                return await self._finish(self.projects[i], plans[i], result, report, options.get("report", True))
+                return await self._finish(project, plans[i], result, report, options, pages[id(project.store)])
 
         def bounce(i: int, result: RunResult) -> None:  # on the loop: each recipe bounced once
             if i not in bouncing:
@@ -156,9 +168,16 @@ class Batch:
         return run_in_new_loop(self.arun(**options))
 
     @staticmethod
-    async def _finish(project: Project, plan: Plan, result: RunResult, report: BatchReport, page: bool) -> RunReport:
+    async def _finish(
+        project: Project,
+        plan: Plan,
+        result: RunResult,
+        report: BatchReport,
+        options: RunOptions,
+        pages: PageRenderer | None,
+    ) -> RunReport:
         try:
-            return await project.finish(plan, result, report=page)
+            return await project.finish(plan, result, report=options.get("report", True), pages=pages)
         except AudioflowError as exc:  # this recipe's output could not be written: the others still are
             report.errors[project.graph.recipe.path] = str(exc)
             return RunReport(result, None, None, None)
