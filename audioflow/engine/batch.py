@@ -36,6 +36,7 @@ from .facade import (
     open_recipe,
     page_renderer,
     ready_paid_providers,
+    warm_cluster,
 )
 from .outcomes import RunResult
 from .staleness import Plan, PlanStatus
@@ -126,6 +127,7 @@ class Batch:
         report."""
         import asyncio  # here and in run: a batch with nothing to do still imports it, one recipe does not
 
+        warm_cluster(options, [project.store for project in self.projects])
         plans = await asyncio.to_thread(self.plan)
         budget_usd = options.get("budget_usd")
         if budget_usd is not None:

@@ -54,8 +54,9 @@ from .events import StepEvent, StepStatus
 from .facade import provider_settings
 from .scheduler import RunResult, StepOutcome, _failure, _Run, _run_step
 from .staleness import Plan, StepPlan
+from .warm import import_modules
 
-__all__ = ["CPU_RESOURCE", "ClusterBudget", "connect", "run_on_cluster", "stall_s"]
+__all__ = ["CPU_RESOURCE", "ClusterBudget", "connect", "run_on_cluster", "stall_s", "warm_workers"]
 
 #: The worker resource a CPU step asks one unit of (``dask worker --resources "cpu=4"``).
 CPU_RESOURCE = "cpu"
@@ -201,15 +202,45 @@ class _Done:
 
 # -- the worker side ---------------------------------------------------------------------------------
 _STORES: dict[str, ArtifactStore] = {}
+_STORES_GUARD = threading.Lock()
 _PROVIDERS: dict[tuple[str, ProviderSettings], Provider] = {}
 _SEMAPHORES: dict[tuple[str, str, int], Any] = {}
 _DIGEST_LOCKS: dict[int, dict[str, asyncio.Lock]] = {}
 
 
 def _worker_store(location: str) -> ArtifactStore:
-    if location not in _STORES:
-        _STORES[location] = open_store(location if location.startswith("s3://") else Path(location))
-    return _STORES[location]
+    with _STORES_GUARD:  # tasks and the warm-up open it from several threads: one store a location
+        if location not in _STORES:
+            _STORES[location] = open_store(location if location.startswith("s3://") else Path(location))
+        return _STORES[location]
+
+
+async def _warm_worker(locations: tuple[str, ...]) -> None:
+    """Open the stores at ``locations`` and make a first lookup in each (s3fs' imports, an S3
+    client's set-up), and import the audio stack, in a thread: the worker's event loop goes on."""
+
+    def warm() -> None:
+        for location in locations:
+            _worker_store(location).get_step("0" * 64)  # no step has this digest: one miss
+        import_modules()
+
+    await asyncio.to_thread(warm)
+
+
+def warm_workers(client: Any, stores: Sequence[ArtifactStore]) -> threading.Thread:
+    """Start warming every worker of ``client`` for a run on ``stores`` (:func:`_warm_worker`) in a
+    daemon thread, so that it overlaps the client's planning instead of delaying the first steps
+    (measured: 1–3 s of a fresh worker's first task); the thread, started. Best effort: a worker
+    that fails here fails again, reported, in its task."""
+    locations = tuple(dict.fromkeys(_location(store) for store in stores))
+
+    def run() -> None:
+        with contextlib.suppress(Exception):
+            client.run(_warm_worker, locations)
+
+    thread = threading.Thread(target=run, name="audioflow-warm-workers", daemon=True)
+    thread.start()
+    return thread
 
 
 def _worker_providers(given: tuple[tuple[str, ProviderSettings | Provider], ...]) -> dict[str, Provider]:

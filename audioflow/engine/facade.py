@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ..audio import Audio
 
 __all__ = [
+    "PageRenderer",
     "Project",
     "RunOptions",
     "RunReport",
@@ -54,6 +55,7 @@ __all__ = [
     "page_renderer",
     "provider_settings",
     "ready_paid_providers",
+    "warm_cluster",
 ]
 
 
@@ -122,6 +124,16 @@ async def execute_plans(
         budget=budget,
         on_result=on_result,
     )
+
+
+def warm_cluster(options: RunOptions, stores: Sequence[ArtifactStore]) -> None:
+    """With a cluster (``options["cluster"]``), start warming its workers for ``stores`` while this
+    process plans (:func:`.cluster.warm_workers`)."""
+    client = options.get("cluster")
+    if client is not None:
+        from .cluster import warm_workers
+
+        warm_workers(client, stores)
 
 
 def page_renderer(options: RunOptions, store: ArtifactStore) -> PageRenderer | None:
@@ -204,6 +216,7 @@ class Project:
         key) before any spending; a step's failure is in the report, not raised."""
         import asyncio
 
+        warm_cluster(options, [self.store])
         plan = self.narrow(await asyncio.to_thread(self.plan), options.get("only"), options.get("force"))
         return await self._arun_plan(plan, options)
 
