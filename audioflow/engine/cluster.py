@@ -230,7 +230,7 @@ async def _warm_worker(locations: tuple[str, ...]) -> None:
 def warm_workers(client: Any, stores: Sequence[ArtifactStore]) -> threading.Thread:
     """Start warming every worker of ``client`` for a run on ``stores`` (:func:`_warm_worker`) in a
     daemon thread, so that it overlaps the client's planning instead of delaying the first steps
-    (measured: 1–3 s of a fresh worker's first task); the thread, started. Best effort: a worker
+    (timed at 2–5 s of a fresh worker's first tasks on a loaded machine); the thread, started. Best effort: a worker
     that fails here fails again, reported, in its task."""
     locations = tuple(dict.fromkeys(_location(store) for store in stores))
 
@@ -381,7 +381,9 @@ def _submit(
     for i, (plan, store, providers) in enumerate(items):
         location, specs = _location(store), _provider_specs(plan, providers)
         stop = None if keep_going else f"audioflow-stop-{run_id}-{i}"
+        depth: dict[str, int] = {}
         for step_id, planned in plan.steps.items():
+            depth[step_id] = 1 + max((depth.get(d, 0) for d in planned.step.deps), default=-1)
             if planned.record is not None:
                 graph.cached[i, step_id] = _Done(StepStatus.CACHED, planned.digest, planned.record)
                 continue
@@ -397,7 +399,11 @@ def _submit(
             task = _Task(step, planned, deps, location, specs, limits, stop, budget, run_id, key)
             on_cpu = step.provider is None or providers[step.provider].local
             resources = {CPU_RESOURCE: 1} if on_cpu and cpu else None
-            graph.futures[key] = client.submit(_step_task, task, *ups, key=key, pure=False, resources=resources)
+            # The deeper step first (a recipe's master before another's join): recipes end, and are
+            # bounced, while the paid span goes on, not all at its end.
+            graph.futures[key] = client.submit(
+                _step_task, task, *ups, key=key, pure=False, resources=resources, priority=depth[step_id]
+            )
 
 
 def run_on_cluster(

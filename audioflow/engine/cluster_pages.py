@@ -29,7 +29,11 @@ from .facade import PageRenderer
 from .outcomes import RunResult, StepOutcome
 from .staleness import Plan
 
-__all__ = ["page_renderer"]
+__all__ = ["PAGE_PRIORITY", "page_renderer"]
+
+#: A page task's Dask priority: above every step's (a step's is its depth in its recipe's graph), so a
+#: page is rendered as soon as a ``cpu`` unit is free and the client's bounce does not wait on it.
+PAGE_PRIORITY = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ def page_renderer(client: Any, store: ArtifactStore) -> PageRenderer:
         outcomes = {step_id: replace(o, exception=None) for step_id, o in result.outcomes.items()}
         job = _PageJob(light, outcomes, location, output, master_id, manifest)
         key = f"audioflow-page-{uuid.uuid4().hex[:16]}"
-        future = client.submit(_page_task, job, key=key, pure=False, resources=resources)
+        future = client.submit(_page_task, job, key=key, pure=False, resources=resources, priority=PAGE_PRIORITY)
         try:
             return bytes(future.result())
         except (CancelledError, KilledWorker, OSError) as exc:  # the cluster lost it; a page error raises as is
