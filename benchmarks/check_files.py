@@ -27,6 +27,10 @@ from mutagen.wave import WAVE
 
 from audioflow.audio.io import ffmpeg_exe
 from audioflow.engine.bounce import manifest_schema
+from audioflow.recipe.outputs import ACX
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_deliverables import read_back  # the same ffmpeg/pyloudnorm reader
 
 _FAILED: list[str] = []
 
@@ -142,8 +146,30 @@ def check_output(path: Path, manifest: dict) -> None:
         check_mp4(path, expected)
     else:
         check_vorbis(path, expected)
-    qc = manifest["outputs"][0]["qc"] if "outputs" in manifest else manifest.get("qc")
-    check(f"{path.name}: manifest QC verdict", bool(qc) and qc["pass"], json.dumps(qc and qc.get("checks"))[:160])
+    qc = manifest["qc"]
+    check(f"{path.name}: manifest QC verdict", qc["pass"], "; ".join(c["reason"] for c in qc["checks"])[:300])
+    check_levels(path, manifest)
+
+
+def check_levels(path: Path, manifest: dict) -> None:
+    """Loudness (±0.2 LU; ACX: RMS in range) and true peak (≤ the ceiling) as ffmpeg and pyloudnorm read them."""
+    got = read_back(path)
+    loudness = manifest["loudness"]
+    ceiling = loudness["target_true_peak_dbtp"]
+    if loudness.get("target_rms_dbfs") is not None:
+        ok = ACX.rms_min_dbfs <= got.rms_dbfs <= ACX.rms_max_dbfs and got.sample_peak_dbfs <= ACX.peak_max_dbfs
+        check(
+            f"{path.name}: ACX RMS/peak (ffmpeg)", ok, f"RMS {got.rms_dbfs:.2f} dBFS, peak {got.sample_peak_dbfs:.2f}"
+        )
+    else:
+        target = loudness["target_lufs"]
+        ok = abs(got.lufs_ffmpeg - target) <= 0.2 and abs(got.lufs_pyloudnorm - target) <= 0.2
+        detail = f"{got.lufs_ffmpeg:.2f} / {got.lufs_pyloudnorm:.2f} LUFS, target {target:g}"
+        check(f"{path.name}: loudness ±0.2 LU (ffmpeg / pyloudnorm)", ok, detail)
+    detail = f"{got.true_peak_dbtp:.2f} dBTP, ceiling {ceiling:g}"
+    check(f"{path.name}: true peak ≤ ceiling (ffmpeg ebur128)", got.true_peak_dbtp <= ceiling, detail)
+    detail = f"{got.codec} {got.rate_hz} Hz {got.channels} ch {got.bitrate_kbps or '-'} kb/s"
+    check(f"{path.name}: stream", got.rate_hz == manifest["qc"]["sample_rate_hz"], detail)
 
 
 def main() -> int:
