@@ -285,6 +285,8 @@ def _check_written(
                 if inside is not None:
                     raise RecipeError(f"{label} holds {inside}, which the recipe reads", location, _RENAME)
         _check_replaceable(label, entry, folder=role in SIDECAR_FOLDERS, location=location)
+        if role == "output":
+            _check_folders(label, path, recipe.root, location)
 
 
 _RENAME = "choose another output name; the transcripts and the manifest are written beside it"
@@ -296,6 +298,25 @@ def _identity(path: Path) -> tuple[int, int] | None:
     except (OSError, ValueError):
         return None
     return (info.st_dev, info.st_ino)
+
+
+def _check_folders(label: str, path: Path, root: Path, location: SourceLocation) -> None:
+    """Refuse an output whose folder cannot be made: a part of its path (below the recipe's folder)
+    that exists and is not a folder (``out`` a file, for ``out/ep.mp3``)."""
+    for parent in path.parents:
+        if parent == root or not parent.is_relative_to(root):
+            return
+        try:
+            mode = parent.stat().st_mode
+        except (OSError, ValueError):
+            continue  # not there yet: the run makes it
+        if not stat.S_ISDIR(mode):
+            raise RecipeError(
+                f"{label} cannot be written: {parent.relative_to(root).as_posix()!r} exists and is not a folder",
+                location,
+                "move that file away, or choose another folder for the output",
+            )
+        return  # a folder: the folders above it are folders too
 
 
 def _check_replaceable(label: str, entry: Path, *, folder: bool, location: SourceLocation) -> None:
