@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -110,7 +111,22 @@ def cache_folder(recipe_root: Path, given: Path | str | None = None) -> Path | s
     chosen = given if given is not None else os.environ.get(CACHE_ENV) or None
     if chosen is None:
         return recipe_root / ".audioflow"
-    return chosen if str(chosen).startswith("s3://") else Path(chosen)
+    if str(chosen).startswith("s3://"):
+        return str(chosen)
+    if other := cache_url_scheme(str(chosen)):
+        source = "--cache-dir" if given is not None else CACHE_ENV
+        raise RecipeError(
+            f"{source} {chosen}: a cache is a folder or s3://bucket/prefix, not a {other}:// URL",
+            hint="write a folder as a plain path: /srv/cache, not file:///srv/cache",
+        )
+    return Path(chosen)
+
+
+def cache_url_scheme(text: str) -> str | None:
+    """The scheme of ``text`` when it is a URL (``file://…``, ``http://…``) other than ``s3://``:
+    a cache location of that form would otherwise be read as a folder named ``file:``."""
+    found = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", text)
+    return found.group(1) if found and found.group(1) != "s3" else None
 
 
 @dataclass
