@@ -180,7 +180,10 @@ class Confinement:
         return resolved
 
     def _missing(self, shown: str, location: SourceLocation, missing: tuple[str, str | None] | None) -> RecipeError:
-        message, hint = missing or (f"{shown} not found", f"paths are relative to the recipe's folder {self.root}")
+        message, hint = missing or (
+            f"{shown} not found",
+            f"paths are relative to the recipe's folder {_folder_name(self.root)}",
+        )
         return RecipeError(message, location, hint)
 
     def _check_inside(self, shown: str, resolved: Path, lexical: Path, location: SourceLocation) -> None:
@@ -240,6 +243,11 @@ def sidecar_paths(output: Path, stem: str | None = None) -> dict[str, Path]:
         "labels": output.with_name(stem + ".labels.txt"),
         "stems": output.with_name(stem + ".stems"),
     }
+
+
+def _folder_name(folder: Path) -> str:
+    """``folder`` as a message names it: ``.`` (a recipe in the current folder) reads as words."""
+    return "(the current folder)" if str(folder) in ("", ".") else str(folder)
 
 
 def _loose(path: Path) -> Path:

@@ -176,6 +176,16 @@ def test_missing_file_step_is_reported_at_the_step(write_recipe, tmp_path: Path)
     assert info.value.location == SourceLocation(str(path), 12, 3)
 
 
+def test_a_missing_file_of_a_recipe_in_the_current_folder_names_the_folder_in_words(
+    write_recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_recipe(BASIC_RECIPE.replace("{generate: steady rain, duration: 1s}", "{file: assets/none.wav}"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RecipeError) as info:
+        expand(load_recipe(Path("recipe.yaml")))
+    assert info.value.hint == "paths are relative to the recipe's folder (the current folder)"  # not "folder ."
+
+
 def test_cycle_between_sub_mixes_is_located(write_recipe) -> None:
     text = BASIC_RECIPE.replace(
         "  rain: {generate: steady rain, duration: 1s}\n",
