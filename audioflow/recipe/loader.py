@@ -568,26 +568,26 @@ def parse_document(text: str, path: str = "<recipe>") -> Document:
 
 
 def _read_recipe_bytes(path: Path, shown: str) -> bytes:
-    """At most :data:`MAX_BYTES` + 1 bytes of the regular file at ``path``. A FIFO, a device
-    (``/dev/zero``) or a socket is refused before it is read: reading one could block for ever or
-    never end. Raises :class:`RecipeError`."""
+    """At most :data:`MAX_BYTES` + 1 bytes of the regular file at ``path``. A folder, a FIFO, a
+    device (``/dev/zero``) or a socket is refused before it is read: reading one could fail, block
+    for ever or never end. Raises :class:`RecipeError`."""
+    where = SourceLocation(shown, 1, 1)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once instead of waiting for a writer
     except OSError as exc:
-        raise RecipeError(f"cannot read the recipe: {exc.strerror or exc}", SourceLocation(shown, 1, 1)) from exc
-    with os.fdopen(fd, "rb") as handle:
+        raise RecipeError(f"cannot read the recipe: {exc.strerror or exc}", where) from exc
+    try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             what = "a folder" if stat.S_ISDIR(mode) else "a FIFO, device or socket"
-            raise RecipeError(
-                f"cannot read the recipe: it is {what}, not a regular file",
-                SourceLocation(shown, 1, 1),
-                "give the path of the recipe's .yaml file",
-            )
-        try:
+            hint = "give the path of the recipe's .yaml file"
+            raise RecipeError(f"cannot read the recipe: it is {what}, not a regular file", where, hint)
+        with os.fdopen(os.dup(fd), "rb") as handle:
             return handle.read(MAX_BYTES + 1)
-        except OSError as exc:
-            raise RecipeError(f"cannot read the recipe: {exc.strerror or exc}", SourceLocation(shown, 1, 1)) from exc
+    except OSError as exc:
+        raise RecipeError(f"cannot read the recipe: {exc.strerror or exc}", where) from exc
+    finally:
+        os.close(fd)
 
 
 def load_document(path: Path) -> Document:

@@ -221,6 +221,15 @@ def test_an_endless_device_is_refused_not_read_into_memory() -> None:
     )
 
 
+def test_a_folder_is_refused_as_a_recipe(tmp_path) -> None:
+    with pytest.raises(RecipeError) as info:
+        load_document(tmp_path)
+    assert str(info.value) == (
+        f"{tmp_path}:1:1: cannot read the recipe: it is a folder, not a regular file"
+        " (give the path of the recipe's .yaml file)"
+    )
+
+
 def test_missing_file_is_a_recipe_error(tmp_path) -> None:
     path = tmp_path / "nope.yaml"
     with pytest.raises(RecipeError) as info:
