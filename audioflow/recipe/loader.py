@@ -540,10 +540,10 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, path: str) -> RecipeErro
                 hint = f"{hint}; or, {apostrophe}"
         return RecipeError(message, SourceLocation(path, line, col), hint)
     message = f"{problem} ({exc.context})" if exc.context else problem
-    hint = _text_hint(lines[line - 1], problem)
+    tip = _text_hint(lines[line - 1], problem)
     if lines[line - 1][col - 1 : col] == "\t":
-        hint = "YAML indents with spaces, never tabs: replace the tab with spaces"
-    return RecipeError(f"YAML syntax error: {message}", SourceLocation(path, line, col), hint)
+        tip = "YAML indents with spaces, never tabs: replace the tab with spaces"
+    return RecipeError(f"YAML syntax error: {message}", SourceLocation(path, line, col), tip)
 
 
 def parse_document(text: str, path: str = "<recipe>") -> Document:
