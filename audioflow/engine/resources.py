@@ -33,6 +33,11 @@ def _hms(ms: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def _size(n_bytes: float) -> str:
+    """``n_bytes`` in GiB from 1 GiB up, else in MiB (a nearly full disk is not "0.0 GiB")."""
+    return f"{n_bytes / 2**30:.1f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.1f} MiB"
+
+
 def check_programme(
     end_ms: float,
     sample_rate_hz: int,
@@ -56,6 +61,6 @@ def check_programme(
     if needed > available:
         raise AudioflowError(
             f"{what} would last {_hms(end_ms)} (h:mm:ss): its WAV and master take about "
-            f"{needed / 2**30:.1f} GiB in the cache and {available / 2**30:.1f} GiB is free there; "
+            f"{_size(needed)} in the cache and {_size(available)} is free there; "
             "shorten it, free some space (audioflow cache gc), or lower master.sample_rate_hz or master.channels"
         )

@@ -137,6 +137,14 @@ def test_a_dialogue_too_long_is_refused_before_it_is_joined(
     assert scene.error is not None and scene.error.startswith("the dialogue would last 29:00:09 (h:mm:ss)")
 
 
+def test_a_nearly_full_disk_is_told_in_mib_not_as_zero_gib(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(resources, "available_disk_bytes", lambda folder: 600 * 1024)
+    with pytest.raises(AudioflowError) as info:
+        check_programme(3_000.0, 44_100, 2, space_at=tmp_path)  # 3 s: about 2 MiB
+    needed = 3 * 44_100 * 2 * DISK_BYTES_PER_SAMPLE / 2**20
+    assert f"take about {needed:.1f} MiB in the cache and 0.6 MiB is free there;" in str(info.value)
+
+
 def test_check_programme_bounds() -> None:
     check_programme(0.0, 48_000, 2)
     check_programme(60_000.0, 48_000, 2)  # a minute needs about 0.2 GB
