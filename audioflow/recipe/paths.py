@@ -75,6 +75,8 @@ _SIDECAR_LABELS = {
 }
 #: Sidecar roles that are folders (the bounce writes files inside them), not files.
 SIDECAR_FOLDERS = ("stems",)
+#: The longest file or folder name (bytes) that common file systems take (ext4, APFS, NTFS: 255).
+NAME_MAX_BYTES = 255
 _KINDS = (
     (stat.S_ISDIR, "a folder"),
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -290,6 +292,12 @@ def _check_written(
     for role, path in written.items():
         shown = str(path.relative_to(recipe.root)) if path.is_relative_to(recipe.root) else str(path)
         label = f"output {shown!r}" if role == "output" else f"{_SIDECAR_LABELS.get(role, role)} {shown!r}"
+        if (size := max(len(part.encode("utf-8", "surrogateescape")) for part in path.parts)) > NAME_MAX_BYTES:
+            raise RecipeError(
+                f"{label} has a name of {size} bytes: file systems take at most {NAME_MAX_BYTES}",
+                location,
+                "shorten the output's name: its sidecars add up to 16 characters to it",
+            )
         entry = _loose(path.parent) / path.name  # what a rename replaces
         for target in dict.fromkeys((entry, _loose(entry))):
             if cache is not None and target.is_relative_to(cache):

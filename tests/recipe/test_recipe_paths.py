@@ -277,6 +277,15 @@ def test_outputs_whose_stems_differ_only_in_case_get_whole_name_sidecars(show: P
     assert [o.sidecar_stem for o in recipe.outputs] == ["Ep.mp3", "ep.wav"]  # not Ep.* and ep.*: one file on macOS
 
 
+def test_an_output_or_sidecar_name_too_long_for_a_file_system_is_refused_before_rendering(show: Path) -> None:
+    stem = "e" * 245  # ep.wav fits (249 bytes); its .transcript.json sidecar (261) does not
+    err = checked(write(show, file_recipe("a.wav", f"out/{stem}.wav")))
+    assert (err.message, err.hint) == (
+        f"the JSON transcript 'out/{stem}.transcript.json' has a name of 261 bytes: file systems take at most 255",
+        "shorten the output's name: its sidecars add up to 16 characters to it",
+    )
+
+
 def test_outputs_may_not_go_inside_the_cache(show: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     recipe = write(show, file_recipe("a.wav", ".audioflow/objects/ep.wav"))
     err = checked(recipe)
