@@ -57,6 +57,10 @@ MAX_REDIRECTS = 5
 #: a compression bomb, fails the call instead of filling memory. A 120 s Seed Audio take as 48 kHz
 #: stereo float WAV is 46 MB; an isolate of a 10-minute recording about 230 MB.
 MAX_BODY_BYTES = 512 * 1024 * 1024
+#: The longest result audio decoded (``decode_bytes(max_ms=...)``): a Seed Audio take is at most 120 s,
+#: an isolated stem as long as the recording sent; a longer answer (compressed silence decodes to
+#: hours of float32) fails the step instead of filling memory.
+MAX_RESULT_MS = 3_600_000.0
 
 Sleep = Callable[[float], Awaitable[None]]
 
