@@ -209,6 +209,8 @@ def _damaged_inputs(plan: Plan, distrusted: set[str]) -> bool:
     """Check the content of every up-to-date artifact a stale step reads; add the input digests of
     damaged ones (set aside by the store) to ``distrusted``. True when one was found."""
     assert plan.index is not None
+    if plan.index.store.remote:  # a bucket's objects are checked as they are mirrored; a re-read costs a round trip
+        return False
     checked: set[str] = set()
     found = False
     for planned in plan.steps.values():
