@@ -75,6 +75,10 @@ TAGGED_FORMATS = ("mp3", "wav", "flac", "ogg", "opus", "m4a", "m4b")
 _MIME = {"JPEG": "image/jpeg", "PNG": "image/png"}
 _RGB_MODES = ("RGB", "P", "1")  # PNG palette and bilevel images are RGB colour; CMYK, greyscale and alpha are not
 _GENRE = "Podcast"
+#: An m4b is an audiobook (Apple's audiobook file type): genre ``Audiobook`` and the iTunes media kind
+#: ``stik`` 2 ("Audiobook"), so Apple Books and iTunes-style players file it as one, not as music.
+_AUDIOBOOK_GENRE = "Audiobook"
+_STIK_AUDIOBOOK = 2
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,7 @@ def write_tags(data: bytes, format: str, tags: Tags) -> bytes:
         elif fmt in ("flac", "ogg", "opus"):
             _write_vorbis(buffer, fmt, tags)
         elif fmt in ("m4a", "m4b"):
-            _write_mp4(buffer, tags)
+            _write_mp4(buffer, tags, audiobook=fmt == "m4b")
         else:
             raise AudioError(f"cannot tag {format!r}: tagged formats are {', '.join(TAGGED_FORMATS)}")
     except MutagenError as exc:
@@ -242,8 +246,11 @@ def _write_vorbis(buffer: io.BytesIO, fmt: str, tags: Tags) -> None:
     audio.save(buffer)
 
 
-def _mp4_atoms(tags: Tags) -> dict[str, list[object]]:
-    atoms: dict[str, list[object]] = {"\xa9nam": [tags.title], "\xa9gen": [_GENRE]}
+def _mp4_atoms(tags: Tags, audiobook: bool = False) -> dict[str, list[object]]:
+    genre = _AUDIOBOOK_GENRE if audiobook else _GENRE
+    atoms: dict[str, list[object]] = {"\xa9nam": [tags.title], "\xa9gen": [genre]}
+    if audiobook:
+        atoms["stik"] = [_STIK_AUDIOBOOK]
     text = (("\xa9alb", tags.show), ("\xa9ART", tags.author), ("\xa9day", tags.date), ("cprt", tags.copyright))
     atoms.update({key: [value] for key, value in text if value})
     if tags.description:
@@ -262,12 +269,12 @@ def _mp4_atoms(tags: Tags) -> dict[str, list[object]]:
     return atoms
 
 
-def _write_mp4(buffer: io.BytesIO, tags: Tags) -> None:
+def _write_mp4(buffer: io.BytesIO, tags: Tags, audiobook: bool) -> None:
     audio = MP4(buffer)
     if audio.tags is None:
         audio.add_tags()
     assert audio.tags is not None
     audio.tags.clear()
-    audio.tags.update(_mp4_atoms(tags))
+    audio.tags.update(_mp4_atoms(tags, audiobook))
     buffer.seek(0)
     audio.save(buffer)
