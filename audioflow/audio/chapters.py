@@ -104,15 +104,16 @@ def write_tagged(data: bytes, format: str, tags: Tags, chapters: Sequence[Chapte
         data = _remux_mp4(data, fmt, chapters)
     data = write_tags(data, fmt, tags)
     if chapters and fmt not in ("m4a", "m4b"):
-        data = write_chapters(data, fmt, chapters)
+        data = write_chapters(data, fmt, chapters, id3_version=tags.id3_version)
     return data
 
 
-def write_chapters(data: bytes, format: str, chapters: Sequence[Chapter]) -> bytes:
+def write_chapters(data: bytes, format: str, chapters: Sequence[Chapter], id3_version: int = 4) -> bytes:
     """``data`` (an encoded file of ``format``) with ``chapters`` (in order, not overlapping) added
     beside the tags it has. A wav is returned as it is. Raises ``AudioError`` for data that cannot
     be parsed or remuxed. An m4b comes back with the major brand ``M4B `` (Apple's audiobook brand;
-    ffmpeg's ipod muxer writes ``M4A `` unless told)."""
+    ffmpeg's ipod muxer writes ``M4A `` unless told). An mp3's tag is saved as ID3v2.``id3_version``
+    (4, or 3: the ID3v2 Chapter Frame Addendum defines ``CHAP``/``CTOC`` for both)."""
     fmt = format.lower().lstrip(".")
     if fmt == "wav" or not chapters:
         return data
@@ -121,7 +122,7 @@ def write_chapters(data: bytes, format: str, chapters: Sequence[Chapter]) -> byt
     buffer = io.BytesIO(data)
     try:
         if fmt == "mp3":
-            _write_id3(buffer, chapters)
+            _write_id3(buffer, chapters, id3_version)
         elif fmt in ("flac", "ogg", "opus"):
             _write_vorbis(buffer, fmt, chapters)
         else:
@@ -171,7 +172,7 @@ class _TimeOrderedID3(ID3):
         return data
 
 
-def _write_id3(buffer: io.BytesIO, chapters: Sequence[Chapter]) -> None:
+def _write_id3(buffer: io.BytesIO, chapters: Sequence[Chapter], id3_version: int) -> None:
     MP3(buffer)  # an mp3, or a MutagenError
     buffer.seek(0)
     try:
@@ -192,8 +193,10 @@ def _write_id3(buffer: io.BytesIO, chapters: Sequence[Chapter]) -> None:
             sub_frames=[TIT2(encoding=Encoding.UTF8, text="Chapters")],
         )
     )
+    if id3_version == 3:  # the tag was read upgraded to v2.4 in memory (TDRC): back to v2.3 frames
+        id3.update_to_v23()
     buffer.seek(0)
-    id3.save(buffer, v2_version=4)
+    id3.save(buffer, v2_version=id3_version)
 
 
 def vorbis_time(ms: float) -> str:

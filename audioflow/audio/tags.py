@@ -96,7 +96,9 @@ class Tags:
     """What a bounced file says about itself. Every field is optional except ``title``.
 
     ``episode``/``season`` are numbers; ``date`` is ISO 8601 (``2025``, ``2025-03``, ``2025-03-14``);
-    ``language`` a BCP 47 tag (``en``, ``en-GB``, ``eng``); ``explicit`` None says nothing."""
+    ``language`` a BCP 47 tag (``en``, ``en-GB``, ``eng``); ``explicit`` None says nothing;
+    ``id3_version`` the ID3v2 minor version an mp3 or wav is tagged with: 4 (ID3v2.4, the default) or
+    3 (ID3v2.3, for older players; mutagen's ``update_to_v23`` turns ``TDRC`` into ``TYER``/``TDAT``)."""
 
     title: str
     show: str | None = None
@@ -109,6 +111,7 @@ class Tags:
     copyright: str | None = None
     explicit: bool | None = None
     cover: Artwork | None = None
+    id3_version: int = 4
 
 
 def read_artwork(path: Path) -> Artwork:
@@ -196,8 +199,10 @@ def _write_id3(buffer: io.BytesIO, fmt: str, tags: Tags) -> None:
     id3.clear()
     for frame in _id3_frames(tags):
         id3.add(frame)
+    if tags.id3_version == 3:
+        id3.update_to_v23()
     buffer.seek(0)
-    audio.save(buffer, v2_version=4)
+    audio.save(buffer, v2_version=tags.id3_version)
 
 
 def _vorbis_comments(tags: Tags) -> list[tuple[str, str]]:

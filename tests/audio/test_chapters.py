@@ -62,6 +62,21 @@ def test_id3_chap_and_ctoc_read_back(encoded: dict[str, bytes], tmp_path: Path) 
     assert toc.child_element_ids == [c.element_id for c in chaps]
 
 
+def test_id3v2_3_for_older_players_keeps_tags_and_chapters(encoded: dict[str, bytes], tmp_path: Path) -> None:
+    path = tmp_path / "x.mp3"
+    tags = Tags("Ep", date="2025-03-14", language="eng", id3_version=3)
+    path.write_bytes(write_tagged(encoded["mp3"], "mp3", tags, CHAPTERS))
+    id3 = ID3(path, translate=False)  # as written, not upgraded to v2.4 in memory
+    assert id3.version == (2, 3, 0) and path.read_bytes()[:4] == b"ID3\x03"
+    assert id3["TIT2"].text == ["Ep"] and id3["TLAN"].text == ["eng"]
+    assert str(id3["TYER"]) == "2025" and str(id3["TDAT"]) == "1403"  # v2.3 has no TDRC
+    chaps = id3.getall("CHAP")
+    assert [(c.start_time, c.end_time) for c in chaps] == [(0, 1234), (1234, 2500), (2500, 4000)]
+    assert [c.sub_frames["TIT2"].text[0] for c in chaps] == ["Cold open", "The door; = # \\ opens", "Ending"]
+    (toc,) = id3.getall("CTOC")
+    assert toc.child_element_ids == [c.element_id for c in chaps]
+
+
 @pytest.mark.parametrize("fmt", ["flac", "opus"])
 def test_vorbis_chapter_comments_read_back(encoded: dict[str, bytes], fmt: str, tmp_path: Path) -> None:
     path = tmp_path / f"x.{fmt}"
