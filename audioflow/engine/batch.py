@@ -24,7 +24,7 @@ from ..errors import AudioflowError, RecipeError
 from ..providers import Provider
 from ..recipe import load_recipe
 from ..recipe.diagnostics import Collector
-from ..recipe.paths import cache_folder
+from ..recipe.paths import SIDECAR_FOLDERS, cache_folder, sidecar_paths
 from . import preflight
 from .budget import Budget, check_budget
 from .facade import (
@@ -43,6 +43,8 @@ from .staleness import Plan, PlanStatus
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
+
+    from ..recipe import Recipe
 
 __all__ = ["PLAN_THREADS", "Batch", "BatchReport", "batch_cost", "open_batch"]
 
@@ -218,4 +220,39 @@ def open_batch(
                 outputs[output] = recipe.path
             projects.append(project)
     collector.raise_any()
+    _check_across([p.graph.recipe for p in projects])
     return Batch(projects)
+
+
+def _check_across(recipes: Sequence[Recipe]) -> None:
+    """Refuse an output or sidecar of one recipe of a batch that would replace another recipe of it,
+    a file another reads, or a file another writes (``ep.mp3`` and ``ep.wav`` of two recipes in one
+    folder share ``ep.manifest.json``); each recipe's own are checked by ``check_outputs``. Raises
+    :class:`RecipeError`."""
+    read: dict[Path, tuple[str, Path]] = {}
+    for recipe in recipes:
+        read[recipe.path.resolve()] = ("the recipe itself", recipe.path)
+        read.update({path: (shown, recipe.path) for path, shown in recipe.confinement.inputs.items()})
+    written: dict[Path, Path] = {}  # every file a recipe writes → that recipe
+    for recipe in recipes:
+        for output in recipe.outputs:
+            files = {"output": output.path, **sidecar_paths(output.path, output.sidecar_stem)}
+            for role, path in files.items():
+                target = path.resolve()
+                label = f"output {path}" if role == "output" else f"{path} (written beside output {output.path})"
+                clash = next(
+                    (
+                        f"would replace {shown} of {owner}, which that recipe reads"
+                        for file, (shown, owner) in read.items()
+                        if owner != recipe.path
+                        and (file == target or (role in SIDECAR_FOLDERS and file.is_relative_to(target)))
+                    ),
+                    None,
+                )
+                if clash is None and written.get(target, recipe.path) != recipe.path:
+                    clash = f"is also written by {written[target]}"
+                if clash is not None:
+                    raise RecipeError(
+                        f"{label} {clash}", output.location, "give every recipe of a batch files of its own"
+                    )
+                written.setdefault(target, recipe.path)
