@@ -45,7 +45,8 @@ ARROWS: dict[str, tuple[set[str], set[str]]] = {
     "units": (set(), set()),
     "steps": (set(), set()),
     "recipe": ({"errors", "units", "steps"}, {"yaml", "jsonschema", "jsonschema_rs", "networkx"}),
-    "cache": ({"errors", "units", "steps"}, {"filelock", "fsspec", "s3fs"}),
+    # botocore: the exceptions s3fs lets through unmapped (no credentials, no endpoint) are botocore's
+    "cache": ({"errors", "units", "steps"}, {"filelock", "fsspec", "s3fs", "botocore"}),
     "audio": (
         {"errors", "units"},
         {
