@@ -230,7 +230,7 @@ def _direction_effect(direction: str | None) -> tuple[float, float, str | None]:
 
 class _VoiceCache:
     """Loaded Piper voices by model path, shared by the providers of this process (loading takes
-    about a second; onnxruntime sessions are thread-safe and release the GIL while they run).
+    a few tenths of a second; onnxruntime sessions are thread-safe and release the GIL while they run).
 
     Each session computes on :func:`piper_threads` threads (default 1): the provider renders as
     many lines at once as there are cores, so one thread per line keeps every core busy without
@@ -264,7 +264,8 @@ def piper_threads() -> int:
 
 def _load_voice(model: Path, threads: int) -> Any:
     """A ``PiperVoice`` for ``model`` (and its ``.onnx.json`` beside it) whose onnxruntime session
-    runs on ``threads`` intra-op threads (``PiperVoice.load``, with the session options set)."""
+    runs on ``threads`` intra-op threads, its graph as exported (``PiperVoice.load``, with the
+    session options set)."""
     import onnxruntime  # heavy imports (onnxruntime): only when speaking
     from piper import PiperConfig, PiperVoice
     from piper.phonemize_espeak import ESPEAK_DATA_DIR
@@ -273,6 +274,10 @@ def _load_voice(model: Path, threads: int) -> Any:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # Graph optimisation took 0.35-0.45 s of a voice's 0.5 s load (on the critical path of every
+    # edit) and sped Piper's VITS graph up by nothing measurable (3 x 10.9 s of speech: 2.73 s of
+    # CPU optimised, 2.70 s not; benchmarks/bench_edit_line.py, docs/benchmarks.md).
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
     return PiperVoice(
         config=PiperConfig.from_dict(config),
