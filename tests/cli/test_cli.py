@@ -242,13 +242,16 @@ def test_no_traceback_for_recipe_errors_in_a_real_process(tmp_path: Path, name: 
 
 _EXIT_PROBE = """
 import atexit, sys, threading, time
-from audioflow.cli import main
+import audioflow.cli
 atexit.register(lambda: print("teardown ran", flush=True))
-if sys.argv[1] == "busy":  # a thread still at work: Python's own exit waits for it
-    threading.Thread(target=lambda: (time.sleep(0.3), print("thread done", flush=True))).start()
+exiting = threading.Event()
+if sys.argv[1] == "busy":  # a thread still at work when the command ends: Python's own exit waits for it
+    threading.Thread(target=lambda: (exiting.wait(), time.sleep(1), print("thread done", flush=True))).start()
+exit_now = audioflow.cli._exit_now
+audioflow.cli._exit_now = lambda code: (exiting.set(), exit_now(code))
 sys.argv = ["audioflow", "validate", "missing.yaml"]
 print("before", flush=False)
-main()
+audioflow.cli.main()
 """
 
 
