@@ -1,16 +1,21 @@
 """A season on a real cluster under chaos: a 4-process Dask LocalCluster, one shared cache on SeaweedFS,
-the fake Segmind answering 429/5xx, workers killed at random and the whole client killed and run
-again. Every paid request is submitted once (counted at the fake host); the cluster-wide provider
-limit holds (counted at the fake host); a recipe renders to the same artifacts locally and on the
-cluster, its mp3 master included. Everything runs on 127.0.0.1.
+the fake Segmind answering 429/5xx, the whole client killed and run again, and that run losing a
+worker while it polls a paid request, four times. Every paid request is submitted once (counted at
+the fake host); the cluster-wide provider limit holds (counted at the fake host); a recipe renders
+to the same artifacts locally and on the cluster, its mp3 master included. Everything runs on
+127.0.0.1.
 
-Workers are killed at any moment but one: between a host's answer to a submission and the journal's
+A worker may die at any moment but one: between a host's answer to a submission and the journal's
 put (a few milliseconds) a kill loses the request id, so a later holder of the lease pays again. That
 window is documented in docs/explanation/caching.md and no protocol without the host's help closes
-it; the killer here holds new submissions at the fake and kills only once every answered request has
-been polled (its journal is in the bucket), so it tests everything else. A submission held across a
-kill is refused (503, retried by a live sender): its sender may be the dead worker, and the fake must
-not accept a request nobody will journal.
+it; the killer here tests everything else. Its kills are tied to the season's progress, not to a
+clock (on a fast or a loaded machine a clock let the season end before its kills landed): at four
+points of the paid requests the fake host freezes (no request completes, new submissions wait), and
+once every answered request has been polled (its journal is in the bucket) the worker process
+sending one of those polls is killed. Another worker must take its lease over and resume its
+request, which the test checks at the fake. A submission held across a kill is refused (503, retried
+by a live sender): its sender may be the dead worker, and the fake must not accept a request nobody
+will journal.
 
 A hang fails fast: the run's stall watchdog (``AUDIOFLOW_CLUSTER_STALL_S``) fails steps that stop
 finishing, and the run itself has a deadline that reports what the scheduler still holds.
@@ -18,9 +23,10 @@ finishing, and the run itself has a deadline that reports what the scheduler sti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import random
+import re
 import signal
 import subprocess
 import sys
@@ -138,55 +144,105 @@ def fresh_host(rig: Rig) -> Iterator[None]:
     rig.hosts.api.opt.processing_polls = 1
 
 
-class Killer(threading.Thread):
-    """Kills a random worker process every 0.5–1.5 s (at most ``limit`` times), each time while new
-    submissions wait at the fake and every answered request has been polled (see the module
-    docstring)."""
+@dataclass(frozen=True)
+class Kill:
+    """A worker process killed while it was polling paid request ``request_id`` (at ``t``, monotonic)."""
 
-    def __init__(self, rig: Rig, seed: int, limit: int):
-        super().__init__(daemon=True)
-        self.rig, self.random, self.limit = rig, random.Random(seed), limit
+    pid: int
+    request_id: str
+    t: float
+
+
+SUBMIT = re.compile(r"/v2/[^/]+")
+STATUS = re.compile(r"/v2/requests/([^/]+)/status")
+
+
+class Killer:
+    """The fake host's first fault: kills the worker polling a paid request each time the season's
+    accepted submissions reach the next of ``at`` (see the module docstring).
+
+    The next status poll after that point freezes the host: every poll is answered PROCESSING (no
+    request completes) and new submissions wait. In that poll's own thread, once every request
+    accepted since this killer was made has been polled (its journal is in the bucket), the worker
+    process that sent the poll (found by its TCP port) is killed, and its poll is dropped. Then the
+    host thaws; a submission held across a kill is refused (503): its sender may be the dead worker.
+    A point where no kill could be made is kept in ``misses`` with the reason."""
+
+    def __init__(self, rig: Rig, at: list[int]):
+        self.rig, self.at = rig, sorted(at)
+        self.lock = threading.Lock()
         self.gate = threading.Event()
         self.gate.set()
         self.held: set[int] = set()
-        self.done = threading.Event()
-        self.kills: list[int] = []
+        self.polled: set[str] = set()
+        self.before = set(rig.hosts.api.jobs)
+        self.next = 0
+        self.kills: list[Kill] = []
+        self.misses: list[str] = []
 
-    def hold(self, req: RecordedRequest) -> Response | None:
-        """A fault tried first: a submission waits while the gate is shut, and is refused (503) when a
-        worker was killed meanwhile (it may have sent it)."""
-        if req.method == "POST" and req.path.startswith("/v2/") and not self.gate.is_set():
-            kills = len(self.kills)
-            self.held.add(id(req))
-            self.gate.wait()
-            self.held.discard(id(req))
-            if len(self.kills) != kills:
-                return self.rig.hosts.api.error_response(503, req)
+    def __call__(self, req: RecordedRequest) -> Response | None:
+        if req.method == "POST" and SUBMIT.fullmatch(req.path):
+            return self._hold(req)
+        status = STATUS.fullmatch(req.path) if req.method == "GET" else None
+        if status is None or status.group(1) not in self.rig.hosts.api.jobs:
+            return None
+        rid = status.group(1)
+        with self.lock:
+            self.polled.add(rid)
+            due = self.gate.is_set() and self.next < len(self.at)
+            due = due and len(self.rig.hosts.api.submits()) >= self.at[self.next]
+            if due:
+                self.gate.clear()
+            frozen = not self.gate.is_set()
+        if due:
+            return self._kill(req, rid)
+        if frozen:
+            return Response.json({"status": "PROCESSING", "request_id": rid, "metrics": {"queue_time": 0.1}})
         return None
 
+    def _hold(self, req: RecordedRequest) -> Response | None:
+        """A submission waits while the host is frozen, and is refused (503) when a worker was
+        killed meanwhile."""
+        if self.gate.is_set():
+            return None
+        kills = len(self.kills)
+        self.held.add(id(req))
+        self.gate.wait()
+        self.held.discard(id(req))
+        return self.rig.hosts.api.error_response(503, req) if len(self.kills) != kills else None
+
+    def _kill(self, req: RecordedRequest, rid: str) -> Response:
+        try:
+            deadline = time.monotonic() + 30
+            while not self._settled() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            pid = self._sender(req.client_port)
+            if not self._settled() or pid is None:
+                self.misses.append(f"at {self.at[self.next]}: settled {self._settled()}, sender {pid}")
+                return Response.json({"status": "PROCESSING", "request_id": rid, "metrics": {"queue_time": 0.1}})
+            os.kill(pid, signal.SIGKILL)
+            self.kills.append(Kill(pid, rid, time.monotonic()))
+            return Response.dropped()
+        finally:
+            self.next += 1
+            self.gate.set()
+
     def _settled(self) -> bool:
+        """No submission is being answered, and every request accepted since this killer was made
+        has been polled."""
         api = self.rig.hosts.api
         answering = [r for r in api.submits(status=None) if r.t_end is None and id(r) not in self.held]
-        return not answering and all(job.polls >= 1 for job in list(api.jobs.values()))
+        return not answering and set(api.jobs) - self.before <= self.polled
 
-    def run(self) -> None:
-        while not self.done.wait(self.random.uniform(0.5, 1.5)) and len(self.kills) < self.limit:
-            self.gate.clear()
-            try:
-                deadline = time.monotonic() + 10
-                while not self._settled() and time.monotonic() < deadline:
-                    time.sleep(0.01)
-                if not self._settled():
-                    continue
-                pids = sorted(p for p in (_pid(nanny) for nanny in list(self.rig.cluster.workers.values())) if p)
-                if pids:  # read from this process's nannies: no call to a worker that may be starting
-                    pid = self.random.choice(pids)
-                    os.kill(pid, signal.SIGKILL)
-                    self.kills.append(pid)
-            except Exception:  # a worker already gone: try again at the next turn
-                continue
-            finally:
-                self.gate.set()
+    def _sender(self, port: int) -> int | None:
+        """The worker process whose TCP connection to the fake host has local port ``port``."""
+        import psutil
+
+        for pid in filter(None, (_pid(nanny) for nanny in list(self.rig.cluster.workers.values()))):
+            with contextlib.suppress(psutil.Error):
+                if any(c.laddr and c.laddr.port == port for c in psutil.Process(pid).net_connections("tcp")):
+                    return pid
+        return None
 
 
 def _pid(nanny: Any) -> int | None:
@@ -231,9 +287,7 @@ def test_a_season_under_chaos_pays_for_every_request_exactly_once(rig: Rig, tmp_
         write_recipe_file(tmp_path / "season", _episode("Chaos", n, limit=6), f"ep{n}.yaml") for n in range(RECIPES)
     ]
     paid = RECIPES * LINES + 1
-    killer = Killer(rig, seed=13, limit=6)
     api.opt.processing_polls = 3  # requests last a while: kills land mid-poll
-    api.add_fault(killer.hold)
     api.fail_every(5, [429, 500, 503], paths=[r"^/v2/"])
     # The whole client is killed once a third of the season is paid for; its tasks may still finish.
     env = {**os.environ, **rig.env, "PYTHONPATH": str(REPO)}
@@ -248,18 +302,21 @@ def test_a_season_under_chaos_pays_for_every_request_exactly_once(rig: Rig, tmp_
     finally:
         first.kill()
         first.wait()
-    # Run again, on the same cluster, while workers die.
-    killer.start()
-    try:
-        report = _within(600, lambda: open_batch(paths, cache_dir=url).run(cluster=rig.client), rig)
-    finally:
-        killer.done.set()
-        killer.join()
+    # Run again, on the same cluster; a worker polling a paid request dies at 4 points of the rest.
+    base = len(api.submits())
+    assert paid - base >= 10, f"the killed client's tasks paid for {base} of {paid} requests: nothing left to test"
+    killer = Killer(rig, at=[base + (paid - base) * i // 5 for i in range(1, 5)])
+    with api.lock:
+        api.faults.insert(0, killer)  # before the 429/5xx plan: a frozen host answers nothing else
+    report = _within(600, lambda: open_batch(paths, cache_dir=url).run(cluster=rig.client), rig)
     problems = {p.name: [o.error for o in r.result.outcomes.values() if o.error] for p, r in report.reports.items()}
     assert report.ok, (problems, report.errors)
     prompts = [r.json["text_prompt"] for r in api.submits()]
-    assert len(killer.kills) >= 3, f"only {len(killer.kills)} workers were killed"
     assert sorted(prompts) == sorted(set(prompts)) and len(prompts) == paid
+    assert not killer.misses and len(killer.kills) == 4, (killer.misses, killer.kills)
+    for kill in killer.kills:  # each request its dead worker was polling was taken up and fetched by another
+        fetched = api.calls("GET", rf"^/v2/requests/{kill.request_id}$", status=200)
+        assert any(r.t_start > kill.t for r in fetched), kill
     assert all((path.parent / "out" / f"{path.stem}.wav").is_file() for path in paths)
 
 

@@ -51,7 +51,8 @@ class RecordedRequest:
     body (None when empty or not JSON); times are ``time.monotonic()`` seconds; ``in_flight`` is
     how many requests this server was handling when this one arrived (itself included);
     ``status`` is the status answered (None when the connection was dropped); ``fault`` is True
-    when a fault plan answered instead of the host logic."""
+    when a fault plan answered instead of the host logic; ``client_port`` is the sender's TCP port
+    (which process sent it, through psutil's connections)."""
 
     method: str
     path: str
@@ -65,6 +66,7 @@ class RecordedRequest:
     status: int | None = None
     fault: bool = False
     server: str = ""
+    client_port: int = 0
 
     @property
     def url_path(self) -> str:
@@ -334,6 +336,7 @@ class FakeServer:
                 t_start=time.monotonic(),
                 in_flight=self.in_flight,
                 server=self.name,
+                client_port=int(h.client_address[1]),
             )
             self.requests.append(req)
         return req
