@@ -2,7 +2,8 @@
 
 * mp3: ID3v2.4 ``CHAP`` frames (``chp1``, ``chp2``… with start/end in ms, a ``TIT2`` title, a
   ``WXXX`` url and an ``APIC`` image sub-frame when given) and one top-level, ordered ``CTOC``
-  (``toc``) listing them (the ID3v2 Chapter Frame Addendum), with mutagen.
+  (``toc``) listing them (the ID3v2 Chapter Frame Addendum), with mutagen; the ``CHAP`` frames are
+  written in time order (readers such as ffmpeg list them as they come).
 * m4a/m4b: MP4 chapters written by ffmpeg (imageio-ffmpeg's binary) from an ffmetadata file
   (``[CHAPTER]``, ``TIMEBASE=1/1000``) on a ``-c copy`` remux: a QuickTime chapter track (Apple) and
   a Nero ``chpl`` atom (which mutagen reads back as ``MP4(...).chapters``). Titles only: neither
@@ -30,7 +31,8 @@ from typing import Any
 
 from mutagen import MutagenError
 from mutagen.flac import FLAC, VCFLACDict
-from mutagen.id3 import APIC, CHAP, CTOC, ID3, TIT2, WXXX, CTOCFlags, Encoding, PictureType
+from mutagen.id3 import APIC, CHAP, CTOC, ID3, TIT2, WXXX, CTOCFlags, Encoding, ID3NoHeaderError, PictureType
+from mutagen.id3._tags import save_frame  # the one frame writer (mutagen exports none)
 from mutagen.mp3 import MP3
 from mutagen.oggopus import OggOpus, OggOpusVComment
 
@@ -94,21 +96,24 @@ def podcast_json(
 def write_tagged(data: bytes, format: str, tags: Tags, chapters: Sequence[Chapter] = ()) -> bytes:
     """``data`` (an encoded file of ``format``) with ``tags`` and ``chapters`` written into it: MP4
     chapters by an ffmpeg remux before mutagen writes the tags (a remux would drop the cover), every
-    other format's chapters after the tags (which replace whatever tags the file had). Raises
-    ``AudioError``."""
+    other format's chapters after the tags (which replace whatever tags the file had). An m4b is
+    always remuxed, so it carries the audiobook major brand ``M4B `` (see :func:`write_chapters`)
+    even when it was encoded before the brand was set. Raises ``AudioError``."""
     fmt = format.lower().lstrip(".")
-    if chapters and fmt in ("m4a", "m4b"):
-        data = write_chapters(data, fmt, chapters)
+    if fmt == "m4b" or (chapters and fmt == "m4a"):
+        data = _remux_mp4(data, fmt, chapters)
     data = write_tags(data, fmt, tags)
     if chapters and fmt not in ("m4a", "m4b"):
-        data = write_chapters(data, fmt, chapters)
+        data = write_chapters(data, fmt, chapters, id3_version=tags.id3_version)
     return data
 
 
-def write_chapters(data: bytes, format: str, chapters: Sequence[Chapter]) -> bytes:
+def write_chapters(data: bytes, format: str, chapters: Sequence[Chapter], id3_version: int = 4) -> bytes:
     """``data`` (an encoded file of ``format``) with ``chapters`` (in order, not overlapping) added
     beside the tags it has. A wav is returned as it is. Raises ``AudioError`` for data that cannot
-    be parsed or remuxed."""
+    be parsed or remuxed. An m4b comes back with the major brand ``M4B `` (Apple's audiobook brand;
+    ffmpeg's ipod muxer writes ``M4A `` unless told). An mp3's tag is saved as ID3v2.``id3_version``
+    (4, or 3: the ID3v2 Chapter Frame Addendum defines ``CHAP``/``CTOC`` for both)."""
     fmt = format.lower().lstrip(".")
     if fmt == "wav" or not chapters:
         return data
@@ -117,7 +122,7 @@ def write_chapters(data: bytes, format: str, chapters: Sequence[Chapter]) -> byt
     buffer = io.BytesIO(data)
     try:
         if fmt == "mp3":
-            _write_id3(buffer, chapters)
+            _write_id3(buffer, chapters, id3_version)
         elif fmt in ("flac", "ogg", "opus"):
             _write_vorbis(buffer, fmt, chapters)
         else:
@@ -127,7 +132,7 @@ def write_chapters(data: bytes, format: str, chapters: Sequence[Chapter]) -> byt
     return buffer.getvalue()
 
 
-def _chap(index: int, chapter: Chapter) -> CHAP:
+def _chap(element_id: str, chapter: Chapter) -> CHAP:
     text = Encoding.UTF8
     frames: list[Any] = [TIT2(encoding=text, text=chapter.title)]
     if chapter.url:
@@ -140,7 +145,7 @@ def _chap(index: int, chapter: Chapter) -> CHAP:
             APIC(encoding=text, mime="-->", type=PictureType.OTHER, desc="chapter", data=chapter.image_url.encode())
         )
     return CHAP(
-        element_id=f"chp{index}",
+        element_id=element_id,
         start_time=round(chapter.start_ms),
         end_time=round(chapter.end_ms),
         start_offset=_ID3_UNUSED_OFFSET,
@@ -149,27 +154,49 @@ def _chap(index: int, chapter: Chapter) -> CHAP:
     )
 
 
-def _write_id3(buffer: io.BytesIO, chapters: Sequence[Chapter]) -> None:
-    audio = MP3(buffer)
-    if audio.tags is None:
-        audio.add_tags()
-    id3 = audio.tags
-    assert isinstance(id3, ID3)
+class _TimeOrderedID3(ID3):
+    """An ID3 tag that writes its ``CHAP`` frames last and in time order. mutagen orders the frames
+    it writes by size, and readers that list chapters in the order the frames come (ffmpeg, hence
+    ffprobe and mpv) would show them shuffled; the ordered ``CTOC`` alone does not help them."""
+
+    def _write(self, config: Any) -> bytearray:
+        chaps = sorted(self.getall("CHAP"), key=lambda frame: (frame.start_time, frame.element_id))
+        self.delall("CHAP")
+        try:
+            data = super()._write(config)
+        finally:
+            for frame in chaps:
+                self.add(frame)
+        for frame in chaps:
+            data += save_frame(frame, config=config)
+        return data
+
+
+def _write_id3(buffer: io.BytesIO, chapters: Sequence[Chapter], id3_version: int) -> None:
+    MP3(buffer)  # an mp3, or a MutagenError
+    buffer.seek(0)
+    try:
+        id3 = _TimeOrderedID3(buffer)
+    except ID3NoHeaderError:
+        id3 = _TimeOrderedID3()
     id3.delall("CHAP")
     id3.delall("CTOC")
-    frames = [_chap(i, chapter) for i, chapter in enumerate(chapters, start=1)]
-    for frame in frames:
-        id3.add(frame)
+    ids = []
+    for i, chapter in enumerate(chapters, start=1):
+        ids.append(f"chp{i}")
+        id3.add(_chap(ids[-1], chapter))
     id3.add(
         CTOC(
             element_id="toc",
             flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
-            child_element_ids=[frame.element_id for frame in frames],
+            child_element_ids=ids,
             sub_frames=[TIT2(encoding=Encoding.UTF8, text="Chapters")],
         )
     )
+    if id3_version == 3:  # the tag was read upgraded to v2.4 in memory (TDRC): back to v2.3 frames
+        id3.update_to_v23()
     buffer.seek(0)
-    audio.save(buffer, v2_version=4)
+    id3.save(buffer, v2_version=id3_version)
 
 
 def vorbis_time(ms: float) -> str:
@@ -217,8 +244,13 @@ def ffmetadata(chapters: Sequence[Chapter]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The major brand of an m4b (and its first compatible brand): what Apple's audiobook files carry.
+M4B_BRAND = "M4B "
+
+
 def _remux_mp4(data: bytes, fmt: str, chapters: Sequence[Chapter]) -> bytes:
-    """The MP4 file ``data`` remuxed (``-c copy``: the audio is not touched) with ``chapters``."""
+    """The MP4 file ``data`` remuxed (``-c copy``: the audio is not touched) with ``chapters`` (none:
+    the file's own are dropped); an m4b gets the major brand :data:`M4B_BRAND`."""
     from .io import _run_ffmpeg  # io imports numpy: a bounce that writes no MP4 chapters never needs it
 
     with tempfile.TemporaryDirectory(prefix="audioflow-chapters-") as tmp:
@@ -226,7 +258,8 @@ def _remux_mp4(data: bytes, fmt: str, chapters: Sequence[Chapter]) -> bytes:
         source.write_bytes(data)
         meta.write_text(ffmetadata(chapters), encoding="utf-8")
         args = ["-i", str(source), "-f", "ffmetadata", "-i", str(meta), "-map", "0:a", "-map_metadata", "1"]
-        args += ["-map_chapters", "1", "-c", "copy", "-fflags", "+bitexact", "-f", "ipod", str(out)]
+        args += ["-map_chapters", "1", "-c", "copy", "-fflags", "+bitexact", "-f", "ipod"]
+        args += [*(["-brand", M4B_BRAND] if fmt == "m4b" else []), str(out)]
         _run_ffmpeg(args, what=f"cannot write chapters into the {fmt} file")
         try:
             return out.read_bytes()

@@ -27,8 +27,10 @@ OVERVIEW_POINTS = 1200
 @dataclass(frozen=True)
 class FileFigures:
     """A decoded file's figures: rate (Hz), channels, frames; ``integrated_lufs`` (LUFS),
-    ``loudness_range_lu`` (LU, EBU Tech 3342), ``true_peak_dbtp`` (dBTP, 4x), ``sample_peak_dbfs``,
-    ``rms_dbfs`` and ``noise_floor_dbfs`` (dBFS; ``-inf`` for silence)."""
+    ``loudness_range_lu`` (LU, EBU Tech 3342), ``true_peak_dbtp`` (dBTP, 4x, each maximum refined),
+    ``sample_peak_dbfs``, ``rms_dbfs`` and ``noise_floor_dbfs`` (dBFS; ``-inf`` for silence), and
+    ``room_tone_head_ms``/``room_tone_tail_ms``: how long the file stays quiet at its start and end
+    (see :mod:`audioflow.audio.qc`; None in figures measured before they were)."""
 
     sample_rate_hz: int
     channels: int
@@ -39,6 +41,8 @@ class FileFigures:
     sample_peak_dbfs: float
     rms_dbfs: float
     noise_floor_dbfs: float
+    room_tone_head_ms: float | None = None
+    room_tone_tail_ms: float | None = None
 
     @property
     def duration_ms(self) -> float:
@@ -51,13 +55,22 @@ class FileFigures:
         for name in FIGURE_LEVELS:
             value = getattr(self, name)
             out[name] = value if math.isfinite(value) else None
+        out["room_tone_head_ms"], out["room_tone_tail_ms"] = self.room_tone_head_ms, self.room_tone_tail_ms
         return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FileFigures:
         """The figures :meth:`to_json` wrote (None is -inf)."""
         levels = {name: -math.inf if data[name] is None else float(data[name]) for name in FIGURE_LEVELS}
-        return cls(int(data["sample_rate_hz"]), int(data["channels"]), int(data["frames"]), **levels)
+        head, tail = data.get("room_tone_head_ms"), data.get("room_tone_tail_ms")
+        return cls(
+            int(data["sample_rate_hz"]),
+            int(data["channels"]),
+            int(data["frames"]),
+            **levels,
+            room_tone_head_ms=None if head is None else float(head),
+            room_tone_tail_ms=None if tail is None else float(tail),
+        )
 
 
 @dataclass(frozen=True)

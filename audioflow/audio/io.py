@@ -68,7 +68,7 @@ _FORMAT_ARGS: dict[str, list[str]] = {
     "ogg": ["-c:a", "libopus", "-f", "ogg"],
     "opus": ["-c:a", "libopus", "-f", "ogg"],
     "m4a": ["-c:a", "aac", "-aac_coder", "fast", "-f", "ipod"],
-    "m4b": ["-c:a", "aac", "-aac_coder", "fast", "-f", "ipod"],
+    "m4b": ["-c:a", "aac", "-aac_coder", "fast", "-f", "ipod", "-brand", "M4B "],  # Apple's audiobook brand
 }
 
 

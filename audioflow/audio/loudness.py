@@ -141,9 +141,15 @@ class PeakDetector:
     (soxr needs some look-ahead, so the envelope lags the input by a few dozen frames);
     :meth:`flush` returns the rest. Element n is max(|x[n]|, the |upsampled x| at n, n+1/4,
     n+2/4, n+3/4) over channels: never below the sample peak. ``peak`` is the largest value so far.
+
+    With ``refine`` (what the QC figures use) ``peak`` also takes each local maximum of the
+    upsampled signal through the parabola of it and its two neighbours: 4x alone under-reads a
+    full-band transient's peak by up to a few tenths of a dB (0.19 dB on white-noise bursts in an
+    mp3, where 8x, 32x and ffmpeg's ebur128 at 192 kHz agree within 0.01 dB of the refined
+    reading). The envelope is the same either way.
     """
 
-    def __init__(self, sample_rate_hz: int, channels: int, oversample: int = 4):
+    def __init__(self, sample_rate_hz: int, channels: int, oversample: int = 4, *, refine: bool = False):
         import soxr
 
         if oversample < 1 or int(oversample) != oversample:
@@ -157,6 +163,7 @@ class PeakDetector:
         self._pending = np.zeros(0, np.float32)  # sample peaks of frames whose upsampled values are not out yet
         self._spill = np.zeros((0, self.channels), np.float32)  # upsampled values of an incomplete frame
         self.peak = 0.0
+        self._refine_tail: np.ndarray | None = np.zeros((0, self.channels), np.float32) if refine else None
 
     def push(self, block: np.ndarray, *, last: bool = False) -> np.ndarray:
         """Feed ``block`` (frames × channels); return float32 envelope values for newly complete frames."""
@@ -176,6 +183,8 @@ class PeakDetector:
                 if short > 0:
                     upsampled = np.concatenate([upsampled, np.zeros((short, self.channels), np.float32)])
             used = done * self.oversample
+            if self._refine_tail is not None:
+                self._refine(upsampled[:used])
             self._spill = upsampled[used:]
             envelope = _channel_max(np.abs(upsampled[:used]), done, self.channels * self.oversample)
             out = np.maximum(envelope, self._pending[:done])
@@ -183,6 +192,24 @@ class PeakDetector:
         if out.size:
             self.peak = max(self.peak, float(out.max()))
         return out
+
+    def _refine(self, upsampled: np.ndarray) -> None:
+        """Raise ``peak`` to the parabolic peak of every local maximum of ``|upsampled|`` that lies
+        within 1 dB of the largest value (the refinement adds at most a few tenths of a dB at 4x);
+        the last two values wait for the next block, so each is judged with both its neighbours."""
+        assert self._refine_tail is not None
+        data = np.abs(np.concatenate([self._refine_tail, upsampled]) if self._refine_tail.size else upsampled)
+        self._refine_tail = data[-2:]
+        if data.shape[0] < 3:
+            return
+        left, middle, right = data[:-2], data[1:-1], data[2:]
+        found = (middle >= left) & (middle >= right) & (middle >= 0.89 * float(data.max()))
+        y0, y1, y2 = left[found].astype(np.float64), middle[found].astype(np.float64), right[found].astype(np.float64)
+        curve = y0 - 2.0 * y1 + y2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            vertex = np.where(curve < 0, y1 - (y0 - y2) ** 2 / (8.0 * curve), y1)
+        if vertex.size:
+            self.peak = max(self.peak, float(vertex.max()))
 
     def flush(self) -> np.ndarray:
         """The envelope of every frame not returned yet (the stream has ended)."""
@@ -224,15 +251,16 @@ def sample_peak_dbfs(audio: Audio) -> float:
     return _amplitude_to_db(float(np.max(np.abs(audio.samples))))
 
 
-def true_peak_dbtp(audio: Audio, *, oversample: int = 4) -> float:
+def true_peak_dbtp(audio: Audio, *, oversample: int = 4, refine: bool = False) -> float:
     """True peak of ``audio`` in dBTP (ITU-R BS.1770-4 Annex 2), -inf for silence.
 
     The signal is upsampled ``oversample`` times (>= 4 per BS.1770-4 at 48 kHz; soxr, streamed
     in 10 s chunks so memory stays bounded) and the largest absolute value across channels is
-    taken, never less than the sample peak (see :class:`PeakDetector`). Raises ``AudioError`` if
-    ``oversample`` < 1.
+    taken, never less than the sample peak (see :class:`PeakDetector`); with ``refine`` each local
+    maximum near the top is read through its parabola, as the QC figures and the master's check of
+    its decoded file are. Raises ``AudioError`` if ``oversample`` < 1.
     """
-    detector = PeakDetector(audio.sample_rate_hz, audio.channels, oversample)
+    detector = PeakDetector(audio.sample_rate_hz, audio.channels, oversample, refine=refine)
     chunk_frames = max(1, int(_TRUE_PEAK_CHUNK_S * audio.sample_rate_hz))
     for first in range(0, audio.frames, chunk_frames):
         detector.push(audio.samples[first : first + chunk_frames])

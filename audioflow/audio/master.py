@@ -12,7 +12,7 @@ the gain); pass 2 applies the gain and the streaming limiter and pipes the block
 encoder; then the encoded file is decoded (streamed) and measured. When the decoded loudness is
 more than 0.2 LU off the target or its true peak over the ceiling, the gain is corrected (and the
 limiter's margin grown by the overshoot + 0.1 dB) and pass 2 runs again: at most three encodes in
-all, one in the usual case. :func:`master` and
+all, one in the usual case, and up to two more (at no higher gain) for a file still over the ceiling. :func:`master` and
 :func:`master_encoded` are the in-memory forms.
 """
 
@@ -71,6 +71,9 @@ _MIN_SLOPE = 0.1
 _MAX_LIMITER_MAKEUP_DB = 24.0
 _PEAK_GUARD_DB = 0.05  # a decoded trial peak closer than this to the ceiling grows the limiter's margin
 _MAX_ENCODES = 3  # a programme the limiter works hard on, or a codec that overshoots, may need more than one
+# A file still over the ceiling after _MAX_ENCODES gets up to this many more encodes at no higher gain,
+# each with the limiter's margin grown by the overshoot (+ 0.1 dB): the ceiling comes before the target.
+_PEAK_ENCODES = 2
 
 
 class BlockSource(Protocol):
@@ -158,7 +161,7 @@ class MasteredFile:
     ``path``: the encoded file; ``sample_rate_hz``/``channels``/``frames``: of the decoded file;
     ``input_lufs``: the source's loudness; ``gain_db``: gain before the limiter (last pass);
     ``lufs``/``true_peak_dbtp``: measured on the DECODED file; ``limited`` and
-    ``max_reduction_db``: what the limiter did; ``passes``: encodes made (1 to 3); ``figures``:
+    ``max_reduction_db``: what the limiter did; ``passes``: encodes made (1 to 5); ``figures``:
     every QC figure of the decoded file and ``overview`` its envelope and short-term loudness
     (what the report draws), both measured in the same pass.
     """
@@ -260,7 +263,7 @@ def _master_pass(audio: Audio, input_lufs: float, gain_db: float, ceiling_dbtp: 
 def measure_blocks(blocks: Iterator[np.ndarray], sample_rate_hz: int, channels: int) -> tuple[float, float, int]:
     """(integrated LUFS, true peak dBTP, frames) of a stream of blocks, in one pass."""
     meter = LoudnessMeter(sample_rate_hz, channels)
-    peaks = PeakDetector(sample_rate_hz, channels)
+    peaks = PeakDetector(sample_rate_hz, channels, refine=True)
     for block in blocks:
         meter.add(block)
         peaks.push(block)
@@ -554,8 +557,10 @@ def master_to_file(
     if the codec overshot on the trial) and encodes; the decoded file is measured; if its loudness
     is more than 0.2 LU off the target or its true peak over ``true_peak_dbtp``, the gain moves by
     the loudness error (over the trial's slope), the margin grows by the overshoot + 0.1 dB, and
-    pass 2 runs again, at most three times in all (the last result is kept as measured: compare
-    ``lufs`` and ``true_peak_dbtp``). ``on_stage`` (if given) hears each stage as it begins, in the
+    pass 2 runs again, at most three times in all; a file still over the ceiling then gets up to two
+    more passes at no higher gain, each with the margin grown again (the last result is kept as
+    measured: compare ``lufs`` and ``true_peak_dbtp``; QC fails a file left over the ceiling).
+    ``on_stage`` (if given) hears each stage as it begins, in the
     calling thread: ``"measuring"`` (pass 1 and the trial), then ``"limiting+encoding"`` and
     ``"verifying"`` for each pass 2. Raises ``AudioError`` for silence (or under 400 ms of audio)
     and for an encoding failure.
@@ -582,7 +587,7 @@ def master_to_file(
     prediction = _trial(sample, source.sample_rate_hz, encoding, (input_lufs, target_lufs, true_peak_dbtp))
     del sample
     gain_db, margin_db = prediction.gain_db, prediction.margin_db
-    for attempt in range(_MAX_ENCODES):
+    for attempt in range(_MAX_ENCODES + _PEAK_ENCODES):
         ceiling_dbtp = true_peak_dbtp - margin_db
         limiter, figures, seen = _encode_and_measure(source, Path(path), encoding, gain_db, ceiling_dbtp, stage)
         lufs, peak_dbtp, frames = figures.integrated_lufs, figures.true_peak_dbtp, figures.frames
@@ -605,7 +610,11 @@ def master_to_file(
         overshoot_db = peak_dbtp - true_peak_dbtp
         if abs(lufs - target_lufs) <= _LUFS_TOLERANCE_LU and overshoot_db <= 0:
             break
+        if attempt + 1 >= _MAX_ENCODES and overshoot_db <= 0:
+            break  # the loudness is left as it is (QC judges it); only a peak over the ceiling goes on
         step_db = _bounded_step(gain_db, (target_lufs - lufs) / prediction.slope, target_lufs - input_lufs)
+        if attempt + 1 >= _MAX_ENCODES:
+            step_db = min(step_db, 0.0)  # the extra passes only bring the peak under the ceiling
         gain_db += step_db  # the limiter takes part of any gain
         if step_db == 0.0 and overshoot_db <= 0:
             break

@@ -75,6 +75,10 @@ TAGGED_FORMATS = ("mp3", "wav", "flac", "ogg", "opus", "m4a", "m4b")
 _MIME = {"JPEG": "image/jpeg", "PNG": "image/png"}
 _RGB_MODES = ("RGB", "P", "1")  # PNG palette and bilevel images are RGB colour; CMYK, greyscale and alpha are not
 _GENRE = "Podcast"
+#: An m4b is an audiobook (Apple's audiobook file type): genre ``Audiobook`` and the iTunes media kind
+#: ``stik`` 2 ("Audiobook"), so Apple Books and iTunes-style players file it as one, not as music.
+_AUDIOBOOK_GENRE = "Audiobook"
+_STIK_AUDIOBOOK = 2
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,9 @@ class Tags:
     """What a bounced file says about itself. Every field is optional except ``title``.
 
     ``episode``/``season`` are numbers; ``date`` is ISO 8601 (``2025``, ``2025-03``, ``2025-03-14``);
-    ``language`` a BCP 47 tag (``en``, ``en-GB``, ``eng``); ``explicit`` None says nothing."""
+    ``language`` a BCP 47 tag (``en``, ``en-GB``, ``eng``); ``explicit`` None says nothing;
+    ``id3_version`` the ID3v2 minor version an mp3 or wav is tagged with: 4 (ID3v2.4, the default) or
+    3 (ID3v2.3, for older players; mutagen's ``update_to_v23`` turns ``TDRC`` into ``TYER``/``TDAT``)."""
 
     title: str
     show: str | None = None
@@ -105,6 +111,7 @@ class Tags:
     copyright: str | None = None
     explicit: bool | None = None
     cover: Artwork | None = None
+    id3_version: int = 4
 
 
 def read_artwork(path: Path) -> Artwork:
@@ -149,7 +156,7 @@ def write_tags(data: bytes, format: str, tags: Tags) -> bytes:
         elif fmt in ("flac", "ogg", "opus"):
             _write_vorbis(buffer, fmt, tags)
         elif fmt in ("m4a", "m4b"):
-            _write_mp4(buffer, tags)
+            _write_mp4(buffer, tags, audiobook=fmt == "m4b")
         else:
             raise AudioError(f"cannot tag {format!r}: tagged formats are {', '.join(TAGGED_FORMATS)}")
     except MutagenError as exc:
@@ -192,8 +199,10 @@ def _write_id3(buffer: io.BytesIO, fmt: str, tags: Tags) -> None:
     id3.clear()
     for frame in _id3_frames(tags):
         id3.add(frame)
+    if tags.id3_version == 3:
+        id3.update_to_v23()
     buffer.seek(0)
-    audio.save(buffer, v2_version=4)
+    audio.save(buffer, v2_version=tags.id3_version)
 
 
 def _vorbis_comments(tags: Tags) -> list[tuple[str, str]]:
@@ -242,8 +251,11 @@ def _write_vorbis(buffer: io.BytesIO, fmt: str, tags: Tags) -> None:
     audio.save(buffer)
 
 
-def _mp4_atoms(tags: Tags) -> dict[str, list[object]]:
-    atoms: dict[str, list[object]] = {"\xa9nam": [tags.title], "\xa9gen": [_GENRE]}
+def _mp4_atoms(tags: Tags, audiobook: bool = False) -> dict[str, list[object]]:
+    genre = _AUDIOBOOK_GENRE if audiobook else _GENRE
+    atoms: dict[str, list[object]] = {"\xa9nam": [tags.title], "\xa9gen": [genre]}
+    if audiobook:
+        atoms["stik"] = [_STIK_AUDIOBOOK]
     text = (("\xa9alb", tags.show), ("\xa9ART", tags.author), ("\xa9day", tags.date), ("cprt", tags.copyright))
     atoms.update({key: [value] for key, value in text if value})
     if tags.description:
@@ -262,12 +274,12 @@ def _mp4_atoms(tags: Tags) -> dict[str, list[object]]:
     return atoms
 
 
-def _write_mp4(buffer: io.BytesIO, tags: Tags) -> None:
+def _write_mp4(buffer: io.BytesIO, tags: Tags, audiobook: bool) -> None:
     audio = MP4(buffer)
     if audio.tags is None:
         audio.add_tags()
     assert audio.tags is not None
     audio.tags.clear()
-    audio.tags.update(_mp4_atoms(tags))
+    audio.tags.update(_mp4_atoms(tags, audiobook))
     buffer.seek(0)
     audio.save(buffer)

@@ -24,10 +24,12 @@ FORMAT_VERSION = 1
 #: that kind's old artifacts wrong, so they re-render while every other step (and every paid take)
 #: stays cached. ``master`` 2: the streamed master (libebur128 loudness, soxr true peak, the trial
 #: encode, ±0.2 LU on the decoded file); ``master`` 3: AAC's fast coder, and the meta keeps the
-#: overview the report draws. ``mix`` 2 and ``dialogue`` 2: their meta records the
+#: overview the report draws; ``master`` 4: an m4b's M4B brand, the decoded file's true peak
+#: refined (a master that only 4x oversampling kept under its ceiling renders again) and the room
+#: tone at its head and tail kept in its QC figures. ``mix`` 2 and ``dialogue`` 2: their meta records the
 #: chapter anchors (where each track, line and cue landed). ``mix`` 3, ``dialogue`` 3, ``stem`` 1 and
 #: ``clone`` 1: a clip at another rate is resampled by soxr, not scipy's resample_poly.
-KIND_VERSIONS: dict[str, int] = {"master": 3, "mix": 3, "dialogue": 3, "stem": 1, "clone": 1}
+KIND_VERSIONS: dict[str, int] = {"master": 4, "mix": 3, "dialogue": 3, "stem": 1, "clone": 1}
 
 
 #: Exact types that are their own canonical form (a subclass, an IntEnum say, takes the long way).

@@ -6,7 +6,10 @@ the integrated loudness is within the store's tolerance of the target (Apple ±1
 ``podcast``, EBU R 128 ±0.5 LU, ATSC A/85 ±2 dB, ±0.5 LU for a custom ``loudness_lufs``) and the
 true peak is at or under the ceiling; ``speech-mono`` also needs one channel. ``audiobook`` checks
 ACX's figures (:data:`~audioflow.recipe.outputs.ACX`): RMS −23 … −18 dBFS, sample peak ≤ −3 dBFS,
-noise floor ≤ −60 dBFS, and for an mp3 a bitrate of 192 kbps or more at 44.1 kHz.
+noise floor ≤ −60 dBFS but room tone, not digital silence (ACX rejects a file with digital silence:
+a floor under -90 dBFS fails), 0.5–1 s of room tone at the head and 1–5 s at the tail
+(:mod:`audioflow.audio.qc` says how they are measured), and for an mp3 a bitrate of 192 kbps or
+more at 44.1 kHz.
 """
 
 from __future__ import annotations
@@ -35,6 +38,12 @@ CODECS = {
     "wav": "pcm",
 }
 _LOSSY = ("mp3", "m4a", "m4b", "ogg", "opus")
+#: A noise floor under this (dBFS) is digital silence, not room tone: no microphone chain is this quiet
+#: (16-bit dither alone measures about -96 dBFS).
+DIGITAL_SILENCE_DBFS = -90.0
+#: ACX's room tone at the head and the tail of a file (seconds, inclusive).
+ROOM_TONE_HEAD_S = (0.5, 1.0)
+ROOM_TONE_TAIL_S = (1.0, 5.0)
 
 
 def _db(value: float) -> float | None:
@@ -73,6 +82,25 @@ def _check(figure: str, value: float, unit: str, low: float | None, high: float 
     return QcCheck(figure, measured, limit, True, f"{figure} {shown} is within {limit}")
 
 
+def _floor_check(floor_dbfs: float) -> QcCheck:
+    """ACX's noise floor: at or under -60 dBFS, but room tone, not digital silence."""
+    limit = "≤ -60 dBFS, room tone (not digital silence)"
+    if floor_dbfs < DIGITAL_SILENCE_DBFS:
+        shown = f"{floor_dbfs:.2f} dBFS" if math.isfinite(floor_dbfs) else "-inf dBFS"
+        reason = f"noise_floor {shown} is digital silence: ACX rejects it (keep room tone under the pauses)"
+        return QcCheck("noise_floor", _db(floor_dbfs), limit, False, reason)
+    return _check("noise_floor", floor_dbfs, "dBFS", None, ACX.noise_floor_max_dbfs, limit)
+
+
+def _room_tone_checks(figures: FileFigures) -> list[QcCheck]:
+    """ACX's room tone: 0.5–1 s at the head, 1–5 s at the tail (seconds)."""
+    head_s, tail_s = (figures.room_tone_head_ms or 0.0) / 1000.0, (figures.room_tone_tail_ms or 0.0) / 1000.0
+    return [
+        _check("room_tone_head", head_s, "s", *ROOM_TONE_HEAD_S, "0.5 … 1 s of room tone at the start"),
+        _check("room_tone_tail", tail_s, "s", *ROOM_TONE_TAIL_S, "1 … 5 s of room tone at the end"),
+    ]
+
+
 def _checks(master: Master, figures: FileFigures, bitrate_kbps: int | None) -> tuple[QcCheck, ...]:
     """Every check of ``master``'s preset on ``figures`` (see the module)."""
     if master.target_rms_dbfs is not None:
@@ -80,7 +108,8 @@ def _checks(master: Master, figures: FileFigures, bitrate_kbps: int | None) -> t
         out = [
             _check("rms", figures.rms_dbfs, "dBFS", acx.rms_min_dbfs, acx.rms_max_dbfs, "-23 … -18 dBFS"),
             _check("sample_peak", figures.sample_peak_dbfs, "dBFS", None, acx.peak_max_dbfs, "≤ -3 dBFS"),
-            _check("noise_floor", figures.noise_floor_dbfs, "dBFS", None, acx.noise_floor_max_dbfs, "≤ -60 dBFS"),
+            _floor_check(figures.noise_floor_dbfs),
+            *_room_tone_checks(figures),
         ]
         if master.format == "mp3" and bitrate_kbps is not None:
             rate = figures.sample_rate_hz
@@ -151,6 +180,8 @@ class QcReport:
             "sample_peak_dbfs": _db(f.sample_peak_dbfs),
             "rms_dbfs": _db(f.rms_dbfs),
             "noise_floor_dbfs": _db(f.noise_floor_dbfs),
+            "room_tone_head_ms": None if f.room_tone_head_ms is None else round(f.room_tone_head_ms, 1),
+            "room_tone_tail_ms": None if f.room_tone_tail_ms is None else round(f.room_tone_tail_ms, 1),
             "pass": self.passed,
             "checks": [check.to_json() for check in self.checks],
         }
@@ -173,8 +204,8 @@ def qc_report(
     rendered (tags change no sample); without them the file is decoded and measured now.
     ``written`` is the file's (sha256, size) when they are known (a bounce found unchanged), else
     the file is read for them. Raises ``AudioError`` when it cannot be decoded."""
-    if figures is None:
-        from ..audio.qc import measure_file
+    if figures is None or (master.target_rms_dbfs is not None and figures.room_tone_head_ms is None):
+        from ..audio.qc import measure_file  # none measured yet, or kept before room tone was
 
         figures = measure_file(path)
     sha256, size = written if written is not None else _sha256(path)

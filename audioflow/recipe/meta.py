@@ -30,7 +30,8 @@ _TEXT_KEYS = ("title", "show", "author", "description", "copyright")
 class Meta:
     """Tags for every output. ``title`` defaults to the recipe's ``title``; ``episode``/``season``
     are whole numbers; ``date`` is ISO 8601 text; ``language`` a BCP 47 tag; ``cover`` the resolved
-    cover image (None: no artwork) and ``cover_location`` where it is written."""
+    cover image (None: no artwork) and ``cover_location`` where it is written; ``id3_version`` 4 or 3
+    (``id3: "2.4"`` or ``"2.3"``): the ID3v2 version of mp3 and wav tags."""
 
     title: str
     show: str | None = None
@@ -44,6 +45,7 @@ class Meta:
     explicit: bool | None = None
     cover: Path | None = None
     cover_location: SourceLocation | None = None
+    id3_version: int = 4
 
 
 def _number(doc: Document, path: JsonPath, value: Any) -> int:
@@ -92,4 +94,5 @@ def parse_meta(doc: Document, spec: dict[str, Any], default_title: str, confinem
         explicit=spec.get("explicit"),
         cover=cover,
         cover_location=cover_location,
+        id3_version=3 if str(spec.get("id3", "2.4")) == "2.3" else 4,
     )

@@ -154,3 +154,7 @@ def test_mp4_atoms_and_covr_read_back(fmt: str, cover: Artwork) -> None:
     assert tags["rtng"] == [1] and bytes(tags["----:com.apple.iTunes:LANGUAGE"][0]) == b"en-GB"
     (art,) = tags["covr"]
     assert bytes(art) == cover.data and art.imageformat == art.FORMAT_PNG
+    if fmt == "m4b":  # an audiobook: Apple's media kind 2 and the genre say so
+        assert tags["stik"] == [2] and tags["\xa9gen"] == ["Audiobook"]
+    else:
+        assert "stik" not in tags and tags["\xa9gen"] == ["Podcast"]

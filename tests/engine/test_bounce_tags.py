@@ -6,6 +6,7 @@ import mutagen
 import pytest
 from click.testing import CliRunner
 from conftest import BASIC_RECIPE, FakeProvider
+from mutagen.id3 import ID3
 from PIL import Image
 
 from audioflow.cli import cli
@@ -78,6 +79,17 @@ def test_changing_the_meta_renders_nothing_again_and_retags(tmp_path) -> None:
     assert str(mutagen.File(again.output).tags["TIT2"]) == "The Other Door"
 
 
+def test_id3_2_3_is_chosen_in_meta_and_only_retags(tmp_path) -> None:
+    path, fake = _recipe(tmp_path), FakeProvider()
+    first = open_project(path, providers={"local": fake}, cache_dir=tmp_path / "c").run(jobs=4)
+    assert mutagen.File(first.output).tags.version == (2, 4, 0)
+    path.write_text(path.read_text() + '  id3: "2.3"\n', encoding="utf-8")
+    again = open_project(path, providers={"local": fake}, cache_dir=tmp_path / "c").run(jobs=4)
+    tags = ID3(again.output, translate=False)  # as written, not upgraded to v2.4 in memory
+    assert again.result.count("rendered") == 0 and tags.version == (2, 3, 0)
+    assert str(tags["TIT2"]) == "The Door" and str(tags["TYER"]) == "2025" and tags.getall("APIC")
+
+
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
@@ -88,6 +100,7 @@ def test_changing_the_meta_renders_nothing_again_and_retags(tmp_path) -> None:
         ("language: en", "language: english_uk", "invalid value 'english_uk': a BCP 47 language tag: en, en-GB or eng"),
         ("cover: art/cover.png", "cover: ../cover.png", "cover image '../cover.png' is outside the recipe's folder"),
         ("cover: art/cover.png", "cover: art/none.png", "cover image 'art/none.png' not found"),
+        ("explicit: false", "id3: 2.2", "2.2 is not one of"),
     ],
 )
 def test_a_bad_meta_value_is_a_located_error(tmp_path, old: str, new: str, message: str) -> None:

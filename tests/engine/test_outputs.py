@@ -140,11 +140,14 @@ def test_the_audiobook_preset_meets_acx_on_the_decoded_file(tmp_path: Path, fmt:
     qc = data["qc"]
     assert qc["pass"] and qc["preset"] == "audiobook" and qc["noise_floor_dbfs"] <= -60.0
     assert abs(qc["rms_dbfs"] - rms_dbfs) <= 0.05
+    # 1 s of room tone before the first syllable; the last phrase ends 11.2 s in, 2.8 s before the end
+    assert 950.0 <= qc["room_tone_head_ms"] <= 1000.0 and 2750.0 <= qc["room_tone_tail_ms"] <= 2900.0, qc
     assert data["loudness"]["target_lufs"] is None and data["loudness"]["target_rms_dbfs"] == -20.0
     if fmt == "mp3":
         info = mutagen.File(bounced.path).info
         assert (info.bitrate, info.sample_rate) == (192000, 44100)
-        assert {c["figure"] for c in qc["checks"]} == {"rms", "sample_peak", "noise_floor", "bitrate", "sample_rate"}
+        figures = {"rms", "sample_peak", "noise_floor", "room_tone_head", "room_tone_tail", "bitrate", "sample_rate"}
+        assert {c["figure"] for c in qc["checks"]} == figures
 
 
 def test_a_noisy_programme_fails_acx_and_the_run_exits_1_unless_allowed(tmp_path: Path) -> None:
@@ -162,6 +165,40 @@ def test_a_noisy_programme_fails_acx_and_the_run_exits_1_unless_allowed(tmp_path
     assert allowed.exit_code == 0, allowed.output
     assert any(x.startswith("warning: QC: ") for x in allowed.stderr.splitlines())
     assert "QC FAIL (audiobook)" in allowed.stdout
+
+
+def test_acx_refuses_digital_silence_and_a_missing_room_tone_head_and_tail(tmp_path: Path) -> None:
+    # no room tone at all: digital silence between the phrases, 1 s of it at the head, 2.8 s at the tail
+    path = _recipe(
+        tmp_path / "a", "output: out/ch1.mp3\nmaster: {preset: audiobook}\n", audio=speech_like(floor_dbfs=-math.inf)
+    )
+    result = CliRunner().invoke(cli, ["run", str(path), "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 1, result.output
+    (line,) = [x for x in result.stderr.splitlines() if "QC" in x]
+    assert "noise_floor -inf dBFS is digital silence: ACX rejects it (keep room tone under the pauses)" in line
+    assert "room_tone" not in line  # the head and tail are long enough
+    qc = _validate(tmp_path / "a" / "out" / "ch1.manifest.json")["qc"]
+    assert qc["noise_floor_dbfs"] is None and not qc["pass"]
+    # room tone throughout (and in a 1 s pause), but the reading starts 0.2 s in and stops 0.5 s before the end
+    rate, rng = RATE_HZ, np.random.default_rng(5)
+    t = np.arange(round(6.7 * rate)) / rate
+    voice = 0.25 * np.sin(2 * np.pi * 140 * t) * ((t > 0.2) & (t < 6.2)) * ((t < 3.0) | (t > 4.0))
+    mono = (voice + rng.standard_normal(t.size) * 10 ** (-75 / 20)).astype(np.float32)
+    path = _recipe(
+        tmp_path / "b",
+        "output: out/ch1.m4b\nmaster: {preset: audiobook}\n",
+        audio=Audio(np.stack([mono, mono], axis=1), rate),
+    )
+    result = CliRunner().invoke(cli, ["run", str(path), "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 1, result.output
+    (line,) = [x for x in result.stderr.splitlines() if "QC" in x]
+    assert "room_tone_head 0.20 s is under 0.5 … 1 s of room tone at the start" in line
+    assert "room_tone_tail 0.50 s is under 1 … 5 s of room tone at the end" in line
+    assert "noise_floor" not in line
+    qc = _validate(tmp_path / "b" / "out" / "ch1.manifest.json")["qc"]
+    assert qc["room_tone_head_ms"] == pytest.approx(200.0, abs=10.0) and qc["room_tone_tail_ms"] == pytest.approx(
+        500.0, abs=10.0
+    )
 
 
 def test_noise_floor_rms_and_range_of_a_known_file(tmp_path: Path) -> None:

@@ -34,7 +34,8 @@ def test_the_demo_is_written_in_the_new_language() -> None:
     assert len({line.voice for line in scene.lines}) == 5  # five speakers in the scene, four of them cloned
     assert len(scene.cues) == 4 and {cue.at for cue in scene.cues} == {"start", "end"}
     assert scene.tail_ms == 2000.0 and any(line.gap_ms == 1500.0 for line in scene.lines)  # pauses
-    assert recipe.mix.tracks[-1].anchor == ".rope"
+    (gust,) = [track for track in recipe.mix.tracks if track.spec.track == "gust"]
+    assert gust.anchor == ".rope"
     assert [e.kind for e in recipe.cast["nora_at_door"].effects] == ["distance"]  # a distant voice
     parts = [s for s in graph.steps.values() if s.kind == StepKind.SCENE]
     assert [s.id for s in parts] == ["scene#1", "scene#2", "scene#3"] and scene.parts == (10, 5, 1)
@@ -74,7 +75,9 @@ def test_the_demo_renders_on_the_fake_segmind_one_request_per_part(demo: Path, m
         assert report.result.ok, [o.error for o in report.result.outcomes.values() if o.error]
         bodies = [r.json for r in hosts.api.submits()]
     prompts = [b["text_prompt"] for b in bodies]
-    assert len(prompts) == 3 + 3 + 1 + 2 + 3  # sea, fire, gust; three inline cues; opening; the door; 3 parts
+    assert (
+        len(prompts) == 4 + 3 + 1 + 2 + 3
+    )  # sea, fire, gust, room tone; three inline cues; opening; the door; 3 parts
     parts = [b for b in bodies if "\n" in b["text_prompt"] or "Connemara" in b["text_prompt"]]
     assert len(parts) == 3
     for body in parts:
