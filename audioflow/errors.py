@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -133,8 +134,13 @@ class ProviderError(AudioflowError):
 
 def _forms(secret: str) -> set[str]:
     """The ways ``secret`` can appear in a message: as is, and escaped as Python's ``repr`` of the
-    text or of its bytes, or JSON, would show it (``\\n``, ``\\x01``)."""
+    text or of its bytes, or JSON, would show it (``\\n``, ``\\x01``), or percent-encoded as a host
+    echoing a URL or a form would show it (fal's ``key_id:secret`` as ``key_id%3Asecret``, in either case)."""
+    from urllib.parse import quote, quote_plus  # here: importing the error tree stays cheap
+
     forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1], repr(secret.encode("utf-8", "replace"))[2:-1]}
+    for encoded in (quote(secret, safe=""), quote_plus(secret, safe="")):
+        forms |= {encoded, re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), encoded)}
     return {f for f in forms if len(f) >= 4}
 
 

@@ -15,7 +15,9 @@ Reported, each ``--repeats`` times (default 3; the median is the figure):
 * **paid span**: from the first submission the fake saw to the last result it served;
 * the **ideal**: ``ceil(paid / limit) x latency`` (20 s for the defaults), and the ratio to it;
 * the most requests the host held at once (must not pass the limit);
-* where the rest goes: **plan** (every recipe planned against the bucket) and **tail** (from the
+* where the rest goes: **plan** (every recipe planned against the bucket), **gap** (from the end of
+  planning to the first submission the fake saw: the tasks submitted, the workers' first calls) and
+  **tail** (from the
   last result the host served to the end: the last joins, mixes and masters, and the bounces not
   yet done: each recipe is bounced, with its report, as soon as its own steps have ended).
 
@@ -104,6 +106,7 @@ def cluster_runs(args: argparse.Namespace, hosts: Any, folder: Path) -> list[dic
     ):
         client.run(lambda: __import__("audioflow.engine.cluster"))  # imports are not the season's time
         planned_s: list[float] = []
+        planned_at: list[float] = []
         plan = Batch.plan
 
         def timed_plan(batch: Batch) -> Any:
@@ -111,13 +114,15 @@ def cluster_runs(args: argparse.Namespace, hosts: Any, folder: Path) -> list[dic
             try:
                 return plan(batch)
             finally:
-                planned_s.append(time.monotonic() - begin)
+                planned_at.append(time.monotonic())
+                planned_s.append(planned_at[-1] - begin)
 
         Batch.plan = timed_plan  # type: ignore[method-assign]
         try:
             for rep in range(args.repeats):
                 rows.append(one_run(hosts, paths, args, f"s3://audioflow/bench-{os.getpid()}-{rep}", client))
                 rows[-1]["plan"] = planned_s[-1]
+                rows[-1]["gap"] = min(r.t_start for r in hosts.api.submits()) - planned_at[-1]
                 print(f"run {rep + 1}: " + ", ".join(f"{k} {v:.1f}" for k, v in rows[-1].items()), flush=True)
         finally:
             Batch.plan = plan  # type: ignore[method-assign]
@@ -221,7 +226,9 @@ def summarise(args: argparse.Namespace, rows: list[dict[str, float]]) -> None:
     held = max(r["held"] for r in rows)
     print(f"paid span median {paid_span:.1f} s ({paid_span / ideal:.2f}x); most held at once {held}")
     plan_s, tail_s = statistics.median(r["plan"] for r in rows), statistics.median(r["tail"] for r in rows)
-    print(f"plan median {plan_s:.1f} s; tail (last result to end) median {tail_s:.1f} s; load {os.getloadavg()}")
+    gap_s = statistics.median(r["gap"] for r in rows)
+    print(f"plan median {plan_s:.1f} s; plan end to first submission median {gap_s:.1f} s")
+    print(f"tail (last result to end) median {tail_s:.1f} s; load {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -341,12 +341,14 @@ def _ffmpeg_probe(path: Path) -> AudioInfo:
     return AudioInfo(int(stream.group(1)), channels, duration_ms)
 
 
-def decode_bytes(data: bytes, format: str) -> Audio:
+def decode_bytes(data: bytes, format: str, *, max_ms: float | None = None) -> Audio:
     """Decode in-memory encoded audio; ``format`` is its extension ("mp3", "m4a", "ogg"...).
 
     The bytes are written to a temporary file (containers such as m4a need seeking) and decoded
     by :func:`decode_file`, without its length check: these are a host's take or our own encode,
-    kept as they are. Raises ``AudioError`` when they cannot be decoded.
+    kept as they are. With ``max_ms``, the header is read first (:func:`probe_file`) and audio
+    that says it lasts longer is refused undecoded: a few MB of compressed silence can decode to
+    hours of float32. Raises ``AudioError`` when they cannot be decoded, or are too long.
     """
     if not data:
         raise AudioError(f"cannot decode empty {format} data")
@@ -354,6 +356,10 @@ def decode_bytes(data: bytes, format: str) -> Audio:
     with tempfile.TemporaryDirectory(prefix="audioflow-") as tmp:
         path = Path(tmp) / f"input{suffix}"
         path.write_bytes(bytes(data))
+        if max_ms is not None:
+            duration_ms = probe_file(path).duration_ms
+            if duration_ms is not None and duration_ms > max_ms:
+                raise AudioError(f"it lasts {duration_ms / 1000:.0f} s, over the {max_ms / 1000:.0f} s audioflow takes")
         return decode_file(path, check_length=False)
 
 

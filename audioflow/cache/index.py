@@ -118,15 +118,17 @@ class RecordIndex:
                 obj = os.lstat(obj_path)
             except OSError:
                 obj = None
+            unchanged = obj is not None and _seen(obj) == object_seen
             if (
                 obj is not None
                 and stat.S_ISREG(obj.st_mode)
                 and obj.st_size == size
                 and file_seen(f"{self._root}/{rec_key}") == record_seen
-                and (not verify or _seen(obj) == object_seen or self.store._content_ok(Path(obj_path), digest))
+                and (not verify or unchanged or self.store._content_ok(Path(obj_path), digest))
             ):
                 record = StepRecord(input_digest, Artifact(digest, self.store.root / obj_key, size), meta)
-                self._served[step_id] = record
+                if unchanged:  # else (hashed afresh) its entry is written again with the object as it is now
+                    self._served[step_id] = record
                 return record
         return self.store.get_step(input_digest, verify=verify)
 

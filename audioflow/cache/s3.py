@@ -70,6 +70,23 @@ def local_root(location: Path | str) -> Path:
     return _mirror_folder(str(location).rstrip("/")) if is_url(location) else Path(location)
 
 
+#: What a failed S3 call raises: s3fs maps the server's answers to ``OSError``; botocore's own errors
+#: (no credentials, no endpoint, a connection refused or timed out) reach us as ``BotoCoreError``.
+#: Widened when s3fs is first imported (botocore comes with it).
+_FAILURES: tuple[type[BaseException], ...] = (OSError,)
+_SETUP_HINT = (
+    "the bucket's endpoint and credentials come from AWS_ENDPOINT_URL, AWS_REGION, "
+    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE (docs/howto/run-on-a-cluster.md)"
+)
+
+
+def _reason(exc: BaseException) -> str:
+    """Why an S3 call failed, in a line: an ``OSError``'s text, or botocore's with how to set it up."""
+    if isinstance(exc, OSError):
+        return str(exc.strerror or exc)
+    return f"{exc} ({_SETUP_HINT})"
+
+
 def filesystem() -> Any:
     """This process's s3fs file system for the environment's endpoint, region and profile (made
     once per process: workers share it between tasks). No instance or listing caches."""
@@ -81,8 +98,11 @@ def filesystem() -> Any:
         if key not in _CLIENTS:
             try:
                 import s3fs
+                from botocore.exceptions import BotoCoreError
             except ImportError as exc:  # pragma: no cover - s3fs is a dependency
                 raise CacheError("an s3:// cache needs s3fs: pip install s3fs") from exc
+            global _FAILURES
+            _FAILURES = (OSError, BotoCoreError)
             client_kwargs = {"region_name": region} if region else {}
             _CLIENTS[key] = s3fs.S3FileSystem(
                 skip_instance_cache=True,
@@ -197,8 +217,8 @@ class S3Store(ArtifactStore):
     def url_of(self, key: str) -> str:
         return f"{self.url}/{key}"
 
-    def _failed(self, verb: str, key: str, exc: OSError) -> CacheError:
-        return CacheError(f"cannot {verb} {self.url_of(key)}: {exc.strerror or exc}")
+    def _failed(self, verb: str, key: str, exc: BaseException) -> CacheError:
+        return CacheError(f"cannot {verb} {self.url_of(key)}: {_reason(exc)}")
 
     def read_key(self, key: str) -> bytes | None:
         """The bytes of ``key`` from the server, or None when there is no such object. One GET: s3fs's
@@ -207,7 +227,7 @@ class S3Store(ArtifactStore):
             return bytes(self.fs.cat_file(self._remote(key), max_concurrency=1))
         except FileNotFoundError:
             return None
-        except OSError as exc:
+        except _FAILURES as exc:
             raise self._failed("read", key, exc) from exc
 
     def write_key(self, key: str, data: bytes, *, create: bool = False) -> bool:
@@ -215,7 +235,7 @@ class S3Store(ArtifactStore):
         False when ``create`` found an object there already."""
         try:
             self.fs.pipe_file(self._remote(key), data, mode="create" if create else "overwrite")
-        except OSError as exc:
+        except _FAILURES as exc:
             if create and is_precondition_failure(exc):
                 return False
             raise self._failed("write", key, exc) from exc
@@ -237,14 +257,14 @@ class S3Store(ArtifactStore):
             return fsspec.asyn.sync(self.fs.loop, get)
         except FileNotFoundError:
             return None
-        except OSError as exc:
+        except _FAILURES as exc:
             raise self._failed("read", key, exc) from exc
 
     def put_tagged(self, key: str, data: bytes) -> str:
         """Put ``data`` at ``key`` (one PUT); its ETag."""
         try:
             response = self.fs.call_s3("put_object", Bucket=self.bucket, Key=self.bucket_key(key), Body=data)
-        except OSError as exc:
+        except _FAILURES as exc:
             raise self._failed("write", key, exc) from exc
         return str(response["ETag"])
 
@@ -255,7 +275,7 @@ class S3Store(ArtifactStore):
             self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self.bucket_key(key), IfMatch=etag)
         except FileNotFoundError:
             return True
-        except OSError as exc:
+        except _FAILURES as exc:
             if not is_precondition_failure(exc):
                 raise self._failed("remove", key, exc) from exc
             return self.read_key(key) is None  # a 412 for an object already gone (SeaweedFS) is done too
@@ -266,7 +286,7 @@ class S3Store(ArtifactStore):
             self.fs.rm_file(self._remote(key))
         except FileNotFoundError:
             pass
-        except OSError as exc:
+        except _FAILURES as exc:
             raise self._failed("remove", key, exc) from exc
 
     def keys(self, area: str) -> list[str]:
@@ -277,7 +297,7 @@ class S3Store(ArtifactStore):
             found = self.fs.find(base)
         except FileNotFoundError:
             return []
-        except OSError as exc:
+        except _FAILURES as exc:
             raise self._failed("list", area, exc) from exc
         strip = len(self._remote(""))
         keys = (str(name)[strip:] for name in found)
@@ -292,7 +312,7 @@ class S3Store(ArtifactStore):
             found = self.fs.find(base, detail=True)
         except FileNotFoundError:
             return {}
-        except OSError as exc:
+        except _FAILURES as exc:
             raise self._failed("list", area, exc) from exc
         strip = len(self._remote(""))
         out = {}
@@ -313,7 +333,7 @@ class S3Store(ArtifactStore):
                     digest.update(block)
         except FileNotFoundError:
             raise
-        except OSError as exc:
+        except _FAILURES as exc:
             raise self._failed("read", key, exc) from exc
         return digest.hexdigest()
 
@@ -329,8 +349,8 @@ class S3Store(ArtifactStore):
             self.fs.rm_file(self._remote(key))
         except FileNotFoundError:
             return self.report(Finding(key, problem, None, "already moved by another run"))
-        except OSError as exc:
-            return self.report(Finding(key, problem, None, f"cannot move it: {exc.strerror or exc}"))
+        except _FAILURES as exc:
+            return self.report(Finding(key, problem, None, f"cannot move it: {_reason(exc)}"))
         return self.report(Finding(key, problem, dest_key))
 
     # -- objects ---------------------------------------------------------------------------------
@@ -352,7 +372,7 @@ class S3Store(ArtifactStore):
         key = object_key(artifact.digest, ext)
         try:
             self.fs.put_file(str(artifact.path), self._remote(key), mode="create")
-        except OSError as exc:
+        except _FAILURES as exc:
             if not is_precondition_failure(exc):
                 raise self._failed("write", key, exc) from exc
         return artifact

@@ -69,17 +69,23 @@ def init(name: Path) -> None:
     from ..errors import AudioflowError
     from ..recipe import schema_text
 
+    if not name.name:
+        raise click.BadParameter(f"{str(name)!r} names no file (write a name like episode)", param_hint="NAME")
     with _errors_to_exit_codes():
         path = name if name.suffix in (".yaml", ".yml") else name.with_name(name.name + ".yaml")
         if path.exists() or path.is_symlink():
             raise AudioflowError(f"{path} already exists: not overwritten (choose another NAME)")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("x", encoding="utf-8") as out:  # "x": never replace a file created meanwhile
-            out.write(starter_recipe(path.stem))
         schema = path.parent / SCHEMA_FILE
-        if schema.exists():
-            _note(f"{schema} exists: left as it is (`audioflow schema > {schema}` refreshes it)")
-        else:
-            schema.write_text(schema_text(), encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("x", encoding="utf-8") as out:  # "x": never replace a file created meanwhile
+                out.write(starter_recipe(path.stem))
+            if schema.exists():
+                _note(f"{schema} exists: left as it is (`audioflow schema > {schema}` refreshes it)")
+            else:
+                schema.write_text(schema_text(), encoding="utf-8")
+        except OSError as exc:
+            where = f"{path}" if exc.filename in (None, str(path)) else f"{path} ({exc.filename})"
+            raise AudioflowError(f"cannot write {where}: {exc.strerror or exc}") from exc
         _echo(f"wrote {path}")
         _note(f"next: audioflow validate {path}; audioflow run {path}; audioflow watch {path}")

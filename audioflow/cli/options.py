@@ -26,6 +26,15 @@ class _CacheLocation(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, str) and value.startswith("s3://"):
             return value
+        from ..recipe.paths import cache_url_scheme  # here: --help and completion import no recipe code
+
+        if isinstance(value, str) and (scheme := cache_url_scheme(value)):
+            self.fail(
+                f"{value}: a cache is a folder or s3://bucket/prefix, not a {scheme}:// URL"
+                " (write a folder as a plain path)",
+                param,
+                ctx,
+            )
         return click.Path(path_type=Path, file_okay=False).convert(value, param, ctx)
 
 

@@ -24,15 +24,27 @@ from ..errors import AudioflowError, RecipeError
 from ..providers import Provider
 from ..recipe import load_recipe
 from ..recipe.diagnostics import Collector
-from ..recipe.paths import cache_folder
+from ..recipe.paths import SIDECAR_FOLDERS, cache_folder, sidecar_paths
 from . import preflight
 from .budget import Budget, check_budget
-from .facade import Project, RunOptions, RunReport, execute_plans, open_recipe, ready_paid_providers
+from .facade import (
+    PageRenderer,
+    Project,
+    RunOptions,
+    RunReport,
+    execute_plans,
+    open_recipe,
+    page_renderer,
+    ready_paid_providers,
+    warm_cluster,
+)
 from .outcomes import RunResult
 from .staleness import Plan, PlanStatus
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
+
+    from ..recipe import Recipe
 
 __all__ = ["PLAN_THREADS", "Batch", "BatchReport", "batch_cost", "open_batch"]
 
@@ -117,6 +129,7 @@ class Batch:
         report."""
         import asyncio  # here and in run: a batch with nothing to do still imports it, one recipe does not
 
+        warm_cluster(options, [project.store for project in self.projects])
         plans = await asyncio.to_thread(self.plan)
         budget_usd = options.get("budget_usd")
         if budget_usd is not None:
@@ -129,9 +142,12 @@ class Batch:
         loop = asyncio.get_running_loop()
         bouncing: dict[int, asyncio.Future[RunReport]] = {}
 
+        pages = {id(p.store): page_renderer(options, p.store) for p in self.projects}  # a cluster's workers render
+
         async def finish(i: int, result: RunResult) -> RunReport:
+            project = self.projects[i]
             async with gate:
-                return await self._finish(self.projects[i], plans[i], result, report, options.get("report", True))
+                return await self._finish(project, plans[i], result, report, options, pages[id(project.store)])
 
         def bounce(i: int, result: RunResult) -> None:  # on the loop: each recipe bounced once
             if i not in bouncing:
@@ -156,9 +172,16 @@ class Batch:
         return run_in_new_loop(self.arun(**options))
 
     @staticmethod
-    async def _finish(project: Project, plan: Plan, result: RunResult, report: BatchReport, page: bool) -> RunReport:
+    async def _finish(
+        project: Project,
+        plan: Plan,
+        result: RunResult,
+        report: BatchReport,
+        options: RunOptions,
+        pages: PageRenderer | None,
+    ) -> RunReport:
         try:
-            return await project.finish(plan, result, report=page)
+            return await project.finish(plan, result, report=options.get("report", True), pages=pages)
         except AudioflowError as exc:  # this recipe's output could not be written: the others still are
             report.errors[project.graph.recipe.path] = str(exc)
             return RunReport(result, None, None, None)
@@ -197,4 +220,39 @@ def open_batch(
                 outputs[output] = recipe.path
             projects.append(project)
     collector.raise_any()
+    _check_across([p.graph.recipe for p in projects])
     return Batch(projects)
+
+
+def _check_across(recipes: Sequence[Recipe]) -> None:
+    """Refuse an output or sidecar of one recipe of a batch that would replace another recipe of it,
+    a file another reads, or a file another writes (``ep.mp3`` and ``ep.wav`` of two recipes in one
+    folder share ``ep.manifest.json``); each recipe's own are checked by ``check_outputs``. Raises
+    :class:`RecipeError`."""
+    read: dict[Path, tuple[str, Path]] = {}
+    for recipe in recipes:
+        read[recipe.path.resolve()] = ("the recipe itself", recipe.path)
+        read.update({path: (shown, recipe.path) for path, shown in recipe.confinement.inputs.items()})
+    written: dict[Path, Path] = {}  # every file a recipe writes → that recipe
+    for recipe in recipes:
+        for output in recipe.outputs:
+            files = {"output": output.path, **sidecar_paths(output.path, output.sidecar_stem)}
+            for role, path in files.items():
+                target = path.resolve()
+                label = f"output {path}" if role == "output" else f"{path} (written beside output {output.path})"
+                clash = next(
+                    (
+                        f"would replace {shown} of {owner}, which that recipe reads"
+                        for file, (shown, owner) in read.items()
+                        if owner != recipe.path
+                        and (file == target or (role in SIDECAR_FOLDERS and file.is_relative_to(target)))
+                    ),
+                    None,
+                )
+                if clash is None and written.get(target, recipe.path) != recipe.path:
+                    clash = f"is also written by {written[target]}"
+                if clash is not None:
+                    raise RecipeError(
+                        f"{label} {clash}", output.location, "give every recipe of a batch files of its own"
+                    )
+                written.setdefault(target, recipe.path)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from ..cache import ArtifactStore, open_store, sha256_hex
+from ..cache import ArtifactStore, open_store, sha256_hex, write_atomic
 from ..cache.index import RecordIndex
 from ..cache.records import object_key
 from ..cache.s3 import local_root
@@ -32,6 +32,10 @@ from .outcomes import RunResult, settle_cached
 from .staleness import Plan, PlanStatus, make_plan, recipe_key
 from .warm import warm_imports
 
+#: Renders the report page of one output somewhere else (a cluster's worker): (plan, result, the
+#: output file, its master step id, its manifest JSON) → the page (UTF-8 HTML); raises AudioflowError.
+PageRenderer = Callable[[Plan, RunResult, Path, str, dict[str, Any]], bytes]
+
 if TYPE_CHECKING:
     from distributed import Client
     from pydub import AudioSegment
@@ -39,6 +43,7 @@ if TYPE_CHECKING:
     from ..audio import Audio
 
 __all__ = [
+    "PageRenderer",
     "Project",
     "RunOptions",
     "RunReport",
@@ -47,8 +52,10 @@ __all__ = [
     "open_project",
     "open_recipe",
     "open_text",
+    "page_renderer",
     "provider_settings",
     "ready_paid_providers",
+    "warm_cluster",
 ]
 
 
@@ -117,6 +124,27 @@ async def execute_plans(
         budget=budget,
         on_result=on_result,
     )
+
+
+def warm_cluster(options: RunOptions, stores: Sequence[ArtifactStore]) -> None:
+    """With a cluster (``options["cluster"]``), start warming its workers for ``stores`` while this
+    process plans (:func:`.cluster.warm_workers`)."""
+    client = options.get("cluster")
+    if client is not None:
+        from .cluster import warm_workers
+
+        warm_workers(client, stores)
+
+
+def page_renderer(options: RunOptions, store: ArtifactStore) -> PageRenderer | None:
+    """Where a run's report pages are rendered: on its cluster's workers (``options["cluster"]``,
+    :mod:`.cluster_pages`) for recipes whose cache is ``store``, else None (in this process)."""
+    client = options.get("cluster")
+    if client is None or not options.get("report", True):
+        return None
+    from .cluster_pages import page_renderer as on_cluster
+
+    return on_cluster(client, store)
 
 
 @dataclass
@@ -188,6 +216,7 @@ class Project:
         key) before any spending; a step's failure is in the report, not raised."""
         import asyncio
 
+        warm_cluster(options, [self.store])
         plan = self.narrow(await asyncio.to_thread(self.plan), options.get("only"), options.get("force"))
         return await self._arun_plan(plan, options)
 
@@ -197,7 +226,8 @@ class Project:
             check_budget(plan.cost_by_provider(), budget_usd)
         ready_paid_providers([(plan, self.providers)])
         (result,) = await execute_plans([(plan, self.store, self.providers)], options, Budget(budget_usd))
-        return await self.finish(plan, result, report=options.get("report", True))
+        pages = page_renderer(options, self.store)
+        return await self.finish(plan, result, report=options.get("report", True), pages=pages)
 
     def narrow(self, plan: Plan, only: Collection[str] | None, force: Collection[str] | None) -> Plan:
         """``plan`` cut to ``only`` (and what it needs) and with ``force`` rendered again (see
@@ -222,15 +252,20 @@ class Project:
             )
         return plan.forced(set(force)) if force else plan
 
-    async def finish(self, plan: Plan, result: RunResult, *, report: bool = True) -> RunReport:
+    async def finish(
+        self, plan: Plan, result: RunResult, *, report: bool = True, pages: PageRenderer | None = None
+    ) -> RunReport:
         """Save the recipe's state and bounce its master (when it rendered) after ``result``, with
-        its HTML report unless ``report`` is False; the :class:`RunReport`. Raises
+        its HTML report unless ``report`` is False (rendered by ``pages`` when given: a cluster's
+        worker; else here); the :class:`RunReport`. Raises
         :class:`~audioflow.errors.CacheError` when the output cannot be written."""
         import asyncio
 
-        return await asyncio.to_thread(self.finish_now, plan, result, report=report)
+        return await asyncio.to_thread(self.finish_now, plan, result, report=report, pages=pages)
 
-    def finish_now(self, plan: Plan, result: RunResult, *, report: bool = True) -> RunReport:
+    def finish_now(
+        self, plan: Plan, result: RunResult, *, report: bool = True, pages: PageRenderer | None = None
+    ) -> RunReport:
         """:meth:`finish`, in this thread."""
         warnings = []
         try:
@@ -245,22 +280,26 @@ class Project:
         page_of_first = None
         try:
             for each in bounced if report else ():
-                page = self._write_page(plan, result, each)
+                page = self._write_page(plan, result, each, pages)
                 page_of_first = page_of_first or page
         except AudioflowError as exc:  # the outputs stand without their report
             warnings.append(f"the report was not written: {exc}")
         return RunReport(result, first.path, first.manifest_path, first.manifest, warnings, bounced, page_of_first)
 
-    def _write_page(self, plan: Plan, result: RunResult, each: Bounced) -> Path:
+    def _write_page(self, plan: Plan, result: RunResult, each: Bounced, pages: PageRenderer | None) -> Path:
         """The report page of one bounced output, written unless the page beside it already shows
         this run (:func:`~.report_digest.page_digest`): that check imports no audio stack, so a
-        no-op run stays light; the writer (matplotlib, numpy) is imported only to write."""
+        no-op run stays light; the writer (matplotlib, numpy) is imported only to write, and
+        ``pages`` (when given) renders it instead, this process writing what it returns."""
         from ..recipe.paths import sidecar_paths
         from .report_digest import page_digest, written_digest
 
         o, manifest = each.output, each.manifest.to_json()
         path = sidecar_paths(each.path, o.sidecar_stem)["report"]
         if written_digest(path) == page_digest(plan, result, each.path, o.step_id, manifest):
+            return path
+        if pages is not None:
+            write_atomic(path, pages(plan, result, each.path, o.step_id, manifest), shared=True)
             return path
         from .report import write_report
 

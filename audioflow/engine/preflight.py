@@ -18,13 +18,15 @@ a gain, a trim or a mix never pays again; only a change the host would see does.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from ..cache import StepRecord, input_digest
-from ..errors import AudioflowError, ProviderError, RecipeError
+from ..errors import AudioflowError, ProviderError, RecipeError, SourceLocation
 from ..providers import PROVIDERS, PreparedRequest, Provider, Reference, RenderRequest
 from ..recipe import Step, StepGraph
 from ..recipe.diagnostics import Collector
 from ..recipe.graph import CLONE_PREFIX
+from ..recipe.limits import MAX_PROGRAMME_MS
 from ..steps import (
     ClonePayload,
     FilePayload,
@@ -37,6 +39,7 @@ from ..steps import (
 )
 from .budget import expected_duration_s
 from .meta import StepMeta
+from .resources import DECODE_BYTES_PER_SAMPLE, available_memory_bytes, hms_text, size_text
 
 __all__ = ["build_request", "check_graph", "check_requests", "prepare", "take_digest"]
 
@@ -108,6 +111,7 @@ def _check_reference(step: Step, payload: ClonePayload) -> None:
         return
     sha = payload.source.sha256
     if sha not in _durations_ms:
+        _check_input_fits(source, step.location, "reference clip", prefix=f"reference clip {source.name}: ")
         try:
             from ..audio import decode_file  # the audio stack only for a clip to measure
 
@@ -138,13 +142,36 @@ def _check_audio_file(step: Step) -> None:
         file = payload.source
     if source is None or file is None or file.sha256 in _probed:
         return
+    _check_input_fits(source, step.location, "audio file")
+    _probed.add(file.sha256)
+
+
+def _check_input_fits(source: Path, location: SourceLocation | None, what: str, *, prefix: str = "") -> None:
+    """Probe a local audio input (a header read: :func:`~audioflow.audio.io.probe_file`) and refuse
+    one that cannot be decoded, or whose samples could not be held: decoding holds a file whole, as
+    float32 (twice, at its peak), so a small file of hours of silence (a FLAC of 10 h is 28 MB) would
+    take tens of GB. Refused: over 24 h, or more than this machine's free memory."""
     from ..audio.io import probe_file
 
     try:
-        probe_file(source)
+        info = probe_file(source)
     except AudioflowError as exc:
-        raise RecipeError(str(exc), step.location) from exc
-    _probed.add(file.sha256)
+        raise RecipeError(f"{prefix}{exc}", location) from exc
+    if info.duration_ms is None or info.sample_rate_hz is None:
+        return
+    needed = info.duration_ms / 1000.0 * info.sample_rate_hz * min(info.channels or 2, 2) * DECODE_BYTES_PER_SAMPLE
+    free = available_memory_bytes()
+    if info.duration_ms > MAX_PROGRAMME_MS or needed > free:
+        why = (
+            "longer than a programme can be (24 h)"
+            if info.duration_ms > MAX_PROGRAMME_MS
+            else (f"decoding it takes about {size_text(needed)} of memory and {size_text(free)} is free")
+        )
+        raise RecipeError(
+            f"{what} {source.name} lasts {hms_text(info.duration_ms)} (h:mm:ss): {why}",
+            location,
+            "cut it to the part the recipe uses, with ffmpeg -ss START -t LENGTH -i IN OUT",
+        )
 
 
 def _check_cover(graph: StepGraph) -> None:

@@ -53,7 +53,9 @@ __all__ = [
     "ReportData",
     "cached_result",
     "collect",
+    "page_bytes",
     "page_digest",
+    "page_reads",
     "render_html",
     "write_report",
 ]
@@ -172,6 +174,11 @@ def _placement(plan: Plan, result: RunResult, mix_id: str, store: ArtifactStore)
     placed = _place_tracks(payload, inputs, store.tmp_dir)
     segments = sorted(placed.segments, key=lambda seg: seg.start_ms)
     return _Mix(payload, list(zip(payload.tracks, placed.clips, strict=True)), segments)
+
+
+def _mix_of(plan: Plan, master_id: str) -> str:
+    """The mix step the master ``master_id`` masters."""
+    return next(d for d in plan.graph.steps[master_id].deps if plan.graph.steps[d].kind == StepKind.MIX)
 
 
 def _cue_blocks(plan: Plan, result: RunResult, mix: _Mix) -> list[Block]:
@@ -323,7 +330,7 @@ def collect(
     the output's QC report (the manifest's ``qc``; None: judged by the master's loudness). Raises
     AudioflowError when the run did not finish, AudioError when the master cannot be decoded."""
     master_step = plan.graph.steps[master_id]
-    mix_id = next(d for d in master_step.deps if plan.graph.steps[d].kind == StepKind.MIX)
+    mix_id = _mix_of(plan, master_id)
     master_meta = _meta(result, master_id)
     master_payload = master_step.payload
     assert isinstance(master_payload, MasterPayload)
@@ -453,7 +460,30 @@ def write_report(
     digest = page_digest(plan, result, output, master_id, manifest)
     if not force and written_digest(path) == digest:
         return path, False
-    data = collect(plan, result, store, output, master_id, manifest.get("qc") if manifest else None)
-    data.digest = digest
-    write_atomic(path, render_html(data).encode("utf-8"), shared=True)
+    write_atomic(path, page_bytes(plan, result, store, output, master_id, manifest=manifest), shared=True)
     return path, True
+
+
+def page_bytes(
+    plan: Plan,
+    result: RunResult,
+    store: ArtifactStore,
+    output: Path,
+    master_id: str = "master",
+    *,
+    manifest: dict[str, Any] | None = None,
+) -> bytes:
+    """The page :func:`write_report` writes for ``output`` (UTF-8 HTML), made anywhere ``store``
+    holds the artifacts of :func:`page_reads` (a cluster worker renders it; its client writes it).
+    Raises as :func:`collect`."""
+    data = collect(plan, result, store, output, master_id, manifest.get("qc") if manifest else None)
+    data.digest = page_digest(plan, result, output, master_id, manifest)
+    return render_html(data).encode("utf-8")
+
+
+def page_reads(plan: Plan, result: RunResult, master_id: str = "master") -> set[str]:
+    """The steps whose artifacts :func:`collect` opens: the previewed takes, the mix's inputs (placed
+    again), and the master when its meta keeps no overview."""
+    reads = set(wanted(result)) | set(plan.graph.steps[_mix_of(plan, master_id)].deps)
+    master = result.outcomes[master_id].meta
+    return reads if master is not None and master.overview is not None else reads | {master_id}

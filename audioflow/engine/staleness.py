@@ -191,8 +191,45 @@ def _price(planned: StepPlan, store: ArtifactStore) -> None:
 
 def make_plan(graph: StepGraph, store: ArtifactStore, providers: Mapping[str, Provider]) -> Plan:
     """Plan every step of ``graph`` against ``store``. Raises :class:`RecipeError` (located at the
-    step or voice) for an unknown provider or a request a provider refuses, before anything is rendered."""
+    step or voice) for an unknown provider or a request a provider refuses, before anything is rendered.
+
+    A cached artifact that a stale step will read is content-checked first, as the bounced master is
+    (skipped where the record index saw the object unchanged since it was written or verified): a
+    damaged one is set aside and planned stale, so it is rendered afresh instead of being mixed or
+    mastered into the output."""
     preflight.check_graph(graph, providers)
+    distrusted: set[str] = set()  # input digests whose object failed its check: misses from now on
+    while True:
+        plan = _plan_once(graph, store, providers, distrusted)
+        if not _damaged_inputs(plan, distrusted):
+            return plan
+
+
+def _damaged_inputs(plan: Plan, distrusted: set[str]) -> bool:
+    """Check the content of every up-to-date artifact a stale step reads; add the input digests of
+    damaged ones (set aside by the store) to ``distrusted``. True when one was found."""
+    assert plan.index is not None
+    if plan.index.store.remote:  # a bucket's objects are checked as they are mirrored; a re-read costs a round trip
+        return False
+    checked: set[str] = set()
+    found = False
+    for planned in plan.steps.values():
+        if planned.status != PlanStatus.STALE:
+            continue
+        for dep in planned.step.deps:
+            record = plan.steps[dep].record
+            if record is None or dep in checked:
+                continue
+            checked.add(dep)
+            if plan.index.get_step(dep, record.input_digest, verify=True) is None:
+                distrusted.add(record.input_digest)
+                found = True
+    return found
+
+
+def _plan_once(
+    graph: StepGraph, store: ArtifactStore, providers: Mapping[str, Provider], distrusted: Collection[str]
+) -> Plan:
     read_state = store.read_state(recipe_key(graph))
     state = read_state.get("steps", {})
     index = RecordIndex(store, recipe_key(graph))  # one file read instead of a record per step
@@ -211,7 +248,8 @@ def make_plan(graph: StepGraph, store: ArtifactStore, providers: Mapping[str, Pr
             upstream = [r.artifact.digest for r in records.values() if r is not None]
             take = preflight.take_digest(step, step.provider, prepared) if prepared and step.provider else None
             digest = resolve_digest(step, model, upstream, take)
-            record = index.get_step(step_id, digest, verify=step.kind == StepKind.MASTER)  # what is bounced: checked
+            verify = step.kind == StepKind.MASTER  # what is bounced: checked
+            record = None if digest in distrusted else index.get_step(step_id, digest, verify=verify)
             if record is not None:
                 label = "cached (placeholder)" if bool(record.meta.get("placeholder", False)) else "cached"
                 plans[step_id] = StepPlan(step, PlanStatus.UP_TO_DATE, label, digest, record, prepared)

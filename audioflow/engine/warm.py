@@ -16,7 +16,7 @@ import contextlib
 import importlib
 import threading
 
-__all__ = ["WARM_MODULES", "warm_imports"]
+__all__ = ["WARM_MODULES", "import_modules", "warm_imports"]
 
 #: In the order the run first needs them; numpy first (every other one imports it).
 WARM_MODULES = (
@@ -30,7 +30,8 @@ WARM_MODULES = (
 )
 
 
-def _import_all(names: tuple[str, ...]) -> None:
+def import_modules(names: tuple[str, ...] = WARM_MODULES) -> None:
+    """Import ``names`` in this thread, leaving a failure for the code that needs the module."""
     for name in names:
         with contextlib.suppress(Exception):  # an import that fails here fails again, reported, where it is used
             importlib.import_module(name)
@@ -39,6 +40,6 @@ def _import_all(names: tuple[str, ...]) -> None:
 def warm_imports(names: tuple[str, ...] = WARM_MODULES) -> threading.Thread:
     """Start importing ``names`` in a daemon thread (errors are left for the code that needs the
     module to meet and report); the thread, started."""
-    thread = threading.Thread(target=_import_all, args=(names,), name="audioflow-warm", daemon=True)
+    thread = threading.Thread(target=import_modules, args=(names,), name="audioflow-warm", daemon=True)
     thread.start()
     return thread

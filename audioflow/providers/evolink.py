@@ -33,7 +33,7 @@ from ..audio import decode_bytes
 from ..errors import AudioflowError, ProviderError
 from ..steps import GeneratePayload, LinesPayload, StepKind
 from .base import API_KEY_ENV, Journal, PreparedRequest, ProviderSettings, Reference, RenderRequest, Take
-from .http import HttpClient, env_url, read_key
+from .http import MAX_RESULT_MS, HttpClient, env_url, read_key
 from .jobs import JobFailed, JobGone, format_of, poll, run_job
 from .seed_audio import SeedAudioCall, build_call, output_format
 
@@ -260,7 +260,7 @@ class EvolinkProvider:
         fallback = "ogg" if fmt_name == "ogg_opus" else fmt_name
         fmt = format_of(response.headers.get("content-type", ""), url, fallback)
         try:
-            duration_s = decode_bytes(response.content, fmt).duration_ms / 1000.0
+            duration_s = decode_bytes(response.content, fmt, max_ms=MAX_RESULT_MS).duration_ms / 1000.0
         except AudioflowError as exc:
             raise client.error(f"the result is not audio audioflow can decode ({exc})", request_id=task_id) from exc
         return Take(response.content, fmt, request_id=task_id, cost_usd=self._price_usd(duration_s))

@@ -33,7 +33,7 @@ from ..audio import decode_bytes
 from ..errors import AudioError, ProviderError, did_you_mean
 from ..steps import GeneratePayload, LinesPayload, StepKind, VoiceSpec
 from .base import API_KEY_ENV, Journal, PreparedRequest, ProviderSettings, Reference, RenderRequest, Take
-from .http import HttpClient, env_url, origin_of, read_key
+from .http import MAX_RESULT_MS, HttpClient, env_url, origin_of, read_key
 from .jobs import JobFailed, JobGone, format_of, poll, run_job
 from .seed_audio import MAX_REFERENCE_MS, OUTPUT_FORMATS, SeedAudioCall, build_call, output_format
 
@@ -417,7 +417,7 @@ class FalProvider:
         expected = "ogg" if OUTPUT_FORMATS[self.settings.format.lower()] == "ogg_opus" else self.settings.format
         fmt = format_of(content_type, url, format_of(str(declared), "", expected))
         try:
-            duration_ms = (await asyncio.to_thread(decode_bytes, data, fmt)).duration_ms
+            duration_ms = (await asyncio.to_thread(decode_bytes, data, fmt, max_ms=MAX_RESULT_MS)).duration_ms
         except AudioError as exc:
             raise client.error(f"the result audio ({fmt}) cannot be decoded: {exc}", request_id=request_id) from exc
         return Take(data, fmt, request_id=request_id, cost_usd=self._price_usd(duration_ms / 1000.0))

@@ -53,6 +53,14 @@ BACKOFF_CAP_S = 30.0
 MAX_SERVER_WAIT_S = 300.0
 #: Redirects followed for one call (httpx's own default is 20; the hosts document none).
 MAX_REDIRECTS = 5
+#: The largest body (decoded) read from a host: a hostile or broken host that streams without end, or
+#: a compression bomb, fails the call instead of filling memory. A 120 s Seed Audio take as 48 kHz
+#: stereo float WAV is 46 MB; an isolate of a 10-minute recording about 230 MB.
+MAX_BODY_BYTES = 512 * 1024 * 1024
+#: The longest result audio decoded (``decode_bytes(max_ms=...)``): a Seed Audio take is at most 120 s,
+#: an isolated stem as long as the recording sent; a longer answer (compressed silence decodes to
+#: hours of float32) fails the step instead of filling memory.
+MAX_RESULT_MS = 3_600_000.0
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -213,9 +221,10 @@ class HttpClient:
         301/302 after a POST, become GET without a body; 307/308 keep both), with credentials
         decided for each hop's own origin."""
         for _ in range(MAX_REDIRECTS + 1):
-            response = await self._client.request(method, url, headers=self._headers(url, extra), **kwargs)
+            request = self._client.build_request(method, url, headers=self._headers(url, extra), **kwargs)
+            response = await self._client.send(request, stream=True)
             if not (response.is_redirect and response.headers.get("location")):
-                return response
+                return await self._read_capped(response)
             await response.aclose()
             url = str(response.url.join(response.headers["location"]))
             if not url.startswith(("http://", "https://")):
@@ -224,6 +233,27 @@ class HttpClient:
                 method = "GET"
                 kwargs = {k: v for k, v in kwargs.items() if k not in ("json", "content", "data", "files")}
         raise self.error(f"{method} {urlsplit(url).netloc}: more than {MAX_REDIRECTS} redirects")
+
+    async def _read_capped(self, response: httpx.Response) -> httpx.Response:
+        """``response`` with its body read, at most :data:`MAX_BODY_BYTES` once decoded (a
+        ProviderError past that; the connection is closed)."""
+        limit_mb = f"{MAX_BODY_BYTES / (1024 * 1024):g}"
+        host = response.url.netloc.decode("ascii", "replace")
+        too_big = f"{response.request.method} {host}: the answer is over {limit_mb} MiB; not read"
+        chunks, total = [], 0
+        try:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_BODY_BYTES and not response.headers.get("content-encoding"):
+                raise self.error(too_big, status=response.status_code)
+            async for chunk in response.aiter_bytes():
+                total += len(chunk)
+                if total > MAX_BODY_BYTES:
+                    raise self.error(too_big, status=response.status_code)
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        headers = [(k, v) for k, v in response.headers.multi_items() if k not in ("content-encoding", "content-length")]
+        return httpx.Response(response.status_code, headers=headers, content=b"".join(chunks), request=response.request)
 
     def error(
         self, message: str, *, status: int | None = None, request_id: str | None = None, retryable: bool = False

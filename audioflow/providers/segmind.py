@@ -44,7 +44,7 @@ from ..audio import decode_bytes
 from ..errors import AudioflowError, ProviderError
 from ..steps import CLIP_LIMITS_MS, GeneratePayload, IsolatePayload, LinesPayload, StepKind
 from .base import API_KEY_ENV, Journal, PreparedRequest, ProviderSettings, Reference, RenderRequest, Take
-from .http import HttpClient, env_url, read_key
+from .http import MAX_RESULT_MS, HttpClient, env_url, read_key
 from .jobs import JobFailed, JobGone, format_of, poll, run_job
 from .seed_audio import MAX_REFERENCE_MS, build_call, output_format
 
@@ -295,7 +295,7 @@ class SegmindProvider:
             await http.aclose()
         fmt = format_of(result.content_type, result.url, plan.fallback_format)
         try:
-            await asyncio.to_thread(decode_bytes, result.data, fmt)
+            await asyncio.to_thread(decode_bytes, result.data, fmt, max_ms=MAX_RESULT_MS)
         except AudioflowError as exc:
             raise ProviderError(NAME, f"the result is not audio: {exc}", request_id=result.request_id) from exc
         cost = result.host_cost_usd if result.host_cost_usd is not None else (prepared.cost_usd or 0.0)

@@ -26,7 +26,9 @@ the same), in one pass, without recursion and in time linear in the text. Everyt
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -538,9 +540,10 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str, path: str) -> RecipeErro
                 hint = f"{hint}; or, {apostrophe}"
         return RecipeError(message, SourceLocation(path, line, col), hint)
     message = f"{problem} ({exc.context})" if exc.context else problem
-    return RecipeError(
-        f"YAML syntax error: {message}", SourceLocation(path, line, col), _text_hint(lines[line - 1], problem)
-    )
+    tip = _text_hint(lines[line - 1], problem)
+    if lines[line - 1][col - 1 : col] == "\t":
+        tip = "YAML indents with spaces, never tabs: replace the tab with spaces"
+    return RecipeError(f"YAML syntax error: {message}", SourceLocation(path, line, col), tip)
 
 
 def parse_document(text: str, path: str = "<recipe>") -> Document:
@@ -564,15 +567,39 @@ def parse_document(text: str, path: str = "<recipe>") -> Document:
     return doc
 
 
+def _read_recipe_bytes(path: Path, shown: str) -> bytes:
+    """At most :data:`MAX_BYTES` + 1 bytes of the regular file at ``path``. A folder, a FIFO, a
+    device (``/dev/zero``) or a socket is refused before it is read: reading one could fail, block
+    for ever or never end. Raises :class:`RecipeError`."""
+    where = SourceLocation(shown, 1, 1)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once instead of waiting for a writer
+    except OSError as exc:
+        raise RecipeError(f"cannot read the recipe: {exc.strerror or exc}", where) from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            what = "a folder" if stat.S_ISDIR(mode) else "a FIFO, device or socket"
+            hint = "give the path of the recipe's .yaml file"
+            raise RecipeError(f"cannot read the recipe: it is {what}, not a regular file", where, hint)
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise RecipeError(f"cannot read the recipe: {exc.strerror or exc}", where) from exc
+    finally:
+        os.close(fd)
+
+
 def load_document(path: Path) -> Document:
     """Read and parse the recipe at ``path``. Raises :class:`RecipeError` if it cannot be read."""
     shown = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise RecipeError(f"cannot read the recipe: {exc.strerror or exc}", SourceLocation(shown, 1, 1)) from exc
+    raw = _read_recipe_bytes(path, shown)
     if len(raw) > MAX_BYTES:
-        raise RecipeError(f"the recipe is larger than {MAX_BYTES // (1024 * 1024)} MiB", SourceLocation(shown, 1, 1))
+        raise RecipeError(
+            f"the recipe is larger than {MAX_BYTES // (1024 * 1024)} MiB",
+            SourceLocation(shown, 1, 1),
+            "a recipe is a few KB of YAML; is this the right file?",
+        )
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

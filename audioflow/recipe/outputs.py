@@ -323,23 +323,29 @@ def parse_outputs(doc: Document, data: dict[str, Any], root: Path, stem: str) ->
         where: JsonPath = ("outputs", i)
         path = _path(doc, root, entry["path"], (*where, "path"))
         found.append((path, _master(doc, data, entry, where, path, entry["path"]), where))
-    names: dict[str, JsonPath] = {}
+    names: dict[str, str] = {}  # by the name case-folded: x.mp3 and X.mp3 are one file on macOS and Windows
     for path, _, where in found:
-        if path.name in names:
+        if (first := names.get(path.name.casefold())) is not None:
+            both = repr(path.name) if first == path.name else f"{first!r} and {path.name!r}"
             raise doc.error(
                 (*where, "path"),
-                f"two outputs are named {path.name!r}",
-                hint="give every output its own file name: the name tells their master steps apart",
+                f"two outputs are named {both}",
+                hint="give every output its own file name: the name tells their master steps apart"
+                + (
+                    ""
+                    if first == path.name
+                    else ", and names that differ only in case are one file on macOS and Windows"
+                ),
             )
-        names[path.name] = where
-    stems = Counter(path.stem for path, _, _ in found)
+        names[path.name.casefold()] = path.name
+    stems = Counter(path.stem.casefold() for path, _, _ in found)
     return tuple(
         Output(
             path,
             "master" if i == 0 else f"master:{path.name}",
             master,
             doc.locate(where),
-            path.name if stems[path.stem] > 1 else path.stem,
+            path.name if stems[path.stem.casefold()] > 1 else path.stem,
         )
         for i, (path, master, where) in enumerate(found)
     )

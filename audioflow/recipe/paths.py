@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -74,6 +75,8 @@ _SIDECAR_LABELS = {
 }
 #: Sidecar roles that are folders (the bounce writes files inside them), not files.
 SIDECAR_FOLDERS = ("stems",)
+#: The longest file or folder name (bytes) that common file systems take (ext4, APFS, NTFS: 255).
+NAME_MAX_BYTES = 255
 _KINDS = (
     (stat.S_ISDIR, "a folder"),
     (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -110,7 +113,22 @@ def cache_folder(recipe_root: Path, given: Path | str | None = None) -> Path | s
     chosen = given if given is not None else os.environ.get(CACHE_ENV) or None
     if chosen is None:
         return recipe_root / ".audioflow"
-    return chosen if str(chosen).startswith("s3://") else Path(chosen)
+    if str(chosen).startswith("s3://"):
+        return str(chosen)
+    if other := cache_url_scheme(str(chosen)):
+        source = "--cache-dir" if given is not None else CACHE_ENV
+        raise RecipeError(
+            f"{source} {chosen}: a cache is a folder or s3://bucket/prefix, not a {other}:// URL",
+            hint="write a folder as a plain path: /srv/cache, not file:///srv/cache",
+        )
+    return Path(chosen)
+
+
+def cache_url_scheme(text: str) -> str | None:
+    """The scheme of ``text`` when it is a URL (``file://…``, ``http://…``) other than ``s3://``:
+    a cache location of that form would otherwise be read as a folder named ``file:``."""
+    found = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", text)
+    return found.group(1) if found and found.group(1) != "s3" else None
 
 
 @dataclass
@@ -164,7 +182,10 @@ class Confinement:
         return resolved
 
     def _missing(self, shown: str, location: SourceLocation, missing: tuple[str, str | None] | None) -> RecipeError:
-        message, hint = missing or (f"{shown} not found", f"paths are relative to the recipe's folder {self.root}")
+        message, hint = missing or (
+            f"{shown} not found",
+            f"paths are relative to the recipe's folder {_folder_name(self.root)}",
+        )
         return RecipeError(message, location, hint)
 
     def _check_inside(self, shown: str, resolved: Path, lexical: Path, location: SourceLocation) -> None:
@@ -226,6 +247,11 @@ def sidecar_paths(output: Path, stem: str | None = None) -> dict[str, Path]:
     }
 
 
+def _folder_name(folder: Path) -> str:
+    """``folder`` as a message names it: ``.`` (a recipe in the current folder) reads as words."""
+    return "(the current folder)" if str(folder) in ("", ".") else str(folder)
+
+
 def _loose(path: Path) -> Path:
     """``path`` resolved as far as it exists (symlinks followed), without requiring it to exist."""
     try:
@@ -266,6 +292,12 @@ def _check_written(
     for role, path in written.items():
         shown = str(path.relative_to(recipe.root)) if path.is_relative_to(recipe.root) else str(path)
         label = f"output {shown!r}" if role == "output" else f"{_SIDECAR_LABELS.get(role, role)} {shown!r}"
+        if (size := max(len(part.encode("utf-8", "surrogateescape")) for part in path.parts)) > NAME_MAX_BYTES:
+            raise RecipeError(
+                f"{label} has a name of {size} bytes: file systems take at most {NAME_MAX_BYTES}",
+                location,
+                "shorten the output's name: its sidecars add up to 16 characters to it",
+            )
         entry = _loose(path.parent) / path.name  # what a rename replaces
         for target in dict.fromkeys((entry, _loose(entry))):
             if cache is not None and target.is_relative_to(cache):
@@ -285,6 +317,8 @@ def _check_written(
                 if inside is not None:
                     raise RecipeError(f"{label} holds {inside}, which the recipe reads", location, _RENAME)
         _check_replaceable(label, entry, folder=role in SIDECAR_FOLDERS, location=location)
+        if role == "output":
+            _check_folders(label, path, recipe.root, location)
 
 
 _RENAME = "choose another output name; the transcripts and the manifest are written beside it"
@@ -296,6 +330,25 @@ def _identity(path: Path) -> tuple[int, int] | None:
     except (OSError, ValueError):
         return None
     return (info.st_dev, info.st_ino)
+
+
+def _check_folders(label: str, path: Path, root: Path, location: SourceLocation) -> None:
+    """Refuse an output whose folder cannot be made: a part of its path (below the recipe's folder)
+    that exists and is not a folder (``out`` a file, for ``out/ep.mp3``)."""
+    for parent in path.parents:
+        if parent == root or not parent.is_relative_to(root):
+            return
+        try:
+            mode = parent.stat().st_mode
+        except (OSError, ValueError):
+            continue  # not there yet: the run makes it
+        if not stat.S_ISDIR(mode):
+            raise RecipeError(
+                f"{label} cannot be written: {parent.relative_to(root).as_posix()!r} exists and is not a folder",
+                location,
+                "move that file away, or choose another folder for the output",
+            )
+        return  # a folder: the folders above it are folders too
 
 
 def _check_replaceable(label: str, entry: Path, *, folder: bool, location: SourceLocation) -> None:

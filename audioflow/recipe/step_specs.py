@@ -177,17 +177,34 @@ def read_track(r: Reader, path: JsonPath, spec: dict[str, Any], channels: int = 
             key=True,
             hint="use crossfade on a track that follows the previous one, or one placed `after` a track",
         )
+    at_ms = r.duration((*path, "at"), spec["at"]) if "at" in spec else None
+    placement = read_placement(r, path, spec)
+    first = path[-1] == 0 and not placements  # the mix's first track, placed nowhere: it starts at 0
+    _check_start(r, path, at_ms if at_ms is not None else (0.0 if first else None), placement, at="at" in spec)
     placed = TrackSpec(
         spec["track"],
-        at_ms=r.duration((*path, "at"), spec["at"]) if "at" in spec else None,
+        at_ms=at_ms,
         after=named.get("after"),
         with_=named.get("with"),
         under=named.get("under"),
         crossfade_ms=crossfade,
         effects=parse_effects(r.doc, (*path, "effects"), spec.get("effects", []), channels=channels),
-        **read_placement(r, path, spec),
+        **placement,
     )
     return Track(placed, r.at((*path, "track")), refs, anchor)
+
+
+def _check_start(r: Reader, path: JsonPath, start_ms: float | None, placement: dict[str, Any], *, at: bool) -> None:
+    """Refuse, located at ``offset``, a track whose start is known before rendering (``at``, or the
+    mix's first track: 0) and that ``offset`` moves before the programme's start (the mix would fail)."""
+    offset_ms = float(placement.get("offset_ms", 0.0))
+    if start_ms is not None and start_ms + offset_ms < 0:
+        starts = f"`at` starts it at {start_ms:g} ms" if at else "the mix's first track starts at 0"
+        raise r.doc.error(
+            (*path, "offset"),
+            f"this track would start {-(start_ms + offset_ms):g} ms before the programme ({starts})",
+            hint="a programme starts at 0: shorten the offset, or place the track later",
+        )
 
 
 def read_step(

@@ -107,6 +107,36 @@ def test_flipped_bytes_in_a_stored_master_are_re_rendered_not_bounced(tmp_path: 
     assert len(fake.rendered) == 4  # nothing upstream of the master rendered again
 
 
+def _object_of(cache: Path, manifest: dict, step_id: str) -> Path:
+    digest = next(s["artifact"] for s in manifest["steps"] if s["id"] == step_id)
+    (found,) = (cache / "objects" / digest[:2]).glob(f"{digest}.*")
+    return found
+
+
+def test_flipped_bytes_in_a_cached_artifact_a_stale_step_reads_are_rendered_again_not_mixed(tmp_path: Path) -> None:
+    path, cache, fake = write_recipe_file(tmp_path, BASIC_RECIPE), tmp_path / "cache", FakeProvider()
+    first = _project(path, fake, cache).run()
+    assert first.manifest is not None
+    rain = _object_of(cache, first.manifest.to_json(), "rain")
+    _flip(rain, at=rain.stat().st_size - 8)  # a sample far out of range: the size check alone passes it
+    path.write_text(BASIC_RECIPE.replace("gain_db: -20", "gain_db: -18"), encoding="utf-8")  # the mix is stale
+    project = _project(path, fake, cache)
+    plan = project.plan()
+    assert (plan.steps["rain"].status, plan.steps["rain"].reason) == (
+        "stale",
+        "damaged in cache: set aside, re-rendering (its content does not match its digest)",
+    )
+    assert plan.steps["scene"].status == "up-to-date"  # read by the stale mix, and sound
+    (finding,) = project.store.findings
+    assert finding.key == rain.relative_to(cache).as_posix() and finding.set_aside is not None
+    rendered = len(fake.rendered)
+    report = _project(path, fake, cache).run()
+    assert report.ok and report.manifest is not None
+    assert fake.rendered[rendered:] == ["rain"]  # rendered afresh; nothing else paid again
+    stored = _object_of(cache, report.manifest.to_json(), "rain")
+    assert sha256_hex(stored.read_bytes()) == stored.stem
+
+
 def test_a_master_damaged_after_plan_fails_the_bounce_clearly(tmp_path: Path, monkeypatch) -> None:
     path, cache, fake = write_recipe_file(tmp_path, BASIC_RECIPE), tmp_path / "cache", FakeProvider()
     first = _project(path, fake, cache).run()

@@ -79,6 +79,18 @@ def test_missing_recipe_file(in_tmp: Path) -> None:
     assert result.stderr == "nope.yaml:1:1: cannot read the recipe: No such file or directory\n"
 
 
+@pytest.mark.parametrize("command", ["validate", "plan", "run", "report", "graph"])
+def test_a_fifo_or_device_as_the_recipe_is_a_usage_error_at_once(in_tmp: Path, command: str) -> None:
+    os.mkfifo(in_tmp / "pipe.yaml")  # no writer: reading it would block for ever; /dev/zero never ends
+    for recipe, shown in (("pipe.yaml", "pipe.yaml"), ("/dev/zero", "/dev/zero")):
+        result = invoke(command, recipe)
+        assert (result.exit_code, result.stdout) == (2, ""), result.stderr
+        assert result.stderr == (
+            f"{shown}:1:1: cannot read the recipe: it is a FIFO, device or socket, not a regular file"
+            " (give the path of the recipe's .yaml file)\n"
+        )
+
+
 def test_plan_json_shape(in_tmp: Path, fake_local: FakeFactory) -> None:
     result = invoke("plan", write(in_tmp, BASIC_RECIPE), "--json", "--cache-dir", "cache")
     assert result.exit_code == 0, result.stderr

@@ -38,6 +38,20 @@ def test_init_refuses_to_overwrite(in_tmp: Path) -> None:
     assert "recipe.schema.json exists: left as it is" in fresh.stderr
 
 
+def test_init_with_an_unusable_name_is_an_error_not_a_traceback(in_tmp: Path) -> None:
+    empty = invoke("init", "")
+    assert (
+        empty.exit_code == 2 and "Invalid value for NAME: '.' names no file (write a name like episode)" in empty.stderr
+    )
+    (in_tmp / "notes").write_text("mine\n", encoding="utf-8")
+    below_a_file = invoke("init", "notes/pilot")
+    assert (below_a_file.exit_code, below_a_file.stderr) == (
+        1,
+        "error: cannot write notes/pilot.yaml (notes): File exists\n",
+    )
+    assert (in_tmp / "notes").read_text() == "mine\n"
+
+
 def test_init_in_a_new_folder(in_tmp: Path) -> None:
     result = invoke("init", "shows/pilot")
     assert result.exit_code == 0, result.stderr

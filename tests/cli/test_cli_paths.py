@@ -116,6 +116,30 @@ def test_validate_checks_the_output_against_the_cache_folder_it_would_use(
     assert not (show / "out").exists()
 
 
+@pytest.mark.parametrize("url", ["file:///tmp/cache", "http://169.254.169.254/x", "S3://bucket/x"])
+def test_a_cache_url_other_than_s3_is_refused_not_made_a_folder_named_after_its_scheme(
+    show: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    (show / "door.wav").write_bytes(write_wav(TONE))
+    Path("r.yaml").write_text(FILE.replace("../lib/", ""))
+    scheme = url.split(":")[0]
+    result = invoke("validate", "r.yaml", "--cache-dir", url)
+    assert result.exit_code == 2
+    assert result.stderr.endswith(
+        f"Error: Invalid value for '--cache-dir': {url}: a cache is a folder or s3://bucket/prefix,"
+        f" not a {scheme}:// URL (write a folder as a plain path)\n"
+    )
+    monkeypatch.setenv("AUDIOFLOW_CACHE_DIR", url)
+    for command in (("run", "r.yaml"), ("cache", "info")):
+        result = invoke(*command)
+        assert (result.exit_code, result.stderr) == (
+            2,
+            f"AUDIOFLOW_CACHE_DIR {url}: a cache is a folder or s3://bucket/prefix, not a {scheme}:// URL"
+            " (write a folder as a plain path: /srv/cache, not file:///srv/cache)\n",
+        ), command
+    assert sorted(p.name for p in show.iterdir()) == ["door.wav", "r.yaml"]  # no folder named 'file:' or 'S3:'
+
+
 def test_an_output_named_like_its_sidecar_is_refused_before_anything_is_written(show: Path) -> None:
     (show / "door.wav").write_bytes(write_wav(TONE))
     Path("r.yaml").write_text(

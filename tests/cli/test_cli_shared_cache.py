@@ -61,3 +61,22 @@ def test_the_s3_secret_is_scrubbed_from_everything_the_cli_prints(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
     _echo("boto said: bad signature for wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
     assert "wJalrXUtnFEMI" not in capsys.readouterr().out
+
+
+def test_a_bucket_without_credentials_is_a_cache_error_with_a_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """botocore refuses to sign without credentials (no request is sent): that is a clean error naming
+    the variables that set a bucket up, not an internal error."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # never reached: signing fails first
+    recipe = write_recipe_file(tmp_path, BASIC_RECIPE)
+    result = CliRunner().invoke(cli, ["plan", str(recipe), "--cache-dir", "s3://no-such-bucket/x"])
+    assert result.exit_code == 1, result.output
+    assert "internal error" not in result.output
+    assert "cannot read s3://no-such-bucket/x/" in result.output and "Unable to locate credentials" in result.output
+    assert "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE" in result.output

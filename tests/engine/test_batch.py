@@ -106,3 +106,29 @@ def test_two_recipes_writing_one_output_are_refused_before_anything_runs(tmp_pat
     b = write_recipe_file(tmp_path, _episode(1), "b.yaml")
     with pytest.raises(RecipeError, match=r"b.yaml:\d+:\d+: output .*ep1.wav is also the output of .*a.yaml"):
         open_batch([a, b], cache_dir=tmp_path / "cache", providers={"local": FakeProvider()})
+
+
+def test_a_recipe_of_a_batch_may_not_write_what_another_reads_or_writes(tmp_path: Path) -> None:
+    providers = {"local": FakeProvider()}
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "ep1.wav").write_bytes(b"a recording the second recipe imports")
+    a = write_recipe_file(tmp_path, _episode(1), "a.yaml")  # writes out/ep1.wav
+    b = write_recipe_file(
+        tmp_path, _episode(2).replace("{generate: steady rain, duration: 1s}", "{file: out/ep1.wav}"), "b.yaml"
+    )
+    with pytest.raises(RecipeError) as info:
+        open_batch([b, a], cache_dir=tmp_path / "cache", providers=providers)
+    assert str(info.value) == (
+        f"{a}:16:9: output {tmp_path}/out/ep1.wav would replace audio file 'out/ep1.wav' (line 12) of {b},"
+        " which that recipe reads (give every recipe of a batch files of its own)"
+    )
+    c = write_recipe_file(
+        tmp_path, _episode(3).replace("out/ep3.wav", "out/ep1.mp3"), "c.yaml"
+    )  # ep1.srt, ep1.manifest.json… too
+    with pytest.raises(RecipeError) as info:
+        open_batch([a, c], cache_dir=tmp_path / "cache", providers=providers)
+    assert str(info.value) == (
+        f"{c}:16:9: {tmp_path}/out/ep1.srt (written beside output {tmp_path}/out/ep1.mp3) is also"
+        f" written by {a} (give every recipe of a batch files of its own)"
+    )
+    assert (tmp_path / "out" / "ep1.wav").read_bytes() == b"a recording the second recipe imports"

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import write_recipe_file
@@ -87,6 +88,33 @@ def test_a_batch_on_the_cluster_pays_each_request_once_and_matches_a_local_run(s
     again = open_batch(paths, cache_dir=tmp_path / "cache").run(cluster=client)
     assert again.ok and sum(r.result.count("rendered") for r in again.reports.values()) == 0
     assert len(segmind.api.submits()) == submitted
+
+
+def _page_tasks(stream: Any) -> list[str]:
+    return [str(t["key"]) for t in stream.data if str(t["key"]).startswith("audioflow-page-")]
+
+
+def test_report_pages_are_rendered_on_workers_byte_for_byte_as_a_local_run_writes_them(
+    segmind, client, tmp_path: Path
+) -> None:
+    from distributed import get_task_stream
+
+    paths = [write_recipe_file(tmp_path / "season", _episode(n, lines=2), f"ep{n}.yaml") for n in range(2)]
+    batch = open_batch(paths, cache_dir=tmp_path / "cache")
+    with get_task_stream(client) as stream:
+        report = batch.run(cluster=client)
+    assert report.ok and len(_page_tasks(stream)) == 2  # one task a page, on the cluster
+    for project, path in zip(batch.projects, paths, strict=True):
+        run = report.reports[path]
+        assert run.report is not None
+        from_worker = run.report.read_bytes()
+        run.report.unlink()
+        project.finish_now(project.plan(), run.result)  # the same recipe, cache and result, rendered here
+        assert run.report.read_bytes() == from_worker
+    open_batch(paths, cache_dir=tmp_path / "cache").run(cluster=client)  # every step cached: new pages
+    with get_task_stream(client) as stream:
+        again = open_batch(paths, cache_dir=tmp_path / "cache").run(cluster=client)
+    assert again.ok and _page_tasks(stream) == []  # the pages show this run already: no task
 
 
 def test_refused_paid_steps_fail_on_the_workers_and_block_what_is_below(segmind, client, tmp_path: Path) -> None:

@@ -231,6 +231,11 @@ def test_noise_floor_rms_and_range_of_a_known_file(tmp_path: Path) -> None:
         ),
         ("outputs:\n  - {path: out/a.mp3, bit_depth: 16}\n", (8, 5), "bit_depth applies to wav and flac, not mp3"),
         ("outputs:\n  - {path: out/a.mp3}\n  - {path: b/a.mp3}\n", (9, 12), "two outputs are named 'a.mp3'"),
+        (  # one file where names are case-insensitive (macOS, Windows), so their sidecars too
+            "outputs:\n  - {path: out/a.mp3}\n  - {path: out/A.mp3}\n",
+            (9, 12),
+            "two outputs are named 'a.mp3' and 'A.mp3'",
+        ),
         (
             "outputs:\n  - {path: out/a.mp3, preset: audiobook, bitrate: 128k}\n",
             (8, 5),

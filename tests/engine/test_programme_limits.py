@@ -70,6 +70,34 @@ def test_a_truncated_input_is_a_located_error_at_validate(kind: str, in_tmp: Pat
     assert (result.exit_code, result.stderr) == (2, expected + "\n")
 
 
+@pytest.mark.parametrize("kind", ["file", "isolate", "clone"])
+def test_an_input_whose_samples_would_not_fit_in_memory_is_refused_at_validate_before_decoding(
+    kind: str, in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small file can hold hours (a FLAC of 10 h of silence is 28 MB): decoding it whole would take
+    tens of GB. Here 6 s of 48 kHz stereo (4.4 MB decoded) against 1 MB of free memory."""
+    from audioflow.engine import preflight
+
+    monkeypatch.setattr(preflight, "available_memory_bytes", lambda: 2**20)
+    (in_tmp / "long.flac").write_bytes(encode(_tones(2, seconds=6.0), "flac"))
+    steps = {
+        "file": "  a: {file: long.flac}\n",
+        "isolate": "  a: {isolate: {audio: long.flac, describe: speech}}\n",
+        "clone": "  a: {speak: Hello., voice: mara}\n",
+    }[kind]
+    cast = "cast:\n  mara: {clone: long.flac}\n" if kind == "clone" else ""
+    (in_tmp / "recipe.yaml").write_text(
+        f"audioflow: 1\n{cast}steps:\n{steps}mix:\n  - {{track: a}}\n", encoding="utf-8"
+    )
+    result = CliRunner().invoke(cli, ["validate", "recipe.yaml"])
+    what, where = ("reference clip", "3:17") if kind == "clone" else ("audio file", "3:3")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"recipe.yaml:{where}: {what} long.flac lasts 0:00:06 (h:mm:ss): decoding it takes about 4.4 MiB of memory"
+        " and 1.0 MiB is free (cut it to the part the recipe uses, with ffmpeg -ss START -t LENGTH -i IN OUT)\n",
+    )
+
+
 def test_a_file_that_is_not_audio_is_a_located_error_at_validate(in_tmp: Path) -> None:
     (in_tmp / "notes.mp3").write_text("not audio\n" * 50, encoding="utf-8")
     (in_tmp / "recipe.yaml").write_text(
@@ -135,6 +163,14 @@ def test_a_dialogue_too_long_is_refused_before_it_is_joined(
     scene = report.result.outcomes["scene"]
     assert scene.status == "failed"
     assert scene.error is not None and scene.error.startswith("the dialogue would last 29:00:09 (h:mm:ss)")
+
+
+def test_a_nearly_full_disk_is_told_in_mib_not_as_zero_gib(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(resources, "available_disk_bytes", lambda folder: 600 * 1024)
+    with pytest.raises(AudioflowError) as info:
+        check_programme(3_000.0, 44_100, 2, space_at=tmp_path)  # 3 s: about 2 MiB
+    needed = 3 * 44_100 * 2 * DISK_BYTES_PER_SAMPLE / 2**20
+    assert f"take about {needed:.1f} MiB in the cache and 0.6 MiB is free there;" in str(info.value)
 
 
 def test_check_programme_bounds() -> None:

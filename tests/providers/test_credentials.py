@@ -107,6 +107,12 @@ def test_scrub_finds_a_key_written_escaped() -> None:
         assert "SECRET" not in scrub(f"Illegal header value {shown}", [key])
 
 
+def test_scrub_finds_a_key_a_host_echoes_percent_encoded() -> None:
+    key = "0f1e2d3c-key-id:9a8b7cSECRET/+="  # fal keys are key_id:secret
+    for shown in ("0f1e2d3c-key-id%3A9a8b7cSECRET%2F%2B%3D", "0f1e2d3c-key-id%3a9a8b7cSECRET%2f%2b%3d"):
+        assert "SECRET" not in scrub(f"401: invalid credentials in GET /x?key={shown}", [key])
+
+
 RECIPE = """\
 audioflow: 1
 provider: segmind

@@ -57,6 +57,16 @@ BAD_RECIPES = {
         BASIC_RECIPE.replace("{track: scene}", "{track: scene, after: rain}"),
         "14:27: `after: rain` names no earlier track of this mix (refer to a track placed earlier in this mix)",
     ),
+    "the first track moved before the programme": (  # the mix would fail after everything rendered
+        BASIC_RECIPE.replace("{track: scene}", "{track: scene, offset: -2s}"),
+        "14:28: this track would start 2000 ms before the programme (the mix's first track starts at 0)"
+        " (a programme starts at 0: shorten the offset, or place the track later)",
+    ),
+    "a track at a time moved before the programme": (
+        BASIC_RECIPE.replace("{track: rain, under: scene,", "{track: rain, at: 1s, offset: -1.5s,"),
+        "15:35: this track would start 500 ms before the programme (`at` starts it at 1000 ms)"
+        " (a programme starts at 0: shorten the offset, or place the track later)",
+    ),
     "two placements": (
         BASIC_RECIPE.replace("{track: rain, under: scene,", "{track: rain, under: scene, at: 1s,"),
         "15:19: a track is placed once: `at` and `under` both set its start",
@@ -174,6 +184,16 @@ def test_missing_file_step_is_reported_at_the_step(write_recipe, tmp_path: Path)
     assert info.value.message == "audio file 'assets/none.wav' not found"
     assert info.value.hint == f"paths are relative to the recipe's folder {tmp_path}"
     assert info.value.location == SourceLocation(str(path), 12, 3)
+
+
+def test_a_missing_file_of_a_recipe_in_the_current_folder_names_the_folder_in_words(
+    write_recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_recipe(BASIC_RECIPE.replace("{generate: steady rain, duration: 1s}", "{file: assets/none.wav}"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RecipeError) as info:
+        expand(load_recipe(Path("recipe.yaml")))
+    assert info.value.hint == "paths are relative to the recipe's folder (the current folder)"  # not "folder ."
 
 
 def test_cycle_between_sub_mixes_is_located(write_recipe) -> None:

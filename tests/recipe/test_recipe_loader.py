@@ -6,7 +6,9 @@ data and every line:col must be the same. (The CLI tests in test_recipe_yaml_rul
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -197,6 +199,35 @@ def test_utf8_bom_is_accepted(tmp_path) -> None:
     path = tmp_path / "recipe.yaml"
     path.write_bytes("\ufeffaudioflow: 1\ntitle: café\n".encode())
     assert load_document(path).data == {"audioflow": 1, "title": "café"}
+
+
+def test_a_fifo_is_refused_at_once_not_waited_on(tmp_path) -> None:
+    path = tmp_path / "recipe.yaml"
+    os.mkfifo(path)  # no writer: reading it would block for ever
+    with pytest.raises(RecipeError) as info:
+        load_document(path)
+    assert str(info.value) == (
+        f"{path}:1:1: cannot read the recipe: it is a FIFO, device or socket, not a regular file"
+        " (give the path of the recipe's .yaml file)"
+    )
+
+
+def test_an_endless_device_is_refused_not_read_into_memory() -> None:
+    with pytest.raises(RecipeError) as info:
+        load_document(Path("/dev/zero"))
+    assert str(info.value) == (
+        "/dev/zero:1:1: cannot read the recipe: it is a FIFO, device or socket, not a regular file"
+        " (give the path of the recipe's .yaml file)"
+    )
+
+
+def test_a_folder_is_refused_as_a_recipe(tmp_path) -> None:
+    with pytest.raises(RecipeError) as info:
+        load_document(tmp_path)
+    assert str(info.value) == (
+        f"{tmp_path}:1:1: cannot read the recipe: it is a folder, not a regular file"
+        " (give the path of the recipe's .yaml file)"
+    )
 
 
 def test_missing_file_is_a_recipe_error(tmp_path) -> None:

@@ -258,6 +258,34 @@ def test_an_output_that_is_a_folder_is_refused(show: Path) -> None:
     assert err.message == "the manifest 'out/ep.manifest.json' exists and is a folder"
 
 
+def test_an_output_whose_folder_is_a_file_is_refused_before_rendering(show: Path) -> None:
+    (show / "out").write_text("a note, not a folder")
+    err = checked(write(show, file_recipe("a.wav")))
+    assert (err.message, err.hint) == (
+        "output 'out/ep.wav' cannot be written: 'out' exists and is not a folder",
+        "move that file away, or choose another folder for the output",
+    )
+    assert (show / "out").read_text() == "a note, not a folder"
+
+
+def test_outputs_whose_stems_differ_only_in_case_get_whole_name_sidecars(show: Path) -> None:
+    (show / "r.yaml").write_text(
+        "audioflow: 1\nsteps:\n  door: {file: a.wav}\nmix:\n  - {track: door}\n"
+        "outputs:\n  - {path: out/Ep.mp3}\n  - {path: out/ep.wav}\n"
+    )
+    recipe = load_recipe(show / "r.yaml")
+    assert [o.sidecar_stem for o in recipe.outputs] == ["Ep.mp3", "ep.wav"]  # not Ep.* and ep.*: one file on macOS
+
+
+def test_an_output_or_sidecar_name_too_long_for_a_file_system_is_refused_before_rendering(show: Path) -> None:
+    stem = "e" * 245  # ep.wav fits (249 bytes); its .transcript.json sidecar (261) does not
+    err = checked(write(show, file_recipe("a.wav", f"out/{stem}.wav")))
+    assert (err.message, err.hint) == (
+        f"the JSON transcript 'out/{stem}.transcript.json' has a name of 261 bytes: file systems take at most 255",
+        "shorten the output's name: its sidecars add up to 16 characters to it",
+    )
+
+
 def test_outputs_may_not_go_inside_the_cache(show: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     recipe = write(show, file_recipe("a.wav", ".audioflow/objects/ep.wav"))
     err = checked(recipe)

@@ -191,10 +191,21 @@ def test_an_unclosed_quote_points_where_it_opened(in_tmp: Path, quote: str, doub
     )
 
 
+@pytest.mark.parametrize(("indent", "col"), [("\t", 1), ("  \t", 3)])
+def test_a_tab_in_the_indentation_is_located_with_a_hint(in_tmp: Path, indent: str, col: int) -> None:
+    text = BASIC_RECIPE.replace("\n  scene:", f"\n{indent}scene:")
+    assert refused(in_tmp, text) == (
+        f"recipe.yaml:7:{col}: YAML syntax error: found character that cannot start any token"
+        " (while scanning for the next token) (YAML indents with spaces, never tabs: replace the tab with spaces)"
+    )
+
+
 # -- size and cost ---------------------------------------------------------------------------------
 def test_a_file_over_four_mib_is_refused(in_tmp: Path) -> None:
     text = BASIC_RECIPE + "# " + "x" * (4 * 1024 * 1024) + "\n"
-    assert refused(in_tmp, text) == "recipe.yaml:1:1: the recipe is larger than 4 MiB"
+    assert refused(in_tmp, text) == (
+        "recipe.yaml:1:1: the recipe is larger than 4 MiB (a recipe is a few KB of YAML; is this the right file?)"
+    )
 
 
 def test_a_dense_four_megabyte_recipe_is_refused_at_the_value_cap_not_called_an_alias_bomb(in_tmp: Path) -> None:
