@@ -118,7 +118,32 @@ def test_a_run_with_stale_steps_warms_the_audio_stack_and_a_no_op_run_does_not(
     recipe.write_text(BED, encoding="utf-8")
     assert open_project(recipe).run().ok and started == [warm.WARM_MODULES]
     assert open_project(recipe).run().ok and len(started) == 1  # nothing stale: nothing warmed
-    assert "scipy.signal" in warm.WARM_MODULES and "matplotlib.figure" in warm.WARM_MODULES
+    assert "scipy.ndimage" in warm.WARM_MODULES and "matplotlib.figure" in warm.WARM_MODULES
+
+
+#: A local voice with a pitch shift and shelves, over a bed at another rate (resampled in the mix).
+VOICED = (
+    "audioflow: 1\nprovider: local\ncast:\n  lane: {preset: {local: deep}}\nsteps:\n"
+    '  line: {speak: "Yes sir, eight bottles and a pint.", voice: lane}\n'
+    "  bed: {generate: a warm pad, duration: 3s, texture: tone}\n"
+    "mix:\n  - {track: line}\n  - {track: bed, with: line, gain_db: -20}\n"
+    "master: {format: mp3}\noutput: out/voiced.mp3\n"
+)
+
+
+def test_a_local_run_never_imports_scipy_signal(tmp_path: Path) -> None:
+    """A one-line edit renders a local line (pitch, shelves), the mix (a clip resampled) and the
+    master without scipy.signal, whose import alone cost 0.6 s (soxr and pedalboard do that work)."""
+    (tmp_path / "voiced.yaml").write_text(VOICED, encoding="utf-8")
+    code = (
+        "import sys\n"
+        "from audioflow.engine import open_project\n"
+        "report = open_project('voiced.yaml').run()\n"
+        "print(report.ok, 'scipy.signal' in sys.modules, 'soxr' in sys.modules, 'pedalboard' in sys.modules)\n"
+    )
+    done = _python(code, tmp_path)
+    done.check_returncode()
+    assert done.stdout.split()[-4:] == ["True", "False", "True", "True"]
 
 
 def test_warming_imports_in_a_thread_and_leaves_failures_to_their_users() -> None:

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from audioflow.audio.types import Audio
+from audioflow.audio.types import Audio, resample_samples
 from audioflow.errors import AudioError
 
 __all__ = ["placeholder_bed", "shelf_eq", "shift_pitch_by_resampling"]
@@ -19,14 +19,16 @@ _PLACEHOLDER_FADE_MS = 50.0
 # "Spectral Audio Signal Processing", Example: synthesis of 1/f noise.
 _PINK_B = (0.049922035, -0.095993537, 0.050612699, -0.004408786)
 _PINK_A = (1.0, -2.494956002, 2.017265875, -0.522189400)
+_SLOPE_ONE_Q = 1.0 / math.sqrt(2.0)  # an RBJ shelf's slope S = 1 as its Q
 
 
 def shift_pitch_by_resampling(audio: Audio, semitones: float) -> Audio:
     """Tape-style pitch shift: every frequency scales by 2^(semitones/12), duration by 2^(-semitones/12).
 
-    The audio is resampled by the inverse ratio (``scipy.signal.resample_poly``, ratio approximated
-    by ``Fraction.limit_denominator(1000)``, error < 0.1 cent for |semitones| <= 24) and kept at the
-    same sample rate. Formants move with the pitch: intended, it changes apparent size and timbre.
+    The audio is resampled by the inverse ratio (soxr, :func:`~audioflow.audio.types.resample_samples`;
+    the ratio approximated by ``Fraction.limit_denominator(1000)``, error < 0.1 cent for
+    |semitones| <= 24; ceil(frames * ratio) frames) and kept at the same sample rate. Formants
+    move with the pitch: intended, it changes apparent size and timbre.
     Raises ``AudioError`` for a non-finite or out-of-range (|semitones| > 48) shift.
     """
     if not math.isfinite(semitones) or abs(semitones) > 48:
@@ -34,27 +36,9 @@ def shift_pitch_by_resampling(audio: Audio, semitones: float) -> Audio:
     if semitones == 0 or audio.frames == 0:
         return audio
     ratio = Fraction(2.0 ** (-semitones / 12.0)).limit_denominator(1000)
-    from scipy import signal  # imported on use: scipy.signal costs ~0.6 s at start-up
-
-    out = signal.resample_poly(audio.samples, ratio.numerator, ratio.denominator, axis=0)
-    return Audio(out.astype(np.float32, copy=False), audio.sample_rate_hz)
-
-
-def _shelf_sos(gain_db: float, corner_hz: float, rate_hz: int, *, high: bool) -> np.ndarray:
-    """One RBJ Audio EQ Cookbook shelf (slope S = 1) as a second-order section (1 × 6)."""
-    a = 10.0 ** (gain_db / 40.0)
-    w0 = 2.0 * math.pi * corner_hz / rate_hz
-    cos_w0 = math.cos(w0)
-    alpha = math.sin(w0) / 2.0 * math.sqrt(2.0)  # S = 1: alpha = sin(w0)/2 * sqrt((A + 1/A)(1/S - 1) + 2)
-    root = 2.0 * math.sqrt(a) * alpha
-    sign = -1.0 if high else 1.0  # the high shelf is the low shelf with cos(w0) negated
-    b0 = a * ((a + 1) - sign * (a - 1) * cos_w0 + root)
-    b1 = sign * 2 * a * ((a - 1) - sign * (a + 1) * cos_w0)
-    b2 = a * ((a + 1) - sign * (a - 1) * cos_w0 - root)
-    a0 = (a + 1) + sign * (a - 1) * cos_w0 + root
-    a1 = -sign * 2 * ((a - 1) + sign * (a + 1) * cos_w0)
-    a2 = (a + 1) + sign * (a - 1) * cos_w0 - root
-    return np.array([[b0 / a0, b1 / a0, b2 / a0, 1.0, a1 / a0, a2 / a0]])
+    frames = -(-audio.frames * ratio.numerator // ratio.denominator)
+    out = resample_samples(audio.samples, ratio.denominator, ratio.numerator, frames)
+    return Audio(out, audio.sample_rate_hz)
 
 
 def shelf_eq(
@@ -68,23 +52,32 @@ def shelf_eq(
     """Low and high shelving EQ (RBJ Audio EQ Cookbook biquads, slope 1) for colouring a voice.
 
     ``low_shelf_db`` is the gain well below ``low_hz``, ``high_shelf_db`` well above ``high_hz``
-    (each corner is the shelf's midpoint, half the gain in dB). Filters with
-    ``scipy.signal.sosfilt`` along frames. Raises ``AudioError`` for a corner outside (0, Nyquist).
+    (each corner is the shelf's midpoint, half the gain in dB). Filters with pedalboard's
+    ``LowShelfFilter`` / ``HighShelfFilter`` (JUCE's cookbook shelves; Q = 1/sqrt(2) is slope 1),
+    in float32. Raises ``AudioError`` for a corner outside (0, Nyquist).
     """
     nyquist_hz = audio.sample_rate_hz / 2.0
-    sections = []
+    shelves: list[tuple[float, float, bool]] = []
     for gain_db, corner_hz, high in ((low_shelf_db, low_hz, False), (high_shelf_db, high_hz, True)):
         if gain_db == 0:
             continue
         if not (math.isfinite(gain_db) and 0 < corner_hz < nyquist_hz):
             raise AudioError(f"shelf at {corner_hz!r} Hz / {gain_db!r} dB is outside (0, {nyquist_hz:g}) Hz")
-        sections.append(_shelf_sos(gain_db, corner_hz, audio.sample_rate_hz, high=high))
-    if not sections or audio.frames == 0:
+        shelves.append((gain_db, corner_hz, high))
+    if not shelves or audio.frames == 0:
         return audio
-    from scipy import signal  # imported on use: scipy.signal costs ~0.6 s at start-up
+    import pedalboard  # imported on use, like every audio library
 
-    out = signal.sosfilt(np.vstack(sections), audio.samples.astype(np.float64), axis=0)
-    return Audio(out.astype(np.float32), audio.sample_rate_hz)
+    board = pedalboard.Pedalboard(
+        [
+            (pedalboard.HighShelfFilter if high else pedalboard.LowShelfFilter)(
+                cutoff_frequency_hz=corner_hz, gain_db=gain_db, q=_SLOPE_ONE_Q
+            )
+            for gain_db, corner_hz, high in shelves
+        ]
+    )
+    out = board(np.ascontiguousarray(audio.samples.T), audio.sample_rate_hz)
+    return Audio(np.ascontiguousarray(out.T, dtype=np.float32), audio.sample_rate_hz)
 
 
 def _noise_texture(frames: int, rate_hz: int, rng: np.random.Generator) -> np.ndarray:

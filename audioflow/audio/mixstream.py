@@ -4,7 +4,7 @@ For each block (``2**16`` frames by default) only the clips that touch it are op
 its frames with the same gain, fade, loop and duck arithmetic as :func:`~audioflow.audio.mix.render_mix`
 (sample-accurate placement, envelopes computed for the block). A clip whose audio is an
 :class:`~audioflow.audio.wavstream.AudioFile` is read from disk for the block only: converted to the
-timeline's rate by ``scipy.signal.resample_poly`` on an aligned chunk with enough context that
+timeline's rate by soxr on an aligned chunk with enough context that
 the result equals converting the whole clip, then to its channel count. A clip held in memory
 (:class:`~audioflow.audio.types.Audio`) is converted once, when the mix first reaches it, and
 dropped when the mix passes its end. So memory is O(block + clips playing at once), not
@@ -30,7 +30,7 @@ from audioflow.audio.mix import (
     _span_frames,
     timeline_frames,
 )
-from audioflow.audio.types import Audio
+from audioflow.audio.types import Audio, resample_context_frames, resample_samples
 from audioflow.audio.wavstream import AudioFile, WavWriter
 from audioflow.errors import AudioError
 
@@ -40,42 +40,30 @@ BLOCK_FRAMES = 1 << 16
 
 
 class _ChunkResampler:
-    """Frames [a, b) of a file converted to ``rate_hz``, equal to ``Audio.resampled`` of the whole file.
+    """Frames [a, b) of a file converted to ``rate_hz``, equal (within 1e-6) to ``Audio.resampled``
+    of the whole file.
 
-    resample_poly maps output frame k*up to input frame k*down; a chunk that starts on that grid,
-    with ``context`` groups of input on each side (more than the filter's half length), gives
-    exactly the whole-file outputs away from its edges (and at the file's ends both pad zeros).
+    With the reduced ratio up/down, output frame k*up is input frame k*down: a chunk that starts on
+    that grid, with more input than soxr's filter reaches on each side
+    (:func:`~audioflow.audio.types.resample_context_frames`), gives the whole-file outputs away
+    from its edges (past the file's end both see zeros).
     """
 
     def __init__(self, file: AudioFile, rate_hz: int):
         ratio = Fraction(rate_hz, file.sample_rate_hz)
         self.file, self.up, self.down = file, ratio.numerator, ratio.denominator
-        half_len_in = 10 * max(self.up, self.down) / self.up  # resample_poly's filter, in input frames
-        self.context = math.ceil((half_len_in + 2) / self.down) + 1
+        self.context = -(-resample_context_frames(self.down, self.up) // self.down)  # in groups of `down` frames
         self.frames = -(-file.frames * self.up // self.down)
-        self._filters: dict[np.dtype, np.ndarray] = {}
-
-    def _filter(self, dtype: np.dtype) -> np.ndarray:
-        """resample_poly's own low-pass (a Kaiser-windowed sinc, beta 5, 10 zero crossings per side
-        of the larger rate), designed once: passed to it as ``window``, the output is the same."""
-        if dtype not in self._filters:
-            from scipy import signal
-
-            half_len = 10 * max(self.up, self.down)
-            taps = signal.firwin(2 * half_len + 1, 1.0 / max(self.up, self.down), window=("kaiser", 5.0))
-            self._filters[dtype] = taps.astype(dtype)
-        return self._filters[dtype]
 
     def read(self, first: int, last: int) -> np.ndarray:
-        from scipy import signal  # imported on use: scipy.signal costs ~0.6 s at start-up
-
         group_lo = max(0, first // self.up - self.context)
         group_hi = -(-last // self.up) + self.context
-        raw = self.file.read(group_lo * self.down, (group_hi - group_lo) * self.down)
-        window = self._filter(raw.dtype)
-        converted = signal.resample_poly(raw, self.up, self.down, axis=0, window=window)
+        want = (group_hi - group_lo) * self.down
+        raw = self.file.read(group_lo * self.down, want)
+        if raw.shape[0] < want:  # past the file's end: zeros, as the whole file is resampled
+            raw = np.concatenate([raw, np.zeros((want - raw.shape[0], raw.shape[1]), np.float32)])
         offset = first - group_lo * self.up
-        return converted[offset : offset + last - first].astype(np.float32, copy=False)
+        return resample_samples(raw, self.down, self.up, offset + last - first)[offset:]
 
 
 class _FileClipSource:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import traceback
 
 import click
@@ -57,13 +58,34 @@ cli.params.extend(_verbosity_options())
 
 
 def main() -> None:
-    """Console entry point."""
+    """Console entry point. A finished command exits at once (:func:`_exit_now`)."""
     try:
         cli.main(prog_name="audioflow")
-    except SystemExit:
+    except SystemExit as done:
+        if done.code is None or isinstance(done.code, int):
+            _exit_now(done.code or 0)
         raise
     except Exception as exc:  # never a traceback for users, unless they ask
         if os.environ.get("AUDIOFLOW_DEBUG"):
             _err(traceback.format_exc().rstrip())
         _err(f"internal error: {type(exc).__name__}: {exc} (set AUDIOFLOW_DEBUG=1 for a traceback; please report it)")
         sys.exit(1)
+
+
+def _exit_now(code: int) -> None:
+    """Flush stdout and stderr and end the process with ``code`` without the interpreter's teardown,
+    when nothing is left running: no other thread but daemons, no child process. A run that
+    rendered has loaded numpy, scipy, onnxruntime and matplotlib (~1,300 modules), and tearing
+    them down took 0.3-1 s after the last line was printed (every file is already written, fsynced
+    and renamed). Otherwise (a thread or child still at work) this returns and Python exits as usual."""
+    if any(not thread.daemon for thread in threading.enumerate() if thread is not threading.main_thread()):
+        return
+    processes = sys.modules.get("multiprocessing")
+    if processes is not None and processes.active_children():
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed or broken pipe: let Python report it as it would
+        return
+    os._exit(code)

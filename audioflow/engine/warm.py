@@ -1,12 +1,13 @@
 """Import the audio stack in a background thread while a run's first steps render.
 
-A run that renders anything needs scipy's signal and ndimage modules (resampling, pitch, the
-limiter), soxr and libebur128 (true peak, loudness) and, for the report, matplotlib: about 1.5 s
-of imports on this machine, which the steps would otherwise pay one after another on the critical
-path (a local voice's line first imports scipy.signal, the master scipy.ndimage, the report
-matplotlib). Started as soon as the plan shows stale steps, the imports overlap what does not
-hold the GIL: Piper speaking a line, ffmpeg, file I/O. A no-op run starts nothing (it never loads
-the audio stack: ``tests/test_startup.py``).
+A run that renders anything needs scipy.ndimage (the limiter), soxr (resampling, pitch, true
+peak), pedalboard (a local voice's shelves), libebur128 (loudness) and, for the report, matplotlib:
+about 1 s of imports on this machine, which the steps would otherwise pay one after another on the
+critical path (a local voice's line first imports soxr, the master scipy.ndimage, the report
+matplotlib). scipy.signal is not among them: no step of a local edit uses it (it alone cost 0.6 s;
+``tests/test_startup.py`` keeps it out). Started as soon as the plan shows stale steps, the
+imports overlap what does not hold the GIL: Piper speaking a line, ffmpeg, file I/O. A no-op run
+starts nothing (it never loads the audio stack: ``tests/test_startup.py``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ __all__ = ["WARM_MODULES", "import_modules", "warm_imports"]
 #: In the order the run first needs them; numpy first (every other one imports it).
 WARM_MODULES = (
     "numpy",
-    "scipy.signal",
     "soxr",
+    "pedalboard",
     "pyebur128",
     "scipy.ndimage",
     "matplotlib.figure",

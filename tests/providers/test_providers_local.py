@@ -105,7 +105,7 @@ def test_check_refuses_kinds_it_cannot_render() -> None:
 
 def test_model_ids_name_the_voice_and_the_placeholder() -> None:
     provider = LocalProvider()
-    assert model_id(provider, make_request("g", "generate", {})) == "local/placeholder-v1"
+    assert model_id(provider, make_request("g", "generate", {})) == "local/placeholder-v2"
     deep, bright = model_id(provider, _speak("deep")), model_id(provider, _speak("bright"))
     assert deep.startswith("piper@") and "/en_US-joe-medium@" in deep and ":deep:" in deep
     assert deep != bright
