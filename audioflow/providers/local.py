@@ -126,7 +126,7 @@ LOCAL_VOICES: dict[str, LocalVoice] = {
         description="slightly higher, clipped and fast",
     ),
     "gruff": LocalVoice(
-        pitch_semitones=-5.0,
+        pitch_semitones=-6.0,
         speed=0.9,
         low_shelf_db=4.0,
         high_shelf_db=-4.0,
