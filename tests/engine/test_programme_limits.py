@@ -47,19 +47,25 @@ def test_multichannel_files_pass_validate_and_mix(in_tmp: Path) -> None:
     assert abs(report.manifest.to_json()["duration_ms"] - 3000) < 1  # type: ignore[union-attr]
 
 
+def _one_input_recipe(folder: Path, kind: str, name: str) -> None:
+    """A recipe in ``folder`` reading the file ``name`` as a ``file`` step, an ``isolate`` step's
+    audio or a cast voice's ``clone`` clip (its one step at line 3)."""
+    steps = {
+        "file": f"  a: {{file: {name}}}\n",
+        "isolate": f"  a: {{isolate: {{audio: {name}, describe: speech}}}}\n",
+        "clone": "  a: {speak: Hello., voice: mara}\n",
+    }[kind]
+    cast = f"cast:\n  mara: {{clone: {name}}}\n" if kind == "clone" else ""
+    (folder / "recipe.yaml").write_text(
+        f"audioflow: 1\n{cast}steps:\n{steps}mix:\n  - {{track: a}}\n", encoding="utf-8"
+    )
+
+
 @pytest.mark.parametrize("kind", ["file", "isolate", "clone"])
 def test_a_truncated_input_is_a_located_error_at_validate(kind: str, in_tmp: Path) -> None:
     whole = write_wav(_tones(2, seconds=6.0))
     (in_tmp / "cut.wav").write_bytes(whole[: 44 + (len(whole) - 44) // 2])
-    steps = {
-        "file": "  a: {file: cut.wav}\n",
-        "isolate": "  a: {isolate: {audio: cut.wav, describe: speech}}\n",
-        "clone": "  a: {speak: Hello., voice: mara}\n",
-    }[kind]
-    cast = "cast:\n  mara: {clone: cut.wav}\n" if kind == "clone" else ""
-    (in_tmp / "recipe.yaml").write_text(
-        f"audioflow: 1\n{cast}steps:\n{steps}mix:\n  - {{track: a}}\n", encoding="utf-8"
-    )
+    _one_input_recipe(in_tmp, kind, "cut.wav")
     result = CliRunner().invoke(cli, ["validate", "recipe.yaml"])
     problem = "cannot decode cut.wav: truncated: header says 6.00 s, file holds 3.00 s"
     expected = {
@@ -80,15 +86,7 @@ def test_an_input_whose_samples_would_not_fit_in_memory_is_refused_at_validate_b
 
     monkeypatch.setattr(preflight, "available_memory_bytes", lambda: 2**20)
     (in_tmp / "long.flac").write_bytes(encode(_tones(2, seconds=6.0), "flac"))
-    steps = {
-        "file": "  a: {file: long.flac}\n",
-        "isolate": "  a: {isolate: {audio: long.flac, describe: speech}}\n",
-        "clone": "  a: {speak: Hello., voice: mara}\n",
-    }[kind]
-    cast = "cast:\n  mara: {clone: long.flac}\n" if kind == "clone" else ""
-    (in_tmp / "recipe.yaml").write_text(
-        f"audioflow: 1\n{cast}steps:\n{steps}mix:\n  - {{track: a}}\n", encoding="utf-8"
-    )
+    _one_input_recipe(in_tmp, kind, "long.flac")
     result = CliRunner().invoke(cli, ["validate", "recipe.yaml"])
     what, where = ("reference clip", "3:17") if kind == "clone" else ("audio file", "3:3")
     assert (result.exit_code, result.stderr) == (
