@@ -460,7 +460,8 @@ def write_report(
     digest = page_digest(plan, result, output, master_id, manifest)
     if not force and written_digest(path) == digest:
         return path, False
-    write_atomic(path, page_bytes(plan, result, store, output, master_id, manifest=manifest), shared=True)
+    page = page_bytes(plan, result, store, output, master_id, manifest=manifest, digest=digest)
+    write_atomic(path, page, shared=True)
     return path, True
 
 
@@ -472,12 +473,13 @@ def page_bytes(
     master_id: str = "master",
     *,
     manifest: dict[str, Any] | None = None,
+    digest: str | None = None,
 ) -> bytes:
     """The page :func:`write_report` writes for ``output`` (UTF-8 HTML), made anywhere ``store``
     holds the artifacts of :func:`page_reads` (a cluster worker renders it; its client writes it).
-    Raises as :func:`collect`."""
+    ``digest``: the page's :func:`page_digest` when the caller has it already. Raises as :func:`collect`."""
     data = collect(plan, result, store, output, master_id, manifest.get("qc") if manifest else None)
-    data.digest = page_digest(plan, result, output, master_id, manifest)
+    data.digest = digest or page_digest(plan, result, output, master_id, manifest)
     return render_html(data).encode("utf-8")
 
 
