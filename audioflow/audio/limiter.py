@@ -125,14 +125,32 @@ class TruePeakLimiter:
         smooth = ndimage.uniform_filter1d(hold, size=size, mode="constant", cval=1.0)
         middle = slice(self.context, self.context + count)
         gain = np.clip(smooth[middle], 0.0, wanted[middle])  # a running mean's rounding can dip under 0
-        with np.errstate(divide="ignore"):
-            gain_db = _release(20.0 * np.log10(gain), self._previous_db, self.step_db)
+        gain_db = _release(_to_db(gain), self._previous_db, self.step_db)
         self._previous_db = float(gain_db[-1])
         lowest = float(gain_db.min())
         if lowest < 0.0:
             self.limited = True
             self.max_reduction_db = max(self.max_reduction_db, -lowest)
-        return (self.gain * 10.0 ** (gain_db / 20.0)).astype(np.float32)
+        return _from_db(gain_db, self.gain)
+
+
+def _to_db(gain: np.ndarray) -> np.ndarray:
+    """20·log10(``gain``) (``gain`` in [0, 1]), the logarithm taken only where the gain is under 1:
+    where it is 1 (most frames: the limiter acts around peaks) the result is 0 exactly, as before."""
+    out = np.zeros(gain.shape, np.float64)
+    below = gain < 1.0
+    with np.errstate(divide="ignore"):
+        out[below] = 20.0 * np.log10(gain[below])
+    return out
+
+
+def _from_db(gain_db: np.ndarray, scale: float) -> np.ndarray:
+    """float32 ``scale`` · 10^(``gain_db``/20), the power taken only where ``gain_db`` is under 0
+    (elsewhere 10^0 = 1 exactly: ``scale``)."""
+    out = np.full(gain_db.shape, scale, np.float64)
+    below = gain_db < 0.0
+    out[below] = scale * 10.0 ** (gain_db[below] / 20.0)
+    return out.astype(np.float32)
 
 
 def _release(gain_db: np.ndarray, previous_db: float, step_db: float) -> np.ndarray:

@@ -442,6 +442,33 @@ class _Sample:
         return cls(rate_hz, channels, blocks, [*(detector.push(b) for b in blocks), detector.flush()])
 
 
+#: The trial's view of the last samples (their loudness, their blocks and true-peak envelope), by the
+#: sample array's identity: the masters of one mix share pass 1's sample (:func:`_measured_once`), so
+#: the second master reuses what the first computed. Only read-only samples (shared ones) are kept.
+_SAMPLED: OrderedDict[int, tuple[np.ndarray, float, _Sample | None]] = OrderedDict()
+_SAMPLED_LOCK = threading.Lock()
+
+
+def _sample_once(samples: np.ndarray, rate_hz: int) -> tuple[float, _Sample | None]:
+    """(the sample's integrated LUFS, the sample in blocks with its envelope; None when it is silent),
+    computed once per shared (read-only) sample array while it is among the last ``_MEASURED_MAX``."""
+
+    def compute() -> tuple[float, _Sample | None]:
+        lufs = integrated_lufs(Audio(samples, rate_hz))
+        return lufs, (_Sample.of(samples, rate_hz) if math.isfinite(lufs) else None)
+
+    if samples.flags.writeable:
+        return compute()
+    with _SAMPLED_LOCK:  # held while computing: a second master of the same mix waits for the first's
+        found = _SAMPLED.get(id(samples))
+        if found is None or found[0] is not samples:
+            found = (samples, *compute())
+            _SAMPLED[id(samples)] = found
+            while len(_SAMPLED) > _MEASURED_MAX:
+                _SAMPLED.popitem(last=False)
+        return found[1], found[2]
+
+
 def _limited_lufs(
     sample: _Sample, gain_db: float, ceiling_dbtp: float, *, keep: bool = False
 ) -> tuple[np.ndarray | None, float]:
@@ -491,10 +518,9 @@ def _trial(samples: np.ndarray, rate_hz: int, encoding: _Encoding, levels: tuple
     takes + what the codec takes is the target, to within ``_SOLVE_TOLERANCE_LU``."""
     input_lufs, target_lufs, true_peak_dbtp = levels
     gain_db, margin_db = target_lufs - input_lufs, _MARGIN_DB
-    sample_lufs = integrated_lufs(Audio(samples, rate_hz))
-    if not math.isfinite(sample_lufs):
+    sample_lufs, sample = _sample_once(samples, rate_hz)
+    if sample is None:
         return _Prediction(gain_db, 1.0, margin_db)
-    sample = _Sample.of(samples, rate_hz)
     limited, lufs = _limited_lufs(sample, gain_db, true_peak_dbtp - margin_db, keep=True)
     assert limited is not None
     pieces = _codec_excerpts(limited, rate_hz)
