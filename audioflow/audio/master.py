@@ -263,7 +263,7 @@ def _master_pass(audio: Audio, input_lufs: float, gain_db: float, ceiling_dbtp: 
 def measure_blocks(blocks: Iterator[np.ndarray], sample_rate_hz: int, channels: int) -> tuple[float, float, int]:
     """(integrated LUFS, true peak dBTP, frames) of a stream of blocks, in one pass."""
     meter = LoudnessMeter(sample_rate_hz, channels)
-    peaks = PeakDetector(sample_rate_hz, channels, refine=True)
+    peaks = PeakDetector(sample_rate_hz, channels, refine=True, envelope=False)
     for block in blocks:
         meter.add(block)
         peaks.push(block)

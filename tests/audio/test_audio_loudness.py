@@ -92,3 +92,16 @@ def test_short_term_readings_equal_libebur128s_own_3_s_window(rate: int, hop_ms:
     got, want = np.array([lufs for _, lufs in readings]), np.array(expected)
     assert (np.isfinite(got) == np.isfinite(want)).all() and np.isinf(got[: rate // meter.hop_frames]).all()
     assert np.max(np.abs(got[np.isfinite(want)] - want[np.isfinite(want)])) < 1e-9
+
+
+@pytest.mark.parametrize("refine", [False, True])
+def test_a_peak_only_detector_reads_the_envelopes_peak_exactly(refine: bool) -> None:
+    """Without the per-frame envelope the peak is the same float, whatever the blocks."""
+    rng = np.random.default_rng(3)
+    audio = (rng.uniform(0.0, 0.9, 30).repeat(4410)[:, None] * rng.standard_normal((30 * 4410, 2))).astype(np.float32)
+    full = loudness.PeakDetector(44100, 2, refine=refine)
+    only = loudness.PeakDetector(44100, 2, refine=refine, envelope=False)
+    envelope = [full.push(audio[first : first + 9000]) for first in range(0, len(audio), 9000)] + [full.flush()]
+    outs = [only.push(audio[first : first + 7001]) for first in range(0, len(audio), 7001)] + [only.flush()]
+    assert sum(len(e) for e in envelope) == len(audio) and all(len(o) == 0 for o in outs)
+    assert only.peak == full.peak == pytest.approx(float(np.concatenate(envelope).max()), abs=0 if not refine else 0.1)
