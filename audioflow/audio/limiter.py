@@ -11,13 +11,16 @@ programme in blocks of any size gives the same output (to float rounding) as fee
 from __future__ import annotations
 
 import math
+import queue
+import threading
+from typing import Any
 
 import numpy as np
 
 from audioflow.audio.loudness import PeakDetector
 from audioflow.errors import AudioError
 
-__all__ = ["TruePeakLimiter"]
+__all__ = ["EnvelopeThread", "TruePeakLimiter"]
 
 _OVERSAMPLE = 4  # BS.1770-4 Annex 2: at least 4x at 48 kHz
 
@@ -162,3 +165,46 @@ def _release(gain_db: np.ndarray, previous_db: float, step_db: float) -> np.ndar
     released = frames * step_db + np.minimum.accumulate(gain_db - frames * step_db)
     released = np.minimum(released, previous_db + (frames + 1) * step_db)
     return np.minimum(released, 0.0)
+
+
+class EnvelopeThread:
+    """The true-peak envelope :class:`TruePeakLimiter` computes (4x, its :class:`PeakDetector`), of a
+    stream fed block by block, computed in a thread of its own: soxr releases the GIL, so the
+    envelope comes at once with whatever the feeding thread does (pass 1's loudness meter). The
+    envelope does not depend on the gain: a limiter fed the same blocks with these envelopes
+    (:meth:`TruePeakLimiter.process`) gives the same output, sample for sample. :meth:`result` is
+    one array per block pushed, then the detector's flush (memory grows with the stream: callers
+    keep it for short programmes only). Raises, from :meth:`result`, what the detector raised."""
+
+    def __init__(self, sample_rate_hz: int, channels: int):
+        self._detector = PeakDetector(sample_rate_hz, channels, _OVERSAMPLE)
+        self._blocks: queue.Queue[Any] = queue.Queue(4)
+        self._envelopes: list[np.ndarray] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="audioflow-envelope", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (block := self._blocks.get()) is not None:
+            if self._error is None:
+                try:
+                    self._envelopes.append(self._detector.push(block))
+                except BaseException as exc:  # re-raised by result(); keep draining so push() never hangs
+                    self._error = exc
+        if self._error is None:
+            try:
+                self._envelopes.append(self._detector.flush())
+            except BaseException as exc:
+                self._error = exc
+
+    def push(self, block: np.ndarray) -> None:
+        """Queue the next block (frames × channels, float32; not modified afterwards by the caller)."""
+        self._blocks.put(block)
+
+    def result(self) -> list[np.ndarray]:
+        """End the stream and wait: the envelope of each block pushed, then the flush."""
+        self._blocks.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._envelopes

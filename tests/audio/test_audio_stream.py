@@ -266,6 +266,28 @@ def test_streamed_master_equals_gain_then_limit_in_memory(tmp_path: Path) -> Non
     assert np.abs(decoded - expected).max() <= MINUS_90_DB
 
 
+def test_pass_1s_kept_envelope_gives_pass_2_the_same_samples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shared pass 1 of a short programme keeps the limiter's envelope; pass 2 limits with it and
+    writes the bytes it writes when it upsamples the programme itself."""
+    import importlib
+    from collections import OrderedDict
+
+    module = importlib.import_module("audioflow.audio.master")
+    samples = speechy(5.0, seed=6).samples.copy()
+    samples[777::9001] = 0.4  # peaks for the limiter, some across the 4000-frame block edges
+    source = as_file(Audio(samples, RATE_HZ), tmp_path / "mix.wav")
+    written = []
+    for keep in (1 << 23, 0):
+        monkeypatch.setattr(module, "_MEASURED", OrderedDict())
+        monkeypatch.setattr(module, "_ENVELOPE_KEEP_FRAMES", keep)
+        out = tmp_path / f"out-{keep}.wav"
+        done = master_to_file(source, out, target_lufs=-14.0, true_peak_dbtp=-1.0, format="wav", block_frames=4000)
+        (measured,) = module._MEASURED.values()
+        assert (measured.envelopes is not None) == bool(keep) and done.limited
+        written.append(out.read_bytes())
+    assert written[0] == written[1]
+
+
 def test_master_to_file_reports_its_stages_in_order(tmp_path: Path) -> None:
     source = as_file(speechy(3.0, seed=2), tmp_path / "mix.wav")
     stages: list[str] = []
