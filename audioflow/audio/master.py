@@ -31,6 +31,7 @@ import numpy as np
 
 from audioflow.audio import io as audio_io
 from audioflow.audio import loudness
+from audioflow.audio.dsp import DcBlocker, block_dc
 from audioflow.audio.figures import Overview
 from audioflow.audio.limiter import EnvelopeThread, TruePeakLimiter
 from audioflow.audio.loudness import LoudnessMeter, PeakDetector, RmsMeter, integrated_lufs
@@ -141,6 +142,32 @@ class _Remixed:
 
 
 @dataclass(frozen=True)
+class _DcBlocked:
+    """A :class:`BlockSource` through the master's DC blocker (:class:`~audioflow.audio.dsp.DcBlocker`,
+    a first-order high-pass at 5 Hz), restarted at each read: a DC offset is no loudness (K-weighting
+    removes it) but a peak, so left in it would take the limiter's every dB of gain."""
+
+    source: BlockSource
+
+    @property
+    def sample_rate_hz(self) -> int:
+        return self.source.sample_rate_hz
+
+    @property
+    def channels(self) -> int:
+        return self.source.channels
+
+    @property
+    def frames(self) -> int:
+        return self.source.frames
+
+    def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
+        blocker = DcBlocker(self.sample_rate_hz, self.channels)
+        for block in self.source.blocks(block_frames):
+            yield blocker.process(block)
+
+
+@dataclass(frozen=True)
 class MasterResult:
     """A mastered programme and its measurements.
 
@@ -162,7 +189,7 @@ class MasteredFile:
     """What :func:`master_to_file` wrote and measured.
 
     ``path``: the encoded file; ``sample_rate_hz``/``channels``/``frames``: of the decoded file;
-    ``input_lufs``: the source's loudness; ``gain_db``: gain before the limiter (last pass);
+    ``input_lufs``: the source's loudness (after the DC blocker); ``gain_db``: gain before the limiter (last pass);
     ``lufs``/``true_peak_dbtp``: measured on the DECODED file; ``limited`` and
     ``max_reduction_db``: what the limiter did; ``passes``: encodes made (1 to 5); ``figures``:
     every QC figure of the decoded file and ``overview`` its envelope and short-term loudness
@@ -227,6 +254,7 @@ def master(
     closest to the target. Raises ``AudioError("cannot master silence")`` for silence or audio
     shorter than a 400 ms gating block.
     """
+    audio = block_dc(audio)  # as the streamed master does (see _DcBlocked)
     input_lufs = integrated_lufs(audio)
     if not math.isfinite(input_lufs):
         raise AudioError("cannot master silence (or audio shorter than 400 ms)")
@@ -365,7 +393,9 @@ def _measured_once(source: BlockSource, block_frames: int) -> _Pass1:
     size in this process while it is among the last :data:`_MEASURED_MAX`; other sources every time.
     The sample is returned read-only (two masters share it); a file of at most
     ``_ENVELOPE_KEEP_FRAMES`` keeps the limiter's envelope too (its masters' pass 2 share it)."""
-    base = source.source if isinstance(source, _Remixed) else source
+    base = source
+    while isinstance(base, (_Remixed, _DcBlocked)):
+        base = base.source
     if not isinstance(base, AudioFile):
         return _measure_and_sample(source, block_frames)
     stat = base.path.stat()
@@ -640,6 +670,7 @@ def master_to_file(
     fmt = audio_io.encoder_format(format)
     if channels is not None and int(channels) != source.channels:
         source = _Remixed(source, int(channels))
+    source = _DcBlocked(source)
     out_rate = audio_io.encoded_rate_hz(fmt, source.sample_rate_hz, sample_rate_hz)
     encoding = _Encoding(fmt, int(bitrate_kbps), sample_rate_hz, out_rate, int(block_frames), int(bit_depth))
     stage("measuring")
