@@ -203,8 +203,13 @@ class EnvelopeThread:
 
     def result(self) -> list[np.ndarray]:
         """End the stream and wait: the envelope of each block pushed, then the flush."""
-        self._blocks.put(None)
-        self._thread.join()
+        self.close()
         if self._error is not None:
             raise self._error
         return self._envelopes
+
+    def close(self) -> None:
+        """End the stream and wait for the thread (what it computed, or met, is left unread)."""
+        if self._thread.is_alive():
+            self._blocks.put(None)
+            self._thread.join()

@@ -144,7 +144,7 @@ class _Remixed:
 @dataclass(frozen=True)
 class _DcBlocked:
     """A :class:`BlockSource` through the master's DC blocker (:class:`~audioflow.audio.dsp.DcBlocker`,
-    a first-order high-pass at 5 Hz), restarted at each read: a DC offset is no loudness (K-weighting
+    a first-order high-pass at 1 Hz), restarted at each read: a DC offset is no loudness (K-weighting
     removes it) but a peak, so left in it would take the limiter's every dB of gain."""
 
     source: BlockSource
@@ -344,9 +344,11 @@ def _measure_and_sample(source: BlockSource, block_frames: int, *, envelopes: bo
     tap = EnvelopeThread(source.sample_rate_hz, source.channels) if envelopes else None
     try:
         lufs, rms_dbfs, sample = _measure_blocks(source, block_frames, tap)
-    finally:
-        kept = tap.result() if tap is not None else None
-    return _Pass1(lufs, rms_dbfs, sample, kept)
+    except BaseException:
+        if tap is not None:
+            tap.close()
+        raise
+    return _Pass1(lufs, rms_dbfs, sample, tap.result() if tap is not None else None)
 
 
 def _measure_blocks(

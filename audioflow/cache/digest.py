@@ -27,7 +27,7 @@ FORMAT_VERSION = 1
 #: overview the report draws; ``master`` 4: an m4b's M4B brand, the decoded file's true peak
 #: refined (a master that only 4x oversampling kept under its ceiling renders again) and the room
 #: tone at its head and tail kept in its QC figures; ``master`` 5: a DC blocker (a first-order
-#: high-pass at 5 Hz) before loudness and limiting. ``mix`` 2 and ``dialogue`` 2: their meta records the
+#: high-pass at 1 Hz) before loudness and limiting. ``mix`` 2 and ``dialogue`` 2: their meta records the
 #: chapter anchors (where each track, line and cue landed). ``mix`` 3, ``dialogue`` 3, ``stem`` 1 and
 #: ``clone`` 1: a clip at another rate is resampled by soxr, not scipy's resample_poly.
 KIND_VERSIONS: dict[str, int] = {"master": 5, "mix": 3, "dialogue": 3, "stem": 1, "clone": 1}
