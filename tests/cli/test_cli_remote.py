@@ -65,6 +65,8 @@ def test_a_scene_citing_four_cloned_voices_is_split_and_plan_shows_the_parts(fol
     result = invoke("validate", "r.yaml")
     assert result.exit_code == 2  # a generate prompt is one request: four references stay an error
     assert "step talk: segmind: 4 voices are referenced in one request" in result.stderr
+    # the hint fits a prompt (the old one said to split the scene or render it line by line)
+    assert "cite at most 3 voices with a reference clip in one prompt or line" in result.stderr
 
 
 def test_a_reference_image_with_reference_audio_is_a_recipe_error(folder: Path) -> None:
