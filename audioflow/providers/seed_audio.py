@@ -208,8 +208,8 @@ def _check(call: SeedAudioCall, host: str, max_prompt_chars: int | None, cited: 
         raise ProviderError(
             host,
             f"{len(call.references)} voices are referenced in one request ({', '.join(cited)}); Seed Audio "
-            f"takes at most {MAX_REFERENCES} — cite at most {MAX_REFERENCES} voices with a reference clip in one prompt or "
-            "line (a `render: scene` dialogue is split into parts by itself)",
+            f"takes at most {MAX_REFERENCES} — cite at most {MAX_REFERENCES} voices with a reference clip in one "
+            "prompt or line (a `render: scene` dialogue is split into parts by itself)",
         )
     if max_prompt_chars is not None and len(call.prompt) > max_prompt_chars:
         raise ProviderError(
