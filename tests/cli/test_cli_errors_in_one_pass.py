@@ -74,6 +74,21 @@ def test_a_fixed_schema_lets_the_next_errors_show_all_at_once(write_recipe) -> N
     assert "unknown step 'rainn' (did you mean 'rain'?)" in lines[1]
 
 
+def test_each_mix_track_reports_its_own_error(write_recipe) -> None:
+    tracks = "  - {track: scene}\n  - {track: rainn, under: scene}\n  - {track: dor, after: scene}\n"
+    tracks += "  - {track: door, after: rain}\n"
+    text = MANY.split("mix:")[0].replace(", sped: 1.1", "").replace("gap: 350", "gap: 350ms")
+    text = text.replace(", texture: hiss", "").replace("voice: nobody", "voice: mara").replace("- bob:", "- ben:")
+    path = write_recipe(text.replace("{file: sounds/door.wav}", "{generate: a door, duration: 1s}") + "mix:\n" + tracks)
+    code, lines = _validate(path)
+    assert code == 2
+    assert lines == [  # one error per track, each independent of the others (was: the first alone)
+        f"{path}:17:13: unknown step 'rainn' (did you mean 'rain'?)",
+        f"{path}:18:13: unknown step 'dor' (did you mean 'door'?)",
+        f"{path}:19:26: `after: rain` names no earlier track of this mix (did you mean 'rainn'?)",
+    ]
+
+
 def test_many_errors_are_capped_with_a_count(write_recipe) -> None:
     steps = "".join(f"  s{i}: {{speak: hi, voice: nobody{i}}}\n" for i in range(30))
     path = write_recipe(f"audioflow: 1\nsteps:\n{steps}mix:\n  - {{track: s0}}\n")
