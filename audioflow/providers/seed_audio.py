@@ -147,7 +147,7 @@ def _lines_prompt(
         rows.append(f"{cited or line.voice + ':'} {_spoken(line.model_text, line.direction)}")
     uncited = sorted({line.voice for line in payload.lines} - set(numbering.cited))
     if uncited:
-        what = "a reference clip or a preset id it takes" if numbering.id_references else "a reference clip"
+        what = "reference clip or preset id it takes" if numbering.id_references else "reference clip"
         notes.append(
             f"warning: {host} receives no voice for {', '.join(uncited)} (no {what}): labelled by name, "
             "the model picks a voice"
