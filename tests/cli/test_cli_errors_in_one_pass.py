@@ -127,6 +127,16 @@ def test_one_error_is_raised_as_itself(write_recipe) -> None:
             "`- mara: (whispering, to herself) Hello there`, or quote it",
         ),
         (
+            "- mara: [whispering] Hello there",
+            "a value starting with [ is a YAML list, not text; a [stage direction] is not read aloud either: write "
+            "`- mara: (whispering) Hello there`, or make it a narrator line, a `- pause:` or a `- cue:`",
+        ),
+        (
+            "- mara: [whispering]",
+            "a [...] is a YAML list, not text, and a [stage direction] is not read aloud either: write a direction "
+            "as (aside) before the words, or make it a narrator line, a `- pause:` or a `- cue:`",
+        ),
+        (
             "- mara: {whispering, to herself}",
             "a {…} is a YAML mapping, not text: write a direction as (softly, aside) before the words, or quote it",
         ),
@@ -138,6 +148,21 @@ def test_yaml_traps_in_a_line_get_a_hint_to_quote_the_text(write_recipe, line: s
     code, lines = _validate(path)
     assert code == 2 and len(lines) == 1
     assert lines[0].startswith(f"{path}:6:") and lines[0].endswith(f"({hint})")
+
+
+def test_prose_with_commas_in_a_flow_mapping_line_gets_a_hint(write_recipe) -> None:
+    head = "audioflow: 1\ncast: {mara: {}}\nsteps:\n  scene:\n    dialogue:\n"
+    path = write_recipe(f"{head}      - {{mara: Well, I never, said she}}\nmix: [{{track: scene}}]\n")
+    code, lines = _validate(path)
+    hint = (
+        "inside {…} a comma ends the text and what follows is read as another key: quote the text "
+        '(`- {mara: "Well, I never"}`) or write the line as `- mara: Well, I never`'
+    )
+    assert code == 2
+    assert lines == [  # was: "expected string, got nothing", twice, with no hint
+        f"{path}:6:29: expected string, got nothing ({hint})",
+        f"{path}:6:39: expected string, got nothing ({hint})",
+    ]
 
 
 def test_an_unclosed_leading_apostrophe_gets_both_readings(write_recipe) -> None:
