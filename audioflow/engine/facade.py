@@ -275,8 +275,13 @@ class Project:
         except CacheError as exc:  # a read-only cache still bounces a cached render; plan loses its reasons
             warnings.append(f"the recipe's state was not saved: {exc}")
         master = result.outcomes.get("master")
-        if master is None or master.record is None:
-            return RunReport(result, None, None, None, warnings)
+        if master is None or master.record is None:  # nothing bounced (a failure, or --only without master)
+            failed_page = None
+            try:
+                failed_page = self._failed_page(plan, result, report)
+            except AudioflowError as exc:
+                warnings.append(f"the report was not written: {exc}")
+            return RunReport(result, None, None, None, warnings, report=failed_page)
         previewing = self._start_previews(result) if report and pages is None else None
         try:
             bounced = bounce(plan, result, self.store)
@@ -309,6 +314,17 @@ class Project:
         thread = threading.Thread(target=make, name="audioflow-previews", daemon=True)
         thread.start()
         return thread
+
+    @staticmethod
+    def _failed_page(plan: Plan, result: RunResult, report: bool) -> Path | None:
+        """The report page of a run whose master did not render (it failed, or a step below it did):
+        which steps failed and why, where the report goes; None without a master in the run."""
+        master = result.outcomes.get("master")
+        if not report or master is None or master.status.ok:
+            return None
+        from .report_failed import write_failed_pages
+
+        return write_failed_pages(plan, result)
 
     def _write_page(self, plan: Plan, result: RunResult, each: Bounced, pages: PageRenderer | None) -> Path:
         """The report page of one bounced output, written unless the page beside it already shows
