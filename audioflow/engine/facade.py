@@ -9,8 +9,10 @@ in (:func:`open_text`), or from a loaded :class:`~audioflow.recipe.Recipe` (:fun
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
+import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -280,7 +282,12 @@ class Project:
             except AudioflowError as exc:
                 warnings.append(f"the report was not written: {exc}")
             return RunReport(result, None, None, None, warnings, report=failed_page)
-        bounced = bounce(plan, result, self.store)
+        previewing = self._start_previews(result) if report and pages is None else None
+        try:
+            bounced = bounce(plan, result, self.store)
+        finally:
+            if previewing is not None:
+                previewing.join()
         first = bounced[0]
         page_of_first = None
         try:
@@ -290,6 +297,23 @@ class Project:
         except AudioflowError as exc:  # the outputs stand without their report
             warnings.append(f"the report was not written: {exc}")
         return RunReport(result, first.path, first.manifest_path, first.manifest, warnings, bounced, page_of_first)
+
+    def _start_previews(self, result: RunResult) -> threading.Thread | None:
+        """When a step rendered (so the pages will be written again), make its take's report preview
+        (:mod:`.report_previews`: ffmpeg processes) in a thread while the outputs are bounced; the
+        pages then read it from the store. A preview that fails here is made (and reported) by the page."""
+        if not any(outcome.status == StepStatus.RENDERED for outcome in result.outcomes.values()):
+            return None
+        from .report_digest import wanted
+        from .report_previews import previews
+
+        def make() -> None:
+            with contextlib.suppress(AudioflowError, OSError):
+                previews(self.store.root, self.store.tmp_dir, wanted(result))
+
+        thread = threading.Thread(target=make, name="audioflow-previews", daemon=True)
+        thread.start()
+        return thread
 
     @staticmethod
     def _failed_page(plan: Plan, result: RunResult, report: bool) -> Path | None:
