@@ -15,6 +15,7 @@ import json
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
@@ -412,6 +413,21 @@ def _check_provider(provider: str | None, providers: Mapping[str, Provider] | No
         raise RecipeError(f"--provider {provider}: unknown provider", hint=f"available: {', '.join(known)}")
 
 
+def _check_recipe(recipe: object) -> None:
+    """``TypeError`` unless ``recipe`` is a loaded :class:`Recipe` (a path gets told where paths go)."""
+    if isinstance(recipe, Recipe):
+        return
+    if isinstance(recipe, (str, PathLike)):
+        raise TypeError(
+            f"open_recipe() takes a Recipe, not the path {str(recipe)!r}: open a recipe file with "
+            "audioflow.open(path), or load it first with audioflow.load_recipe(path)"
+        )
+    raise TypeError(
+        f"open_recipe() takes a Recipe (from audioflow.load_recipe or audioflow.parse_recipe), "
+        f"got {type(recipe).__name__}"
+    )
+
+
 def open_recipe(
     recipe: Recipe,
     *,
@@ -427,7 +443,9 @@ def open_recipe(
     ``providers`` replaces the built-in ones (tests, custom hosts); ``inputs`` gives ``file`` steps
     their audio (step name → a pydub ``AudioSegment`` or an :class:`Audio`) instead of the file the
     recipe names: it is stored in the cache as float32 WAV and digested by content like any file.
-    Raises :class:`RecipeError` (an unknown step name in ``inputs`` too)."""
+    Raises :class:`RecipeError` (an unknown step name in ``inputs`` too), and ``TypeError`` when
+    ``recipe`` is not a :class:`Recipe` (a path: open it with :func:`open_project`, ``audioflow.open``)."""
+    _check_recipe(recipe)
     _check_provider(provider, providers)
     root = cache_folder(recipe.root, cache_dir)
     wavs = {name: _as_wav(audio) for name, audio in (inputs or {}).items()}
