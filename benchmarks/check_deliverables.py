@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 import pyloudnorm
 
+from audioflow.audio.blocks import _AudioBlocks
 from audioflow.audio.io import ffmpeg_exe
-from audioflow.audio.master import _AudioBlocks, master_to_file
+from audioflow.audio.master import master_to_file
 from audioflow.audio.types import Audio
 from audioflow.errors import AudioError
 from audioflow.recipe.outputs import ACX, PRESETS

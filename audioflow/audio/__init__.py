@@ -14,6 +14,7 @@ import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from audioflow.audio.blocks import BlockSource
     from audioflow.audio.dsp import (
         PLACEHOLDER_TEXTURES,
         placeholder_bed,
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from audioflow.audio.limiter import TruePeakLimiter
     from audioflow.audio.loudness import LoudnessMeter, PeakDetector, integrated_lufs, sample_peak_dbfs, true_peak_dbtp
     from audioflow.audio.master import (
-        BlockSource,
         MasteredFile,
         MasterResult,
         limit,
@@ -67,7 +67,7 @@ _LAZY = {
     "integrated_lufs": "audioflow.audio.loudness",
     "sample_peak_dbfs": "audioflow.audio.loudness",
     "true_peak_dbtp": "audioflow.audio.loudness",
-    "BlockSource": "audioflow.audio.master",
+    "BlockSource": "audioflow.audio.blocks",
     "MasteredFile": "audioflow.audio.master",
     "MasterResult": "audioflow.audio.master",
     "limit": "audioflow.audio.master",

@@ -13,7 +13,8 @@ encoder; then the encoded file is decoded (streamed) and measured. When the deco
 more than 0.2 LU off the target or its true peak over the ceiling, the gain is corrected (and the
 limiter's margin grown by the overshoot + 0.1 dB) and pass 2 runs again: at most three encodes in
 all, one in the usual case, and up to two more (at no higher gain) for a file still over the ceiling. :func:`master` and
-:func:`master_encoded` are the in-memory forms.
+:func:`master_encoded` are the in-memory forms. The trial lives in :mod:`audioflow.audio.trial`, the block
+sources in :mod:`audioflow.audio.blocks`.
 """
 
 from __future__ import annotations
@@ -22,21 +23,22 @@ import math
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from audioflow.audio import io as audio_io
 from audioflow.audio import loudness
-from audioflow.audio.dsp import DcBlocker, block_dc
+from audioflow.audio.blocks import BLOCK_FRAMES, BlockSource, _AudioBlocks, _DcBlocked, _Remixed
+from audioflow.audio.dsp import block_dc
 from audioflow.audio.figures import Overview
 from audioflow.audio.limiter import EnvelopeThread, TruePeakLimiter
-from audioflow.audio.loudness import LoudnessMeter, PeakDetector, RmsMeter, integrated_lufs
+from audioflow.audio.loudness import LoudnessMeter, RmsMeter, integrated_lufs
 from audioflow.audio.pipes import EncoderPipe, decode_blocks
 from audioflow.audio.qc import FigureMeter, FileFigures
+from audioflow.audio.trial import _MARGIN_DB, _bounded_step, _encoder, _Encoding, _fade_edges, _trial, measure_blocks
 from audioflow.audio.types import Audio
 from audioflow.audio.wavstream import AudioFile
 from audioflow.errors import AudioError
@@ -53,24 +55,12 @@ __all__ = [
 ]
 
 
-BLOCK_FRAMES = 1 << 16  # ~1.4 s at 48 kHz: the unit every streamed pass works in
 _LIMIT_CHUNK_FRAMES = 1 << 19
 _LUFS_TOLERANCE_LU = 0.2
-_MARGIN_DB = 0.3  # the limiter's ceiling sits this far under the target's: it can overshoot where the gain moves
 _OVERSHOOT_STEP_DB = 0.1
 _TRIAL_EXCERPTS = 20  # pass 1 keeps at most this many excerpts of the programme for the trial
 _TRIAL_EXCERPT_S = 3.0
 _TRIAL_WHOLE_S = 60.0  # a programme up to this long is its own trial sample
-_CODEC_TRIAL_S = 20.0  # the trial encodes at most this much of the sample
-_SOLVE_TOLERANCE_LU = 0.03  # the trial's gain is solved this close (the check allows 0.2 LU)
-_MAX_SOLVE_STEPS = 4
-_MIN_SLOPE = 0.1
-# The solve moves the gain at most this far above the plain gain (target - input): what a limiter takes
-# from speech or music is a few dB (5-6 dB on the demos); a programme that would need more (a DC offset
-# or a square wave: the limiter flattens every added dB) is left to miss its target, and QC says so,
-# instead of the secant walking the gain to hundreds of dB.
-_MAX_LIMITER_MAKEUP_DB = 24.0
-_PEAK_GUARD_DB = 0.05  # a decoded trial peak closer than this to the ceiling grows the limiter's margin
 _MAX_ENCODES = 3  # a programme the limiter works hard on, or a codec that overshoots, may need more than one
 # A file still over the ceiling after _MAX_ENCODES gets up to this many more encodes at no higher gain,
 # each with the limiter's margin grown by the overshoot (+ 0.1 dB): the ceiling comes before the target.
@@ -78,93 +68,6 @@ _PEAK_ENCODES = 2
 # A shared pass 1 keeps the limiter's envelope (float32, a value per frame) of a programme up to this
 # long (32 MiB: about 3 minutes at 44.1 or 48 kHz), so its masters' pass 2 need not upsample it again.
 _ENVELOPE_KEEP_FRAMES = 1 << 23
-
-
-class BlockSource(Protocol):
-    """Audio that can be read, in order and more than once, block by block (an ``AudioFile``, a mix)."""
-
-    @property
-    def sample_rate_hz(self) -> int: ...
-    @property
-    def channels(self) -> int: ...
-    @property
-    def frames(self) -> int: ...
-    def blocks(self, block_frames: int) -> Iterator[np.ndarray]: ...
-
-
-@dataclass(frozen=True)
-class _AudioBlocks:
-    """An in-memory :class:`Audio` as a :class:`BlockSource` (views, no copies)."""
-
-    audio: Audio
-
-    @property
-    def sample_rate_hz(self) -> int:
-        return self.audio.sample_rate_hz
-
-    @property
-    def channels(self) -> int:
-        return self.audio.channels
-
-    @property
-    def frames(self) -> int:
-        return self.audio.frames
-
-    def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
-        for first in range(0, self.audio.frames, block_frames):
-            yield self.audio.samples[first : first + block_frames]
-
-
-@dataclass(frozen=True)
-class _Remixed:
-    """A :class:`BlockSource` with its channels changed to ``channels``: stereo to mono is the mean of
-    the two (a centred voice keeps its level), mono to stereo repeats the one channel."""
-
-    source: BlockSource
-    channels: int
-
-    @property
-    def sample_rate_hz(self) -> int:
-        return self.source.sample_rate_hz
-
-    @property
-    def frames(self) -> int:
-        return self.source.frames
-
-    def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
-        for block in self.source.blocks(block_frames):
-            if self.channels == 1:
-                yield block.mean(axis=1, keepdims=True, dtype=np.float32)
-            else:
-                yield (
-                    np.repeat(block[:, :1], self.channels, axis=1) if block.shape[1] == 1 else block[:, : self.channels]
-                )
-
-
-@dataclass(frozen=True)
-class _DcBlocked:
-    """A :class:`BlockSource` through the master's DC blocker (:class:`~audioflow.audio.dsp.DcBlocker`,
-    a first-order high-pass at 1 Hz), restarted at each read: a DC offset is no loudness (K-weighting
-    removes it) but a peak, so left in it would take the limiter's every dB of gain."""
-
-    source: BlockSource
-
-    @property
-    def sample_rate_hz(self) -> int:
-        return self.source.sample_rate_hz
-
-    @property
-    def channels(self) -> int:
-        return self.source.channels
-
-    @property
-    def frames(self) -> int:
-        return self.source.frames
-
-    def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
-        blocker = DcBlocker(self.sample_rate_hz, self.channels)
-        for block in self.source.blocks(block_frames):
-            yield blocker.process(block)
 
 
 @dataclass(frozen=True)
@@ -291,29 +194,6 @@ def _master_pass(audio: Audio, input_lufs: float, gain_db: float, ceiling_dbtp: 
     )
 
 
-def measure_blocks(blocks: Iterator[np.ndarray], sample_rate_hz: int, channels: int) -> tuple[float, float, int]:
-    """(integrated LUFS, true peak dBTP, frames) of a stream of blocks, in one pass."""
-    meter = LoudnessMeter(sample_rate_hz, channels)
-    peaks = PeakDetector(sample_rate_hz, channels, refine=True, envelope=False)
-    for block in blocks:
-        meter.add(block)
-        peaks.push(block)
-    peaks.flush()
-    return meter.lufs(), peaks.peak_dbtp(), meter.frames
-
-
-@dataclass(frozen=True)
-class _Encoding:
-    """The fixed options of one master: codec, bit rate, the asked and the actual output rate, block size."""
-
-    format: str
-    bitrate_kbps: int
-    sample_rate_hz: int | None
-    out_rate_hz: int
-    block_frames: int
-    bit_depth: int = 24
-
-
 def _sample_starts(frames: int, length: int, rate_hz: int) -> np.ndarray | None:
     """Where the trial's excerpts start; None: the programme (up to ``_TRIAL_WHOLE_S``) is its own sample.
     Up to ``_TRIAL_EXCERPTS`` excerpts of ``length`` frames, spread evenly, covering about a quarter of it."""
@@ -418,13 +298,6 @@ def _measured_once(source: BlockSource, block_frames: int) -> _Pass1:
         return found
 
 
-def _fade_edges(excerpts: np.ndarray, rate_hz: int) -> None:
-    """Fade each excerpt (excerpts × frames × channels, in place) in and out over 10 ms: no clicks at the joins."""
-    fade = np.sin(np.linspace(0.0, np.pi / 2, round(0.01 * rate_hz))).astype(np.float32)[:, None]
-    excerpts[:, : fade.shape[0]] *= fade
-    excerpts[:, excerpts.shape[1] - fade.shape[0] :] *= fade[::-1]
-
-
 def _encode_pass(
     source: BlockSource,
     encoder: EncoderPipe,
@@ -441,25 +314,6 @@ def _encode_pass(
             encoder.write(limiter.process(block, None if envelopes is None else envelopes[k]))
         encoder.write(limiter.flush(None if envelopes is None else envelopes[-1]))
     return limiter
-
-
-def _encoder(path: Path, encoding: _Encoding, rate_hz: int, channels: int) -> EncoderPipe:
-    return EncoderPipe(
-        path,
-        encoding.format,
-        sample_rate_hz=rate_hz,
-        channels=channels,
-        bitrate_kbps=encoding.bitrate_kbps,
-        out_rate_hz=encoding.sample_rate_hz,
-        bit_depth=encoding.bit_depth,
-    )
-
-
-def _measure_file(path: Path, encoding: _Encoding, channels: int) -> tuple[float, float, int]:
-    """(LUFS, true peak dBTP, frames) of the DECODED file, streamed."""
-    rate = encoding.out_rate_hz
-    decoded = decode_blocks(path, sample_rate_hz=rate, channels=channels, block_frames=encoding.block_frames)
-    return measure_blocks(decoded, rate, channels)
 
 
 def _encode_and_measure(
@@ -482,149 +336,6 @@ def _encode_and_measure(
     for block in decode_blocks(path, sample_rate_hz=rate, channels=source.channels, block_frames=encoding.block_frames):
         meter.add(block)
     return limiter, meter.figures(), meter.overview()
-
-
-@dataclass(frozen=True)
-class _Prediction:
-    """What the trial predicts: the gain that lands the programme on its target, d(output LUFS)/d(gain)
-    near it (1 where nothing is limited, less where the limiter works), and the limiter's margin (grown
-    when the codec's true peak overshoots on the sample)."""
-
-    gain_db: float
-    slope: float
-    margin_db: float
-
-
-@dataclass(frozen=True)
-class _Sample:
-    """The trial's sample in blocks, with each block's true-peak envelope (the same at every gain)."""
-
-    rate_hz: int
-    channels: int
-    blocks: list[np.ndarray]
-    envelopes: list[np.ndarray]  # one per block, then the detector's flush
-
-    @classmethod
-    def of(cls, samples: np.ndarray, rate_hz: int) -> _Sample:
-        channels = samples.shape[1]
-        detector = PeakDetector(rate_hz, channels)
-        blocks = list(_AudioBlocks(Audio(samples, rate_hz)).blocks(BLOCK_FRAMES))
-        return cls(rate_hz, channels, blocks, [*(detector.push(b) for b in blocks), detector.flush()])
-
-
-#: The trial's view of the last samples (their loudness, their blocks and true-peak envelope), by the
-#: sample array's identity: the masters of one mix share pass 1's sample (:func:`_measured_once`), so
-#: the second master reuses what the first computed. Only read-only samples (shared ones) are kept.
-_SAMPLED: OrderedDict[int, tuple[np.ndarray, float, _Sample | None]] = OrderedDict()
-_SAMPLED_LOCK = threading.Lock()
-
-
-def _sample_once(samples: np.ndarray, rate_hz: int) -> tuple[float, _Sample | None]:
-    """(the sample's integrated LUFS, the sample in blocks with its envelope; None when it is silent),
-    computed once per shared (read-only) sample array while it is among the last ``_MEASURED_MAX``."""
-
-    def compute() -> tuple[float, _Sample | None]:
-        lufs = integrated_lufs(Audio(samples, rate_hz))
-        return lufs, (_Sample.of(samples, rate_hz) if math.isfinite(lufs) else None)
-
-    if samples.flags.writeable:
-        return compute()
-    with _SAMPLED_LOCK:  # held while computing: a second master of the same mix waits for the first's
-        found = _SAMPLED.get(id(samples))
-        if found is None or found[0] is not samples:
-            found = (samples, *compute())
-            _SAMPLED[id(samples)] = found
-            while len(_SAMPLED) > _MEASURED_MAX:
-                _SAMPLED.popitem(last=False)
-        return found[1], found[2]
-
-
-def _limited_lufs(
-    sample: _Sample, gain_db: float, ceiling_dbtp: float, *, keep: bool = False
-) -> tuple[np.ndarray | None, float]:
-    """The sample through the gain and the limiter block by block (kept in memory only when ``keep``),
-    and its integrated loudness."""
-    limiter = TruePeakLimiter(sample.rate_hz, sample.channels, ceiling_dbtp=ceiling_dbtp, gain_db=gain_db)
-    meter = LoudnessMeter(sample.rate_hz, sample.channels)
-    parts = []
-    outs = (limiter.process(block, envelope) for block, envelope in zip(sample.blocks, sample.envelopes, strict=False))
-    for out in [*outs, limiter.flush(sample.envelopes[-1])]:
-        meter.add(out)
-        if keep:
-            parts.append(out)
-    return (np.concatenate(parts) if keep else None), meter.lufs()
-
-
-def _codec_excerpts(limited: np.ndarray, rate_hz: int) -> np.ndarray:
-    """At most ``_CODEC_TRIAL_S`` of ``limited`` for the codec trial: evenly spaced 1 s pieces, faded."""
-    piece = rate_hz
-    count = round(_CODEC_TRIAL_S)
-    if limited.shape[0] <= count * piece:
-        return limited
-    starts = np.linspace(0, limited.shape[0] - piece, count).astype(np.int64)
-    pieces = np.stack([limited[start : start + piece] for start in starts])
-    _fade_edges(pieces, rate_hz)
-    return pieces.reshape(-1, limited.shape[1])
-
-
-def _codec_change(limited: np.ndarray, rate_hz: int, encoding: _Encoding) -> tuple[float, float]:
-    """(LUFS, true peak dBTP) of ``limited`` encoded as the master will be and DECODED."""
-    with tempfile.TemporaryDirectory(prefix="audioflow-trial-") as tmp:
-        path = Path(tmp) / f"trial.{encoding.format}"
-        with _encoder(path, encoding, rate_hz, limited.shape[1]) as encoder:
-            for first in range(0, limited.shape[0], BLOCK_FRAMES):
-                encoder.write(limited[first : first + BLOCK_FRAMES])
-        lufs, peak_dbtp, _ = _measure_file(path, encoding, limited.shape[1])
-    return lufs, peak_dbtp
-
-
-def _trial(samples: np.ndarray, rate_hz: int, encoding: _Encoding, levels: tuple[float, float, float]) -> _Prediction:
-    """Predict on the sample the gain that lands the programme on its target after the limiter and the codec.
-
-    ``levels``: (the programme's input LUFS, target LUFS, true-peak ceiling dBTP). The sample is
-    limited at the plain gain ``target - input`` and (at most ``_CODEC_TRIAL_S`` of it) encoded once:
-    the codec's loudness change and its true-peak overshoot are measured on the decoded trial. Then
-    the gain is solved (secant, the limiter only, no codec) so that input + gain + what the limiter
-    takes + what the codec takes is the target, to within ``_SOLVE_TOLERANCE_LU``."""
-    input_lufs, target_lufs, true_peak_dbtp = levels
-    gain_db, margin_db = target_lufs - input_lufs, _MARGIN_DB
-    sample_lufs, sample = _sample_once(samples, rate_hz)
-    if sample is None:
-        return _Prediction(gain_db, 1.0, margin_db)
-    limited, lufs = _limited_lufs(sample, gain_db, true_peak_dbtp - margin_db, keep=True)
-    assert limited is not None
-    pieces = _codec_excerpts(limited, rate_hz)
-    del limited
-    pieces_lufs = integrated_lufs(Audio(pieces, rate_hz))
-    decoded_lufs, decoded_peak_dbtp = _codec_change(pieces, rate_hz, encoding)
-    codec_lu = decoded_lufs - pieces_lufs if math.isfinite(decoded_lufs) and math.isfinite(pieces_lufs) else 0.0
-    if decoded_peak_dbtp > true_peak_dbtp - _PEAK_GUARD_DB:  # the codec overshoots: limit lower
-        margin_db += decoded_peak_dbtp - (true_peak_dbtp - _PEAK_GUARD_DB)
-        _, lufs = _limited_lufs(sample, gain_db, true_peak_dbtp - margin_db)
-
-    def error(lufs_after: float) -> float:  # the programme's predicted miss, in LU
-        return input_lufs + (lufs_after - sample_lufs) + codec_lu - target_lufs
-
-    slope, miss = 1.0, error(lufs)
-    for _ in range(_MAX_SOLVE_STEPS):
-        if abs(miss) <= _SOLVE_TOLERANCE_LU:
-            break
-        step = _bounded_step(gain_db, -miss / slope, target_lufs - input_lufs)
-        if step == 0.0:
-            break
-        _, lufs = _limited_lufs(sample, gain_db + step, true_peak_dbtp - margin_db)
-        new_miss = error(lufs)
-        slope = min(1.0, max(_MIN_SLOPE, (new_miss - miss) / step))
-        gain_db, miss = gain_db + step, new_miss
-    return _Prediction(gain_db, slope, margin_db)
-
-
-def _bounded_step(gain_db: float, step_db: float, plain_gain_db: float) -> float:
-    """``step_db`` (dB) clipped so that ``gain_db + step`` stays within ``_MAX_LIMITER_MAKEUP_DB``
-    above ``plain_gain_db`` (target - input LUFS) and never under it minus the same."""
-    high = plain_gain_db + _MAX_LIMITER_MAKEUP_DB
-    low = plain_gain_db - _MAX_LIMITER_MAKEUP_DB
-    return min(high, max(low, gain_db + step_db)) - gain_db
 
 
 def master_to_file(

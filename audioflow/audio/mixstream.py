@@ -152,7 +152,7 @@ class MixStream:
     """``clips`` mixed at ``sample_rate_hz`` × ``channels``, rendered block by block on demand.
 
     The same timeline as :func:`~audioflow.audio.mix.render_mix` with the same arguments (equal to
-    float rounding), never held whole: a :class:`~audioflow.audio.master.BlockSource`, so it can be
+    float rounding), never held whole: a :class:`~audioflow.audio.blocks.BlockSource`, so it can be
     mastered without being stored. Raises ``AudioError`` as ``render_mix`` does (NaN samples in a
     file clip: when the stream reaches them).
     """

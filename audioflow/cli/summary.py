@@ -154,12 +154,14 @@ def _run_json(report: Any) -> dict[str, Any]:
 
 
 def _files(report: Any) -> list[str]:
-    """Every file the run wrote: each output, its manifest, its transcripts and chapters file."""
+    """Every file the run wrote: each output, its manifest, its transcripts and chapters file, and the
+    report pages (after a failure, the failed-run pages)."""
     written: list[Path] = []
     for bounced in report.outputs:
         manifest = bounced.manifest
         sidecars = [*manifest.transcripts, *filter(None, [manifest.chapters_file])]
         written += [bounced.path, bounced.manifest_path, *(bounced.path.parent / name for name in sidecars)]
+    written += report.report_pages
     return [str(path) for path in dict.fromkeys(written)]
 
 

@@ -15,6 +15,7 @@ import json
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
@@ -155,7 +156,8 @@ class RunReport:
     manifest (``output`` and the manifest are None when a step failed and nothing was bounced),
     ``warnings`` (problems that did not stop it: a state the cache could not record, a report not
     written), the HTML ``report`` beside the first output (None when it was not written; every
-    output gets its own). ``outputs`` holds every output bounced (``output`` and ``manifest`` are
+    output gets its own: ``report_pages`` lists every page this run wrote, or found already showing
+    it; after a failure, the failed-run pages). ``outputs`` holds every output bounced (``output`` and ``manifest`` are
     the first's), each with its QC report; :attr:`qc_failures` lists those that fail their preset."""
 
     result: RunResult
@@ -171,6 +173,7 @@ class RunReport:
         return tuple(b for b in self.outputs if not b.qc.passed)
 
     report: Path | None = None
+    report_pages: tuple[Path, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -276,12 +279,13 @@ class Project:
             warnings.append(f"the recipe's state was not saved: {exc}")
         master = result.outcomes.get("master")
         if master is None or master.record is None:  # nothing bounced (a failure, or --only without master)
-            failed_page = None
+            failed: list[Path] = []
             try:
-                failed_page = self._failed_page(plan, result, report)
+                failed = self._failed_pages(plan, result, report)
             except AudioflowError as exc:
                 warnings.append(f"the report was not written: {exc}")
-            return RunReport(result, None, None, None, warnings, report=failed_page)
+            first_page = next(iter(failed), None)
+            return RunReport(result, None, None, None, warnings, report=first_page, report_pages=(*failed,))
         previewing = self._start_previews(result) if report and pages is None else None
         try:
             bounced = bounce(plan, result, self.store)
@@ -289,14 +293,16 @@ class Project:
             if previewing is not None:
                 previewing.join()
         first = bounced[0]
-        page_of_first = None
+        written: list[Path] = []
         try:
             for each in bounced if report else ():
-                page = self._write_page(plan, result, each, pages)
-                page_of_first = page_of_first or page
+                written.append(self._write_page(plan, result, each, pages))
         except AudioflowError as exc:  # the outputs stand without their report
             warnings.append(f"the report was not written: {exc}")
-        return RunReport(result, first.path, first.manifest_path, first.manifest, warnings, bounced, page_of_first)
+        page_of_first = next(iter(written), None)
+        return RunReport(
+            result, first.path, first.manifest_path, first.manifest, warnings, bounced, page_of_first, (*written,)
+        )
 
     def _start_previews(self, result: RunResult) -> threading.Thread | None:
         """When a step rendered (so the pages will be written again), make its take's report preview
@@ -316,12 +322,12 @@ class Project:
         return thread
 
     @staticmethod
-    def _failed_page(plan: Plan, result: RunResult, report: bool) -> Path | None:
-        """The report page of a run whose master did not render (it failed, or a step below it did):
-        which steps failed and why, where the report goes; None without a master in the run."""
+    def _failed_pages(plan: Plan, result: RunResult, report: bool) -> list[Path]:
+        """The report pages of a run whose master did not render (it failed, or a step below it did):
+        which steps failed and why, where each output's report goes; none without a master in the run."""
         master = result.outcomes.get("master")
         if not report or master is None or master.status.ok:
-            return None
+            return []
         from .report_failed import write_failed_pages
 
         return write_failed_pages(plan, result)
@@ -376,7 +382,8 @@ class Project:
         budget_usd = options.get("budget_usd")
         if budget_usd is not None:
             check_budget(plan.cost_by_provider(), budget_usd)
-        return self.finish_now(plan, settle_cached(plan, Budget(budget_usd), options.get("on_event")))
+        settled = settle_cached(plan, Budget(budget_usd), options.get("on_event"))
+        return self.finish_now(plan, settled, report=options.get("report", True))
 
     def _save_state(self, plan: Plan, result: RunResult) -> None:
         key = recipe_key(self.graph)
@@ -412,6 +419,21 @@ def _check_provider(provider: str | None, providers: Mapping[str, Provider] | No
         raise RecipeError(f"--provider {provider}: unknown provider", hint=f"available: {', '.join(known)}")
 
 
+def _check_recipe(recipe: object) -> None:
+    """``TypeError`` unless ``recipe`` is a loaded :class:`Recipe` (a path gets told where paths go)."""
+    if isinstance(recipe, Recipe):
+        return
+    if isinstance(recipe, (str, PathLike)):
+        raise TypeError(
+            f"open_recipe() takes a Recipe, not the path {str(recipe)!r}: open a recipe file with "
+            "audioflow.open(path), or load it first with audioflow.load_recipe(path)"
+        )
+    raise TypeError(
+        f"open_recipe() takes a Recipe (from audioflow.load_recipe or audioflow.parse_recipe), "
+        f"got {type(recipe).__name__}"
+    )
+
+
 def open_recipe(
     recipe: Recipe,
     *,
@@ -427,7 +449,9 @@ def open_recipe(
     ``providers`` replaces the built-in ones (tests, custom hosts); ``inputs`` gives ``file`` steps
     their audio (step name → a pydub ``AudioSegment`` or an :class:`Audio`) instead of the file the
     recipe names: it is stored in the cache as float32 WAV and digested by content like any file.
-    Raises :class:`RecipeError` (an unknown step name in ``inputs`` too)."""
+    Raises :class:`RecipeError` (an unknown step name in ``inputs`` too), and ``TypeError`` when
+    ``recipe`` is not a :class:`Recipe` (a path: open it with :func:`open_project`, ``audioflow.open``)."""
+    _check_recipe(recipe)
     _check_provider(provider, providers)
     root = cache_folder(recipe.root, cache_dir)
     wavs = {name: _as_wav(audio) for name, audio in (inputs or {}).items()}

@@ -44,17 +44,17 @@ td.error {{ white-space: pre-wrap; }}
 """
 
 
-def write_failed_pages(plan: Plan, result: RunResult) -> Path | None:
-    """Write the failure page beside each of the recipe's outputs (where its report goes); the first
-    page's path, or None for a recipe without outputs. Raises :class:`~audioflow.errors.CacheError`
-    (from the atomic write) when a page cannot be written."""
+def write_failed_pages(plan: Plan, result: RunResult) -> list[Path]:
+    """Write the failure page beside each of the recipe's outputs (where its report goes); the pages'
+    paths, in the recipe's order ([] for a recipe without outputs). Raises
+    :class:`~audioflow.errors.CacheError` (from the atomic write) when a page cannot be written."""
     recipe = plan.graph.recipe
-    first = None
+    pages = []
     for output in recipe.outputs:
         page = sidecar_paths(output.path, output.sidecar_stem)["report"]
         write_atomic(page, _page(plan, result, output.path).encode("utf-8"), shared=True)
-        first = first or page
-    return first
+        pages.append(page)
+    return pages
 
 
 def _page(plan: Plan, result: RunResult, output: Path) -> str:

@@ -338,10 +338,11 @@ def test_a_mispredicted_gain_is_corrected_by_a_second_encode(tmp_path: Path, mon
     # without the trial's prediction (the plain gain) the mp3 of white noise lands > 1 LU low: the
     # check of the decoded file catches it and the second encode lands
     master_module = sys.modules["audioflow.audio.master"]
+    trial_module = sys.modules["audioflow.audio.trial"]
 
     def plain_gain(sample: np.ndarray, rate_hz: int, encoding: object, levels: tuple[float, float, float]) -> object:
         input_lufs, target_lufs, _ = levels
-        return master_module._Prediction(target_lufs - input_lufs, 1.0, master_module._MARGIN_DB)
+        return trial_module._Prediction(target_lufs - input_lufs, 1.0, trial_module._MARGIN_DB)
 
     monkeypatch.setattr(master_module, "_trial", plain_gain)
     source = as_file(noise(8 * RATE_HZ, 2, seed=10, level=0.05), tmp_path / "mix.wav")

@@ -114,10 +114,27 @@ def test_run_json_has_loudness_outputs_notes_and_placeholders(basic_project: Pat
     assert data["loudness"]["target_lufs"] == -16.0
     assert data["duration_ms"] == pytest.approx(1600, abs=100)
     assert data["files"][:2] == ["out/test.wav", "out/test.manifest.json"]
+    assert data["files"][-1] == "out/test.report.html"  # the report page the run wrote is a file it wrote
     assert [o["path"] for o in data["outputs"]] == ["out/test.wav"]
     assert all((basic_project / path).is_file() for path in data["files"])
     assert data["placeholders"] == ["rain"]
     assert data["notes"] == [{"step": "rain", "kind": "placeholder", "text": "placeholder: fake"}]
+
+
+def test_run_json_files_leave_out_a_report_the_run_did_not_write(basic_project: Path) -> None:
+    result = invoke("run", "recipe.yaml", "--json", "--no-report")
+    assert result.exit_code == 0, result.stderr
+    files = check("run", result.stdout)["files"]
+    assert files[:2] == ["out/test.wav", "out/test.manifest.json"]
+    assert not any(path.endswith(".report.html") for path in files)
+    assert not (basic_project / "out" / "test.report.html").exists()
+    assert invoke("run", "recipe.yaml").exit_code == 0  # writes the page
+    page = basic_project / "out" / "test.report.html"
+    page.write_text("an older page", encoding="utf-8")
+    cached = invoke("run", "recipe.yaml", "--json", "--no-report")  # every step cached: the same rule
+    assert cached.exit_code == 0, cached.stderr
+    assert check("run", cached.stdout)["files"] == files
+    assert page.read_text(encoding="utf-8") == "an older page"  # a report already there stays
 
 
 def test_run_json_of_a_failed_run_and_of_a_batch(basic_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -125,7 +142,9 @@ def test_run_json_of_a_failed_run_and_of_a_batch(basic_project: Path, monkeypatc
     failed = invoke("run", "recipe.yaml", "--json", "-k")
     assert failed.exit_code == 1
     data = check("run", failed.stdout)
-    assert (data["output"], data["loudness"], data["files"], data["placeholders"]) == (None, None, [], ["rain"])
+    assert (data["output"], data["loudness"], data["placeholders"]) == (None, None, ["rain"])
+    assert data["files"] == ["out/test.report.html"]  # only the failed-run page, which says what failed
+    assert "RUN FAILED" in (basic_project / "out" / "test.report.html").read_text(encoding="utf-8")
     monkeypatch.setitem(PROVIDERS, "local", lambda settings=None: FakeProvider())
     (basic_project / "b").mkdir()
     (basic_project / "b" / "other.yaml").write_text(BASIC_RECIPE.replace("Bye.", "Later."), encoding="utf-8")

@@ -77,6 +77,20 @@ def test_the_cli_names_the_page_of_a_failed_run(tmp_path: Path, monkeypatch: Any
     assert no_report.exit_code == 1 and "report:" not in no_report.stdout
 
 
+def test_report_pages_lists_every_outputs_page_failed_or_full(tmp_path: Path) -> None:
+    two = RECIPE.replace("output: out/drama.wav\n", "outputs:\n  - {path: out/drama.wav}\n  - {path: out/drama.flac}\n")
+    fake = FakeProvider(fail=["bell"])
+    failed = open_text(two, root=tmp_path, cache_dir=tmp_path / "cache", providers={"local": fake}).run(keep_going=True)
+    pages = (tmp_path / "out" / "drama.wav.report.html", tmp_path / "out" / "drama.flac.report.html")
+    assert failed.report_pages == pages and failed.report == pages[0]
+    assert all("RUN FAILED" in page.read_text("utf-8") for page in pages)
+    good = open_text(two, root=tmp_path, cache_dir=tmp_path / "cache", providers={"local": FakeProvider()}).run()
+    assert good.ok and good.report_pages == pages
+    assert not any("RUN FAILED" in page.read_text("utf-8") for page in pages)
+    quiet = open_text(two, root=tmp_path, cache_dir=tmp_path / "cache", providers={"local": FakeProvider()})
+    assert quiet.run(report=False).report_pages == ()
+
+
 @pytest.fixture(scope="module")
 def failed_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The page of a failed run, written before the browser starts (Playwright's loop runs in this thread)."""

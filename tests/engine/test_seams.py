@@ -198,3 +198,15 @@ def test_open_text_and_open_recipe_and_arun_inside_a_running_loop(tmp_path: Path
     again = open_recipe(recipe, providers={"local": fake}, cache_dir=tmp_path / "c").run()
     assert again.result.count("cached") == 7 and again.manifest is not None
     assert again.manifest.to_json()["rendered"] == 0
+
+
+@pytest.mark.parametrize("given", ["recipe.yaml", Path("recipe.yaml")])
+def test_open_recipe_given_a_path_says_to_use_open(tmp_path: Path, given: str | Path) -> None:
+    # open_recipe takes a loaded Recipe (docs/reference/api.md); a path is a TypeError that names
+    # audioflow.open, never an AttributeError from deep inside
+    (tmp_path / "recipe.yaml").write_text(BASIC_RECIPE)
+    with pytest.raises(TypeError, match=r"takes a Recipe, not the path 'recipe.yaml'.*audioflow\.open\(path\)"):
+        open_recipe(given, cache_dir=tmp_path / "c")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="got dict"):
+        open_recipe({"audioflow": 1}, cache_dir=tmp_path / "c")  # type: ignore[arg-type]
+    assert not (tmp_path / "c").exists()
