@@ -65,6 +65,9 @@ CPU_RESOURCE = "cpu"
 EVENTS_TOPIC = "audioflow-progress"
 #: Task slots per worker of ``local:N``: remote steps only wait on their hosts, so a worker holds many.
 LOCAL_SLOTS = 16
+#: Dask settings of a ``local:N`` cluster: its workers sample no profile (every 10 ms, each task
+#: thread's stack: CPU taken from the steps, for a dashboard ``local:N`` does not start).
+LOCAL_CONFIG = {"distributed.worker.profile.enabled": False}
 #: Seconds a cluster run waits with no step finishing before it fails what is left (twice a
 #: provider's default ``timeout``: a paid request may legitimately be polled that long).
 STALL_S = 1800.0
@@ -89,8 +92,10 @@ def stall_s() -> float:
 def connect(spec: str) -> Iterator[Any]:
     """A ``distributed.Client`` for ``spec``: ``tcp://HOST:PORT`` (a running scheduler) or
     ``local:N`` (a ``LocalCluster`` of N worker processes on 127.0.0.1, each with
-    :data:`LOCAL_SLOTS` task slots and its share of this machine's cores as ``cpu``). Closed on
-    exit. Raises :class:`AudioflowError` for a spec of neither form or a scheduler not reached."""
+    :data:`LOCAL_SLOTS` task slots and its share of this machine's cores as ``cpu``; no dashboard,
+    so its workers run no statistical profiler either: :data:`LOCAL_CONFIG`). Closed on exit.
+    Raises :class:`AudioflowError` for a spec of neither form or a scheduler not reached."""
+    import dask
     from distributed import Client, LocalCluster
 
     if spec.startswith("local:"):
@@ -102,6 +107,7 @@ def connect(spec: str) -> Iterator[Any]:
             raise AudioflowError(f"--cluster {spec}: local:N needs a number of workers from 1 to 256")
         cores = max(1, (os.cpu_count() or 1) // workers)
         with (
+            dask.config.set(LOCAL_CONFIG),  # the nannies keep it for the workers they start
             LocalCluster(
                 n_workers=workers,
                 threads_per_worker=LOCAL_SLOTS,
@@ -268,15 +274,17 @@ def _worker_limits(limits: tuple[tuple[str, int], ...]) -> dict[str | None, Any]
 
 
 def _here(store: ArtifactStore, record: StepRecord) -> StepRecord:
-    """``record`` with its artifact in this process's store: the path rewritten, fetched when absent."""
+    """``record`` with its artifact in this process's store: the path rewritten; from a bucket,
+    its object fetched into the mirror when absent (the record, which a task returned, is not read
+    again)."""
     artifact = record.artifact
     local = store.root / object_key(artifact.digest, artifact.path.suffix.lstrip("."))
-    if local.is_file() and local.stat().st_size == artifact.size:
-        return StepRecord(record.input_digest, Artifact(artifact.digest, local, artifact.size), record.meta)
-    fetched = store.get_step(record.input_digest)
-    if fetched is None:
-        raise AudioflowError(f"the artifact of step {record.input_digest[:12]} is missing from {store.root}")
-    return fetched
+    here: Artifact | None = Artifact(artifact.digest, local, artifact.size)
+    if not (local.is_file() and local.stat().st_size == artifact.size):
+        here = store.fetch_object(artifact) if isinstance(store, S3Store) else None
+    if here is None:
+        raise AudioflowError(f"the artifact of step {record.input_digest[:12]} is missing from {_location(store)}")
+    return StepRecord(record.input_digest, here, record.meta)
 
 
 async def _stopped(name: str | None) -> bool:
@@ -323,6 +331,7 @@ async def _step_task(task: _Task, *upstream: _Done) -> _Done:
         steps = {task.step.id: task.planned}
         run = _Run(steps, store, providers, limits, _publisher(task), lambda: False, budget, outcomes)
         run.shared_budget = task.budget
+        run.plan_misses = True  # the plan looked up every digest it knew moments ago: no second look
         # Tasks in one process meet at one lock per digest first (then at the store's file lock).
         run.digest_locks = _DIGEST_LOCKS.setdefault(id(asyncio.get_running_loop()), {})
         outcome = await _run_step(task.step, run)
