@@ -380,13 +380,19 @@ def _submit(
     budget: ClusterBudget | None,
     graph: _Graph,
 ) -> None:
-    """Submit every stale step of ``items`` as a task into ``graph`` (see :class:`_Graph`)."""
+    """Submit every stale step of ``items`` as a task into ``graph`` (see :class:`_Graph`), all in
+    one graph: the scheduler gets one ``update_graph`` for the run, not one per task. A task's
+    ``cpu`` resource and priority ride on its layer's annotations (one layer per combination)."""
+    from dask._task_spec import Task, TaskRef
+    from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
+
     cpu = _has_cpu_resource(client)
     concurrency: dict[str, int] = {}
     for _, _, providers in items:
         for name, p in providers.items():
             concurrency[name] = max(1, min(concurrency.get(name, p.max_concurrency), p.max_concurrency))
     limits = tuple(sorted(concurrency.items()))
+    layers: dict[tuple[int, bool], dict[str, Any]] = {}
     for i, (plan, store, providers) in enumerate(items):
         location, specs = _location(store), _provider_specs(plan, providers)
         stop = None if keep_going else f"audioflow-stop-{run_id}-{i}"
@@ -400,19 +406,27 @@ def _submit(
             key = f"audioflow-{run_id}-" + (tag or f"{i}-{step_id}")
             graph.keys[i, step_id] = key
             graph.owners.setdefault(key, []).append((i, step_id))
-            if key in graph.futures:
+            if any(key in layer for layer in layers.values()):
                 continue
             step = planned.step
-            ups = [graph.futures[graph.keys[i, d]] if (i, d) in graph.keys else graph.cached[i, d] for d in step.deps]
+            ups = [TaskRef(graph.keys[i, d]) if (i, d) in graph.keys else graph.cached[i, d] for d in step.deps]
             deps = tuple(plan.graph.steps[d] for d in step.deps)
             task = _Task(step, planned, deps, location, specs, limits, stop, budget, run_id, key)
             on_cpu = step.provider is None or providers[step.provider].local
-            resources = {CPU_RESOURCE: 1} if on_cpu and cpu else None
             # The deeper step first (a recipe's master before another's join): recipes end, and are
             # bounced, while the paid span goes on, not all at its end.
-            graph.futures[key] = client.submit(
-                _step_task, task, *ups, key=key, pure=False, resources=resources, priority=depth[step_id]
-            )
+            layers.setdefault((depth[step_id], on_cpu and cpu), {})[key] = Task(key, _step_task, task, *ups)
+    if not layers:
+        return
+    annotated = {
+        f"audioflow-{run_id}-depth{d}{'-cpu' if on_cpu else ''}": MaterializedLayer(
+            tasks, annotations={"priority": d, **({"resources": {CPU_RESOURCE: 1}} if on_cpu else {})}
+        )
+        for (d, on_cpu), tasks in layers.items()
+    }
+    hlg = HighLevelGraph(annotated, {name: set() for name in annotated})
+    keys = [key for tasks in layers.values() for key in tasks]
+    graph.futures.update(zip(keys, client.get(hlg, keys, sync=False), strict=True))
 
 
 def run_on_cluster(
