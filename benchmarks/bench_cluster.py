@@ -119,8 +119,9 @@ def cluster_runs(args: argparse.Namespace, hosts: Any, folder: Path) -> list[dic
 
 
 def cpu_seconds() -> dict[str, float]:
-    """CPU seconds (user + system, with reaped children: ffmpeg) used so far by this process (the client, the LocalCluster's
-    scheduler and the fake host), the Dask worker processes and the other children (SeaweedFS)."""
+    """CPU seconds (user + system, with reaped children: ffmpeg) used so far by this process (the
+    client, the LocalCluster's scheduler and the fake host), the Dask worker processes and the
+    other children (SeaweedFS)."""
     import psutil
 
     me = psutil.Process()
