@@ -6,8 +6,7 @@ the same digest check, lock, lease, journal, budget and store) as a coroutine on
 event loop. What differs from the local scheduler is only where limits live:
 
 * **providers' limits are cluster-wide**: each provider's requests in flight are held to its
-  ``max_concurrency`` (the smallest in the batch) by a ``distributed.Semaphore`` named after it
-  (a worker hands a lease it holds on to its next step waiting: :mod:`.cluster_slots`);
+  ``max_concurrency`` (the smallest in the batch) by a ``distributed.Semaphore`` named after it;
 * **the budget is cluster-wide** (``run --budget``): what is spent and in flight lives on the Dask
   scheduler (a ``distributed.Variable``, changed under a ``distributed.Lock``: :class:`ClusterBudget`),
   so once another paid submission could pass the budget no worker starts one;
@@ -53,7 +52,6 @@ from ..errors import AudioflowError
 from ..providers import PROVIDERS, Provider, ProviderSettings
 from ..recipe import Step
 from .budget import Budget
-from .cluster_slots import Slots
 from .events import StepEvent, StepStatus
 from .facade import provider_settings
 from .scheduler import RunResult, StepOutcome, _failure, _Run, _run_step
@@ -295,7 +293,7 @@ def _worker_limits(limits: tuple[tuple[str, int], ...]) -> dict[str | None, Any]
     worker = get_worker().id  # one semaphore object per worker (several share a process with processes=False)
     for name, n in limits:
         if (worker, name, n) not in _SEMAPHORES:
-            _SEMAPHORES[worker, name, n] = Slots(Semaphore(max_leases=n, name=f"audioflow:{name}:{n}"))
+            _SEMAPHORES[worker, name, n] = Semaphore(max_leases=n, name=f"audioflow:{name}:{n}")
         out[name] = _SEMAPHORES[worker, name, n]
     return out
 
