@@ -1,9 +1,11 @@
 """Running plans on a Dask cluster (``audioflow run --cluster tcp://HOST:8786`` or ``local:N``).
 
-Every stale step becomes one Dask task, submitted with its upstream steps' futures
-(``client.submit``); the task runs the scheduler's own step code (:func:`.scheduler._run_step`:
-the same digest check, lock, lease, journal, budget and store) as a coroutine on the worker's
-event loop. What differs from the local scheduler is only where limits live:
+Every stale step becomes one Dask task depending on its upstream steps' tasks; a run's tasks
+reach the scheduler as one graph (one ``update_graph``, not one per task). The task runs the
+scheduler's own step code (:func:`.scheduler._run_step`: the same lock, lease, journal, budget and
+store; a digest the plan looked up moments ago is not looked up again, a paid step's take still
+is, under its lease) as a coroutine on the worker's event loop. What differs from the local
+scheduler is only where limits live:
 
 * **providers' limits are cluster-wide**: each provider's requests in flight are held to its
   ``max_concurrency`` (the smallest in the batch) by a ``distributed.Semaphore`` named after it;
