@@ -16,7 +16,10 @@ Reported, each ``--repeats`` times (default 3; the median is the figure):
 * **makespan**: wall time of the batch run (plan, every step on the cluster, every bounce);
 * **paid span**: from the first submission the fake saw to the last result it served;
 * the **ideal**: ``ceil(paid / limit) x latency`` (20 s for the defaults), and the ratio to it;
-* the most requests the host held at once (must not pass the limit);
+* the most requests the host held at once (must not pass the limit), and **busy**: the mean
+  number in flight over the limit during the paid span (1.0: every slot at the host all the time);
+* **CPU seconds** of this process (client, scheduler, fake host), of the workers (with their ffmpeg
+  children) and of SeaweedFS: on a 2-core machine their sum over 2 is the makespan's floor;
 * where the rest goes: **plan** (every recipe planned against the bucket), **gap** (from the end of
   planning to the first submission the fake saw: the tasks submitted, the workers' first calls) and
   **tail** (from the
