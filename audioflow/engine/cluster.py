@@ -410,7 +410,6 @@ def _submit(
     """Submit every stale step of ``items`` as a task into ``graph`` (see :class:`_Graph`), all in
     one graph: the scheduler gets one ``update_graph`` for the run, not one per task. A task's
     ``cpu`` resource and priority ride on its layer's annotations (one layer per combination)."""
-    from dask._task_spec import Task, TaskRef
     from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
 
     cpu = _has_cpu_resource(client)
@@ -436,13 +435,15 @@ def _submit(
             if any(key in layer for layer in layers.values()):
                 continue
             step = planned.step
-            ups = [TaskRef(graph.keys[i, d]) if (i, d) in graph.keys else graph.cached[i, d] for d in step.deps]
+            # Dask's graph spec: a task is a tuple (function, *arguments); an argument that is a key of
+            # the graph stands for that task's result (the only strings here are upstream keys).
+            ups = [graph.keys[i, d] if (i, d) in graph.keys else graph.cached[i, d] for d in step.deps]
             deps = tuple(plan.graph.steps[d] for d in step.deps)
             task = _Task(step, planned, deps, location, specs, limits, stop, budget, run_id, key)
             on_cpu = step.provider is None or providers[step.provider].local
             # The deeper step first (a recipe's master before another's join): recipes end, and are
             # bounced, while the paid span goes on, not all at its end.
-            layers.setdefault((depth[step_id], on_cpu and cpu), {})[key] = Task(key, _step_task, task, *ups)
+            layers.setdefault((depth[step_id], on_cpu and cpu), {})[key] = (_step_task, task, *ups)
     if not layers:
         return
     annotated = {
