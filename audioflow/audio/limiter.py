@@ -11,13 +11,16 @@ programme in blocks of any size gives the same output (to float rounding) as fee
 from __future__ import annotations
 
 import math
+import queue
+import threading
+from typing import Any
 
 import numpy as np
 
 from audioflow.audio.loudness import PeakDetector
 from audioflow.errors import AudioError
 
-__all__ = ["TruePeakLimiter"]
+__all__ = ["EnvelopeThread", "TruePeakLimiter"]
 
 _OVERSAMPLE = 4  # BS.1770-4 Annex 2: at least 4x at 48 kHz
 
@@ -125,14 +128,32 @@ class TruePeakLimiter:
         smooth = ndimage.uniform_filter1d(hold, size=size, mode="constant", cval=1.0)
         middle = slice(self.context, self.context + count)
         gain = np.clip(smooth[middle], 0.0, wanted[middle])  # a running mean's rounding can dip under 0
-        with np.errstate(divide="ignore"):
-            gain_db = _release(20.0 * np.log10(gain), self._previous_db, self.step_db)
+        gain_db = _release(_to_db(gain), self._previous_db, self.step_db)
         self._previous_db = float(gain_db[-1])
         lowest = float(gain_db.min())
         if lowest < 0.0:
             self.limited = True
             self.max_reduction_db = max(self.max_reduction_db, -lowest)
-        return (self.gain * 10.0 ** (gain_db / 20.0)).astype(np.float32)
+        return _from_db(gain_db, self.gain)
+
+
+def _to_db(gain: np.ndarray) -> np.ndarray:
+    """20·log10(``gain``) (``gain`` in [0, 1]), the logarithm taken only where the gain is under 1:
+    where it is 1 (most frames: the limiter acts around peaks) the result is 0 exactly, as before."""
+    out = np.zeros(gain.shape, np.float64)
+    below = gain < 1.0
+    with np.errstate(divide="ignore"):
+        out[below] = 20.0 * np.log10(gain[below])
+    return out
+
+
+def _from_db(gain_db: np.ndarray, scale: float) -> np.ndarray:
+    """float32 ``scale`` · 10^(``gain_db``/20), the power taken only where ``gain_db`` is under 0
+    (elsewhere 10^0 = 1 exactly: ``scale``)."""
+    out = np.full(gain_db.shape, scale, np.float64)
+    below = gain_db < 0.0
+    out[below] = scale * 10.0 ** (gain_db[below] / 20.0)
+    return out.astype(np.float32)
 
 
 def _release(gain_db: np.ndarray, previous_db: float, step_db: float) -> np.ndarray:
@@ -144,3 +165,51 @@ def _release(gain_db: np.ndarray, previous_db: float, step_db: float) -> np.ndar
     released = frames * step_db + np.minimum.accumulate(gain_db - frames * step_db)
     released = np.minimum(released, previous_db + (frames + 1) * step_db)
     return np.minimum(released, 0.0)
+
+
+class EnvelopeThread:
+    """The true-peak envelope :class:`TruePeakLimiter` computes (4x, its :class:`PeakDetector`), of a
+    stream fed block by block, computed in a thread of its own: soxr releases the GIL, so the
+    envelope comes at once with whatever the feeding thread does (pass 1's loudness meter). The
+    envelope does not depend on the gain: a limiter fed the same blocks with these envelopes
+    (:meth:`TruePeakLimiter.process`) gives the same output, sample for sample. :meth:`result` is
+    one array per block pushed, then the detector's flush (memory grows with the stream: callers
+    keep it for short programmes only). Raises, from :meth:`result`, what the detector raised."""
+
+    def __init__(self, sample_rate_hz: int, channels: int):
+        self._detector = PeakDetector(sample_rate_hz, channels, _OVERSAMPLE)
+        self._blocks: queue.Queue[Any] = queue.Queue(4)
+        self._envelopes: list[np.ndarray] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="audioflow-envelope", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (block := self._blocks.get()) is not None:
+            if self._error is None:
+                try:
+                    self._envelopes.append(self._detector.push(block))
+                except BaseException as exc:  # re-raised by result(); keep draining so push() never hangs
+                    self._error = exc
+        if self._error is None:
+            try:
+                self._envelopes.append(self._detector.flush())
+            except BaseException as exc:
+                self._error = exc
+
+    def push(self, block: np.ndarray) -> None:
+        """Queue the next block (frames × channels, float32; not modified afterwards by the caller)."""
+        self._blocks.put(block)
+
+    def result(self) -> list[np.ndarray]:
+        """End the stream and wait: the envelope of each block pushed, then the flush."""
+        self.close()
+        if self._error is not None:
+            raise self._error
+        return self._envelopes
+
+    def close(self) -> None:
+        """End the stream and wait for the thread (what it computed, or met, is left unread)."""
+        if self._thread.is_alive():
+            self._blocks.put(None)
+            self._thread.join()

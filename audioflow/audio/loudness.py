@@ -11,6 +11,7 @@ blocks of any size gives the same figures as feeding it whole.
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ __all__ = [
 ]
 
 _GATING_BLOCK_MS = 400.0  # BS.1770-4 gating block length
+_LUFS_OFFSET = 0.691  # BS.1770-4: loudness = -0.691 + 10 log10(the weighted mean square)
 _TRUE_PEAK_CHUNK_S = 10.0
 _SOXR_QUALITY = "HQ"  # 20-bit linear phase; the same filter for the limiter and every meter
 
@@ -94,6 +96,14 @@ class ShortTermMeter:
         self.sample_rate_hz = int(sample_rate_hz)
         self.hop_frames = max(1, round(hop_ms * sample_rate_hz / 1000.0))
         self._frames = 0
+        # libebur128 sums its whole 3 s window (30 of its 100 ms) for every reading; when the window is
+        # a whole number of hops, each reading is instead the mean of the last hops' energies, each hop's
+        # read once over that hop alone (libebur128's loudness_window): the same sum, 1/k of the work.
+        window_frames = 30 * ((self.sample_rate_hz + 5) // 10)
+        hop_ms_whole = round(hop_ms)
+        exact = hop_ms_whole == hop_ms and self.sample_rate_hz * hop_ms_whole // 1000 == self.hop_frames
+        self._hop_ms = hop_ms_whole if exact and window_frames % self.hop_frames == 0 else 0
+        self._energies: deque[float] = deque(maxlen=window_frames // self.hop_frames)
 
     def add(self, block: np.ndarray) -> list[tuple[float, float]]:
         """Measure ``block`` (frames × channels); the readings it completes."""
@@ -107,11 +117,20 @@ class ShortTermMeter:
             self._frames += count
             first += count
             if self._frames % self.hop_frames == 0:
-                value = float(self._module.get_loudness_shortterm(self.state))
+                value = self._reading()
                 readings.append(
                     (self._frames * 1000.0 / self.sample_rate_hz, value if math.isfinite(value) else -math.inf)
                 )
         return readings
+
+    def _reading(self) -> float:
+        """The short-term loudness (LUFS) of the 3 s ending now (frames before the start count as silence)."""
+        if not self._hop_ms:
+            return float(self._module.get_loudness_shortterm(self.state))
+        hop = float(self._module.get_loudness_window(self.state, self._hop_ms))
+        self._energies.append(10.0 ** ((hop + _LUFS_OFFSET) / 10.0) if math.isfinite(hop) else 0.0)
+        energy = math.fsum(self._energies) / self._energies.maxlen  # type: ignore[operator]
+        return 10.0 * math.log10(energy) - _LUFS_OFFSET if energy > 0.0 else -math.inf
 
 
 class RmsMeter:
@@ -146,10 +165,14 @@ class PeakDetector:
     upsampled signal through the parabola of it and its two neighbours: 4x alone under-reads a
     full-band transient's peak by up to a few tenths of a dB (0.19 dB on white-noise bursts in an
     mp3, where 8x, 32x and ffmpeg's ebur128 at 192 kHz agree within 0.01 dB of the refined
-    reading). The envelope is the same either way.
+    reading). The envelope is the same either way. With ``envelope=False`` (a meter that wants only
+    ``peak``) :meth:`push` returns no values and ``peak`` is the largest of the same values, read
+    without forming the per-frame maxima.
     """
 
-    def __init__(self, sample_rate_hz: int, channels: int, oversample: int = 4, *, refine: bool = False):
+    def __init__(
+        self, sample_rate_hz: int, channels: int, oversample: int = 4, *, refine: bool = False, envelope: bool = True
+    ):
         import soxr
 
         if oversample < 1 or int(oversample) != oversample:
@@ -164,6 +187,7 @@ class PeakDetector:
         self._spill = np.zeros((0, self.channels), np.float32)  # upsampled values of an incomplete frame
         self.peak = 0.0
         self._refine_tail: np.ndarray | None = np.zeros((0, self.channels), np.float32) if refine else None
+        self._envelope = envelope
 
     def push(self, block: np.ndarray, *, last: bool = False) -> np.ndarray:
         """Feed ``block`` (frames × channels); return float32 envelope values for newly complete frames."""
@@ -183,28 +207,42 @@ class PeakDetector:
                 if short > 0:
                     upsampled = np.concatenate([upsampled, np.zeros((short, self.channels), np.float32)])
             used = done * self.oversample
+            magnitudes = np.abs(upsampled[:used])
             if self._refine_tail is not None:
-                self._refine(upsampled[:used])
+                self._refine(magnitudes)
             self._spill = upsampled[used:]
-            envelope = _channel_max(np.abs(upsampled[:used]), done, self.channels * self.oversample)
+            if not self._envelope:  # the peak alone: the largest of the same values
+                top = max(float(magnitudes.max(initial=0.0)), float(self._pending[:done].max(initial=0.0)))
+                self.peak = max(self.peak, top)
+                self._pending = self._pending[done:]
+                return np.zeros(0, np.float32)
+            envelope = _channel_max(magnitudes, done, self.channels * self.oversample)
             out = np.maximum(envelope, self._pending[:done])
             self._pending = self._pending[done:]
         if out.size:
             self.peak = max(self.peak, float(out.max()))
         return out
 
-    def _refine(self, upsampled: np.ndarray) -> None:
-        """Raise ``peak`` to the parabolic peak of every local maximum of ``|upsampled|`` that lies
-        within 1 dB of the largest value (the refinement adds at most a few tenths of a dB at 4x);
-        the last two values wait for the next block, so each is judged with both its neighbours."""
+    def _refine(self, magnitudes: np.ndarray) -> None:
+        """Raise ``peak`` to the parabolic peak of every local maximum of ``magnitudes`` (the
+        upsampled signal's absolute values) that lies within 1 dB of the largest value (the
+        refinement adds at most a few tenths of a dB at 4x); the last two values wait for the next
+        block, so each is judged with both its neighbours. Only values over that threshold are
+        looked at (a parabola through a local maximum y1 rises at most y1/8 above it: a block whose
+        largest value is under peak/1.13 cannot raise ``peak`` and is skipped)."""
         assert self._refine_tail is not None
-        data = np.abs(np.concatenate([self._refine_tail, upsampled]) if self._refine_tail.size else upsampled)
+        data = np.concatenate([self._refine_tail, magnitudes]) if self._refine_tail.size else magnitudes
         self._refine_tail = data[-2:]
         if data.shape[0] < 3:
             return
-        left, middle, right = data[:-2], data[1:-1], data[2:]
-        found = (middle >= left) & (middle >= right) & (middle >= 0.89 * float(data.max()))
-        y0, y1, y2 = left[found].astype(np.float64), middle[found].astype(np.float64), right[found].astype(np.float64)
+        top = float(data.max())
+        if 1.13 * top <= self.peak:
+            return
+        flat, width = data.reshape(-1), data.shape[1]  # a frame's neighbours in time lie ±width away
+        at = np.flatnonzero(flat[width:-width] >= 0.89 * top) + width
+        y0, y1, y2 = flat[at - width], flat[at], flat[at + width]
+        found = (y1 >= y0) & (y1 >= y2)
+        y0, y1, y2 = y0[found].astype(np.float64), y1[found].astype(np.float64), y2[found].astype(np.float64)
         curve = y0 - 2.0 * y1 + y2
         with np.errstate(divide="ignore", invalid="ignore"):
             vertex = np.where(curve < 0, y1 - (y0 - y2) ** 2 / (8.0 * curve), y1)
@@ -260,7 +298,7 @@ def true_peak_dbtp(audio: Audio, *, oversample: int = 4, refine: bool = False) -
     maximum near the top is read through its parabola, as the QC figures and the master's check of
     its decoded file are. Raises ``AudioError`` if ``oversample`` < 1.
     """
-    detector = PeakDetector(audio.sample_rate_hz, audio.channels, oversample, refine=refine)
+    detector = PeakDetector(audio.sample_rate_hz, audio.channels, oversample, refine=refine, envelope=False)
     chunk_frames = max(1, int(_TRUE_PEAK_CHUNK_S * audio.sample_rate_hz))
     for first in range(0, audio.frames, chunk_frames):
         detector.push(audio.samples[first : first + chunk_frames])

@@ -31,8 +31,9 @@ import numpy as np
 
 from audioflow.audio import io as audio_io
 from audioflow.audio import loudness
+from audioflow.audio.dsp import DcBlocker, block_dc
 from audioflow.audio.figures import Overview
-from audioflow.audio.limiter import TruePeakLimiter
+from audioflow.audio.limiter import EnvelopeThread, TruePeakLimiter
 from audioflow.audio.loudness import LoudnessMeter, PeakDetector, RmsMeter, integrated_lufs
 from audioflow.audio.pipes import EncoderPipe, decode_blocks
 from audioflow.audio.qc import FigureMeter, FileFigures
@@ -74,6 +75,9 @@ _MAX_ENCODES = 3  # a programme the limiter works hard on, or a codec that overs
 # A file still over the ceiling after _MAX_ENCODES gets up to this many more encodes at no higher gain,
 # each with the limiter's margin grown by the overshoot (+ 0.1 dB): the ceiling comes before the target.
 _PEAK_ENCODES = 2
+# A shared pass 1 keeps the limiter's envelope (float32, a value per frame) of a programme up to this
+# long (32 MiB: about 3 minutes at 44.1 or 48 kHz), so its masters' pass 2 need not upsample it again.
+_ENVELOPE_KEEP_FRAMES = 1 << 23
 
 
 class BlockSource(Protocol):
@@ -138,6 +142,32 @@ class _Remixed:
 
 
 @dataclass(frozen=True)
+class _DcBlocked:
+    """A :class:`BlockSource` through the master's DC blocker (:class:`~audioflow.audio.dsp.DcBlocker`,
+    a first-order high-pass at 1 Hz), restarted at each read: a DC offset is no loudness (K-weighting
+    removes it) but a peak, so left in it would take the limiter's every dB of gain."""
+
+    source: BlockSource
+
+    @property
+    def sample_rate_hz(self) -> int:
+        return self.source.sample_rate_hz
+
+    @property
+    def channels(self) -> int:
+        return self.source.channels
+
+    @property
+    def frames(self) -> int:
+        return self.source.frames
+
+    def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
+        blocker = DcBlocker(self.sample_rate_hz, self.channels)
+        for block in self.source.blocks(block_frames):
+            yield blocker.process(block)
+
+
+@dataclass(frozen=True)
 class MasterResult:
     """A mastered programme and its measurements.
 
@@ -159,7 +189,7 @@ class MasteredFile:
     """What :func:`master_to_file` wrote and measured.
 
     ``path``: the encoded file; ``sample_rate_hz``/``channels``/``frames``: of the decoded file;
-    ``input_lufs``: the source's loudness; ``gain_db``: gain before the limiter (last pass);
+    ``input_lufs``: the source's loudness (after the DC blocker); ``gain_db``: gain before the limiter (last pass);
     ``lufs``/``true_peak_dbtp``: measured on the DECODED file; ``limited`` and
     ``max_reduction_db``: what the limiter did; ``passes``: encodes made (1 to 5); ``figures``:
     every QC figure of the decoded file and ``overview`` its envelope and short-term loudness
@@ -224,6 +254,7 @@ def master(
     closest to the target. Raises ``AudioError("cannot master silence")`` for silence or audio
     shorter than a 400 ms gating block.
     """
+    audio = block_dc(audio)  # as the streamed master does (see _DcBlocked)
     input_lufs = integrated_lufs(audio)
     if not math.isfinite(input_lufs):
         raise AudioError("cannot master silence (or audio shorter than 400 ms)")
@@ -263,7 +294,7 @@ def _master_pass(audio: Audio, input_lufs: float, gain_db: float, ceiling_dbtp: 
 def measure_blocks(blocks: Iterator[np.ndarray], sample_rate_hz: int, channels: int) -> tuple[float, float, int]:
     """(integrated LUFS, true peak dBTP, frames) of a stream of blocks, in one pass."""
     meter = LoudnessMeter(sample_rate_hz, channels)
-    peaks = PeakDetector(sample_rate_hz, channels, refine=True)
+    peaks = PeakDetector(sample_rate_hz, channels, refine=True, envelope=False)
     for block in blocks:
         meter.add(block)
         peaks.push(block)
@@ -292,11 +323,38 @@ def _sample_starts(frames: int, length: int, rate_hz: int) -> np.ndarray | None:
     return np.linspace(0, frames - length, count).astype(np.int64)
 
 
-def _measure_and_sample(source: BlockSource, block_frames: int) -> tuple[float, float, np.ndarray]:
+@dataclass(frozen=True)
+class _Pass1:
+    """What pass 1 measured: the source's loudness (LUFS) and RMS level (dBFS), the trial's sample,
+    and (for a short programme whose pass 1 is shared: see :func:`_measured_once`) the limiter's
+    true-peak envelope of each block, so pass 2 does not upsample the programme again."""
+
+    lufs: float
+    rms_dbfs: float
+    sample: np.ndarray
+    envelopes: list[np.ndarray] | None = None
+
+
+def _measure_and_sample(source: BlockSource, block_frames: int, *, envelopes: bool = False) -> _Pass1:
     """Pass 1: the source's integrated loudness (LUFS), its RMS level (dBFS) and a sample of it for
     the trial: the whole programme when it is short (up to ``_TRIAL_WHOLE_S``), else excerpts of
     ``_TRIAL_EXCERPT_S`` (see :func:`_sample_starts`), each faded in and out over 10 ms so the joins
-    do not click."""
+    do not click. With ``envelopes``, also the limiter's envelope of each block (an
+    :class:`~audioflow.audio.limiter.EnvelopeThread`: on the other core while this one meters)."""
+    tap = EnvelopeThread(source.sample_rate_hz, source.channels) if envelopes else None
+    try:
+        lufs, rms_dbfs, sample = _measure_blocks(source, block_frames, tap)
+    except BaseException:
+        if tap is not None:
+            tap.close()
+        raise
+    return _Pass1(lufs, rms_dbfs, sample, tap.result() if tap is not None else None)
+
+
+def _measure_blocks(
+    source: BlockSource, block_frames: int, tap: EnvelopeThread | None
+) -> tuple[float, float, np.ndarray]:
+    """:func:`_measure_and_sample`'s pass over the blocks (each handed to ``tap`` too, when given)."""
     meter = LoudnessMeter(source.sample_rate_hz, source.channels)
     squares = RmsMeter()
     length = round(_TRIAL_EXCERPT_S * source.sample_rate_hz)
@@ -305,6 +363,8 @@ def _measure_and_sample(source: BlockSource, block_frames: int) -> tuple[float, 
     sample = np.zeros((0 if starts is None else len(starts) * length, source.channels), np.float32)
     first = 0
     for block in source.blocks(block_frames):
+        if tap is not None:
+            tap.push(block)
         meter.add(block)
         squares.add(block)
         last = first + block.shape[0]
@@ -324,17 +384,20 @@ def _measure_and_sample(source: BlockSource, block_frames: int) -> tuple[float, 
 #: Pass 1's results for the last sources measured (a file's identity, channels, block size): the
 #: outputs of one mix (an mp3 and an m4b, say) are mastered at once from the same file, and the
 #: second takes the first's measurement instead of reading and metering the programme again.
-_MEASURED: OrderedDict[tuple[object, ...], tuple[float, float, np.ndarray]] = OrderedDict()
+_MEASURED: OrderedDict[tuple[object, ...], _Pass1] = OrderedDict()
 _MEASURED_LOCKS: dict[tuple[object, ...], threading.Lock] = {}
 _MEASURED_GUARD = threading.Lock()
 _MEASURED_MAX = 2
 
 
-def _measured_once(source: BlockSource, block_frames: int) -> tuple[float, float, np.ndarray]:
+def _measured_once(source: BlockSource, block_frames: int) -> _Pass1:
     """:func:`_measure_and_sample`, once per WAV file (its path, size and mtime), channels and block
     size in this process while it is among the last :data:`_MEASURED_MAX`; other sources every time.
-    The sample is returned read-only (two masters share it)."""
-    base = source.source if isinstance(source, _Remixed) else source
+    The sample is returned read-only (two masters share it); a file of at most
+    ``_ENVELOPE_KEEP_FRAMES`` keeps the limiter's envelope too (its masters' pass 2 share it)."""
+    base = source
+    while isinstance(base, (_Remixed, _DcBlocked)):
+        base = base.source
     if not isinstance(base, AudioFile):
         return _measure_and_sample(source, block_frames)
     stat = base.path.stat()
@@ -345,8 +408,8 @@ def _measured_once(source: BlockSource, block_frames: int) -> tuple[float, float
         with _MEASURED_GUARD:
             found = _MEASURED.get(key)
         if found is None:
-            found = _measure_and_sample(source, block_frames)
-            found[2].flags.writeable = False
+            found = _measure_and_sample(source, block_frames, envelopes=source.frames <= _ENVELOPE_KEEP_FRAMES)
+            found.sample.flags.writeable = False
             with _MEASURED_GUARD:
                 _MEASURED[key] = found
                 while len(_MEASURED) > _MEASURED_MAX:
@@ -363,14 +426,20 @@ def _fade_edges(excerpts: np.ndarray, rate_hz: int) -> None:
 
 
 def _encode_pass(
-    source: BlockSource, encoder: EncoderPipe, gain_db: float, ceiling_dbtp: float, block_frames: int
+    source: BlockSource,
+    encoder: EncoderPipe,
+    levels: tuple[float, float],
+    block_frames: int,
+    envelopes: list[np.ndarray] | None = None,
 ) -> TruePeakLimiter:
-    """Pass 2: gain + limiter, block by block, piped into ``encoder``."""
+    """Pass 2: gain + limiter (``levels``: gain dB, ceiling dBTP), block by block, piped into
+    ``encoder``; ``envelopes``: pass 1's envelope of each block and its flush (None: computed here)."""
+    gain_db, ceiling_dbtp = levels
     limiter = TruePeakLimiter(source.sample_rate_hz, source.channels, ceiling_dbtp=ceiling_dbtp, gain_db=gain_db)
     with encoder:
-        for block in source.blocks(block_frames):
-            encoder.write(limiter.process(block))
-        encoder.write(limiter.flush())
+        for k, block in enumerate(source.blocks(block_frames)):
+            encoder.write(limiter.process(block, None if envelopes is None else envelopes[k]))
+        encoder.write(limiter.flush(None if envelopes is None else envelopes[-1]))
     return limiter
 
 
@@ -397,15 +466,16 @@ def _encode_and_measure(
     source: BlockSource,
     path: Path,
     encoding: _Encoding,
-    gain_db: float,
-    ceiling_dbtp: float,
+    levels: tuple[float, float],
     on_stage: Callable[[str], None],
+    envelopes: list[np.ndarray] | None = None,
 ) -> tuple[TruePeakLimiter, FileFigures, Overview | None]:
-    """Pass 2 (gain + limiter piped into the encoder) and the check of the DECODED file, every QC
-    figure and the overview in one streamed pass: (the limiter, the decoded file's figures, its overview)."""
+    """Pass 2 (gain + limiter piped into the encoder; ``levels``: gain dB, ceiling dBTP;
+    ``envelopes``: see :func:`_encode_pass`) and the check of the DECODED file, every QC figure and
+    the overview in one streamed pass: (the limiter, the decoded file's figures, its overview)."""
     encoder = _encoder(path, encoding, source.sample_rate_hz, source.channels)
     on_stage("limiting+encoding")
-    limiter = _encode_pass(source, encoder, gain_db, ceiling_dbtp, encoding.block_frames)
+    limiter = _encode_pass(source, encoder, levels, encoding.block_frames, envelopes)
     on_stage("verifying")
     rate = encoding.out_rate_hz
     meter = FigureMeter(rate, source.channels, overview_ms=source.frames * 1000.0 / source.sample_rate_hz)
@@ -440,6 +510,33 @@ class _Sample:
         detector = PeakDetector(rate_hz, channels)
         blocks = list(_AudioBlocks(Audio(samples, rate_hz)).blocks(BLOCK_FRAMES))
         return cls(rate_hz, channels, blocks, [*(detector.push(b) for b in blocks), detector.flush()])
+
+
+#: The trial's view of the last samples (their loudness, their blocks and true-peak envelope), by the
+#: sample array's identity: the masters of one mix share pass 1's sample (:func:`_measured_once`), so
+#: the second master reuses what the first computed. Only read-only samples (shared ones) are kept.
+_SAMPLED: OrderedDict[int, tuple[np.ndarray, float, _Sample | None]] = OrderedDict()
+_SAMPLED_LOCK = threading.Lock()
+
+
+def _sample_once(samples: np.ndarray, rate_hz: int) -> tuple[float, _Sample | None]:
+    """(the sample's integrated LUFS, the sample in blocks with its envelope; None when it is silent),
+    computed once per shared (read-only) sample array while it is among the last ``_MEASURED_MAX``."""
+
+    def compute() -> tuple[float, _Sample | None]:
+        lufs = integrated_lufs(Audio(samples, rate_hz))
+        return lufs, (_Sample.of(samples, rate_hz) if math.isfinite(lufs) else None)
+
+    if samples.flags.writeable:
+        return compute()
+    with _SAMPLED_LOCK:  # held while computing: a second master of the same mix waits for the first's
+        found = _SAMPLED.get(id(samples))
+        if found is None or found[0] is not samples:
+            found = (samples, *compute())
+            _SAMPLED[id(samples)] = found
+            while len(_SAMPLED) > _MEASURED_MAX:
+                _SAMPLED.popitem(last=False)
+        return found[1], found[2]
 
 
 def _limited_lufs(
@@ -491,10 +588,9 @@ def _trial(samples: np.ndarray, rate_hz: int, encoding: _Encoding, levels: tuple
     takes + what the codec takes is the target, to within ``_SOLVE_TOLERANCE_LU``."""
     input_lufs, target_lufs, true_peak_dbtp = levels
     gain_db, margin_db = target_lufs - input_lufs, _MARGIN_DB
-    sample_lufs = integrated_lufs(Audio(samples, rate_hz))
-    if not math.isfinite(sample_lufs):
+    sample_lufs, sample = _sample_once(samples, rate_hz)
+    if sample is None:
         return _Prediction(gain_db, 1.0, margin_db)
-    sample = _Sample.of(samples, rate_hz)
     limited, lufs = _limited_lufs(sample, gain_db, true_peak_dbtp - margin_db, keep=True)
     assert limited is not None
     pieces = _codec_excerpts(limited, rate_hz)
@@ -576,10 +672,12 @@ def master_to_file(
     fmt = audio_io.encoder_format(format)
     if channels is not None and int(channels) != source.channels:
         source = _Remixed(source, int(channels))
+    source = _DcBlocked(source)
     out_rate = audio_io.encoded_rate_hz(fmt, source.sample_rate_hz, sample_rate_hz)
     encoding = _Encoding(fmt, int(bitrate_kbps), sample_rate_hz, out_rate, int(block_frames), int(bit_depth))
     stage("measuring")
-    input_lufs, input_rms_dbfs, sample = _measured_once(source, block_frames)
+    measured = _measured_once(source, block_frames)
+    input_lufs, input_rms_dbfs, sample = measured.lufs, measured.rms_dbfs, measured.sample
     if not math.isfinite(input_lufs):
         raise AudioError("cannot master silence (or audio shorter than 400 ms)")
     if target_rms_dbfs is not None:
@@ -589,7 +687,8 @@ def master_to_file(
     gain_db, margin_db = prediction.gain_db, prediction.margin_db
     for attempt in range(_MAX_ENCODES + _PEAK_ENCODES):
         ceiling_dbtp = true_peak_dbtp - margin_db
-        limiter, figures, seen = _encode_and_measure(source, Path(path), encoding, gain_db, ceiling_dbtp, stage)
+        levels = (gain_db, ceiling_dbtp)
+        limiter, figures, seen = _encode_and_measure(source, Path(path), encoding, levels, stage, measured.envelopes)
         lufs, peak_dbtp, frames = figures.integrated_lufs, figures.true_peak_dbtp, figures.frames
         result = MasteredFile(
             Path(path),

@@ -139,7 +139,7 @@ class FigureMeter:
             self._envelope = EnvelopeMeter(bin_frames)
             self._short = ShortTermMeter(self.rate, self.channels, hop_ms, also=modes.MODE_I | modes.MODE_LRA)
             self._state = self._short.state
-        self._peaks = PeakDetector(self.rate, self.channels, refine=True)
+        self._peaks = PeakDetector(self.rate, self.channels, refine=True, envelope=False)
         self._floor = _NoiseFloor(round(NOISE_WINDOW_MS * self.rate / 1000.0), self.channels)
         self._room = _RoomTone(round(ROOM_TONE_WINDOW_MS * self.rate / 1000.0), self.channels)
         self._sample_peak, self.frames = 0.0, 0

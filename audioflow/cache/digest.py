@@ -26,10 +26,11 @@ FORMAT_VERSION = 1
 #: encode, ±0.2 LU on the decoded file); ``master`` 3: AAC's fast coder, and the meta keeps the
 #: overview the report draws; ``master`` 4: an m4b's M4B brand, the decoded file's true peak
 #: refined (a master that only 4x oversampling kept under its ceiling renders again) and the room
-#: tone at its head and tail kept in its QC figures. ``mix`` 2 and ``dialogue`` 2: their meta records the
+#: tone at its head and tail kept in its QC figures; ``master`` 5: a DC blocker (a first-order
+#: high-pass at 1 Hz) before loudness and limiting. ``mix`` 2 and ``dialogue`` 2: their meta records the
 #: chapter anchors (where each track, line and cue landed). ``mix`` 3, ``dialogue`` 3, ``stem`` 1 and
 #: ``clone`` 1: a clip at another rate is resampled by soxr, not scipy's resample_poly.
-KIND_VERSIONS: dict[str, int] = {"master": 4, "mix": 3, "dialogue": 3, "stem": 1, "clone": 1}
+KIND_VERSIONS: dict[str, int] = {"master": 5, "mix": 3, "dialogue": 3, "stem": 1, "clone": 1}
 
 
 #: Exact types that are their own canonical form (a subclass, an IntEnum say, takes the long way).

@@ -26,7 +26,7 @@ from . import render as _render
 from . import report as _report
 from . import watch as _watch
 from .options import _add_verbosity, _verbosity_options
-from .output import _err
+from .output import _TERMINATED, _err, _interrupted_exit_code, _stop_on_sigterm
 
 __all__ = ["cli", "main"]
 
@@ -58,10 +58,14 @@ cli.params.extend(_verbosity_options())
 
 
 def main() -> None:
-    """Console entry point. A finished command exits at once (:func:`_exit_now`)."""
+    """Console entry point. A finished command exits at once (:func:`_exit_now`). SIGTERM stops a
+    command as Ctrl-C does, with exit code 143."""
+    _stop_on_sigterm()
     try:
         cli.main(prog_name="audioflow")
     except SystemExit as done:
+        if _TERMINATED.is_set():  # stopped where click (not audioflow) turned the interrupt into "Aborted!"
+            done.code = _interrupted_exit_code()
         if done.code is None or isinstance(done.code, int):
             _exit_now(done.code or 0)
         raise

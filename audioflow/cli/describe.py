@@ -34,16 +34,16 @@ def validate(
         try:
             graph = expand(load_recipe(recipe, allow_dirs=allow_dirs), provider=provider)
             check_outputs(graph.recipe, cache_folder(graph.recipe.root, cache_dir))
-            check_requests(graph, make_providers(graph))
+            warnings = [*graph.warnings, *check_requests(graph, make_providers(graph))]
         except RecipeError as exc:
             if not as_json:
                 raise
             _echo(json.dumps(_validate_json(recipe, None, [], exc), indent=2))
             sys.exit(exc.exit_code)
         if as_json:
-            _echo(json.dumps(_validate_json(recipe, len(graph.steps), graph.warnings, None), indent=2))
+            _echo(json.dumps(_validate_json(recipe, len(graph.steps), warnings, None), indent=2))
             return
-        for warning in graph.warnings:
+        for warning in warnings:
             _warn(warning)
         _echo(f"{recipe}: ok ({len(graph.steps)} steps)")
 

@@ -8,7 +8,9 @@ only on a terminal, never with ``NO_COLOR`` set (https://no-color.org)."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -103,8 +105,47 @@ def _errors_to_exit_codes() -> Iterator[None]:
         _err(f"error: {exc}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        _err("interrupted")
-        sys.exit(130)
+        _err("terminated" if _TERMINATED.is_set() else "interrupted")
+        sys.exit(_interrupted_exit_code())
+
+
+#: Set when SIGTERM arrived: the command unwinds as after Ctrl-C and exits 143 (128 + 15) instead of 130.
+_TERMINATED = threading.Event()
+
+
+def _interrupted_exit_code() -> int:
+    """The exit code of a command stopped by a signal: 143 after SIGTERM, 130 after Ctrl-C."""
+    return 128 + signal.SIGTERM if _TERMINATED.is_set() else 130
+
+
+def _stop_on_sigterm() -> None:
+    """Make SIGTERM stop the command the way Ctrl-C does (requests in flight cancelled, journals kept,
+    partial temp files and locks removed) instead of killing the process where it stands. Call from
+    the main thread."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """Hand SIGTERM to the SIGINT handler in force: ``asyncio.run``'s cancels the main task so the
+    run unwinds through its cleanup. Otherwise (Python's own handler, or SIGINT ignored, as in a
+    background job of a shell) raise KeyboardInterrupt: from the running event loop's next callback
+    (outside any task, so ``asyncio.run`` cancels every task and lets it clean up), else here."""
+    _TERMINATED.set()
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler) and handler is not signal.default_int_handler:
+        handler(signal.SIGINT, frame)
+        return
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        raise KeyboardInterrupt from None
+    loop.call_soon_threadsafe(_interrupt)
+
+
+def _interrupt() -> None:
+    raise KeyboardInterrupt
 
 
 def _report_damage(store: Any) -> None:

@@ -47,6 +47,7 @@ def plan(
     (a batch), each recipe's counts and cost and the batch's totals (a request shared by several
     recipes counted once)."""
     from ..engine.batch import batch_cost, open_batch
+    from ..engine.preflight import request_warnings
 
     with _errors_to_exit_codes():
         batch = open_batch(_recipe_paths(recipes), provider=provider, cache_dir=cache_dir, allow_dirs=allow_dirs)
@@ -56,6 +57,10 @@ def plan(
             _report_damage(project.store)
             for warning in project.graph.warnings:
                 _warn(warning)
+            for planned in result.steps.values():  # what a host would be sent, said before it is paid for
+                if planned.status == "stale" and planned.prepared is not None:
+                    for warning in request_warnings(planned.step, planned.prepared):
+                        _warn(warning)
             rows[project.graph.recipe.path] = _plan_rows(result)
         if len(plans) == 1:
             _print_plan(rows[batch.recipes[0]], plans[0].cost_by_provider(), as_json, plans[0].graph.recipe)

@@ -112,6 +112,8 @@ def _summary(report: Any, recipe: Path) -> list[str]:
     else:
         unasked = "master" not in result.outcomes  # run --only without master
         lines.append(counts + (" — not bounced (--only without master)" if unasked else " — no output written"))
+        if report.report is not None:  # the page says which steps failed and why
+            lines.append(f"report: {os.path.relpath(report.report)}")
     budget = result.budget
     if budget.requests:
         by = ", ".join(f"{name} ${usd:.4f}" for name, usd in budget.by_provider.items())

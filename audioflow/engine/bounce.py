@@ -344,8 +344,9 @@ class Bounced:
 def bounce(plan: Plan, result: RunResult, store: ArtifactStore) -> tuple[Bounced, ...]:
     """Write every output of the recipe whose master step rendered or was cached (see
     :func:`bounce_output`), in the recipe's order, each output's chapters resolved against the mix's
-    anchors (``engine.chapters``) before anything is written. Raises what :func:`bounce_output`
-    raises, and ``RecipeError`` at a chapter that cannot be placed."""
+    anchors (``engine.chapters``) before anything is written; the outputs to write are written at
+    once, a thread each. Raises what :func:`bounce_output` raises, and ``RecipeError`` at a chapter
+    that cannot be placed."""
     recipe = plan.graph.recipe
     mix_meta = result.outcomes["mix"].meta or StepMeta()
     ready = []
@@ -355,16 +356,27 @@ def bounce(plan: Plan, result: RunResult, store: ArtifactStore) -> tuple[Bounced
             rate_hz = outcome.meta.sample_rate_hz or output.master.sample_rate_hz
             chapters = resolve_chapters(recipe.chapters, mix_meta, outcome.meta.duration_ms, rate_hz)
             ready.append((output, chapters))
-    records, out = BounceRecords(store, plan), []
+    records, out, keys = BounceRecords(store, plan), [], []
     for output, chapters in ready:  # an output whose bounce would change nothing is not written again
         key = bounce_key(plan, result, output, store) if records.path is not None else ""
         kept = records.kept(output, key) if key else None
-        done = _unchanged(plan, result, output, chapters, kept) if kept else None
-        done = done or bounce_output(plan, result, store, output, chapters)
-        records.remember(output, key, done.manifest, done.path)
-        out.append(done)
+        keys.append(key)
+        out.append(_unchanged(plan, result, output, chapters, kept) if kept else None)
+    todo = [i for i, done in enumerate(out) if done is None]
+    if len(todo) > 1:  # each output's files are its own; most of a bounce waits on fsync and ffmpeg: at once
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=len(todo), thread_name_prefix="audioflow-bounce") as pool:
+            written = list(pool.map(lambda i: bounce_output(plan, result, store, *ready[i]), todo))
+    else:
+        written = [bounce_output(plan, result, store, *ready[i]) for i in todo]
+    for i, done in zip(todo, written, strict=True):
+        out[i] = done
+    bounced = tuple(done for done in out if done is not None)
+    for (output, _), key, each in zip(ready, keys, bounced, strict=True):
+        records.remember(output, key, each.manifest, each.path)
     records.save(recipe.outputs)
-    return tuple(out)
+    return bounced
 
 
 def _unchanged(

@@ -9,8 +9,10 @@ in (:func:`open_text`), or from a loaded :class:`~audioflow.recipe.Recipe` (:fun
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
+import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,9 +275,19 @@ class Project:
         except CacheError as exc:  # a read-only cache still bounces a cached render; plan loses its reasons
             warnings.append(f"the recipe's state was not saved: {exc}")
         master = result.outcomes.get("master")
-        if master is None or master.record is None:
-            return RunReport(result, None, None, None, warnings)
-        bounced = bounce(plan, result, self.store)
+        if master is None or master.record is None:  # nothing bounced (a failure, or --only without master)
+            failed_page = None
+            try:
+                failed_page = self._failed_page(plan, result, report)
+            except AudioflowError as exc:
+                warnings.append(f"the report was not written: {exc}")
+            return RunReport(result, None, None, None, warnings, report=failed_page)
+        previewing = self._start_previews(result) if report and pages is None else None
+        try:
+            bounced = bounce(plan, result, self.store)
+        finally:
+            if previewing is not None:
+                previewing.join()
         first = bounced[0]
         page_of_first = None
         try:
@@ -285,6 +297,34 @@ class Project:
         except AudioflowError as exc:  # the outputs stand without their report
             warnings.append(f"the report was not written: {exc}")
         return RunReport(result, first.path, first.manifest_path, first.manifest, warnings, bounced, page_of_first)
+
+    def _start_previews(self, result: RunResult) -> threading.Thread | None:
+        """When a step rendered (so the pages will be written again), make its take's report preview
+        (:mod:`.report_previews`: ffmpeg processes) in a thread while the outputs are bounced; the
+        pages then read it from the store. A preview that fails here is made (and reported) by the page."""
+        if not any(outcome.status == StepStatus.RENDERED for outcome in result.outcomes.values()):
+            return None
+        from .report_digest import wanted
+        from .report_previews import previews
+
+        def make() -> None:
+            with contextlib.suppress(AudioflowError, OSError):
+                previews(self.store.root, self.store.tmp_dir, wanted(result))
+
+        thread = threading.Thread(target=make, name="audioflow-previews", daemon=True)
+        thread.start()
+        return thread
+
+    @staticmethod
+    def _failed_page(plan: Plan, result: RunResult, report: bool) -> Path | None:
+        """The report page of a run whose master did not render (it failed, or a step below it did):
+        which steps failed and why, where the report goes; None without a master in the run."""
+        master = result.outcomes.get("master")
+        if not report or master is None or master.status.ok:
+            return None
+        from .report_failed import write_failed_pages
+
+        return write_failed_pages(plan, result)
 
     def _write_page(self, plan: Plan, result: RunResult, each: Bounced, pages: PageRenderer | None) -> Path:
         """The report page of one bounced output, written unless the page beside it already shows

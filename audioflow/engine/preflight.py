@@ -41,7 +41,7 @@ from .budget import expected_duration_s
 from .meta import StepMeta
 from .resources import DECODE_BYTES_PER_SAMPLE, available_memory_bytes, hms_text, size_text
 
-__all__ = ["build_request", "check_graph", "check_requests", "prepare", "take_digest"]
+__all__ = ["build_request", "check_graph", "check_requests", "prepare", "request_warnings", "take_digest"]
 
 _durations_ms: dict[str, float] = {}
 
@@ -208,13 +208,23 @@ def check_graph(graph: StepGraph, providers: Mapping[str, Provider]) -> None:
             )
 
 
-def check_requests(graph: StepGraph, providers: Mapping[str, Provider]) -> None:
+def check_requests(graph: StepGraph, providers: Mapping[str, Provider]) -> list[str]:
     """Everything :func:`check_graph` checks, and every provider request prepared with no upstream
-    artifacts (``validate``: no store, nothing spent). Raises :class:`RecipeError`."""
+    artifacts (``validate``: no store, nothing spent). Returns the requests' warnings
+    (:func:`request_warnings`). Raises :class:`RecipeError`."""
     check_graph(graph, providers)
     collector = Collector()  # every step's refusal in one pass
+    warnings: list[str] = []
     for step in graph.steps.values():
         if step.provider is not None:
             with collector.guard():
-                prepare(graph, step, providers, {})
+                warnings += request_warnings(step, prepare(graph, step, providers, {}))
     collector.raise_any()
+    return warnings
+
+
+def request_warnings(step: Step, prepared: PreparedRequest) -> list[str]:
+    """A prepared request's warnings (its notes that start ``warning:``, such as a host that would
+    receive no voice), located at ``step``: said before anything is paid for, not only in the take's notes."""
+    where = f"{step.location}: " if step.location is not None else ""
+    return [f"{where}{note}" for note in prepared.notes if note.startswith("warning:")]

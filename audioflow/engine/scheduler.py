@@ -466,7 +466,13 @@ async def _run_graph(
         finally:
             done[step_id].set()
 
-    await asyncio.gather(*(one(s) for s in order))
+    # Every step ends before the graph does, even when the run is cancelled (Ctrl-C, SIGTERM): a plain
+    # gather would end at the first cancelled step, and asyncio.run would then cancel a paid submission
+    # still waiting for its answer or journal. A step's own errors are in its outcome; only a
+    # cancellation or an interrupt is raised.
+    for ended_as in await asyncio.gather(*(one(s) for s in order), return_exceptions=True):
+        if isinstance(ended_as, BaseException):
+            raise ended_as
     ordered = {s: run.outcomes[s] for s in order}
     run.outcomes.clear()
     run.outcomes.update(ordered)

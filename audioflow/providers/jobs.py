@@ -90,13 +90,34 @@ async def run_job(
                 f"request {state.get('request_id')} from an earlier run had expired at the host ({gone}); "
                 "submitted again"
             )
-    # Once sent, a submission is paid for: a cancellation (a worker closing, Ctrl-C) waits for the
-    # host's answer and its journal rather than lose the request id.
-    state = await asyncio.shield(_submit_and_save(submit, journal))
+    state = await _submit_uncancelled(submit, journal)
     try:
         return await _finish(journal, finish, cancel, state, resumed=False), notes
     except JobGone as gone:
         raise gone.error from gone
+
+
+async def _submit_uncancelled(
+    submit: Callable[[], Awaitable[dict[str, Any]]], journal: Journal | None
+) -> dict[str, Any]:
+    """Submit and journal, to the end even when the caller is cancelled: once sent, a submission is
+    paid for, so a cancellation (a worker closing, Ctrl-C, SIGTERM) waits for the host's answer and
+    its journal rather than lose the request id, then propagates. A bare ``asyncio.shield`` is not
+    enough: the caller would end at once, and ``asyncio.run``, finding the shielded submission still
+    pending as it closes, would cancel it mid-request (the host bills it; no journal remembers it)."""
+    sending = asyncio.ensure_future(_submit_and_save(submit, journal))
+    cancelled = False
+    while True:
+        try:
+            state = await asyncio.shield(sending)
+        except asyncio.CancelledError:
+            if sending.done():
+                raise
+            cancelled = True
+            continue
+        if cancelled:
+            raise asyncio.CancelledError
+        return state
 
 
 async def _submit_and_save(submit: Callable[[], Awaitable[dict[str, Any]]], journal: Journal | None) -> dict[str, Any]:

@@ -147,7 +147,7 @@ def _lines_prompt(
         rows.append(f"{cited or line.voice + ':'} {_spoken(line.model_text, line.direction)}")
     uncited = sorted({line.voice for line in payload.lines} - set(numbering.cited))
     if uncited:
-        what = "a reference clip or a preset id it takes" if numbering.id_references else "a reference clip"
+        what = "reference clip or preset id it takes" if numbering.id_references else "reference clip"
         notes.append(
             f"warning: {host} receives no voice for {', '.join(uncited)} (no {what}): labelled by name, "
             "the model picks a voice"
@@ -208,7 +208,8 @@ def _check(call: SeedAudioCall, host: str, max_prompt_chars: int | None, cited: 
         raise ProviderError(
             host,
             f"{len(call.references)} voices are referenced in one request ({', '.join(cited)}); Seed Audio "
-            f"takes at most {MAX_REFERENCES} — split the scene, or render it line by line (render: lines)",
+            f"takes at most {MAX_REFERENCES} — cite at most {MAX_REFERENCES} voices with a reference clip in one "
+            "prompt or line (a `render: scene` dialogue is split into parts by itself)",
         )
     if max_prompt_chars is not None and len(call.prompt) > max_prompt_chars:
         raise ProviderError(

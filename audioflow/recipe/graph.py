@@ -378,21 +378,31 @@ def _anchor_lines(recipe: Recipe, tracks: tuple[Track, ...]) -> list[int | None]
 
 
 def _check_tracks(spec: StepSpec, known: set[str]) -> None:
+    """Every track names a step, and its ``after``/``with``/``under`` an earlier track. Each track is
+    checked on its own (a misnamed track still counts as placed for the tracks after it), so every
+    independent error is reported. Raises :class:`RecipeError` (several: ``RecipeErrors``)."""
     placed_steps: set[str] = set()
+    collector = Collector()
     for track in spec.tracks:
-        placed, step = track.spec, track.spec.track
-        if step not in known or step == spec.name:
-            hint = did_you_mean(step, sorted(known - {spec.name}))
-            what = "a mix cannot contain itself" if step == spec.name else f"unknown step {step!r}"
-            raise RecipeError(what, track.location, hint)
-        for key, ref in (("after", placed.after), ("with", placed.with_), ("under", placed.under)):
-            if ref is not None and ref not in placed_steps:
-                hint = did_you_mean(ref, placed_steps) or "refer to a track placed earlier in this mix"
-                written = f"{ref}{track.anchor or ''}"
-                raise RecipeError(
-                    f"`{key}: {written}` names no earlier track of this mix", track.reference_locations[key], hint
-                )
-        placed_steps.add(step)
+        with collector.guard():
+            _check_track(spec, track, known, placed_steps)
+        placed_steps.add(track.spec.track)
+    collector.raise_any()
+
+
+def _check_track(spec: StepSpec, track: Track, known: set[str], placed_steps: set[str]) -> None:
+    placed, step = track.spec, track.spec.track
+    if step not in known or step == spec.name:
+        hint = did_you_mean(step, sorted(known - {spec.name}))
+        what = "a mix cannot contain itself" if step == spec.name else f"unknown step {step!r}"
+        raise RecipeError(what, track.location, hint)
+    for key, ref in (("after", placed.after), ("with", placed.with_), ("under", placed.under)):
+        if ref is not None and ref not in placed_steps:
+            hint = did_you_mean(ref, placed_steps) or "refer to a track placed earlier in this mix"
+            written = f"{ref}{track.anchor or ''}"
+            raise RecipeError(
+                f"`{key}: {written}` names no earlier track of this mix", track.reference_locations[key], hint
+            )
 
 
 def _cue_sounds(recipe: Recipe, spec: StepSpec, provider: str | None) -> list[Step]:

@@ -497,7 +497,8 @@ _KEY_VALUE = re.compile(r"^(\s*(?:-\s+)?)([^\s:#'\"{\[][^:#]*?):[ \t]+(.*?)\s*$"
 
 def _text_hint(source: str, problem: str) -> str | None:
     """A hint for the YAML traps of text written as a plain value on the line ``source``: a leading
-    apostrophe (``'Tis``), a ``{…}`` of prose (a flow mapping), or a ``: `` inside the text."""
+    apostrophe (``'Tis``), a ``{…}`` of prose (a flow mapping), a ``[stage direction]`` (a flow
+    sequence) before the words, or a ``: `` inside the text."""
     match = _KEY_VALUE.match(source)
     if match is None:
         return None
@@ -511,6 +512,13 @@ def _text_hint(source: str, problem: str) -> str | None:
     if value.startswith("{") and "}" in value and prose:
         direction = f"{start} ({inner.strip()}) {rest.strip()}".rstrip()
         return f"a value starting with {{ is a YAML mapping, not text: write a direction as `{direction}`, or quote it"
+    if value.startswith("[") and "]" in value and value.rstrip()[-1] != "]":  # `- nora: [softly] Hello`: prose
+        direction = value[1:].partition("]")[0].strip()
+        return (
+            f"a value starting with [ is a YAML list, not text; a [stage direction] is not read aloud either: write "
+            f"`{start} ({direction}) {value.partition(']')[2].strip()}`, or make it a narrator line, a `- pause:` or "
+            "a `- cue:`"
+        )
     if "mapping values are not allowed" in problem and ": " in value:
         return f"a ': ' inside text starts a mapping: quote the text: `{start} {quoted}`"
     return None

@@ -133,6 +133,16 @@ def _message(error: ValidationError, doc: Document, path: JsonPath) -> RecipeErr
             hint = (
                 "a {…} is a YAML mapping, not text: write a direction as (softly, aside) before the words, or quote it"
             )
+        elif expected == "string" and isinstance(value, list) and "dialogue" in path:  # `- nora: [aside]`
+            hint = (
+                "a [...] is a YAML list, not text, and a [stage direction] is not read aloud either: write a direction "
+                "as (aside) before the words, or make it a narrator line, a `- pause:` or a `- cue:`"
+            )
+        elif expected == "string" and value is None and "dialogue" in path:  # `- {mara: Well, I never, said she}`
+            hint = (
+                "inside {…} a comma ends the text and what follows is read as another key: quote the text "
+                '(`- {mara: "Well, I never"}`) or write the line as `- mara: Well, I never`'
+            )
         return doc.error(path, f"expected {expected}, got {_type_name(value)}", hint=hint)
     if validator == "enum":
         choices = ", ".join(str(c) for c in error.validator_value)

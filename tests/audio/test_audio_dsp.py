@@ -74,3 +74,28 @@ def test_placeholder_bed(texture: str) -> None:
 def test_placeholder_bed_refuses_unknown_texture() -> None:
     with pytest.raises(AudioError, match="texture"):
         placeholder_bed(1000.0, sample_rate_hz=RATE_HZ, seed=1, texture="choir")
+
+
+def test_the_dc_blocker_removes_an_offset_and_keeps_the_audible_band() -> None:
+    from audioflow.audio.dsp import DcBlocker
+
+    rate = 44100
+    t = np.arange(rate * 4) / rate
+
+    def gain_db(freq_hz: float) -> float:
+        tone = np.sin(2 * np.pi * freq_hz * t)[:, None].astype(np.float32)
+        out = DcBlocker(rate, 1).process(tone)[rate * 2 :]  # after the filter has settled
+        return 20 * math.log10(float(np.sqrt(np.mean(out**2))) / math.sqrt(0.5))
+
+    assert gain_db(1.0) == pytest.approx(-3.01, abs=0.05)  # first order: -3 dB at the cutoff
+    assert gain_db(0.5) == pytest.approx(-6.99, abs=0.1)  # 10·log10(1 + 2²)
+    assert abs(gain_db(20.0)) < 0.02 and abs(gain_db(1000.0)) < 0.01
+    offset = (0.2 + 0.1 * np.sin(2 * np.pi * 440 * t)[:, None]).astype(np.float32) * np.ones((1, 2), np.float32)
+    whole = DcBlocker(rate, 2).process(offset)
+    blocker = DcBlocker(rate, 2)
+    pieces = np.concatenate([blocker.process(offset[first : first + 7001]) for first in range(0, len(offset), 7001)])
+    assert np.array_equal(whole, pieces)  # any blocks
+    assert np.abs(whole).max() < 0.11  # no step of 0.2 at the start: the offset was there before it
+    assert abs(float(whole[rate:].mean())) < 1e-4
+    with pytest.raises(AudioError):
+        DcBlocker(rate, 2, cutoff_hz=0.0)

@@ -69,3 +69,39 @@ def test_true_peak_chunks_join_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_true_peak_refuses_bad_oversampling() -> None:
     with pytest.raises(AudioError):
         true_peak_dbtp(Audio(sine(1000, 0.1), RATE_HZ), oversample=0)
+
+
+@pytest.mark.parametrize(("rate", "hop_ms"), [(44100, 250.0), (48000, 500.0), (44100, 337.5)])
+def test_short_term_readings_equal_libebur128s_own_3_s_window(rate: int, hop_ms: float) -> None:
+    """Read from hop energies (a hop that divides the 3 s window) or from libebur128's window (one
+    that does not), each reading is libebur128's short-term loudness at that frame, from the start on."""
+    import pyebur128
+
+    rng = np.random.default_rng(7)
+    bursts = np.repeat(rng.uniform(0.0, 0.5, 40), rate // 4)[:, None] * rng.standard_normal((40 * (rate // 4), 2))
+    audio = np.concatenate([np.zeros((rate, 2)), bursts]).astype(np.float32)
+    meter = loudness.ShortTermMeter(rate, 2, hop_ms)
+    readings = [r for first in range(0, len(audio), 5003) for r in meter.add(audio[first : first + 5003])]
+    state = pyebur128.R128State(2, rate, pyebur128.MeasurementMode.MODE_S)
+    expected = []
+    for end in range(meter.hop_frames, len(audio) + 1, meter.hop_frames):
+        part = audio[end - meter.hop_frames : end]
+        state.add_frames(part.reshape(-1), part.shape[0])
+        expected.append(pyebur128.get_loudness_shortterm(state))
+    assert [ms for ms, _ in readings] == [k * meter.hop_frames * 1000.0 / rate for k in range(1, len(expected) + 1)]
+    got, want = np.array([lufs for _, lufs in readings]), np.array(expected)
+    assert (np.isfinite(got) == np.isfinite(want)).all() and np.isinf(got[: rate // meter.hop_frames]).all()
+    assert np.max(np.abs(got[np.isfinite(want)] - want[np.isfinite(want)])) < 1e-9
+
+
+@pytest.mark.parametrize("refine", [False, True])
+def test_a_peak_only_detector_reads_the_envelopes_peak_exactly(refine: bool) -> None:
+    """Without the per-frame envelope the peak is the same float, whatever the blocks."""
+    rng = np.random.default_rng(3)
+    audio = (rng.uniform(0.0, 0.9, 30).repeat(4410)[:, None] * rng.standard_normal((30 * 4410, 2))).astype(np.float32)
+    full = loudness.PeakDetector(44100, 2, refine=refine)
+    only = loudness.PeakDetector(44100, 2, refine=refine, envelope=False)
+    envelope = [full.push(audio[first : first + 9000]) for first in range(0, len(audio), 9000)] + [full.flush()]
+    outs = [only.push(audio[first : first + 7001]) for first in range(0, len(audio), 7001)] + [only.flush()]
+    assert sum(len(e) for e in envelope) == len(audio) and all(len(o) == 0 for o in outs)
+    assert only.peak == full.peak == pytest.approx(float(np.concatenate(envelope).max()), abs=0 if not refine else 0.1)

@@ -30,6 +30,7 @@ from audioflow.audio import (
     true_peak_dbtp,
     write_wav,
 )
+from audioflow.audio.dsp import block_dc
 from audioflow.audio.io import ffmpeg_exe
 from audioflow.audio.mixstream import MixStream, mix_to_wav
 from audioflow.errors import AudioError
@@ -260,10 +261,32 @@ def test_streamed_master_equals_gain_then_limit_in_memory(tmp_path: Path) -> Non
     )
     assert done.limited
     gained = Audio(audio.samples * np.float32(10 ** (done.gain_db / 20)), RATE_HZ)
-    expected = limit(gained, ceiling_dbtp=-1.3).samples
+    expected = limit(block_dc(gained), ceiling_dbtp=-1.3).samples  # the master blocks DC first
     decoded = read_wav(tmp_path / "out.wav").samples  # 24-bit PCM: quantisation at -144 dB
     assert decoded.shape == expected.shape
     assert np.abs(decoded - expected).max() <= MINUS_90_DB
+
+
+def test_pass_1s_kept_envelope_gives_pass_2_the_same_samples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shared pass 1 of a short programme keeps the limiter's envelope; pass 2 limits with it and
+    writes the bytes it writes when it upsamples the programme itself."""
+    import importlib
+    from collections import OrderedDict
+
+    module = importlib.import_module("audioflow.audio.master")
+    samples = speechy(5.0, seed=6).samples.copy()
+    samples[777::9001] = 0.4  # peaks for the limiter, some across the 4000-frame block edges
+    source = as_file(Audio(samples, RATE_HZ), tmp_path / "mix.wav")
+    written = []
+    for keep in (1 << 23, 0):
+        monkeypatch.setattr(module, "_MEASURED", OrderedDict())
+        monkeypatch.setattr(module, "_ENVELOPE_KEEP_FRAMES", keep)
+        out = tmp_path / f"out-{keep}.wav"
+        done = master_to_file(source, out, target_lufs=-14.0, true_peak_dbtp=-1.0, format="wav", block_frames=4000)
+        (measured,) = module._MEASURED.values()
+        assert (measured.envelopes is not None) == bool(keep) and done.limited
+        written.append(out.read_bytes())
+    assert written[0] == written[1]
 
 
 def test_master_to_file_reports_its_stages_in_order(tmp_path: Path) -> None:
@@ -286,7 +309,7 @@ def test_master_to_file_meets_the_targets_on_the_decoded_file(tmp_path: Path, fm
     assert done.lufs == pytest.approx(integrated_lufs(decoded), abs=1e-6)
     assert done.true_peak_dbtp == pytest.approx(true_peak_dbtp(decoded, refine=True), abs=1e-6)
     assert done.duration_ms == pytest.approx(8000.0, abs=60.0)  # codec priming/padding trimmed by the decoder
-    assert done.input_lufs == pytest.approx(integrated_lufs(source.load()), abs=1e-9)
+    assert done.input_lufs == pytest.approx(integrated_lufs(block_dc(source.load())), abs=1e-9)  # as the master hears
 
 
 def test_the_trial_predicts_the_codec_loss_of_a_short_programme(tmp_path: Path) -> None:
@@ -443,3 +466,17 @@ def test_a_programme_the_limiter_cannot_make_loud_misses_its_target_with_finite_
     assert np.isfinite(decoded).all()
     assert true_peak_dbtp(Audio(decoded, RATE_HZ)) <= -1.0
     assert done.gain_db <= -16.0 - done.input_lufs + 24.0 + 1e-9
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "m4a"])
+def test_a_programme_with_a_dc_offset_lands_on_its_target(tmp_path: Path, fmt: str) -> None:
+    """A DC offset (+0.2) is no loudness (K-weighting removes it) but a peak: the limiter used to take
+    every added dB and the solve stopped at its bound, 2 LU short. The master blocks DC first."""
+    audio = speechy(8.0, seed=5)
+    source = as_file(Audio(audio.samples + np.float32(0.2), RATE_HZ), tmp_path / "dc.wav")
+    done = master_to_file(source, tmp_path / f"out.{fmt}", target_lufs=-16.0, true_peak_dbtp=-1.0, format=fmt)
+    decoded = decode_file(tmp_path / f"out.{fmt}")
+    assert integrated_lufs(decoded) == pytest.approx(-16.0, abs=0.2)
+    assert true_peak_dbtp(decoded, refine=True) <= -1.0
+    assert abs(float(decoded.samples.mean())) < 1e-3  # the offset is gone
+    assert done.lufs == pytest.approx(integrated_lufs(decoded), abs=1e-6)

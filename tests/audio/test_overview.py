@@ -97,9 +97,9 @@ def test_two_masters_of_one_mix_measure_it_once(tmp_path: Path, monkeypatch: pyt
     measured: list[int] = []
     measure = master._measure_and_sample
 
-    def counted(source: object, block_frames: int) -> object:
+    def counted(source: object, block_frames: int, **options: bool) -> object:
         measured.append(block_frames)
-        return measure(source, block_frames)
+        return measure(source, block_frames, **options)
 
     def one(fmt: str) -> object:
         source = AudioFile.open(tmp_path / "mix.wav")

@@ -318,3 +318,47 @@ def test_a_run_killed_while_writing_the_output_leaves_nothing_after_the_next_run
     again = _audioflow("run", "bed.yaml", "--cache-dir", "cache", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bed.manifest.json", "bed.report.html", "bed.wav"]
+
+
+# -- a run stopped by SIGTERM (a service manager, `kill`, a CI timeout) -------------------------------
+
+_PAUSE_WHILE_WRITING_INTO_THE_CACHE = """
+import os, sys, time
+real_fsync = os.fsync
+paused = []
+def fsync(fd):
+    if "/cache/tmp/" in os.readlink(f"/proc/self/fd/{fd}") and not paused:
+        paused.append(fd)
+        print("writing into the cache", flush=True)
+        time.sleep(2)
+    real_fsync(fd)
+os.fsync = fsync
+sys.argv = ["audioflow", "run", "scene.yaml", "--cache-dir", "cache"]
+from audioflow.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_sigterm_stops_a_run_as_ctrl_c_does(segmind, tmp_path: Path, stop: signal.Signals) -> None:
+    write_recipe_file(tmp_path, SCENE_RECIPE, "scene.yaml")
+    child = subprocess.Popen(
+        [sys.executable, "-c", _PAUSE_WHILE_WRITING_INTO_THE_CACHE],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None and child.stdout.readline() == "writing into the cache\n"
+    child.send_signal(stop)
+    _, stderr = child.communicate(timeout=60)
+    assert (child.returncode, stderr.splitlines()[-1]) == (
+        (143, "terminated") if stop == signal.SIGTERM else (130, "interrupted")
+    ), stderr
+    cache = tmp_path / "cache"
+    assert list((cache / "tmp").iterdir()) == [] and list((cache / "locks").iterdir()) == []
+    again = _audioflow("run", "scene.yaml", "--cache-dir", "cache", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert len(segmind.api.submits()) == 3, again.stderr  # no line paid twice: each take kept, or its journal resumed
+    assert _audioflow("cache", "verify", "--cache-dir", "cache", cwd=tmp_path).returncode == 0

@@ -74,6 +74,21 @@ def test_a_fixed_schema_lets_the_next_errors_show_all_at_once(write_recipe) -> N
     assert "unknown step 'rainn' (did you mean 'rain'?)" in lines[1]
 
 
+def test_each_mix_track_reports_its_own_error(write_recipe) -> None:
+    tracks = "  - {track: scene}\n  - {track: rainn, under: scene}\n  - {track: dor, after: scene}\n"
+    tracks += "  - {track: door, after: rain}\n"
+    text = MANY.split("mix:")[0].replace(", sped: 1.1", "").replace("gap: 350", "gap: 350ms")
+    text = text.replace(", texture: hiss", "").replace("voice: nobody", "voice: mara").replace("- bob:", "- ben:")
+    path = write_recipe(text.replace("{file: sounds/door.wav}", "{generate: a door, duration: 1s}") + "mix:\n" + tracks)
+    code, lines = _validate(path)
+    assert code == 2
+    assert lines == [  # one error per track, each independent of the others (was: the first alone)
+        f"{path}:17:13: unknown step 'rainn' (did you mean 'rain'?)",
+        f"{path}:18:13: unknown step 'dor' (did you mean 'door'?)",
+        f"{path}:19:26: `after: rain` names no earlier track of this mix (did you mean 'rainn'?)",
+    ]
+
+
 def test_many_errors_are_capped_with_a_count(write_recipe) -> None:
     steps = "".join(f"  s{i}: {{speak: hi, voice: nobody{i}}}\n" for i in range(30))
     path = write_recipe(f"audioflow: 1\nsteps:\n{steps}mix:\n  - {{track: s0}}\n")
@@ -112,6 +127,16 @@ def test_one_error_is_raised_as_itself(write_recipe) -> None:
             "`- mara: (whispering, to herself) Hello there`, or quote it",
         ),
         (
+            "- mara: [whispering] Hello there",
+            "a value starting with [ is a YAML list, not text; a [stage direction] is not read aloud either: write "
+            "`- mara: (whispering) Hello there`, or make it a narrator line, a `- pause:` or a `- cue:`",
+        ),
+        (
+            "- mara: [whispering]",
+            "a [...] is a YAML list, not text, and a [stage direction] is not read aloud either: write a direction "
+            "as (aside) before the words, or make it a narrator line, a `- pause:` or a `- cue:`",
+        ),
+        (
             "- mara: {whispering, to herself}",
             "a {…} is a YAML mapping, not text: write a direction as (softly, aside) before the words, or quote it",
         ),
@@ -123,6 +148,21 @@ def test_yaml_traps_in_a_line_get_a_hint_to_quote_the_text(write_recipe, line: s
     code, lines = _validate(path)
     assert code == 2 and len(lines) == 1
     assert lines[0].startswith(f"{path}:6:") and lines[0].endswith(f"({hint})")
+
+
+def test_prose_with_commas_in_a_flow_mapping_line_gets_a_hint(write_recipe) -> None:
+    head = "audioflow: 1\ncast: {mara: {}}\nsteps:\n  scene:\n    dialogue:\n"
+    path = write_recipe(f"{head}      - {{mara: Well, I never, said she}}\nmix: [{{track: scene}}]\n")
+    code, lines = _validate(path)
+    hint = (
+        "inside {…} a comma ends the text and what follows is read as another key: quote the text "
+        '(`- {mara: "Well, I never"}`) or write the line as `- mara: Well, I never`'
+    )
+    assert code == 2
+    assert lines == [  # was: "expected string, got nothing", twice, with no hint
+        f"{path}:6:29: expected string, got nothing ({hint})",
+        f"{path}:6:39: expected string, got nothing ({hint})",
+    ]
 
 
 def test_an_unclosed_leading_apostrophe_gets_both_readings(write_recipe) -> None:

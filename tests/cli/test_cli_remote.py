@@ -65,6 +65,8 @@ def test_a_scene_citing_four_cloned_voices_is_split_and_plan_shows_the_parts(fol
     result = invoke("validate", "r.yaml")
     assert result.exit_code == 2  # a generate prompt is one request: four references stay an error
     assert "step talk: segmind: 4 voices are referenced in one request" in result.stderr
+    # the hint fits a prompt (the old one said to split the scene or render it line by line)
+    assert "cite at most 3 voices with a reference clip in one prompt or line" in result.stderr
 
 
 def test_a_reference_image_with_reference_audio_is_a_recipe_error(folder: Path) -> None:
@@ -151,3 +153,37 @@ def test_plan_shows_the_estimated_cost_and_budget_refuses_unknown_prices(folder:
     (folder / "r.yaml").write_text(priced)
     result = invoke("plan", "r.yaml")
     assert result.stdout.splitlines()[-1].startswith("estimated cost on fal: ~$0.00")
+
+
+NO_VOICE = """\
+audioflow: 1
+cast:
+  n: {preset: {segmind: en_male_bruce_uranus_bigtts}}
+  m: {preset: {local: deep}}
+steps:
+  talk:
+    dialogue:
+      - n: Hello.
+      - m: Hi.
+mix:
+  - {track: talk}
+"""
+
+
+def test_validate_and_plan_warn_before_paying_where_a_host_would_receive_no_voice(folder: Path) -> None:
+    (folder / "r.yaml").write_text(NO_VOICE)
+    want = [
+        "r.yaml:8:9: warning: fal receives no voice for 'n' (its preset is for segmind): no reference clip and no "
+        "fal preset, so the model picks a voice — add preset: {fal: ID}",
+        "r.yaml:9:9: warning: fal receives no voice for 'm' (its preset is for local): no reference clip and no "
+        "fal preset, so the model picks a voice — add preset: {fal: ID}",
+    ]
+    checked = invoke("validate", "r.yaml", "--provider", "fal")
+    assert checked.exit_code == 0 and checked.stderr.splitlines() == want  # was: said only after paying
+    assert json.loads(invoke("validate", "r.yaml", "--provider", "fal", "--json").stdout)["warnings"] == want
+    planned = invoke("plan", "r.yaml", "--provider", "fal")
+    assert planned.exit_code == 0 and planned.stderr.splitlines() == want
+    assert invoke("validate", "r.yaml", "--provider", "evolink").stderr.splitlines() == [
+        "r.yaml:9:9: warning: evolink receives no voice for 'm' (its preset is for local): no reference clip and "
+        "no evolink preset, so the model picks a voice — add preset: {evolink: ID}"
+    ]  # n's segmind preset id is carried to Evolink

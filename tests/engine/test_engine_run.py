@@ -143,7 +143,8 @@ def test_a_failed_line_blocks_what_depends_on_it(write_recipe, tmp_path: Path, k
     assert failed_digest is not None
     assert project.store.get_step(failed_digest) is None
     assert ("scene[2]", "failed") in events and ("master", "blocked") in events
-    assert not (path.parent / "out").exists()
+    # no output, manifest or transcript: only the report page that says what failed
+    assert [p.name for p in (path.parent / "out").iterdir()] == ["test.report.html"] == [report.report.name]
 
 
 def test_the_manifest_lists_every_step(write_recipe, tmp_path: Path) -> None:
