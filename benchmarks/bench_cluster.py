@@ -6,15 +6,20 @@ Segmind's Seed Audio, all different), its join, mix and wav master. The fake Seg
 (default 2) and reports the request COMPLETED at its first poll; the recipes set the provider's
 limit to ``--limit`` (default 32), enforced cluster-wide by a ``distributed.Semaphore``. The shared
 cache is a SeaweedFS bucket (``tests/seaweed.py``), each repetition on a fresh prefix (everything
-stale). A ``LocalCluster`` of ``--workers`` processes (default 4, 16 task slots each, one ``cpu``
-unit each) is started once; each repetition is ``open_batch(...).run(cluster=client)``.
+stale). A ``LocalCluster`` of ``--workers`` processes (default 4), started as ``run --cluster
+local:N`` starts it (:func:`audioflow.engine.cluster.connect`: 16 task slots each, the cores shared
+out as ``cpu``, one unit each on 2 cores), is started once; each repetition is
+``open_batch(...).run(cluster=client)``.
 
 Reported, each ``--repeats`` times (default 3; the median is the figure):
 
 * **makespan**: wall time of the batch run (plan, every step on the cluster, every bounce);
 * **paid span**: from the first submission the fake saw to the last result it served;
 * the **ideal**: ``ceil(paid / limit) x latency`` (20 s for the defaults), and the ratio to it;
-* the most requests the host held at once (must not pass the limit);
+* the most requests the host held at once (must not pass the limit), and **busy**: the mean
+  number in flight over the limit during the paid span (1.0: every slot at the host all the time);
+* **CPU seconds** of this process (client, scheduler, fake host), of the workers (with their ffmpeg
+  children) and of SeaweedFS: on a 2-core machine their sum over 2 is the makespan's floor;
 * where the rest goes: **plan** (every recipe planned against the bucket), **gap** (from the end of
   planning to the first submission the fake saw: the tasks submitted, the workers' first calls) and
   **tail** (from the
@@ -52,7 +57,7 @@ from fakes.recipes import dialogue_recipe  # noqa: E402
 from fakes.segmind import KEY, segmind_hosts  # noqa: E402
 from seaweed import seaweed_server  # noqa: E402
 
-from audioflow.engine import batch  # noqa: E402
+from audioflow.engine import batch, cluster  # noqa: E402
 from audioflow.engine.batch import Batch, open_batch  # noqa: E402
 
 
@@ -88,22 +93,9 @@ def jobs_in_flight(api: Any) -> int:
 
 
 def cluster_runs(args: argparse.Namespace, hosts: Any, folder: Path) -> list[dict[str, float]]:
-    import dask
-    from distributed import Client, LocalCluster
-
     paths = write_season(folder / "season", args.recipes, args.limit)
     rows = []
-    with (
-        dask.config.set({"distributed.scheduler.work-stealing": True}),
-        LocalCluster(
-            n_workers=args.workers,
-            threads_per_worker=16,
-            resources={"cpu": 1},
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with cluster.connect(f"local:{args.workers}") as client:  # as `run --cluster local:N` starts it
         client.run(lambda: __import__("audioflow.engine.cluster"))  # imports are not the season's time
         planned_s: list[float] = []
         planned_at: list[float] = []
@@ -129,13 +121,47 @@ def cluster_runs(args: argparse.Namespace, hosts: Any, folder: Path) -> list[dic
     return rows
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system, with reaped children: ffmpeg) used so far by this process (the
+    client, the LocalCluster's scheduler and the fake host), the Dask worker processes and the
+    other children (SeaweedFS)."""
+    import psutil
+
+    me = psutil.Process()
+    out = {"client": sum(me.cpu_times()[:4]), "workers": 0.0, "s3": 0.0}
+    for child in me.children(recursive=True):
+        try:
+            used = sum(child.cpu_times()[:4])
+            out["s3" if "weed" in child.name() else "workers"] += used
+        except psutil.Error:
+            continue
+    return out
+
+
+def in_flight_share(api: Any, limit: int) -> float:
+    """The mean number of requests the host held during the paid span over ``limit``: 1.0 when
+    every slot was at the host all the time."""
+    held = [(r.t_start, 1) for r in api.submits()] + [
+        (r.t_end or r.t_start, -1) for r in api.calls("GET", r"^/v2/requests/[^/]+$")
+    ]
+    held.sort()
+    area, current, last = 0.0, 0, held[0][0]
+    for t, delta in held:
+        area += current * (t - last)
+        current, last = current + delta, t
+    return area / (limit * (held[-1][0] - held[0][0]))
+
+
 def one_run(hosts: Any, paths: list[Path], args: argparse.Namespace, url: str, client: Any) -> dict[str, float]:
-    """One repetition on a fresh prefix: makespan, paid span, tail, requests, most held at once."""
+    """One repetition on a fresh prefix: makespan, paid span, tail, requests, most held at once,
+    the mean share of the limit in flight, and CPU seconds by process."""
     hosts.api.reset()
     hosts.api.slow(args.latency, paths=[r"^/v2/[^/]+$"], methods=["POST"])
+    cpu = cpu_seconds()
     start = time.monotonic()
     report = open_batch(paths, cache_dir=url).run(cluster=client, report=not args.no_report)
     end = time.monotonic()
+    cpu = {k: v - cpu[k] for k, v in cpu_seconds().items()}
     failed = {o.error for r in report.reports.values() for o in r.result.outcomes.values() if o.status == "failed"}
     assert report.ok, report.errors or failed
     submits = hosts.api.submits()
@@ -147,6 +173,8 @@ def one_run(hosts: Any, paths: list[Path], args: argparse.Namespace, url: str, c
         "tail": end - last,
         "requests": len(submits),
         "held": jobs_in_flight(hosts.api),
+        "busy": in_flight_share(hosts.api, args.limit),
+        **{f"cpu_{k}": v for k, v in cpu.items()},
     }
 
 

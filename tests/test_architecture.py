@@ -71,9 +71,9 @@ ARROWS: dict[str, tuple[set[str], set[str]]] = {
     ),
     "engine": (
         {"errors", "units", "steps", "recipe", "cache", "audio", "providers", "__init__"},
-        # pydub: the API's interchange type; distributed: --cluster; matplotlib: the report's figures;
-        # rpp: the Reaper project of the DAW hand-off
-        {"networkx", "psutil", "pydub", "distributed", "matplotlib", "rpp"},
+        # pydub: the API's interchange type; distributed and dask (its graph types, its config): --cluster;
+        # matplotlib: the report's figures; rpp: the Reaper project of the DAW hand-off
+        {"networkx", "psutil", "pydub", "distributed", "dask", "matplotlib", "rpp"},
     ),
 }
 

@@ -394,6 +394,17 @@ class S3Store(ArtifactStore):
         write_atomic(self.root / key, data, tmp_dir=self.root / "tmp")
         return True
 
+    def fetch_object(self, artifact: Artifact) -> Artifact | None:
+        """``artifact`` (as a record of this store names it: content digest, size, extension) in the
+        mirror: downloaded and checked when missing there (one GET; its record is not read again).
+        None when the bucket has no such object or holds a damaged one (set aside)."""
+        key = object_key(artifact.digest, artifact.path.suffix.lstrip("."))
+        local = self.root / key
+        here = Artifact(artifact.digest, local, artifact.size)
+        if local.is_file() and local.stat().st_size == artifact.size:
+            return here
+        return here if self._fetch(key, artifact.digest, artifact.size) else None
+
     def read_verified(self, artifact: Artifact) -> bytes:
         """The bytes of ``artifact``, checked; a damaged mirror copy is fetched again once."""
         for _ in range(2):

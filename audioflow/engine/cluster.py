@@ -1,9 +1,11 @@
 """Running plans on a Dask cluster (``audioflow run --cluster tcp://HOST:8786`` or ``local:N``).
 
-Every stale step becomes one Dask task, submitted with its upstream steps' futures
-(``client.submit``); the task runs the scheduler's own step code (:func:`.scheduler._run_step`:
-the same digest check, lock, lease, journal, budget and store) as a coroutine on the worker's
-event loop. What differs from the local scheduler is only where limits live:
+Every stale step becomes one Dask task depending on its upstream steps' tasks; a run's tasks
+reach the scheduler as one graph (one ``update_graph``, not one per task). The task runs the
+scheduler's own step code (:func:`.scheduler._run_step`: the same lock, lease, journal, budget and
+store; a digest the plan looked up moments ago is not looked up again, a paid step's take still
+is, under its lease) as a coroutine on the worker's event loop. What differs from the local
+scheduler is only where limits live:
 
 * **providers' limits are cluster-wide**: each provider's requests in flight are held to its
   ``max_concurrency`` (the smallest in the batch) by a ``distributed.Semaphore`` named after it;
@@ -32,7 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
+import multiprocessing
 import os
 import threading
 import time
@@ -65,6 +69,9 @@ CPU_RESOURCE = "cpu"
 EVENTS_TOPIC = "audioflow-progress"
 #: Task slots per worker of ``local:N``: remote steps only wait on their hosts, so a worker holds many.
 LOCAL_SLOTS = 16
+#: Dask settings of a ``local:N`` cluster: its workers sample no profile (every 10 ms, each task
+#: thread's stack: CPU taken from the steps, for a dashboard ``local:N`` does not start).
+LOCAL_CONFIG = {"distributed.worker.profile.enabled": False}
 #: Seconds a cluster run waits with no step finishing before it fails what is left (twice a
 #: provider's default ``timeout``: a paid request may legitimately be polled that long).
 STALL_S = 1800.0
@@ -89,8 +96,10 @@ def stall_s() -> float:
 def connect(spec: str) -> Iterator[Any]:
     """A ``distributed.Client`` for ``spec``: ``tcp://HOST:PORT`` (a running scheduler) or
     ``local:N`` (a ``LocalCluster`` of N worker processes on 127.0.0.1, each with
-    :data:`LOCAL_SLOTS` task slots and its share of this machine's cores as ``cpu``). Closed on
-    exit. Raises :class:`AudioflowError` for a spec of neither form or a scheduler not reached."""
+    :data:`LOCAL_SLOTS` task slots and its share of this machine's cores as ``cpu``; no dashboard,
+    so its workers run no statistical profiler either: :data:`LOCAL_CONFIG`). Closed on exit.
+    Raises :class:`AudioflowError` for a spec of neither form or a scheduler not reached."""
+    import dask
     from distributed import Client, LocalCluster
 
     if spec.startswith("local:"):
@@ -102,6 +111,7 @@ def connect(spec: str) -> Iterator[Any]:
             raise AudioflowError(f"--cluster {spec}: local:N needs a number of workers from 1 to 256")
         cores = max(1, (os.cpu_count() or 1) // workers)
         with (
+            dask.config.set(LOCAL_CONFIG),  # the nannies keep it for the workers they start
             LocalCluster(
                 n_workers=workers,
                 threads_per_worker=LOCAL_SLOTS,
@@ -225,6 +235,29 @@ async def _warm_worker(locations: tuple[str, ...]) -> None:
         import_modules()
 
     await asyncio.to_thread(warm)
+    # A worker process of its own (a nanny's): what the imports made lives as long as it does, so
+    # full collections need not walk it (see _frozen_heap). Once, and never where objects are
+    # frozen already or a client shares the process (a LocalCluster without processes).
+    if multiprocessing.parent_process() is not None and gc.get_freeze_count() == 0:
+        gc.freeze()
+
+
+@contextlib.contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Keep the objects that exist now out of the cyclic garbage collector's full collections for
+    the body (``gc.freeze``; unfrozen after, unless this process had frozen objects of its own).
+    A full collection walks every object of the process: in a cluster run's client (which hosts a
+    ``LocalCluster``'s scheduler) and in a worker (the audio stack, matplotlib, s3fs), 220–280
+    thousand objects, 0.3–0.4 s each time with the GIL held, 3–6 times a benchmark repetition each
+    (measured with ``gc.callbacks``). Frozen, a full collection walks only what the run made."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def warm_workers(client: Any, stores: Sequence[ArtifactStore]) -> threading.Thread:
@@ -268,15 +301,17 @@ def _worker_limits(limits: tuple[tuple[str, int], ...]) -> dict[str | None, Any]
 
 
 def _here(store: ArtifactStore, record: StepRecord) -> StepRecord:
-    """``record`` with its artifact in this process's store: the path rewritten, fetched when absent."""
+    """``record`` with its artifact in this process's store: the path rewritten; from a bucket,
+    its object fetched into the mirror when absent (the record, which a task returned, is not read
+    again)."""
     artifact = record.artifact
     local = store.root / object_key(artifact.digest, artifact.path.suffix.lstrip("."))
-    if local.is_file() and local.stat().st_size == artifact.size:
-        return StepRecord(record.input_digest, Artifact(artifact.digest, local, artifact.size), record.meta)
-    fetched = store.get_step(record.input_digest)
-    if fetched is None:
-        raise AudioflowError(f"the artifact of step {record.input_digest[:12]} is missing from {store.root}")
-    return fetched
+    here: Artifact | None = Artifact(artifact.digest, local, artifact.size)
+    if not (local.is_file() and local.stat().st_size == artifact.size):
+        here = store.fetch_object(artifact) if isinstance(store, S3Store) else None
+    if here is None:
+        raise AudioflowError(f"the artifact of step {record.input_digest[:12]} is missing from {_location(store)}")
+    return StepRecord(record.input_digest, here, record.meta)
 
 
 async def _stopped(name: str | None) -> bool:
@@ -323,6 +358,7 @@ async def _step_task(task: _Task, *upstream: _Done) -> _Done:
         steps = {task.step.id: task.planned}
         run = _Run(steps, store, providers, limits, _publisher(task), lambda: False, budget, outcomes)
         run.shared_budget = task.budget
+        run.plan_misses = True  # the plan looked up every digest it knew moments ago: no second look
         # Tasks in one process meet at one lock per digest first (then at the store's file lock).
         run.digest_locks = _DIGEST_LOCKS.setdefault(id(asyncio.get_running_loop()), {})
         outcome = await _run_step(task.step, run)
@@ -371,13 +407,18 @@ def _submit(
     budget: ClusterBudget | None,
     graph: _Graph,
 ) -> None:
-    """Submit every stale step of ``items`` as a task into ``graph`` (see :class:`_Graph`)."""
+    """Submit every stale step of ``items`` as a task into ``graph`` (see :class:`_Graph`), all in
+    one graph: the scheduler gets one ``update_graph`` for the run, not one per task. A task's
+    ``cpu`` resource and priority ride on its layer's annotations (one layer per combination)."""
+    from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
+
     cpu = _has_cpu_resource(client)
     concurrency: dict[str, int] = {}
     for _, _, providers in items:
         for name, p in providers.items():
             concurrency[name] = max(1, min(concurrency.get(name, p.max_concurrency), p.max_concurrency))
     limits = tuple(sorted(concurrency.items()))
+    layers: dict[tuple[int, bool], dict[str, Any]] = {}
     for i, (plan, store, providers) in enumerate(items):
         location, specs = _location(store), _provider_specs(plan, providers)
         stop = None if keep_going else f"audioflow-stop-{run_id}-{i}"
@@ -391,19 +432,29 @@ def _submit(
             key = f"audioflow-{run_id}-" + (tag or f"{i}-{step_id}")
             graph.keys[i, step_id] = key
             graph.owners.setdefault(key, []).append((i, step_id))
-            if key in graph.futures:
+            if any(key in layer for layer in layers.values()):
                 continue
             step = planned.step
-            ups = [graph.futures[graph.keys[i, d]] if (i, d) in graph.keys else graph.cached[i, d] for d in step.deps]
+            # Dask's graph spec: a task is a tuple (function, *arguments); an argument that is a key of
+            # the graph stands for that task's result (the only strings here are upstream keys).
+            ups = [graph.keys[i, d] if (i, d) in graph.keys else graph.cached[i, d] for d in step.deps]
             deps = tuple(plan.graph.steps[d] for d in step.deps)
             task = _Task(step, planned, deps, location, specs, limits, stop, budget, run_id, key)
             on_cpu = step.provider is None or providers[step.provider].local
-            resources = {CPU_RESOURCE: 1} if on_cpu and cpu else None
             # The deeper step first (a recipe's master before another's join): recipes end, and are
             # bounced, while the paid span goes on, not all at its end.
-            graph.futures[key] = client.submit(
-                _step_task, task, *ups, key=key, pure=False, resources=resources, priority=depth[step_id]
-            )
+            layers.setdefault((depth[step_id], on_cpu and cpu), {})[key] = (_step_task, task, *ups)
+    if not layers:
+        return
+    annotated = {
+        f"audioflow-{run_id}-depth{d}{'-cpu' if on_cpu else ''}": MaterializedLayer(
+            tasks, annotations={"priority": d, **({"resources": {CPU_RESOURCE: 1}} if on_cpu else {})}
+        )
+        for (d, on_cpu), tasks in layers.items()
+    }
+    hlg = HighLevelGraph(annotated, {name: set() for name in annotated})
+    keys = [key for tasks in layers.values() for key in tasks]
+    graph.futures.update(zip(keys, client.get(hlg, keys, sync=False), strict=True))
 
 
 def run_on_cluster(
@@ -422,6 +473,19 @@ def run_on_cluster(
     this function's thread), so a batch bounces a recipe while others still render. When no step
     finishes for ``stall_after_s`` seconds (default :func:`stall_s`), the steps still pending fail
     (cancelled, each saying where it was)."""
+    with _frozen_heap():  # the plans, the scheduler's state: not walked by every full collection
+        return _run(items, client, keep_going, on_event, budget, stall_after_s, on_result)
+
+
+def _run(
+    items: Sequence[tuple[Plan, ArtifactStore, Mapping[str, Provider]]],
+    client: Any,
+    keep_going: bool,
+    on_event: Callable[[StepEvent], None] | None,
+    budget: Budget | None,
+    stall_after_s: float | None,
+    on_result: Callable[[int, RunResult], None] | None,
+) -> list[RunResult]:
     emit = on_event or (lambda event: None)
     total = budget or Budget()
     watchdog_s = stall_s() if stall_after_s is None else stall_after_s

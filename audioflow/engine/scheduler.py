@@ -77,6 +77,11 @@ class _Run:
     outcomes: dict[str, StepOutcome]
     digest_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     shared_budget: SharedBudget | None = None  # a cluster's: held across processes as well as in ``budget``
+    #: Trust the plan's misses: a step whose digest the plan looked up (and missed) is not looked up
+    #: again under its lock. A cluster's tasks set it (on a bucket each look is a round trip, moments
+    #: after the plan's); a paid step's take is still looked up under its lease, so nothing is paid
+    #: twice, and a step another run rendered meanwhile is at worst worked again and stored unchanged.
+    plan_misses: bool = False
     #: Threads for this machine's work on steps (decoding takes, joins, the mix, the master): its own
     #: pool, so the short store, journal and lock calls in the default pool never queue behind it
     #: (a remote request holds its slot through those: queued, 8 slots sat idle for seconds).
@@ -329,7 +334,8 @@ async def _run_step(step: Step, run: _Run) -> StepOutcome:
         # Two steps of one run can share a digest (a repeated line): the second waits here for the first
         # and then finds its record.
         await stack.enter_async_context(run.locked(digest))
-        record = None if planned.forced else await _store_call(run.store, run.store.get_step, digest)
+        looked = run.plan_misses and digest == planned.digest
+        record = None if planned.forced or looked else await _store_call(run.store, run.store.get_step, digest)
         if record is not None:
             return StepOutcome(step, StepStatus.CACHED, digest, record)
         if run.stop():  # a step failed while this one waited for a slot: start nothing new

@@ -267,3 +267,37 @@ def test_workers_send_started_and_the_masters_stages_so_the_stage_bar_moves_on_a
             end = mine.index(("master", "rendered", ""))
             assert all(step != "master" for step, _, _ in mine[end + 1 :])
     assert masters >= 1
+
+
+class _Graphs(distributed.diagnostics.plugin.SchedulerPlugin):  # type: ignore[misc]
+    """A scheduler plugin keeping each ``update_graph``'s keys and annotations (by type, by key)."""
+
+    name = "audioflow-test-graphs"
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[set[str], dict[str, dict[str, Any]]]] = []
+
+    def update_graph(self, scheduler: Any, *, keys: set[Any], annotations: dict[str, Any], **kwargs: Any) -> None:
+        by_type = {a: {str(k): v for k, v in by.items()} for a, by in annotations.items()}
+        self.updates.append(({str(k) for k in keys}, by_type))
+
+
+def test_a_runs_steps_reach_the_scheduler_as_one_graph_with_each_steps_resource_and_priority(
+    segmind, client, tmp_path: Path
+) -> None:
+    """One ``update_graph`` for every step of the batch (not one per task); CPU steps ask for one
+    ``cpu`` unit, remote requests for none; a step's priority is its depth in its recipe's graph."""
+    client.register_plugin(_Graphs())
+    paths = [write_recipe_file(tmp_path / "season", _episode(n, lines=2), f"ep{n}.yaml") for n in range(2)]
+    report = open_batch(paths, cache_dir=tmp_path / "cache").run(cluster=client, report=False)
+    assert report.ok
+    updates = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.plugins[_Graphs.name].updates)
+    steps = [(keys, by) for keys, by in updates if any(k.startswith("audioflow-") for k in keys)]
+    assert len(steps) == 1  # the whole batch at once
+    keys, by = steps[0]
+    assert len(keys) == 1 + 2 * (2 + 3)  # the shared opening once; each recipe's two lines, scene, mix, master
+    cpu = {k for k, r in by.get("resources", {}).items() if r == {"cpu": 1}}
+    assert len(cpu) == 2 * 3 and set(by["resources"]) == cpu  # scene, mix, master of each; no paid step
+    depth = by.get("priority", {})
+    assert sorted(depth[k] for k in cpu) == [1, 1, 2, 2, 3, 3]
+    assert all(depth.get(k, 0) == 0 for k in keys - cpu)
