@@ -155,6 +155,16 @@ class FaultPlan:
         return chosen(req) if callable(chosen) else chosen
 
 
+class _Server(ThreadingHTTPServer):
+    """socketserver's listen backlog is 5: a burst of new connections (a cluster's workers opening
+    their pools at once, on a loaded machine whose accept loop waits for the GIL) overflowed it, and a
+    client saw its request fail as a read error. A host's backlog is far larger (Linux's default
+    ``somaxconn`` is 4096)."""
+
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in two writes: avoid the 40 ms delayed-ACK stall
@@ -194,8 +204,7 @@ class FakeServer:
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> Self:
         handler = type(f"{type(self).__name__}Handler", (_Handler,), {"fake": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
