@@ -107,18 +107,22 @@ def _summary(report: Any, recipe: Path) -> list[str]:
                 + (f", {len(m.placeholders)} placeholder(s)" if m.placeholders else "")
                 + f", QC {'pass' if qc.passed else 'FAIL'} ({qc.preset or 'custom target'})"
             )
-        if report.report is not None:
-            lines.append(f"report: {os.path.relpath(report.report)}")
+        lines += _page_lines(report)
     else:
         unasked = "master" not in result.outcomes  # run --only without master
         lines.append(counts + (" — not bounced (--only without master)" if unasked else " — no output written"))
-        if report.report is not None:  # the page says which steps failed and why
-            lines.append(f"report: {os.path.relpath(report.report)}")
+        lines += _page_lines(report)  # the page says which steps failed and why
     budget = result.budget
     if budget.requests:
         by = ", ".join(f"{name} ${usd:.4f}" for name, usd in budget.by_provider.items())
         lines.append(f"spent ${budget.spent_usd:.4f} on {budget.requests} paid requests ({by})")
     return lines
+
+
+def _page_lines(report: Any) -> list[str]:
+    """A ``report: PATH`` line for every report page the run wrote (one per output)."""
+    pages = tuple(report.report_pages) or ((report.report,) if report.report is not None else ())
+    return [f"report: {os.path.relpath(page)}" for page in pages]
 
 
 def _run_json(report: Any) -> dict[str, Any]:

@@ -77,6 +77,17 @@ def test_the_cli_names_the_page_of_a_failed_run(tmp_path: Path, monkeypatch: Any
     assert no_report.exit_code == 1 and "report:" not in no_report.stdout
 
 
+def test_the_cli_names_every_outputs_page(tmp_path: Path, monkeypatch: Any) -> None:
+    two = RECIPE.replace("output: out/drama.wav\n", "outputs:\n  - {path: out/drama.wav}\n  - {path: out/drama.flac}\n")
+    (tmp_path / "r.yaml").write_text(two)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(PROVIDERS, "local", lambda settings: FakeProvider())
+    result = CliRunner().invoke(cli, ["run", "r.yaml", "--cache-dir", "cache"])
+    assert result.exit_code == 0, result.output
+    pages = [line for line in result.stdout.splitlines() if line.startswith("report: ")]
+    assert pages == ["report: out/drama.wav.report.html", "report: out/drama.flac.report.html"]
+
+
 def test_report_pages_lists_every_outputs_page_failed_or_full(tmp_path: Path) -> None:
     two = RECIPE.replace("output: out/drama.wav\n", "outputs:\n  - {path: out/drama.wav}\n  - {path: out/drama.flac}\n")
     fake = FakeProvider(fail=["bell"])
