@@ -284,30 +284,37 @@ def test_a_read_only_cache_still_bounces_a_fully_cached_render(tmp_path: Path) -
 
 # -- a run killed while it writes the output -------------------------------------------------------
 
-_HANG_WHILE_WRITING_THE_OUTPUT = """
+
+def _run_pausing_at_fsync(folder: Path, recipe: str, where: str, said: str, pause_s: float) -> subprocess.Popen[bytes]:
+    """``audioflow run RECIPE --cache-dir cache`` in a child process that, at its first fsync of a
+    file whose path holds ``where``, prints ``said`` and sleeps ``pause_s`` before syncing."""
+    script = f"""
 import os, sys, time
 real_fsync = os.fsync
+paused = []
 def fsync(fd):
-    if "/out/" in os.readlink(f"/proc/self/fd/{fd}"):
-        print("writing the output", flush=True)
-        time.sleep(600)
+    if {where!r} in os.readlink(f"/proc/self/fd/{{fd}}") and not paused:
+        paused.append(fd)
+        print({said!r}, flush=True)
+        time.sleep({pause_s!r})
     real_fsync(fd)
 os.fsync = fsync
-sys.argv = ["audioflow", "run", "bed.yaml", "--cache-dir", "cache"]
+sys.argv = ["audioflow", "run", {recipe!r}, "--cache-dir", "cache"]
 from audioflow.cli import main
 main()
 """
+    return subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def test_a_run_killed_while_writing_the_output_leaves_nothing_after_the_next_run(tmp_path: Path) -> None:
     write_recipe_file(tmp_path, BED_RECIPE, "bed.yaml")
-    child = subprocess.Popen(
-        [sys.executable, "-c", _HANG_WHILE_WRITING_THE_OUTPUT],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    child = _run_pausing_at_fsync(tmp_path, "bed.yaml", "/out/", "writing the output", 600)
     try:
         assert child.stdout is not None and child.stdout.readline() == b"writing the output\n"
     finally:
@@ -322,37 +329,14 @@ def test_a_run_killed_while_writing_the_output_leaves_nothing_after_the_next_run
 
 # -- a run stopped by SIGTERM (a service manager, `kill`, a CI timeout) -------------------------------
 
-_PAUSE_WHILE_WRITING_INTO_THE_CACHE = """
-import os, sys, time
-real_fsync = os.fsync
-paused = []
-def fsync(fd):
-    if "/cache/tmp/" in os.readlink(f"/proc/self/fd/{fd}") and not paused:
-        paused.append(fd)
-        print("writing into the cache", flush=True)
-        time.sleep(2)
-    real_fsync(fd)
-os.fsync = fsync
-sys.argv = ["audioflow", "run", "scene.yaml", "--cache-dir", "cache"]
-from audioflow.cli import main
-main()
-"""
-
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_sigterm_stops_a_run_as_ctrl_c_does(segmind, tmp_path: Path, stop: signal.Signals) -> None:
     write_recipe_file(tmp_path, SCENE_RECIPE, "scene.yaml")
-    child = subprocess.Popen(
-        [sys.executable, "-c", _PAUSE_WHILE_WRITING_INTO_THE_CACHE],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stdout is not None and child.stdout.readline() == "writing into the cache\n"
+    child = _run_pausing_at_fsync(tmp_path, "scene.yaml", "/cache/tmp/", "writing into the cache", 2)
+    assert child.stdout is not None and child.stdout.readline() == b"writing into the cache\n"
     child.send_signal(stop)
-    _, stderr = child.communicate(timeout=60)
+    stderr = child.communicate(timeout=60)[1].decode()
     assert (child.returncode, stderr.splitlines()[-1]) == (
         (143, "terminated") if stop == signal.SIGTERM else (130, "interrupted")
     ), stderr
