@@ -282,7 +282,10 @@ def print_calls(title: str, calls: Counter[tuple[str, str, str]], steps: Counter
 
 def rendered_kinds(report: Any) -> Counter[str]:
     return Counter(
-        str(o.step.kind.value) for r in report.reports.values() for o in r.result.outcomes.values() if o.status == "rendered"
+        str(o.step.kind.value)
+        for r in report.reports.values()
+        for o in r.result.outcomes.values()
+        if o.status == "rendered"
     )
 
 
@@ -298,7 +301,9 @@ def probe_s3(args: argparse.Namespace, hosts: Any, folder: Path) -> dict[str, fl
     calls: Counter[tuple[str, str, str]] = Counter()
     add_counts(calls, counts)
     paid = len(hosts.api.submits())
-    print_calls(f"S3 probe, local scheduler, {sum(steps.values())} rendered steps {dict(steps)}, {paid} paid", calls, steps)
+    print_calls(
+        f"S3 probe, local scheduler, {sum(steps.values())} rendered steps {dict(steps)}, {paid} paid", calls, steps
+    )
     spent = sum(s for _, s in counts.values())
     return {"steps": sum(steps.values()), "paid": paid, "calls": sum(calls.values()), "seconds": spent}
 

@@ -12,7 +12,15 @@ server decides atomically:
 * **renew**: put a new nonce with ``If-Match: <our ETag>`` (a fresh nonce gives a fresh ETag); a
   renewal that fails means the lease is no longer ours, and the holder stops.
 * **release**: delete with ``If-Match: <our ETag>`` (never someone else's lease); a lease that
-  cannot be released simply expires.
+  cannot be released simply expires. A holder whose paid request may still be journalled (its
+  request failed or it was cancelled before the take was stored) does not delete its lease but
+  **expires** it: a put under ``If-Match`` with a TTL of 0, so the next taker takes it over at once
+  and resumes the journalled request.
+* **the journal rule**: a paid request's journal (``jobs/<digest>.json``) is written only under
+  its lease, and a lease is deleted (by its holder or by ``gc``) only once no journal of it can be
+  left. So while a journal exists its lease object exists, and a **take** (the create succeeded)
+  proves there is no journal: the new holder does not read one (:attr:`Lease.fresh`). Only a
+  **take over** (a holder died or expired its lease) reads the journal.
 * **sweep** (``cache gc`` on a bucket): a dead holder's lease, expired by the server's clock, is
   deleted with ``If-Match`` of the ETag seen once its take has a record or it expired long ago
   (:meth:`S3Store.sweep_leases <audioflow.cache.s3.S3Store.sweep_leases>`); deleting an expired
@@ -28,6 +36,7 @@ import contextlib
 import os
 import secrets
 import socket
+import threading
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -67,14 +76,20 @@ class Lease:
         self.key = key
         self.ttl_s = ttl_s
         self.etag: str | None = None
+        #: True once taken by a create (no lease object was there, so no journal is: see the
+        #: module docstring), False when taken over from an expired holder, who may have left one.
+        self.fresh = False
+        self._guard = threading.Lock()  # one conditional put at a time (a renewal beside an expiry)
 
     @property
     def held(self) -> bool:
         return self.etag is not None
 
-    def _put(self, **condition: str) -> str | None:
-        """Put a fresh lease body under ``condition``; its ETag, or None when the condition failed."""
-        body = canonical_json({"holder": _holder(), "nonce": secrets.token_hex(12), "ttl_s": self.ttl_s})
+    def _put(self, ttl_s: float | None = None, **condition: str) -> str | None:
+        """Put a fresh lease body lasting ``ttl_s`` (default :attr:`ttl_s`) under ``condition``; its
+        ETag, or None when the condition failed."""
+        ttl_s = self.ttl_s if ttl_s is None else ttl_s
+        body = canonical_json({"holder": _holder(), "nonce": secrets.token_hex(12), "ttl_s": ttl_s})
         try:
             response = self.fs.call_s3(
                 "put_object",
@@ -82,7 +97,7 @@ class Lease:
                 Key=self.key,
                 Body=body,
                 ContentType="application/json",
-                Metadata={"ttl-s": repr(float(self.ttl_s))},
+                Metadata={"ttl-s": repr(float(ttl_s))},
                 **condition,
             )
         except OSError as exc:
@@ -109,12 +124,6 @@ class Lease:
         age_s = (server_now - head["LastModified"]).total_seconds()
         return str(head["ETag"]), age_s - ttl_s
 
-    def _expired_etag(self) -> str | None:
-        """The ETag of the current lease when the server's clock says it has expired, else None
-        (also when it was released meanwhile: the next try creates it)."""
-        seen = self.overdue()
-        return seen[0] if seen is not None and seen[1] > 0 else None
-
     def remove_if(self, etag: str) -> bool:
         """Delete the lease object if it is still the one whose ETag is ``etag`` (``If-Match``), as
         ``gc`` does with a dead holder's expired lease: a lease taken over or renewed since stays.
@@ -130,22 +139,21 @@ class Lease:
         return True
 
     def try_acquire(self) -> bool:
-        """Take the lease if it is free or expired; False when someone else holds it (or won a race)."""
+        """Take the lease if it is free or expired; False when someone else holds it (or won a race).
+        Sets :attr:`fresh`: True when it was free (created), False when taken over."""
         for _ in range(3):
             etag = self._put(IfNoneMatch="*")
             if etag is not None:
-                self.etag = etag
+                self.etag, self.fresh = etag, True
                 return True
-            stale = self._expired_etag()
-            if stale is None:
-                try:
-                    self.fs.call_s3("head_object", Bucket=self.bucket, Key=self.key)
-                    return False  # held, not expired
-                except FileNotFoundError:
-                    continue  # released between our put and our look: try again
-            etag = self._put(IfMatch=stale)
+            seen = self.overdue()  # the create's 412 says it is there: one look says whether it expired
+            if seen is None:
+                continue  # released between our put and our look: try again
+            if seen[1] <= 0:
+                return False  # held, not expired
+            etag = self._put(IfMatch=seen[0])
             if etag is not None:
-                self.etag = etag
+                self.etag, self.fresh = etag, False
                 return True
             return False
         return False
@@ -153,19 +161,34 @@ class Lease:
     def renew(self) -> bool:
         """Extend the lease (a new nonce under ``If-Match`` of ours). False when it is no longer ours
         or the server cannot confirm it: the holder must stop."""
-        if self.etag is None:
-            return False
-        try:
-            etag = self._put(IfMatch=self.etag)
-        except CacheError:
-            etag = None
-        self.etag = etag
-        return etag is not None
+        with self._guard:
+            if self.etag is None:
+                return False
+            try:
+                etag = self._put(IfMatch=self.etag)
+            except CacheError:
+                etag = None
+            self.etag = etag
+            return etag is not None
 
     def release(self) -> None:
-        """Delete the lease if it is still ours; errors are ignored (an unreleased lease expires)."""
-        etag, self.etag = self.etag, None
-        if etag is None:
-            return
-        with contextlib.suppress(OSError):
-            self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self.key, IfMatch=etag)
+        """Delete the lease if it is still ours; errors are ignored (an unreleased lease expires).
+        Call only when no journal of the lease's request can be left (see the module docstring);
+        else :meth:`expire` it."""
+        with self._guard:
+            etag, self.etag = self.etag, None
+            if etag is None:
+                return
+            with contextlib.suppress(OSError):
+                self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self.key, IfMatch=etag)
+
+    def expire(self) -> None:
+        """Give the lease up without deleting it: put it again, if still ours, with a TTL of 0, so
+        the next taker takes it over at once and reads the journal it guards. Errors are ignored
+        (the lease then expires after its TTL)."""
+        with self._guard:
+            etag, self.etag = self.etag, None
+            if etag is None:
+                return
+            with contextlib.suppress(CacheError):
+                self._put(ttl_s=0.0, IfMatch=etag)

@@ -233,7 +233,8 @@ async def _raw_take(step: Step, run: _Run, prepared: PreparedRequest) -> StepRec
         record = None if forced else await _store_call(run.store, run.store.get_step, digest)
         if record is not None:
             return record
-        journal = run.store.journal(digest)
+        # The lease's journal: a holder that created the lease knows there is none and reads nothing.
+        journal = held.journal if held.journal is not None else run.store.journal(digest)
         resumed = (
             await _store_call(run.store, journal.load) is not None
         )  # paid by an earlier run: resume, reserve nothing

@@ -77,3 +77,34 @@ def test_a_lease_renewed_in_time_is_never_taken(s3_url: str, tmp_path: Path) -> 
         assert not other.try_acquire()
     holder.release()
     assert other.try_acquire()
+
+
+def test_a_created_lease_is_fresh_one_taken_over_is_not_and_an_expired_one_is_taken_at_once(
+    s3_url: str, tmp_path: Path
+) -> None:
+    """``fresh`` tells a holder whether a journal can exist (see the journal rule in leases.py); a
+    lease given up by :meth:`Lease.expire` is taken over within a second, not after its TTL."""
+    one, two = (S3Store(s3_url, mirror=tmp_path / f"m{i}", lease_ttl_s=60.0).lease(DIGEST) for i in range(2))
+    assert one.try_acquire() and one.fresh
+    assert not two.try_acquire()
+    one.expire()
+    assert not one.renew()  # given up: no longer ours
+    begin = time.monotonic()
+    while not two.try_acquire():
+        assert time.monotonic() - begin < 5, "an expired lease was not taken over"
+        time.sleep(0.2)
+    assert not two.fresh and two.renew()
+    two.release()
+    assert one.try_acquire() and one.fresh
+
+
+def test_gc_never_sweeps_an_expired_lease_that_guards_a_journal(s3_url: str, tmp_path: Path) -> None:
+    """However long ago it expired: a holder that created the lease would not read the journal."""
+    store = S3Store(s3_url, mirror=tmp_path / "m", lease_ttl_s=1.0)
+    guarding, idle = store.lease(DIGEST), store.lease("ab" * 32)
+    assert guarding.try_acquire() and idle.try_acquire()
+    store.journal(DIGEST).save({"request_id": "r-1"})
+    guarding.expire()
+    time.sleep(2.5)  # both past their TTL on the server's clock
+    assert [key for key, _ in store.sweep_leases(grace_s=0)] == [f"leases/{'ab' * 32}.json"]
+    assert store.read_key(f"leases/{DIGEST}.json") is not None
