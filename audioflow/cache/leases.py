@@ -11,20 +11,20 @@ server decides atomically:
   lease, exactly one succeeds; the others' puts fail their precondition.
 * **renew**: put a new nonce with ``If-Match: <our ETag>`` (a fresh nonce gives a fresh ETag); a
   renewal that fails means the lease is no longer ours, and the holder stops.
-* **release**: delete with ``If-Match: <our ETag>`` (never someone else's lease); a lease that
-  cannot be released simply expires. A holder whose paid request may still be journalled (its
-  request failed or it was cancelled before the take was stored) does not delete its lease but
-  **expires** it: a put under ``If-Match`` with a TTL of 0, so the next taker takes it over at once
-  and resumes the journalled request.
-* **the journal rule**: a paid request's journal (``jobs/<digest>.json``) is written only under
-  its lease, and a lease is deleted (by its holder or by ``gc``) only once no journal of it can be
-  left. So while a journal exists its lease object exists, and a **take** (the create succeeded)
-  proves there is no journal: the new holder does not read one (:attr:`Lease.fresh`). Only a
-  **take over** (a holder died or expired its lease) reads the journal.
-* **sweep** (``cache gc`` on a bucket): a dead holder's lease, expired by the server's clock, is
-  deleted with ``If-Match`` of the ETag seen once its take has a record or it expired long ago
-  (:meth:`S3Store.sweep_leases <audioflow.cache.s3.S3Store.sweep_leases>`); deleting an expired
-  lease is no more than the takeover any worker may make.
+* **release**: put the lease again under ``If-Match: <our ETag>`` with a TTL of 0 (never someone
+  else's lease): a released lease is free at once, taken over by the next worker that needs it. A
+  lease that cannot be released simply expires. Holders never delete a lease object.
+* **the lease rule**: a paid take's record and its request's journal (``jobs/<digest>.json``) are
+  written only under its lease, and only ``gc`` deletes a lease object, and only one that guards
+  neither (no record, no journal). So a **take** (the create succeeded: there was no lease object)
+  proves there is neither a record nor a journal, and the new holder reads neither
+  (:attr:`Lease.fresh`); a holder that **took over** a lease (expired, or released after a take was
+  stored or a request failed) reads both.
+* **sweep** (``cache gc`` on a bucket): a lease expired (or released) by the server's clock whose
+  take has no record and whose request no journal, released or expired long ago, is deleted with
+  ``If-Match`` of the ETag seen (:meth:`S3Store.sweep_leases
+  <audioflow.cache.s3.S3Store.sweep_leases>`); deleting it is no more than the takeover any worker
+  may make, and the lease rule holds after it.
 
 What the holder does under the lease (look for the take again, resume a journalled request or
 submit and journal a new one) and the window that remains are in ``docs/explanation/caching.md``.
@@ -33,6 +33,7 @@ submit and journal a new one) and the window that remains are in ``docs/explanat
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import secrets
 import socket
@@ -76,10 +77,10 @@ class Lease:
         self.key = key
         self.ttl_s = ttl_s
         self.etag: str | None = None
-        #: True once taken by a create (no lease object was there, so no journal is: see the
-        #: module docstring), False when taken over from an expired holder, who may have left one.
+        #: True once taken by a create (no lease object was there, so neither a record of the take
+        #: nor a journal is: the lease rule of the module docstring), False when taken over.
         self.fresh = False
-        self._guard = threading.Lock()  # one conditional put at a time (a renewal beside an expiry)
+        self._guard = threading.Lock()  # one conditional put at a time (a renewal beside a release)
 
     @property
     def held(self) -> bool:
@@ -108,8 +109,8 @@ class Lease:
 
     def overdue(self) -> tuple[str, float] | None:
         """The lease object's ETag and how many seconds ago its TTL ran out by the server's clock
-        (negative: still alive), or None when there is no lease. Raises :class:`CacheError` when
-        the server cannot be read."""
+        (negative: still alive; ``math.inf`` for a released lease, free at once), or None when
+        there is no lease. Raises :class:`CacheError` when the server cannot be read."""
         try:
             head = self.fs.call_s3("head_object", Bucket=self.bucket, Key=self.key)
         except FileNotFoundError:
@@ -121,6 +122,8 @@ class Lease:
             ttl_s = float(head.get("Metadata", {}).get("ttl-s", self.ttl_s))
         except ValueError:
             ttl_s = self.ttl_s  # a damaged lease still expires, after our own TTL
+        if ttl_s <= 0:
+            return str(head["ETag"]), math.inf  # released
         age_s = (server_now - head["LastModified"]).total_seconds()
         return str(head["ETag"]), age_s - ttl_s
 
@@ -172,20 +175,9 @@ class Lease:
             return etag is not None
 
     def release(self) -> None:
-        """Delete the lease if it is still ours; errors are ignored (an unreleased lease expires).
-        Call only when no journal of the lease's request can be left (see the module docstring);
-        else :meth:`expire` it."""
-        with self._guard:
-            etag, self.etag = self.etag, None
-            if etag is None:
-                return
-            with contextlib.suppress(OSError):
-                self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self.key, IfMatch=etag)
-
-    def expire(self) -> None:
-        """Give the lease up without deleting it: put it again, if still ours, with a TTL of 0, so
-        the next taker takes it over at once and reads the journal it guards. Errors are ignored
-        (the lease then expires after its TTL)."""
+        """Give the lease up if it is still ours: put it again with a TTL of 0, free at once for the
+        next taker; never deleted (the lease rule of the module docstring). Errors are ignored (an
+        unreleased lease expires after its TTL)."""
         with self._guard:
             etag, self.etag = self.etag, None
             if etag is None:

@@ -138,17 +138,14 @@ class S3Journal:
     lost its lease and then sees its request fail never deletes the journal of the request the new
     holder submitted since. One journal object serves one holder under its lease (the scheduler's
     look, then the provider's): it reads the bucket once and then answers from what it read or saved.
-    Made with ``absent`` (its holder created the lease, so by the journal rule of :mod:`.leases`
-    there is none) it never reads the bucket. :attr:`pending` says whether a journal may still be in
-    the bucket after this holder (one it saved or found and did not clear, or another holder's that
-    its clear left): then the lease must be expired, not deleted."""
+    Made with ``absent`` (its holder created the lease, so by the lease rule of :mod:`.leases` there
+    is none) it never reads the bucket."""
 
     def __init__(self, store: S3Store, key: str, *, absent: bool = False):
         self._store = store
         self.key = key
         self.etag: str | None = None
         self._known: tuple[dict[str, Any] | None] | None = (None,) if absent else None  # (state,) once known
-        self.pending = False
 
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None. An unreadable journal raises :class:`CacheError`: it may hold a
@@ -160,7 +157,6 @@ class S3Journal:
             self.etag = None
             self._known = (None,)
             return None
-        self.pending = True  # someone's request: it stays until cleared
         data, etag = found
         try:
             state = parse_journal(data)
@@ -176,7 +172,6 @@ class S3Journal:
 
     def save(self, state: dict[str, Any]) -> None:
         """Put ``state``; returns once the server has it. Raises :class:`CacheError`."""
-        self.pending = True  # even when the put fails: it may have reached the server
         self.etag = self._store.put_tagged(self.key, canonical_json(state))
         self._known = (dict(state),)
 
@@ -188,7 +183,7 @@ class S3Journal:
         etag, self.etag = self.etag, None
         self._known = None  # another holder's state may be there: the next load reads the bucket
         if etag is not None:
-            self.pending = not self._store.remove_if_unchanged(self.key, etag)
+            self._store.remove_if_unchanged(self.key, etag)
 
 
 class S3Store(ArtifactStore):
@@ -466,7 +461,7 @@ class S3Store(ArtifactStore):
     # -- journals, leases, state -------------------------------------------------------------
     def journal(self, request_digest: str, *, absent: bool = False) -> S3Journal:  # type: ignore[override]
         """The journal of the paid request ``request_digest``, in the bucket; ``absent`` when its
-        holder created the lease on it (then there is none: :class:`S3Journal`)."""
+        holder created the lease on it (then there is none: the lease rule of :mod:`.leases`)."""
         return S3Journal(self, f"jobs/{request_digest}.json", absent=absent)
 
     def pending_jobs(self) -> list[str]:
@@ -477,12 +472,12 @@ class S3Store(ArtifactStore):
         return Lease(self.fs, self.bucket, self.bucket_key(f"leases/{input_digest}.json"), self.lease_ttl_s)
 
     def sweep_leases(self, *, dry_run: bool = False, grace_s: float = LEASE_GRACE_S) -> list[tuple[str, int]]:
-        """Remove the leases dead holders left: expired by the server's clock, guarding no journal
-        (``jobs/<digest>.json``: the journal rule of :mod:`.leases`), and either their take has a
-        record (the step was done) or they expired more than ``grace_s`` seconds ago. Each goes
-        by a delete under ``If-Match`` of the ETag seen, so a lease taken over or renewed meanwhile
-        stays; live leases are never touched. Returns (key, bytes) of each removed (with
-        ``dry_run``: that would be). Raises :class:`CacheError` when the bucket cannot be read."""
+        """Remove the leases that guard nothing (the lease rule of :mod:`.leases`): released, or
+        expired by the server's clock more than ``grace_s`` seconds ago, and their take has no
+        record and their request no journal. Each goes by a delete under ``If-Match`` of the ETag
+        seen, so a lease taken over or renewed meanwhile stays; live leases are never touched.
+        Returns (key, bytes) of each removed (with ``dry_run``: that would be). Raises
+        :class:`CacheError` when the bucket cannot be read."""
         removed = []
         for key, size in sorted(self.sizes("leases").items()):
             digest = key.removeprefix("leases/").removesuffix(".json")
@@ -490,14 +485,11 @@ class S3Store(ArtifactStore):
                 continue  # not a lease audioflow wrote
             lease = self.lease(digest)
             seen = lease.overdue()
-            if seen is None or seen[1] <= 0:
-                continue  # gone meanwhile, or alive
-            etag, overdue_s = seen
-            if self.read_key(f"jobs/{digest}.json") is not None:
-                continue  # it guards a journal (the journal rule of .leases): the next taker resumes it
-            if overdue_s <= grace_s and self.read_key(record_key(digest)) is None:
-                continue  # maybe a holder frozen for a while
-            if dry_run or lease.remove_if(etag):
+            if seen is None or seen[1] <= grace_s:
+                continue  # gone meanwhile, alive, or maybe a holder frozen for a while
+            if self.read_key(record_key(digest)) is not None or self.read_key(f"jobs/{digest}.json") is not None:
+                continue  # it guards a record or a journal: a worker that created it would look for neither
+            if dry_run or lease.remove_if(seen[0]):
                 removed.append((key, size))
         return removed
 

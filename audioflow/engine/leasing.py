@@ -17,10 +17,9 @@ whose lease ran out while it waited (for a provider slot, for a thread) does not
 worker that took it over.
 
 The body journals its request in :attr:`Held.journal`. A holder that created the lease knows there
-is no journal (the journal rule of :mod:`audioflow.cache.leases`), so its journal never reads the
-bucket; one that took an expired lease over reads it. On the way out the lease is deleted when no
-journal of the holder's can be left, and otherwise expired (a put with a TTL of 0), so the journal
-is never without its lease and the next taker resumes the request at once.
+is neither a record of the take nor a journal (the lease rule of :mod:`audioflow.cache.leases`),
+so it reads neither (:attr:`Held.fresh`); one that took a lease over reads both. Released, a lease
+stays in the bucket with a TTL of 0, free at once for the next taker.
 """
 
 from __future__ import annotations
@@ -57,6 +56,12 @@ class Held:
         self.lease, self.digest, self.journal = lease, digest, journal
         self.confirmed_at = time.monotonic()
         self.lock = asyncio.Lock()  # one put at a time: the renewer's and confirm's
+
+    @property
+    def fresh(self) -> bool:
+        """Whether this holder created the lease: then the take has no record and its request no
+        journal (the lease rule of :mod:`audioflow.cache.leases`), and neither is looked up."""
+        return self.lease is not None and self.lease.fresh
 
     async def renew(self) -> bool:
         """Renew now (see :meth:`Lease.renew`); False when the lease is no longer ours."""
@@ -128,4 +133,4 @@ async def leased(store: ArtifactStore, digest: str, *, wait_s: float = 1.0) -> A
         renewer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await renewer
-        await _call(lease.expire if getattr(held.journal, "pending", True) else lease.release)
+        await _call(lease.release)

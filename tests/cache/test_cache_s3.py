@@ -134,23 +134,14 @@ def test_the_hosts_final_failure_clears_the_journal_in_the_bucket(s3_url: str, t
     assert S3Store(s3_url, mirror=tmp_path / "c").journal(DIGEST).load() is None  # gone at the server
 
 
-def test_a_journal_says_whether_a_state_of_its_holder_may_be_left_in_the_bucket(s3_url: str, tmp_path: Path) -> None:
-    """``pending`` decides whether the lease is deleted or expired: true from a save (even one that
-    failed) or a load that found a state, until a clear removed it; true when the clear left
-    another holder's state."""
+def test_a_journal_made_absent_never_reads_the_bucket(s3_url: str, tmp_path: Path) -> None:
+    """Its holder created the lease (the lease rule of leases.py): it answers None, then its own saves."""
     store = S3Store(s3_url, mirror=tmp_path / "m")
+    store.journal(DIGEST).save({"request_id": "r-1"})
     journal = store.journal(DIGEST, absent=True)
-    assert journal.load() is None and not journal.pending
-    journal.save({"request_id": "r-1"})
-    assert journal.pending and journal.load() == {"request_id": "r-1"}
-    other = S3Store(s3_url, mirror=tmp_path / "m2").journal(DIGEST)
-    assert other.load() == {"request_id": "r-1"} and other.pending
-    other.clear()
-    assert not other.pending
-    other.save({"request_id": "r-2"})
-    journal.clear()  # r-1 is gone: r-2 stays, and this holder's state may be left (412)
-    assert journal.pending
-    assert store.journal(DIGEST).load() == {"request_id": "r-2"}
+    assert journal.load() is None
+    journal.save({"request_id": "r-2"})
+    assert journal.load() == {"request_id": "r-2"} == store.journal(DIGEST).load()
 
 
 def test_listings_are_never_served_from_a_cache(s3_url: str, tmp_path: Path) -> None:
