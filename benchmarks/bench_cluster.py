@@ -26,6 +26,11 @@ Reported, each ``--repeats`` times (default 3; the median is the figure):
   last result the host served to the end: the last joins, mixes and masters, and the bounces not
   yet done: each recipe is bounced, with its report, as soon as its own steps have ended).
 
+Each repetition also prints **its S3 calls**, counted on the client and on every worker (s3fs'
+``_call_s3``, which every call goes through): by what made them (the plan, a step of a kind, the
+lease threads, the rest of the run: states), by operation and by key area (``steps``, ``objects``,
+``leases``, ``jobs``, ``state``).
+
 Then **the S3 bookkeeping per step**: a batch of ``--probe`` recipes (default 5) run with the local
 scheduler in this process against a fake with no latency, every S3 call of the s3fs client counted
 and timed (record lookups, leases, journals, objects, records), divided by the steps rendered.
