@@ -239,8 +239,8 @@ def _beds(ax: Any, data: ReportData) -> None:
             lowest = min(lowest, min(heard) - 3.0)
     if not data.beds:
         ax.text(0.5, 0.5, "no bed in this mix", transform=ax.transAxes, ha="center", va="center", color="#888888")
-    for k, (name, colour) in enumerate(reversed(names)):  # in place of a legend box: no extents measured
-        ax.text(0.995, 0.05 + 0.14 * k, name, transform=ax.transAxes, ha="right", fontsize=7, color=colour)
+    for k, (name, colour) in enumerate(names):  # in place of a legend box: no extents measured
+        ax.text(0.995, 0.97 - 0.13 * k, name, transform=ax.transAxes, ha="right", va="top", fontsize=7, color=colour)
     low = max(lowest, -60.0)
     ax.set_ylim(low, 6.0)
     _set_yticks(ax, _ticks(low, 6.0, 4))
@@ -253,8 +253,8 @@ def _loudness(ax: Any, data: ReportData) -> None:
     target = float(data.figures["target_lufs"])
     ax.plot(_seconds(seen.loudness_ms), _finite(seen.short_term_lufs), color="#c0392b", linewidth=1.2)
     ax.axhline(target, color="#222222", linestyle="--", linewidth=0.9)
-    ax.text(0.995, 0.05, "short-term (3 s)", transform=ax.transAxes, ha="right", fontsize=7, color="#c0392b")
-    ax.text(0.995, 0.19, f"target {target:g} LUFS", transform=ax.transAxes, ha="right", fontsize=7, color="#222222")
+    for k, (name, colour) in enumerate(((f"target {target:g} LUFS", "#222222"), ("short-term (3 s)", "#c0392b"))):
+        ax.text(0.995, 0.97 - 0.13 * k, name, transform=ax.transAxes, ha="right", va="top", fontsize=7, color=colour)
     ax.set_ylim(target - 24.0, target + 10.0)
     _set_yticks(ax, _ticks(target - 24.0, target + 10.0, 4))
     ax.set_ylabel("LUFS")
@@ -276,12 +276,12 @@ def draw(data: ReportData) -> Svgs:
     draws on its own figure."""
     from matplotlib import rc_context
 
-    canvas = _canvas()
-    duration_s = max(data.duration_ms / 1000.0, 0.001)
-    ticks = _ticks(0.0, duration_s, 10)
-    canvas.refill(len(data.lanes), ticks, [chapter.start_ms / 1000.0 for chapter in data.chapters])
-    axes = canvas.axes
-    with rc_context(_RC):  # the artists take their font sizes now, savefig the SVG settings
+    with rc_context(_RC):  # the artists (and a new canvas's ticks) take their sizes now, savefig the SVG settings
+        canvas = _canvas()
+        duration_s = max(data.duration_ms / 1000.0, 0.001)
+        ticks = _ticks(0.0, duration_s, 10)
+        canvas.refill(len(data.lanes), ticks, [chapter.start_ms / 1000.0 for chapter in data.chapters])
+        axes = canvas.axes
         seek = _lanes(axes["lanes"], data)
         _waveform(axes["waveform"], data)
         _beds(axes["beds"], data)
