@@ -96,12 +96,14 @@ class LocalVoice:
 
 
 #: The local voices, in the order voices without a local preset receive them (``steps.LOCAL_VOICE_NAMES``).
-#: Eight characters from one recorded voice: each pair differs by at least 2 semitones of tape shift
-#: or, at nearly the same pitch, by its spectral tilt (shelves ≥ 6 dB apart) and pace.
+#: Eight characters from one recorded voice: each pair differs by at least 2.5 semitones of tape shift
+#: or, within 1.5 semitones, by its spectral tilt (shelves ≥ 6 dB apart) and pace. Piper's delivery
+#: noise moves a line's measured median pitch by up to ±0.5 semitone take to take, so 2 semitones at
+#: the same tilt (bright +4, crisp +2 as they were) measured under 1 semitone apart now and then.
 LOCAL_VOICES: dict[str, LocalVoice] = {
     "joe": LocalVoice(description="the bundled voice as recorded: an adult male, neutral"),
     "bright": LocalVoice(
-        pitch_semitones=4.0,
+        pitch_semitones=4.5,
         speed=1.06,
         low_shelf_db=-4.0,
         high_shelf_db=2.0,
@@ -109,7 +111,7 @@ LOCAL_VOICES: dict[str, LocalVoice] = {
         description="higher and lighter, quicker: a younger speaker",
     ),
     "deep": LocalVoice(
-        pitch_semitones=-3.0,
+        pitch_semitones=-3.5,
         speed=0.94,
         low_shelf_db=3.0,
         high_shelf_db=-2.0,
@@ -120,7 +122,7 @@ LOCAL_VOICES: dict[str, LocalVoice] = {
         pitch_semitones=2.0,
         speed=1.12,
         low_shelf_db=-2.0,
-        high_shelf_db=4.0,
+        high_shelf_db=5.0,
         noise_scale=0.5,
         noise_w_scale=0.6,
         description="slightly higher, clipped and fast",
@@ -143,7 +145,7 @@ LOCAL_VOICES: dict[str, LocalVoice] = {
         description="a little low, soft-edged and round: a gentle speaker",
     ),
     "light": LocalVoice(
-        pitch_semitones=7.0,
+        pitch_semitones=7.5,
         speed=1.08,
         low_shelf_db=-6.0,
         high_shelf_db=3.0,
@@ -152,7 +154,7 @@ LOCAL_VOICES: dict[str, LocalVoice] = {
         description="high and small, quick: a child or a slight, young speaker",
     ),
     "reedy": LocalVoice(
-        pitch_semitones=-2.0,
+        pitch_semitones=-2.5,
         speed=0.92,
         low_shelf_db=-7.0,
         high_shelf_db=6.0,
