@@ -8,8 +8,9 @@ one figure and one ``savefig`` (one renderer: one text-metrics cache), its panel
 positions (no layout engine; axis labels and titles at fixed offsets, so no text extents are
 measured to place them), the time ticks chosen once and labelled under the last panel only, the
 time grid and chapter marks one line collection per panel, no tick marks, the lines labelled in
-place instead of legend boxes, and each thread's figure and panels kept and refilled page after
-page (making axes cost a third of a figure). Its bytes depend only on what it shows
+place instead of legend boxes, and the process's figure and panels kept and refilled page after
+page (making axes cost a third of a figure). Pages are drawn one at a time (a lock): matplotlib's
+settings (``rc_context``) are global, and drawing holds the GIL anyway. Its bytes depend only on what it shows
 (``svg.hashsalt``, no date): the same in a fresh process as after other pages."""
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def _svg_canvas(fig: Any) -> Any:
 
 
 class _Canvas:
-    """One thread's figure: its four panels, each with its time grid and chapter marks (line
+    """The figure: its four panels, each with its time grid and chapter marks (line
     collections), made once; :meth:`refill` empties them for the next page."""
 
     def __init__(self) -> None:
@@ -176,14 +177,16 @@ class _Canvas:
             self.marks[name].set_segments([[(t, 0.0), (t, 1.0)] for t in chapters_s])
 
 
-_LOCAL = threading.local()
+_LOCK = threading.Lock()  # one page drawn at a time, on the one figure
+_CANVAS: _Canvas | None = None
 
 
 def _canvas() -> _Canvas:
-    canvas = getattr(_LOCAL, "canvas", None)
-    if canvas is None:
-        canvas = _LOCAL.canvas = _Canvas()
-    return canvas
+    """The process's figure (made on first use; call under :data:`_LOCK`)."""
+    global _CANVAS
+    if _CANVAS is None:
+        _CANVAS = _Canvas()
+    return _CANVAS
 
 
 def _lanes(ax: Any, data: ReportData) -> dict[str, tuple[float, str]]:
@@ -272,11 +275,11 @@ def _svg(fig: Any) -> str:
 
 
 def draw(data: ReportData) -> Svgs:
-    """The report's figure for ``data`` (see the module docstring). Thread-safe: each thread
-    draws on its own figure."""
+    """The report's figure for ``data`` (see the module docstring). Thread-safe: one page is
+    drawn at a time."""
     from matplotlib import rc_context
 
-    with rc_context(_RC):  # the artists (and a new canvas's ticks) take their sizes now, savefig the SVG settings
+    with _LOCK, rc_context(_RC):  # artists (a new canvas's ticks too) take their sizes now, savefig the SVG settings
         canvas = _canvas()
         duration_s = max(data.duration_ms / 1000.0, 0.001)
         ticks = _ticks(0.0, duration_s, 10)

@@ -294,18 +294,16 @@ def test_the_page_draws_the_overview_the_master_measured(tmp_path: Path, monkeyp
     np.testing.assert_allclose(data.overview.high, seen.high, rtol=0, atol=5e-5)  # the meta keeps 1e-4
 
 
-def _drawn_in_a_new_thread(data: Any) -> str:
-    """``data``'s figure drawn on a fresh thread's figure (nothing drawn on it before)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+def _drawn_on_a_new_figure(data: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``data``'s figure drawn on a new figure (nothing drawn on it before), kept for the next page."""
     from audioflow.engine import report_figures
 
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: report_figures.draw(data).svg).result()
+    monkeypatch.setattr(report_figures, "_CANVAS", None)
+    return report_figures.draw(data).svg
 
 
-def test_the_figure_is_the_same_whatever_was_drawn_before(tmp_path: Path) -> None:
-    """A thread's figure is refilled page after page and text extents are remembered across pages:
+def test_the_figure_is_the_same_whatever_was_drawn_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process's figure is refilled page after page and text extents are remembered across pages:
     a page's SVG is still exactly what a fresh figure, with nothing remembered, draws for it."""
     from audioflow.engine import report_figures
     from audioflow.engine.report import collect
@@ -323,16 +321,22 @@ def test_the_figure_is_the_same_whatever_was_drawn_before(tmp_path: Path) -> Non
         datas.append(collect(plan, cached_result(plan), project.store, run.output))
     first, second = datas
     report_figures._text_metrics.cache_clear()
-    fresh = _drawn_in_a_new_thread(first)
+    fresh = _drawn_on_a_new_figure(first, monkeypatch)
     assert report_figures._text_metrics.cache_info().currsize > 10  # extents remembered...
-    assert _drawn_in_a_new_thread(second) != fresh
-    after_other = [report_figures.draw(second).svg, report_figures.draw(first).svg][1]
+    assert _drawn_on_a_new_figure(second, monkeypatch) != fresh
+    after_other = report_figures.draw(first).svg  # on the figure that drew the second page
     assert after_other == fresh  # ...and the same bytes as measured afresh, on a used figure
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:  # pages drawn from several threads at once (a batch's bounces)
+        drawn = list(pool.map(lambda data: report_figures.draw(data).svg, [first, second] * 4))
+    assert drawn[::2] == [fresh] * 4 and len(set(drawn[1::2])) == 1
     assert fresh.count('id="seg-') == 2 * 6 and after_other.count("Opening") == 0
     assert all(title in fresh for title in ("Timeline", "Waveform", "Beds and their ducking", "Short-term loudness"))
 
 
-def test_the_figure_is_what_matplotlibs_own_svg_canvas_writes(tmp_path: Path) -> None:
+def test_the_figure_is_what_matplotlibs_own_svg_canvas_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib import rc_context
     from matplotlib.backends.backend_svg import FigureCanvasSVG
 
     from audioflow.engine import report_figures
@@ -344,14 +348,9 @@ def test_the_figure_is_what_matplotlibs_own_svg_canvas_writes(tmp_path: Path) ->
     plan = project.plan()
     data = collect(plan, cached_result(plan), project.store, run.output)
 
-    def draw(plain: bool) -> str:
-        canvas = report_figures._canvas()
-        if plain:  # matplotlib's SVG canvas: every text measured by its own renderer
-            FigureCanvasSVG(canvas.fig)
-        return report_figures.draw(data).svg
-
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as pool:  # a thread of its own: its figure is thrown away after
-        ours, theirs = pool.submit(draw, False).result(), pool.submit(draw, True).result()
+    ours = report_figures.draw(data).svg
+    monkeypatch.setattr(report_figures, "_CANVAS", None)  # a new figure, thrown away after the test
+    with rc_context(report_figures._RC):  # as draw makes it
+        FigureCanvasSVG(report_figures._canvas().fig)  # matplotlib's SVG canvas: each text measured by its renderer
+    theirs = report_figures.draw(data).svg
     assert ours == theirs and "<svg" in ours
