@@ -26,6 +26,11 @@ Reported, each ``--repeats`` times (default 3; the median is the figure):
   last result the host served to the end: the last joins, mixes and masters, and the bounces not
   yet done: each recipe is bounced, with its report, as soon as its own steps have ended).
 
+Each repetition also prints **its S3 calls**, counted on the client and on every worker (s3fs'
+``_call_s3``, which every call goes through): by what made them (the plan, a step of a kind, the
+lease threads, the rest of the run: states), by operation and by key area (``steps``, ``objects``,
+``leases``, ``jobs``, ``state``).
+
 Then **the S3 bookkeeping per step**: a batch of ``--probe`` recipes (default 5) run with the local
 scheduler in this process against a fake with no latency, every S3 call of the s3fs client counted
 and timed (record lookups, leases, journals, objects, records), divided by the steps rendered.
@@ -157,11 +162,19 @@ def one_run(hosts: Any, paths: list[Path], args: argparse.Namespace, url: str, c
     the mean share of the limit in flight, and CPU seconds by process."""
     hosts.api.reset()
     hosts.api.slow(args.latency, paths=[r"^/v2/[^/]+$"], methods=["POST"])
+    count_s3_calls(reset=True)
+    client.run(count_s3_calls, True)
     cpu = cpu_seconds()
     start = time.monotonic()
     report = open_batch(paths, cache_dir=url).run(cluster=client, report=not args.no_report)
     end = time.monotonic()
     cpu = {k: v - cpu[k] for k, v in cpu_seconds().items()}
+    calls: Counter[tuple[str, str, str]] = Counter()
+    add_counts(calls, count_s3_calls(reset=True))
+    client_calls = sum(calls.values())
+    for counts in client.run(count_s3_calls, True).values():
+        add_counts(calls, counts)
+    print_calls(f"client {client_calls}, workers {sum(calls.values()) - client_calls}", calls, rendered_kinds(report))
     failed = {o.error for r in report.reports.values() for o in r.result.outcomes.values() if o.status == "failed"}
     assert report.ok, report.errors or failed
     submits = hosts.api.submits()
@@ -175,43 +188,129 @@ def one_run(hosts: Any, paths: list[Path], args: argparse.Namespace, url: str, c
         "held": jobs_in_flight(hosts.api),
         "busy": in_flight_share(hosts.api, args.limit),
         **{f"cpu_{k}": v for k, v in cpu.items()},
+        "s3_calls": sum(calls.values()),
     }
+
+
+_AREAS = frozenset({"steps", "objects", "leases", "jobs", "state", "quarantine"})
+
+
+def count_s3_calls(reset: bool = False) -> dict[tuple[str, str, str], tuple[int, float]]:
+    """Count every S3 call this process makes from now on (s3fs' ``_call_s3``, which ``call_s3``
+    and every file-system method go through): by operation, by the area of its key (``steps``,
+    ``objects``, ``leases``, ``jobs``, ``state``) and by what made it (a step of a kind, ``lease``
+    for the lease threads, ``plan``, or ``run``: states, outputs and the rest), with the seconds
+    spent. Installed once per process (run it on the workers with ``client.run``); returns the
+    counts so far, then starts again from zero with ``reset``."""
+    import contextvars
+    import threading
+
+    import fsspec.asyn
+    import s3fs
+
+    from audioflow.engine import cluster as cluster_mod
+    from audioflow.engine import scheduler
+
+    box = s3fs.__dict__.setdefault("_bench_calls", {})
+    if "counts" not in box:
+        counts: dict[tuple[str, str, str], list[float]] = {}
+        doing: contextvars.ContextVar[str] = contextvars.ContextVar("doing", default="")
+        guard = threading.Lock()
+        original, sync, run_step, plan = s3fs.S3FileSystem._call_s3, fsspec.asyn.sync, scheduler._run_step, Batch.plan
+
+        async def counted(self: Any, method: str, *a: Any, **kw: Any) -> Any:
+            start = time.monotonic()
+            try:
+                return await original(self, method, *a, **kw)
+            finally:
+                parts = str(kw.get("Key", "")).split("/")
+                area = next((p for p in parts[:-1] if p in _AREAS), "?")
+                with guard:
+                    row = counts.setdefault((method.removesuffix("_object"), area, doing.get() or "run"), [0, 0.0])
+                    row[0] += 1
+                    row[1] += time.monotonic() - start
+
+        def labelled_sync(loop: Any, func: Any, *a: Any, **kw: Any) -> Any:
+            thread = threading.current_thread().name
+            label = doing.get() or ("lease" if thread.startswith("audioflow-lease") else "")
+            if box.get("planning") and not label:
+                label = "plan"
+
+            async def call(*a: Any, **kw: Any) -> Any:  # the s3fs loop's thread: carry the label there
+                doing.set(label)
+                return await func(*a, **kw)
+
+            return sync(loop, call, *a, **kw)
+
+        async def labelled_step(step: Any, run: Any) -> Any:
+            doing.set(str(step.kind.value))
+            return await run_step(step, run)
+
+        def labelled_plan(batch: Batch) -> Any:
+            box["planning"] = True
+            try:
+                return plan(batch)
+            finally:
+                box["planning"] = False
+
+        s3fs.S3FileSystem._call_s3 = counted  # type: ignore[method-assign]
+        s3fs.S3FileSystem.call_s3 = fsspec.asyn.sync_wrapper(counted)  # type: ignore[method-assign]
+        fsspec.asyn.sync = labelled_sync
+        scheduler._run_step = cluster_mod._run_step = labelled_step  # type: ignore[assignment]
+        Batch.plan = labelled_plan  # type: ignore[method-assign]
+        box["counts"] = counts
+    with threading.Lock():
+        out = {k: (int(v[0]), float(v[1])) for k, v in box["counts"].items()}
+        if reset:
+            box["counts"].clear()
+    return out
+
+
+def add_counts(into: Counter[tuple[str, str, str]], counts: dict[tuple[str, str, str], tuple[int, float]]) -> None:
+    for key, (n, _) in counts.items():
+        into[key] += n
+
+
+def print_calls(title: str, calls: Counter[tuple[str, str, str]], steps: Counter[str] | None = None) -> None:
+    """Print ``calls`` by what made them (per rendered step of that kind when ``steps`` counts them)
+    and by operation."""
+    print(f"{title}: {sum(calls.values())} S3 calls")
+    for doer in sorted({d for _, _, d in calls}):
+        mine = {f"{op} {area}": n for (op, area, d), n in sorted(calls.items()) if d == doer}
+        per = f" ({sum(mine.values()) / steps[doer]:.1f} per step)" if steps and steps.get(doer) else ""
+        print(f"  {doer}: {sum(mine.values())}{per}: {mine}")
+    by_op: Counter[str] = Counter()
+    for (op, _, _), n in calls.items():
+        by_op[op] += n
+    print(f"  by operation: {dict(by_op)}", flush=True)
+
+
+def rendered_kinds(report: Any) -> Counter[str]:
+    return Counter(
+        str(o.step.kind.value)
+        for r in report.reports.values()
+        for o in r.result.outcomes.values()
+        if o.status == "rendered"
+    )
 
 
 def probe_s3(args: argparse.Namespace, hosts: Any, folder: Path) -> dict[str, float]:
     """Count and time every S3 call of a small batch run locally (see the module docstring)."""
-    import s3fs
-    from fsspec.asyn import sync_wrapper
-
-    calls: Counter[str] = Counter()
-    spent = [0.0]
-    original = s3fs.S3FileSystem._call_s3
-
-    async def counted(self: Any, method: str, *a: Any, **kw: Any) -> Any:
-        start = time.monotonic()
-        try:
-            return await original(self, method, *a, **kw)
-        finally:
-            spent[0] += time.monotonic() - start
-            calls[method] += 1
-
     hosts.api.reset()
     paths = write_season(folder / "probe", args.probe, args.limit)
-    # call_s3 (leases, journals) is a sync wrapper made around the original _call_s3: count it too.
-    sync_original = s3fs.S3FileSystem.call_s3
-    s3fs.S3FileSystem._call_s3 = counted  # type: ignore[method-assign]
-    s3fs.S3FileSystem.call_s3 = sync_wrapper(counted)  # type: ignore[method-assign]
-    try:
-        report = open_batch(paths, cache_dir=f"s3://audioflow/probe-{os.getpid()}").run()
-    finally:
-        s3fs.S3FileSystem._call_s3 = original  # type: ignore[method-assign]
-        s3fs.S3FileSystem.call_s3 = sync_original  # type: ignore[method-assign]
+    count_s3_calls(reset=True)
+    report = open_batch(paths, cache_dir=f"s3://audioflow/probe-{os.getpid()}").run()
+    counts = count_s3_calls(reset=True)
     assert report.ok
-    steps = sum(r.result.count("rendered") for r in report.reports.values())
+    steps = rendered_kinds(report)
+    calls: Counter[tuple[str, str, str]] = Counter()
+    add_counts(calls, counts)
     paid = len(hosts.api.submits())
-    print(f"S3 calls by kind: {dict(calls)}")
-    # Lease and journal calls belong to paid steps only; the rest is every step's.
-    return {"steps": steps, "paid": paid, "calls": sum(calls.values()), "seconds": spent[0]}
+    print_calls(
+        f"S3 probe, local scheduler, {sum(steps.values())} rendered steps {dict(steps)}, {paid} paid", calls, steps
+    )
+    spent = sum(s for _, s in counts.values())
+    return {"steps": sum(steps.values()), "paid": paid, "calls": sum(calls.values()), "seconds": spent}
 
 
 def main() -> None:
@@ -230,6 +329,7 @@ def main() -> None:
         folder = Path(tmp)
         env = {**s3.env, **hosts.env, "SEGMIND_API_KEY": KEY, "XDG_CACHE_HOME": str(folder / "xdg")}
         os.environ.update(env)
+        count_s3_calls()  # installed before the plan is timed (cluster_runs wraps it)
         hosts.api.opt.queued_polls = hosts.api.opt.processing_polls = 0
         rows = cluster_runs(args, hosts, folder) if args.repeats else []
         probe = probe_s3(args, hosts, folder) if args.probe else None

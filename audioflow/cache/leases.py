@@ -11,12 +11,20 @@ server decides atomically:
   lease, exactly one succeeds; the others' puts fail their precondition.
 * **renew**: put a new nonce with ``If-Match: <our ETag>`` (a fresh nonce gives a fresh ETag); a
   renewal that fails means the lease is no longer ours, and the holder stops.
-* **release**: delete with ``If-Match: <our ETag>`` (never someone else's lease); a lease that
-  cannot be released simply expires.
-* **sweep** (``cache gc`` on a bucket): a dead holder's lease, expired by the server's clock, is
-  deleted with ``If-Match`` of the ETag seen once its take has a record or it expired long ago
-  (:meth:`S3Store.sweep_leases <audioflow.cache.s3.S3Store.sweep_leases>`); deleting an expired
-  lease is no more than the takeover any worker may make.
+* **release**: put the lease again under ``If-Match: <our ETag>`` with a TTL of 0 (never someone
+  else's lease): a released lease is free at once, taken over by the next worker that needs it. A
+  lease that cannot be released simply expires. Holders never delete a lease object.
+* **the lease rule**: a paid take's record and its request's journal (``jobs/<digest>.json``) are
+  written only under its lease, and only ``gc`` deletes a lease object, and only one that guards
+  neither (no record, no journal). So a **take** (the create succeeded: there was no lease object)
+  proves there is neither a record nor a journal, and the new holder reads neither
+  (:attr:`Lease.fresh`); a holder that **took over** a lease (expired, or released after a take was
+  stored or a request failed) reads both.
+* **sweep** (``cache gc`` on a bucket): a lease expired (or released) by the server's clock whose
+  take has no record and whose request no journal, released or expired long ago, is deleted with
+  ``If-Match`` of the ETag seen (:meth:`S3Store.sweep_leases
+  <audioflow.cache.s3.S3Store.sweep_leases>`); deleting it is no more than the takeover any worker
+  may make, and the lease rule holds after it.
 
 What the holder does under the lease (look for the take again, resume a journalled request or
 submit and journal a new one) and the window that remains are in ``docs/explanation/caching.md``.
@@ -25,9 +33,11 @@ submit and journal a new one) and the window that remains are in ``docs/explanat
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import secrets
 import socket
+import threading
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -67,14 +77,20 @@ class Lease:
         self.key = key
         self.ttl_s = ttl_s
         self.etag: str | None = None
+        #: True once taken by a create (no lease object was there, so neither a record of the take
+        #: nor a journal is: the lease rule of the module docstring), False when taken over.
+        self.fresh = False
+        self._guard = threading.Lock()  # one conditional put at a time (a renewal beside a release)
 
     @property
     def held(self) -> bool:
         return self.etag is not None
 
-    def _put(self, **condition: str) -> str | None:
-        """Put a fresh lease body under ``condition``; its ETag, or None when the condition failed."""
-        body = canonical_json({"holder": _holder(), "nonce": secrets.token_hex(12), "ttl_s": self.ttl_s})
+    def _put(self, ttl_s: float | None = None, **condition: str) -> str | None:
+        """Put a fresh lease body lasting ``ttl_s`` (default :attr:`ttl_s`) under ``condition``; its
+        ETag, or None when the condition failed."""
+        ttl_s = self.ttl_s if ttl_s is None else ttl_s
+        body = canonical_json({"holder": _holder(), "nonce": secrets.token_hex(12), "ttl_s": ttl_s})
         try:
             response = self.fs.call_s3(
                 "put_object",
@@ -82,7 +98,7 @@ class Lease:
                 Key=self.key,
                 Body=body,
                 ContentType="application/json",
-                Metadata={"ttl-s": repr(float(self.ttl_s))},
+                Metadata={"ttl-s": repr(float(ttl_s))},
                 **condition,
             )
         except OSError as exc:
@@ -93,8 +109,8 @@ class Lease:
 
     def overdue(self) -> tuple[str, float] | None:
         """The lease object's ETag and how many seconds ago its TTL ran out by the server's clock
-        (negative: still alive), or None when there is no lease. Raises :class:`CacheError` when
-        the server cannot be read."""
+        (negative: still alive; ``math.inf`` for a released lease, free at once), or None when
+        there is no lease. Raises :class:`CacheError` when the server cannot be read."""
         try:
             head = self.fs.call_s3("head_object", Bucket=self.bucket, Key=self.key)
         except FileNotFoundError:
@@ -106,14 +122,10 @@ class Lease:
             ttl_s = float(head.get("Metadata", {}).get("ttl-s", self.ttl_s))
         except ValueError:
             ttl_s = self.ttl_s  # a damaged lease still expires, after our own TTL
+        if ttl_s <= 0:
+            return str(head["ETag"]), math.inf  # released
         age_s = (server_now - head["LastModified"]).total_seconds()
         return str(head["ETag"]), age_s - ttl_s
-
-    def _expired_etag(self) -> str | None:
-        """The ETag of the current lease when the server's clock says it has expired, else None
-        (also when it was released meanwhile: the next try creates it)."""
-        seen = self.overdue()
-        return seen[0] if seen is not None and seen[1] > 0 else None
 
     def remove_if(self, etag: str) -> bool:
         """Delete the lease object if it is still the one whose ETag is ``etag`` (``If-Match``), as
@@ -130,22 +142,21 @@ class Lease:
         return True
 
     def try_acquire(self) -> bool:
-        """Take the lease if it is free or expired; False when someone else holds it (or won a race)."""
+        """Take the lease if it is free or expired; False when someone else holds it (or won a race).
+        Sets :attr:`fresh`: True when it was free (created), False when taken over."""
         for _ in range(3):
             etag = self._put(IfNoneMatch="*")
             if etag is not None:
-                self.etag = etag
+                self.etag, self.fresh = etag, True
                 return True
-            stale = self._expired_etag()
-            if stale is None:
-                try:
-                    self.fs.call_s3("head_object", Bucket=self.bucket, Key=self.key)
-                    return False  # held, not expired
-                except FileNotFoundError:
-                    continue  # released between our put and our look: try again
-            etag = self._put(IfMatch=stale)
+            seen = self.overdue()  # the create's 412 says it is there: one look says whether it expired
+            if seen is None:
+                continue  # released between our put and our look: try again
+            if seen[1] <= 0:
+                return False  # held, not expired
+            etag = self._put(IfMatch=seen[0])
             if etag is not None:
-                self.etag = etag
+                self.etag, self.fresh = etag, False
                 return True
             return False
         return False
@@ -153,19 +164,23 @@ class Lease:
     def renew(self) -> bool:
         """Extend the lease (a new nonce under ``If-Match`` of ours). False when it is no longer ours
         or the server cannot confirm it: the holder must stop."""
-        if self.etag is None:
-            return False
-        try:
-            etag = self._put(IfMatch=self.etag)
-        except CacheError:
-            etag = None
-        self.etag = etag
-        return etag is not None
+        with self._guard:
+            if self.etag is None:
+                return False
+            try:
+                etag = self._put(IfMatch=self.etag)
+            except CacheError:
+                etag = None
+            self.etag = etag
+            return etag is not None
 
     def release(self) -> None:
-        """Delete the lease if it is still ours; errors are ignored (an unreleased lease expires)."""
-        etag, self.etag = self.etag, None
-        if etag is None:
-            return
-        with contextlib.suppress(OSError):
-            self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self.key, IfMatch=etag)
+        """Give the lease up if it is still ours: put it again with a TTL of 0, free at once for the
+        next taker; never deleted (the lease rule of the module docstring). Errors are ignored (an
+        unreleased lease expires after its TTL)."""
+        with self._guard:
+            etag, self.etag = self.etag, None
+            if etag is None:
+                return
+            with contextlib.suppress(CacheError):
+                self._put(ttl_s=0.0, IfMatch=etag)

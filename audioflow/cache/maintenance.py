@@ -21,9 +21,9 @@ whose artifact it does not keep.
 
 Both work on a bucket (:class:`~.s3.S3Store`) with the same semantics, through :class:`_BucketFiles`:
 keys are listed afresh, objects are hashed as they stream from the server, damage is set aside
-under the bucket's ``quarantine/``, and gc removes only the leases dead holders left (expired, and
-their take recorded or long expired: :meth:`~.s3.S3Store.sweep_leases`); a live lease guards a
-paid request and is never touched.
+under the bucket's ``quarantine/``, and gc removes only the leases that guard nothing (released or
+long expired, with no record of their take and no journal: :meth:`~.s3.S3Store.sweep_leases`); a
+live lease guards a paid request and is never touched.
 """
 
 from __future__ import annotations

@@ -137,13 +137,15 @@ class S3Journal:
     state it loaded or saved, and ``clear`` deletes only that state (``If-Match``): a worker that
     lost its lease and then sees its request fail never deletes the journal of the request the new
     holder submitted since. One journal object serves one holder under its lease (the scheduler's
-    look, then the provider's): it reads the bucket once and then answers from what it read or saved."""
+    look, then the provider's): it reads the bucket once and then answers from what it read or saved.
+    Made with ``absent`` (its holder created the lease, so by the lease rule of :mod:`.leases` there
+    is none) it never reads the bucket."""
 
-    def __init__(self, store: S3Store, key: str):
+    def __init__(self, store: S3Store, key: str, *, absent: bool = False):
         self._store = store
         self.key = key
         self.etag: str | None = None
-        self._known: tuple[dict[str, Any] | None] | None = None  # (state,) once read, saved or cleared
+        self._known: tuple[dict[str, Any] | None] | None = (None,) if absent else None  # (state,) once known
 
     def load(self) -> dict[str, Any] | None:
         """The saved state, or None. An unreadable journal raises :class:`CacheError`: it may hold a
@@ -457,9 +459,10 @@ class S3Store(ArtifactStore):
         return StepRecord(input_digest, artifact, meta)
 
     # -- journals, leases, state -------------------------------------------------------------
-    def journal(self, request_digest: str) -> S3Journal:  # type: ignore[override]
-        """The journal of the paid request ``request_digest``, in the bucket."""
-        return S3Journal(self, f"jobs/{request_digest}.json")
+    def journal(self, request_digest: str, *, absent: bool = False) -> S3Journal:  # type: ignore[override]
+        """The journal of the paid request ``request_digest``, in the bucket; ``absent`` when its
+        holder created the lease on it (then there is none: the lease rule of :mod:`.leases`)."""
+        return S3Journal(self, f"jobs/{request_digest}.json", absent=absent)
 
     def pending_jobs(self) -> list[str]:
         return sorted(k.removeprefix("jobs/").removesuffix(".json") for k in self.keys("jobs"))
@@ -469,11 +472,12 @@ class S3Store(ArtifactStore):
         return Lease(self.fs, self.bucket, self.bucket_key(f"leases/{input_digest}.json"), self.lease_ttl_s)
 
     def sweep_leases(self, *, dry_run: bool = False, grace_s: float = LEASE_GRACE_S) -> list[tuple[str, int]]:
-        """Remove the leases dead holders left: expired by the server's clock, and either their take
-        has a record (the step was done) or they expired more than ``grace_s`` seconds ago. Each goes
-        by a delete under ``If-Match`` of the ETag seen, so a lease taken over or renewed meanwhile
-        stays; live leases are never touched. Returns (key, bytes) of each removed (with
-        ``dry_run``: that would be). Raises :class:`CacheError` when the bucket cannot be read."""
+        """Remove the leases that guard nothing (the lease rule of :mod:`.leases`): released, or
+        expired by the server's clock more than ``grace_s`` seconds ago, and their take has no
+        record and their request no journal. Each goes by a delete under ``If-Match`` of the ETag
+        seen, so a lease taken over or renewed meanwhile stays; live leases are never touched.
+        Returns (key, bytes) of each removed (with ``dry_run``: that would be). Raises
+        :class:`CacheError` when the bucket cannot be read."""
         removed = []
         for key, size in sorted(self.sizes("leases").items()):
             digest = key.removeprefix("leases/").removesuffix(".json")
@@ -481,12 +485,11 @@ class S3Store(ArtifactStore):
                 continue  # not a lease audioflow wrote
             lease = self.lease(digest)
             seen = lease.overdue()
-            if seen is None or seen[1] <= 0:
-                continue  # gone meanwhile, or alive
-            etag, overdue_s = seen
-            if overdue_s <= grace_s and self.read_key(record_key(digest)) is None:
-                continue  # maybe a holder frozen for a while: its journal is resumed by the next taker
-            if dry_run or lease.remove_if(etag):
+            if seen is None or seen[1] <= grace_s:
+                continue  # gone meanwhile, alive, or maybe a holder frozen for a while
+            if self.read_key(record_key(digest)) is not None or self.read_key(f"jobs/{digest}.json") is not None:
+                continue  # it guards a record or a journal: a worker that created it would look for neither
+            if dry_run or lease.remove_if(seen[0]):
                 removed.append((key, size))
         return removed
 

@@ -416,8 +416,10 @@ class ArtifactStore:
         finally:
             lock.release()
 
-    def journal(self, request_digest: str) -> JobJournal:
-        """The journal of the paid request with digest ``request_digest`` (see :class:`JobJournal`)."""
+    def journal(self, request_digest: str, *, absent: bool = False) -> JobJournal:
+        """The journal of the paid request with digest ``request_digest`` (see :class:`JobJournal`).
+        ``absent`` (a shared store's holder that created the lease knows there is none) is for
+        stores with leases; a folder has none and reads its file."""
         return JobJournal(self.root / "jobs" / f"{request_digest}.json", self.root / "tmp")
 
     def lease(self, input_digest: str) -> Lease | None:

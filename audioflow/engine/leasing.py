@@ -15,6 +15,11 @@ right before a paid submission the holder calls :meth:`Held.confirm`: unless a r
 within the last third of the TTL, it renews first and submits only if that succeeds, so a holder
 whose lease ran out while it waited (for a provider slot, for a thread) does not submit beside the
 worker that took it over.
+
+The body journals its request in :attr:`Held.journal`. A holder that created the lease knows there
+is neither a record of the take nor a journal (the lease rule of :mod:`audioflow.cache.leases`),
+so it reads neither (:attr:`Held.fresh`); one that took a lease over reads both. Released, a lease
+stays in the bucket with a TTL of 0, free at once for the next taker.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..cache import ArtifactStore
 from ..cache.leases import Lease
@@ -43,13 +48,20 @@ async def _call(call: Callable[[], T]) -> T:
 
 class Held:
     """The lease a :func:`leased` body holds (``lease`` None: no lease is needed, a local store or a
-    take found meanwhile). ``confirmed_at`` is when the last successful put of it was sent
+    take found meanwhile), and ``journal``, the journal of the request it guards (None with no
+    lease: the store's own). ``confirmed_at`` is when the last successful put of it was sent
     (``time.monotonic``): the lease lasts at least its TTL from then, by the server's clock."""
 
-    def __init__(self, lease: Lease | None, digest: str):
-        self.lease, self.digest = lease, digest
+    def __init__(self, lease: Lease | None, digest: str, journal: Any = None):
+        self.lease, self.digest, self.journal = lease, digest, journal
         self.confirmed_at = time.monotonic()
         self.lock = asyncio.Lock()  # one put at a time: the renewer's and confirm's
+
+    @property
+    def fresh(self) -> bool:
+        """Whether this holder created the lease: then the take has no record and its request no
+        journal (the lease rule of :mod:`audioflow.cache.leases`), and neither is looked up."""
+        return self.lease is not None and self.lease.fresh
 
     async def renew(self) -> bool:
         """Renew now (see :meth:`Lease.renew`); False when the lease is no longer ours."""
@@ -92,7 +104,7 @@ async def leased(store: ArtifactStore, digest: str, *, wait_s: float = 1.0) -> A
             yield Held(None, digest)
             return
         await asyncio.sleep(wait_s)
-    held = Held(lease, digest)
+    held = Held(lease, digest, store.journal(digest, absent=lease.fresh))
     held.confirmed_at = taking
     task = asyncio.current_task()
     assert task is not None

@@ -230,10 +230,11 @@ async def _raw_take(step: Step, run: _Run, prepared: PreparedRequest) -> StepRec
         if record is not None:
             return record
     async with run.locked(digest), leasing.leased(run.store, digest) as held:  # a lease: on a shared store only
-        record = None if forced else await _store_call(run.store, run.store.get_step, digest)
+        # A holder that created the lease knows the take has no record and no journal: it reads neither.
+        record = None if forced or held.fresh else await _store_call(run.store, run.store.get_step, digest)
         if record is not None:
             return record
-        journal = run.store.journal(digest)
+        journal = held.journal if held.journal is not None else run.store.journal(digest)
         resumed = (
             await _store_call(run.store, journal.load) is not None
         )  # paid by an earlier run: resume, reserve nothing

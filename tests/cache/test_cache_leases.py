@@ -77,3 +77,36 @@ def test_a_lease_renewed_in_time_is_never_taken(s3_url: str, tmp_path: Path) -> 
         assert not other.try_acquire()
     holder.release()
     assert other.try_acquire()
+
+
+def test_a_created_lease_is_fresh_one_taken_over_is_not_and_a_released_one_is_taken_at_once(
+    s3_url: str, tmp_path: Path
+) -> None:
+    """``fresh`` tells a holder whether a record or a journal can exist (the lease rule in
+    leases.py); a released lease stays in the bucket and is taken over at once, not after its TTL."""
+    one, two = (S3Store(s3_url, mirror=tmp_path / f"m{i}", lease_ttl_s=60.0).lease(DIGEST) for i in range(2))
+    assert one.try_acquire() and one.fresh
+    assert not two.try_acquire()
+    one.release()
+    assert not one.renew()  # released: no longer ours
+    assert S3Store(s3_url, mirror=tmp_path / "m3").read_key(f"leases/{DIGEST}.json") is not None
+    assert two.try_acquire() and not two.fresh and two.renew()
+    assert not one.try_acquire()  # held again
+
+
+def test_gc_sweeps_only_leases_that_guard_neither_a_record_nor_a_journal(s3_url: str, tmp_path: Path) -> None:
+    """However long ago they expired: a worker that created such a lease again would look for
+    neither. A released lease guarding nothing goes at once; an expired one after the grace."""
+    store = S3Store(s3_url, mirror=tmp_path / "m", lease_ttl_s=1.0)
+    journalled, recorded, released, expired = DIGEST, "ab" * 32, "bc" * 32, "cd" * 32
+    leases = {d: store.lease(d) for d in (journalled, recorded, released, expired)}
+    assert all(lease.try_acquire() for lease in leases.values())
+    store.journal(journalled).save({"request_id": "r-1"})
+    store.put_step(recorded, store.put_bytes(b"a take", "wav"), {})
+    for digest in (journalled, recorded, released):
+        leases[digest].release()
+    assert [key for key, _ in store.sweep_leases(grace_s=3600)] == [f"leases/{released}.json"]
+    time.sleep(2.5)  # past the TTL on the server's clock
+    assert store.sweep_leases(grace_s=3600) == []  # expired, but not long ago: maybe a frozen holder
+    assert [key for key, _ in store.sweep_leases(grace_s=0)] == [f"leases/{expired}.json"]
+    assert store.read_key(f"leases/{journalled}.json") and store.read_key(f"leases/{recorded}.json")

@@ -274,22 +274,25 @@ def test_gc_removes_stale_temp_files_and_unheld_lock_files(local_store: Artifact
 
 
 def test_gc_on_a_bucket_removes_the_expired_leases_of_dead_holders_and_only_those(s3_url: str, tmp_path: Path) -> None:
-    """A dead holder's lease, expired by the server's clock, goes once its take is recorded (or it
-    expired long ago); a live lease, a recent unrecorded one and one renewed since it was seen stay."""
+    """A dead holder's lease, expired by the server's clock, goes once it guards nothing: its take
+    has no record (one gc removes in the same pass counts) and its request no journal; a live lease,
+    a recorded one, a recent unrecorded one and one renewed since it was seen stay."""
     short = S3Store(s3_url, mirror=tmp_path / "short", lease_ttl_s=1.0)
     _season(short)
-    done = short.lease(D["bb"])  # its take is recorded: the holder died after storing it
+    done = short.lease(D["bb"])  # its take is recorded and kept: the holder died after storing it
+    old = short.lease(D["cc"])  # its take is recorded, but no recipe uses it: gc removes both
     pending = short.lease("9" * 64)  # no record: a holder that died mid-request (its journal resumes)
     live = S3Store(s3_url, mirror=tmp_path / "long", lease_ttl_s=60.0).lease(D["aa"])
-    assert done.try_acquire() and pending.try_acquire() and live.try_acquire()
+    assert done.try_acquire() and old.try_acquire() and pending.try_acquire() and live.try_acquire()
+    old.release()
     time.sleep(2.5)  # past the short TTL on the server's clock (whole seconds)
-    key = f"leases/{D['bb']}.json"
+    key = f"leases/{D['cc']}.json"
     dry = collect_garbage(short, dry_run=True)
-    assert [k for k, _ in dry.removed if k.startswith("leases/")] == [key]
+    assert [k for k, _ in dry.removed if k.startswith("leases/")] == []  # its record is still there
     assert short.read_key(key) is not None  # a dry run removes nothing
     report = collect_garbage(short)
     assert [k for k, _ in report.removed if k.startswith("leases/")] == [key]
-    assert short.read_key(key) is None
+    assert short.read_key(key) is None and short.read_key(f"leases/{D['bb']}.json") is not None
     assert short.read_key(f"leases/{'9' * 64}.json") is not None and live.renew()
 
     seen = short.lease("9" * 64).overdue()

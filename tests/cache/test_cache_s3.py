@@ -134,6 +134,16 @@ def test_the_hosts_final_failure_clears_the_journal_in_the_bucket(s3_url: str, t
     assert S3Store(s3_url, mirror=tmp_path / "c").journal(DIGEST).load() is None  # gone at the server
 
 
+def test_a_journal_made_absent_never_reads_the_bucket(s3_url: str, tmp_path: Path) -> None:
+    """Its holder created the lease (the lease rule of leases.py): it answers None, then its own saves."""
+    store = S3Store(s3_url, mirror=tmp_path / "m")
+    store.journal(DIGEST).save({"request_id": "r-1"})
+    journal = store.journal(DIGEST, absent=True)
+    assert journal.load() is None
+    journal.save({"request_id": "r-2"})
+    assert journal.load() == {"request_id": "r-2"} == store.journal(DIGEST).load()
+
+
 def test_listings_are_never_served_from_a_cache(s3_url: str, tmp_path: Path) -> None:
     store = S3Store(s3_url, mirror=tmp_path / "m")
     assert store.keys("steps") == []

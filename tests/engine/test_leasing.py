@@ -23,6 +23,7 @@ class ScriptedLease:
     renewals: list[bool]
     ttl_s: float = 0.3
     calls: list[str] = field(default_factory=list)
+    fresh: bool = True
 
     def try_acquire(self) -> bool:
         self.calls.append("acquire")
@@ -130,3 +131,50 @@ def test_confirm_renews_only_when_the_last_renewal_is_older_than_a_third_of_the_
             assert lease.calls == ["acquire", "renew"]
 
     asyncio.run(main())
+
+
+def test_a_holder_that_created_the_lease_reads_no_journal_and_one_that_took_it_over_resumes(
+    s3_url: str, tmp_path: Path
+) -> None:
+    """The lease rule: journals and take records live only under their lease object, which holders
+    never delete. A holder whose request failed after its journal was saved releases its lease (a
+    TTL of 0); the next taker takes it over at once and finds the journal. A holder that created
+    the lease reads no journal (nor record), even one left there against the rule."""
+    import time
+
+    from audioflow.cache import S3Store
+
+    stores = [S3Store(s3_url, mirror=tmp_path / f"m{i}", lease_ttl_s=30.0) for i in range(3)]
+    found: list[Any] = []
+
+    async def fails_after_journalling() -> None:
+        async with leased(stores[0], DIGEST) as held:
+            assert held.fresh and held.journal.load() is None
+            await asyncio.to_thread(held.journal.save, {"request_id": "r-1"})
+            raise RuntimeError("the poll failed")
+
+    async def resumes() -> None:
+        async with leased(stores[1], DIGEST, wait_s=0.2) as held:
+            assert held.lease is not None and not held.fresh  # taken over: it may guard a journal
+            found.append(await asyncio.to_thread(held.journal.load))
+            await asyncio.to_thread(held.journal.clear)
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(fails_after_journalling())
+    lease_key = f"leases/{DIGEST}.json"
+    assert stores[2].read_key(lease_key) is not None  # released, not deleted: it guards r-1
+    begin = time.monotonic()
+    asyncio.run(resumes())
+    assert found == [{"request_id": "r-1"}] and time.monotonic() - begin < 5  # not the 30 s TTL
+    assert stores[2].read_key(lease_key) is not None and stores[2].journal(DIGEST).load() is None
+    # Against the rule (by hand): the lease object gone, a journal left. A creator does not read it.
+    stores[2].remove_key(lease_key)
+    stores[2].journal(DIGEST).save({"request_id": "stray"})
+
+    async def creates() -> None:
+        async with leased(stores[2], DIGEST) as held:
+            assert held.fresh
+            found.append(held.journal.load())
+
+    asyncio.run(creates())
+    assert found[-1] is None
