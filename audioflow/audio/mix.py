@@ -147,16 +147,20 @@ class _DuckEnvelope:
 
     def gain(self, first_frame: int, count: int) -> np.ndarray | None:
         """Linear gain for timeline frames [first_frame, first_frame+count), or None if all 1."""
-        if self.depth_db == 0 or self.starts.size == 0:
+        if self.depth_db == 0 or self.starts.size == 0 or count <= 0:
             return None
-        last_frame = first_frame + count
-        # intervals whose ramped extent [start - attack, end + release] meets this block
-        lo = int(np.searchsorted(self.ends + self.release, first_frame, side="left"))
-        hi = int(np.searchsorted(self.starts - self.attack, last_frame, side="right"))
+        return self.gain_at(np.arange(first_frame, first_frame + count, dtype=np.float64))
+
+    def gain_at(self, frames: np.ndarray) -> np.ndarray | None:
+        """Linear gain at each timeline frame of ``frames`` (float64, ascending), or None if all 1."""
+        if self.depth_db == 0 or self.starts.size == 0 or frames.size == 0:
+            return None
+        # intervals whose ramped extent [start - attack, end + release] meets these frames
+        lo = int(np.searchsorted(self.ends + self.release, frames[0], side="left"))
+        hi = int(np.searchsorted(self.starts - self.attack, frames[-1] + 1, side="right"))
         if lo >= hi:
             return None
-        frames = np.arange(first_frame, last_frame, dtype=np.float64)
-        depth = np.zeros(count, dtype=np.float64)  # 0 = no duck, 1 = full depth
+        depth = np.zeros(frames.size, dtype=np.float64)  # 0 = no duck, 1 = full depth
         for start, end in zip(self.starts[lo:hi], self.ends[lo:hi], strict=True):
             shape = np.minimum(
                 (frames - (start - self.attack)) / self.attack, ((end + self.release) - frames) / self.release
@@ -261,15 +265,22 @@ def clip_gain_db(clip: Clip, times_ms: Sequence[float] | np.ndarray, rate_hz: in
     fade_out = _ms_to_frames(clip.fade_out_ms, rate_hz)
     duck = _DuckEnvelope(clip.duck, rate_hz) if clip.duck is not None else None
     out = np.full(len(times_ms), -np.inf)
-    for i, time_ms in enumerate(times_ms):
-        frame = _ms_to_frames(time_ms, rate_hz) - start
-        if not 0 <= frame < total:
-            continue
-        gain = 10.0 ** (clip.gain_db / 20.0)
-        faded = _fade_gain(frame, 1, total, fade_in, fade_out)
-        ducked = duck.gain(start + frame, 1) if duck is not None else None
-        gain *= (faded[0] if faded is not None else 1.0) * (ducked[0] if ducked is not None else 1.0)
-        out[i] = 20.0 * math.log10(gain) if gain > 0 else -np.inf
+    frames = np.array([_ms_to_frames(t, rate_hz) - start for t in times_ms], dtype=np.int64)
+    inside = np.flatnonzero((frames >= 0) & (frames < total))
+    if not inside.size:
+        return out
+    order = inside[np.argsort(frames[inside], kind="stable")]  # the envelopes take ascending frames
+    at = frames[order].astype(np.float64)
+    gain = np.full(at.size, 10.0 ** (clip.gain_db / 20.0))
+    if fade_in > 0:  # as _fade_gain, frame by frame
+        gain *= np.minimum(at / fade_in, 1.0)
+    if fade_out > 0:
+        gain *= np.clip((total - 1 - at) / fade_out, 0.0, 1.0)
+    ducked = duck.gain_at(start + at) if duck is not None else None
+    if ducked is not None:
+        gain *= ducked
+    with np.errstate(divide="ignore"):
+        out[order] = np.where(gain > 0, 20.0 * np.log10(np.where(gain > 0, gain, 1.0)), -np.inf)
     return out
 
 

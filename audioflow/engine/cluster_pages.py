@@ -1,7 +1,7 @@
 """Report pages rendered on a Dask cluster's workers (``audioflow run --cluster``).
 
-A report page is about a second of CPU (its matplotlib figures, its takes' previews). Rendered in
-the client process, a batch's hundred pages queue on one core under the client's GIL, behind and
+A report page costs CPU (its matplotlib figure, ~30–60 ms; its takes' previews, encoded once per
+take). Rendered in the client process, a batch's hundred pages queue on one core under its GIL, behind and
 in the way of the client's own work (submitting steps, collecting results, bouncing). On a cluster
 the client still bounces each recipe (its output, sidecars and manifest are written where a local
 run writes them) and decides whether its page is up to date; a page to write is rendered by a Dask

@@ -6,8 +6,9 @@ and the chapters, placed by :func:`~.builtin_steps._place_tracks` and :mod:`.tim
 mix used), the master's waveform (a min/max envelope) and short-term loudness (EBU R128, 3 s) against
 the target, each bed's gain with its duck envelope (:func:`~audioflow.audio.mix.clip_gain_db`), the
 master's measured figures with pass/fail, and every step (kind, provider, cached/rendered,
-placeholder/approximate, cost, request id) with a preview of its take. The figures are static SVG
-drawn by matplotlib (:mod:`.report_figures`); the page's script only plays and seeks.
+placeholder/approximate, cost, request id) with a preview of its take. The lanes, waveform, beds
+and loudness are panels of one static SVG figure on one time axis, drawn by matplotlib
+(:mod:`.report_figures`); the page's script only plays and seeks.
 
 The programme's ``<audio>`` points at the output file beside the report (a relative ``src``). A
 step's take is embedded as a short Opus preview in a ``data:`` URI: mono, 24 kbps, its first
@@ -411,7 +412,7 @@ def _figure_rows(data: ReportData) -> str:
 
 
 def render_html(data: ReportData) -> str:
-    """The page: the template filled with the figures (SVG), tables and the lane map for the script."""
+    """The page: the template filled with the figure (SVG), tables and the lane map for the script."""
     svgs = report_figures.draw(data)
     ok, problems = data.verdict
     verdict = '<p class="pass" id="verdict">PASS</p>' if ok else '<p class="fail" id="verdict">FAIL: '
@@ -426,10 +427,7 @@ def render_html(data: ReportData) -> str:
         duration_s=f"{data.duration_ms / 1000:.1f}",
         version=_esc(__version__),
         speakers=", ".join(_esc(s) for s in data.speakers) or "none",
-        lanes_svg=svgs.lanes,
-        waveform_svg=svgs.waveform,
-        beds_svg=svgs.beds,
-        loudness_svg=svgs.loudness,
+        figure_svg=svgs.svg,
         figures=_figure_rows(data),
         verdict=verdict,
         steps=_step_rows(data.steps),

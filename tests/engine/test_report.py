@@ -99,7 +99,7 @@ def test_a_run_writes_a_self_contained_report_beside_the_output(tmp_path: Path) 
     for seg in segments:
         assert round(seg.start_ms / 1000.0, 3) in starts
     (bell,) = [gid for gid, (_, title) in seek.items() if title == "bell at the end of line 1 of scene"]
-    assert re.search(rf'<g id="{bell}-label">\s*<text[^>]*>bell</text>', page)
+    assert re.search(rf'<g id="{bell}-label">\s*<g clip-path="url\(#\w+\)">\s*<text[^>]*>bell</text>', page)
     assert f'<g id="{bell}">' in page
     line_one_end = segments[0].end_ms
     assert seek[bell][0] == pytest.approx((line_one_end + 100.0) / 1000.0, abs=1e-3)
@@ -294,20 +294,63 @@ def test_the_page_draws_the_overview_the_master_measured(tmp_path: Path, monkeyp
     np.testing.assert_allclose(data.overview.high, seen.high, rtol=0, atol=5e-5)  # the meta keeps 1e-4
 
 
-def test_two_outputs_of_one_mix_draw_its_lanes_and_beds_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from collections import OrderedDict
-
+def _drawn_on_a_new_figure(data: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``data``'s figure drawn on a new figure (nothing drawn on it before), kept for the next page."""
     from audioflow.engine import report_figures
 
-    drawn: list[str] = []
-    lanes, beds = report_figures._lanes, report_figures._beds
-    monkeypatch.setattr(report_figures, "_KEPT", OrderedDict())
-    monkeypatch.setattr(report_figures, "_lanes", lambda *a: drawn.append("lanes") or lanes(*a))
-    monkeypatch.setattr(report_figures, "_beds", lambda *a: drawn.append("beds") or beds(*a))
-    text = RECIPE.replace("output: out/test.wav", "outputs:\n  - {path: out/ep.flac}\n  - {path: out/ep.wav}")
-    project = open_text(text, root=tmp_path, cache_dir=tmp_path / "cache", providers={"local": FakeProvider()})
-    assert project.run().ok
-    assert drawn == ["lanes", "beds"]  # the second page reuses both
-    pages = [(tmp_path / "out" / f"ep.{ext}.report.html").read_text("utf-8") for ext in ("flac", "wav")]
-    lane_svgs = [re.search(r'<svg[^>]*>.*?id="seg-0".*?</svg>', page, re.S) for page in pages]
-    assert lane_svgs[0] and lane_svgs[1] and lane_svgs[0][0] == lane_svgs[1][0]
+    monkeypatch.setattr(report_figures, "_CANVAS", None)
+    return report_figures.draw(data).svg
+
+
+def test_the_figure_is_the_same_whatever_was_drawn_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process's figure is refilled page after page and text extents are remembered across pages:
+    a page's SVG is still exactly what a fresh figure, with nothing remembered, draws for it."""
+    from audioflow.engine import report_figures
+    from audioflow.engine.report import collect
+
+    chaptered = RECIPE.replace("  - {track: scene}", "  - {track: scene, chapter: Opening}").replace(
+        "      - mara: Bye.", "      - mara: Bye.\n      - ben: One more line, on a lane of its own length."
+    )
+    datas = []
+    for n, text in enumerate((RECIPE, chaptered)):
+        folder = tmp_path / str(n)
+        project = open_text(text, root=folder, cache_dir=folder / "cache", providers={"local": FakeProvider()})
+        run = project.run()
+        assert run.ok and run.output is not None
+        plan = project.plan()
+        datas.append(collect(plan, cached_result(plan), project.store, run.output))
+    first, second = datas
+    report_figures._text_metrics.cache_clear()
+    fresh = _drawn_on_a_new_figure(first, monkeypatch)
+    assert report_figures._text_metrics.cache_info().currsize > 10  # extents remembered...
+    assert _drawn_on_a_new_figure(second, monkeypatch) != fresh
+    after_other = report_figures.draw(first).svg  # on the figure that drew the second page
+    assert after_other == fresh  # ...and the same bytes as measured afresh, on a used figure
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:  # pages drawn from several threads at once (a batch's bounces)
+        drawn = list(pool.map(lambda data: report_figures.draw(data).svg, [first, second] * 4))
+    assert drawn[::2] == [fresh] * 4 and len(set(drawn[1::2])) == 1
+    assert fresh.count('id="seg-') == 2 * 6 and after_other.count("Opening") == 0
+    assert all(title in fresh for title in ("Timeline", "Waveform", "Beds and their ducking", "Short-term loudness"))
+
+
+def test_the_figure_is_what_matplotlibs_own_svg_canvas_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+
+    from audioflow.engine import report_figures
+    from audioflow.engine.report import collect
+
+    project = open_text(RECIPE, root=tmp_path, cache_dir=tmp_path / "cache", providers={"local": FakeProvider()})
+    run = project.run()
+    assert run.ok and run.output is not None
+    plan = project.plan()
+    data = collect(plan, cached_result(plan), project.store, run.output)
+
+    ours = report_figures.draw(data).svg
+    monkeypatch.setattr(report_figures, "_CANVAS", None)  # a new figure, thrown away after the test
+    with rc_context(report_figures._RC):  # as draw makes it
+        FigureCanvasSVG(report_figures._canvas().fig)  # matplotlib's SVG canvas: each text measured by its renderer
+    theirs = report_figures.draw(data).svg
+    assert ours == theirs and "<svg" in ours

@@ -93,8 +93,9 @@ def test_the_report_loads_plays_and_seeks_in_chromium(report_page: Path, browser
     page.goto(report_page.as_uri(), wait_until="load")
 
     # lanes: two tracks, three lines on two speakers' lanes, one cue; speakers by display name
-    assert page.locator('#lanes g[id^="seg-"]:not([id$="-label"])').count() == 6
-    lane_text = page.locator("#lanes svg").text_content() or ""
+    assert page.locator("svg").count() == 1  # lanes, waveform, beds and loudness: one figure, one time axis
+    assert page.locator('#timeline g[id^="seg-"]:not([id$="-label"])').count() == 6
+    lane_text = page.locator("#timeline svg").text_content() or ""
     assert "Mara Quinn" in lane_text and "Ben Ode" in lane_text and "knock" in lane_text
     assert page.locator("#speakers").inner_text() == "Mara Quinn, Ben Ode"
     assert page.locator("#verdict").inner_text() == "PASS"
@@ -118,6 +119,19 @@ def test_the_report_loads_plays_and_seeks_in_chromium(report_page: Path, browser
         f"return !p.paused && p.currentTime >= {start_s - 0.05} && p.currentTime < {start_s + 2.0}; }})()",
     )
     assert (page.locator(f"#{last} > title").text_content() or "").startswith("Mara Quinn: Then come in")
+
+    # a click anywhere else in the figure (here, low in the loudness panel) plays from that time
+    page.evaluate("document.getElementById('programme').pause()")
+    axis = json.loads(page.locator("#axis").inner_text())
+    box = page.locator("#timeline").bounding_box()
+    at_s = 0.6 * axis["duration_s"]
+    x = box["width"] * (axis["left"] + (axis["right"] - axis["left"]) * 0.6)
+    page.locator("#timeline").click(position={"x": x, "y": box["height"] * 0.88})  # scrolled into view
+    _wait_until(
+        page,
+        f"(() => {{ const p = document.getElementById('programme'); "
+        f"return !p.paused && p.currentTime >= {at_s - 0.1} && p.currentTime < {at_s + 1.5}; }})()",
+    )
 
     # a step's take plays inside the page
     takes = page.locator("audio.take")
