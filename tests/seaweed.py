@@ -82,6 +82,7 @@ def _weed() -> str:
 
 
 def _ready(endpoint: str) -> bool:
+    import botocore.config
     import botocore.session
 
     client = botocore.session.get_session().create_client(
@@ -90,6 +91,8 @@ def _ready(endpoint: str) -> bool:
         aws_access_key_id=ACCESS_KEY,
         aws_secret_access_key=SECRET_KEY,
         region_name="us-east-1",
+        # one short try per poll: a port that another process holds must not hang the wait
+        config=botocore.config.Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1}),
     )
     try:
         client.head_bucket(Bucket=BUCKET)
@@ -98,31 +101,59 @@ def _ready(endpoint: str) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def seaweed_server(timeout_s: float = 60.0) -> Iterator[Seaweed]:
-    """Start ``weed mini`` on 127.0.0.1 (every port free), wait until the bucket answers, stop it after."""
-    folder = tempfile.mkdtemp(prefix="audioflow-seaweed-")
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _start(folder: str, deadline: float) -> tuple[subprocess.Popen[bytes], str] | None:
+    """Start ``weed mini`` on free ports and wait until its bucket answers: (the process, its S3
+    endpoint), or None when it lost a port to another process in the moment between our choosing the
+    ports and its binding them (another test's server or client can take a just-freed port)."""
     ports = dict(zip(_PORT_FLAGS, _free_ports(len(_PORT_FLAGS)), strict=True))
     args = [_weed(), "mini", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
     args += [f"-{flag}={port}" for flag, port in ports.items()]
     env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "S3_BUCKET": BUCKET}
-    log = open(Path(folder) / "weed.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log_path = Path(folder) / "weed.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     endpoint = f"http://127.0.0.1:{ports['s3.port']}"
     try:
-        deadline = time.monotonic() + timeout_s
         while not _ready(endpoint):
+            tail = log_path.read_text(errors="replace")[-2000:]
+            if "Port allocation failed" in tail:  # weed checks its ports first and exits
+                _stop(process)
+                return None
             if process.poll() is not None or time.monotonic() > deadline:
-                tail = (Path(folder) / "weed.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"SeaweedFS did not start (exit {process.poll()}):\n{tail}")
             time.sleep(0.2)
-        yield Seaweed(endpoint)
-    finally:
-        process.terminate()
+    except BaseException:
+        _stop(process)
+        raise
+    return process, endpoint
+
+
+@contextlib.contextmanager
+def seaweed_server(timeout_s: float = 120.0) -> Iterator[Seaweed]:
+    """Start ``weed mini`` on 127.0.0.1 (every port free), wait until the bucket answers, stop it after.
+    ``timeout_s`` only bounds a server that never answers (it answers within seconds)."""
+    deadline = time.monotonic() + timeout_s
+    for _ in range(3):
+        folder = tempfile.mkdtemp(prefix="audioflow-seaweed-")
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        shutil.rmtree(folder, ignore_errors=True)
+            started = _start(folder, deadline)
+            if started is None:
+                continue  # a port was taken meanwhile: new ports, a new folder
+            process, endpoint = started
+            try:
+                yield Seaweed(endpoint)
+            finally:
+                _stop(process)
+            return
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    raise RuntimeError("SeaweedFS lost a port to another process three times in a row")

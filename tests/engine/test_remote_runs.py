@@ -193,11 +193,14 @@ def test_ctrl_c_cancels_the_fal_requests_in_flight(tmp_path: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + 30
+        # both requests are being polled (4 GETs) before Ctrl-C; the deadlines only bound a hang (a
+        # child starting on a loaded 2-core machine can take many seconds to import and submit)
+        deadline = time.monotonic() + 120
         while len(fal.calls("GET")) < 4 and time.monotonic() < deadline:
             time.sleep(0.05)
+        assert len(fal.calls("GET")) >= 4, "the run never polled both requests"
         child.send_signal(signal.SIGINT)
-        _, stderr = child.communicate(timeout=30)
+        _, stderr = child.communicate(timeout=120)
         assert child.returncode == 130, stderr
         assert stderr.decode().strip().endswith("interrupted")
         assert len(fal.calls("PUT", r"/cancel$")) == 2

@@ -91,6 +91,12 @@ def test_the_report_loads_plays_and_seeks_in_chromium(report_page: Path, browser
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
     page.goto(report_page.as_uri(), wait_until="load")
+    # where each seek of the programme landed, taken when it lands: polling the playing position
+    # instead had to catch it inside a window of 1.5-2 s of playback, which a loaded machine can miss
+    page.evaluate(
+        "window.seeks = []; document.getElementById('programme')"
+        ".addEventListener('seeked', e => window.seeks.push(e.target.currentTime))"
+    )
 
     # lanes: two tracks, three lines on two speakers' lanes, one cue; speakers by display name
     assert page.locator("svg").count() == 1  # lanes, waveform, beds and loudness: one figure, one time axis
@@ -111,27 +117,21 @@ def test_the_report_loads_plays_and_seeks_in_chromium(report_page: Path, browser
     (last,) = [gid for gid, (_, title) in seek.items() if title.startswith("Mara Quinn: Then come in")]
     start_s = seek[last][0]
     assert start_s > 2.0
-    page.evaluate("document.getElementById('programme').pause()")
+    page.evaluate("document.getElementById('programme').pause(); window.seeks = []")
     page.locator(f"#{last}").click()
-    _wait_until(
-        page,
-        f"(() => {{ const p = document.getElementById('programme'); "
-        f"return !p.paused && p.currentTime >= {start_s - 0.05} && p.currentTime < {start_s + 2.0}; }})()",
-    )
+    _wait_until(page, "!document.getElementById('programme').paused && window.seeks.length > 0")
+    assert start_s - 0.05 <= page.evaluate("window.seeks[0]") < start_s + 2.0
     assert (page.locator(f"#{last} > title").text_content() or "").startswith("Mara Quinn: Then come in")
 
     # a click anywhere else in the figure (here, low in the loudness panel) plays from that time
-    page.evaluate("document.getElementById('programme').pause()")
+    page.evaluate("document.getElementById('programme').pause(); window.seeks = []")
     axis = json.loads(page.locator("#axis").inner_text())
     box = page.locator("#timeline").bounding_box()
     at_s = 0.6 * axis["duration_s"]
     x = box["width"] * (axis["left"] + (axis["right"] - axis["left"]) * 0.6)
     page.locator("#timeline").click(position={"x": x, "y": box["height"] * 0.88})  # scrolled into view
-    _wait_until(
-        page,
-        f"(() => {{ const p = document.getElementById('programme'); "
-        f"return !p.paused && p.currentTime >= {at_s - 0.1} && p.currentTime < {at_s + 1.5}; }})()",
-    )
+    _wait_until(page, "!document.getElementById('programme').paused && window.seeks.length > 0")
+    assert at_s - 0.1 <= page.evaluate("window.seeks[0]") < at_s + 1.5
 
     # a step's take plays inside the page
     takes = page.locator("audio.take")

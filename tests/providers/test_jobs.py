@@ -158,8 +158,10 @@ def test_the_poll_loop_times_out_on_the_waited_clock() -> None:
 
 def test_a_run_cancelled_while_submitting_still_journals_the_request() -> None:
     journal = Journal()
+    sent = asyncio.Event()
 
     async def submit() -> dict[str, Any]:
+        sent.set()
         await asyncio.sleep(0.2)  # the host has the request; its answer is on the way
         return {"request_id": "r1"}
 
@@ -168,7 +170,10 @@ def test_a_run_cancelled_while_submitting_still_journals_the_request() -> None:
 
     async def main() -> None:
         task = asyncio.create_task(run_job(journal, submit, finish))
-        await asyncio.sleep(0.05)
+        # wait for the submission itself, not a fixed 50 ms: run_job first reads the journal in a
+        # thread, and on a loaded machine that read outlasted a 50 ms sleep, so the cancellation
+        # came before anything was sent and nothing was journalled
+        await asyncio.wait_for(sent.wait(), 30)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

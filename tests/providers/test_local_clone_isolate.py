@@ -262,9 +262,10 @@ def test_volume_is_applied_and_gain_db_is_not() -> None:
     text = "One two three four five."
     plain = read_wav(_render(_speak(_voice(gain_db=-20.0), text=text), provider).data)
     louder = read_wav(_render(_speak(_voice(volume=2.0), text=text), provider).data)
-    # Piper's delivery varies a little between runs: compare levels, not samples. Were gain_db
-    # applied, the difference would be 26 dB.
-    assert _rms_db(louder) - _rms_db(plain) == pytest.approx(20 * np.log10(2.0), abs=1.5)
+    # Piper's delivery varies between runs: compare levels, not samples. Were gain_db applied, the
+    # difference would be 26 dB; were volume ignored, 0 dB. Measured over 300 pairs (2026-11-30):
+    # 4.36…7.24 dB (mean 5.93, sd 0.54); ±1.5 dB failed 4 of them, ±3 dB keeps 5 sd and both wrong answers out.
+    assert _rms_db(louder) - _rms_db(plain) == pytest.approx(20 * np.log10(2.0), abs=3.0)
 
 
 @pytest.mark.slow
