@@ -174,6 +174,12 @@ def _price(planned: StepPlan, store: ArtifactStore) -> None:
     assert prepared is not None and planned.step.provider is not None
     if prepared.key is not None:
         digest = preflight.take_digest(planned.step, planned.step.provider, prepared)
+        lease = store.lease(digest)
+        if lease is not None and lease.overdue() is None:
+            # A shared store with no lease on the take: by the lease rule (:mod:`audioflow.cache.leases`)
+            # it has neither a record nor a journal, so one look replaces two.
+            planned.cost_usd = prepared.cost_usd
+            return
         if store.get_step(digest) is not None:
             planned.cost_usd = 0.0
             return

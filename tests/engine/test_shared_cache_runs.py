@@ -55,6 +55,17 @@ def test_three_workers_on_one_shared_cache_pay_for_each_line_once(segmind, s3_ur
     assert len(segmind.api.submits()) == 8
 
 
+def test_the_plan_on_a_bucket_reads_no_record_or_journal_of_a_take_nobody_leased(
+    segmind, s3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe = write_recipe_file(tmp_path, _recipe(3))
+    project = open_project(recipe, cache_dir=s3_url)
+    monkeypatch.setattr(S3Store, "journal", lambda *_a, **_k: pytest.fail("the plan read a journal"))
+    plan = project.plan()
+    paid = [p for p in plan.steps.values() if p.step.provider == "segmind"]
+    assert len(paid) == 3 and all(p.cost_usd != 0.0 and not p.resumes for p in paid)  # to be paid (None: unpriced)
+
+
 def test_a_worker_killed_mid_poll_is_resumed_by_another_and_nothing_is_paid_twice(
     segmind, s3_url: str, tmp_path: Path
 ) -> None:
@@ -69,6 +80,8 @@ def test_a_worker_killed_mid_poll_is_resumed_by_another_and_nothing_is_paid_twic
         child.wait()
     assert len(S3Store(s3_url, mirror=tmp_path / "look").pending_jobs()) == 4
     segmind.api.opt.processing_polls = 0
+    planned = open_project(recipe, cache_dir=s3_url).plan().steps.values()  # the dead worker's leases: looked under
+    assert sum(p.resumes and p.cost_usd == 0.0 for p in planned) == 4
     report = open_project(recipe, cache_dir=s3_url).run()  # waits out the dead worker's leases, then resumes
     assert report.result.ok, [o.error for o in report.result.outcomes.values() if o.error]
     assert len(segmind.api.submits()) == 4
