@@ -487,7 +487,7 @@ class S3Store(ArtifactStore):
             seen = lease.overdue()
             if seen is None or seen[1] <= grace_s:
                 continue  # gone meanwhile, alive, or maybe a holder frozen for a while
-            if self.read_key(record_key(digest)) is not None or self.read_key(f"jobs/{digest}.json") is not None:
+            if self.read_key(record_key(digest)) is not None or self.read_key(self.journal(digest).key) is not None:
                 continue  # it guards a record or a journal: a worker that created it would look for neither
             if dry_run or lease.remove_if(seen[0]):
                 removed.append((key, size))

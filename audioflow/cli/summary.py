@@ -121,8 +121,7 @@ def _summary(report: Any, recipe: Path) -> list[str]:
 
 def _page_lines(report: Any) -> list[str]:
     """A ``report: PATH`` line for every report page the run wrote (one per output)."""
-    pages = tuple(report.report_pages) or ((report.report,) if report.report is not None else ())
-    return [f"report: {os.path.relpath(page)}" for page in pages]
+    return [f"report: {os.path.relpath(page)}" for page in report.report_pages]
 
 
 def _run_json(report: Any) -> dict[str, Any]:

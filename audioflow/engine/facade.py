@@ -155,10 +155,10 @@ class RunReport:
     """A finished run: per-step outcomes, the bounced output, its manifest file and the typed
     manifest (``output`` and the manifest are None when a step failed and nothing was bounced),
     ``warnings`` (problems that did not stop it: a state the cache could not record, a report not
-    written), the HTML ``report`` beside the first output (None when it was not written; every
-    output gets its own: ``report_pages`` lists every page this run wrote, or found already showing
-    it; after a failure, the failed-run pages). ``outputs`` holds every output bounced (``output`` and ``manifest`` are
-    the first's), each with its QC report; :attr:`qc_failures` lists those that fail their preset."""
+    written), the HTML ``report_pages`` (every page this run wrote, or found already showing it, one
+    per output; after a failure, the failed-run pages) and :attr:`report`, the first of them.
+    ``outputs`` holds every output bounced (``output`` and ``manifest`` are the first's), each with
+    its QC report; :attr:`qc_failures` lists those that fail their preset."""
 
     result: RunResult
     output: Path | None
@@ -172,8 +172,12 @@ class RunReport:
         """The bounced outputs whose QC report fails their preset."""
         return tuple(b for b in self.outputs if not b.qc.passed)
 
-    report: Path | None = None
     report_pages: tuple[Path, ...] = ()
+
+    @property
+    def report(self) -> Path | None:
+        """The report page beside the first output (None when none was written)."""
+        return next(iter(self.report_pages), None)
 
     @property
     def ok(self) -> bool:
@@ -284,8 +288,7 @@ class Project:
                 failed = self._failed_pages(plan, result, report)
             except AudioflowError as exc:
                 warnings.append(f"the report was not written: {exc}")
-            first_page = next(iter(failed), None)
-            return RunReport(result, None, None, None, warnings, report=first_page, report_pages=(*failed,))
+            return RunReport(result, None, None, None, warnings, report_pages=(*failed,))
         previewing = self._start_previews(result) if report and pages is None else None
         try:
             bounced = bounce(plan, result, self.store)
@@ -299,10 +302,7 @@ class Project:
                 written.append(self._write_page(plan, result, each, pages))
         except AudioflowError as exc:  # the outputs stand without their report
             warnings.append(f"the report was not written: {exc}")
-        page_of_first = next(iter(written), None)
-        return RunReport(
-            result, first.path, first.manifest_path, first.manifest, warnings, bounced, page_of_first, (*written,)
-        )
+        return RunReport(result, first.path, first.manifest_path, first.manifest, warnings, bounced, (*written,))
 
     def _start_previews(self, result: RunResult) -> threading.Thread | None:
         """When a step rendered (so the pages will be written again), make its take's report preview

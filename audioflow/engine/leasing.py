@@ -29,11 +29,14 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ..cache import ArtifactStore
 from ..cache.leases import Lease
 from ..errors import CacheError
+
+if TYPE_CHECKING:
+    from ..providers import Journal
 
 __all__ = ["Held", "leased"]
 
@@ -48,11 +51,11 @@ async def _call(call: Callable[[], T]) -> T:
 
 class Held:
     """The lease a :func:`leased` body holds (``lease`` None: no lease is needed, a local store or a
-    take found meanwhile), and ``journal``, the journal of the request it guards (None with no
-    lease: the store's own). ``confirmed_at`` is when the last successful put of it was sent
+    take found meanwhile), and ``journal``, the journal of the request it guards (under a lease
+    its holder created, one that knows there is none). ``confirmed_at`` is when the last successful put of it was sent
     (``time.monotonic``): the lease lasts at least its TTL from then, by the server's clock."""
 
-    def __init__(self, lease: Lease | None, digest: str, journal: Any = None):
+    def __init__(self, lease: Lease | None, digest: str, journal: Journal):
         self.lease, self.digest, self.journal = lease, digest, journal
         self.confirmed_at = time.monotonic()
         self.lock = asyncio.Lock()  # one put at a time: the renewer's and confirm's
@@ -94,14 +97,14 @@ async def leased(store: ArtifactStore, digest: str, *, wait_s: float = 1.0) -> A
     Raises :class:`CacheError` when the lease is lost while the body runs."""
     lease = store.lease(digest)
     if lease is None:
-        yield Held(None, digest)
+        yield Held(None, digest, store.journal(digest))
         return
     while True:
         taking = time.monotonic()
         if await _call(lease.try_acquire):
             break
         if await asyncio.to_thread(store.get_step, digest) is not None:
-            yield Held(None, digest)
+            yield Held(None, digest, store.journal(digest))
             return
         await asyncio.sleep(wait_s)
     held = Held(lease, digest, store.journal(digest, absent=lease.fresh))

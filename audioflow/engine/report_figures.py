@@ -225,6 +225,13 @@ def _waveform(ax: Any, data: ReportData) -> None:
     ax.set_title("Waveform of the master", loc="left", y=1.0, pad=4.0)
 
 
+def _name_lines(ax: Any, names: list[tuple[str, str]]) -> None:
+    """Each (name, colour) written top right in its line's colour, one under another: in place of a
+    legend box, whose layout measures text extents."""
+    for k, (name, colour) in enumerate(names):
+        ax.text(0.995, 0.97 - 0.13 * k, name, transform=ax.transAxes, ha="right", va="top", fontsize=7, color=colour)
+
+
 def _beds(ax: Any, data: ReportData) -> None:
     lowest = -12.0
     names = []
@@ -242,8 +249,7 @@ def _beds(ax: Any, data: ReportData) -> None:
             lowest = min(lowest, min(heard) - 3.0)
     if not data.beds:
         ax.text(0.5, 0.5, "no bed in this mix", transform=ax.transAxes, ha="center", va="center", color="#888888")
-    for k, (name, colour) in enumerate(names):  # in place of a legend box: no extents measured
-        ax.text(0.995, 0.97 - 0.13 * k, name, transform=ax.transAxes, ha="right", va="top", fontsize=7, color=colour)
+    _name_lines(ax, names)
     low = max(lowest, -60.0)
     ax.set_ylim(low, 6.0)
     _set_yticks(ax, _ticks(low, 6.0, 4))
@@ -256,8 +262,7 @@ def _loudness(ax: Any, data: ReportData) -> None:
     target = float(data.figures["target_lufs"])
     ax.plot(_seconds(seen.loudness_ms), _finite(seen.short_term_lufs), color="#c0392b", linewidth=1.2)
     ax.axhline(target, color="#222222", linestyle="--", linewidth=0.9)
-    for k, (name, colour) in enumerate(((f"target {target:g} LUFS", "#222222"), ("short-term (3 s)", "#c0392b"))):
-        ax.text(0.995, 0.97 - 0.13 * k, name, transform=ax.transAxes, ha="right", va="top", fontsize=7, color=colour)
+    _name_lines(ax, [(f"target {target:g} LUFS", "#222222"), ("short-term (3 s)", "#c0392b")])
     ax.set_ylim(target - 24.0, target + 10.0)
     _set_yticks(ax, _ticks(target - 24.0, target + 10.0, 4))
     ax.set_ylabel("LUFS")
@@ -291,5 +296,6 @@ def draw(data: ReportData) -> Svgs:
         _loudness(axes["loudness"], data)
         for name, ax in axes.items():
             ax.set_xlim(0.0, duration_s)
-            ax.set_xticks(ticks, [_label(t) for t in ticks]) if name == "loudness" else ax.set_xticks([])
+            labelled = ticks if name == "loudness" else []  # the time axis is labelled under the last panel
+            ax.set_xticks(labelled, [_label(t) for t in labelled])
         return Svgs(_svg(canvas.fig), seek)

@@ -234,7 +234,7 @@ async def _raw_take(step: Step, run: _Run, prepared: PreparedRequest) -> StepRec
         record = None if forced or held.fresh else await _store_call(run.store, run.store.get_step, digest)
         if record is not None:
             return record
-        journal = held.journal if held.journal is not None else run.store.journal(digest)
+        journal = held.journal
         resumed = (
             await _store_call(run.store, journal.load) is not None
         )  # paid by an earlier run: resume, reserve nothing

@@ -77,9 +77,14 @@ def test_the_cli_names_the_page_of_a_failed_run(tmp_path: Path, monkeypatch: Any
     assert no_report.exit_code == 1 and "report:" not in no_report.stdout
 
 
+#: RECIPE with two outputs (two report pages).
+TWO_OUTPUTS = RECIPE.replace(
+    "output: out/drama.wav\n", "outputs:\n  - {path: out/drama.wav}\n  - {path: out/drama.flac}\n"
+)
+
+
 def test_the_cli_names_every_outputs_page(tmp_path: Path, monkeypatch: Any) -> None:
-    two = RECIPE.replace("output: out/drama.wav\n", "outputs:\n  - {path: out/drama.wav}\n  - {path: out/drama.flac}\n")
-    (tmp_path / "r.yaml").write_text(two)
+    (tmp_path / "r.yaml").write_text(TWO_OUTPUTS)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setitem(PROVIDERS, "local", lambda settings: FakeProvider())
     result = CliRunner().invoke(cli, ["run", "r.yaml", "--cache-dir", "cache"])
@@ -89,17 +94,17 @@ def test_the_cli_names_every_outputs_page(tmp_path: Path, monkeypatch: Any) -> N
 
 
 def test_report_pages_lists_every_outputs_page_failed_or_full(tmp_path: Path) -> None:
-    two = RECIPE.replace("output: out/drama.wav\n", "outputs:\n  - {path: out/drama.wav}\n  - {path: out/drama.flac}\n")
-    fake = FakeProvider(fail=["bell"])
-    failed = open_text(two, root=tmp_path, cache_dir=tmp_path / "cache", providers={"local": fake}).run(keep_going=True)
+    def project(fake: FakeProvider) -> Any:
+        return open_text(TWO_OUTPUTS, root=tmp_path, cache_dir=tmp_path / "cache", providers={"local": fake})
+
+    failed = project(FakeProvider(fail=["bell"])).run(keep_going=True)
     pages = (tmp_path / "out" / "drama.wav.report.html", tmp_path / "out" / "drama.flac.report.html")
     assert failed.report_pages == pages and failed.report == pages[0]
     assert all("RUN FAILED" in page.read_text("utf-8") for page in pages)
-    good = open_text(two, root=tmp_path, cache_dir=tmp_path / "cache", providers={"local": FakeProvider()}).run()
+    good = project(FakeProvider()).run()
     assert good.ok and good.report_pages == pages
     assert not any("RUN FAILED" in page.read_text("utf-8") for page in pages)
-    quiet = open_text(two, root=tmp_path, cache_dir=tmp_path / "cache", providers={"local": FakeProvider()})
-    assert quiet.run(report=False).report_pages == ()
+    assert project(FakeProvider()).run(report=False).report_pages == ()
 
 
 @pytest.fixture(scope="module")
