@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from ..audio import (
     write_wav,
 )
 from ..audio.mixstream import MixStream, mix_to_wav
-from ..errors import AudioflowError
+from ..errors import AudioflowError, SourceLocation
 from ..steps import (
     ClonePayload,
     DialoguePayload,
@@ -231,12 +231,15 @@ def join_parts(payload: JoinPayload, parts: list[Upstream]) -> Rendered:
     return write_wav(joined), "wav", _audio_meta(joined, placeholders=_placeholders(parts))
 
 
-def join_dialogue(payload: DialoguePayload, ups: list[Upstream], out_dir: Path) -> Rendered:
+def join_dialogue(
+    payload: DialoguePayload, ups: list[Upstream], out_dir: Path, cue_locations: Sequence[SourceLocation] = ()
+) -> Rendered:
     """Join the speech takes in order, ``gap_ms`` apart (a line's own ``gap_ms`` wins; negative
     overlaps), after ``lead_ms`` of silence and before ``tail_ms``, and place the cues (the upstreams
     after the speech) at their lines, streamed from their files into a WAV in ``out_dir``. Output
     rate is the first take's, channels the most of any take (a panned voice's lines are stereo); the
-    speech intervals and transcript are the lines' only (see :mod:`.timeline`)."""
+    speech intervals and transcript are the lines' only (see :mod:`.timeline`). A cue that would
+    start before 0 is a :class:`~audioflow.errors.RecipeError` at its place in ``cue_locations``."""
     count = len(payload.parts) if payload.parts is not None else len(payload.lines)
     speech_ups, sound_ups = ups[:count], ups[count:]
     takes = [AudioFile.open(up.path) for up in speech_ups]
@@ -247,7 +250,7 @@ def join_dialogue(payload: DialoguePayload, ups: list[Upstream], out_dir: Path) 
     for up, (start, end) in zip(speech_ups, spans, strict=True):
         speech += up.meta.shifted_speech(start, end)
     sounds = {up.step_id: AudioFile.open(up.path) for up in sound_ups}
-    cues = timeline.cue_clips(payload, lines, sounds, speech)
+    cues = timeline.cue_clips(payload, lines, sounds, speech, cue_locations)
     end_ms = max([spans[-1][1] + payload.tail_ms, *(clip.end_ms for clip in cues)])
     check_programme(end_ms, rate, channels, what="the dialogue", space_at=out_dir)
     clips = [Clip(take, start_ms=start) for take, (start, _) in zip(takes, spans, strict=True)]

@@ -293,7 +293,7 @@ async def _render(step: Step, run: _Run, prepared: PreparedRequest | None) -> Re
 
         return await run.work(reference)
     if isinstance(payload, DialoguePayload):
-        return await run.work(builtin_steps.join_dialogue, payload, ups, run.store.tmp_dir)
+        return await run.work(builtin_steps.join_dialogue, payload, ups, run.store.tmp_dir, step.cue_locations)
     if isinstance(payload, SceneJoinPayload):
         return await run.work(builtin_steps.join_scene_parts, payload, ups, run.store.tmp_dir)
     if isinstance(payload, JoinPayload):

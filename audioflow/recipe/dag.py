@@ -39,6 +39,7 @@ class Step:
     files: dict[str, Path] = field(default_factory=dict)
     voice: str | None = None  # the cast name of a speak step: for transcripts, not the digest
     lines: tuple[int, int] | None = None  # a scene part's lines (1-based, inclusive): for plan, not the digest
+    cue_locations: tuple[SourceLocation, ...] = ()  # where a dialogue's cues are written: for errors, not the digest
 
     @cached_property
     def params(self) -> dict[str, Any]:

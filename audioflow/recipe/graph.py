@@ -439,7 +439,8 @@ def _dialogue(recipe: Recipe, spec: StepSpec, provider: str, override: str | Non
         parts = None
     payload = DialoguePayload(spec.gap_ms, spoken, cues, spec.lead_ms, spec.tail_ms, parts)
     deps = (*(s.id for s in speech), *payload.cue_steps)
-    return [*cue_steps, *speech, Step(spec.name, StepKind.DIALOGUE, spec.location, payload, deps)]
+    where = tuple(c.location for c in spec.cues)
+    return [*cue_steps, *speech, Step(spec.name, StepKind.DIALOGUE, spec.location, payload, deps, cue_locations=where)]
 
 
 def _expand_step(recipe: Recipe, spec: StepSpec, provider: str, override: str | None = None) -> list[Step]:
