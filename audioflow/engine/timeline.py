@@ -96,7 +96,7 @@ def cue_clips(
 ) -> list[Clip]:
     """The cues as clips on the dialogue's timeline (gain, fades, length, loop; ducked under
     ``speech_ms`` when the cue has ``duck_db``). ``locations`` are where the cues are written (the
-    step's ``cue_locations``), for the error of a cue that would start before 0 (:func:`cue_start_ms`)."""
+    step's ``placements``), for the error of a cue that would start before 0 (:func:`cue_start_ms`)."""
     clips = []
     for index, cue in enumerate(payload.cues):
         audio = sounds[cue.step]

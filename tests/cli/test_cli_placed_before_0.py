@@ -1,4 +1,5 @@
-"""A cue placed before its dialogue, found only once the takes exist: a located recipe error, exit 2."""
+"""A cue placed before its dialogue, or a track before the programme, found only once the takes
+exist: a located recipe error, exit 2, and what rendered stays cached."""
 
 from __future__ import annotations
 
@@ -60,3 +61,21 @@ def test_a_cue_before_its_dialogue_on_a_later_line_is_a_located_error(in_tmp: Pa
     assert fixed.exit_code == 0, fixed.stderr
     steps = {row["id"]: row["status"] for row in json.loads(fixed.stdout)["steps"]}
     assert steps["scene[3]"] == "cached" and steps["scene"] == "rendered"
+
+
+def test_a_track_placed_before_the_programme_by_a_later_line_is_a_located_error(in_tmp: Path, fake_local: None) -> None:
+    text = RECIPE.replace("        at: start\n        offset: -20s\n", "").replace(
+        "  - {track: scene}\n", "  - {track: scene}\n  - track: bell\n    with: scene[3]\n    offset: -20s\n"
+    )
+    Path("recipe.yaml").write_text(text, encoding="utf-8")
+    assert invoke("validate", "recipe.yaml").exit_code == 0
+    failed = invoke("run", "recipe.yaml", "--cache-dir", "cache", "--keep-going")
+    assert failed.exit_code == 2, failed.stderr
+    assert (
+        "failed: mix: recipe.yaml:16:12: this track would start 18700 ms before the programme: it is placed at "
+        "1300 ms as the tracks it follows are rendered (a programme starts at 0: shorten the offset, or place "
+        "the track later)\n"
+    ) in failed.stderr
+    plan = json.loads(invoke("plan", "recipe.yaml", "--cache-dir", "cache", "--json").stdout)
+    status = {row["id"]: row["status"] for row in plan["steps"]}
+    assert status["scene"] == "up-to-date" and status["mix"] == "stale"
