@@ -180,8 +180,9 @@ def main() -> None:
             edit(folder / "earnest.yaml", args.repeats)
             breakdown(folder)
     load = os.getloadavg()
+    how = " under audioflow watch" if args.watch else ""
     print(
-        f"\none-line edit of earnest.yaml{' under audioflow watch' if args.watch else ''}, {len(walls)} runs: median {statistics.median(walls):.2f} s, "
+        f"\none-line edit of earnest.yaml{how}, {len(walls)} runs: median {statistics.median(walls):.2f} s, "
         f"min {min(walls):.2f} s, max {max(walls):.2f} s (goal <= 5 s)\n"
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, load average {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}"
