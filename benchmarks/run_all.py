@@ -24,7 +24,8 @@ process, reporting wall time and its peak RSS (for ffmpeg: ffmpeg's own).
 Then issue 10's other goals, each by its own script as a subprocess (``--goals``, the default, or
 ``--only-goals``), into a second table: a no-op run of a 500-step recipe from the command line
 (``bench_noop_run.py``), ``validate`` of a 1 MB recipe (``bench_validate.py``), ``audioflow --help``,
-a one-line edit of ``recipes/earnest.yaml`` (``bench_edit_line.py``), 40 Piper lines on every core
+a one-line edit of ``recipes/earnest.yaml`` (``bench_edit_line.py``, under ``audioflow watch`` and as a
+cold ``audioflow run``), 40 Piper lines on every core
 (``bench_piper_parallel.py``) and the scheduler's makespan (``bench_scheduler.py``). The machine is
 shared: the load average is printed beside every figure.
 

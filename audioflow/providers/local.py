@@ -234,37 +234,86 @@ def _direction_effect(direction: str | None) -> tuple[float, float, str | None]:
 
 
 class _VoiceCache:
-    """Loaded Piper voices by model path, shared by the providers of this process (loading takes
-    a few tenths of a second; onnxruntime sessions are thread-safe and release the GIL while they run).
-
-    Each session computes on :func:`piper_threads` threads (default 1): the provider renders as
-    many lines at once as there are cores, so one thread per line keeps every core busy without
-    oversubscribing them (onnxruntime's default, a thread per core for every line, halves the
-    speed of two lines at once on two cores)."""
+    """Loaded Piper voices by model path and onnxruntime thread count, shared by the providers of
+    this process (loading takes a few tenths of a second; onnxruntime sessions are thread-safe and
+    release the GIL while they run). Two models, or one model at two thread counts, load at once."""
 
     def __init__(self) -> None:
-        self._voices: dict[str, Any] = {}
+        self._voices: dict[tuple[str, int], Any] = {}
+        self._locks: dict[tuple[str, int], threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def get(self, model: Path) -> Any:
-        key = str(model)
+    def get(self, model: Path, threads: int = 1) -> Any:
+        """The voice of ``model`` whose session computes on ``threads`` intra-op threads (0:
+        onnxruntime's default). Raises ``ProviderError`` when it cannot be loaded."""
+        key = (str(model), int(threads))
         with self._lock:
-            if key not in self._voices:
+            found = self._voices.get(key)
+            if found is not None:
+                return found
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # one load a key; other keys load meanwhile
+            with self._lock:
+                found = self._voices.get(key)
+            if found is None:
                 try:
-                    self._voices[key] = _load_voice(model, piper_threads())
+                    found = _load_voice(model, int(threads))
                 except Exception as exc:  # onnxruntime and json errors: one boundary
                     raise ProviderError("local", f"cannot load Piper voice {model.name}: {exc}") from exc
-            return self._voices[key]
+                with self._lock:
+                    self._voices[key] = found
+            return found
 
 
-def piper_threads() -> int:
-    """onnxruntime threads per Piper line: ``$AUDIOFLOW_PIPER_THREADS`` (0: onnxruntime's default,
-    a thread per core), else 1."""
+class _Speaking:
+    """How many Piper lines this process is speaking right now, and so how many onnxruntime threads
+    the next sentence gets (:func:`piper_threads`).
+
+    The provider speaks a line per core, each on one onnxruntime thread: one thread per line keeps
+    every core busy without oversubscribing them (onnxruntime's default, a thread per core for every
+    line, halves the speed of two lines at once on two cores). A line spoken alone (a one-line edit,
+    the last line of a scene, ``-j 1``) would leave the other cores idle, so it gets a thread per
+    core: 1.7x faster on 2 cores (0.27 -> 0.16 s for a 3.5 s line, ``benchmarks/bench_edit_line.py``)."""
+
+    def __init__(self) -> None:
+        self._lines = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> _Speaking:
+        with self._lock:
+            self._lines += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._lines -= 1
+
+    def alone(self) -> bool:
+        """True when the line that asks is the only one being spoken."""
+        with self._lock:
+            return self._lines <= 1
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform tells it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def piper_threads(alone: bool = False) -> int:
+    """onnxruntime threads for one Piper sentence: ``$AUDIOFLOW_PIPER_THREADS`` when set (0:
+    onnxruntime's default, a thread per core); else a thread per usable core for a line spoken
+    ``alone``, and 1 for a line spoken beside others. Raises ``ProviderError`` for a value that
+    is not a whole number."""
     value = os.environ.get(PIPER_THREADS_ENV, "").strip()
     try:
-        return max(0, int(value)) if value else 1
+        if value:
+            return max(0, int(value))
     except ValueError:
         raise ProviderError("local", f"${PIPER_THREADS_ENV} must be a whole number, not {value!r}") from None
+    return _usable_cores() if alone else 1
 
 
 def _load_voice(model: Path, threads: int) -> Any:
@@ -279,6 +328,9 @@ def _load_voice(model: Path, threads: int) -> Any:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    if threads != 1:  # a line spoken alone: its threads sleep between operators instead of spinning, so a
+        # line that starts beside it meanwhile gets a core (onnxruntime's session.intra_op.allow_spinning)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     # Graph optimisation took 0.35-0.45 s of a voice's 0.5 s load (on the critical path of every
     # edit) and sped Piper's VITS graph up by nothing measurable (3 x 10.9 s of speech: 2.73 s of
     # CPU optimised, 2.70 s not; benchmarks/bench_edit_line.py, docs/benchmarks.md).
@@ -293,6 +345,7 @@ def _load_voice(model: Path, threads: int) -> Any:
 
 
 _VOICES = _VoiceCache()
+_SPEAKING = _Speaking()
 
 
 @functools.cache
@@ -413,6 +466,7 @@ class LocalProvider:
     def __init__(self, max_concurrency: int | None = None):
         self.max_concurrency = max_concurrency or max(1, os.cpu_count() or 1)  # a line per core
         self._voices = _VOICES
+        self._speaking = _SPEAKING
         self._clones = CloneMatcher(self._read_passage, _bundled_model)
 
     def ready(self) -> None:
@@ -588,7 +642,7 @@ class LocalProvider:
         from ..audio import Audio, shelf_eq, shift_pitch_by_resampling
 
         style, pitch = delivery.style, delivery.pitch_semitones
-        piper_voice = self._voices.get(delivery.model or _bundled_model())
+        model = delivery.model or _bundled_model()
         # A tape shift of +p semitones shortens the audio by 2^(-p/12): lengthen synthesis to match.
         config = SynthesisConfig(
             speaker_id=delivery.speaker,
@@ -596,16 +650,19 @@ class LocalProvider:
             noise_scale=style.noise_scale,
             noise_w_scale=style.noise_w_scale,
         )
-        rate = int(piper_voice.config.sample_rate)
+        rate = 0
         parts: list[np.ndarray] = []
-        for piece, pause_ms in split_text(text):  # bounded length per call: bounded memory per call
-            try:
-                chunks = [c.audio_float_array for c in piper_voice.synthesize(piece, config)]
-            except Exception as exc:  # piper/onnxruntime errors: one boundary
-                raise ProviderError("local", f"Piper failed to speak: {exc}") from exc
-            for index, chunk in enumerate(chunks):  # Piper gives one chunk per sentence
-                gap_ms = SENTENCE_GAP_MS if index < len(chunks) - 1 else pause_ms
-                parts += [chunk.astype(np.float32, copy=False), np.zeros(int(rate * gap_ms / 1000), np.float32)]
+        with self._speaking as speaking:
+            for piece, pause_ms in split_text(text):  # bounded length per call: bounded memory per call
+                piper_voice = self._voices.get(model, piper_threads(speaking.alone()))  # asked per piece
+                rate = int(piper_voice.config.sample_rate)
+                try:
+                    chunks = [c.audio_float_array for c in piper_voice.synthesize(piece, config)]
+                except Exception as exc:  # piper/onnxruntime errors: one boundary
+                    raise ProviderError("local", f"Piper failed to speak: {exc}") from exc
+                for index, chunk in enumerate(chunks):  # Piper gives one chunk per sentence
+                    gap_ms = SENTENCE_GAP_MS if index < len(chunks) - 1 else pause_ms
+                    parts += [chunk.astype(np.float32, copy=False), np.zeros(int(rate * gap_ms / 1000), np.float32)]
         if not parts:
             raise ProviderError("local", "Piper produced no audio (is the text only punctuation?)")
         audio = Audio(np.concatenate(parts[:-1]).reshape(-1, 1), rate)

@@ -211,7 +211,7 @@ class _CountingVoice:
 def test_a_3000_word_line_is_spoken_in_bounded_calls_and_joined_with_pauses() -> None:
     voice = _CountingVoice()
     provider = LocalProvider(max_concurrency=1)
-    provider._voices = type("Voices", (), {"get": lambda self, model: voice})()
+    provider._voices = type("Voices", (), {"get": lambda self, model, threads=1: voice})()
     text = _unpunctuated(3000)
     request = make_request("long", "speak", {**_speak("joe").payload.canonical(), "text": text})
     take = asyncio.run(render_request(provider, request))
@@ -257,7 +257,7 @@ def test_real_piper_speaks_a_long_unpunctuated_line_in_pieces(record_property) -
             texts.append(text)
             return real.synthesize(text, config)
 
-    provider._voices = type("Voices", (), {"get": lambda self, model: Recording()})()
+    provider._voices = type("Voices", (), {"get": lambda self, model, threads=1: Recording()})()
     text = _unpunctuated(150)
     request = make_request("long", "speak", {**_speak("joe").payload.canonical(), "text": text})
     take, growth_mb = _peak_rss_growth_mb(lambda: asyncio.run(render_request(provider, request)))
