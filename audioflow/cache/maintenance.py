@@ -22,8 +22,9 @@ whose artifact it does not keep.
 Both work on a bucket (:class:`~.s3.S3Store`) with the same semantics, through :class:`_BucketFiles`:
 keys are listed afresh, objects are hashed as they stream from the server, damage is set aside
 under the bucket's ``quarantine/``, and gc removes only the leases that guard nothing (released or
-long expired, with no record of their take and no journal: :meth:`~.s3.S3Store.sweep_leases`); a
-live lease guards a paid request and is never touched.
+long expired, with no record of their take, or only one this gc removes, and no journal:
+:meth:`~.s3.S3Store.sweep_leases`); a live lease guards a paid request and is never touched. A dry
+run lists exactly what the real pass removes, those leases included.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,8 +117,9 @@ class _Files:
         """Temp files in ``tmp/`` whose writer is gone (see :func:`~.atomic.is_stale_temp`)."""
         return [key for key in self.store.keys("tmp") if is_stale_temp(self.store.path(key))]
 
-    def unheld_locks(self, dry_run: bool) -> list[tuple[str, int]]:
-        """Lock files nobody holds (removed unless ``dry_run``), as (key, 0)."""
+    def unheld_locks(self, dry_run: bool, removing: Collection[str] = ()) -> list[tuple[str, int]]:
+        """Lock files nobody holds (removed unless ``dry_run``), as (key, 0). ``removing``: the keys
+        this gc pass removes (a lock file guards none)."""
         return [(k, 0) for k in self.store.keys("locks") if k.endswith(".lock") and _unheld(self.store, k, dry_run)]
 
     def where(self, key: str) -> str:
@@ -164,8 +166,9 @@ class _BucketFiles(_Files):
     def stale_temps(self) -> list[str]:
         return []  # a bucket's writes are single puts: no temp files
 
-    def unheld_locks(self, dry_run: bool) -> list[tuple[str, int]]:
-        return self.store.sweep_leases(dry_run=dry_run)  # a bucket's leases: only dead holders' go
+    def unheld_locks(self, dry_run: bool, removing: Collection[str] = ()) -> list[tuple[str, int]]:
+        # a bucket's leases: only dead holders' go, and those of the records this pass removes (even dry)
+        return self.store.sweep_leases(dry_run=dry_run, removing=removing)
 
     def where(self, key: str) -> str:
         return self.store.url_of(key)
@@ -392,7 +395,7 @@ def collect_garbage(store: ArtifactStore, *, keep_inputs: Iterable[str] = (), dr
         except OSError as exc:
             raise CacheError(f"cannot remove {files.where(key)}: {exc.strerror or exc}") from exc
         removed.append((key, size))
-    removed += files.unheld_locks(dry_run)
+    removed += files.unheld_locks(dry_run, {key for key, _ in removed})
     removed += _stale_previews(store, contents, dry_run)
     return GcReport(removed, dry_run, len(records), len(contents))
 

@@ -28,6 +28,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -471,12 +472,16 @@ class S3Store(ArtifactStore):
         """The lease on ``input_digest`` (see :mod:`.leases`), not yet taken."""
         return Lease(self.fs, self.bucket, self.bucket_key(f"leases/{input_digest}.json"), self.lease_ttl_s)
 
-    def sweep_leases(self, *, dry_run: bool = False, grace_s: float = LEASE_GRACE_S) -> list[tuple[str, int]]:
+    def sweep_leases(
+        self, *, dry_run: bool = False, grace_s: float = LEASE_GRACE_S, removing: Collection[str] = ()
+    ) -> list[tuple[str, int]]:
         """Remove the leases that guard nothing (the lease rule of :mod:`.leases`): released, or
         expired by the server's clock more than ``grace_s`` seconds ago, and their take has no
         record and their request no journal. Each goes by a delete under ``If-Match`` of the ETag
         seen, so a lease taken over or renewed meanwhile stays; live leases are never touched.
-        Returns (key, bytes) of each removed (with ``dry_run``: that would be). Raises
+        ``removing`` are keys the caller's pass removes (gc: records no recipe uses), counted as
+        gone already, so that a dry run lists the leases of those records as the real pass removes
+        them. Returns (key, bytes) of each removed (with ``dry_run``: that would be). Raises
         :class:`CacheError` when the bucket cannot be read."""
         removed = []
         for key, size in sorted(self.sizes("leases").items()):
@@ -487,7 +492,9 @@ class S3Store(ArtifactStore):
             seen = lease.overdue()
             if seen is None or seen[1] <= grace_s:
                 continue  # gone meanwhile, alive, or maybe a holder frozen for a while
-            if self.read_key(record_key(digest)) is not None or self.read_key(self.journal(digest).key) is not None:
+            record = record_key(digest)
+            guards_record = record not in removing and self.read_key(record) is not None
+            if guards_record or self.read_key(self.journal(digest).key) is not None:
                 continue  # it guards a record or a journal: a worker that created it would look for neither
             if dry_run or lease.remove_if(seen[0]):
                 removed.append((key, size))

@@ -27,7 +27,15 @@ from .output import (
     _warn,
 )
 from .progress import ProgressDisplay
-from .summary import _plan_rows, _print_batch, _print_plan, _print_run, _report_qc, _tracebacks
+from .summary import (
+    _failure_exit_code,
+    _plan_rows,
+    _print_batch,
+    _print_plan,
+    _print_run,
+    _report_qc,
+    _tracebacks,
+)
 
 
 @click.command()
@@ -194,7 +202,7 @@ def run(
                 _err(text)
         qc_failed = _report_qc(reports.values(), allow_qc_fail)
         if errors or qc_failed or not all(r.result.ok for r in reports.values()):
-            sys.exit(1)
+            sys.exit(_failure_exit_code(reports.values()))
 
 
 def _step_ids(given: tuple[str, ...]) -> list[str]:

@@ -8,6 +8,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from ..errors import RecipeError
 from .output import _cost_json, _cost_lines, _echo, _err, _note, _usd
 
 
@@ -71,6 +72,13 @@ def _tracebacks(report: Any) -> list[str]:
         for o in report.result.outcomes.values()
         if o.exception is not None
     ]
+
+
+def _failure_exit_code(reports: Any) -> int:
+    """The exit code of a run that failed: 2 when a step failed for a mistake of its recipe (a
+    located ``RecipeError`` only rendering could find, as a cue placed before its dialogue), else 1."""
+    mistaken = any(isinstance(o.exception, RecipeError) for report in reports for o in report.result.outcomes.values())
+    return RecipeError.exit_code if mistaken else 1
 
 
 def _summary(report: Any, recipe: Path) -> list[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from ..audio import (
     write_wav,
 )
 from ..audio.mixstream import MixStream, mix_to_wav
-from ..errors import AudioflowError
+from ..errors import AudioflowError, RecipeError, SourceLocation
 from ..steps import (
     ClonePayload,
     DialoguePayload,
@@ -231,12 +231,16 @@ def join_parts(payload: JoinPayload, parts: list[Upstream]) -> Rendered:
     return write_wav(joined), "wav", _audio_meta(joined, placeholders=_placeholders(parts))
 
 
-def join_dialogue(payload: DialoguePayload, ups: list[Upstream], out_dir: Path) -> Rendered:
+def join_dialogue(
+    payload: DialoguePayload, ups: list[Upstream], out_dir: Path, placements: Sequence[SourceLocation] = ()
+) -> Rendered:
     """Join the speech takes in order, ``gap_ms`` apart (a line's own ``gap_ms`` wins; negative
     overlaps), after ``lead_ms`` of silence and before ``tail_ms``, and place the cues (the upstreams
     after the speech) at their lines, streamed from their files into a WAV in ``out_dir``. Output
     rate is the first take's, channels the most of any take (a panned voice's lines are stereo); the
-    speech intervals and transcript are the lines' only (see :mod:`.timeline`)."""
+    speech intervals and transcript are the lines' only (see :mod:`.timeline`). A cue that would
+    start before 0 is a :class:`~audioflow.errors.RecipeError` at its place in ``placements`` (where
+    each cue is written)."""
     count = len(payload.parts) if payload.parts is not None else len(payload.lines)
     speech_ups, sound_ups = ups[:count], ups[count:]
     takes = [AudioFile.open(up.path) for up in speech_ups]
@@ -247,7 +251,7 @@ def join_dialogue(payload: DialoguePayload, ups: list[Upstream], out_dir: Path) 
     for up, (start, end) in zip(speech_ups, spans, strict=True):
         speech += up.meta.shifted_speech(start, end)
     sounds = {up.step_id: AudioFile.open(up.path) for up in sound_ups}
-    cues = timeline.cue_clips(payload, lines, sounds, speech)
+    cues = timeline.cue_clips(payload, lines, sounds, speech, placements)
     end_ms = max([spans[-1][1] + payload.tail_ms, *(clip.end_ms for clip in cues)])
     check_programme(end_ms, rate, channels, what="the dialogue", space_at=out_dir)
     clips = [Clip(take, start_ms=start) for take, (start, _) in zip(takes, spans, strict=True)]
@@ -320,10 +324,13 @@ def _reference(track: TrackSpec, placed: dict[str, tuple[int, float, float]], li
     return index, start + line_start, line_end - line_start
 
 
-def _layout(tracks: tuple[TrackSpec, ...], durations: dict[str, float], lines: Lines) -> _Layout:
+def _layout(
+    tracks: tuple[TrackSpec, ...], durations: dict[str, float], lines: Lines, placements: Sequence[SourceLocation]
+) -> _Layout:
     """Where each track falls. A track with no placement follows the previous non-bed track (the
     first starts at 0); a bed ``under`` a track (or a line of it) takes its start and length; a
-    crossfade starts a track that long before the track it follows ends."""
+    crossfade starts a track that long before the track it follows ends. A track that would start
+    before 0 (known only now: the lengths it follows) is a RecipeError at its place in ``placements``."""
     placed: dict[str, tuple[int, float, float]] = {}
     result: list[tuple[float, float]] = []
     crossfades: dict[int, float] = {}
@@ -347,7 +354,12 @@ def _layout(tracks: tuple[TrackSpec, ...], durations: dict[str, float], lines: L
             crossfades[follows] = max(crossfades.get(follows, 0.0), track.crossfade_ms)
         start += track.offset_ms
         if start < 0:
-            raise AudioflowError(f"track {track.track} would start {-start:.0f} ms before the programme")
+            raise RecipeError(
+                f"this track would start {-start:.0f} ms before the programme: it is placed at "
+                f"{start - track.offset_ms:.0f} ms as the tracks it follows are rendered",
+                placements[i] if i < len(placements) else None,
+                "a programme starts at 0: shorten the offset, or place the track later",
+            )
         if length is None or (length > own and not track.loop):
             length = own if length is None else min(length, own)
         placed[track.track] = (i, start, length)
@@ -408,9 +420,12 @@ class _Placed:
     segments: list[Segment]
 
 
-def _place_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) -> _Placed:
+def _place_tracks(
+    payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path, placements: Sequence[SourceLocation] = ()
+) -> _Placed:
     """Every track of ``payload`` processed (its effects) and placed (gain, fades, loops, ducking):
-    the one place a mix's clips are made, for the mix, each stem and the report alike."""
+    the one place a mix's clips are made, for the mix, each stem and the report alike. ``placements``
+    (where each track is written) locate a track placed before 0 (:func:`_layout`)."""
     tracks = payload.tracks
     files = {name: AudioFile.open(up.path) for name, up in inputs.items()}
     # a track's own effects, before placing: such a track is read and processed whole (pedalboard)
@@ -420,7 +435,7 @@ def _place_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Pat
     durations = {name: f.duration_ms for name, f in files.items()}
     durations.update({t.track: a.duration_ms for t, a in zip(tracks, shaped, strict=True) if t.effects})
     lines = {name: [(seg.start_ms, seg.end_ms) for seg in up.meta.segments] for name, up in inputs.items()}
-    layout = _layout(tracks, durations, lines)
+    layout = _layout(tracks, durations, lines, placements)
     spans = layout.spans
     end_ms = max((s + n for s, n in spans), default=0.0)
     check_programme(end_ms, payload.sample_rate_hz, payload.channels, space_at=out_dir)
@@ -448,10 +463,13 @@ def _place_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Pat
     return _Placed(clips, spans, speech, segments)
 
 
-def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) -> Rendered:
+def mix_tracks(
+    payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path, placements: Sequence[SourceLocation] = ()
+) -> Rendered:
     """Place the tracks (gain, fades, loops, ducking) on one timeline, streamed block by block from
-    the tracks' files into a float32 WAV in ``out_dir`` (``audio.MixStream``, ``audio.mix_to_wav``)."""
-    placed = _place_tracks(payload, inputs, out_dir)
+    the tracks' files into a float32 WAV in ``out_dir`` (``audio.MixStream``, ``audio.mix_to_wav``);
+    ``placements`` as for :func:`_place_tracks`."""
+    placed = _place_tracks(payload, inputs, out_dir, placements)
     stream = MixStream(placed.clips, sample_rate_hz=payload.sample_rate_hz, channels=payload.channels)
     mixed = mix_to_wav(stream, _new_file(out_dir, "wav"))
     meta = StepMeta(
@@ -466,13 +484,16 @@ def mix_tracks(payload: MixPayload, inputs: dict[str, Upstream], out_dir: Path) 
     return WrittenFile(mixed.path, mixed.digest), "wav", meta
 
 
-def mix_stem(payload: StemPayload, inputs: dict[str, Upstream], out_dir: Path) -> Rendered:
+def mix_stem(
+    payload: StemPayload, inputs: dict[str, Upstream], out_dir: Path, placements: Sequence[SourceLocation] = ()
+) -> Rendered:
     """One stem of a mix: the tracks ``payload.tracks`` placed by :func:`_place_tracks` exactly as
     :func:`mix_tracks` places them (ducked under every track's speech), on a timeline as long as the
     whole mix, streamed into a float32 WAV in ``out_dir``. The stems of a mix sum to it (float
-    rounding apart: a mix is the sum of its placed tracks)."""
+    rounding apart: a mix is the sum of its placed tracks). ``placements``: the mix's, as for
+    :func:`_place_tracks`."""
     mix = payload.mix
-    placed = _place_tracks(mix, inputs, out_dir)
+    placed = _place_tracks(mix, inputs, out_dir, placements)
     whole = MixStream(placed.clips, sample_rate_hz=mix.sample_rate_hz, channels=mix.channels)  # its length only
     chosen = [placed.clips[i] for i in payload.tracks]
     stream = MixStream(chosen, sample_rate_hz=mix.sample_rate_hz, channels=mix.channels, length_ms=whole.duration_ms)

@@ -50,7 +50,7 @@ from typing import Any
 from ..cache import Artifact, ArtifactStore, StepRecord, open_store
 from ..cache.records import object_key
 from ..cache.s3 import S3Store
-from ..errors import AudioflowError
+from ..errors import AudioflowError, RecipeError
 from ..providers import PROVIDERS, Provider, ProviderSettings
 from ..recipe import Step
 from .budget import Budget
@@ -208,6 +208,7 @@ class _Done:
     error: str | None = None
     trace: str | None = None
     paid: tuple[tuple[str, float], ...] = ()
+    mistake: bool = False  # it failed for a mistake of the recipe (a RecipeError; ``error`` is located)
 
 
 # -- the worker side ---------------------------------------------------------------------------------
@@ -364,7 +365,8 @@ async def _step_task(task: _Task, *upstream: _Done) -> _Done:
         outcome = await _run_step(task.step, run)
     except Exception as exc:
         failed = _failure(task.step, exc)
-        return _Done(StepStatus.FAILED, error=failed.error, trace="".join(traceback.format_exception(exc)))
+        trace = "".join(traceback.format_exception(exc))
+        return _Done(StepStatus.FAILED, error=failed.error, trace=trace, mistake=isinstance(exc, RecipeError))
     return _Done(outcome.status, outcome.digest, outcome.record, paid=tuple(budget.by_provider.items()))
 
 
@@ -662,7 +664,8 @@ def _result(
             record = StepRecord(record.input_digest, Artifact(artifact.digest, local, artifact.size), record.meta)
         exception = None
         if status == StepStatus.FAILED:
-            exception = AudioflowError(d.error or "failed on a worker")
+            kind = RecipeError if d.mistake else AudioflowError
+            exception = kind(d.error or "failed on a worker")
             if d.trace:
                 exception.add_note(f"on the worker:\n{d.trace}")
         result.outcomes[step_id] = StepOutcome(planned.step, status, d.digest, record, d.error, exception)

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import math
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .report import ReportData
+    from .report import Block, ReportData
 
 __all__ = ["Svgs", "draw"]
 
@@ -34,6 +36,10 @@ PANELS = ("lanes", "waveform", "beds", "loudness")
 _ROW_IN, _TOP_IN, _GAP_IN, _BOTTOM_IN = 0.32, 0.3, 0.42, 0.55
 _HEIGHTS_IN = {"waveform": 1.2, "beds": 1.45, "loudness": 1.45}  # the lanes': a row each
 _TRACK, _CUE, _CHAPTER, _GRID = "#6b7b8c", "#d9822b", "#7a3db8", "#dddddd"
+_LABEL_PT, _ELLIPSIS = 7.0, "\u2026"
+_LABEL_LEFT_PT, _LABEL_RIGHT_PT = 1.5, 0.5  # a lane label's room: its block less these
+_LABEL_MIN_CHARS = 3  # a label cut shorter than this is left out
+_LABEL_SAMPLE = "Nora: Where is she? (placeholder) scene.cue[rope]"  # a lane label's mean character
 _SPEAKERS = ["#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#ff7f0e"]
 _RC: dict[Any, Any] = {
     "svg.fonttype": "none",  # text as text: searchable, small
@@ -189,7 +195,49 @@ def _canvas() -> _Canvas:
     return _CANVAS
 
 
+def _fitted(text: str, room_pt: float, width_pt: Callable[[str], float], char_pt: float) -> str:
+    """``text`` as it fits in ``room_pt`` points: whole, or cut at a character and ended with an
+    ellipsis; ``""`` when fewer than :data:`_LABEL_MIN_CHARS` characters and the ellipsis fit (a
+    letter and an ellipsis say nothing). ``width_pt`` measures a text as the renderer will;
+    ``char_pt``, a character's mean width, guesses how many fit, so that few texts are measured
+    (measuring is most of a label's cost; the renderer reuses the measure of the text shown)."""
+    if room_pt <= 0.0:
+        return ""
+    if len(text) * char_pt <= 1.25 * room_pt and width_pt(text) <= room_pt:
+        return text
+    body = text.removesuffix(_ELLIPSIS)
+    count = min(len(body) - 1, int((room_pt - width_pt(_ELLIPSIS)) / char_pt))
+    while count >= _LABEL_MIN_CHARS:
+        cut = body[:count].rstrip() + _ELLIPSIS
+        if width_pt(cut) <= room_pt:
+            return cut
+        count -= 1
+    return ""
+
+
+def _label_rooms_s(blocks: list[tuple[str, float, float]]) -> list[float]:
+    """For each (lane, start_s, end_s), where its label must end (s): its block's end, or the start
+    of the next block on its lane if that comes first (blocks on a lane may overlap), so no two
+    labels of a lane meet."""
+    ends = [end for _, _, end in blocks]
+    by_lane: dict[str, list[int]] = {}
+    for i, (lane, _, _) in enumerate(blocks):
+        by_lane.setdefault(lane, []).append(i)
+    for indexes in by_lane.values():
+        ordered = sorted(indexes, key=lambda i: (blocks[i][1], i))
+        for here, after in itertools.pairwise(ordered):
+            ends[here] = min(ends[here], blocks[after][1])
+    return ends
+
+
+def _width_s(block: Block) -> float:
+    """A lane block's drawn width (s): its span, at least 50 ms so that a click can find it."""
+    return max((block.end_ms - block.start_ms) / 1000.0, 0.05)
+
+
 def _lanes(ax: Any, data: ReportData) -> dict[str, tuple[float, str]]:
+    from matplotlib import rcParams
+    from matplotlib.font_manager import FontProperties
     from matplotlib.patches import Rectangle
     from matplotlib.text import Text
 
@@ -197,18 +245,26 @@ def _lanes(ax: Any, data: ReportData) -> dict[str, tuple[float, str]]:
     row = {name: i for i, name in enumerate(rows)}
     colours = {name: _SPEAKERS[i % len(_SPEAKERS)] for i, name in enumerate(data.speakers)}
     seek: dict[str, tuple[float, str]] = {}
-    # a 7 pt character is at least 2.5 pt wide: more than this many per second of block is never seen
-    chars_per_s = WIDTH_IN * 72.0 * (RIGHT - LEFT) / max(data.duration_ms / 1000.0, 0.001) / 2.5
-    for i, block in enumerate(data.blocks):
+    pt_per_s = WIDTH_IN * 72.0 * (RIGHT - LEFT) / max(data.duration_ms / 1000.0, 0.001)
+    prop, fonts = FontProperties(size=_LABEL_PT), tuple(str(rcParams[key]) for key in _FONT_SETTINGS)
+
+    def width_pt(text: str) -> float:  # as the SVG renderer measures it (the same cache entry)
+        return _text_metrics(text, prop, fonts, False)[0]
+
+    char_pt = width_pt(_LABEL_SAMPLE) / len(_LABEL_SAMPLE)
+
+    spans = [(b.lane, b.start_ms / 1000.0, b.start_ms / 1000.0 + _width_s(b)) for b in data.blocks]
+    rooms = _label_rooms_s(spans)
+    for i, (block, (_, start_s, end_s)) in enumerate(zip(data.blocks, spans, strict=True)):
         y = row[block.lane]
         colour = colours.get(block.lane, {"cues": _CUE, "chapters": _CHAPTER}.get(block.lane, _TRACK))
-        start_s, width_s = block.start_ms / 1000.0, max((block.end_ms - block.start_ms) / 1000.0, 0.05)
-        bar = Rectangle((start_s, y - 0.36), width_s, 0.72, color=colour, alpha=0.85, gid=f"seg-{i}")
+        bar = Rectangle((start_s, y - 0.36), end_s - start_s, 0.72, color=colour, alpha=0.85, gid=f"seg-{i}")
         ax.add_artist(bar)
-        shown = block.label[: max(1, math.ceil(width_s * chars_per_s))]  # the rest is clipped anyway
-        label = Text(start_s + 0.1, y, shown, va="center", fontsize=7, color="white", gid=f"seg-{i}-label")
-        label.set_clip_path(bar)  # a label never runs past its block
-        ax.add_artist(label)
+        room_pt = (rooms[i] - start_s) * pt_per_s - _LABEL_LEFT_PT - _LABEL_RIGHT_PT
+        shown = _fitted(block.label, room_pt, width_pt, char_pt)  # the whole title is the block's tooltip
+        if shown:
+            x = start_s + _LABEL_LEFT_PT / pt_per_s
+            ax.add_artist(Text(x, y, shown, va="center", fontproperties=prop, color="white", gid=f"seg-{i}-label"))
         seek[f"seg-{i}"] = (block.start_ms, block.title)
     ax.set_yticks(range(len(rows)), rows)
     ax.set_ylim(len(rows) - 0.5, -0.5)

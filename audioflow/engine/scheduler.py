@@ -293,13 +293,14 @@ async def _render(step: Step, run: _Run, prepared: PreparedRequest | None) -> Re
 
         return await run.work(reference)
     if isinstance(payload, DialoguePayload):
-        return await run.work(builtin_steps.join_dialogue, payload, ups, run.store.tmp_dir)
+        return await run.work(builtin_steps.join_dialogue, payload, ups, run.store.tmp_dir, step.placements)
     if isinstance(payload, SceneJoinPayload):
         return await run.work(builtin_steps.join_scene_parts, payload, ups, run.store.tmp_dir)
     if isinstance(payload, JoinPayload):
         return await run.work(builtin_steps.join_parts, payload, ups)
     if isinstance(payload, MixPayload):
-        return await run.work(builtin_steps.mix_tracks, payload, {u.step_id: u for u in ups}, run.store.tmp_dir)
+        inputs = {u.step_id: u for u in ups}
+        return await run.work(builtin_steps.mix_tracks, payload, inputs, run.store.tmp_dir, step.placements)
     if isinstance(payload, MasterPayload):
         loop = asyncio.get_running_loop()
 
@@ -308,7 +309,8 @@ async def _render(step: Step, run: _Run, prepared: PreparedRequest | None) -> Re
 
         return await run.work(builtin_steps.master_mix, payload, ups[0], run.store.tmp_dir, on_stage)
     if isinstance(payload, StemPayload):
-        return await run.work(builtin_steps.mix_stem, payload, {u.step_id: u for u in ups}, run.store.tmp_dir)
+        inputs = {u.step_id: u for u in ups}
+        return await run.work(builtin_steps.mix_stem, payload, inputs, run.store.tmp_dir, step.placements)
     raise AudioflowError(f"no renderer for {step.kind} steps")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ..audio import Audio, AudioFile, Clip, Duck, sequence_spans
-from ..errors import AudioflowError
+from ..errors import RecipeError, SourceLocation
 from ..steps import CueSpec, DialoguePayload, SpokenLine
 from .meta import Segment, StepMeta
 
@@ -69,14 +69,20 @@ def segments(payload: DialoguePayload, spans: Sequence[tuple[float, float]]) -> 
     return tuple(Segment(s, e, line.voice, line.text) for line, (s, e) in zip(payload.lines, spans, strict=True))
 
 
-def cue_start_ms(cue: CueSpec, spans: Sequence[tuple[float, float]]) -> float:
-    """Where ``cue`` starts: its line's start or end plus its offset. Raises AudioflowError before 0."""
+def cue_start_ms(cue: CueSpec, spans: Sequence[tuple[float, float]], location: SourceLocation | None = None) -> float:
+    """Where ``cue`` starts: its line's start or end plus its offset (ms). A cue that would start
+    before the dialogue is a mistake of the recipe found only now that the takes' lengths are known:
+    :class:`RecipeError` located at ``location`` (where the cue is written; the validator refuses
+    the one case it can know, a cue at the start of the first line)."""
     line_start, line_end = spans[cue.line]
-    start = (line_start if cue.at == "start" else line_end) + cue.offset_ms
+    anchor_ms = line_start if cue.at == "start" else line_end
+    start = anchor_ms + cue.offset_ms
     if start < 0:
-        raise AudioflowError(
-            f"cue {cue.step} at the {cue.at} of line {cue.line + 1} would start {-start:.0f} ms before the "
-            "dialogue: make its offset smaller, or put a `- pause:` before the first line"
+        raise RecipeError(
+            f"this cue would start {-start:.0f} ms before the dialogue: the {cue.at} of line {cue.line + 1} "
+            f"is at {anchor_ms:.0f} ms as its takes are rendered",
+            location,
+            f"make its offset -{anchor_ms:.0f}ms or nearer 0, or put a `- pause:` before the first line",
         )
     return start
 
@@ -86,11 +92,13 @@ def cue_clips(
     spans: Sequence[tuple[float, float]],
     sounds: Mapping[str, Audio | AudioFile],
     speech_ms: Sequence[tuple[float, float]],
+    locations: Sequence[SourceLocation] = (),
 ) -> list[Clip]:
     """The cues as clips on the dialogue's timeline (gain, fades, length, loop; ducked under
-    ``speech_ms`` when the cue has ``duck_db``)."""
+    ``speech_ms`` when the cue has ``duck_db``). ``locations`` are where the cues are written (the
+    step's ``placements``), for the error of a cue that would start before 0 (:func:`cue_start_ms`)."""
     clips = []
-    for cue in payload.cues:
+    for index, cue in enumerate(payload.cues):
         audio = sounds[cue.step]
         length = cue.duration_ms if cue.duration_ms is not None else audio.duration_ms
         if length > audio.duration_ms and not cue.loop:
@@ -101,7 +109,7 @@ def cue_clips(
         clips.append(
             Clip(
                 audio,
-                start_ms=cue_start_ms(cue, spans),
+                start_ms=cue_start_ms(cue, spans, locations[index] if index < len(locations) else None),
                 gain_db=cue.gain_db,
                 fade_in_ms=min(cue.fade_in_ms, length),
                 fade_out_ms=min(cue.fade_out_ms, length),

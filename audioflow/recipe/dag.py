@@ -39,6 +39,9 @@ class Step:
     files: dict[str, Path] = field(default_factory=dict)
     voice: str | None = None  # the cast name of a speak step: for transcripts, not the digest
     lines: tuple[int, int] | None = None  # a scene part's lines (1-based, inclusive): for plan, not the digest
+    # where each item the step places is written (a dialogue's cues; a mix's tracks, a stem's too): for the
+    # errors only rendering finds (a cue or track placed before 0), not the digest
+    placements: tuple[SourceLocation, ...] = ()
 
     @cached_property
     def params(self) -> dict[str, Any]:

@@ -439,7 +439,8 @@ def _dialogue(recipe: Recipe, spec: StepSpec, provider: str, override: str | Non
         parts = None
     payload = DialoguePayload(spec.gap_ms, spoken, cues, spec.lead_ms, spec.tail_ms, parts)
     deps = (*(s.id for s in speech), *payload.cue_steps)
-    return [*cue_steps, *speech, Step(spec.name, StepKind.DIALOGUE, spec.location, payload, deps)]
+    where = tuple(c.location for c in spec.cues)
+    return [*cue_steps, *speech, Step(spec.name, StepKind.DIALOGUE, spec.location, payload, deps, placements=where)]
 
 
 def _expand_step(recipe: Recipe, spec: StepSpec, provider: str, override: str | None = None) -> list[Step]:
@@ -458,7 +459,8 @@ def _expand_step(recipe: Recipe, spec: StepSpec, provider: str, override: str | 
     if kind == StepKind.ISOLATE:
         return [_isolate(recipe, spec, provider)]
     deps = tuple(dict.fromkeys(t.spec.track for t in spec.tracks))
-    return [Step(spec.name, StepKind.MIX, spec.location, _mix_payload(recipe, spec.tracks), deps)]
+    where = tuple(t.location for t in spec.tracks)
+    return [Step(spec.name, StepKind.MIX, spec.location, _mix_payload(recipe, spec.tracks), deps, placements=where)]
 
 
 def _check_inputs(recipe: Recipe, inputs: Mapping[str, tuple[Path, str]]) -> None:
@@ -535,7 +537,9 @@ def _expand_steps(
         assert isinstance(mix.payload, MixPayload)
         for stem in stem_payloads(recipe.stems, mix.payload, recipe.steps):
             step_id = f"stems.{stem.name}"
-            steps[step_id] = Step(step_id, StepKind.STEM, recipe.stems.location, stem, mix.deps)
+            steps[step_id] = Step(
+                step_id, StepKind.STEM, recipe.stems.location, stem, mix.deps, placements=mix.placements
+            )
     return steps
 
 

@@ -288,9 +288,10 @@ def test_gc_on_a_bucket_removes_the_expired_leases_of_dead_holders_and_only_thos
     time.sleep(2.5)  # past the short TTL on the server's clock (whole seconds)
     key = f"leases/{D['cc']}.json"
     dry = collect_garbage(short, dry_run=True)
-    assert [k for k, _ in dry.removed if k.startswith("leases/")] == []  # its record is still there
-    assert short.read_key(key) is not None  # a dry run removes nothing
+    assert [k for k, _ in dry.removed if k.startswith("leases/")] == [key]  # with the record it guards
+    assert short.read_key(key) is not None and short.read_key(record_key(D["cc"])) is not None  # nothing removed
     report = collect_garbage(short)
+    assert report.removed == dry.removed and report.freed_bytes == dry.freed_bytes  # exactly what it listed
     assert [k for k, _ in report.removed if k.startswith("leases/")] == [key]
     assert short.read_key(key) is None and short.read_key(f"leases/{D['bb']}.json") is not None
     assert short.read_key(f"leases/{'9' * 64}.json") is not None and live.renew()

@@ -40,13 +40,19 @@ def test_cache_verify_and_gc_on_a_bucket(s3_url: str, tmp_path: Path) -> None:
     assert sound.output.startswith(f"{s3_url}: checked ") and sound.output.rstrip().endswith(": ok")
     stray = bucket.put_bytes(b"a take no recipe uses", "wav")
     bucket.put_step("ab" * 32, stray, {})
+    lease = bucket.lease("ab" * 32)  # released by a holder that stored the stray take: it guards its record
+    assert lease is not None and lease.try_acquire()
+    lease.release()
     key = f"objects/{stray.digest[:2]}/{stray.digest}.wav"
     dry = runner.invoke(cli, ["cache", "gc", str(recipe), "--cache-dir", s3_url, "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert f"would remove {key} (21 B)" in dry.output and bucket.read_key(key) is not None
+    assert f"would remove leases/{'ab' * 32}.json (" in dry.output  # with the record it guards, as gc does
     gone = runner.invoke(cli, ["cache", "gc", str(recipe), "--cache-dir", s3_url])
     assert gone.exit_code == 0, gone.output
-    assert f"{s3_url}: removed 2 files" in gone.output and bucket.read_key(key) is None
+    assert gone.output.replace("removed ", "would remove ") == dry.output  # the same files, counts and bytes
+    assert f"{s3_url}: removed 3 files" in gone.output and bucket.read_key(key) is None
+    assert bucket.read_key(f"leases/{'ab' * 32}.json") is None
     bucket.write_key(f"jobs/{'e' * 64}.json", b"{trunc")
     damaged = runner.invoke(cli, ["cache", "verify", "--cache-dir", s3_url, "--repair"])
     assert damaged.exit_code == 1  # a damaged journal is never moved: damage stays in place

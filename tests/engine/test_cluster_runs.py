@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import write_recipe_file
 from fakes.recipes import dialogue_recipe
@@ -301,3 +302,21 @@ def test_a_runs_steps_reach_the_scheduler_as_one_graph_with_each_steps_resource_
     depth = by.get("priority", {})
     assert sorted(depth[k] for k in cpu) == [1, 1, 2, 2, 3, 3]
     assert all(depth.get(k, 0) == 0 for k in keys - cpu)
+
+
+def test_a_cue_before_its_dialogue_fails_on_a_worker_as_a_located_recipe_error(segmind, client, tmp_path: Path) -> None:
+    from audioflow.audio import Audio, write_wav
+    from audioflow.errors import RecipeError
+
+    (tmp_path / "bell.wav").write_bytes(write_wav(Audio(np.zeros(4410, dtype=np.float32), 44100)))
+    text = _episode(1, lines=3).replace(
+        "      - mara: Episode 1, line 1.\n",
+        "      - mara: Episode 1, line 1.\n      - cue: bell\n        at: start\n        offset: -60s\n",
+    )
+    text = text.replace("steps:\n", "steps:\n  bell: {file: bell.wav}\n")
+    path = write_recipe_file(tmp_path, text, "ep.yaml")
+    report = open_project(path, cache_dir=tmp_path / "cache").run(cluster=client, keep_going=True)
+    scene = report.result.outcomes["scene"]
+    assert scene.status == "failed" and isinstance(scene.exception, RecipeError)
+    assert (scene.error or "").startswith(f"{path}:16:14: this cue would start ")
+    assert {report.result.outcomes[s].status for s in ("scene[1]", "scene[2]", "scene[3]")} == {"rendered"}

@@ -122,6 +122,7 @@ def test_the_report_loads_plays_and_seeks_in_chromium(report_page: Path, browser
     _wait_until(page, "!document.getElementById('programme').paused && window.seeks.length > 0")
     assert start_s - 0.05 <= page.evaluate("window.seeks[0]") < start_s + 2.0
     assert (page.locator(f"#{last} > title").text_content() or "").startswith("Mara Quinn: Then come in")
+    assert (page.locator(f"#{last}-label > title").text_content() or "").startswith("Mara Quinn: Then come in")
 
     # a click anywhere else in the figure (here, low in the loudness panel) plays from that time
     page.evaluate("document.getElementById('programme').pause(); window.seeks = []")
