@@ -278,15 +278,30 @@ def warm_workers(client: Any, stores: Sequence[ArtifactStore]) -> threading.Thre
 
 
 def _worker_providers(given: tuple[tuple[str, ProviderSettings | Provider], ...]) -> dict[str, Provider]:
+    """The providers of a task on this worker, made once a worker process. A provider that renders
+    on this machine's cores and has a ``core_share`` (the local provider: how many cores a line
+    spoken alone may take) gets the worker's ``cpu`` resource, 1 without one: workers that share a
+    machine must not each take every core."""
     out = {}
     for name, spec in given:
         if isinstance(spec, ProviderSettings):
             if (name, spec) not in _PROVIDERS:
-                _PROVIDERS[name, spec] = PROVIDERS[name](spec)
+                provider = PROVIDERS[name](spec)
+                if getattr(provider, "local", False) and hasattr(provider, "core_share"):
+                    provider.core_share = _worker_cores()
+                _PROVIDERS[name, spec] = provider
             out[name] = _PROVIDERS[name, spec]
         else:
             out[name] = spec
     return out
+
+
+def _worker_cores() -> int:
+    """This worker's ``cpu`` resource (its share of the machine's cores; ``connect`` gives a
+    ``local:N`` worker cores // N), 1 for a worker without one."""
+    from distributed import get_worker
+
+    return max(1, int(get_worker().state.total_resources.get(CPU_RESOURCE, 1)))
 
 
 def _worker_limits(limits: tuple[tuple[str, int], ...]) -> dict[str | None, Any]:

@@ -302,18 +302,21 @@ def _usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def piper_threads(alone: bool = False) -> int:
+def piper_threads(alone: bool = False, core_share: int | None = None) -> int:
     """onnxruntime threads for one Piper sentence: ``$AUDIOFLOW_PIPER_THREADS`` when set (0:
-    onnxruntime's default, a thread per core); else a thread per usable core for a line spoken
-    ``alone``, and 1 for a line spoken beside others. Raises ``ProviderError`` for a value that
-    is not a whole number."""
+    onnxruntime's default, a thread per core); else, for a line spoken ``alone``, a thread per
+    usable core (at most ``core_share``: a cluster worker's share of its machine), and 1 for a line
+    spoken beside others. Raises ``ProviderError`` for a value that is not a whole number."""
     value = os.environ.get(PIPER_THREADS_ENV, "").strip()
     try:
         if value:
             return max(0, int(value))
     except ValueError:
         raise ProviderError("local", f"${PIPER_THREADS_ENV} must be a whole number, not {value!r}") from None
-    return _usable_cores() if alone else 1
+    if not alone:
+        return 1
+    cores = _usable_cores()
+    return max(1, min(cores, int(core_share))) if core_share is not None else cores
 
 
 def _load_voice(model: Path, threads: int) -> Any:
@@ -467,6 +470,10 @@ class LocalProvider:
         self.max_concurrency = max_concurrency or max(1, os.cpu_count() or 1)  # a line per core
         self._voices = _VOICES
         self._speaking = _SPEAKING
+        #: The most cores a line spoken alone computes on (None: every usable core). A cluster
+        #: worker sets its share of the machine (its ``cpu`` resource), so that workers sharing a
+        #: machine, each speaking a line alone, do not each take every core.
+        self.core_share: int | None = None
         self._clones = CloneMatcher(self._read_passage, _bundled_model)
 
     def ready(self) -> None:
@@ -654,7 +661,8 @@ class LocalProvider:
         parts: list[np.ndarray] = []
         with self._speaking as speaking:
             for piece, pause_ms in split_text(text):  # bounded length per call: bounded memory per call
-                piper_voice = self._voices.get(model, piper_threads(speaking.alone()))  # asked per piece
+                threads = piper_threads(speaking.alone(), self.core_share)  # asked per piece
+                piper_voice = self._voices.get(model, threads)
                 rate = int(piper_voice.config.sample_rate)
                 try:
                     chunks = [c.audio_float_array for c in piper_voice.synthesize(piece, config)]

@@ -320,3 +320,24 @@ def test_a_cue_before_its_dialogue_fails_on_a_worker_as_a_located_recipe_error(s
     assert scene.status == "failed" and isinstance(scene.exception, RecipeError)
     assert (scene.error or "").startswith(f"{path}:16:14: this cue would start ")
     assert {report.result.outcomes[s].status for s in ("scene[1]", "scene[2]", "scene[3]")} == {"rendered"}
+
+
+@pytest.mark.parametrize(("resources", "share"), [({"cpu": 3}, 3), ({}, 1)])
+def test_a_workers_local_provider_speaks_a_lone_line_on_the_workers_share_of_the_cores(
+    monkeypatch: pytest.MonkeyPatch, resources: dict[str, int], share: int
+) -> None:
+    """Workers that share a machine (``local:N``) must not each take every core for a line spoken
+    alone: a worker's local provider gets its ``cpu`` resource (cores // N), 1 without one."""
+    from types import SimpleNamespace
+
+    import distributed
+
+    from audioflow.engine import cluster
+    from audioflow.providers.base import ProviderSettings
+
+    worker = SimpleNamespace(state=SimpleNamespace(total_resources=resources))
+    monkeypatch.setattr(distributed, "get_worker", lambda: worker)
+    monkeypatch.setattr(cluster, "_PROVIDERS", {})
+    settings = ProviderSettings()
+    providers = cluster._worker_providers((("local", settings),))
+    assert providers["local"].core_share == share  # type: ignore[attr-defined]

@@ -53,6 +53,8 @@ def test_a_piper_session_computes_on_one_thread_unless_told(monkeypatch: pytest.
     monkeypatch.setattr("audioflow.providers.local._usable_cores", lambda: 4)
     assert piper_threads() == 1 and provider_threads() == 1
     assert piper_threads(alone=True) == 4  # a line spoken alone: a thread per core
+    assert piper_threads(alone=True, core_share=3) == 3  # a cluster worker's share of the machine
+    assert piper_threads(alone=True, core_share=8) == 4 and piper_threads(alone=False, core_share=3) == 1
     monkeypatch.setenv("AUDIOFLOW_PIPER_THREADS", "0")
     assert piper_threads() == 0 == piper_threads(alone=True)  # onnxruntime's default: a thread per core
     monkeypatch.setenv("AUDIOFLOW_PIPER_THREADS", "1")
@@ -141,6 +143,9 @@ def test_a_line_spoken_alone_gets_a_thread_per_core_and_a_line_beside_another_on
     assert voices.asked["hold"] == [4] and voices.asked["beside"] == [1]
     provider._synthesize("alone again", delivery, speed=1.0, gain_db=0.0)
     assert voices.asked["alone again"] == [4]  # the count went back down
+    provider.core_share = 2  # a cluster worker with two of the machine's cores
+    provider._synthesize("a worker's line", delivery, speed=1.0, gain_db=0.0)
+    assert voices.asked["a worker's line"] == [2]
 
 
 def test_a_voice_loaded_on_several_threads_sleeps_instead_of_spinning() -> None:
