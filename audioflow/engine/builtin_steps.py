@@ -357,7 +357,7 @@ def _layout(
             raise RecipeError(
                 f"this track would start {-start:.0f} ms before the programme: it is placed at "
                 f"{start - track.offset_ms:.0f} ms as the tracks it follows are rendered",
-                placements[i] if i < len(placements) else None,
+                timeline.placement(placements, i),
                 "a programme starts at 0: shorten the offset, or place the track later",
             )
         if length is None or (length > own and not track.loop):

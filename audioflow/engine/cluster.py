@@ -287,7 +287,7 @@ def _worker_providers(given: tuple[tuple[str, ProviderSettings | Provider], ...]
         if isinstance(spec, ProviderSettings):
             if (name, spec) not in _PROVIDERS:
                 provider = PROVIDERS[name](spec)
-                if getattr(provider, "local", False) and hasattr(provider, "core_share"):
+                if hasattr(provider, "core_share"):
                     provider.core_share = _worker_cores()
                 _PROVIDERS[name, spec] = provider
             out[name] = _PROVIDERS[name, spec]

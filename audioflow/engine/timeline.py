@@ -16,7 +16,7 @@ from ..errors import RecipeError, SourceLocation
 from ..steps import CueSpec, DialoguePayload, SpokenLine
 from .meta import Segment, StepMeta
 
-__all__ = ["anchors", "cue_clips", "cue_start_ms", "line_spans", "segments", "take_spans"]
+__all__ = ["anchors", "cue_clips", "cue_start_ms", "line_spans", "placement", "segments", "take_spans"]
 
 
 def _groups(payload: DialoguePayload) -> tuple[int, ...]:
@@ -69,6 +69,11 @@ def segments(payload: DialoguePayload, spans: Sequence[tuple[float, float]]) -> 
     return tuple(Segment(s, e, line.voice, line.text) for line, (s, e) in zip(payload.lines, spans, strict=True))
 
 
+def placement(placements: Sequence[SourceLocation], index: int) -> SourceLocation | None:
+    """Where the step's ``index``-th placed item (a cue, a track) is written; None when not known."""
+    return placements[index] if index < len(placements) else None
+
+
 def cue_start_ms(cue: CueSpec, spans: Sequence[tuple[float, float]], location: SourceLocation | None = None) -> float:
     """Where ``cue`` starts: its line's start or end plus its offset (ms). A cue that would start
     before the dialogue is a mistake of the recipe found only now that the takes' lengths are known:
@@ -109,7 +114,7 @@ def cue_clips(
         clips.append(
             Clip(
                 audio,
-                start_ms=cue_start_ms(cue, spans, locations[index] if index < len(locations) else None),
+                start_ms=cue_start_ms(cue, spans, placement(locations, index)),
                 gain_db=cue.gain_db,
                 fade_in_ms=min(cue.fade_in_ms, length),
                 fade_out_ms=min(cue.fade_out_ms, length),
